@@ -1,0 +1,242 @@
+//! The `threadline` command: run the server, and set up workspaces and
+//! agents. Commands that create credentials print JSON, so scripts can use
+//! them; the tokens in it are shown only this once.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+use crate::domain::{EmailAddress, single_line};
+use crate::server::{Config, DEFAULT_DATABASE_URL, Server};
+use crate::store::{NewMessage, Store};
+
+#[derive(Parser)]
+#[command(
+    name = "threadline",
+    version,
+    about = "Help desk server: live chat and tickets"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct DbArgs {
+    /// `sqlite://path?mode=rwc` or `postgres://user@host/db`.
+    #[arg(long, env = "THREADLINE_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    database_url: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server.
+    Serve {
+        #[arg(long, env = "THREADLINE_BIND", default_value = "127.0.0.1:8080")]
+        bind: String,
+        #[command(flatten)]
+        db: DbArgs,
+        /// Also create a demo workspace with a chat to try, and print how.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Manage workspaces.
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// Manage agents.
+    Agent {
+        #[command(subcommand)]
+        command: AgentCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Create a workspace and its first admin agent.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        admin_name: String,
+        #[arg(long)]
+        admin_email: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum AgentCommand {
+    /// Add an agent to a workspace.
+    Create {
+        /// The workspace's slug.
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: String,
+        /// Make the agent a workspace admin.
+        #[arg(long)]
+        admin: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "threadline=info,tower_http=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Runtime::new().expect("cannot start the async runtime");
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Serve { bind, db, demo } => serve(bind, db.database_url, demo).await,
+        Command::Tenant {
+            command:
+                TenantCommand::Create {
+                    name,
+                    admin_name,
+                    admin_email,
+                    db,
+                },
+        } => {
+            let name = single_line("name", &name, 100)?;
+            let admin_name = single_line("admin-name", &admin_name, 100)?;
+            let email = EmailAddress::parse("admin-email", &admin_email)?;
+            let store = Store::connect(&db.database_url).await?;
+            let created = store.create_tenant(&name, &admin_name, &email).await?;
+            print_json(&json!({
+                "tenant_id": created.tenant.id,
+                "slug": created.tenant.slug,
+                "widget_key": created.tenant.widget_key,
+                "admin_agent_id": created.admin.agent.id,
+                "admin_token": created.admin.token,
+            }));
+            Ok(())
+        }
+        Command::Agent {
+            command:
+                AgentCommand::Create {
+                    tenant,
+                    name,
+                    email,
+                    admin,
+                    db,
+                },
+        } => {
+            let name = single_line("name", &name, 100)?;
+            let email = EmailAddress::parse("email", &email)?;
+            let store = Store::connect(&db.database_url).await?;
+            let tenant = store
+                .tenant_by_slug(&tenant)
+                .await
+                .with_context(|| format!("no workspace with slug {tenant:?}"))?;
+            let created = store.create_agent(&tenant.id, &name, &email, admin).await?;
+            print_json(&json!({
+                "agent_id": created.agent.id,
+                "token": created.token,
+                "admin": created.agent.is_admin,
+            }));
+            Ok(())
+        }
+    }
+}
+
+fn print_json(value: &serde_json::Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("JSON values serialize")
+    );
+}
+
+async fn serve(bind: String, database_url: String, demo: bool) -> Result<()> {
+    let server = Server::build(&Config { bind, database_url }).await?;
+    let addr = server.local_addr();
+    if demo {
+        seed_demo(server.store(), &format!("http://{addr}")).await?;
+    }
+    tracing::info!("threadline listening on http://{addr}");
+    eprintln!("Threadline is listening on http://{addr} (Ctrl-C to stop)");
+    server
+        .run(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
+
+/// A fresh demo workspace: an admin agent, and a visitor's chat with a reply
+/// and an internal note, ready to convert.
+async fn seed_demo(store: &Store, base: &str) -> Result<()> {
+    let email = EmailAddress::parse("email", "alex@demo.threadline.test")?;
+    let created = store.create_tenant("Demo", "Alex Agent", &email).await?;
+    let tenant = &created.tenant;
+    let (chat, visitor_token) = store
+        .start_chat(
+            tenant,
+            "Ada Lovelace",
+            Some("ada@example.com"),
+            Some("Refund for order #4521"),
+            "Hi! I was charged twice for order #4521.",
+        )
+        .await?;
+    let agent = &created.admin.agent;
+    let reply = |body: &str, internal| NewMessage {
+        kind: if internal {
+            crate::domain::MessageKind::InternalNote
+        } else {
+            crate::domain::MessageKind::Agent
+        },
+        author_name: agent.name.clone(),
+        agent_id: Some(agent.id.clone()),
+        body: body.to_owned(),
+    };
+    store
+        .post_message(
+            &tenant.id,
+            &chat.id,
+            &reply("Sorry about that! Let me check with billing.", false),
+        )
+        .await?;
+    store
+        .post_message(
+            &tenant.id,
+            &chat.id,
+            &reply("Billing needs a day: convert to a ticket.", true),
+        )
+        .await?;
+    let token = &created.admin.token;
+    println!(
+        "\nDemo workspace {slug:?} is ready.\n\
+         \n  Agent token:   {token}\
+         \n  Widget key:    {wk}\
+         \n  Visitor token: {visitor_token}\
+         \n  A chat to convert: {chat_id}\n\
+         \nTry:\n  curl -s {base}/api/v1/chats/{chat_id} -H 'Authorization: Bearer {token}'\n  \
+         curl -s -X POST {base}/api/v1/chats/{chat_id}/conversion -H 'Authorization: Bearer {token}' \
+         -H 'Content-Type: application/json' -d '{{\"visitor_email\": \"ada@example.com\"}}'\n",
+        slug = tenant.slug,
+        wk = tenant.widget_key,
+        chat_id = chat.id,
+    );
+    Ok(())
+}

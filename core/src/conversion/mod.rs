@@ -1,0 +1,386 @@
+//! Convert chat to ticket: snapshot → hooks → validate → commit → after.
+//!
+//! Hooks run on a snapshot outside any database transaction, so a slow hook
+//! never holds a lock. The commit re-checks that the chat is unchanged since
+//! the snapshot; if it moved on (a new message arrived), the pipeline takes a
+//! new snapshot and runs the hooks again.
+
+pub mod hooks;
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::{EmailAddress, InvalidInput, MessageKind, Subject, transcript::PublicMessage};
+use crate::store::{
+    Agent, Chat, CommitOutcome, ConversionCommit, Store, StoreError, Tenant, Ticket, Visitor,
+};
+use hooks::{HookAgent, HookChat, HookFault, Hooks};
+
+/// Bounds on hook output, so a misbehaving rule cannot bloat a ticket.
+pub const MAX_TRANSCRIPT_BYTES: usize = 1 << 20;
+pub const MAX_SUMMARY_CHARS: usize = 10_000;
+/// How often a conversion redoes its snapshot when the chat keeps changing.
+const MAX_ATTEMPTS: usize = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConversionError {
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
+    #[error("chat not found")]
+    NotFound,
+    #[error(transparent)]
+    Hook(#[from] HookFault),
+    #[error("the chat kept changing while it was being converted; try again")]
+    Busy,
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for ConversionError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ConversionError::NotFound,
+            other => ConversionError::Store(other),
+        }
+    }
+}
+
+/// What the agent typed into the Convert panel.
+#[derive(Debug, Clone, Default)]
+pub struct ConvertInput {
+    pub visitor_email: Option<String>,
+    pub subject: Option<String>,
+}
+
+/// The Convert panel's pre-filled fields.
+#[derive(Debug, Clone)]
+pub struct Prefill {
+    pub visitor_email: Option<String>,
+    pub subject: String,
+}
+
+/// What a conversion would write (a dry run), or did write.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub subject: String,
+    pub transcript: String,
+    pub assignee: HookAgent,
+    pub requester_email: EmailAddress,
+    pub requester_name: String,
+    /// A requester with this email already exists in the workspace.
+    pub requester_exists: bool,
+    pub first_response_at: Option<DateTime<Utc>>,
+    /// Set when the chat was converted already: converting again returns it.
+    pub existing_ticket: Option<Ticket>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Converted {
+    pub ticket: Ticket,
+    /// False when the chat had been converted before (by this or another
+    /// request): the same ticket comes back, never a second one.
+    pub created: bool,
+}
+
+/// Everything the hooks and the commit need, read at one moment.
+struct Snapshot {
+    tenant: Tenant,
+    chat: Chat,
+    visitor: Visitor,
+    hook_chat: HookChat,
+    agent: HookAgent,
+    candidates: Vec<HookAgent>,
+}
+
+/// The conversion pipeline of a server: the store and the hooks it runs.
+#[derive(Clone)]
+pub struct Pipeline {
+    store: Store,
+    hooks: Hooks,
+}
+
+impl Pipeline {
+    pub fn new(store: Store, hooks: Hooks) -> Self {
+        Self { store, hooks }
+    }
+
+    pub async fn prefill(
+        &self,
+        tenant_id: &str,
+        chat_id: &str,
+    ) -> Result<Prefill, ConversionError> {
+        let chat = self.store.chat(tenant_id, chat_id).await?;
+        let visitor = self.store.visitor(tenant_id, &chat.visitor_id).await?;
+        let messages = self.store.messages(tenant_id, chat_id).await?;
+        let hook_chat = hook_chat(&chat, &visitor, messages);
+        let subject = self.subject(&hook_chat)?;
+        Ok(Prefill {
+            visitor_email: visitor.email,
+            subject,
+        })
+    }
+
+    /// A dry run: what `convert` would create now. Commits nothing.
+    pub async fn preview(
+        &self,
+        tenant_id: &str,
+        agent: &Agent,
+        chat_id: &str,
+        input: &ConvertInput,
+    ) -> Result<Plan, ConversionError> {
+        let (email, typed_subject) = parse_input(input)?;
+        let snap = self.snapshot(tenant_id, agent, chat_id).await?;
+        let mut plan = self.plan(&snap, email, typed_subject)?;
+        plan.requester_exists = self
+            .store
+            .find_requester(tenant_id, plan.requester_email.normalized())
+            .await?
+            .is_some();
+        if let Some(ticket_id) = &snap.chat.ticket_id {
+            plan.existing_ticket = Some(self.store.ticket(tenant_id, ticket_id).await?);
+        }
+        Ok(plan)
+    }
+
+    /// Converts the chat to a ticket, all or nothing. Repeating it (a double
+    /// click, a second agent, another server node) returns the same ticket.
+    pub async fn convert(
+        &self,
+        tenant_id: &str,
+        agent: &Agent,
+        chat_id: &str,
+        input: &ConvertInput,
+    ) -> Result<Converted, ConversionError> {
+        let (email, typed_subject) = parse_input(input)?;
+        for _ in 0..MAX_ATTEMPTS {
+            let snap = self.snapshot(tenant_id, agent, chat_id).await?;
+            if let Some(ticket_id) = &snap.chat.ticket_id {
+                let ticket = self.store.ticket(tenant_id, ticket_id).await?;
+                return Ok(Converted {
+                    ticket,
+                    created: false,
+                });
+            }
+            let plan = self.plan(&snap, email.clone(), typed_subject.clone())?;
+            let commit = ConversionCommit {
+                tenant_id: tenant_id.to_owned(),
+                chat_id: chat_id.to_owned(),
+                snapshot_version: snap.chat.version,
+                chat_was_closed: snap.chat.status == crate::domain::ChatStatus::Closed.as_str(),
+                visitor_id: snap.visitor.id.clone(),
+                visitor_had_email: snap.visitor.email.is_some(),
+                requester_email: plan.requester_email,
+                requester_name: plan.requester_name,
+                subject: plan.subject,
+                description: plan.transcript,
+                assignee_id: plan.assignee.id,
+                first_response_at: plan.first_response_at,
+                converting_agent_name: agent.name.clone(),
+            };
+            match self.store.commit_conversion(&commit).await? {
+                CommitOutcome::Created(ticket) => {
+                    tracing::info!(tenant = tenant_id, chat = chat_id, ticket = %ticket.number, "chat converted");
+                    if snap.tenant.summary_on_close {
+                        self.summarize_in_background(tenant_id.to_owned(), snap.hook_chat);
+                    }
+                    return Ok(Converted {
+                        ticket,
+                        created: true,
+                    });
+                }
+                CommitOutcome::AlreadyConverted(ticket) => {
+                    return Ok(Converted {
+                        ticket,
+                        created: false,
+                    });
+                }
+                CommitOutcome::Stale => continue,
+            }
+        }
+        Err(ConversionError::Busy)
+    }
+
+    /// Runs the summary hook for a chat that just closed, if its workspace
+    /// asked for summaries. It runs after the response and can never fail or
+    /// delay the close: a fault is logged and the chat simply has no summary.
+    pub async fn after_close(&self, tenant_id: &str, chat_id: &str) -> Result<(), ConversionError> {
+        let tenant = self.store.tenant(tenant_id).await?;
+        if !tenant.summary_on_close {
+            return Ok(());
+        }
+        let chat = self.store.chat(tenant_id, chat_id).await?;
+        let visitor = self.store.visitor(tenant_id, &chat.visitor_id).await?;
+        let messages = self.store.messages(tenant_id, chat_id).await?;
+        self.summarize_in_background(tenant_id.to_owned(), hook_chat(&chat, &visitor, messages));
+        Ok(())
+    }
+
+    fn summarize_in_background(&self, tenant_id: String, chat: HookChat) {
+        let store = self.store.clone();
+        let hook = self.hooks.summary.clone();
+        tokio::spawn(async move {
+            let summary = match hook
+                .summary(&chat)
+                .and_then(|s| validate_summary(hook.name(), s))
+            {
+                Ok(Some(s)) => s,
+                Ok(None) => return,
+                Err(fault) => {
+                    tracing::warn!(tenant = %tenant_id, chat = %chat.chat_id, %fault, "summary at close failed");
+                    return;
+                }
+            };
+            if let Err(e) = store.set_summary(&tenant_id, &chat.chat_id, &summary).await {
+                tracing::warn!(tenant = %tenant_id, chat = %chat.chat_id, error = %e, "could not store the summary");
+            }
+        });
+    }
+
+    async fn snapshot(
+        &self,
+        tenant_id: &str,
+        agent: &Agent,
+        chat_id: &str,
+    ) -> Result<Snapshot, ConversionError> {
+        let tenant = self.store.tenant(tenant_id).await?;
+        let chat = self.store.chat(tenant_id, chat_id).await?;
+        let visitor = self.store.visitor(tenant_id, &chat.visitor_id).await?;
+        let messages = self.store.messages(tenant_id, chat_id).await?;
+        let candidates = self
+            .store
+            .agents(tenant_id)
+            .await?
+            .into_iter()
+            .map(|a| HookAgent {
+                id: a.id,
+                name: a.name,
+            })
+            .collect();
+        Ok(Snapshot {
+            hook_chat: hook_chat(&chat, &visitor, messages),
+            tenant,
+            chat,
+            visitor,
+            agent: HookAgent {
+                id: agent.id.clone(),
+                name: agent.name.clone(),
+            },
+            candidates,
+        })
+    }
+
+    /// Runs the hooks on a snapshot and validates what they return.
+    fn plan(
+        &self,
+        snap: &Snapshot,
+        email: EmailAddress,
+        typed_subject: Option<Subject>,
+    ) -> Result<Plan, ConversionError> {
+        let subject = match typed_subject {
+            Some(s) => s.into_string(),
+            None => self.subject(&snap.hook_chat)?,
+        };
+
+        let transcript_hook = &self.hooks.transcript;
+        let transcript = transcript_hook.transcript(&snap.hook_chat)?;
+        if transcript.len() > MAX_TRANSCRIPT_BYTES || transcript.contains('\0') {
+            return Err(fault(
+                "transcript",
+                transcript_hook.name(),
+                "returned a transcript over 1 MiB or with NUL characters",
+            )
+            .into());
+        }
+
+        let assignment_hook = &self.hooks.assignment;
+        let assignee_id =
+            assignment_hook.assignee(&snap.hook_chat, &snap.agent, &snap.candidates)?;
+        let Some(assignee) = snap
+            .candidates
+            .iter()
+            .find(|a| a.id == assignee_id)
+            .cloned()
+        else {
+            return Err(fault(
+                "assignment",
+                assignment_hook.name(),
+                "named someone who is not an agent of this workspace",
+            )
+            .into());
+        };
+
+        Ok(Plan {
+            subject,
+            transcript,
+            assignee,
+            requester_email: email,
+            requester_name: snap.visitor.name.clone(),
+            requester_exists: false,
+            first_response_at: snap.chat.first_response_at,
+            existing_ticket: None,
+        })
+    }
+
+    fn subject(&self, chat: &HookChat) -> Result<String, ConversionError> {
+        let hook = &self.hooks.subject;
+        let raw = hook.subject(chat)?;
+        Subject::parse("subject", &raw)
+            .map(Subject::into_string)
+            .map_err(|e| {
+                fault(
+                    "subject",
+                    hook.name(),
+                    &format!("returned an unusable subject ({})", e.message),
+                )
+                .into()
+            })
+    }
+}
+
+fn parse_input(input: &ConvertInput) -> Result<(EmailAddress, Option<Subject>), InvalidInput> {
+    let email = EmailAddress::parse(
+        "visitor_email",
+        input.visitor_email.as_deref().unwrap_or(""),
+    )?;
+    let subject = Subject::parse_optional("subject", input.subject.as_deref())?;
+    Ok((email, subject))
+}
+
+fn validate_summary(plugin: &str, summary: Option<String>) -> Result<Option<String>, HookFault> {
+    match summary {
+        Some(s) if s.chars().count() > MAX_SUMMARY_CHARS || s.contains('\0') => Err(fault(
+            "summary",
+            plugin,
+            "returned a summary over 10,000 characters or with NUL characters",
+        )),
+        Some(s) if s.trim().is_empty() => Ok(None),
+        other => Ok(other),
+    }
+}
+
+fn fault(hook: &'static str, plugin: &str, reason: &str) -> HookFault {
+    HookFault {
+        hook,
+        plugin: plugin.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+/// The hooks' view of a chat. This is where internal notes are dropped:
+/// `PublicMessage::new` refuses them.
+fn hook_chat(chat: &Chat, visitor: &Visitor, messages: Vec<crate::store::Message>) -> HookChat {
+    let messages = messages
+        .into_iter()
+        .filter_map(|m| {
+            let kind: MessageKind = m.kind.parse().ok()?;
+            PublicMessage::new(kind, m.author_name, m.body, m.created_at)
+        })
+        .collect();
+    HookChat {
+        chat_id: chat.id.clone(),
+        subject: chat.subject.clone(),
+        visitor_name: visitor.name.clone(),
+        visitor_email: visitor.email.clone(),
+        started_at: chat.created_at,
+        messages,
+    }
+}

@@ -1,0 +1,98 @@
+//! States and kinds, with the string forms stored in the database and shown
+//! in the API.
+
+use std::fmt;
+use std::str::FromStr;
+
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(format!("unknown {} {other:?}", stringify!($name))),
+                }
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// A chat is open while people talk, closed when it ends (by an agent, or
+    /// by conversion to a ticket). A closed chat can be reopened.
+    ChatStatus { Open => "open", Closed => "closed" }
+);
+
+string_enum!(
+    /// Who wrote a message. Internal notes are agent-only: never shown to the
+    /// visitor, never copied into a ticket, never given to a plugin.
+    MessageKind {
+        Visitor => "visitor",
+        Agent => "agent",
+        InternalNote => "internal_note",
+        System => "system",
+    }
+);
+
+impl MessageKind {
+    /// Whether the visitor may see messages of this kind.
+    pub fn is_public(self) -> bool {
+        !matches!(self, MessageKind::InternalNote)
+    }
+}
+
+string_enum!(
+    /// A ticket's lifecycle. A converted chat starts `in_progress`: someone is
+    /// already working on it.
+    TicketStatus {
+        New => "new",
+        InProgress => "in_progress",
+        Pending => "pending",
+        Solved => "solved",
+        Closed => "closed",
+    }
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_round_trips_through_its_string_form() {
+        for s in ChatStatus::ALL {
+            assert_eq!(s.as_str().parse::<ChatStatus>().unwrap(), *s);
+        }
+        for k in MessageKind::ALL {
+            assert_eq!(k.as_str().parse::<MessageKind>().unwrap(), *k);
+        }
+        for t in TicketStatus::ALL {
+            assert_eq!(t.as_str().parse::<TicketStatus>().unwrap(), *t);
+        }
+        assert!("Open".parse::<ChatStatus>().is_err());
+    }
+
+    #[test]
+    fn only_internal_notes_are_hidden_from_visitors() {
+        let hidden: Vec<_> = MessageKind::ALL.iter().filter(|k| !k.is_public()).collect();
+        assert_eq!(hidden, [&MessageKind::InternalNote]);
+    }
+}

@@ -1,0 +1,102 @@
+//! Pure types and rules of the help desk. Nothing here does I/O or knows
+//! about HTTP, SQL or WebAssembly, so every rule is unit-tested in place.
+
+pub mod chat;
+pub mod email;
+pub mod subject;
+pub mod summary;
+pub mod ticket_number;
+pub mod transcript;
+
+pub use chat::{ChatStatus, MessageKind, TicketStatus};
+pub use email::EmailAddress;
+pub use subject::Subject;
+pub use ticket_number::TicketNumber;
+
+/// Why a value given by a person was refused. `field` names the input so a
+/// client can show the message next to it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct InvalidInput {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl InvalidInput {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// Trims `value` and checks it is a non-empty single line of at most `max`
+/// characters. Used for names, where a newline or a control character is
+/// always a mistake (or an attempt to forge lines in a transcript).
+pub fn single_line(field: &'static str, value: &str, max: usize) -> Result<String, InvalidInput> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(InvalidInput::new(field, format!("{field} is required")));
+    }
+    if value.chars().count() > max {
+        return Err(InvalidInput::new(
+            field,
+            format!("{field} must be at most {max} characters"),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(InvalidInput::new(
+            field,
+            format!("{field} must be a single line of text"),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// Trims a message body and bounds its size. Newlines are allowed; other
+/// control characters are not.
+pub fn message_body(field: &'static str, value: &str) -> Result<String, InvalidInput> {
+    const MAX: usize = 10_000;
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(InvalidInput::new(field, format!("{field} is required")));
+    }
+    if value.chars().count() > MAX {
+        return Err(InvalidInput::new(
+            field,
+            format!("{field} must be at most {MAX} characters"),
+        ));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+    {
+        return Err(InvalidInput::new(
+            field,
+            format!("{field} contains control characters"),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_line_trims_and_refuses_blank_long_and_multiline_values() {
+        assert_eq!(single_line("name", "  Ada ", 10).unwrap(), "Ada");
+        assert_eq!(single_line("name", "   ", 10).unwrap_err().field, "name");
+        assert!(single_line("name", "abcdefghijk", 10).is_err());
+        assert!(single_line("name", "Ada\nEve", 10).is_err());
+    }
+
+    #[test]
+    fn message_body_keeps_newlines_but_refuses_other_control_characters() {
+        assert_eq!(message_body("body", " a\nb ").unwrap(), "a\nb");
+        assert!(message_body("body", "a\u{7}b").is_err());
+        assert!(message_body("body", "").is_err());
+        assert!(message_body("body", &"x".repeat(10_001)).is_err());
+    }
+}

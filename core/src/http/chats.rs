@@ -1,0 +1,295 @@
+//! Agent-side chat routes, the Convert panel included.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::error::{ApiError, ErrorBody, OrNotFound};
+use super::extract::{ApiJson, AuthAgent};
+use super::views::*;
+use crate::conversion::ConvertInput;
+use crate::domain::{ChatStatus, MessageKind, TicketStatus, message_body};
+use crate::store::NewMessage;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_chats))
+        .routes(routes!(get_chat))
+        .routes(routes!(post_message))
+        .routes(routes!(close_chat))
+        .routes(routes!(reopen_chat))
+        .routes(routes!(get_conversion))
+        .routes(routes!(preview_conversion))
+        .routes(routes!(convert))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ListChatsQuery {
+    /// `open` or `closed`; all chats when absent.
+    status: Option<String>,
+}
+
+/// Chats of the caller's workspace, newest first (at most 200).
+#[utoipa::path(get, path = "/api/v1/chats", tag = "chats", params(ListChatsQuery),
+    security(("agent_token" = [])),
+    responses((status = 200, body = Vec<ChatListItemView>), (status = 422, body = ErrorBody)))]
+async fn list_chats(
+    State(state): State<AppState>,
+    AuthAgent(agent): AuthAgent,
+    Query(q): Query<ListChatsQuery>,
+) -> Result<axum::Json<Vec<ChatListItemView>>, ApiError> {
+    let status = match q.status.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(s.parse::<ChatStatus>().map_err(|_| {
+            ApiError::Invalid(crate::domain::InvalidInput::new(
+                "status",
+                "status must be open or closed",
+            ))
+        })?),
+    };
+    let items = state
+        .store
+        .list_chats(&agent.tenant_id, status, 200)
+        .await?;
+    Ok(axum::Json(
+        items
+            .into_iter()
+            .map(|i| ChatListItemView {
+                has_ticket: i.chat.ticket_id.is_some(),
+                id: i.chat.id,
+                status: i.chat.status,
+                subject: i.chat.subject,
+                visitor: VisitorView {
+                    name: i.visitor.name,
+                    email: i.visitor.email,
+                },
+                created_at: i.chat.created_at,
+            })
+            .collect(),
+    ))
+}
+
+/// A chat with its whole thread (internal notes included) and ticket link.
+#[utoipa::path(get, path = "/api/v1/chats/{chat_id}", tag = "chats", security(("agent_token" = [])),
+    params(("chat_id" = String, Path)),
+    responses((status = 200, body = ChatView), (status = 404, body = ErrorBody)))]
+async fn get_chat(
+    State(state): State<AppState>,
+    AuthAgent(agent): AuthAgent,
+    Path(chat_id): Path<String>,
+) -> Result<axum::Json<ChatView>, ApiError> {
+    Ok(axum::Json(
+        chat_view(&state, &agent.tenant_id, &chat_id).await?,
+    ))
+}
+
+pub(super) async fn chat_view(
+    state: &AppState,
+    tenant_id: &str,
+    chat_id: &str,
+) -> Result<ChatView, ApiError> {
+    let store = &state.store;
+    let chat = store.chat(tenant_id, chat_id).await.or_not_found("chat")?;
+    let visitor = store.visitor(tenant_id, &chat.visitor_id).await?;
+    let assignee = match &chat.assignee_id {
+        Some(id) => store.agent(tenant_id, id).await.ok().map(AgentRef::from),
+        None => None,
+    };
+    let ticket = match &chat.ticket_id {
+        Some(id) => Some(TicketRef::of(&store.ticket(tenant_id, id).await?)),
+        None => None,
+    };
+    let messages = store.messages(tenant_id, chat_id).await?;
+    Ok(ChatView {
+        id: chat.id,
+        status: chat.status,
+        subject: chat.subject,
+        visitor: VisitorView {
+            name: visitor.name,
+            email: visitor.email,
+        },
+        assignee,
+        first_response_at: chat.first_response_at,
+        summary: chat.summary,
+        ticket,
+        created_at: chat.created_at,
+        closed_at: chat.closed_at,
+        messages: messages.into_iter().map(MessageView::from).collect(),
+    })
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PostMessageRequest {
+    body: Option<String>,
+    /// An internal note: seen by agents only, never by the visitor, never
+    /// copied into a ticket.
+    #[serde(default)]
+    internal: bool,
+}
+
+/// An agent replies, or adds an internal note. The first reply that is not
+/// internal sets the chat's first_response_at.
+#[utoipa::path(post, path = "/api/v1/chats/{chat_id}/messages", tag = "chats", security(("agent_token" = [])),
+    params(("chat_id" = String, Path)), request_body = PostMessageRequest,
+    responses((status = 201, body = MessageView), (status = 404, body = ErrorBody),
+        (status = 409, description = "The chat is closed", body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn post_message(
+    State(state): State<AppState>,
+    AuthAgent(agent): AuthAgent,
+    Path(chat_id): Path<String>,
+    ApiJson(req): ApiJson<PostMessageRequest>,
+) -> Result<(StatusCode, axum::Json<MessageView>), ApiError> {
+    let body = message_body("body", req.body.as_deref().unwrap_or(""))?;
+    let new = NewMessage {
+        kind: if req.internal {
+            MessageKind::InternalNote
+        } else {
+            MessageKind::Agent
+        },
+        author_name: agent.name.clone(),
+        agent_id: Some(agent.id.clone()),
+        body,
+    };
+    let message = state
+        .store
+        .post_message(&agent.tenant_id, &chat_id, &new)
+        .await
+        .or_not_found("chat")?;
+    Ok((StatusCode::CREATED, axum::Json(message.into())))
+}
+
+/// Closes an open chat. The visitor is then asked for a rating, and the
+/// summary at close runs if the workspace enabled it.
+#[utoipa::path(post, path = "/api/v1/chats/{chat_id}/close", tag = "chats", security(("agent_token" = [])),
+    params(("chat_id" = String, Path)),
+    responses((status = 200, body = ChatView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn close_chat(
+    State(state): State<AppState>,
+    AuthAgent(agent): AuthAgent,
+    Path(chat_id): Path<String>,
+) -> Result<axum::Json<ChatView>, ApiError> {
+    state
+        .store
+        .close_chat(&agent.tenant_id, &chat_id, &agent.name)
+        .await
+        .or_not_found("chat")?;
+    state
+        .pipeline
+        .after_close(&agent.tenant_id, &chat_id)
+        .await?;
+    Ok(axum::Json(
+        chat_view(&state, &agent.tenant_id, &chat_id).await?,
+    ))
+}
+
+/// Reopens a closed chat (converted or not). A converted chat keeps its
+/// ticket link; a system message records the reopening.
+#[utoipa::path(post, path = "/api/v1/chats/{chat_id}/reopen", tag = "chats", security(("agent_token" = [])),
+    params(("chat_id" = String, Path)),
+    responses((status = 200, body = ChatView), (status = 404, body = ErrorBody),
+        (status = 409, description = "The chat is already open", body = ErrorBody)))]
+async fn reopen_chat(
+    State(state): State<AppState>,
+    AuthAgent(agent): AuthAgent,
+    Path(chat_id): Path<String>,
+) -> Result<axum::Json<ChatView>, ApiError> {
+    state
+        .store
+        .reopen_chat(&agent.tenant_id, &chat_id, &agent.name)
+        .await
+        .or_not_found("chat")?;
+    Ok(axum::Json(
+        chat_view(&state, &agent.tenant_id, &chat_id).await?,
+    ))
+}
+
+/// The Convert to ticket panel's pre-filled fields: the email the chat
+/// captured, and the default subject.
+#[utoipa::path(get, path = "/api/v1/chats/{chat_id}/conversion", tag = "conversion", security(("agent_token" = [])),
+    params(("chat_id" = String, Path)),
+    responses((status = 200, body = PrefillView), (status = 404, body = ErrorBody)))]
+async fn get_conversion(
+    State(state): State<AppState>,
+    AuthAgent(agent): AuthAgent,
+    Path(chat_id): Path<String>,
+) -> Result<axum::Json<PrefillView>, ApiError> {
+    let prefill = state.pipeline.prefill(&agent.tenant_id, &chat_id).await?;
+    Ok(axum::Json(PrefillView {
+        visitor_email: prefill.visitor_email,
+        subject: prefill.subject,
+    }))
+}
+
+/// A dry run of the conversion: what would be created. Commits nothing.
+#[utoipa::path(post, path = "/api/v1/chats/{chat_id}/conversion/preview", tag = "conversion",
+    security(("agent_token" = [])), params(("chat_id" = String, Path)), request_body = ConvertRequest,
+    responses((status = 200, body = PreviewView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 502, description = "A conversion hook failed", body = ErrorBody)))]
+async fn preview_conversion(
+    State(state): State<AppState>,
+    AuthAgent(agent): AuthAgent,
+    Path(chat_id): Path<String>,
+    ApiJson(req): ApiJson<ConvertRequest>,
+) -> Result<axum::Json<PreviewView>, ApiError> {
+    let input = ConvertInput {
+        visitor_email: req.visitor_email,
+        subject: req.subject,
+    };
+    let plan = state
+        .pipeline
+        .preview(&agent.tenant_id, &agent, &chat_id, &input)
+        .await?;
+    Ok(axum::Json(PreviewView {
+        subject: plan.subject,
+        description: plan.transcript,
+        status: TicketStatus::InProgress.to_string(),
+        assignee: AgentRef {
+            id: plan.assignee.id,
+            name: plan.assignee.name,
+        },
+        requester: PreviewRequesterView {
+            email: plan.requester_email.as_str().to_owned(),
+            name: plan.requester_name,
+            exists: plan.requester_exists,
+        },
+        first_response_at: plan.first_response_at,
+        existing_ticket: plan.existing_ticket.as_ref().map(TicketRef::of),
+    }))
+}
+
+/// Converts the chat to a ticket. 201 with the new ticket; any repeat (a
+/// double click, a second agent) gets 200 with the same ticket.
+#[utoipa::path(post, path = "/api/v1/chats/{chat_id}/conversion", tag = "conversion",
+    security(("agent_token" = [])), params(("chat_id" = String, Path)), request_body = ConvertRequest,
+    responses((status = 201, description = "Converted", body = TicketView),
+        (status = 200, description = "Already converted: the existing ticket", body = TicketView),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 502, description = "A conversion hook failed", body = ErrorBody)))]
+async fn convert(
+    State(state): State<AppState>,
+    AuthAgent(agent): AuthAgent,
+    Path(chat_id): Path<String>,
+    ApiJson(req): ApiJson<ConvertRequest>,
+) -> Result<(StatusCode, axum::Json<TicketView>), ApiError> {
+    let input = ConvertInput {
+        visitor_email: req.visitor_email,
+        subject: req.subject,
+    };
+    let converted = state
+        .pipeline
+        .convert(&agent.tenant_id, &agent, &chat_id, &input)
+        .await?;
+    let status = if converted.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        axum::Json(TicketView::load(&state, converted.ticket).await?),
+    ))
+}

@@ -1,0 +1,140 @@
+//! The one error type of the HTTP layer. Every error leaves as
+//! `{"error": {"code", "message", "field"?}}` with the right status; internal
+//! failures are logged with their cause and shown only as a generic 500 with a
+//! request id to quote.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::conversion::ConversionError;
+use crate::domain::InvalidInput;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("authentication required")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(InvalidInput),
+    /// The request's JSON had the right syntax but the wrong shape.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// A conversion hook failed: named, so an operator can fix the rule.
+    #[error("{0}")]
+    Plugin(crate::conversion::hooks::HookFault),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable machine-readable code, e.g. `invalid_input`, `not_found`.
+    pub code: &'static str,
+    /// A sentence for people.
+    pub message: String,
+    /// The input field at fault, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<&'static str>,
+    /// Quote this when reporting an internal error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, field) = match &self {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request", None),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", None),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", None),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", None),
+            ApiError::Invalid(e) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                Some(e.field),
+            ),
+            ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", None),
+            ApiError::Plugin(_) => (StatusCode::BAD_GATEWAY, "plugin_failed", None),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
+        };
+        let (message, request_id) = match &self {
+            ApiError::Invalid(e) => (e.message.clone(), None),
+            ApiError::Internal(cause) => {
+                let id = uuid::Uuid::new_v4().to_string();
+                tracing::error!(request_id = %id, error = ?cause, "internal error");
+                (
+                    "internal error; quote the request id when reporting it".to_owned(),
+                    Some(id),
+                )
+            }
+            other => (other.to_string(), None),
+        };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code,
+                message,
+                field,
+                request_id,
+            },
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+impl From<InvalidInput> for ApiError {
+    fn from(e: InvalidInput) -> Self {
+        ApiError::Invalid(e)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ApiError::NotFound("resource"),
+            StoreError::Conflict(m) => ApiError::Conflict(m),
+            StoreError::Db(db) => ApiError::Internal(db.into()),
+        }
+    }
+}
+
+impl From<ConversionError> for ApiError {
+    fn from(e: ConversionError) -> Self {
+        match e {
+            ConversionError::Invalid(i) => ApiError::Invalid(i),
+            ConversionError::NotFound => ApiError::NotFound("chat"),
+            ConversionError::Hook(f) => ApiError::Plugin(f),
+            ConversionError::Busy => ApiError::Conflict(e.to_string()),
+            ConversionError::Store(s) => s.into(),
+        }
+    }
+}
+
+/// Maps a store lookup's `NotFound` to a 404 that names what was missing.
+pub trait OrNotFound<T> {
+    fn or_not_found(self, what: &'static str) -> Result<T, ApiError>;
+}
+
+impl<T> OrNotFound<T> for Result<T, StoreError> {
+    fn or_not_found(self, what: &'static str) -> Result<T, ApiError> {
+        self.map_err(|e| match e {
+            StoreError::NotFound => ApiError::NotFound(what),
+            other => other.into(),
+        })
+    }
+}

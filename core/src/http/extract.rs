@@ -1,0 +1,119 @@
+//! Request extractors: who is calling, and a JSON body with our error shape.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::store::{Agent, StoreError, Visitor};
+
+/// An agent, from `Authorization: Bearer <agent token>`. Their workspace is
+/// `agent.tenant_id`, and every query a handler makes is scoped by it.
+pub struct AuthAgent(pub Agent);
+
+/// An agent with admin rights in their workspace.
+pub struct AuthAdmin(pub Agent);
+
+/// A visitor, from `Authorization: Bearer <visitor token>`.
+pub struct AuthVisitor(pub Visitor);
+
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    let value = parts
+        .headers
+        .get(AUTHORIZATION)
+        .ok_or(ApiError::Unauthorized)?;
+    let value = value.to_str().map_err(|_| ApiError::Unauthorized)?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .ok_or(ApiError::Unauthorized)?
+        .trim();
+    if token.is_empty() {
+        Err(ApiError::Unauthorized)
+    } else {
+        Ok(token)
+    }
+}
+
+fn unauthorized_if_missing(e: StoreError) -> ApiError {
+    match e {
+        StoreError::NotFound => ApiError::Unauthorized,
+        other => other.into(),
+    }
+}
+
+impl FromRequestParts<AppState> for AuthAgent {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts)?;
+        let agent = state
+            .store
+            .agent_by_token(token)
+            .await
+            .map_err(unauthorized_if_missing)?;
+        Ok(AuthAgent(agent))
+    }
+}
+
+impl FromRequestParts<AppState> for AuthAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let AuthAgent(agent) = AuthAgent::from_request_parts(parts, state).await?;
+        if !agent.is_admin {
+            return Err(ApiError::Forbidden("only workspace admins may do this"));
+        }
+        Ok(AuthAdmin(agent))
+    }
+}
+
+impl FromRequestParts<AppState> for AuthVisitor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts)?;
+        let visitor = state
+            .store
+            .visitor_by_token(token)
+            .await
+            .map_err(unauthorized_if_missing)?;
+        Ok(AuthVisitor(visitor))
+    }
+}
+
+/// Like `axum::Json`, but its rejections use our error shape: malformed JSON
+/// is a 400, well-formed JSON of the wrong shape a 422 that says what is wrong.
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::Unprocessable(e.body_text())),
+            Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::BadRequest(e.body_text())),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::BadRequest(
+                "send the body as JSON with Content-Type: application/json".into(),
+            )),
+            Err(other) => Err(ApiError::BadRequest(other.body_text())),
+        }
+    }
+}

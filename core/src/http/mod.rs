@@ -1,0 +1,81 @@
+//! The HTTP API: one router per resource, merged over one state. Only this
+//! module knows HTTP and JSON shapes; handlers parse, call the store or the
+//! conversion pipeline, and map errors.
+
+mod chats;
+mod error;
+mod extract;
+mod settings;
+mod tickets;
+mod views;
+mod widget;
+
+use axum::Router;
+use axum::routing::get;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+pub use error::ApiError;
+
+use crate::conversion::Pipeline;
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub pipeline: Pipeline,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Threadline API", description = "Help desk: live chat and tickets, with convert chat to ticket."),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "chats", description = "Agents' view of chats"),
+        (name = "conversion", description = "Convert chat to ticket"),
+        (name = "tickets"),
+        (name = "widget", description = "Visitors' chat widget"),
+        (name = "settings", description = "Workspace settings (admins)"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        let components = api.components.get_or_insert_with(Default::default);
+        for name in ["agent_token", "visitor_token"] {
+            components.add_security_scheme(
+                name,
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+        }
+    }
+}
+
+/// The whole API, with its OpenAPI document served at `/api/openapi.json`.
+pub fn router(state: AppState) -> Router {
+    let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(chats::router())
+        .merge(widget::router())
+        .merge(tickets::router())
+        .merge(settings::router())
+        .split_for_parts();
+    let doc = std::sync::Arc::new(doc);
+    api.route(
+        "/api/openapi.json",
+        get(move || async move { axum::Json(doc.as_ref().clone()) }),
+    )
+    .route("/healthz", get(healthz))
+    .fallback(|| async { ApiError::NotFound("route") })
+    .with_state(state)
+}
+
+async fn healthz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Result<&'static str, ApiError> {
+    state.store.ping().await?;
+    Ok("ok")
+}

@@ -1,0 +1,86 @@
+//! Workspace settings (admins only).
+
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiJson, AuthAdmin};
+use crate::domain::InvalidInput;
+use crate::store::Tenant;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_settings, put_settings))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SettingsView {
+    /// Run the summary hook when a chat closes (conversion included).
+    summary_on_close: bool,
+    workspace: WorkspaceView,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WorkspaceView {
+    id: String,
+    name: String,
+    slug: String,
+    /// The public key the chat widget starts chats with.
+    widget_key: String,
+}
+
+impl From<Tenant> for SettingsView {
+    fn from(t: Tenant) -> Self {
+        Self {
+            summary_on_close: t.summary_on_close,
+            workspace: WorkspaceView {
+                id: t.id,
+                name: t.name,
+                slug: t.slug,
+                widget_key: t.widget_key,
+            },
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct SettingsUpdate {
+    summary_on_close: Option<bool>,
+}
+
+#[utoipa::path(get, path = "/api/v1/settings", tag = "settings", security(("agent_token" = [])),
+    responses((status = 200, body = SettingsView), (status = 403, body = ErrorBody)))]
+async fn get_settings(
+    State(state): State<AppState>,
+    AuthAdmin(admin): AuthAdmin,
+) -> Result<axum::Json<SettingsView>, ApiError> {
+    Ok(axum::Json(
+        state.store.tenant(&admin.tenant_id).await?.into(),
+    ))
+}
+
+#[utoipa::path(put, path = "/api/v1/settings", tag = "settings", security(("agent_token" = [])),
+    request_body = SettingsUpdate,
+    responses((status = 200, body = SettingsView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn put_settings(
+    State(state): State<AppState>,
+    AuthAdmin(admin): AuthAdmin,
+    ApiJson(update): ApiJson<SettingsUpdate>,
+) -> Result<axum::Json<SettingsView>, ApiError> {
+    let on = update.summary_on_close.ok_or_else(|| {
+        InvalidInput::new(
+            "summary_on_close",
+            "summary_on_close is required (true or false)",
+        )
+    })?;
+    Ok(axum::Json(
+        state
+            .store
+            .set_summary_on_close(&admin.tenant_id, on)
+            .await?
+            .into(),
+    ))
+}

@@ -1,0 +1,50 @@
+//! Ticket routes.
+
+use axum::extract::{Path, State};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::error::{ApiError, ErrorBody, OrNotFound};
+use super::extract::AuthAgent;
+use super::views::TicketView;
+use crate::domain::TicketNumber;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_tickets))
+        .routes(routes!(get_ticket))
+}
+
+/// Tickets of the caller's workspace, newest first (at most 500).
+#[utoipa::path(get, path = "/api/v1/tickets", tag = "tickets", security(("agent_token" = [])),
+    responses((status = 200, body = Vec<TicketView>)))]
+async fn list_tickets(
+    State(state): State<AppState>,
+    AuthAgent(agent): AuthAgent,
+) -> Result<axum::Json<Vec<TicketView>>, ApiError> {
+    let tickets = state.store.list_tickets(&agent.tenant_id, 500).await?;
+    let mut views = Vec::with_capacity(tickets.len());
+    for t in tickets {
+        views.push(TicketView::load(&state, t).await?);
+    }
+    Ok(axum::Json(views))
+}
+
+/// A ticket by its number (`TK-1001`), with its "Originated from chat" link.
+#[utoipa::path(get, path = "/api/v1/tickets/{number}", tag = "tickets", security(("agent_token" = [])),
+    params(("number" = String, Path, example = "TK-1001")),
+    responses((status = 200, body = TicketView), (status = 404, body = ErrorBody)))]
+async fn get_ticket(
+    State(state): State<AppState>,
+    AuthAgent(agent): AuthAgent,
+    Path(number): Path<String>,
+) -> Result<axum::Json<TicketView>, ApiError> {
+    let number = TicketNumber::parse(&number).ok_or(ApiError::NotFound("ticket"))?;
+    let ticket = state
+        .store
+        .ticket_by_number(&agent.tenant_id, number.0)
+        .await
+        .or_not_found("ticket")?;
+    Ok(axum::Json(TicketView::load(&state, ticket).await?))
+}

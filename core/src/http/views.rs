@@ -1,0 +1,212 @@
+//! JSON shapes of the API: requests and responses, described for OpenAPI.
+//! Only this layer knows them; handlers build them from store records.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::domain::TicketNumber;
+use crate::store::{Agent, Message, Ticket};
+
+#[derive(Serialize, ToSchema)]
+pub struct MessageView {
+    pub id: i64,
+    /// `visitor`, `agent`, `internal_note` or `system`.
+    pub kind: String,
+    pub author_name: String,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Message> for MessageView {
+    fn from(m: Message) -> Self {
+        Self {
+            id: m.id,
+            kind: m.kind,
+            author_name: m.author_name,
+            body: m.body,
+            created_at: m.created_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AgentRef {
+    pub id: String,
+    pub name: String,
+}
+
+impl From<Agent> for AgentRef {
+    fn from(a: Agent) -> Self {
+        Self {
+            id: a.id,
+            name: a.name,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VisitorView {
+    pub name: String,
+    pub email: Option<String>,
+}
+
+/// A link to a ticket: what the chat sidebar shows as "View ticket TK-… →".
+#[derive(Serialize, ToSchema)]
+pub struct TicketRef {
+    pub id: String,
+    /// e.g. `TK-1001`
+    pub number: String,
+    pub url: String,
+}
+
+impl TicketRef {
+    pub fn of(ticket: &Ticket) -> Self {
+        let number = TicketNumber(ticket.number).to_string();
+        Self {
+            id: ticket.id.clone(),
+            url: format!("/api/v1/tickets/{number}"),
+            number,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ChatView {
+    pub id: String,
+    /// `open` or `closed`.
+    pub status: String,
+    pub subject: Option<String>,
+    pub visitor: VisitorView,
+    pub assignee: Option<AgentRef>,
+    pub first_response_at: Option<DateTime<Utc>>,
+    pub summary: Option<String>,
+    /// The ticket this chat was converted to, if any. Reopening keeps it.
+    pub ticket: Option<TicketRef>,
+    pub created_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Oldest first, internal notes included (agents only).
+    pub messages: Vec<MessageView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ChatListItemView {
+    pub id: String,
+    pub status: String,
+    pub subject: Option<String>,
+    pub visitor: VisitorView,
+    pub has_ticket: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RequesterView {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+}
+
+/// The "Originated from chat" backlink of a ticket.
+#[derive(Serialize, ToSchema)]
+pub struct OriginView {
+    pub chat_id: String,
+    pub url: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TicketView {
+    pub id: String,
+    /// e.g. `TK-1001`
+    pub number: String,
+    pub subject: String,
+    /// For a converted chat: its plain-text transcript, without internal notes.
+    pub description: String,
+    /// `in_progress` after conversion.
+    pub status: String,
+    pub assignee: Option<AgentRef>,
+    pub requester: RequesterView,
+    pub first_response_at: Option<DateTime<Utc>>,
+    pub summary: Option<String>,
+    pub origin: Option<OriginView>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl TicketView {
+    /// Loads what a ticket links to (assignee, requester) and builds the view.
+    pub async fn load(state: &AppState, ticket: Ticket) -> Result<Self, ApiError> {
+        let store = &state.store;
+        let assignee = match &ticket.assignee_id {
+            Some(id) => store
+                .agent(&ticket.tenant_id, id)
+                .await
+                .ok()
+                .map(AgentRef::from),
+            None => None,
+        };
+        let requester = store
+            .requester(&ticket.tenant_id, &ticket.requester_id)
+            .await?;
+        Ok(Self {
+            number: TicketNumber(ticket.number).to_string(),
+            id: ticket.id,
+            subject: ticket.subject,
+            description: ticket.description,
+            status: ticket.status,
+            assignee,
+            requester: RequesterView {
+                id: requester.id,
+                email: requester.email,
+                name: requester.name,
+            },
+            first_response_at: ticket.first_response_at,
+            summary: ticket.summary,
+            origin: ticket.origin_chat_id.map(|chat_id| OriginView {
+                url: format!("/api/v1/chats/{chat_id}"),
+                chat_id,
+            }),
+            created_at: ticket.created_at,
+            updated_at: ticket.updated_at,
+        })
+    }
+}
+
+/// The Convert panel's fields. Both optional in JSON so that a missing email
+/// gets the same clear 422 as an empty one.
+#[derive(Deserialize, ToSchema, Default)]
+pub struct ConvertRequest {
+    /// Required: the requester's email.
+    pub visitor_email: Option<String>,
+    /// Optional: blank or absent means the default subject.
+    pub subject: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PrefillView {
+    /// The email the chat captured, if it did.
+    pub visitor_email: Option<String>,
+    /// The chat's subject, else "Chat with <visitor name>".
+    pub subject: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PreviewRequesterView {
+    pub email: String,
+    pub name: String,
+    /// True when a requester with this email exists and would be reused.
+    pub exists: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PreviewView {
+    pub subject: String,
+    pub description: String,
+    pub status: String,
+    pub assignee: AgentRef,
+    pub requester: PreviewRequesterView,
+    pub first_response_at: Option<DateTime<Utc>>,
+    /// Set when the chat is already converted: converting returns this ticket.
+    pub existing_ticket: Option<TicketRef>,
+}

@@ -1,0 +1,233 @@
+//! Visitor-facing routes, used by the chat widget. A visitor starts a chat
+//! with the workspace's public widget key and then acts with the token that
+//! start hands back. They never see internal notes.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::error::{ApiError, ErrorBody, OrNotFound};
+use super::extract::{ApiJson, AuthVisitor};
+use super::views::MessageView;
+use crate::domain::{
+    ChatStatus, EmailAddress, InvalidInput, MessageKind, Subject, message_body, single_line,
+};
+use crate::store::{Chat, NewMessage, Visitor};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(start_chat))
+        .routes(routes!(visitor_message))
+        .routes(routes!(visitor_chat))
+        .routes(routes!(rate_chat))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct StartChatRequest {
+    visitor_name: Option<String>,
+    visitor_email: Option<String>,
+    subject: Option<String>,
+    message: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StartChatResponse {
+    chat_id: String,
+    /// Shown once: send it as `Authorization: Bearer …` on the widget routes.
+    visitor_token: String,
+}
+
+/// A visitor starts a chat on a site that embeds the widget.
+#[utoipa::path(post, path = "/api/v1/widget/{widget_key}/chats", tag = "widget",
+    params(("widget_key" = String, Path)), request_body = StartChatRequest,
+    responses((status = 201, body = StartChatResponse), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn start_chat(
+    State(state): State<AppState>,
+    Path(widget_key): Path<String>,
+    ApiJson(req): ApiJson<StartChatRequest>,
+) -> Result<(StatusCode, axum::Json<StartChatResponse>), ApiError> {
+    let tenant = state
+        .store
+        .tenant_by_widget_key(&widget_key)
+        .await
+        .or_not_found("widget")?;
+    let name = single_line(
+        "visitor_name",
+        req.visitor_name.as_deref().unwrap_or(""),
+        100,
+    )?;
+    let email = match req.visitor_email.as_deref().map(str::trim) {
+        Some(e) if !e.is_empty() => Some(EmailAddress::parse("visitor_email", e)?),
+        _ => None,
+    };
+    let subject = Subject::parse_optional("subject", req.subject.as_deref())?;
+    let message = message_body("message", req.message.as_deref().unwrap_or(""))?;
+    let (chat, visitor_token) = state
+        .store
+        .start_chat(
+            &tenant,
+            &name,
+            email.as_ref().map(EmailAddress::as_str),
+            subject.as_ref().map(Subject::as_str),
+            &message,
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(StartChatResponse {
+            chat_id: chat.id,
+            visitor_token,
+        }),
+    ))
+}
+
+/// The chat, if it is this visitor's; 404 otherwise (never "forbidden", which
+/// would confirm that the chat exists).
+async fn own_chat(state: &AppState, visitor: &Visitor, chat_id: &str) -> Result<Chat, ApiError> {
+    let chat = state
+        .store
+        .chat(&visitor.tenant_id, chat_id)
+        .await
+        .or_not_found("chat")?;
+    if chat.visitor_id != visitor.id {
+        return Err(ApiError::NotFound("chat"));
+    }
+    Ok(chat)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct VisitorMessageRequest {
+    body: Option<String>,
+}
+
+/// The visitor sends a message to their open chat.
+#[utoipa::path(post, path = "/api/v1/widget/chats/{chat_id}/messages", tag = "widget",
+    security(("visitor_token" = [])), params(("chat_id" = String, Path)), request_body = VisitorMessageRequest,
+    responses((status = 201, body = MessageView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn visitor_message(
+    State(state): State<AppState>,
+    AuthVisitor(visitor): AuthVisitor,
+    Path(chat_id): Path<String>,
+    ApiJson(req): ApiJson<VisitorMessageRequest>,
+) -> Result<(StatusCode, axum::Json<MessageView>), ApiError> {
+    own_chat(&state, &visitor, &chat_id).await?;
+    let body = message_body("body", req.body.as_deref().unwrap_or(""))?;
+    let new = NewMessage {
+        kind: MessageKind::Visitor,
+        author_name: visitor.name.clone(),
+        agent_id: None,
+        body,
+    };
+    let message = state
+        .store
+        .post_message(&visitor.tenant_id, &chat_id, &new)
+        .await
+        .or_not_found("chat")?;
+    Ok((StatusCode::CREATED, axum::Json(message.into())))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RatingView {
+    score: i16,
+    comment: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VisitorChatView {
+    id: String,
+    status: String,
+    subject: Option<String>,
+    /// Internal notes are never included.
+    messages: Vec<MessageView>,
+    /// True once the chat is closed (conversion included) and not yet rated.
+    rating_prompt: bool,
+    rating: Option<RatingView>,
+}
+
+/// The visitor's view of their chat.
+#[utoipa::path(get, path = "/api/v1/widget/chats/{chat_id}", tag = "widget",
+    security(("visitor_token" = [])), params(("chat_id" = String, Path)),
+    responses((status = 200, body = VisitorChatView), (status = 404, body = ErrorBody)))]
+async fn visitor_chat(
+    State(state): State<AppState>,
+    AuthVisitor(visitor): AuthVisitor,
+    Path(chat_id): Path<String>,
+) -> Result<axum::Json<VisitorChatView>, ApiError> {
+    let chat = own_chat(&state, &visitor, &chat_id).await?;
+    let messages = state.store.messages(&visitor.tenant_id, &chat_id).await?;
+    let rating = state.store.rating(&visitor.tenant_id, &chat_id).await?;
+    let closed = chat.status == ChatStatus::Closed.as_str();
+    Ok(axum::Json(VisitorChatView {
+        rating_prompt: closed && rating.is_none(),
+        rating: rating.map(|r| RatingView {
+            score: r.score,
+            comment: r.comment,
+            created_at: r.created_at,
+        }),
+        id: chat.id,
+        status: chat.status,
+        subject: chat.subject,
+        messages: messages
+            .into_iter()
+            .filter(|m| {
+                m.kind
+                    .parse::<MessageKind>()
+                    .is_ok_and(MessageKind::is_public)
+            })
+            .map(MessageView::from)
+            .collect(),
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RatingRequest {
+    /// 1 (bad) to 5 (great).
+    score: Option<i64>,
+    comment: Option<String>,
+}
+
+/// The visitor rates their closed chat, once.
+#[utoipa::path(post, path = "/api/v1/widget/chats/{chat_id}/rating", tag = "widget",
+    security(("visitor_token" = [])), params(("chat_id" = String, Path)), request_body = RatingRequest,
+    responses((status = 201, body = RatingView), (status = 404, body = ErrorBody),
+        (status = 409, description = "Still open, or already rated", body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn rate_chat(
+    State(state): State<AppState>,
+    AuthVisitor(visitor): AuthVisitor,
+    Path(chat_id): Path<String>,
+    ApiJson(req): ApiJson<RatingRequest>,
+) -> Result<(StatusCode, axum::Json<RatingView>), ApiError> {
+    own_chat(&state, &visitor, &chat_id).await?;
+    let score = match req.score {
+        Some(s @ 1..=5) => s as i16,
+        _ => {
+            return Err(
+                InvalidInput::new("score", "score must be a whole number from 1 to 5").into(),
+            );
+        }
+    };
+    let comment = match req.comment.as_deref().map(str::trim) {
+        Some(c) if !c.is_empty() => Some(message_body("comment", c)?),
+        _ => None,
+    };
+    let rating = state
+        .store
+        .rate_chat(&visitor.tenant_id, &chat_id, score, comment.as_deref())
+        .await
+        .or_not_found("chat")?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(RatingView {
+            score: rating.score,
+            comment: rating.comment,
+            created_at: rating.created_at,
+        }),
+    ))
+}

@@ -1,0 +1,20 @@
+//! Threadline: a help desk server (live chat and tickets) whose headline
+//! feature is *convert chat to ticket*, run as a pipeline of hooks.
+//!
+//! Layout, from the inside out:
+//! - [`domain`]: pure types and rules (emails, subjects, ticket numbers,
+//!   transcripts, summaries). No I/O; unit-tested in place.
+//! - [`store`]: sea-orm entities and queries, SQLite or PostgreSQL. The only
+//!   module that knows SQL; every query is scoped by `tenant_id`.
+//! - [`conversion`]: the pipeline (snapshot → hooks → validate → commit) and
+//!   the hook traits with their built-in implementations.
+//! - [`http`]: axum routers, one per resource, one error type, the OpenAPI
+//!   document. The only module that knows HTTP and JSON.
+//! - [`server`]: startup and shutdown; [`cli`]: the `threadline` command.
+
+pub mod cli;
+pub mod conversion;
+pub mod domain;
+pub mod http;
+pub mod server;
+pub mod store;

@@ -1,0 +1,99 @@
+//! Startup: connect (and migrate) the database, bind, serve until shutdown.
+//! Tests call [`Server::build`] with `127.0.0.1:0` and read the bound address.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+
+use crate::conversion::{Pipeline, hooks::Hooks};
+use crate::http::{AppState, router};
+use crate::store::Store;
+
+/// The embedded default: a SQLite file under `./data`, created if missing.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/threadline.db?mode=rwc";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `host:port`; port 0 picks a free one.
+    pub bind: String,
+    pub database_url: String,
+}
+
+pub struct Server {
+    listener: TcpListener,
+    store: Store,
+}
+
+impl Server {
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        let store = Store::connect(&config.database_url)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot open the database at {}",
+                    redact(&config.database_url)
+                )
+            })?;
+        let listener = TcpListener::bind(&config.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.bind))?;
+        Ok(Self { listener, store })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let state = AppState {
+            pipeline: Pipeline::new(self.store.clone(), Hooks::builtin()),
+            store: self.store,
+        };
+        let app = router(state).layer(TraceLayer::new_for_http());
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+/// Hides a password in a database URL before it is printed.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_never_reach_the_logs() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/tl"),
+            "postgres://app:***@db:5432/tl"
+        );
+        assert_eq!(redact("postgres://app@db/tl"), "postgres://app@db/tl");
+        assert_eq!(redact("sqlite://./data/t.db"), "sqlite://./data/t.db");
+    }
+}

@@ -1,0 +1,367 @@
+//! Chats, their messages, and ratings.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+
+use super::entities::{chat, message, rating, visitor};
+use super::{
+    Chat, Message, Rating, Store, StoreError, StoreResult, Tenant, Visitor, new_id, new_token,
+};
+use crate::domain::{ChatStatus, MessageKind};
+
+/// A message about to be written.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub kind: MessageKind,
+    pub author_name: String,
+    pub agent_id: Option<String>,
+    pub body: String,
+}
+
+impl NewMessage {
+    pub fn system(body: impl Into<String>) -> Self {
+        Self {
+            kind: MessageKind::System,
+            author_name: "System".to_owned(),
+            agent_id: None,
+            body: body.into(),
+        }
+    }
+}
+
+/// A row of the chat list: the chat and who it is with.
+#[derive(Debug, Clone)]
+pub struct ChatListItem {
+    pub chat: Chat,
+    pub visitor: Visitor,
+}
+
+impl Store {
+    /// A visitor starts a chat with a first message. Returns the chat and the
+    /// visitor's token (shown once).
+    pub async fn start_chat(
+        &self,
+        tenant: &Tenant,
+        visitor_name: &str,
+        visitor_email: Option<&str>,
+        subject: Option<&str>,
+        first_message: &str,
+    ) -> StoreResult<(Chat, String)> {
+        let now = Utc::now();
+        let (token, hash) = new_token("tlv");
+        let txn = self.write_txn().await?;
+        let visitor = visitor::ActiveModel {
+            id: Set(new_id()),
+            tenant_id: Set(tenant.id.clone()),
+            name: Set(visitor_name.to_owned()),
+            email: Set(visitor_email.map(str::to_owned)),
+            token_hash: Set(hash),
+            created_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+        let chat = chat::ActiveModel {
+            id: Set(new_id()),
+            tenant_id: Set(tenant.id.clone()),
+            visitor_id: Set(visitor.id.clone()),
+            subject: Set(subject.map(str::to_owned)),
+            status: Set(ChatStatus::Open.to_string()),
+            assignee_id: Set(None),
+            first_response_at: Set(None),
+            summary: Set(None),
+            ticket_id: Set(None),
+            version: Set(1),
+            created_at: Set(now),
+            updated_at: Set(now),
+            closed_at: Set(None),
+        }
+        .insert(&txn)
+        .await?;
+        let first = NewMessage {
+            kind: MessageKind::Visitor,
+            author_name: visitor.name.clone(),
+            agent_id: None,
+            body: first_message.to_owned(),
+        };
+        insert_message(&txn, &chat, &first, now).await?;
+        txn.commit().await?;
+        Ok((chat, token))
+    }
+
+    pub async fn chat(&self, tenant_id: &str, chat_id: &str) -> StoreResult<Chat> {
+        chat::Entity::find_by_id(chat_id)
+            .filter(chat::Column::TenantId.eq(tenant_id))
+            .one(&self.db)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    pub async fn visitor(&self, tenant_id: &str, visitor_id: &str) -> StoreResult<Visitor> {
+        visitor::Entity::find_by_id(visitor_id)
+            .filter(visitor::Column::TenantId.eq(tenant_id))
+            .one(&self.db)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// Chats of a workspace, newest first, optionally of one status.
+    pub async fn list_chats(
+        &self,
+        tenant_id: &str,
+        status: Option<ChatStatus>,
+        limit: u64,
+    ) -> StoreResult<Vec<ChatListItem>> {
+        let mut query = chat::Entity::find()
+            .filter(chat::Column::TenantId.eq(tenant_id))
+            .order_by_desc(chat::Column::CreatedAt)
+            .order_by_desc(chat::Column::Id)
+            .limit(limit);
+        if let Some(status) = status {
+            query = query.filter(chat::Column::Status.eq(status.as_str()));
+        }
+        let chats = query.all(&self.db).await?;
+        let ids: Vec<&str> = chats.iter().map(|c| c.visitor_id.as_str()).collect();
+        let visitors = visitor::Entity::find()
+            .filter(visitor::Column::TenantId.eq(tenant_id))
+            .filter(visitor::Column::Id.is_in(ids))
+            .all(&self.db)
+            .await?;
+        Ok(chats
+            .into_iter()
+            .filter_map(|chat| {
+                let visitor = visitors.iter().find(|v| v.id == chat.visitor_id)?.clone();
+                Some(ChatListItem { chat, visitor })
+            })
+            .collect())
+    }
+
+    /// All messages of a chat in the order they were written, internal notes
+    /// included: callers that face visitors or plugins filter them out.
+    pub async fn messages(&self, tenant_id: &str, chat_id: &str) -> StoreResult<Vec<Message>> {
+        Ok(message::Entity::find()
+            .filter(message::Column::TenantId.eq(tenant_id))
+            .filter(message::Column::ChatId.eq(chat_id))
+            .order_by_asc(message::Column::Id)
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Adds a message to an open chat. The first public agent message sets
+    /// the chat's `first_response_at` and, if nobody has the chat yet, makes
+    /// that agent its assignee.
+    pub async fn post_message(
+        &self,
+        tenant_id: &str,
+        chat_id: &str,
+        new: &NewMessage,
+    ) -> StoreResult<Message> {
+        let now = Utc::now();
+        let txn = self.write_txn().await?;
+        let mut update = chat::Entity::update_many()
+            .col_expr(
+                chat::Column::Version,
+                Expr::col(chat::Column::Version).add(1),
+            )
+            .col_expr(chat::Column::UpdatedAt, Expr::value(now))
+            .filter(chat::Column::Id.eq(chat_id))
+            .filter(chat::Column::TenantId.eq(tenant_id))
+            .filter(chat::Column::Status.eq(ChatStatus::Open.as_str()));
+        if new.kind == MessageKind::Agent {
+            update = update.col_expr(
+                chat::Column::FirstResponseAt,
+                Expr::col(chat::Column::FirstResponseAt).if_null(now),
+            );
+            if let Some(agent_id) = &new.agent_id {
+                update = update.col_expr(
+                    chat::Column::AssigneeId,
+                    Expr::col(chat::Column::AssigneeId).if_null(agent_id.clone()),
+                );
+            }
+        }
+        // Updating first takes the chat's write lock before anything else.
+        let updated = update.exec(&txn).await?.rows_affected;
+        if updated == 0 {
+            let exists = chat::Entity::find_by_id(chat_id)
+                .filter(chat::Column::TenantId.eq(tenant_id))
+                .one(&txn)
+                .await?;
+            return Err(match exists {
+                None => StoreError::NotFound,
+                Some(_) => {
+                    StoreError::Conflict("the chat is closed; reopen it to send messages".into())
+                }
+            });
+        }
+        let chat = chat::Entity::find_by_id(chat_id)
+            .one(&txn)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let message = insert_message(&txn, &chat, new, now).await?;
+        txn.commit().await?;
+        Ok(message)
+    }
+
+    /// Closes an open chat and logs who closed it.
+    pub async fn close_chat(&self, tenant_id: &str, chat_id: &str, by: &str) -> StoreResult<Chat> {
+        self.set_status(
+            tenant_id,
+            chat_id,
+            ChatStatus::Open,
+            ChatStatus::Closed,
+            &format!("Chat closed by {by}."),
+        )
+        .await
+    }
+
+    /// Reopens a closed chat. Its ticket link, if any, stays.
+    pub async fn reopen_chat(&self, tenant_id: &str, chat_id: &str, by: &str) -> StoreResult<Chat> {
+        self.set_status(
+            tenant_id,
+            chat_id,
+            ChatStatus::Closed,
+            ChatStatus::Open,
+            &format!("Chat reopened by {by}."),
+        )
+        .await
+    }
+
+    async fn set_status(
+        &self,
+        tenant_id: &str,
+        chat_id: &str,
+        from: ChatStatus,
+        to: ChatStatus,
+        log: &str,
+    ) -> StoreResult<Chat> {
+        let now = Utc::now();
+        let closed_at: Option<DateTime<Utc>> = (to == ChatStatus::Closed).then_some(now);
+        let txn = self.write_txn().await?;
+        let updated = chat::Entity::update_many()
+            .col_expr(chat::Column::Status, Expr::value(to.as_str()))
+            .col_expr(chat::Column::ClosedAt, Expr::value(closed_at))
+            .col_expr(
+                chat::Column::Version,
+                Expr::col(chat::Column::Version).add(1),
+            )
+            .col_expr(chat::Column::UpdatedAt, Expr::value(now))
+            .filter(chat::Column::Id.eq(chat_id))
+            .filter(chat::Column::TenantId.eq(tenant_id))
+            .filter(chat::Column::Status.eq(from.as_str()))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        let chat = chat::Entity::find_by_id(chat_id)
+            .filter(chat::Column::TenantId.eq(tenant_id))
+            .one(&txn)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        if updated == 0 {
+            return Err(StoreError::Conflict(format!(
+                "the chat is already {}",
+                chat.status
+            )));
+        }
+        insert_message(&txn, &chat, &NewMessage::system(log), now).await?;
+        txn.commit().await?;
+        Ok(chat)
+    }
+
+    pub async fn rating(&self, tenant_id: &str, chat_id: &str) -> StoreResult<Option<Rating>> {
+        Ok(rating::Entity::find()
+            .filter(rating::Column::TenantId.eq(tenant_id))
+            .filter(rating::Column::ChatId.eq(chat_id))
+            .one(&self.db)
+            .await?)
+    }
+
+    /// Records the visitor's rating of a closed chat; one rating a chat.
+    pub async fn rate_chat(
+        &self,
+        tenant_id: &str,
+        chat_id: &str,
+        score: i16,
+        comment: Option<&str>,
+    ) -> StoreResult<Rating> {
+        let txn = self.write_txn().await?;
+        let chat = chat::Entity::find_by_id(chat_id)
+            .filter(chat::Column::TenantId.eq(tenant_id))
+            .one(&txn)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        if chat.status != ChatStatus::Closed.as_str() {
+            return Err(StoreError::Conflict(
+                "the chat is still open; rate it once it has closed".into(),
+            ));
+        }
+        let inserted = rating::ActiveModel {
+            id: Set(new_id()),
+            tenant_id: Set(tenant_id.to_owned()),
+            chat_id: Set(chat_id.to_owned()),
+            score: Set(score),
+            comment: Set(comment.map(str::to_owned)),
+            created_at: Set(Utc::now()),
+        }
+        .insert(&txn)
+        .await;
+        let rating = match inserted {
+            Ok(r) => r,
+            Err(e) if e.sql_err().is_some() => {
+                return Err(StoreError::Conflict(
+                    "this chat has already been rated".into(),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        txn.commit().await?;
+        Ok(rating)
+    }
+
+    /// Stores a summary on the chat and, when it became one, on its ticket.
+    pub async fn set_summary(
+        &self,
+        tenant_id: &str,
+        chat_id: &str,
+        summary: &str,
+    ) -> StoreResult<()> {
+        use super::entities::ticket;
+        let txn = self.write_txn().await?;
+        chat::Entity::update_many()
+            .col_expr(chat::Column::Summary, Expr::value(summary))
+            .filter(chat::Column::Id.eq(chat_id))
+            .filter(chat::Column::TenantId.eq(tenant_id))
+            .exec(&txn)
+            .await?;
+        ticket::Entity::update_many()
+            .col_expr(ticket::Column::Summary, Expr::value(summary))
+            .filter(ticket::Column::OriginChatId.eq(chat_id))
+            .filter(ticket::Column::TenantId.eq(tenant_id))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+}
+
+pub(super) async fn insert_message(
+    txn: &DatabaseTransaction,
+    chat: &Chat,
+    new: &NewMessage,
+    at: DateTime<Utc>,
+) -> StoreResult<Message> {
+    Ok(message::ActiveModel {
+        tenant_id: Set(chat.tenant_id.clone()),
+        chat_id: Set(chat.id.clone()),
+        kind: Set(new.kind.to_string()),
+        author_name: Set(new.author_name.clone()),
+        agent_id: Set(new.agent_id.clone()),
+        body: Set(new.body.clone()),
+        created_at: Set(at),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await?)
+}

@@ -1,0 +1,186 @@
+//! Persistence: the only module that knows SQL. Every query that touches a
+//! workspace's rows takes that workspace's `tenant_id` and filters on it.
+//!
+//! SQLite (the embedded default) and PostgreSQL (hosted) run the same code.
+//! Write transactions use `BEGIN IMMEDIATE` on SQLite so that two writers
+//! queue on SQLite's lock (with a busy timeout) instead of failing when one
+//! tries to upgrade a read lock; on PostgreSQL row locks taken by the first
+//! `UPDATE` of each transaction do the same job.
+
+mod chats;
+mod conversion;
+pub mod entities;
+mod tenants;
+mod tickets;
+
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+};
+use sha2::{Digest, Sha256};
+use threadline_migrations::Migrator;
+use threadline_migrations::sea_orm_migration::MigratorTrait;
+
+pub use chats::{ChatListItem, NewMessage};
+pub use conversion::{CommitOutcome, ConversionCommit};
+pub use entities::{agent::Model as Agent, chat::Model as Chat, message::Model as Message};
+pub use entities::{
+    rating::Model as Rating, requester::Model as Requester, tenant::Model as Tenant,
+};
+pub use entities::{ticket::Model as Ticket, visitor::Model as Visitor};
+pub use tenants::{CreatedAgent, CreatedTenant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// The request is valid but the state of the data does not allow it
+    /// (for example posting to a closed chat). The text is shown to users.
+    #[error("{0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A handle on the database, cheap to clone (the pool is shared).
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+impl Store {
+    /// Connects, creating a SQLite file (and its folder) if needed, and brings
+    /// the schema up to date.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let mut opts = ConnectOptions::new(url.to_owned());
+        opts.sqlx_logging(false)
+            .max_connections(if url.starts_with("sqlite:") { 8 } else { 16 })
+            .acquire_timeout(Duration::from_secs(30));
+        if url.starts_with("sqlite:") {
+            if let Some(dir) = sqlite_parent_dir(url) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| DbErr::Custom(format!("cannot create {dir}: {e}")))?;
+            }
+            // WAL lets readers run beside the one writer; the busy timeout
+            // makes writers wait for each other instead of failing.
+            opts.map_sqlx_sqlite_opts(|o| {
+                o.create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(30))
+            });
+        }
+        let db = Database::connect(opts).await?;
+        let store = Self { db };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Runs pending migrations. On PostgreSQL several nodes may start at the
+    /// same moment, so they take turns under an advisory lock held by a
+    /// dedicated single connection.
+    async fn migrate(&self) -> StoreResult<()> {
+        if self.backend() != DbBackend::Postgres {
+            Migrator::up(&self.db, None).await?;
+            return Ok(());
+        }
+        const MIGRATION_LOCK: i64 = 0x7468_7265_6164; // "thread"
+        let txn = self.db.begin().await?;
+        txn.execute_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"),
+        ))
+        .await?;
+        Migrator::up(&txn, None).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+
+    /// Starts a write transaction (see the module docs for why IMMEDIATE).
+    async fn write_txn(&self) -> Result<DatabaseTransaction, DbErr> {
+        self.db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await
+    }
+
+    /// Checks that the database answers (for readiness probes).
+    pub async fn ping(&self) -> StoreResult<()> {
+        self.db.ping().await?;
+        Ok(())
+    }
+}
+
+fn sqlite_parent_dir(url: &str) -> Option<&str> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next()?;
+    if path.is_empty() || path == ":memory:" {
+        return None;
+    }
+    let parent = std::path::Path::new(path).parent()?.to_str()?;
+    (!parent.is_empty()).then_some(parent)
+}
+
+/// New ids are UUIDv7: unique across nodes, and roughly time-ordered so that
+/// indexes on them stay compact.
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// A secret bearer token: 192 random bits, shown once, stored only as a hash.
+pub(crate) fn new_token(prefix: &str) -> (String, String) {
+    let bytes: [u8; 24] = rand::random();
+    let token = format!("{prefix}_{}", hex(&bytes));
+    let hash = token_hash(&token);
+    (token, hash)
+}
+
+/// Tokens are high-entropy, so a fast unsalted hash is enough: it keeps a
+/// leaked database from yielding working credentials.
+pub(crate) fn token_hash(token: &str) -> String {
+    hex(&Sha256::digest(token.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_parent_dir_finds_the_folder_to_create() {
+        assert_eq!(
+            sqlite_parent_dir("sqlite://./data/threadline.db?mode=rwc"),
+            Some("./data")
+        );
+        assert_eq!(sqlite_parent_dir("sqlite:data/x.db"), Some("data"));
+        assert_eq!(sqlite_parent_dir("sqlite::memory:"), None);
+        assert_eq!(sqlite_parent_dir("sqlite://x.db"), None);
+    }
+
+    #[test]
+    fn tokens_are_random_and_only_their_hash_is_kept() {
+        let (a, hash_a) = new_token("tl");
+        let (b, _) = new_token("tl");
+        assert_ne!(a, b);
+        assert!(a.starts_with("tl_") && a.len() == 3 + 48);
+        assert_eq!(token_hash(&a), hash_a);
+        assert!(!hash_a.contains(&a[3..]));
+    }
+}

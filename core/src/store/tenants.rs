@@ -1,0 +1,220 @@
+//! Workspaces, their agents, and the credentials that resolve to them.
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
+};
+
+use super::entities::{agent, tenant, visitor};
+use super::{
+    Agent, Store, StoreError, StoreResult, Tenant, Visitor, new_id, new_token, token_hash,
+};
+use crate::domain::EmailAddress;
+
+/// What `tenant create` hands back: the only time the admin's token is shown.
+#[derive(Debug, Clone)]
+pub struct CreatedTenant {
+    pub tenant: Tenant,
+    pub admin: CreatedAgent,
+}
+
+#[derive(Debug, Clone)]
+pub struct CreatedAgent {
+    pub agent: Agent,
+    pub token: String,
+}
+
+impl Store {
+    /// Creates a workspace and its first (admin) agent in one transaction. The
+    /// slug comes from the name; a taken slug gets a numeric suffix.
+    pub async fn create_tenant(
+        &self,
+        name: &str,
+        admin_name: &str,
+        admin_email: &EmailAddress,
+    ) -> StoreResult<CreatedTenant> {
+        let base = slugify(name);
+        for attempt in 1..=50 {
+            let slug = if attempt == 1 {
+                base.clone()
+            } else {
+                format!("{base}-{attempt}")
+            };
+            let txn = self.write_txn().await?;
+            let taken = tenant::Entity::find()
+                .filter(tenant::Column::Slug.eq(&slug))
+                .one(&txn)
+                .await?
+                .is_some();
+            if taken {
+                continue;
+            }
+            let widget_key = format!("wk_{}", &new_token("x").0[2..34]);
+            let tenant = tenant::ActiveModel {
+                id: Set(new_id()),
+                name: Set(name.to_owned()),
+                slug: Set(slug),
+                widget_key: Set(widget_key),
+                summary_on_close: Set(false),
+                next_ticket_number: Set(crate::domain::ticket_number::FIRST_TICKET_NUMBER),
+                created_at: Set(Utc::now()),
+            }
+            .insert(&txn)
+            .await;
+            let tenant = match tenant {
+                Ok(t) => t,
+                // Another process took the same slug between our check and insert.
+                Err(e) if e.sql_err().is_some() => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let admin = insert_agent(&txn, &tenant.id, admin_name, admin_email, true).await?;
+            txn.commit().await?;
+            return Ok(CreatedTenant { tenant, admin });
+        }
+        Err(StoreError::Conflict(format!("no free slug for {name:?}")))
+    }
+
+    pub async fn create_agent(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        email: &EmailAddress,
+        is_admin: bool,
+    ) -> StoreResult<CreatedAgent> {
+        let txn = self.write_txn().await?;
+        let created = insert_agent(&txn, tenant_id, name, email, is_admin).await?;
+        txn.commit().await?;
+        Ok(created)
+    }
+
+    pub async fn tenant(&self, tenant_id: &str) -> StoreResult<Tenant> {
+        tenant::Entity::find_by_id(tenant_id)
+            .one(&self.db)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    pub async fn tenant_by_slug(&self, slug: &str) -> StoreResult<Tenant> {
+        tenant::Entity::find()
+            .filter(tenant::Column::Slug.eq(slug))
+            .one(&self.db)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    pub async fn tenant_by_widget_key(&self, key: &str) -> StoreResult<Tenant> {
+        tenant::Entity::find()
+            .filter(tenant::Column::WidgetKey.eq(key))
+            .one(&self.db)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    pub async fn agent_by_token(&self, token: &str) -> StoreResult<Agent> {
+        agent::Entity::find()
+            .filter(agent::Column::TokenHash.eq(token_hash(token)))
+            .one(&self.db)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    pub async fn visitor_by_token(&self, token: &str) -> StoreResult<Visitor> {
+        visitor::Entity::find()
+            .filter(visitor::Column::TokenHash.eq(token_hash(token)))
+            .one(&self.db)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    pub async fn agent(&self, tenant_id: &str, agent_id: &str) -> StoreResult<Agent> {
+        agent::Entity::find_by_id(agent_id)
+            .filter(agent::Column::TenantId.eq(tenant_id))
+            .one(&self.db)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// The agents of a workspace, oldest first.
+    pub async fn agents(&self, tenant_id: &str) -> StoreResult<Vec<Agent>> {
+        Ok(agent::Entity::find()
+            .filter(agent::Column::TenantId.eq(tenant_id))
+            .order_by_asc(agent::Column::CreatedAt)
+            .all(&self.db)
+            .await?)
+    }
+
+    pub async fn set_summary_on_close(&self, tenant_id: &str, on: bool) -> StoreResult<Tenant> {
+        let txn = self.write_txn().await?;
+        let found = tenant::Entity::find_by_id(tenant_id)
+            .one(&txn)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let mut active: tenant::ActiveModel = found.into();
+        active.summary_on_close = Set(on);
+        let updated = active.update(&txn).await?;
+        txn.commit().await?;
+        Ok(updated)
+    }
+}
+
+async fn insert_agent(
+    txn: &sea_orm::DatabaseTransaction,
+    tenant_id: &str,
+    name: &str,
+    email: &EmailAddress,
+    is_admin: bool,
+) -> StoreResult<CreatedAgent> {
+    let (token, hash) = new_token("tl");
+    let inserted = agent::ActiveModel {
+        id: Set(new_id()),
+        tenant_id: Set(tenant_id.to_owned()),
+        name: Set(name.to_owned()),
+        email: Set(email.as_str().to_owned()),
+        email_normalized: Set(email.normalized().to_owned()),
+        is_admin: Set(is_admin),
+        token_hash: Set(hash),
+        created_at: Set(Utc::now()),
+    }
+    .insert(txn)
+    .await;
+    match inserted {
+        Ok(agent) => Ok(CreatedAgent { agent, token }),
+        Err(e) if e.sql_err().is_some() => Err(StoreError::Conflict(format!(
+            "an agent with email {} already exists in this workspace",
+            email.as_str()
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `"Acme Support, Inc."` → `"acme-support-inc"`; never empty.
+fn slugify(name: &str) -> String {
+    let mut slug = String::new();
+    for c in name.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c);
+        } else if !slug.is_empty() && !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    let slug = slug.trim_end_matches('-');
+    let slug: String = slug.chars().take(40).collect();
+    let slug = slug.trim_end_matches('-');
+    if slug.is_empty() {
+        "workspace".to_owned()
+    } else {
+        slug.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slugify;
+
+    #[test]
+    fn slugs_are_lowercase_words_joined_by_dashes() {
+        assert_eq!(slugify("Acme Support, Inc."), "acme-support-inc");
+        assert_eq!(slugify("  --Ünïcode!! "), "n-code");
+        assert_eq!(slugify("!!!"), "workspace");
+    }
+}

@@ -1,0 +1,19 @@
+//! Schema migrations for Threadline. They run automatically when the server
+//! starts, on SQLite and on PostgreSQL alike, so every migration here sticks to
+//! what both backends support.
+//!
+//! A released migration is never edited: schema changes get a new file.
+
+pub use sea_orm_migration;
+use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_initial;
+
+pub struct Migrator;
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_initial::Migration)]
+    }
+}
