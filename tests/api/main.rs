@@ -1,1 +1,10 @@
+//! Integration tests of the HTTP API: the real server on port 0 over a
+//! fresh database, SQLite and PostgreSQL. Each module's tests read as the
+//! product spec's sentences (`../shared/spec/convert-chat-to-ticket.txt`).
 
+mod chats;
+mod concurrency;
+mod conversion;
+mod errors;
+mod openapi;
+mod tenancy;

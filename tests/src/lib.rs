@@ -1,1 +1,339 @@
+//! Test harness: spawns the real server on port 0 over a fresh database and
+//! talks HTTP to it.
+//!
+//! Every test runs twice, on SQLite (a new file in a temp folder) and on
+//! PostgreSQL (a new database, dropped afterwards). PostgreSQL is found at
+//! `THREADLINE_TEST_POSTGRES_URL` (default `postgres://root@127.0.0.1:5432/postgres`).
+//! If it cannot be reached the PostgreSQL half is skipped with a loud notice,
+//! unless `CI` or `THREADLINE_REQUIRE_POSTGRES` is set: then it fails.
 
+use std::net::SocketAddr;
+
+use reqwest::{Method, StatusCode};
+use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+use serde_json::{Value, json};
+use threadline::domain::EmailAddress;
+use threadline::server::{Config, Server};
+use threadline::store::Store;
+use tokio::sync::oneshot;
+
+pub use serde_json;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each named `async fn(TestApp)` of the calling module on both
+/// databases, as `sqlite::<name>` and `postgres::<name>`.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = $crate::TestDb::create($crate::Backend::Sqlite).await.expect("SQLite always works");
+                    super::$name($crate::TestApp::spawn(db).await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(db) = $crate::TestDb::create($crate::Backend::Postgres).await else { return };
+                    super::$name($crate::TestApp::spawn(db).await).await;
+                }
+            )*
+        }
+    };
+}
+
+/// A database of one test's own: a SQLite file in a temp folder, or a new
+/// PostgreSQL database that is dropped when this is.
+pub struct TestDb {
+    pub url: String,
+    backend: Backend,
+    _dir: Option<tempfile::TempDir>,
+    pg_admin: Option<(String, String)>,
+}
+
+impl TestDb {
+    /// `None` only when PostgreSQL is unreachable and not required.
+    pub async fn create(backend: Backend) -> Option<Self> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}/threadline.db?mode=rwc", dir.path().display());
+                Some(Self {
+                    url,
+                    backend,
+                    _dir: Some(dir),
+                    pg_admin: None,
+                })
+            }
+            Backend::Postgres => {
+                let admin_url = std::env::var("THREADLINE_TEST_POSTGRES_URL")
+                    .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".to_owned());
+                let admin = match Database::connect(&admin_url).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let required = std::env::var_os("CI").is_some()
+                            || std::env::var_os("THREADLINE_REQUIRE_POSTGRES").is_some();
+                        let msg = format!("PostgreSQL is not reachable at {admin_url}: {e}");
+                        if required {
+                            panic!(
+                                "{msg} (CI requires PostgreSQL: start it, or set THREADLINE_TEST_POSTGRES_URL)"
+                            );
+                        }
+                        eprintln!(
+                            "\n!!!!!!!!!! SKIPPED: {msg}\n!!!!!!!!!! This PostgreSQL test did NOT run. CI fails instead of skipping.\n"
+                        );
+                        return None;
+                    }
+                };
+                let name = format!("threadline_test_{}", uuid::Uuid::new_v4().simple());
+                admin
+                    .execute_raw(Statement::from_string(
+                        DbBackend::Postgres,
+                        format!("CREATE DATABASE {name}"),
+                    ))
+                    .await
+                    .expect("create test database");
+                let _ = admin.close().await;
+                let base = admin_url
+                    .rsplit_once('/')
+                    .map(|(b, _)| b)
+                    .unwrap_or(&admin_url);
+                Some(Self {
+                    url: format!("{base}/{name}"),
+                    backend,
+                    _dir: None,
+                    pg_admin: Some((admin_url.clone(), name)),
+                })
+            }
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((admin_url, name)) = self.pg_admin.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime, which cannot be blocked on, so
+        // the cleanup gets a small runtime of its own on another thread.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let admin = Database::connect(&admin_url).await.ok()?;
+                let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                admin
+                    .execute_raw(Statement::from_string(DbBackend::Postgres, sql))
+                    .await
+                    .ok()?;
+                admin.close().await.ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// A running server and a client for it.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub store: Store,
+    pub client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    // Declared last so the server stops before its database is dropped.
+    pub db: std::sync::Arc<TestDb>,
+}
+
+/// A workspace made for a test, with its admin's credentials.
+#[derive(Debug, Clone)]
+pub struct TestTenant {
+    pub id: String,
+    pub slug: String,
+    pub widget_key: String,
+    pub admin: TestAgent,
+}
+
+#[derive(Debug, Clone)]
+pub struct TestAgent {
+    pub id: String,
+    pub name: String,
+    pub token: String,
+}
+
+/// A response: status and JSON body (`Value::Null` when the body is not JSON).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl TestApp {
+    pub async fn spawn(db: TestDb) -> Self {
+        Self::spawn_on(std::sync::Arc::new(db)).await
+    }
+
+    /// Another server node over the same database (multi-node tests).
+    pub async fn spawn_on(db: std::sync::Arc<TestDb>) -> Self {
+        let config = Config {
+            bind: "127.0.0.1:0".into(),
+            database_url: db.url.clone(),
+        };
+        let server = Server::build(&config).await.expect("server starts");
+        let addr = server.local_addr();
+        let store = server.store().clone();
+        let (tx, rx) = oneshot::channel();
+        tokio::spawn(server.run(async {
+            let _ = rx.await;
+        }));
+        Self {
+            addr,
+            store,
+            client: reqwest::Client::new(),
+            shutdown: Some(tx),
+            db,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Sends a request; `token` goes in `Authorization: Bearer`.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status();
+        let text = res.text().await.expect("response body");
+        Reply {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    /// Sends a raw body (for malformed JSON).
+    pub async fn post_raw(&self, path: &str, token: &str, body: &'static str) -> Reply {
+        let res = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request sent");
+        let status = res.status();
+        let body = res.json().await.unwrap_or(Value::Null);
+        Reply { status, body }
+    }
+
+    /// A new workspace, made the way `threadline tenant create` makes one.
+    pub async fn tenant(&self, name: &str) -> TestTenant {
+        let email = EmailAddress::parse(
+            "email",
+            &format!("admin@{}.test", uuid::Uuid::new_v4().simple()),
+        )
+        .unwrap();
+        let created = self
+            .store
+            .create_tenant(name, "Ada Admin", &email)
+            .await
+            .expect("tenant created");
+        TestTenant {
+            id: created.tenant.id,
+            slug: created.tenant.slug,
+            widget_key: created.tenant.widget_key,
+            admin: TestAgent {
+                id: created.admin.agent.id,
+                name: created.admin.agent.name,
+                token: created.admin.token,
+            },
+        }
+    }
+
+    /// A plain (not admin) agent in `tenant`.
+    pub async fn agent(&self, tenant: &TestTenant, name: &str) -> TestAgent {
+        let email = EmailAddress::parse(
+            "email",
+            &format!("{}@agents.test", uuid::Uuid::new_v4().simple()),
+        )
+        .unwrap();
+        let created = self
+            .store
+            .create_agent(&tenant.id, name, &email, false)
+            .await
+            .expect("agent created");
+        TestAgent {
+            id: created.agent.id,
+            name: created.agent.name,
+            token: created.token,
+        }
+    }
+
+    /// A visitor starts a chat through the widget API; returns (chat id, visitor token).
+    pub async fn start_chat(&self, tenant: &TestTenant, body: Value) -> (String, String) {
+        let reply = self
+            .call(
+                Method::POST,
+                &format!("/api/v1/widget/{}/chats", tenant.widget_key),
+                None,
+                Some(body),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
+        (
+            reply.body["chat_id"].as_str().unwrap().to_owned(),
+            reply.body["visitor_token"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// A chat from Grace (no email captured, no subject) with one message.
+    pub async fn simple_chat(&self, tenant: &TestTenant) -> (String, String) {
+        self.start_chat(
+            tenant,
+            json!({"visitor_name": "Grace Hopper", "message": "Hello?"}),
+        )
+        .await
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! The OpenAPI document describes every route the server answers.
+
+use reqwest::{Method, StatusCode};
+use threadline_tests::{TestApp, on_both_databases};
+
+on_both_databases!(the_openapi_document_lists_every_route);
+
+async fn the_openapi_document_lists_every_route(app: TestApp) {
+    let r = app.call(Method::GET, "/api/openapi.json", None, None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = &r.body["paths"];
+    for (path, method) in [
+        ("/api/v1/widget/{widget_key}/chats", "post"),
+        ("/api/v1/widget/chats/{chat_id}/messages", "post"),
+        ("/api/v1/widget/chats/{chat_id}", "get"),
+        ("/api/v1/widget/chats/{chat_id}/rating", "post"),
+        ("/api/v1/chats", "get"),
+        ("/api/v1/chats/{chat_id}", "get"),
+        ("/api/v1/chats/{chat_id}/messages", "post"),
+        ("/api/v1/chats/{chat_id}/close", "post"),
+        ("/api/v1/chats/{chat_id}/reopen", "post"),
+        ("/api/v1/chats/{chat_id}/conversion", "get"),
+        ("/api/v1/chats/{chat_id}/conversion", "post"),
+        ("/api/v1/chats/{chat_id}/conversion/preview", "post"),
+        ("/api/v1/tickets", "get"),
+        ("/api/v1/tickets/{number}", "get"),
+        ("/api/v1/settings", "get"),
+        ("/api/v1/settings", "put"),
+    ] {
+        assert!(
+            paths[path][method].is_object(),
+            "{method} {path} missing from the OpenAPI document"
+        );
+    }
+    let documented: usize = paths
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| p.as_object().unwrap().len())
+        .sum();
+    assert_eq!(
+        documented, 16,
+        "a route was added without a test line above"
+    );
+    assert!(r.body["components"]["schemas"]["TicketView"].is_object());
+}
