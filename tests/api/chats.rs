@@ -319,7 +319,11 @@ async fn the_chat_list_filters_by_status(app: TestApp) {
         [converted.as_str()]
     );
     let all = app.get("/api/v1/chats", &t.admin.token).await;
-    assert_eq!(ids(all), [converted.as_str(), open.as_str()], "newest first");
+    assert_eq!(
+        ids(all),
+        [converted.as_str(), open.as_str()],
+        "newest first"
+    );
     let closed = app
         .get("/api/v1/chats?status=closed", &t.admin.token)
         .await
