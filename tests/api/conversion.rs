@@ -298,6 +298,9 @@ async fn requesters_are_found_by_email_case_insensitively(app: TestApp) {
     );
     // The requester keeps the address as first typed.
     assert_eq!(b["requester"]["email"], "Grace@Navy.MIL");
+    // The ticket list (built in one batch) shows exactly the single views.
+    let list = app.get("/api/v1/tickets", &t.admin.token).await.body;
+    assert_eq!(list, json!([b, a]), "newest number first");
 
     // Another workspace has requesters of its own.
     let other = app.tenant("Globex").await;

@@ -190,6 +190,14 @@ async fn missing_or_wrong_credentials_are_a_401(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = app
+        .client
+        .get(app.url("/api/v1/tickets"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers()["www-authenticate"], "Bearer");
     assert!(
         app.get("/api/v1/tickets", &t.admin.token)
             .await

@@ -1,5 +1,7 @@
 //! Ticket routes.
 
+use std::collections::HashMap;
+
 use axum::extract::{Path, State};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -9,6 +11,7 @@ use super::error::{ApiError, ErrorBody, OrNotFound};
 use super::extract::AuthAgent;
 use super::views::TicketView;
 use crate::domain::TicketNumber;
+use crate::store::{Agent, Requester};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -23,10 +26,33 @@ async fn list_tickets(
     State(state): State<AppState>,
     AuthAgent(agent): AuthAgent,
 ) -> Result<axum::Json<Vec<TicketView>>, ApiError> {
-    let tickets = state.store.list_tickets(&agent.tenant_id, 500).await?;
+    let store = &state.store;
+    let tickets = store.list_tickets(&agent.tenant_id, 500).await?;
+    // Three queries for the whole page, not two more per ticket.
+    let agents: HashMap<String, Agent> = store
+        .agents(&agent.tenant_id)
+        .await?
+        .into_iter()
+        .map(|a| (a.id.clone(), a))
+        .collect();
+    let ids = tickets.iter().map(|t| t.requester_id.clone()).collect();
+    let requesters: HashMap<String, Requester> = store
+        .requesters_by_ids(&agent.tenant_id, ids)
+        .await?
+        .into_iter()
+        .map(|r| (r.id.clone(), r))
+        .collect();
     let mut views = Vec::with_capacity(tickets.len());
     for t in tickets {
-        views.push(TicketView::load(&state, t).await?);
+        let assignee = t
+            .assignee_id
+            .as_ref()
+            .and_then(|id| agents.get(id))
+            .cloned();
+        let requester = requesters.get(&t.requester_id).cloned().ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!("ticket {} has no requester", t.id))
+        })?;
+        views.push(TicketView::build(t, assignee, requester));
     }
     Ok(axum::Json(views))
 }

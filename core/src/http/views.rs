@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::ApiError;
 use crate::domain::TicketNumber;
-use crate::store::{Agent, Message, Ticket};
+use crate::store::{Agent, Message, Requester, Ticket};
 
 #[derive(Serialize, ToSchema)]
 pub struct MessageView {
@@ -135,27 +135,27 @@ pub struct TicketView {
 }
 
 impl TicketView {
-    /// Loads what a ticket links to (assignee, requester) and builds the view.
+    /// Loads what one ticket links to (assignee, requester) and builds its view.
     pub async fn load(state: &AppState, ticket: Ticket) -> Result<Self, ApiError> {
         let store = &state.store;
         let assignee = match &ticket.assignee_id {
-            Some(id) => store
-                .agent(&ticket.tenant_id, id)
-                .await
-                .ok()
-                .map(AgentRef::from),
+            Some(id) => store.agent(&ticket.tenant_id, id).await.ok(),
             None => None,
         };
         let requester = store
             .requester(&ticket.tenant_id, &ticket.requester_id)
             .await?;
-        Ok(Self {
+        Ok(Self::build(ticket, assignee, requester))
+    }
+
+    pub fn build(ticket: Ticket, assignee: Option<Agent>, requester: Requester) -> Self {
+        Self {
             number: TicketNumber(ticket.number).to_string(),
             id: ticket.id,
             subject: ticket.subject,
             description: ticket.description,
             status: ticket.status,
-            assignee,
+            assignee: assignee.map(AgentRef::from),
             requester: RequesterView {
                 id: requester.id,
                 email: requester.email,
@@ -169,7 +169,7 @@ impl TicketView {
             }),
             created_at: ticket.created_at,
             updated_at: ticket.updated_at,
-        })
+        }
     }
 }
 

@@ -191,9 +191,7 @@ impl Store {
                 .await?;
             return Err(match exists {
                 None => StoreError::NotFound,
-                Some(_) => {
-                    StoreError::Conflict("the chat is closed; reopen it to send messages".into())
-                }
+                Some(_) => StoreError::Conflict("the chat is closed".into()),
             });
         }
         let chat = chat::Entity::find_by_id(chat_id)

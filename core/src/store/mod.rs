@@ -149,6 +149,12 @@ pub(crate) fn new_token(prefix: &str) -> (String, String) {
     (token, hash)
 }
 
+/// A public key (the widget's): 128 random bits, unguessable but not secret.
+pub(crate) fn new_public_key(prefix: &str) -> String {
+    let bytes: [u8; 16] = rand::random();
+    format!("{prefix}_{}", hex(&bytes))
+}
+
 /// Tokens are high-entropy, so a fast unsalted hash is enough: it keeps a
 /// leaked database from yielding working credentials.
 pub(crate) fn token_hash(token: &str) -> String {

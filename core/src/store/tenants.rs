@@ -7,7 +7,8 @@ use sea_orm::{
 
 use super::entities::{agent, tenant, visitor};
 use super::{
-    Agent, Store, StoreError, StoreResult, Tenant, Visitor, new_id, new_token, token_hash,
+    Agent, Store, StoreError, StoreResult, Tenant, Visitor, new_id, new_public_key, new_token,
+    token_hash,
 };
 use crate::domain::EmailAddress;
 
@@ -49,7 +50,7 @@ impl Store {
             if taken {
                 continue;
             }
-            let widget_key = format!("wk_{}", &new_token("x").0[2..34]);
+            let widget_key = new_public_key("wk");
             let tenant = tenant::ActiveModel {
                 id: Set(new_id()),
                 name: Set(name.to_owned()),

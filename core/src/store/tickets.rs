@@ -41,6 +41,19 @@ impl Store {
             .ok_or(StoreError::NotFound)
     }
 
+    /// Requesters by id, for building many tickets' views in one query.
+    pub async fn requesters_by_ids(
+        &self,
+        tenant_id: &str,
+        ids: Vec<String>,
+    ) -> StoreResult<Vec<Requester>> {
+        Ok(requester::Entity::find()
+            .filter(requester::Column::TenantId.eq(tenant_id))
+            .filter(requester::Column::Id.is_in(ids))
+            .all(&self.db)
+            .await?)
+    }
+
     /// The requester with this (normalized) email in this workspace, if any.
     pub async fn find_requester(
         &self,
