@@ -13,11 +13,7 @@ use crate::server::{Config, DEFAULT_DATABASE_URL, Server};
 use crate::store::{NewMessage, Store};
 
 #[derive(Parser)]
-#[command(
-    name = "threadline",
-    version,
-    about = "Help desk server: live chat and tickets"
-)]
+#[command(name = "threadline", version, about = "Help desk server: live chat and tickets")]
 struct Cli {
     #[command(subcommand)]
     command: Command,

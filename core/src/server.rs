@@ -31,12 +31,7 @@ impl Server {
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         let store = Store::connect(&config.database_url)
             .await
-            .with_context(|| {
-                format!(
-                    "cannot open the database at {}",
-                    redact(&config.database_url)
-                )
-            })?;
+            .with_context(|| format!("cannot open the database at {}", redact(&config.database_url)))?;
         let listener = TcpListener::bind(&config.bind)
             .await
             .with_context(|| format!("cannot listen on {}", config.bind))?;
@@ -44,9 +39,7 @@ impl Server {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
+        self.listener.local_addr().expect("a bound listener has an address")
     }
 
     pub fn store(&self) -> &Store {
@@ -54,18 +47,13 @@ impl Server {
     }
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
-    pub async fn run(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let state = AppState {
             pipeline: Pipeline::new(self.store.clone(), Hooks::builtin()),
             store: self.store,
         };
         let app = router(state).layer(TraceLayer::new_for_http());
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
+        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await
     }
 }
 

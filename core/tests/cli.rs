@@ -15,11 +15,7 @@ fn threadline(dir: &std::path::Path) -> Command {
 
 fn json_of(cmd: &mut Command) -> Value {
     let out = cmd.output().expect("threadline runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).expect("prints JSON")
 }
 
@@ -48,10 +44,7 @@ fn tenant_and_agent_create_print_credentials_as_json() {
     ]));
     assert_eq!(tenant["slug"], "acme-support");
     for key in ["tenant_id", "widget_key", "admin_agent_id", "admin_token"] {
-        assert!(
-            tenant[key].as_str().is_some_and(|s| !s.is_empty()),
-            "{key} in {tenant}"
-        );
+        assert!(tenant[key].as_str().is_some_and(|s| !s.is_empty()), "{key} in {tenant}");
     }
     // The default database is a SQLite file under ./data, created on demand.
     assert!(dir.path().join("data/threadline.db").exists());
@@ -171,10 +164,7 @@ async fn serve_demo_then_convert_with_the_printed_commands() {
     assert_eq!(ticket["number"], "TK-1001");
     assert_eq!(ticket["status"], "in_progress");
     assert!(
-        !ticket["description"]
-            .as_str()
-            .unwrap()
-            .contains("Billing needs a day"),
+        !ticket["description"].as_str().unwrap().contains("Billing needs a day"),
         "the demo's internal note"
     );
 }

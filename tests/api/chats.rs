@@ -17,30 +17,12 @@ on_both_databases!(
 async fn visitors_never_see_internal_notes(app: TestApp) {
     let t = app.tenant("Acme").await;
     let (chat, visitor) = app.simple_chat(&t).await;
-    app.post(
-        &format!("/api/v1/chats/{chat}/messages"),
-        &t.admin.token,
-        json!({"body": "Hi!"}),
-    )
-    .await;
-    app.post(
-        &format!("/api/v1/chats/{chat}/messages"),
-        &t.admin.token,
-        json!({"body": "VIP?", "internal": true}),
-    )
-    .await;
-    let r = app
-        .post(
-            &format!("/api/v1/widget/chats/{chat}/messages"),
-            &visitor,
-            json!({"body": "Still here"}),
-        )
-        .await;
+    app.agent_says(&t.admin.token, &chat, "Hi!", false).await;
+    app.agent_says(&t.admin.token, &chat, "VIP?", true).await;
+    let r = app.visitor_says(&visitor, &chat, "Still here").await;
     assert_eq!(r.status, StatusCode::CREATED);
 
-    let seen = app
-        .get(&format!("/api/v1/widget/chats/{chat}"), &visitor)
-        .await;
+    let seen = app.get(&format!("/api/v1/widget/chats/{chat}"), &visitor).await;
     assert_eq!(seen.status, StatusCode::OK);
     let bodies: Vec<&str> = seen.body["messages"]
         .as_array()
@@ -49,16 +31,10 @@ async fn visitors_never_see_internal_notes(app: TestApp) {
         .map(|m| m["body"].as_str().unwrap())
         .collect();
     assert_eq!(bodies, ["Hello?", "Hi!", "Still here"]);
-    assert_eq!(
-        seen.body["rating_prompt"], false,
-        "no prompt while the chat is open"
-    );
+    assert_eq!(seen.body["rating_prompt"], false, "no prompt while the chat is open");
 
     // Agents do see the note.
-    let agent_view = app
-        .get(&format!("/api/v1/chats/{chat}"), &t.admin.token)
-        .await
-        .body;
+    let agent_view = app.chat(&t.admin.token, &chat).await;
     assert_eq!(agent_view["messages"].as_array().unwrap().len(), 4);
     assert_eq!(agent_view["messages"][2]["kind"], "internal_note");
 }
@@ -67,18 +43,11 @@ async fn the_rating_prompt_shows_after_conversion_and_once_rated_goes_away(app: 
     let t = app.tenant("Acme").await;
     let (chat, visitor) = app.simple_chat(&t).await;
     let r = app
-        .post(
-            &format!("/api/v1/chats/{chat}/conversion"),
-            &t.admin.token,
-            json!({"visitor_email": "g@navy.mil"}),
-        )
+        .convert(&t.admin.token, &chat, json!({"visitor_email": "g@navy.mil"}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
 
-    let seen = app
-        .get(&format!("/api/v1/widget/chats/{chat}"), &visitor)
-        .await
-        .body;
+    let seen = app.visitor_view(&visitor, &chat).await;
     assert_eq!(seen["status"], "closed");
     assert_eq!(seen["rating_prompt"], true);
 
@@ -90,10 +59,7 @@ async fn the_rating_prompt_shows_after_conversion_and_once_rated_goes_away(app: 
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    let seen = app
-        .get(&format!("/api/v1/widget/chats/{chat}"), &visitor)
-        .await
-        .body;
+    let seen = app.visitor_view(&visitor, &chat).await;
     assert_eq!(seen["rating_prompt"], false);
     assert_eq!(seen["rating"]["score"], 5);
     assert_eq!(seen["rating"]["comment"], "Quick!");
@@ -106,10 +72,7 @@ async fn the_rating_prompt_shows_after_conversion_and_once_rated_goes_away(app: 
         )
         .await;
     assert_eq!(twice.status, StatusCode::CONFLICT);
-    let seen = app
-        .get(&format!("/api/v1/widget/chats/{chat}"), &visitor)
-        .await
-        .body;
+    let seen = app.visitor_view(&visitor, &chat).await;
     assert_eq!(seen["rating"]["score"], 5, "the first rating stands");
 }
 
@@ -120,12 +83,8 @@ async fn a_rating_needs_a_closed_chat_and_a_score_from_one_to_five(app: TestApp)
     let open = app.post(&path, &visitor, json!({"score": 4})).await;
     assert_eq!(open.status, StatusCode::CONFLICT);
 
-    app.post(
-        &format!("/api/v1/chats/{chat}/close"),
-        &t.admin.token,
-        json!({}),
-    )
-    .await;
+    app.post(&format!("/api/v1/chats/{chat}/close"), &t.admin.token, json!({}))
+        .await;
     for bad in [
         json!({"score": 0}),
         json!({"score": 6}),
@@ -138,12 +97,7 @@ async fn a_rating_needs_a_closed_chat_and_a_score_from_one_to_five(app: TestApp)
     let r = app.post(&path, &visitor, json!({"score": "five"})).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     // None of those was recorded.
-    assert_eq!(
-        app.get(&format!("/api/v1/widget/chats/{chat}"), &visitor)
-            .await
-            .body["rating_prompt"],
-        true
-    );
+    assert_eq!(app.visitor_view(&visitor, &chat).await["rating_prompt"], true);
     assert_eq!(
         app.post(&path, &visitor, json!({"score": 1})).await.status,
         StatusCode::CREATED
@@ -154,74 +108,39 @@ async fn reopening_a_converted_chat_keeps_the_ticket_link(app: TestApp) {
     let t = app.tenant("Acme").await;
     let (chat, visitor) = app.simple_chat(&t).await;
     let ticket = app
-        .post(
-            &format!("/api/v1/chats/{chat}/conversion"),
-            &t.admin.token,
-            json!({"visitor_email": "g@navy.mil"}),
-        )
+        .convert(&t.admin.token, &chat, json!({"visitor_email": "g@navy.mil"}))
         .await
         .body;
 
     let r = app
-        .post(
-            &format!("/api/v1/chats/{chat}/reopen"),
-            &t.admin.token,
-            json!({}),
-        )
+        .post(&format!("/api/v1/chats/{chat}/reopen"), &t.admin.token, json!({}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["status"], "open");
     assert!(r.body["closed_at"].is_null());
     assert_eq!(r.body["ticket"]["number"], "TK-1001");
-    let last = r.body["messages"]
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()
-        .clone();
+    let last = r.body["messages"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(
         (last["kind"].as_str(), last["body"].as_str()),
         (Some("system"), Some("Chat reopened by Ada Admin."))
     );
 
     // The ticket still points back, and the conversation goes on.
-    let tk = app
-        .get("/api/v1/tickets/TK-1001", &t.admin.token)
-        .await
-        .body;
+    let tk = app.get("/api/v1/tickets/TK-1001", &t.admin.token).await.body;
     assert_eq!(tk["origin"]["chat_id"], chat.as_str());
-    let r = app
-        .post(
-            &format!("/api/v1/widget/chats/{chat}/messages"),
-            &visitor,
-            json!({"body": "One more thing"}),
-        )
-        .await;
+    let r = app.visitor_says(&visitor, &chat, "One more thing").await;
     assert_eq!(r.status, StatusCode::CREATED);
-    assert_eq!(
-        app.get(&format!("/api/v1/widget/chats/{chat}"), &visitor)
-            .await
-            .body["rating_prompt"],
-        false
-    );
+    assert_eq!(app.visitor_view(&visitor, &chat).await["rating_prompt"], false);
 
     // Converting the reopened chat gives back its ticket, not a second one.
     let again = app
-        .post(
-            &format!("/api/v1/chats/{chat}/conversion"),
-            &t.admin.token,
-            json!({"visitor_email": "g@navy.mil"}),
-        )
+        .convert(&t.admin.token, &chat, json!({"visitor_email": "g@navy.mil"}))
         .await;
     assert_eq!(again.status, StatusCode::OK);
     assert_eq!(again.body["id"], ticket["id"]);
 
     let twice = app
-        .post(
-            &format!("/api/v1/chats/{chat}/reopen"),
-            &t.admin.token,
-            json!({}),
-        )
+        .post(&format!("/api/v1/chats/{chat}/reopen"), &t.admin.token, json!({}))
         .await;
     assert_eq!(twice.status, StatusCode::CONFLICT);
 }
@@ -230,64 +149,26 @@ async fn closed_chats_take_no_messages_until_reopened(app: TestApp) {
     let t = app.tenant("Acme").await;
     let (chat, visitor) = app.simple_chat(&t).await;
     let r = app
-        .post(
-            &format!("/api/v1/chats/{chat}/close"),
-            &t.admin.token,
-            json!({}),
-        )
+        .post(&format!("/api/v1/chats/{chat}/close"), &t.admin.token, json!({}))
         .await;
     assert_eq!(r.body["status"], "closed");
     assert_eq!(
-        app.post(
-            &format!("/api/v1/chats/{chat}/close"),
-            &t.admin.token,
-            json!({})
-        )
-        .await
-        .status,
+        app.post(&format!("/api/v1/chats/{chat}/close"), &t.admin.token, json!({}))
+            .await
+            .status,
         StatusCode::CONFLICT
     );
 
-    let before = app
-        .get(&format!("/api/v1/chats/{chat}"), &t.admin.token)
-        .await
-        .body;
-    let v = app
-        .post(
-            &format!("/api/v1/widget/chats/{chat}/messages"),
-            &visitor,
-            json!({"body": "hello?"}),
-        )
-        .await;
+    let before = app.chat(&t.admin.token, &chat).await;
+    let v = app.visitor_says(&visitor, &chat, "hello?").await;
     assert_eq!(v.status, StatusCode::CONFLICT);
-    let a = app
-        .post(
-            &format!("/api/v1/chats/{chat}/messages"),
-            &t.admin.token,
-            json!({"body": "hi"}),
-        )
-        .await;
+    let a = app.agent_says(&t.admin.token, &chat, "hi", false).await;
     assert_eq!(a.status, StatusCode::CONFLICT);
-    assert_eq!(
-        app.get(&format!("/api/v1/chats/{chat}"), &t.admin.token)
-            .await
-            .body,
-        before
-    );
+    assert_eq!(app.chat(&t.admin.token, &chat).await, before);
 
-    app.post(
-        &format!("/api/v1/chats/{chat}/reopen"),
-        &t.admin.token,
-        json!({}),
-    )
-    .await;
-    let v = app
-        .post(
-            &format!("/api/v1/widget/chats/{chat}/messages"),
-            &visitor,
-            json!({"body": "hello?"}),
-        )
+    app.post(&format!("/api/v1/chats/{chat}/reopen"), &t.admin.token, json!({}))
         .await;
+    let v = app.visitor_says(&visitor, &chat, "hello?").await;
     assert_eq!(v.status, StatusCode::CREATED);
 }
 
@@ -295,12 +176,8 @@ async fn the_chat_list_filters_by_status(app: TestApp) {
     let t = app.tenant("Acme").await;
     let (open, _) = app.simple_chat(&t).await;
     let (converted, _) = app.simple_chat(&t).await;
-    app.post(
-        &format!("/api/v1/chats/{converted}/conversion"),
-        &t.admin.token,
-        json!({"visitor_email": "g@navy.mil"}),
-    )
-    .await;
+    app.convert(&t.admin.token, &converted, json!({"visitor_email": "g@navy.mil"}))
+        .await;
 
     let ids = |r: threadline_tests::Reply| -> Vec<String> {
         r.body
@@ -319,21 +196,12 @@ async fn the_chat_list_filters_by_status(app: TestApp) {
         [converted.as_str()]
     );
     let all = app.get("/api/v1/chats", &t.admin.token).await;
-    assert_eq!(
-        ids(all),
-        [converted.as_str(), open.as_str()],
-        "newest first"
-    );
-    let closed = app
-        .get("/api/v1/chats?status=closed", &t.admin.token)
-        .await
-        .body;
+    assert_eq!(ids(all), [converted.as_str(), open.as_str()], "newest first");
+    let closed = app.get("/api/v1/chats?status=closed", &t.admin.token).await.body;
     assert_eq!(closed[0]["has_ticket"], true);
     assert_eq!(closed[0]["visitor"]["name"], "Grace Hopper");
 
-    let bad = app
-        .get("/api/v1/chats?status=archived", &t.admin.token)
-        .await;
+    let bad = app.get("/api/v1/chats?status=archived", &t.admin.token).await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(bad.body["error"]["field"], "status");
 }
@@ -342,17 +210,9 @@ async fn a_visitor_token_opens_only_that_visitors_chats(app: TestApp) {
     let t = app.tenant("Acme").await;
     let (chat, _mine) = app.simple_chat(&t).await;
     let (_other_chat, someone_else) = app.simple_chat(&t).await;
-    let r = app
-        .get(&format!("/api/v1/widget/chats/{chat}"), &someone_else)
-        .await;
+    let r = app.get(&format!("/api/v1/widget/chats/{chat}"), &someone_else).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    let r = app
-        .post(
-            &format!("/api/v1/widget/chats/{chat}/messages"),
-            &someone_else,
-            json!({"body": "hijack"}),
-        )
-        .await;
+    let r = app.visitor_says(&someone_else, &chat, "hijack").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     // An agent token is not a visitor token, nor the other way round.
     assert_eq!(
@@ -362,18 +222,11 @@ async fn a_visitor_token_opens_only_that_visitors_chats(app: TestApp) {
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        app.get(&format!("/api/v1/chats/{chat}"), &someone_else)
-            .await
-            .status,
+        app.get(&format!("/api/v1/chats/{chat}"), &someone_else).await.status,
         StatusCode::UNAUTHORIZED
     );
     let r = app
-        .call(
-            Method::GET,
-            &format!("/api/v1/widget/chats/{chat}"),
-            None,
-            None,
-        )
+        .call(Method::GET, &format!("/api/v1/widget/chats/{chat}"), None, None)
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }

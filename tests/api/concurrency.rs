@@ -21,23 +21,13 @@ async fn fifty_concurrent_conversions_of_one_chat_create_exactly_one_ticket(app:
     let (chat, _) = app.simple_chat(&t).await;
     let path = format!("/api/v1/chats/{chat}/conversion");
     let replies = join_all((0..50).map(|i| {
-        let token = if i % 2 == 0 {
-            &t.admin.token
-        } else {
-            &bob.token
-        };
+        let token = if i % 2 == 0 { &t.admin.token } else { &bob.token };
         app.post(&path, token, json!({"visitor_email": "grace@navy.mil"}))
     }))
     .await;
 
-    let created = replies
-        .iter()
-        .filter(|r| r.status == StatusCode::CREATED)
-        .count();
-    let repeated = replies
-        .iter()
-        .filter(|r| r.status == StatusCode::OK)
-        .count();
+    let created = replies.iter().filter(|r| r.status == StatusCode::CREATED).count();
+    let repeated = replies.iter().filter(|r| r.status == StatusCode::OK).count();
     assert_eq!(
         (created, repeated),
         (1, 49),
@@ -52,10 +42,7 @@ async fn fifty_concurrent_conversions_of_one_chat_create_exactly_one_ticket(app:
 
     let tickets = app.get("/api/v1/tickets", &t.admin.token).await.body;
     assert_eq!(tickets.as_array().unwrap().len(), 1);
-    let c = app
-        .get(&format!("/api/v1/chats/{chat}"), &t.admin.token)
-        .await
-        .body;
+    let c = app.chat(&t.admin.token, &chat).await;
     let logs = c["messages"]
         .as_array()
         .unwrap()
@@ -75,14 +62,7 @@ async fn two_hundred_parallel_conversions_get_distinct_gapless_numbers(app: Test
         // Ten visitors, so requesters are found as often as created.
         let email = format!("visitor{}@example.com", i % 10);
         let (app, token) = (&app, &t.admin.token);
-        async move {
-            app.post(
-                &format!("/api/v1/chats/{chat}/conversion"),
-                token,
-                json!({"visitor_email": email}),
-            )
-            .await
-        }
+        async move { app.convert(token, chat, json!({"visitor_email": email})).await }
     }))
     .await;
     for r in &replies {
@@ -119,13 +99,7 @@ async fn two_server_nodes_racing_on_one_chat_create_one_ticket(app: TestApp) {
         node.post(&path, &t.admin.token, body.clone())
     }))
     .await;
-    assert_eq!(
-        replies
-            .iter()
-            .filter(|r| r.status == StatusCode::CREATED)
-            .count(),
-        1
-    );
+    assert_eq!(replies.iter().filter(|r| r.status == StatusCode::CREATED).count(), 1);
     assert!(replies.iter().all(|r| r.status.is_success()));
     let ids: BTreeSet<_> = replies
         .iter()
@@ -134,13 +108,8 @@ async fn two_server_nodes_racing_on_one_chat_create_one_ticket(app: TestApp) {
     assert_eq!(ids.len(), 1);
     // Both nodes see the same state.
     assert_eq!(
-        app.get("/api/v1/tickets/TK-1001", &t.admin.token)
-            .await
-            .body,
-        node_b
-            .get("/api/v1/tickets/TK-1001", &t.admin.token)
-            .await
-            .body
+        app.get("/api/v1/tickets/TK-1001", &t.admin.token).await.body,
+        node_b.get("/api/v1/tickets/TK-1001", &t.admin.token).await.body
     );
 }
 
@@ -154,16 +123,8 @@ async fn a_message_racing_a_conversion_never_breaks_it(app: TestApp) {
         let msg_path = format!("/api/v1/widget/chats/{chat}/messages");
         let conv_path = format!("/api/v1/chats/{chat}/conversion");
         let (conv, msgs) = tokio::join!(
-            app.post(
-                &conv_path,
-                &t.admin.token,
-                json!({"visitor_email": "grace@navy.mil"})
-            ),
-            join_all((0..5).map(|i| app.post(
-                &msg_path,
-                &visitor,
-                json!({"body": format!("ping {i}")})
-            )))
+            app.post(&conv_path, &t.admin.token, json!({"visitor_email": "grace@navy.mil"})),
+            join_all((0..5).map(|i| app.post(&msg_path, &visitor, json!({"body": format!("ping {i}")}))))
         );
         assert_eq!(conv.status, StatusCode::CREATED, "{:?}", conv.body);
         for m in &msgs {
@@ -173,14 +134,8 @@ async fn a_message_racing_a_conversion_never_breaks_it(app: TestApp) {
                 m.status
             );
         }
-        let landed = msgs
-            .iter()
-            .filter(|m| m.status == StatusCode::CREATED)
-            .count();
-        let c = app
-            .get(&format!("/api/v1/chats/{chat}"), &t.admin.token)
-            .await
-            .body;
+        let landed = msgs.iter().filter(|m| m.status == StatusCode::CREATED).count();
+        let c = app.chat(&t.admin.token, &chat).await;
         let pings = c["messages"]
             .as_array()
             .unwrap()

@@ -20,11 +20,7 @@ on_both_databases!(
     no_summary_is_made_when_the_workspace_has_not_enabled_it,
 );
 
-async fn chat_with_history(
-    app: &TestApp,
-    tenant: &threadline_tests::TestTenant,
-    agent_token: &str,
-) -> String {
+async fn chat_with_history(app: &TestApp, tenant: &threadline_tests::TestTenant, agent_token: &str) -> String {
     let (chat, _visitor) = app
         .start_chat(
             tenant,
@@ -33,32 +29,14 @@ async fn chat_with_history(
         )
         .await;
     let r = app
-        .post(
-            &format!("/api/v1/chats/{chat}/messages"),
-            agent_token,
-            json!({"body": "Let me check with billing."}),
-        )
+        .agent_says(agent_token, &chat, "Let me check with billing.", false)
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
     let r = app
-        .post(
-            &format!("/api/v1/chats/{chat}/messages"),
-            agent_token,
-            json!({"body": "SECRET: customer is on the watch list", "internal": true}),
-        )
+        .agent_says(agent_token, &chat, "SECRET: customer is on the watch list", true)
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
     chat
-}
-
-async fn convert(
-    app: &TestApp,
-    token: &str,
-    chat: &str,
-    body: serde_json::Value,
-) -> threadline_tests::Reply {
-    app.post(&format!("/api/v1/chats/{chat}/conversion"), token, body)
-        .await
 }
 
 async fn the_panel_is_prefilled_with_the_captured_email_and_the_chat_subject(app: TestApp) {
@@ -85,13 +63,9 @@ async fn the_default_subject_is_chat_with_the_visitor_name_when_the_chat_has_non
         json!({"visitor_email": null, "subject": "Chat with Grace Hopper"})
     );
 
-    let r = convert(
-        &app,
-        &t.admin.token,
-        &chat,
-        json!({"visitor_email": "grace@navy.mil"}),
-    )
-    .await;
+    let r = app
+        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@navy.mil"}))
+        .await;
     assert_eq!(r.status, StatusCode::CREATED);
     assert_eq!(r.body["subject"], "Chat with Grace Hopper");
 }
@@ -102,21 +76,14 @@ async fn conversion_creates_an_in_progress_ticket_assigned_to_the_converting_age
     let chat = chat_with_history(&app, &t, &t.admin.token).await;
 
     // Bob converts a chat that the admin answered: the ticket is Bob's.
-    let r = convert(
-        &app,
-        &bob.token,
-        &chat,
-        json!({"visitor_email": "ada@example.com"}),
-    )
-    .await;
+    let r = app
+        .convert(&bob.token, &chat, json!({"visitor_email": "ada@example.com"}))
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let ticket = r.body;
     assert_eq!(ticket["number"], "TK-1001");
     assert_eq!(ticket["status"], "in_progress");
-    assert_eq!(
-        ticket["assignee"],
-        json!({"id": bob.id, "name": "Bob Builder"})
-    );
+    assert_eq!(ticket["assignee"], json!({"id": bob.id, "name": "Bob Builder"}));
     assert_eq!(ticket["subject"], "Refund for order 4521");
     assert_eq!(ticket["requester"]["email"], "ada@example.com");
     assert_eq!(ticket["requester"]["name"], "Ada Lovelace");
@@ -130,14 +97,10 @@ async fn conversion_creates_an_in_progress_ticket_assigned_to_the_converting_age
 async fn the_transcript_has_timestamps_and_speakers_but_no_internal_notes(app: TestApp) {
     let t = app.tenant("Acme").await;
     let chat = chat_with_history(&app, &t, &t.admin.token).await;
-    let ticket = convert(
-        &app,
-        &t.admin.token,
-        &chat,
-        json!({"visitor_email": "ada@example.com"}),
-    )
-    .await
-    .body;
+    let ticket = app
+        .convert(&t.admin.token, &chat, json!({"visitor_email": "ada@example.com"}))
+        .await
+        .body;
     let description = ticket["description"].as_str().unwrap();
     let lines: Vec<&str> = description.lines().collect();
     assert_eq!(lines.len(), 2, "one line a public message: {description}");
@@ -149,10 +112,7 @@ async fn the_transcript_has_timestamps_and_speakers_but_no_internal_notes(app: T
         lines[1].contains(" UTC] Ada Admin: Let me check with billing."),
         "{description}"
     );
-    assert!(
-        !description.contains("SECRET"),
-        "internal note leaked: {description}"
-    );
+    assert!(!description.contains("SECRET"), "internal note leaked: {description}");
     assert!(!description.contains("watch list"));
 }
 
@@ -185,38 +145,24 @@ async fn first_response_at_carries_over_from_the_chat(app: TestApp) {
         json!({"body": "Still there?"}),
     )
     .await;
-    assert_eq!(
-        app.get(&path, &t.admin.token).await.body["first_response_at"],
-        first
-    );
+    assert_eq!(app.get(&path, &t.admin.token).await.body["first_response_at"], first);
 
-    let ticket = convert(
-        &app,
-        &t.admin.token,
-        &chat,
-        json!({"visitor_email": "grace@navy.mil"}),
-    )
-    .await
-    .body;
+    let ticket = app
+        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@navy.mil"}))
+        .await
+        .body;
     assert_eq!(ticket["first_response_at"], first);
 }
 
 async fn the_chat_is_closed_logged_and_linked_both_ways(app: TestApp) {
     let t = app.tenant("Acme").await;
     let chat = chat_with_history(&app, &t, &t.admin.token).await;
-    let ticket = convert(
-        &app,
-        &t.admin.token,
-        &chat,
-        json!({"visitor_email": "ada@example.com"}),
-    )
-    .await
-    .body;
-
-    let c = app
-        .get(&format!("/api/v1/chats/{chat}"), &t.admin.token)
+    let ticket = app
+        .convert(&t.admin.token, &chat, json!({"visitor_email": "ada@example.com"}))
         .await
         .body;
+
+    let c = app.chat(&t.admin.token, &chat).await;
     assert_eq!(c["status"], "closed");
     assert!(c["closed_at"].is_string());
     // View ticket TK-… → on the chat side.
@@ -250,25 +196,25 @@ async fn the_chat_is_closed_logged_and_linked_both_ways(app: TestApp) {
 async fn an_operator_typed_subject_wins_over_the_default(app: TestApp) {
     let t = app.tenant("Acme").await;
     let chat = chat_with_history(&app, &t, &t.admin.token).await;
-    let r = convert(
-        &app,
-        &t.admin.token,
-        &chat,
-        json!({"visitor_email": "ada@example.com", "subject": "  Double charge: refund 4521  "}),
-    )
-    .await;
+    let r = app
+        .convert(
+            &t.admin.token,
+            &chat,
+            json!({"visitor_email": "ada@example.com", "subject": "  Double charge: refund 4521  "}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED);
     assert_eq!(r.body["subject"], "Double charge: refund 4521");
 
     // A blank subject means "use the default".
     let (other, _) = app.simple_chat(&t).await;
-    let r = convert(
-        &app,
-        &t.admin.token,
-        &other,
-        json!({"visitor_email": "grace@navy.mil", "subject": "   "}),
-    )
-    .await;
+    let r = app
+        .convert(
+            &t.admin.token,
+            &other,
+            json!({"visitor_email": "grace@navy.mil", "subject": "   "}),
+        )
+        .await;
     assert_eq!(r.body["subject"], "Chat with Grace Hopper");
 }
 
@@ -276,26 +222,15 @@ async fn requesters_are_found_by_email_case_insensitively(app: TestApp) {
     let t = app.tenant("Acme").await;
     let (first, _) = app.simple_chat(&t).await;
     let (second, _) = app.simple_chat(&t).await;
-    let a = convert(
-        &app,
-        &t.admin.token,
-        &first,
-        json!({"visitor_email": "Grace@Navy.MIL"}),
-    )
-    .await
-    .body;
-    let b = convert(
-        &app,
-        &t.admin.token,
-        &second,
-        json!({"visitor_email": "grace@navy.mil"}),
-    )
-    .await
-    .body;
-    assert_eq!(
-        a["requester"]["id"], b["requester"]["id"],
-        "one requester per email"
-    );
+    let a = app
+        .convert(&t.admin.token, &first, json!({"visitor_email": "Grace@Navy.MIL"}))
+        .await
+        .body;
+    let b = app
+        .convert(&t.admin.token, &second, json!({"visitor_email": "grace@navy.mil"}))
+        .await
+        .body;
+    assert_eq!(a["requester"]["id"], b["requester"]["id"], "one requester per email");
     // The requester keeps the address as first typed.
     assert_eq!(b["requester"]["email"], "Grace@Navy.MIL");
     // The ticket list (built in one batch) shows exactly the single views.
@@ -305,14 +240,10 @@ async fn requesters_are_found_by_email_case_insensitively(app: TestApp) {
     // Another workspace has requesters of its own.
     let other = app.tenant("Globex").await;
     let (theirs, _) = app.simple_chat(&other).await;
-    let c = convert(
-        &app,
-        &other.admin.token,
-        &theirs,
-        json!({"visitor_email": "grace@navy.mil"}),
-    )
-    .await
-    .body;
+    let c = app
+        .convert(&other.admin.token, &theirs, json!({"visitor_email": "grace@navy.mil"}))
+        .await
+        .body;
     assert_ne!(c["requester"]["id"], a["requester"]["id"]);
     assert_eq!(c["number"], "TK-1001", "ticket numbers are per workspace");
 }
@@ -320,17 +251,9 @@ async fn requesters_are_found_by_email_case_insensitively(app: TestApp) {
 async fn the_email_typed_in_the_panel_is_remembered_for_the_visitor(app: TestApp) {
     let t = app.tenant("Acme").await;
     let (chat, _) = app.simple_chat(&t).await;
-    convert(
-        &app,
-        &t.admin.token,
-        &chat,
-        json!({"visitor_email": "grace@navy.mil"}),
-    )
-    .await;
-    let c = app
-        .get(&format!("/api/v1/chats/{chat}"), &t.admin.token)
-        .await
-        .body;
+    app.convert(&t.admin.token, &chat, json!({"visitor_email": "grace@navy.mil"}))
+        .await;
+    let c = app.chat(&t.admin.token, &chat).await;
     assert_eq!(c["visitor"]["email"], "grace@navy.mil");
 }
 
@@ -338,10 +261,7 @@ async fn preview_shows_what_would_be_created_and_commits_nothing(app: TestApp) {
     let t = app.tenant("Acme").await;
     let bob = app.agent(&t, "Bob Builder").await;
     let chat = chat_with_history(&app, &t, &t.admin.token).await;
-    let before = app
-        .get(&format!("/api/v1/chats/{chat}"), &t.admin.token)
-        .await
-        .body;
+    let before = app.chat(&t.admin.token, &chat).await;
 
     let r = app
         .post(
@@ -363,24 +283,12 @@ async fn preview_shows_what_would_be_created_and_commits_nothing(app: TestApp) {
     assert!(!p["description"].as_str().unwrap().contains("SECRET"));
 
     // Nothing changed: same chat, no ticket, no requester, no number used.
-    assert_eq!(
-        app.get(&format!("/api/v1/chats/{chat}"), &t.admin.token)
-            .await
-            .body,
-        before
-    );
-    assert_eq!(
-        app.get("/api/v1/tickets", &t.admin.token).await.body,
-        json!([])
-    );
-    let ticket = convert(
-        &app,
-        &bob.token,
-        &chat,
-        json!({"visitor_email": "ada@example.com"}),
-    )
-    .await
-    .body;
+    assert_eq!(app.chat(&t.admin.token, &chat).await, before);
+    assert_eq!(app.get("/api/v1/tickets", &t.admin.token).await.body, json!([]));
+    let ticket = app
+        .convert(&bob.token, &chat, json!({"visitor_email": "ada@example.com"}))
+        .await
+        .body;
     assert_eq!(ticket["number"], "TK-1001");
     assert_eq!(ticket["description"], p["description"]);
 
@@ -401,31 +309,23 @@ async fn converting_again_returns_the_same_ticket(app: TestApp) {
     let t = app.tenant("Acme").await;
     let bob = app.agent(&t, "Bob Builder").await;
     let (chat, _) = app.simple_chat(&t).await;
-    let first = convert(
-        &app,
-        &t.admin.token,
-        &chat,
-        json!({"visitor_email": "grace@navy.mil"}),
-    )
-    .await;
+    let first = app
+        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@navy.mil"}))
+        .await;
     assert_eq!(first.status, StatusCode::CREATED);
     // A double click, then a second agent with other input: same ticket, 200.
-    let again = convert(
-        &app,
-        &t.admin.token,
-        &chat,
-        json!({"visitor_email": "grace@navy.mil"}),
-    )
-    .await;
+    let again = app
+        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@navy.mil"}))
+        .await;
     assert_eq!(again.status, StatusCode::OK);
     assert_eq!(again.body, first.body);
-    let by_bob = convert(
-        &app,
-        &bob.token,
-        &chat,
-        json!({"visitor_email": "other@example.com", "subject": "Other"}),
-    )
-    .await;
+    let by_bob = app
+        .convert(
+            &bob.token,
+            &chat,
+            json!({"visitor_email": "other@example.com", "subject": "Other"}),
+        )
+        .await;
     assert_eq!(by_bob.status, StatusCode::OK);
     assert_eq!(by_bob.body, first.body);
     assert_eq!(
@@ -464,22 +364,15 @@ async fn summary_at_close_runs_when_the_workspace_enables_it(app: TestApp) {
     assert_eq!(r.body["summary_on_close"], true);
 
     let chat = chat_with_history(&app, &t, &t.admin.token).await;
-    let r = convert(
-        &app,
-        &t.admin.token,
-        &chat,
-        json!({"visitor_email": "ada@example.com"}),
-    )
-    .await;
+    let r = app
+        .convert(&t.admin.token, &chat, json!({"visitor_email": "ada@example.com"}))
+        .await;
     assert_eq!(r.status, StatusCode::CREATED);
     let on_ticket = wait_for_summary(&app, &t.admin.token, "/api/v1/tickets/TK-1001").await;
     let on_chat = wait_for_summary(&app, &t.admin.token, &format!("/api/v1/chats/{chat}")).await;
     assert_eq!(on_ticket, on_chat);
     let text = on_ticket.as_str().unwrap();
-    assert!(
-        text.contains("Ada Lovelace asked: I was charged twice."),
-        "{text}"
-    );
+    assert!(text.contains("Ada Lovelace asked: I was charged twice."), "{text}");
     assert!(
         text.contains("Last reply from Ada Admin: Let me check with billing."),
         "{text}"
@@ -489,11 +382,7 @@ async fn summary_at_close_runs_when_the_workspace_enables_it(app: TestApp) {
     // A plain close (no conversion) summarises too.
     let (plain, _) = app.simple_chat(&t).await;
     let r = app
-        .post(
-            &format!("/api/v1/chats/{plain}/close"),
-            &t.admin.token,
-            json!({}),
-        )
+        .post(&format!("/api/v1/chats/{plain}/close"), &t.admin.token, json!({}))
         .await;
     assert_eq!(r.status, StatusCode::OK);
     let s = wait_for_summary(&app, &t.admin.token, &format!("/api/v1/chats/{plain}")).await;
@@ -505,25 +394,10 @@ async fn no_summary_is_made_when_the_workspace_has_not_enabled_it(app: TestApp) 
     let settings = app.get("/api/v1/settings", &t.admin.token).await.body;
     assert_eq!(settings["summary_on_close"], false);
     let chat = chat_with_history(&app, &t, &t.admin.token).await;
-    convert(
-        &app,
-        &t.admin.token,
-        &chat,
-        json!({"visitor_email": "ada@example.com"}),
-    )
-    .await;
+    app.convert(&t.admin.token, &chat, json!({"visitor_email": "ada@example.com"}))
+        .await;
     // The summary task would be spawned before the response; give it time.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert!(
-        app.get("/api/v1/tickets/TK-1001", &t.admin.token)
-            .await
-            .body["summary"]
-            .is_null()
-    );
-    assert!(
-        app.get(&format!("/api/v1/chats/{chat}"), &t.admin.token)
-            .await
-            .body["summary"]
-            .is_null()
-    );
+    assert!(app.get("/api/v1/tickets/TK-1001", &t.admin.token).await.body["summary"].is_null());
+    assert!(app.chat(&t.admin.token, &chat).await["summary"].is_null());
 }

@@ -18,9 +18,7 @@ on_both_databases!(
 /// Everything a failed conversion could have touched, to compare before and after.
 async fn state_of(app: &TestApp, t: &TestTenant, chat: &str) -> (Value, Value) {
     (
-        app.get(&format!("/api/v1/chats/{chat}"), &t.admin.token)
-            .await
-            .body,
+        app.chat(&t.admin.token, chat).await,
         app.get("/api/v1/tickets", &t.admin.token).await.body,
     )
 }
@@ -41,11 +39,7 @@ async fn a_missing_or_invalid_email_is_a_422_naming_the_field_and_changes_nothin
     ] {
         for path in ["conversion", "conversion/preview"] {
             let r = app
-                .post(
-                    &format!("/api/v1/chats/{chat}/{path}"),
-                    &t.admin.token,
-                    body.clone(),
-                )
+                .post(&format!("/api/v1/chats/{chat}/{path}"), &t.admin.token, body.clone())
                 .await;
             assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{path} {body}");
             assert_eq!(r.body["error"]["code"], "invalid_input");
@@ -58,18 +52,8 @@ async fn a_missing_or_invalid_email_is_a_422_naming_the_field_and_changes_nothin
             );
         }
     }
-    let r = app
-        .post(
-            &format!("/api/v1/chats/{chat}/conversion"),
-            &t.admin.token,
-            json!({"visitor_email": 42}),
-        )
-        .await;
-    assert_eq!(
-        r.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "a number is no email"
-    );
+    let r = app.convert(&t.admin.token, &chat, json!({"visitor_email": 42})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "a number is no email");
     assert_eq!(state_of(&app, &t, &chat).await, before);
 }
 
@@ -79,9 +63,9 @@ async fn a_subject_over_255_characters_is_a_422_and_changes_nothing(app: TestApp
     let before = state_of(&app, &t, &chat).await;
     let long = "é".repeat(256);
     let r = app
-        .post(
-            &format!("/api/v1/chats/{chat}/conversion"),
+        .convert(
             &t.admin.token,
+            &chat,
             json!({"visitor_email": "g@navy.mil", "subject": long}),
         )
         .await;
@@ -92,9 +76,9 @@ async fn a_subject_over_255_characters_is_a_422_and_changes_nothing(app: TestApp
     // Exactly 255 is fine.
     let ok = "é".repeat(255);
     let r = app
-        .post(
-            &format!("/api/v1/chats/{chat}/conversion"),
+        .convert(
             &t.admin.token,
+            &chat,
             json!({"visitor_email": "g@navy.mil", "subject": ok}),
         )
         .await;
@@ -107,11 +91,7 @@ async fn malformed_json_is_a_400_and_changes_nothing(app: TestApp) {
     let before = state_of(&app, &t, &chat).await;
     for raw in ["{", "{\"visitor_email\": \"g@navy.mil\"", "not json", ""] {
         let r = app
-            .post_raw(
-                &format!("/api/v1/chats/{chat}/conversion"),
-                &t.admin.token,
-                raw,
-            )
+            .post_raw(&format!("/api/v1/chats/{chat}/conversion"), &t.admin.token, raw)
             .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{raw:?}");
         assert_eq!(r.body["error"]["code"], "bad_request");
@@ -136,10 +116,7 @@ async fn an_unknown_chat_or_ticket_is_a_404(app: TestApp) {
         (Method::GET, format!("/api/v1/chats/{nobody}")),
         (Method::GET, format!("/api/v1/chats/{nobody}/conversion")),
         (Method::POST, format!("/api/v1/chats/{nobody}/conversion")),
-        (
-            Method::POST,
-            format!("/api/v1/chats/{nobody}/conversion/preview"),
-        ),
+        (Method::POST, format!("/api/v1/chats/{nobody}/conversion/preview")),
         (Method::POST, format!("/api/v1/chats/{nobody}/reopen")),
         (Method::POST, format!("/api/v1/chats/{nobody}/close")),
         (Method::POST, format!("/api/v1/chats/{nobody}/messages")),
@@ -147,9 +124,7 @@ async fn an_unknown_chat_or_ticket_is_a_404(app: TestApp) {
         (Method::GET, "/api/v1/tickets/not-a-number".to_owned()),
     ] {
         let body = json!({"visitor_email": "g@navy.mil", "body": "hi"});
-        let r = app
-            .call(method.clone(), &path, Some(&t.admin.token), Some(body))
-            .await;
+        let r = app.call(method.clone(), &path, Some(&t.admin.token), Some(body)).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{method} {path}");
         assert_eq!(r.body["error"]["code"], "not_found");
     }
@@ -170,9 +145,7 @@ async fn missing_or_wrong_credentials_are_a_401(app: TestApp) {
     let path = format!("/api/v1/chats/{chat}/conversion");
     let body = Some(json!({"visitor_email": "g@navy.mil"}));
     assert_eq!(
-        app.call(Method::POST, &path, None, body.clone())
-            .await
-            .status,
+        app.call(Method::POST, &path, None, body.clone()).await.status,
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
@@ -190,12 +163,7 @@ async fn missing_or_wrong_credentials_are_a_401(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    let r = app
-        .client
-        .get(app.url("/api/v1/tickets"))
-        .send()
-        .await
-        .unwrap();
+    let r = app.client.get(app.url("/api/v1/tickets")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(r.headers()["www-authenticate"], "Bearer");
     assert!(
@@ -225,12 +193,7 @@ async fn settings_are_for_admins_only(app: TestApp) {
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let r = app
-        .call(
-            Method::PUT,
-            "/api/v1/settings",
-            Some(&t.admin.token),
-            Some(json!({})),
-        )
+        .call(Method::PUT, "/api/v1/settings", Some(&t.admin.token), Some(json!({})))
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.body["error"]["field"], "summary_on_close");
@@ -244,10 +207,7 @@ async fn settings_are_for_admins_only(app: TestApp) {
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     let s = app.get("/api/v1/settings", &t.admin.token).await.body;
-    assert_eq!(
-        s["summary_on_close"], false,
-        "refused updates change nothing"
-    );
+    assert_eq!(s["summary_on_close"], false, "refused updates change nothing");
     assert_eq!(s["workspace"]["widget_key"], t.widget_key.as_str());
 }
 
@@ -256,14 +216,8 @@ async fn starting_a_chat_validates_every_field(app: TestApp) {
     let path = format!("/api/v1/widget/{}/chats", t.widget_key);
     for (body, field) in [
         (json!({"message": "hi"}), "visitor_name"),
-        (
-            json!({"visitor_name": "  ", "message": "hi"}),
-            "visitor_name",
-        ),
-        (
-            json!({"visitor_name": "A\nB", "message": "hi"}),
-            "visitor_name",
-        ),
+        (json!({"visitor_name": "  ", "message": "hi"}), "visitor_name"),
+        (json!({"visitor_name": "A\nB", "message": "hi"}), "visitor_name"),
         (json!({"visitor_name": "Ada"}), "message"),
         (
             json!({"visitor_name": "Ada", "message": "hi", "visitor_email": "nope"}),
@@ -274,22 +228,15 @@ async fn starting_a_chat_validates_every_field(app: TestApp) {
             "subject",
         ),
     ] {
-        let r = app
-            .call(Method::POST, &path, None, Some(body.clone()))
-            .await;
+        let r = app.call(Method::POST, &path, None, Some(body.clone())).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
         assert_eq!(r.body["error"]["field"], field, "{body}");
     }
-    assert_eq!(
-        app.get("/api/v1/chats", &t.admin.token).await.body,
-        json!([])
-    );
+    assert_eq!(app.get("/api/v1/chats", &t.admin.token).await.body, json!([]));
 }
 
 async fn unknown_routes_are_a_json_404(app: TestApp) {
-    let r = app
-        .call(Method::GET, "/api/v1/nothing-here", None, None)
-        .await;
+    let r = app.call(Method::GET, "/api/v1/nothing-here", None, None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.body["error"]["code"], "not_found");
 }

@@ -39,9 +39,6 @@ async fn the_openapi_document_lists_every_route(app: TestApp) {
         .values()
         .map(|p| p.as_object().unwrap().len())
         .sum();
-    assert_eq!(
-        documented, 16,
-        "a route was added without a test line above"
-    );
+    assert_eq!(documented, 16, "a route was added without a test line above");
     assert!(r.body["components"]["schemas"]["TicketView"].is_object());
 }

@@ -10,22 +10,11 @@ async fn another_workspaces_chats_and_tickets_are_404(app: TestApp) {
     let acme = app.tenant("Acme").await;
     let globex = app.tenant("Globex").await;
     let (chat, _) = app.simple_chat(&acme).await;
-    app.post(
-        &format!("/api/v1/chats/{chat}/conversion"),
-        &acme.admin.token,
-        json!({"visitor_email": "g@navy.mil"}),
-    )
-    .await;
-    app.post(
-        &format!("/api/v1/chats/{chat}/reopen"),
-        &acme.admin.token,
-        json!({}),
-    )
-    .await;
-    let before = app
-        .get(&format!("/api/v1/chats/{chat}"), &acme.admin.token)
-        .await
-        .body;
+    app.convert(&acme.admin.token, &chat, json!({"visitor_email": "g@navy.mil"}))
+        .await;
+    app.post(&format!("/api/v1/chats/{chat}/reopen"), &acme.admin.token, json!({}))
+        .await;
+    let before = app.chat(&acme.admin.token, &chat).await;
 
     let spy = &globex.admin.token;
     let body = json!({"visitor_email": "spy@globex.test", "body": "hi", "internal": true});
@@ -33,26 +22,16 @@ async fn another_workspaces_chats_and_tickets_are_404(app: TestApp) {
         (Method::GET, format!("/api/v1/chats/{chat}")),
         (Method::GET, format!("/api/v1/chats/{chat}/conversion")),
         (Method::POST, format!("/api/v1/chats/{chat}/conversion")),
-        (
-            Method::POST,
-            format!("/api/v1/chats/{chat}/conversion/preview"),
-        ),
+        (Method::POST, format!("/api/v1/chats/{chat}/conversion/preview")),
         (Method::POST, format!("/api/v1/chats/{chat}/messages")),
         (Method::POST, format!("/api/v1/chats/{chat}/close")),
         (Method::POST, format!("/api/v1/chats/{chat}/reopen")),
         (Method::GET, "/api/v1/tickets/TK-1001".to_owned()),
     ] {
-        let r = app
-            .call(method.clone(), &path, Some(spy), Some(body.clone()))
-            .await;
+        let r = app.call(method.clone(), &path, Some(spy), Some(body.clone())).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{method} {path}");
     }
     assert_eq!(app.get("/api/v1/chats", spy).await.body, json!([]));
     assert_eq!(app.get("/api/v1/tickets", spy).await.body, json!([]));
-    assert_eq!(
-        app.get(&format!("/api/v1/chats/{chat}"), &acme.admin.token)
-            .await
-            .body,
-        before
-    );
+    assert_eq!(app.chat(&acme.admin.token, &chat).await, before);
 }

@@ -84,9 +84,7 @@ impl TestDb {
                             || std::env::var_os("THREADLINE_REQUIRE_POSTGRES").is_some();
                         let msg = format!("PostgreSQL is not reachable at {admin_url}: {e}");
                         if required {
-                            panic!(
-                                "{msg} (CI requires PostgreSQL: start it, or set THREADLINE_TEST_POSTGRES_URL)"
-                            );
+                            panic!("{msg} (CI requires PostgreSQL: start it, or set THREADLINE_TEST_POSTGRES_URL)");
                         }
                         eprintln!(
                             "\n!!!!!!!!!! SKIPPED: {msg}\n!!!!!!!!!! This PostgreSQL test did NOT run. CI fails instead of skipping.\n"
@@ -103,10 +101,7 @@ impl TestDb {
                     .await
                     .expect("create test database");
                 let _ = admin.close().await;
-                let base = admin_url
-                    .rsplit_once('/')
-                    .map(|(b, _)| b)
-                    .unwrap_or(&admin_url);
+                let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin_url);
                 Some(Self {
                     url: format!("{base}/{name}"),
                     backend,
@@ -213,13 +208,7 @@ impl TestApp {
     }
 
     /// Sends a request; `token` goes in `Authorization: Bearer`.
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Reply {
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
         let mut req = self.client.request(method, self.url(path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -260,13 +249,47 @@ impl TestApp {
         Reply { status, body }
     }
 
+    /// Converts `chat` as the agent with `token`.
+    pub async fn convert(&self, token: &str, chat: &str, body: Value) -> Reply {
+        self.post(&format!("/api/v1/chats/{chat}/conversion"), token, body)
+            .await
+    }
+
+    /// The agents' view of a chat.
+    pub async fn chat(&self, token: &str, chat: &str) -> Value {
+        self.get(&format!("/api/v1/chats/{chat}"), token).await.body
+    }
+
+    /// The visitor's view of their chat.
+    pub async fn visitor_view(&self, visitor_token: &str, chat: &str) -> Value {
+        self.get(&format!("/api/v1/widget/chats/{chat}"), visitor_token)
+            .await
+            .body
+    }
+
+    /// An agent's reply (`internal: false`) or internal note (`internal: true`).
+    pub async fn agent_says(&self, token: &str, chat: &str, body: &str, internal: bool) -> Reply {
+        self.post(
+            &format!("/api/v1/chats/{chat}/messages"),
+            token,
+            json!({"body": body, "internal": internal}),
+        )
+        .await
+    }
+
+    /// The visitor writes.
+    pub async fn visitor_says(&self, visitor_token: &str, chat: &str, body: &str) -> Reply {
+        self.post(
+            &format!("/api/v1/widget/chats/{chat}/messages"),
+            visitor_token,
+            json!({"body": body}),
+        )
+        .await
+    }
+
     /// A new workspace, made the way `threadline tenant create` makes one.
     pub async fn tenant(&self, name: &str) -> TestTenant {
-        let email = EmailAddress::parse(
-            "email",
-            &format!("admin@{}.test", uuid::Uuid::new_v4().simple()),
-        )
-        .unwrap();
+        let email = EmailAddress::parse("email", &format!("admin@{}.test", uuid::Uuid::new_v4().simple())).unwrap();
         let created = self
             .store
             .create_tenant(name, "Ada Admin", &email)
@@ -286,11 +309,7 @@ impl TestApp {
 
     /// A plain (not admin) agent in `tenant`.
     pub async fn agent(&self, tenant: &TestTenant, name: &str) -> TestAgent {
-        let email = EmailAddress::parse(
-            "email",
-            &format!("{}@agents.test", uuid::Uuid::new_v4().simple()),
-        )
-        .unwrap();
+        let email = EmailAddress::parse("email", &format!("{}@agents.test", uuid::Uuid::new_v4().simple())).unwrap();
         let created = self
             .store
             .create_agent(&tenant.id, name, &email, false)
@@ -322,11 +341,8 @@ impl TestApp {
 
     /// A chat from Grace (no email captured, no subject) with one message.
     pub async fn simple_chat(&self, tenant: &TestTenant) -> (String, String) {
-        self.start_chat(
-            tenant,
-            json!({"visitor_name": "Grace Hopper", "message": "Hello?"}),
-        )
-        .await
+        self.start_chat(tenant, json!({"visitor_name": "Grace Hopper", "message": "Hello?"}))
+            .await
     }
 }
 

@@ -10,9 +10,7 @@ pub mod hooks;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{EmailAddress, InvalidInput, MessageKind, Subject, transcript::PublicMessage};
-use crate::store::{
-    Agent, Chat, CommitOutcome, ConversionCommit, Store, StoreError, Tenant, Ticket, Visitor,
-};
+use crate::store::{Agent, Chat, CommitOutcome, ConversionCommit, Store, StoreError, Tenant, Ticket, Visitor};
 use hooks::{HookAgent, HookChat, HookFault, Hooks};
 
 /// Bounds on hook output, so a misbehaving rule cannot bloat a ticket.
@@ -103,11 +101,7 @@ impl Pipeline {
         Self { store, hooks }
     }
 
-    pub async fn prefill(
-        &self,
-        tenant_id: &str,
-        chat_id: &str,
-    ) -> Result<Prefill, ConversionError> {
+    pub async fn prefill(&self, tenant_id: &str, chat_id: &str) -> Result<Prefill, ConversionError> {
         let chat = self.store.chat(tenant_id, chat_id).await?;
         let visitor = self.store.visitor(tenant_id, &chat.visitor_id).await?;
         let messages = self.store.messages(tenant_id, chat_id).await?;
@@ -155,10 +149,7 @@ impl Pipeline {
             let snap = self.snapshot(tenant_id, agent, chat_id).await?;
             if let Some(ticket_id) = &snap.chat.ticket_id {
                 let ticket = self.store.ticket(tenant_id, ticket_id).await?;
-                return Ok(Converted {
-                    ticket,
-                    created: false,
-                });
+                return Ok(Converted { ticket, created: false });
             }
             let plan = self.plan(&snap, email.clone(), typed_subject.clone())?;
             let commit = ConversionCommit {
@@ -182,16 +173,10 @@ impl Pipeline {
                     if snap.tenant.summary_on_close {
                         self.summarize_in_background(tenant_id.to_owned(), snap.hook_chat);
                     }
-                    return Ok(Converted {
-                        ticket,
-                        created: true,
-                    });
+                    return Ok(Converted { ticket, created: true });
                 }
                 CommitOutcome::AlreadyConverted(ticket) => {
-                    return Ok(Converted {
-                        ticket,
-                        created: false,
-                    });
+                    return Ok(Converted { ticket, created: false });
                 }
                 CommitOutcome::Stale => continue,
             }
@@ -218,10 +203,7 @@ impl Pipeline {
         let store = self.store.clone();
         let hook = self.hooks.summary.clone();
         tokio::spawn(async move {
-            let summary = match hook
-                .summary(&chat)
-                .and_then(|s| validate_summary(hook.name(), s))
-            {
+            let summary = match hook.summary(&chat).and_then(|s| validate_summary(hook.name(), s)) {
                 Ok(Some(s)) => s,
                 Ok(None) => return,
                 Err(fault) => {
@@ -235,12 +217,7 @@ impl Pipeline {
         });
     }
 
-    async fn snapshot(
-        &self,
-        tenant_id: &str,
-        agent: &Agent,
-        chat_id: &str,
-    ) -> Result<Snapshot, ConversionError> {
+    async fn snapshot(&self, tenant_id: &str, agent: &Agent, chat_id: &str) -> Result<Snapshot, ConversionError> {
         let tenant = self.store.tenant(tenant_id).await?;
         let chat = self.store.chat(tenant_id, chat_id).await?;
         let visitor = self.store.visitor(tenant_id, &chat.visitor_id).await?;
@@ -250,10 +227,7 @@ impl Pipeline {
             .agents(tenant_id)
             .await?
             .into_iter()
-            .map(|a| HookAgent {
-                id: a.id,
-                name: a.name,
-            })
+            .map(|a| HookAgent { id: a.id, name: a.name })
             .collect();
         Ok(Snapshot {
             hook_chat: hook_chat(&chat, &visitor, messages),
@@ -292,14 +266,8 @@ impl Pipeline {
         }
 
         let assignment_hook = &self.hooks.assignment;
-        let assignee_id =
-            assignment_hook.assignee(&snap.hook_chat, &snap.agent, &snap.candidates)?;
-        let Some(assignee) = snap
-            .candidates
-            .iter()
-            .find(|a| a.id == assignee_id)
-            .cloned()
-        else {
+        let assignee_id = assignment_hook.assignee(&snap.hook_chat, &snap.agent, &snap.candidates)?;
+        let Some(assignee) = snap.candidates.iter().find(|a| a.id == assignee_id).cloned() else {
             return Err(fault(
                 "assignment",
                 assignment_hook.name(),
@@ -323,24 +291,19 @@ impl Pipeline {
     fn subject(&self, chat: &HookChat) -> Result<String, ConversionError> {
         let hook = &self.hooks.subject;
         let raw = hook.subject(chat)?;
-        Subject::parse("subject", &raw)
-            .map(Subject::into_string)
-            .map_err(|e| {
-                fault(
-                    "subject",
-                    hook.name(),
-                    &format!("returned an unusable subject ({})", e.message),
-                )
-                .into()
-            })
+        Subject::parse("subject", &raw).map(Subject::into_string).map_err(|e| {
+            fault(
+                "subject",
+                hook.name(),
+                &format!("returned an unusable subject ({})", e.message),
+            )
+            .into()
+        })
     }
 }
 
 fn parse_input(input: &ConvertInput) -> Result<(EmailAddress, Option<Subject>), InvalidInput> {
-    let email = EmailAddress::parse(
-        "visitor_email",
-        input.visitor_email.as_deref().unwrap_or(""),
-    )?;
+    let email = EmailAddress::parse("visitor_email", input.visitor_email.as_deref().unwrap_or(""))?;
     let subject = Subject::parse_optional("subject", input.subject.as_deref())?;
     Ok((email, subject))
 }

@@ -35,9 +35,10 @@ impl EmailAddress {
         if local.is_empty() || local.len() > 64 || domain.contains('@') {
             return Err(bad("must be an email address like name@example.com"));
         }
-        if value.chars().any(|c| {
-            c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';' | '"')
-        }) {
+        if value
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';' | '"'))
+        {
             return Err(bad("must not contain spaces or <>,;\" characters"));
         }
         let labels: Vec<&str> = domain.split('.').collect();

@@ -72,10 +72,7 @@ pub fn message_body(field: &'static str, value: &str) -> Result<String, InvalidI
         .chars()
         .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
     {
-        return Err(InvalidInput::new(
-            field,
-            format!("{field} contains control characters"),
-        ));
+        return Err(InvalidInput::new(field, format!("{field} contains control characters")));
     }
     Ok(value.to_owned())
 }

@@ -13,10 +13,7 @@ impl Subject {
     }
 
     /// An operator-typed subject: blank means "use the default".
-    pub fn parse_optional(
-        field: &'static str,
-        input: Option<&str>,
-    ) -> Result<Option<Self>, InvalidInput> {
+    pub fn parse_optional(field: &'static str, input: Option<&str>) -> Result<Option<Self>, InvalidInput> {
         match input {
             Some(s) if !s.trim().is_empty() => Self::parse(field, s).map(Some),
             _ => Ok(None),
@@ -61,28 +58,19 @@ mod tests {
             default_subject(Some("Refund for order 42"), "Ada"),
             "Refund for order 42"
         );
-        assert_eq!(
-            default_subject(None, "Ada Lovelace"),
-            "Chat with Ada Lovelace"
-        );
+        assert_eq!(default_subject(None, "Ada Lovelace"), "Chat with Ada Lovelace");
         assert_eq!(default_subject(Some("   "), "Ada"), "Chat with Ada");
     }
 
     #[test]
     fn default_is_never_longer_than_the_limit() {
         let long = "é".repeat(400);
-        assert_eq!(
-            default_subject(None, &long).chars().count(),
-            MAX_SUBJECT_CHARS
-        );
+        assert_eq!(default_subject(None, &long).chars().count(), MAX_SUBJECT_CHARS);
     }
 
     #[test]
     fn typed_subjects_are_bounded_and_blank_means_default() {
-        assert_eq!(
-            Subject::parse_optional("subject", Some("  ")).unwrap(),
-            None
-        );
+        assert_eq!(Subject::parse_optional("subject", Some("  ")).unwrap(), None);
         assert_eq!(Subject::parse_optional("subject", None).unwrap(), None);
         assert_eq!(
             Subject::parse_optional("subject", Some(" Hi "))
@@ -93,9 +81,7 @@ mod tests {
         );
         assert!(Subject::parse("subject", &"x".repeat(255)).is_ok());
         assert_eq!(
-            Subject::parse("subject", &"x".repeat(256))
-                .unwrap_err()
-                .field,
+            Subject::parse("subject", &"x".repeat(256)).unwrap_err().field,
             "subject"
         );
     }

@@ -10,10 +10,7 @@ const QUOTE_CHARS: usize = 200;
 
 pub fn extractive_summary(messages: &[PublicMessage]) -> Option<String> {
     let first_question = messages.iter().find(|m| m.kind() == MessageKind::Visitor);
-    let last_answer = messages
-        .iter()
-        .rev()
-        .find(|m| m.kind() == MessageKind::Agent);
+    let last_answer = messages.iter().rev().find(|m| m.kind() == MessageKind::Agent);
     let quote = |m: &PublicMessage| {
         let flat = m.body.split_whitespace().collect::<Vec<_>>().join(" ");
         let cut = truncate_chars(&flat, QUOTE_CHARS);
@@ -33,14 +30,8 @@ pub fn extractive_summary(messages: &[PublicMessage]) -> Option<String> {
     if lines.is_empty() {
         return None;
     }
-    let visitor = messages
-        .iter()
-        .filter(|m| m.kind() == MessageKind::Visitor)
-        .count();
-    let agent = messages
-        .iter()
-        .filter(|m| m.kind() == MessageKind::Agent)
-        .count();
+    let visitor = messages.iter().filter(|m| m.kind() == MessageKind::Visitor).count();
+    let agent = messages.iter().filter(|m| m.kind() == MessageKind::Agent).count();
     lines.push(format!("{visitor} visitor and {agent} agent messages."));
     Some(lines.join("\n"))
 }

@@ -17,12 +17,7 @@ pub struct PublicMessage {
 
 impl PublicMessage {
     /// `None` for an internal note.
-    pub fn new(
-        kind: MessageKind,
-        author_name: String,
-        body: String,
-        created_at: DateTime<Utc>,
-    ) -> Option<Self> {
+    pub fn new(kind: MessageKind, author_name: String, body: String, created_at: DateTime<Utc>) -> Option<Self> {
         kind.is_public().then_some(Self {
             kind,
             author_name,
@@ -61,12 +56,7 @@ pub(crate) mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    pub(crate) fn msg(
-        kind: MessageKind,
-        who: &str,
-        body: &str,
-        minute: u32,
-    ) -> Option<PublicMessage> {
+    pub(crate) fn msg(kind: MessageKind, who: &str, body: &str, minute: u32) -> Option<PublicMessage> {
         let at = Utc.with_ymd_and_hms(2026, 11, 25, 10, minute, 0).unwrap();
         PublicMessage::new(kind, who.into(), body.into(), at)
     }

@@ -51,10 +51,7 @@ async fn list_chats(
             ))
         })?),
     };
-    let items = state
-        .store
-        .list_chats(&agent.tenant_id, status, 200)
-        .await?;
+    let items = state.store.list_chats(&agent.tenant_id, status, 200).await?;
     Ok(axum::Json(
         items
             .into_iter()
@@ -82,16 +79,10 @@ async fn get_chat(
     AuthAgent(agent): AuthAgent,
     Path(chat_id): Path<String>,
 ) -> Result<axum::Json<ChatView>, ApiError> {
-    Ok(axum::Json(
-        chat_view(&state, &agent.tenant_id, &chat_id).await?,
-    ))
+    Ok(axum::Json(chat_view(&state, &agent.tenant_id, &chat_id).await?))
 }
 
-pub(super) async fn chat_view(
-    state: &AppState,
-    tenant_id: &str,
-    chat_id: &str,
-) -> Result<ChatView, ApiError> {
+pub(super) async fn chat_view(state: &AppState, tenant_id: &str, chat_id: &str) -> Result<ChatView, ApiError> {
     let store = &state.store;
     let chat = store.chat(tenant_id, chat_id).await.or_not_found("chat")?;
     let visitor = store.visitor(tenant_id, &chat.visitor_id).await?;
@@ -177,13 +168,8 @@ async fn close_chat(
         .close_chat(&agent.tenant_id, &chat_id, &agent.name)
         .await
         .or_not_found("chat")?;
-    state
-        .pipeline
-        .after_close(&agent.tenant_id, &chat_id)
-        .await?;
-    Ok(axum::Json(
-        chat_view(&state, &agent.tenant_id, &chat_id).await?,
-    ))
+    state.pipeline.after_close(&agent.tenant_id, &chat_id).await?;
+    Ok(axum::Json(chat_view(&state, &agent.tenant_id, &chat_id).await?))
 }
 
 /// Reopens a closed chat (converted or not). A converted chat keeps its
@@ -202,9 +188,7 @@ async fn reopen_chat(
         .reopen_chat(&agent.tenant_id, &chat_id, &agent.name)
         .await
         .or_not_found("chat")?;
-    Ok(axum::Json(
-        chat_view(&state, &agent.tenant_id, &chat_id).await?,
-    ))
+    Ok(axum::Json(chat_view(&state, &agent.tenant_id, &chat_id).await?))
 }
 
 /// The Convert to ticket panel's pre-filled fields: the email the chat
@@ -288,8 +272,5 @@ async fn convert(
     } else {
         StatusCode::OK
     };
-    Ok((
-        status,
-        axum::Json(TicketView::load(&state, converted.ticket).await?),
-    ))
+    Ok((status, axum::Json(TicketView::load(&state, converted.ticket).await?)))
 }

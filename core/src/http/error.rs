@@ -64,11 +64,7 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", None),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", None),
-            ApiError::Invalid(e) => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_input",
-                Some(e.field),
-            ),
+            ApiError::Invalid(e) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", Some(e.field)),
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", None),
             ApiError::Plugin(_) => (StatusCode::BAD_GATEWAY, "plugin_failed", None),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),

@@ -21,10 +21,7 @@ pub struct AuthAdmin(pub Agent);
 pub struct AuthVisitor(pub Visitor);
 
 fn bearer(parts: &Parts) -> Result<&str, ApiError> {
-    let value = parts
-        .headers
-        .get(AUTHORIZATION)
-        .ok_or(ApiError::Unauthorized)?;
+    let value = parts.headers.get(AUTHORIZATION).ok_or(ApiError::Unauthorized)?;
     let value = value.to_str().map_err(|_| ApiError::Unauthorized)?;
     let token = value
         .strip_prefix("Bearer ")
@@ -48,10 +45,7 @@ fn unauthorized_if_missing(e: StoreError) -> ApiError {
 impl FromRequestParts<AppState> for AuthAgent {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = bearer(parts)?;
         let agent = state
             .store
@@ -65,10 +59,7 @@ impl FromRequestParts<AppState> for AuthAgent {
 impl FromRequestParts<AppState> for AuthAdmin {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let AuthAgent(agent) = AuthAgent::from_request_parts(parts, state).await?;
         if !agent.is_admin {
             return Err(ApiError::Forbidden("only workspace admins may do this"));
@@ -80,10 +71,7 @@ impl FromRequestParts<AppState> for AuthAdmin {
 impl FromRequestParts<AppState> for AuthVisitor {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = bearer(parts)?;
         let visitor = state
             .store

@@ -57,9 +57,7 @@ async fn get_settings(
     State(state): State<AppState>,
     AuthAdmin(admin): AuthAdmin,
 ) -> Result<axum::Json<SettingsView>, ApiError> {
-    Ok(axum::Json(
-        state.store.tenant(&admin.tenant_id).await?.into(),
-    ))
+    Ok(axum::Json(state.store.tenant(&admin.tenant_id).await?.into()))
 }
 
 #[utoipa::path(put, path = "/api/v1/settings", tag = "settings", security(("agent_token" = [])),
@@ -70,17 +68,10 @@ async fn put_settings(
     AuthAdmin(admin): AuthAdmin,
     ApiJson(update): ApiJson<SettingsUpdate>,
 ) -> Result<axum::Json<SettingsView>, ApiError> {
-    let on = update.summary_on_close.ok_or_else(|| {
-        InvalidInput::new(
-            "summary_on_close",
-            "summary_on_close is required (true or false)",
-        )
-    })?;
+    let on = update
+        .summary_on_close
+        .ok_or_else(|| InvalidInput::new("summary_on_close", "summary_on_close is required (true or false)"))?;
     Ok(axum::Json(
-        state
-            .store
-            .set_summary_on_close(&admin.tenant_id, on)
-            .await?
-            .into(),
+        state.store.set_summary_on_close(&admin.tenant_id, on).await?.into(),
     ))
 }

@@ -44,14 +44,11 @@ async fn list_tickets(
         .collect();
     let mut views = Vec::with_capacity(tickets.len());
     for t in tickets {
-        let assignee = t
-            .assignee_id
-            .as_ref()
-            .and_then(|id| agents.get(id))
-            .cloned();
-        let requester = requesters.get(&t.requester_id).cloned().ok_or_else(|| {
-            ApiError::Internal(anyhow::anyhow!("ticket {} has no requester", t.id))
-        })?;
+        let assignee = t.assignee_id.as_ref().and_then(|id| agents.get(id)).cloned();
+        let requester = requesters
+            .get(&t.requester_id)
+            .cloned()
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("ticket {} has no requester", t.id)))?;
         views.push(TicketView::build(t, assignee, requester));
     }
     Ok(axum::Json(views))

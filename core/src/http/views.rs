@@ -40,10 +40,7 @@ pub struct AgentRef {
 
 impl From<Agent> for AgentRef {
     fn from(a: Agent) -> Self {
-        Self {
-            id: a.id,
-            name: a.name,
-        }
+        Self { id: a.id, name: a.name }
     }
 }
 
@@ -142,9 +139,7 @@ impl TicketView {
             Some(id) => store.agent(&ticket.tenant_id, id).await.ok(),
             None => None,
         };
-        let requester = store
-            .requester(&ticket.tenant_id, &ticket.requester_id)
-            .await?;
+        let requester = store.requester(&ticket.tenant_id, &ticket.requester_id).await?;
         Ok(Self::build(ticket, assignee, requester))
     }
 

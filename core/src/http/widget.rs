@@ -14,9 +14,7 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody, OrNotFound};
 use super::extract::{ApiJson, AuthVisitor};
 use super::views::MessageView;
-use crate::domain::{
-    ChatStatus, EmailAddress, InvalidInput, MessageKind, Subject, message_body, single_line,
-};
+use crate::domain::{ChatStatus, EmailAddress, InvalidInput, MessageKind, Subject, message_body, single_line};
 use crate::store::{Chat, NewMessage, Visitor};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -56,11 +54,7 @@ async fn start_chat(
         .tenant_by_widget_key(&widget_key)
         .await
         .or_not_found("widget")?;
-    let name = single_line(
-        "visitor_name",
-        req.visitor_name.as_deref().unwrap_or(""),
-        100,
-    )?;
+    let name = single_line("visitor_name", req.visitor_name.as_deref().unwrap_or(""), 100)?;
     let email = match req.visitor_email.as_deref().map(str::trim) {
         Some(e) if !e.is_empty() => Some(EmailAddress::parse("visitor_email", e)?),
         _ => None,
@@ -176,11 +170,7 @@ async fn visitor_chat(
         subject: chat.subject,
         messages: messages
             .into_iter()
-            .filter(|m| {
-                m.kind
-                    .parse::<MessageKind>()
-                    .is_ok_and(MessageKind::is_public)
-            })
+            .filter(|m| m.kind.parse::<MessageKind>().is_ok_and(MessageKind::is_public))
             .map(MessageView::from)
             .collect(),
     }))
@@ -208,9 +198,7 @@ async fn rate_chat(
     let score = match req.score {
         Some(s @ 1..=5) => s as i16,
         _ => {
-            return Err(
-                InvalidInput::new("score", "score must be a whole number from 1 to 5").into(),
-            );
+            return Err(InvalidInput::new("score", "score must be a whole number from 1 to 5").into());
         }
     };
     let comment = match req.comment.as_deref().map(str::trim) {

@@ -3,14 +3,12 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 
 use super::entities::{chat, message, rating, visitor};
-use super::{
-    Chat, Message, Rating, Store, StoreError, StoreResult, Tenant, Visitor, new_id, new_token,
-};
+use super::{Chat, Message, Rating, Store, StoreError, StoreResult, Tenant, Visitor, new_id, new_token};
 use crate::domain::{ChatStatus, MessageKind};
 
 /// A message about to be written.
@@ -153,19 +151,11 @@ impl Store {
     /// Adds a message to an open chat. The first public agent message sets
     /// the chat's `first_response_at` and, if nobody has the chat yet, makes
     /// that agent its assignee.
-    pub async fn post_message(
-        &self,
-        tenant_id: &str,
-        chat_id: &str,
-        new: &NewMessage,
-    ) -> StoreResult<Message> {
+    pub async fn post_message(&self, tenant_id: &str, chat_id: &str, new: &NewMessage) -> StoreResult<Message> {
         let now = Utc::now();
         let txn = self.write_txn().await?;
         let mut update = chat::Entity::update_many()
-            .col_expr(
-                chat::Column::Version,
-                Expr::col(chat::Column::Version).add(1),
-            )
+            .col_expr(chat::Column::Version, Expr::col(chat::Column::Version).add(1))
             .col_expr(chat::Column::UpdatedAt, Expr::value(now))
             .filter(chat::Column::Id.eq(chat_id))
             .filter(chat::Column::TenantId.eq(tenant_id))
@@ -241,10 +231,7 @@ impl Store {
         let updated = chat::Entity::update_many()
             .col_expr(chat::Column::Status, Expr::value(to.as_str()))
             .col_expr(chat::Column::ClosedAt, Expr::value(closed_at))
-            .col_expr(
-                chat::Column::Version,
-                Expr::col(chat::Column::Version).add(1),
-            )
+            .col_expr(chat::Column::Version, Expr::col(chat::Column::Version).add(1))
             .col_expr(chat::Column::UpdatedAt, Expr::value(now))
             .filter(chat::Column::Id.eq(chat_id))
             .filter(chat::Column::TenantId.eq(tenant_id))
@@ -258,10 +245,7 @@ impl Store {
             .await?
             .ok_or(StoreError::NotFound)?;
         if updated == 0 {
-            return Err(StoreError::Conflict(format!(
-                "the chat is already {}",
-                chat.status
-            )));
+            return Err(StoreError::Conflict(format!("the chat is already {}", chat.status)));
         }
         insert_message(&txn, &chat, &NewMessage::system(log), now).await?;
         txn.commit().await?;
@@ -308,9 +292,7 @@ impl Store {
         let rating = match inserted {
             Ok(r) => r,
             Err(e) if e.sql_err().is_some() => {
-                return Err(StoreError::Conflict(
-                    "this chat has already been rated".into(),
-                ));
+                return Err(StoreError::Conflict("this chat has already been rated".into()));
             }
             Err(e) => return Err(e.into()),
         };
@@ -319,12 +301,7 @@ impl Store {
     }
 
     /// Stores a summary on the chat and, when it became one, on its ticket.
-    pub async fn set_summary(
-        &self,
-        tenant_id: &str,
-        chat_id: &str,
-        summary: &str,
-    ) -> StoreResult<()> {
+    pub async fn set_summary(&self, tenant_id: &str, chat_id: &str, summary: &str) -> StoreResult<()> {
         use super::entities::ticket;
         let txn = self.write_txn().await?;
         chat::Entity::update_many()

@@ -62,14 +62,8 @@ impl Store {
         // 1. Claim the chat: link it, close it, bump its version.
         let mut claim = chat::Entity::update_many()
             .col_expr(chat::Column::TicketId, Expr::value(&ticket_id))
-            .col_expr(
-                chat::Column::Status,
-                Expr::value(ChatStatus::Closed.as_str()),
-            )
-            .col_expr(
-                chat::Column::Version,
-                Expr::col(chat::Column::Version).add(1),
-            )
+            .col_expr(chat::Column::Status, Expr::value(ChatStatus::Closed.as_str()))
+            .col_expr(chat::Column::Version, Expr::col(chat::Column::Version).add(1))
             .col_expr(chat::Column::UpdatedAt, Expr::value(now))
             .filter(chat::Column::Id.eq(&c.chat_id))
             .filter(chat::Column::TenantId.eq(&c.tenant_id))
@@ -109,10 +103,7 @@ impl Store {
             name: Set(c.requester_name.clone()),
             created_at: Set(now),
         })
-        .on_conflict_do_nothing_on([
-            requester::Column::TenantId,
-            requester::Column::EmailNormalized,
-        ])
+        .on_conflict_do_nothing_on([requester::Column::TenantId, requester::Column::EmailNormalized])
         .exec_without_returning(&txn)
         .await?;
         let requester = requester::Entity::find()

@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 use sha2::{Digest, Sha256};
 use threadline_migrations::Migrator;
@@ -27,9 +27,7 @@ use threadline_migrations::sea_orm_migration::MigratorTrait;
 pub use chats::{ChatListItem, NewMessage};
 pub use conversion::{CommitOutcome, ConversionCommit};
 pub use entities::{agent::Model as Agent, chat::Model as Chat, message::Model as Message};
-pub use entities::{
-    rating::Model as Rating, requester::Model as Requester, tenant::Model as Tenant,
-};
+pub use entities::{rating::Model as Rating, requester::Model as Requester, tenant::Model as Tenant};
 pub use entities::{ticket::Model as Ticket, visitor::Model as Visitor};
 pub use tenants::{CreatedAgent, CreatedTenant};
 
@@ -63,8 +61,7 @@ impl Store {
             .acquire_timeout(Duration::from_secs(30));
         if url.starts_with("sqlite:") {
             if let Some(dir) = sqlite_parent_dir(url) {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| DbErr::Custom(format!("cannot create {dir}: {e}")))?;
+                std::fs::create_dir_all(dir).map_err(|e| DbErr::Custom(format!("cannot create {dir}: {e}")))?;
             }
             // WAL lets readers run beside the one writer; the busy timeout
             // makes writers wait for each other instead of failing.
@@ -124,9 +121,7 @@ impl Store {
 }
 
 fn sqlite_parent_dir(url: &str) -> Option<&str> {
-    let path = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     let path = path.split('?').next()?;
     if path.is_empty() || path == ":memory:" {
         return None;

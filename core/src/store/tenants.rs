@@ -1,15 +1,10 @@
 //! Workspaces, their agents, and the credentials that resolve to them.
 
 use chrono::Utc;
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
-};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use super::entities::{agent, tenant, visitor};
-use super::{
-    Agent, Store, StoreError, StoreResult, Tenant, Visitor, new_id, new_public_key, new_token,
-    token_hash,
-};
+use super::{Agent, Store, StoreError, StoreResult, Tenant, Visitor, new_id, new_public_key, new_token, token_hash};
 use crate::domain::EmailAddress;
 
 /// What `tenant create` hands back: the only time the admin's token is shown.

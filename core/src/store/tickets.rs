@@ -42,11 +42,7 @@ impl Store {
     }
 
     /// Requesters by id, for building many tickets' views in one query.
-    pub async fn requesters_by_ids(
-        &self,
-        tenant_id: &str,
-        ids: Vec<String>,
-    ) -> StoreResult<Vec<Requester>> {
+    pub async fn requesters_by_ids(&self, tenant_id: &str, ids: Vec<String>) -> StoreResult<Vec<Requester>> {
         Ok(requester::Entity::find()
             .filter(requester::Column::TenantId.eq(tenant_id))
             .filter(requester::Column::Id.is_in(ids))
@@ -55,11 +51,7 @@ impl Store {
     }
 
     /// The requester with this (normalized) email in this workspace, if any.
-    pub async fn find_requester(
-        &self,
-        tenant_id: &str,
-        email_normalized: &str,
-    ) -> StoreResult<Option<Requester>> {
+    pub async fn find_requester(&self, tenant_id: &str, email_normalized: &str) -> StoreResult<Option<Requester>> {
         Ok(requester::Entity::find()
             .filter(requester::Column::TenantId.eq(tenant_id))
             .filter(requester::Column::EmailNormalized.eq(email_normalized))
