@@ -36,7 +36,7 @@ pub struct ListChatsQuery {
 /// Chats of the caller's workspace, newest first (at most 200).
 #[utoipa::path(get, path = "/api/v1/chats", tag = "chats", params(ListChatsQuery),
     security(("agent_token" = [])),
-    responses((status = 200, body = Vec<ChatListItemView>), (status = 422, body = ErrorBody)))]
+    responses((status = 200, description = "OK", body = Vec<ChatListItemView>), (status = 422, description = "Invalid input; the error names the field", body = ErrorBody)))]
 async fn list_chats(
     State(state): State<AppState>,
     AuthAgent(agent): AuthAgent,
@@ -73,7 +73,7 @@ async fn list_chats(
 /// A chat with its whole thread (internal notes included) and ticket link.
 #[utoipa::path(get, path = "/api/v1/chats/{chat_id}", tag = "chats", security(("agent_token" = [])),
     params(("chat_id" = String, Path)),
-    responses((status = 200, body = ChatView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "OK", body = ChatView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody)))]
 async fn get_chat(
     State(state): State<AppState>,
     AuthAgent(agent): AuthAgent,
@@ -126,8 +126,8 @@ pub struct PostMessageRequest {
 /// internal sets the chat's first_response_at.
 #[utoipa::path(post, path = "/api/v1/chats/{chat_id}/messages", tag = "chats", security(("agent_token" = [])),
     params(("chat_id" = String, Path)), request_body = PostMessageRequest,
-    responses((status = 201, body = MessageView), (status = 404, body = ErrorBody),
-        (status = 409, description = "The chat is closed", body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, description = "Created", body = MessageView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody),
+        (status = 409, description = "The chat is closed", body = ErrorBody), (status = 422, description = "Invalid input; the error names the field", body = ErrorBody)))]
 async fn post_message(
     State(state): State<AppState>,
     AuthAgent(agent): AuthAgent,
@@ -157,7 +157,7 @@ async fn post_message(
 /// summary at close runs if the workspace enabled it.
 #[utoipa::path(post, path = "/api/v1/chats/{chat_id}/close", tag = "chats", security(("agent_token" = [])),
     params(("chat_id" = String, Path)),
-    responses((status = 200, body = ChatView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, description = "OK", body = ChatView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody), (status = 409, description = "The state of the chat forbids it", body = ErrorBody)))]
 async fn close_chat(
     State(state): State<AppState>,
     AuthAgent(agent): AuthAgent,
@@ -176,7 +176,7 @@ async fn close_chat(
 /// ticket link; a system message records the reopening.
 #[utoipa::path(post, path = "/api/v1/chats/{chat_id}/reopen", tag = "chats", security(("agent_token" = [])),
     params(("chat_id" = String, Path)),
-    responses((status = 200, body = ChatView), (status = 404, body = ErrorBody),
+    responses((status = 200, description = "OK", body = ChatView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody),
         (status = 409, description = "The chat is already open", body = ErrorBody)))]
 async fn reopen_chat(
     State(state): State<AppState>,
@@ -195,7 +195,7 @@ async fn reopen_chat(
 /// captured, and the default subject.
 #[utoipa::path(get, path = "/api/v1/chats/{chat_id}/conversion", tag = "conversion", security(("agent_token" = [])),
     params(("chat_id" = String, Path)),
-    responses((status = 200, body = PrefillView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "OK", body = PrefillView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody)))]
 async fn get_conversion(
     State(state): State<AppState>,
     AuthAgent(agent): AuthAgent,
@@ -211,7 +211,7 @@ async fn get_conversion(
 /// A dry run of the conversion: what would be created. Commits nothing.
 #[utoipa::path(post, path = "/api/v1/chats/{chat_id}/conversion/preview", tag = "conversion",
     security(("agent_token" = [])), params(("chat_id" = String, Path)), request_body = ConvertRequest,
-    responses((status = 200, body = PreviewView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+    responses((status = 200, description = "OK", body = PreviewView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody), (status = 422, description = "Invalid input; the error names the field", body = ErrorBody),
         (status = 502, description = "A conversion hook failed", body = ErrorBody)))]
 async fn preview_conversion(
     State(state): State<AppState>,
@@ -251,7 +251,7 @@ async fn preview_conversion(
     security(("agent_token" = [])), params(("chat_id" = String, Path)), request_body = ConvertRequest,
     responses((status = 201, description = "Converted", body = TicketView),
         (status = 200, description = "Already converted: the existing ticket", body = TicketView),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody), (status = 422, description = "Invalid input; the error names the field", body = ErrorBody),
         (status = 502, description = "A conversion hook failed", body = ErrorBody)))]
 async fn convert(
     State(state): State<AppState>,

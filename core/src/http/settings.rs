@@ -52,7 +52,7 @@ pub struct SettingsUpdate {
 }
 
 #[utoipa::path(get, path = "/api/v1/settings", tag = "settings", security(("agent_token" = [])),
-    responses((status = 200, body = SettingsView), (status = 403, body = ErrorBody)))]
+    responses((status = 200, description = "OK", body = SettingsView), (status = 403, description = "Admins only", body = ErrorBody)))]
 async fn get_settings(
     State(state): State<AppState>,
     AuthAdmin(admin): AuthAdmin,
@@ -62,7 +62,7 @@ async fn get_settings(
 
 #[utoipa::path(put, path = "/api/v1/settings", tag = "settings", security(("agent_token" = [])),
     request_body = SettingsUpdate,
-    responses((status = 200, body = SettingsView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, description = "OK", body = SettingsView), (status = 403, description = "Admins only", body = ErrorBody), (status = 422, description = "Invalid input; the error names the field", body = ErrorBody)))]
 async fn put_settings(
     State(state): State<AppState>,
     AuthAdmin(admin): AuthAdmin,

@@ -43,7 +43,7 @@ pub struct StartChatResponse {
 /// A visitor starts a chat on a site that embeds the widget.
 #[utoipa::path(post, path = "/api/v1/widget/{widget_key}/chats", tag = "widget",
     params(("widget_key" = String, Path)), request_body = StartChatRequest,
-    responses((status = 201, body = StartChatResponse), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, description = "Created", body = StartChatResponse), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody), (status = 422, description = "Invalid input; the error names the field", body = ErrorBody)))]
 async fn start_chat(
     State(state): State<AppState>,
     Path(widget_key): Path<String>,
@@ -102,8 +102,8 @@ pub struct VisitorMessageRequest {
 /// The visitor sends a message to their open chat.
 #[utoipa::path(post, path = "/api/v1/widget/chats/{chat_id}/messages", tag = "widget",
     security(("visitor_token" = [])), params(("chat_id" = String, Path)), request_body = VisitorMessageRequest,
-    responses((status = 201, body = MessageView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+    responses((status = 201, description = "Created", body = MessageView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody), (status = 409, description = "The state of the chat forbids it", body = ErrorBody),
+        (status = 422, description = "Invalid input; the error names the field", body = ErrorBody)))]
 async fn visitor_message(
     State(state): State<AppState>,
     AuthVisitor(visitor): AuthVisitor,
@@ -148,7 +148,7 @@ pub struct VisitorChatView {
 /// The visitor's view of their chat.
 #[utoipa::path(get, path = "/api/v1/widget/chats/{chat_id}", tag = "widget",
     security(("visitor_token" = [])), params(("chat_id" = String, Path)),
-    responses((status = 200, body = VisitorChatView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "OK", body = VisitorChatView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody)))]
 async fn visitor_chat(
     State(state): State<AppState>,
     AuthVisitor(visitor): AuthVisitor,
@@ -186,8 +186,8 @@ pub struct RatingRequest {
 /// The visitor rates their closed chat, once.
 #[utoipa::path(post, path = "/api/v1/widget/chats/{chat_id}/rating", tag = "widget",
     security(("visitor_token" = [])), params(("chat_id" = String, Path)), request_body = RatingRequest,
-    responses((status = 201, body = RatingView), (status = 404, body = ErrorBody),
-        (status = 409, description = "Still open, or already rated", body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, description = "Created", body = RatingView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody),
+        (status = 409, description = "Still open, or already rated", body = ErrorBody), (status = 422, description = "Invalid input; the error names the field", body = ErrorBody)))]
 async fn rate_chat(
     State(state): State<AppState>,
     AuthVisitor(visitor): AuthVisitor,
