@@ -13,6 +13,7 @@ on_both_databases!(
     two_hundred_parallel_conversions_get_distinct_gapless_numbers,
     two_server_nodes_racing_on_one_chat_create_one_ticket,
     a_message_racing_a_conversion_never_breaks_it,
+    nodes_starting_together_on_a_fresh_database_all_come_up,
 );
 
 async fn fifty_concurrent_conversions_of_one_chat_create_exactly_one_ticket(app: TestApp) {
@@ -149,4 +150,16 @@ async fn a_message_racing_a_conversion_never_breaks_it(app: TestApp) {
         let transcript = conv.body["description"].as_str().unwrap();
         assert_eq!(transcript.matches("ping").count(), landed, "{transcript}");
     }
+}
+
+async fn nodes_starting_together_on_a_fresh_database_all_come_up(app: TestApp) {
+    // `app` migrated its own database; these three race on a new one.
+    let fresh = std::sync::Arc::new(threadline_tests::TestDb::create(app.db.backend()).await.unwrap());
+    let nodes = join_all((0..3).map(|_| TestApp::spawn_on(fresh.clone()))).await;
+    let t = nodes[0].tenant("Acme").await;
+    let (chat, _) = nodes[1].simple_chat(&t).await;
+    let r = nodes[2]
+        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@navy.mil"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
 }

@@ -79,21 +79,18 @@ impl Store {
         Ok(store)
     }
 
-    /// Runs pending migrations. On PostgreSQL several nodes may start at the
-    /// same moment, so they take turns under an advisory lock held by a
-    /// dedicated single connection.
+    /// Runs pending migrations in one transaction, so that processes starting
+    /// together (several nodes, or the CLI beside a server) take turns: on
+    /// SQLite the IMMEDIATE transaction holds the write lock, on PostgreSQL an
+    /// advisory lock does. Whoever comes second finds the work done.
     async fn migrate(&self) -> StoreResult<()> {
-        if self.backend() != DbBackend::Postgres {
-            Migrator::up(&self.db, None).await?;
-            return Ok(());
-        }
         const MIGRATION_LOCK: i64 = 0x7468_7265_6164; // "thread"
-        let txn = self.db.begin().await?;
-        txn.execute_raw(Statement::from_string(
-            DbBackend::Postgres,
-            format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"),
-        ))
-        .await?;
+        let txn = self.write_txn().await?;
+        if self.backend() == DbBackend::Postgres {
+            let lock = format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})");
+            txn.execute_raw(Statement::from_string(DbBackend::Postgres, lock))
+                .await?;
+        }
         Migrator::up(&txn, None).await?;
         txn.commit().await?;
         Ok(())
