@@ -172,12 +172,32 @@ async fn serve(bind: String, database_url: String, demo: bool) -> Result<()> {
     }
     tracing::info!("threadline listening on http://{addr}");
     eprintln!("Threadline is listening on http://{addr} (Ctrl-C to stop)");
-    server
-        .run(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    server.run(shutdown_signal()).await?;
     Ok(())
+}
+
+/// Ctrl-C, or SIGTERM (how orchestrators stop a node): either lets in-flight
+/// requests finish before the process exits.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
 }
 
 /// A fresh demo workspace: an admin agent, and a visitor's chat with a reply

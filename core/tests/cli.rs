@@ -167,4 +167,13 @@ async fn serve_demo_then_convert_with_the_printed_commands() {
         !ticket["description"].as_str().unwrap().contains("Billing needs a day"),
         "the demo's internal note"
     );
+
+    // SIGTERM (how a node is stopped in a deployment) ends it cleanly.
+    let pid = server.0.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = tokio::task::spawn_blocking(move || server.0.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "exit status after SIGTERM: {status}");
 }
