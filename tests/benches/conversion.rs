@@ -1,0 +1,123 @@
+//! Convert-chat-to-ticket over HTTP, measured: the real server on loopback,
+//! a fresh database per backend. Prints numbers; asserts nothing about time
+//! (a busy machine would make such a test flaky).
+//!
+//! cargo bench -p threadline-tests --bench conversion
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use reqwest::StatusCode;
+use serde_json::json;
+use threadline_tests::{Backend, TestApp, TestDb, TestTenant};
+
+const SEQUENTIAL: usize = 200;
+const CONCURRENT: usize = 400;
+const IN_FLIGHT: usize = 16;
+/// Public messages per ordinary chat (plus one internal note).
+const MESSAGES: usize = 20;
+const BIG_CHAT: usize = 1000;
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    println!("convert chat to ticket over HTTP (loopback), {MESSAGES} messages a chat");
+    println!(
+        "{:<10} {:>9} {:>9} {:>9} {:>9} {:>14} {:>14}",
+        "backend", "p50", "p95", "p99", "max", "conv/s (x16)", "1000-msg chat"
+    );
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(db) = TestDb::create(backend).await else {
+            println!("{backend:?}: SKIPPED (database not reachable)");
+            continue;
+        };
+        let app = TestApp::spawn(db).await;
+        let t = app.tenant("Bench").await;
+
+        let chats = make_chats(&app, &t, SEQUENTIAL + CONCURRENT, MESSAGES).await;
+        let (sequential, concurrent) = chats.split_at(SEQUENTIAL);
+
+        let mut latencies = Vec::with_capacity(SEQUENTIAL);
+        for chat in sequential {
+            let started = Instant::now();
+            convert(&app, &t, chat).await;
+            latencies.push(started.elapsed());
+        }
+        latencies.sort();
+
+        let started = Instant::now();
+        futures::stream::iter(concurrent)
+            .map(|chat| convert(&app, &t, chat))
+            .buffer_unordered(IN_FLIGHT)
+            .collect::<Vec<_>>()
+            .await;
+        let throughput = CONCURRENT as f64 / started.elapsed().as_secs_f64();
+
+        let big = make_chats(&app, &t, 1, BIG_CHAT).await;
+        let started = Instant::now();
+        convert(&app, &t, &big[0]).await;
+        let big_latency = started.elapsed();
+
+        println!(
+            "{:<10} {:>9} {:>9} {:>9} {:>9} {:>14.0} {:>14}",
+            format!("{backend:?}"),
+            ms(pct(&latencies, 50)),
+            ms(pct(&latencies, 95)),
+            ms(pct(&latencies, 99)),
+            ms(*latencies.last().unwrap()),
+            throughput,
+            ms(big_latency),
+        );
+    }
+    println!("peak RSS of this process (server + client): {}", peak_rss());
+}
+
+async fn make_chats(app: &TestApp, t: &TestTenant, count: usize, messages: usize) -> Vec<String> {
+    let mut chats = Vec::with_capacity(count);
+    for i in 0..count {
+        let (chat, visitor) = app
+            .start_chat(
+                t,
+                json!({"visitor_name": format!("Visitor {i}"), "message": "Hello, I need help."}),
+            )
+            .await;
+        for m in 1..messages {
+            let r = if m % 2 == 1 {
+                app.agent_says(&t.admin.token, &chat, &format!("Agent answer number {m}."), false)
+                    .await
+            } else {
+                app.visitor_says(&visitor, &chat, &format!("Visitor follow-up number {m}."))
+                    .await
+            };
+            assert_eq!(r.status, StatusCode::CREATED);
+        }
+        app.agent_says(&t.admin.token, &chat, "internal: check billing", true)
+            .await;
+        chats.push(chat);
+    }
+    chats
+}
+
+async fn convert(app: &TestApp, t: &TestTenant, chat: &str) {
+    let email = format!("{}@example.com", &chat[chat.len() - 6..]);
+    let r = app.convert(&t.admin.token, chat, json!({"visitor_email": email})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+}
+
+fn pct(sorted: &[Duration], p: usize) -> Duration {
+    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn peak_rss() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l[6..].trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
