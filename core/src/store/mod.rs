@@ -10,6 +10,7 @@
 mod chats;
 mod conversion;
 pub mod entities;
+mod nodelay;
 mod tenants;
 mod tickets;
 
@@ -71,6 +72,20 @@ impl Store {
                     .synchronous(SqliteSynchronous::Normal)
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(30))
+            });
+        }
+        if url.starts_with("postgres") {
+            let port = url
+                .parse::<sea_orm::sqlx::postgres::PgConnectOptions>()
+                .map_err(|e| DbErr::Custom(format!("invalid PostgreSQL URL: {e}")))?
+                .get_port();
+            opts.map_sqlx_postgres_pool_opts(move |o| {
+                o.after_connect(move |_conn, _meta| {
+                    Box::pin(async move {
+                        nodelay::set_on_sockets_to(port);
+                        Ok(())
+                    })
+                })
             });
         }
         let db = Database::connect(opts).await?;
