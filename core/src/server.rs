@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::conversion::{Pipeline, hooks::Hooks};
@@ -52,9 +53,24 @@ impl Server {
             pipeline: Pipeline::new(self.store.clone(), Hooks::builtin()),
             store: self.store,
         };
-        let app = router(state).layer(TraceLayer::new_for_http());
+        let app = router(state)
+            .layer(CatchPanicLayer::custom(panic_response))
+            .layer(TraceLayer::new_for_http());
         axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await
     }
+}
+
+/// A handler that panics is a bug; the client still gets a proper 500 (and
+/// a request id to quote) rather than a dropped connection.
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    let what = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    axum::response::IntoResponse::into_response(crate::http::ApiError::Internal(anyhow::anyhow!(
+        "handler panicked: {what}"
+    )))
 }
 
 /// Hides a password in a database URL before it is printed.

@@ -12,10 +12,11 @@ impl TicketNumber {
     /// Accepts `TK-1001` (any case of the prefix) or a bare `1001`.
     pub fn parse(s: &str) -> Option<Self> {
         let s = s.trim();
-        let digits = if s.len() > PREFIX.len() && s[..PREFIX.len()].eq_ignore_ascii_case(PREFIX) {
-            &s[PREFIX.len()..]
-        } else {
-            s
+        // `get` rather than slicing: the input may have a multi-byte
+        // character where the prefix would end.
+        let digits = match s.get(..PREFIX.len()) {
+            Some(prefix) if prefix.eq_ignore_ascii_case(PREFIX) => &s[PREFIX.len()..],
+            _ => s,
         };
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return None;
@@ -40,7 +41,16 @@ mod tests {
         assert_eq!(TicketNumber::parse("TK-1001"), Some(TicketNumber(1001)));
         assert_eq!(TicketNumber::parse("tk-1002"), Some(TicketNumber(1002)));
         assert_eq!(TicketNumber::parse("1003"), Some(TicketNumber(1003)));
-        for bad in ["TK-", "TK-12a", "TK--1", "", "TK-99999999999999999999"] {
+        for bad in [
+            "TK-",
+            "TK-12a",
+            "TK--1",
+            "",
+            "TK-99999999999999999999",
+            "X\u{c901f}¤",
+            "𐀀",
+            "T𐀀K-1",
+        ] {
             assert_eq!(TicketNumber::parse(bad), None, "{bad}");
         }
     }
