@@ -51,6 +51,24 @@ async fn the_openapi_document_lists_every_route(app: TestApp) {
                     "{method} {path} {status} has no description"
                 );
             }
+            if op["security"].is_array() {
+                assert!(
+                    op["responses"]["401"].is_object(),
+                    "{method} {path} does not document 401"
+                );
+            }
         }
     }
+    // Fields the server requires are required in the document too, even
+    // where the Rust type is an Option (to answer a missing one with a 422).
+    let schemas = &r.body["components"]["schemas"];
+    assert_eq!(
+        schemas["ConvertRequest"]["required"],
+        serde_json::json!(["visitor_email"])
+    );
+    assert_eq!(
+        schemas["StartChatRequest"]["required"],
+        serde_json::json!(["visitor_name", "message"])
+    );
+    assert_eq!(schemas["RatingRequest"]["properties"]["score"]["maximum"], 5);
 }

@@ -30,13 +30,25 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, IntoParams)]
 pub struct ListChatsQuery {
     /// `open` or `closed`; all chats when absent.
+    #[param(inline, value_type = Option<StatusFilter>)]
     status: Option<String>,
+}
+
+/// The chat list's filter, for the OpenAPI document. The handler parses the
+/// string itself so that a bad value gets our 422 naming the field.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum StatusFilter {
+    Open,
+    Closed,
 }
 
 /// Chats of the caller's workspace, newest first (at most 200).
 #[utoipa::path(get, path = "/api/v1/chats", tag = "chats", params(ListChatsQuery),
     security(("agent_token" = [])),
-    responses((status = 200, description = "OK", body = Vec<ChatListItemView>), (status = 422, description = "Invalid input; the error names the field", body = ErrorBody)))]
+    responses((status = 200, description = "OK", body = Vec<ChatListItemView>), (status = 422, description = "Invalid input; the error names the field", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody)))]
 async fn list_chats(
     State(state): State<AppState>,
     AuthAgent(agent): AuthAgent,
@@ -73,7 +85,8 @@ async fn list_chats(
 /// A chat with its whole thread (internal notes included) and ticket link.
 #[utoipa::path(get, path = "/api/v1/chats/{chat_id}", tag = "chats", security(("agent_token" = [])),
     params(("chat_id" = String, Path)),
-    responses((status = 200, description = "OK", body = ChatView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody)))]
+    responses((status = 200, description = "OK", body = ChatView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody)))]
 async fn get_chat(
     State(state): State<AppState>,
     AuthAgent(agent): AuthAgent,
@@ -115,6 +128,7 @@ pub(super) async fn chat_view(state: &AppState, tenant_id: &str, chat_id: &str) 
 
 #[derive(Deserialize, ToSchema)]
 pub struct PostMessageRequest {
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 10000)]
     body: Option<String>,
     /// An internal note: seen by agents only, never by the visitor, never
     /// copied into a ticket.
@@ -127,7 +141,8 @@ pub struct PostMessageRequest {
 #[utoipa::path(post, path = "/api/v1/chats/{chat_id}/messages", tag = "chats", security(("agent_token" = [])),
     params(("chat_id" = String, Path)), request_body = PostMessageRequest,
     responses((status = 201, description = "Created", body = MessageView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody),
-        (status = 409, description = "The chat is closed", body = ErrorBody), (status = 422, description = "Invalid input; the error names the field", body = ErrorBody)))]
+        (status = 409, description = "The chat is closed", body = ErrorBody), (status = 422, description = "Invalid input; the error names the field", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody), (status = 400, description = "Malformed JSON", body = ErrorBody)))]
 async fn post_message(
     State(state): State<AppState>,
     AuthAgent(agent): AuthAgent,
@@ -157,7 +172,8 @@ async fn post_message(
 /// summary at close runs if the workspace enabled it.
 #[utoipa::path(post, path = "/api/v1/chats/{chat_id}/close", tag = "chats", security(("agent_token" = [])),
     params(("chat_id" = String, Path)),
-    responses((status = 200, description = "OK", body = ChatView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody), (status = 409, description = "The state of the chat forbids it", body = ErrorBody)))]
+    responses((status = 200, description = "OK", body = ChatView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody), (status = 409, description = "The state of the chat forbids it", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody)))]
 async fn close_chat(
     State(state): State<AppState>,
     AuthAgent(agent): AuthAgent,
@@ -177,7 +193,8 @@ async fn close_chat(
 #[utoipa::path(post, path = "/api/v1/chats/{chat_id}/reopen", tag = "chats", security(("agent_token" = [])),
     params(("chat_id" = String, Path)),
     responses((status = 200, description = "OK", body = ChatView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody),
-        (status = 409, description = "The chat is already open", body = ErrorBody)))]
+        (status = 409, description = "The chat is already open", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody)))]
 async fn reopen_chat(
     State(state): State<AppState>,
     AuthAgent(agent): AuthAgent,
@@ -195,7 +212,8 @@ async fn reopen_chat(
 /// captured, and the default subject.
 #[utoipa::path(get, path = "/api/v1/chats/{chat_id}/conversion", tag = "conversion", security(("agent_token" = [])),
     params(("chat_id" = String, Path)),
-    responses((status = 200, description = "OK", body = PrefillView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody)))]
+    responses((status = 200, description = "OK", body = PrefillView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody)))]
 async fn get_conversion(
     State(state): State<AppState>,
     AuthAgent(agent): AuthAgent,
@@ -212,7 +230,8 @@ async fn get_conversion(
 #[utoipa::path(post, path = "/api/v1/chats/{chat_id}/conversion/preview", tag = "conversion",
     security(("agent_token" = [])), params(("chat_id" = String, Path)), request_body = ConvertRequest,
     responses((status = 200, description = "OK", body = PreviewView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody), (status = 422, description = "Invalid input; the error names the field", body = ErrorBody),
-        (status = 502, description = "A conversion hook failed", body = ErrorBody)))]
+        (status = 502, description = "A conversion hook failed", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody), (status = 400, description = "Malformed JSON", body = ErrorBody)))]
 async fn preview_conversion(
     State(state): State<AppState>,
     AuthAgent(agent): AuthAgent,
@@ -252,7 +271,8 @@ async fn preview_conversion(
     responses((status = 201, description = "Converted", body = TicketView),
         (status = 200, description = "Already converted: the existing ticket", body = TicketView),
         (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody), (status = 422, description = "Invalid input; the error names the field", body = ErrorBody),
-        (status = 502, description = "A conversion hook failed", body = ErrorBody)))]
+        (status = 502, description = "A conversion hook failed", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody)))]
 async fn convert(
     State(state): State<AppState>,
     AuthAgent(agent): AuthAgent,

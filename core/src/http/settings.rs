@@ -48,11 +48,13 @@ impl From<Tenant> for SettingsView {
 
 #[derive(Deserialize, ToSchema)]
 pub struct SettingsUpdate {
+    #[schema(required = true, value_type = bool)]
     summary_on_close: Option<bool>,
 }
 
 #[utoipa::path(get, path = "/api/v1/settings", tag = "settings", security(("agent_token" = [])),
-    responses((status = 200, description = "OK", body = SettingsView), (status = 403, description = "Admins only", body = ErrorBody)))]
+    responses((status = 200, description = "OK", body = SettingsView), (status = 403, description = "Admins only", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody)))]
 async fn get_settings(
     State(state): State<AppState>,
     AuthAdmin(admin): AuthAdmin,
@@ -62,7 +64,8 @@ async fn get_settings(
 
 #[utoipa::path(put, path = "/api/v1/settings", tag = "settings", security(("agent_token" = [])),
     request_body = SettingsUpdate,
-    responses((status = 200, description = "OK", body = SettingsView), (status = 403, description = "Admins only", body = ErrorBody), (status = 422, description = "Invalid input; the error names the field", body = ErrorBody)))]
+    responses((status = 200, description = "OK", body = SettingsView), (status = 403, description = "Admins only", body = ErrorBody), (status = 422, description = "Invalid input; the error names the field", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody), (status = 400, description = "Malformed JSON", body = ErrorBody)))]
 async fn put_settings(
     State(state): State<AppState>,
     AuthAdmin(admin): AuthAdmin,

@@ -21,7 +21,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Tickets of the caller's workspace, newest first (at most 500).
 #[utoipa::path(get, path = "/api/v1/tickets", tag = "tickets", security(("agent_token" = [])),
-    responses((status = 200, description = "OK", body = Vec<TicketView>)))]
+    responses((status = 200, description = "OK", body = Vec<TicketView>),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody)))]
 async fn list_tickets(
     State(state): State<AppState>,
     AuthAgent(agent): AuthAgent,
@@ -57,7 +58,8 @@ async fn list_tickets(
 /// A ticket by its number (`TK-1001`), with its "Originated from chat" link.
 #[utoipa::path(get, path = "/api/v1/tickets/{number}", tag = "tickets", security(("agent_token" = [])),
     params(("number" = String, Path, example = "TK-1001")),
-    responses((status = 200, description = "OK", body = TicketView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody)))]
+    responses((status = 200, description = "OK", body = TicketView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody)))]
 async fn get_ticket(
     State(state): State<AppState>,
     AuthAgent(agent): AuthAgent,

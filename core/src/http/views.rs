@@ -173,8 +173,10 @@ impl TicketView {
 #[derive(Deserialize, ToSchema, Default)]
 pub struct ConvertRequest {
     /// Required: the requester's email.
+    #[schema(required = true, value_type = String, format = Email, max_length = 254, example = "ada@example.com")]
     pub visitor_email: Option<String>,
     /// Optional: blank or absent means the default subject.
+    #[schema(max_length = 255)]
     pub subject: Option<String>,
 }
 

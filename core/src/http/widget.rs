@@ -27,9 +27,15 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Deserialize, ToSchema)]
 pub struct StartChatRequest {
+    /// Required; one line.
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 100, example = "Grace Hopper")]
     visitor_name: Option<String>,
+    #[schema(format = Email, max_length = 254)]
     visitor_email: Option<String>,
+    #[schema(max_length = 255)]
     subject: Option<String>,
+    /// Required: the visitor's first message.
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 10000)]
     message: Option<String>,
 }
 
@@ -43,7 +49,8 @@ pub struct StartChatResponse {
 /// A visitor starts a chat on a site that embeds the widget.
 #[utoipa::path(post, path = "/api/v1/widget/{widget_key}/chats", tag = "widget",
     params(("widget_key" = String, Path)), request_body = StartChatRequest,
-    responses((status = 201, description = "Created", body = StartChatResponse), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody), (status = 422, description = "Invalid input; the error names the field", body = ErrorBody)))]
+    responses((status = 201, description = "Created", body = StartChatResponse), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody), (status = 422, description = "Invalid input; the error names the field", body = ErrorBody),
+        (status = 400, description = "Malformed JSON", body = ErrorBody)))]
 async fn start_chat(
     State(state): State<AppState>,
     Path(widget_key): Path<String>,
@@ -96,6 +103,7 @@ async fn own_chat(state: &AppState, visitor: &Visitor, chat_id: &str) -> Result<
 
 #[derive(Deserialize, ToSchema)]
 pub struct VisitorMessageRequest {
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 10000)]
     body: Option<String>,
 }
 
@@ -103,7 +111,8 @@ pub struct VisitorMessageRequest {
 #[utoipa::path(post, path = "/api/v1/widget/chats/{chat_id}/messages", tag = "widget",
     security(("visitor_token" = [])), params(("chat_id" = String, Path)), request_body = VisitorMessageRequest,
     responses((status = 201, description = "Created", body = MessageView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody), (status = 409, description = "The state of the chat forbids it", body = ErrorBody),
-        (status = 422, description = "Invalid input; the error names the field", body = ErrorBody)))]
+        (status = 422, description = "Invalid input; the error names the field", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody), (status = 400, description = "Malformed JSON", body = ErrorBody)))]
 async fn visitor_message(
     State(state): State<AppState>,
     AuthVisitor(visitor): AuthVisitor,
@@ -148,7 +157,8 @@ pub struct VisitorChatView {
 /// The visitor's view of their chat.
 #[utoipa::path(get, path = "/api/v1/widget/chats/{chat_id}", tag = "widget",
     security(("visitor_token" = [])), params(("chat_id" = String, Path)),
-    responses((status = 200, description = "OK", body = VisitorChatView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody)))]
+    responses((status = 200, description = "OK", body = VisitorChatView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody)))]
 async fn visitor_chat(
     State(state): State<AppState>,
     AuthVisitor(visitor): AuthVisitor,
@@ -179,6 +189,7 @@ async fn visitor_chat(
 #[derive(Deserialize, ToSchema)]
 pub struct RatingRequest {
     /// 1 (bad) to 5 (great).
+    #[schema(required = true, value_type = i64, minimum = 1, maximum = 5)]
     score: Option<i64>,
     comment: Option<String>,
 }
@@ -187,7 +198,8 @@ pub struct RatingRequest {
 #[utoipa::path(post, path = "/api/v1/widget/chats/{chat_id}/rating", tag = "widget",
     security(("visitor_token" = [])), params(("chat_id" = String, Path)), request_body = RatingRequest,
     responses((status = 201, description = "Created", body = RatingView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody),
-        (status = 409, description = "Still open, or already rated", body = ErrorBody), (status = 422, description = "Invalid input; the error names the field", body = ErrorBody)))]
+        (status = 409, description = "Still open, or already rated", body = ErrorBody), (status = 422, description = "Invalid input; the error names the field", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody), (status = 400, description = "Malformed JSON", body = ErrorBody)))]
 async fn rate_chat(
     State(state): State<AppState>,
     AuthVisitor(visitor): AuthVisitor,
