@@ -7,4 +7,5 @@ mod concurrency;
 mod conversion;
 mod errors;
 mod openapi;
+mod pagination;
 mod tenancy;

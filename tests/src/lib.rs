@@ -173,6 +173,7 @@ pub struct TestAgent {
 #[derive(Debug)]
 pub struct Reply {
     pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
     pub body: Value,
 }
 
@@ -218,9 +219,11 @@ impl TestApp {
         }
         let res = req.send().await.expect("request sent");
         let status = res.status();
+        let headers = res.headers().clone();
         let text = res.text().await.expect("response body");
         Reply {
             status,
+            headers,
             body: serde_json::from_str(&text).unwrap_or(Value::Null),
         }
     }
@@ -245,8 +248,9 @@ impl TestApp {
             .await
             .expect("request sent");
         let status = res.status();
+        let headers = res.headers().clone();
         let body = res.json().await.unwrap_or(Value::Null);
-        Reply { status, body }
+        Reply { status, headers, body }
     }
 
     /// Converts `chat` as the agent with `token`.

@@ -1,7 +1,7 @@
 //! Agent-side chat routes, the Convert panel included.
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -10,10 +10,11 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::{ApiError, ErrorBody, OrNotFound};
 use super::extract::{ApiJson, AuthAgent};
+use super::pagination;
 use super::views::*;
 use crate::conversion::ConvertInput;
-use crate::domain::{ChatStatus, MessageKind, TicketStatus, message_body};
-use crate::store::NewMessage;
+use crate::domain::{ChatStatus, InvalidInput, MessageKind, TicketStatus, message_body};
+use crate::store::{NewMessage, StoreError};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -32,6 +33,11 @@ pub struct ListChatsQuery {
     /// `open` or `closed`; all chats when absent.
     #[param(inline, value_type = Option<StatusFilter>)]
     status: Option<String>,
+    /// Page size, 1 to 200 (50 by default).
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 200)]
+    limit: Option<String>,
+    /// The id of the last chat of the previous page.
+    before: Option<String>,
 }
 
 /// The chat list's filter, for the OpenAPI document. The handler parses the
@@ -44,42 +50,60 @@ enum StatusFilter {
     Closed,
 }
 
-/// Chats of the caller's workspace, newest first (at most 200).
+/// Chats of the caller's workspace, newest first, a page at a time (see the
+/// `Link` header for the next page).
 #[utoipa::path(get, path = "/api/v1/chats", tag = "chats", params(ListChatsQuery),
     security(("agent_token" = [])),
-    responses((status = 200, description = "OK", body = Vec<ChatListItemView>), (status = 422, description = "Invalid input; the error names the field", body = ErrorBody),
+    responses((status = 200, description = "OK; a `Link: <…>; rel=\"next\"` header while more may follow", body = Vec<ChatListItemView>),
+        (status = 422, description = "Invalid input; the error names the field", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody)))]
 async fn list_chats(
     State(state): State<AppState>,
     AuthAgent(agent): AuthAgent,
     Query(q): Query<ListChatsQuery>,
-) -> Result<axum::Json<Vec<ChatListItemView>>, ApiError> {
+) -> Result<(HeaderMap, axum::Json<Vec<ChatListItemView>>), ApiError> {
     let status = match q.status.as_deref() {
         None | Some("") => None,
-        Some(s) => Some(s.parse::<ChatStatus>().map_err(|_| {
-            ApiError::Invalid(crate::domain::InvalidInput::new(
-                "status",
-                "status must be open or closed",
-            ))
+        Some(s) => Some(
+            s.parse::<ChatStatus>()
+                .map_err(|_| InvalidInput::new("status", "status must be open or closed"))?,
+        ),
+    };
+    let limit = pagination::limit(q.limit.as_deref())?;
+    let before = match q.before.as_deref() {
+        None | Some("") => None,
+        Some(id) => Some(state.store.chat(&agent.tenant_id, id).await.map_err(|e| match e {
+            StoreError::NotFound => ApiError::Invalid(InvalidInput::new("before", "before must be the id of a chat")),
+            other => other.into(),
         })?),
     };
-    let items = state.store.list_chats(&agent.tenant_id, status, 200).await?;
-    Ok(axum::Json(
-        items
-            .into_iter()
-            .map(|i| ChatListItemView {
-                has_ticket: i.chat.ticket_id.is_some(),
-                id: i.chat.id,
-                status: i.chat.status,
-                subject: i.chat.subject,
-                visitor: VisitorView {
-                    name: i.visitor.name,
-                    email: i.visitor.email,
-                },
-                created_at: i.chat.created_at,
-            })
-            .collect(),
-    ))
+    let items = state
+        .store
+        .list_chats(&agent.tenant_id, status, before.as_ref(), limit)
+        .await?;
+    let filters: Vec<(&str, &str)> = status.iter().map(|s| ("status", s.as_str())).collect();
+    let link = pagination::next_link(
+        "/api/v1/chats",
+        &filters,
+        items.len(),
+        limit,
+        items.last().map(|i| i.chat.id.as_str()),
+    );
+    let views = items
+        .into_iter()
+        .map(|i| ChatListItemView {
+            has_ticket: i.chat.ticket_id.is_some(),
+            id: i.chat.id,
+            status: i.chat.status,
+            subject: i.chat.subject,
+            visitor: VisitorView {
+                name: i.visitor.name,
+                email: i.visitor.email,
+            },
+            created_at: i.chat.created_at,
+        })
+        .collect();
+    Ok((link, axum::Json(views)))
 }
 
 /// A chat with its whole thread (internal notes included) and ticket link.

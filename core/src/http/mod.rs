@@ -5,6 +5,7 @@
 mod chats;
 mod error;
 mod extract;
+mod pagination;
 mod settings;
 mod tickets;
 mod views;

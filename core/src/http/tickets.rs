@@ -2,15 +2,19 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use serde::Deserialize;
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody, OrNotFound};
 use super::extract::AuthAgent;
+use super::pagination;
 use super::views::TicketView;
-use crate::domain::TicketNumber;
+use crate::domain::{InvalidInput, TicketNumber};
 use crate::store::{Agent, Requester};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -19,16 +23,39 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_ticket))
 }
 
-/// Tickets of the caller's workspace, newest first (at most 500).
-#[utoipa::path(get, path = "/api/v1/tickets", tag = "tickets", security(("agent_token" = [])),
-    responses((status = 200, description = "OK", body = Vec<TicketView>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody)))]
+#[derive(Deserialize, IntoParams)]
+pub struct ListTicketsQuery {
+    /// Page size, 1 to 200 (50 by default).
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 200)]
+    limit: Option<String>,
+    /// The number of the last ticket of the previous page, e.g. `TK-1050`.
+    before: Option<String>,
+}
+
+/// Tickets of the caller's workspace, newest number first, a page at a time
+/// (see the `Link` header for the next page).
+#[utoipa::path(get, path = "/api/v1/tickets", tag = "tickets", security(("agent_token" = [])), params(ListTicketsQuery),
+    responses((status = 200, description = "OK; a `Link: <…>; rel=\"next\"` header while more may follow", body = Vec<TicketView>),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 422, description = "Invalid input; the error names the field", body = ErrorBody)))]
 async fn list_tickets(
     State(state): State<AppState>,
     AuthAgent(agent): AuthAgent,
-) -> Result<axum::Json<Vec<TicketView>>, ApiError> {
+    Query(q): Query<ListTicketsQuery>,
+) -> Result<(HeaderMap, axum::Json<Vec<TicketView>>), ApiError> {
+    let limit = pagination::limit(q.limit.as_deref())?;
+    let before = match q.before.as_deref() {
+        None | Some("") => None,
+        Some(raw) => Some(
+            TicketNumber::parse(raw)
+                .ok_or_else(|| InvalidInput::new("before", "before must be a ticket number like TK-1050"))?
+                .0,
+        ),
+    };
     let store = &state.store;
-    let tickets = store.list_tickets(&agent.tenant_id, 500).await?;
+    let tickets = store.list_tickets(&agent.tenant_id, before, limit).await?;
+    let last = tickets.last().map(|t| TicketNumber(t.number).to_string());
+    let link = pagination::next_link("/api/v1/tickets", &[], tickets.len(), limit, last.as_deref());
     // Three queries for the whole page, not two more per ticket.
     let agents: HashMap<String, Agent> = store
         .agents(&agent.tenant_id)
@@ -52,7 +79,7 @@ async fn list_tickets(
             .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("ticket {} has no requester", t.id)))?;
         views.push(TicketView::build(t, assignee, requester));
     }
-    Ok(axum::Json(views))
+    Ok((link, axum::Json(views)))
 }
 
 /// A ticket by its number (`TK-1001`), with its "Originated from chat" link.

@@ -1,10 +1,12 @@
 //! Chats, their messages, and ratings.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 
 use super::entities::{chat, message, rating, visitor};
@@ -106,11 +108,13 @@ impl Store {
             .ok_or(StoreError::NotFound)
     }
 
-    /// Chats of a workspace, newest first, optionally of one status.
+    /// Chats of a workspace, newest first, optionally of one status, after
+    /// the `before` chat of a previous page.
     pub async fn list_chats(
         &self,
         tenant_id: &str,
         status: Option<ChatStatus>,
+        before: Option<&Chat>,
         limit: u64,
     ) -> StoreResult<Vec<ChatListItem>> {
         let mut query = chat::Entity::find()
@@ -121,17 +125,31 @@ impl Store {
         if let Some(status) = status {
             query = query.filter(chat::Column::Status.eq(status.as_str()));
         }
+        if let Some(b) = before {
+            // Strictly after the cursor in (created_at, id) order, so a page
+            // boundary between two chats of the same instant loses neither.
+            query = query.filter(
+                Condition::any().add(chat::Column::CreatedAt.lt(b.created_at)).add(
+                    Condition::all()
+                        .add(chat::Column::CreatedAt.eq(b.created_at))
+                        .add(chat::Column::Id.lt(b.id.as_str())),
+                ),
+            );
+        }
         let chats = query.all(&self.db).await?;
         let ids: Vec<&str> = chats.iter().map(|c| c.visitor_id.as_str()).collect();
-        let visitors = visitor::Entity::find()
+        let visitors: HashMap<String, Visitor> = visitor::Entity::find()
             .filter(visitor::Column::TenantId.eq(tenant_id))
             .filter(visitor::Column::Id.is_in(ids))
             .all(&self.db)
-            .await?;
+            .await?
+            .into_iter()
+            .map(|v| (v.id.clone(), v))
+            .collect();
         Ok(chats
             .into_iter()
             .filter_map(|chat| {
-                let visitor = visitors.iter().find(|v| v.id == chat.visitor_id)?.clone();
+                let visitor = visitors.get(&chat.visitor_id)?.clone();
                 Some(ChatListItem { chat, visitor })
             })
             .collect())

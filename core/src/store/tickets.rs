@@ -23,14 +23,22 @@ impl Store {
             .ok_or(StoreError::NotFound)
     }
 
-    /// Tickets of a workspace, newest number first.
-    pub async fn list_tickets(&self, tenant_id: &str, limit: u64) -> StoreResult<Vec<Ticket>> {
-        Ok(ticket::Entity::find()
+    /// Tickets of a workspace, newest number first, below `before_number`
+    /// when paging.
+    pub async fn list_tickets(
+        &self,
+        tenant_id: &str,
+        before_number: Option<i64>,
+        limit: u64,
+    ) -> StoreResult<Vec<Ticket>> {
+        let mut query = ticket::Entity::find()
             .filter(ticket::Column::TenantId.eq(tenant_id))
             .order_by_desc(ticket::Column::Number)
-            .limit(limit)
-            .all(&self.db)
-            .await?)
+            .limit(limit);
+        if let Some(n) = before_number {
+            query = query.filter(ticket::Column::Number.lt(n));
+        }
+        Ok(query.all(&self.db).await?)
     }
 
     pub async fn requester(&self, tenant_id: &str, requester_id: &str) -> StoreResult<Requester> {
