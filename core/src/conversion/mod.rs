@@ -10,7 +10,7 @@ pub mod hooks;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{EmailAddress, InvalidInput, MessageKind, Subject, transcript::PublicMessage};
-use crate::store::{Agent, Chat, CommitOutcome, ConversionCommit, Store, StoreError, Tenant, Ticket, Visitor};
+use crate::store::{Agent, Chat, CommitOutcome, ConversionCommit, Store, StoreError, Ticket, Visitor};
 use hooks::{HookAgent, HookChat, HookFault, Hooks};
 
 /// Bounds on hook output, so a misbehaving rule cannot bloat a ticket.
@@ -81,7 +81,6 @@ pub struct Converted {
 
 /// Everything the hooks and the commit need, read at one moment.
 struct Snapshot {
-    tenant: Tenant,
     chat: Chat,
     visitor: Visitor,
     hook_chat: HookChat,
@@ -170,9 +169,7 @@ impl Pipeline {
             match self.store.commit_conversion(&commit).await? {
                 CommitOutcome::Created(ticket) => {
                     tracing::info!(tenant = tenant_id, chat = chat_id, ticket = %ticket.number, "chat converted");
-                    if snap.tenant.summary_on_close {
-                        self.summarize_in_background(tenant_id.to_owned(), snap.hook_chat);
-                    }
+                    self.after_close(tenant_id, chat_id);
                     return Ok(Converted { ticket, created: true });
                 }
                 CommitOutcome::AlreadyConverted(ticket) => {
@@ -184,41 +181,35 @@ impl Pipeline {
         Err(ConversionError::Busy)
     }
 
-    /// Runs the summary hook for a chat that just closed, if its workspace
-    /// asked for summaries. It runs after the response and can never fail or
-    /// delay the close: a fault is logged and the chat simply has no summary.
-    pub async fn after_close(&self, tenant_id: &str, chat_id: &str) -> Result<(), ConversionError> {
-        let tenant = self.store.tenant(tenant_id).await?;
-        if !tenant.summary_on_close {
+    /// What follows a close (conversion included): the summary hook, if the
+    /// workspace asked for summaries. It runs in the background, after the
+    /// response, so it can never fail or delay the close: a fault is logged
+    /// and the chat simply has no summary.
+    pub fn after_close(&self, tenant_id: &str, chat_id: &str) {
+        let (pipeline, tenant_id, chat_id) = (self.clone(), tenant_id.to_owned(), chat_id.to_owned());
+        tokio::spawn(async move {
+            if let Err(e) = pipeline.summarize(&tenant_id, &chat_id).await {
+                tracing::warn!(tenant = %tenant_id, chat = %chat_id, error = %e, "summary at close failed");
+            }
+        });
+    }
+
+    async fn summarize(&self, tenant_id: &str, chat_id: &str) -> Result<(), ConversionError> {
+        if !self.store.tenant(tenant_id).await?.summary_on_close {
             return Ok(());
         }
         let chat = self.store.chat(tenant_id, chat_id).await?;
         let visitor = self.store.visitor(tenant_id, &chat.visitor_id).await?;
         let messages = self.store.messages(tenant_id, chat_id).await?;
-        self.summarize_in_background(tenant_id.to_owned(), hook_chat(&chat, &visitor, messages));
+        let hook = &self.hooks.summary;
+        let summary = hook.summary(&hook_chat(&chat, &visitor, messages))?;
+        if let Some(summary) = validate_summary(hook.name(), summary)? {
+            self.store.set_summary(tenant_id, chat_id, &summary).await?;
+        }
         Ok(())
     }
 
-    fn summarize_in_background(&self, tenant_id: String, chat: HookChat) {
-        let store = self.store.clone();
-        let hook = self.hooks.summary.clone();
-        tokio::spawn(async move {
-            let summary = match hook.summary(&chat).and_then(|s| validate_summary(hook.name(), s)) {
-                Ok(Some(s)) => s,
-                Ok(None) => return,
-                Err(fault) => {
-                    tracing::warn!(tenant = %tenant_id, chat = %chat.chat_id, %fault, "summary at close failed");
-                    return;
-                }
-            };
-            if let Err(e) = store.set_summary(&tenant_id, &chat.chat_id, &summary).await {
-                tracing::warn!(tenant = %tenant_id, chat = %chat.chat_id, error = %e, "could not store the summary");
-            }
-        });
-    }
-
     async fn snapshot(&self, tenant_id: &str, agent: &Agent, chat_id: &str) -> Result<Snapshot, ConversionError> {
-        let tenant = self.store.tenant(tenant_id).await?;
         let chat = self.store.chat(tenant_id, chat_id).await?;
         let visitor = self.store.visitor(tenant_id, &chat.visitor_id).await?;
         let messages = self.store.messages(tenant_id, chat_id).await?;
@@ -231,7 +222,6 @@ impl Pipeline {
             .collect();
         Ok(Snapshot {
             hook_chat: hook_chat(&chat, &visitor, messages),
-            tenant,
             chat,
             visitor,
             agent: HookAgent {

@@ -208,7 +208,7 @@ async fn close_chat(
         .close_chat(&agent.tenant_id, &chat_id, &agent.name)
         .await
         .or_not_found("chat")?;
-    state.pipeline.after_close(&agent.tenant_id, &chat_id).await?;
+    state.pipeline.after_close(&agent.tenant_id, &chat_id);
     Ok(axum::Json(chat_view(&state, &agent.tenant_id, &chat_id).await?))
 }
 
