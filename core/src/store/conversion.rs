@@ -73,7 +73,7 @@ impl Store {
             claim = claim.col_expr(chat::Column::ClosedAt, Expr::value(now));
         }
         if claim.exec(&txn).await?.rows_affected == 0 {
-            drop(txn);
+            txn.rollback().await?;
             return self.why_not_claimed(&c.tenant_id, &c.chat_id).await;
         }
 
@@ -146,7 +146,7 @@ impl Store {
         let ticket = match ticket {
             Ok(t) => t,
             Err(e) if e.sql_err().is_some() => {
-                drop(txn);
+                txn.rollback().await?;
                 return self.why_not_claimed(&c.tenant_id, &c.chat_id).await;
             }
             Err(e) => return Err(e.into()),
