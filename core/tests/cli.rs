@@ -29,19 +29,21 @@ impl Drop for Running {
     }
 }
 
+const CREATE_ACME: [&str; 8] = [
+    "tenant",
+    "create",
+    "--name",
+    "Acme Support",
+    "--admin-name",
+    "Ada",
+    "--admin-email",
+    "ada@acme.test",
+];
+
 #[test]
 fn tenant_and_agent_create_print_credentials_as_json() {
     let dir = tempfile::tempdir().unwrap();
-    let tenant = json_of(threadline(dir.path()).args([
-        "tenant",
-        "create",
-        "--name",
-        "Acme Support",
-        "--admin-name",
-        "Ada",
-        "--admin-email",
-        "ada@acme.test",
-    ]));
+    let tenant = json_of(threadline(dir.path()).args(CREATE_ACME));
     assert_eq!(tenant["slug"], "acme-support");
     for key in ["tenant_id", "widget_key", "admin_agent_id", "admin_token"] {
         assert!(tenant[key].as_str().is_some_and(|s| !s.is_empty()), "{key} in {tenant}");
@@ -63,16 +65,7 @@ fn tenant_and_agent_create_print_credentials_as_json() {
     assert!(agent["token"].as_str().unwrap().starts_with("tl_"));
 
     // A second workspace of the same name gets its own slug.
-    let again = json_of(threadline(dir.path()).args([
-        "tenant",
-        "create",
-        "--name",
-        "Acme Support",
-        "--admin-name",
-        "Ada",
-        "--admin-email",
-        "ada@acme.test",
-    ]));
+    let again = json_of(threadline(dir.path()).args(CREATE_ACME));
     assert_eq!(again["slug"], "acme-support-2");
 }
 
