@@ -18,6 +18,7 @@ on_both_databases!(
     converting_again_returns_the_same_ticket,
     summary_at_close_runs_when_the_workspace_enables_it,
     no_summary_is_made_when_the_workspace_has_not_enabled_it,
+    a_chat_closed_without_a_ticket_can_still_be_converted,
 );
 
 async fn chat_with_history(app: &TestApp, tenant: &threadline_tests::TestTenant, agent_token: &str) -> String {
@@ -400,4 +401,26 @@ async fn no_summary_is_made_when_the_workspace_has_not_enabled_it(app: TestApp) 
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(app.get("/api/v1/tickets/TK-1001", &t.admin.token).await.body["summary"].is_null());
     assert!(app.chat(&t.admin.token, &chat).await["summary"].is_null());
+}
+
+async fn a_chat_closed_without_a_ticket_can_still_be_converted(app: TestApp) {
+    // Follow-up needs often show after the chat ended.
+    let t = app.tenant("Acme").await;
+    let (chat, visitor) = app.simple_chat(&t).await;
+    let closed = app
+        .post(&format!("/api/v1/chats/{chat}/close"), &t.admin.token, json!({}))
+        .await
+        .body;
+    let r = app
+        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@navy.mil"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let after = app.chat(&t.admin.token, &chat).await;
+    assert_eq!(after["status"], "closed");
+    assert_eq!(
+        after["closed_at"], closed["closed_at"],
+        "it closed when it closed, not at conversion"
+    );
+    assert_eq!(after["ticket"]["number"], "TK-1001");
+    assert_eq!(app.visitor_view(&visitor, &chat).await["rating_prompt"], true);
 }
