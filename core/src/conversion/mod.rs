@@ -9,7 +9,7 @@ pub mod hooks;
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{EmailAddress, InvalidInput, MessageKind, Subject, transcript::PublicMessage};
+use crate::domain::{EmailAddress, InvalidInput, MessageKind, Subject, TicketNumber, transcript::PublicMessage};
 use crate::store::{Agent, Chat, CommitOutcome, ConversionCommit, Store, StoreError, Ticket, Visitor};
 use hooks::{HookAgent, HookChat, HookFault, Hooks};
 
@@ -168,7 +168,7 @@ impl Pipeline {
             };
             match self.store.commit_conversion(&commit).await? {
                 CommitOutcome::Created(ticket) => {
-                    tracing::info!(tenant = tenant_id, chat = chat_id, ticket = %ticket.number, "chat converted");
+                    tracing::info!(tenant = tenant_id, chat = chat_id, ticket = %TicketNumber(ticket.number), "chat converted");
                     self.after_close(tenant_id, chat_id);
                     return Ok(Converted { ticket, created: true });
                 }
