@@ -2,6 +2,7 @@
 //! agents. Commands that create credentials print JSON, so scripts can use
 //! them; the tokens in it are shown only this once.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -34,6 +35,10 @@ enum Command {
         bind: String,
         #[command(flatten)]
         db: DbArgs,
+        /// Where compiled plugins are kept, so a restart does not compile
+        /// them again. Only this server should be able to write here.
+        #[arg(long, env = "THREADLINE_PLUGIN_CACHE", default_value = "./data/plugin-cache")]
+        plugin_cache: PathBuf,
         /// Also create a demo workspace with a chat to try, and print how.
         #[arg(long)]
         demo: bool,
@@ -79,6 +84,9 @@ enum AgentCommand {
         /// Make the agent a workspace admin.
         #[arg(long)]
         admin: bool,
+        /// A skill assignment plugins may match on (repeat for several).
+        #[arg(long = "skill")]
+        skills: Vec<String>,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -105,7 +113,12 @@ pub fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Serve { bind, db, demo } => serve(bind, db.database_url, demo).await,
+        Command::Serve {
+            bind,
+            db,
+            plugin_cache,
+            demo,
+        } => serve(bind, db.database_url, plugin_cache, demo).await,
         Command::Tenant {
             command:
                 TenantCommand::Create {
@@ -136,9 +149,14 @@ async fn run(cli: Cli) -> Result<()> {
                     name,
                     email,
                     admin,
+                    skills,
                     db,
                 },
         } => {
+            let skills = skills
+                .iter()
+                .map(|s| single_line("skill", s, 64))
+                .collect::<Result<Vec<_>, _>>()?;
             let name = single_line("name", &name, 100)?;
             let email = EmailAddress::parse("email", &email)?;
             let store = Store::connect(&db.database_url).await?;
@@ -147,10 +165,12 @@ async fn run(cli: Cli) -> Result<()> {
                 .await
                 .with_context(|| format!("no workspace with slug {tenant:?}"))?;
             let created = store.create_agent(&tenant.id, &name, &email, admin).await?;
+            store.set_agent_skills(&tenant.id, &created.agent.id, &skills).await?;
             print_json(&json!({
                 "agent_id": created.agent.id,
                 "token": created.token,
                 "admin": created.agent.is_admin,
+                "skills": skills,
             }));
             Ok(())
         }
@@ -164,8 +184,13 @@ fn print_json(value: &serde_json::Value) {
     );
 }
 
-async fn serve(bind: String, database_url: String, demo: bool) -> Result<()> {
-    let server = Server::build(&Config { bind, database_url }).await?;
+async fn serve(bind: String, database_url: String, plugin_cache_dir: PathBuf, demo: bool) -> Result<()> {
+    let server = Server::build(&Config {
+        bind,
+        database_url,
+        plugin_cache_dir: Some(plugin_cache_dir),
+    })
+    .await?;
     let addr = server.local_addr();
     if demo {
         seed_demo(server.store(), &format!("http://{addr}")).await?;

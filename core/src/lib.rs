@@ -8,6 +8,8 @@
 //!   module that knows SQL; every query is scoped by `tenant_id`.
 //! - [`conversion`]: the pipeline (snapshot → hooks → validate → commit) and
 //!   the hook traits with their built-in implementations.
+//! - [`plugins`]: the wasmtime host that runs hooks as sandboxed WebAssembly
+//!   components, per workspace, with limits and a failure policy.
 //! - [`http`]: axum routers, one per resource, one error type, the OpenAPI
 //!   document. The only module that knows HTTP and JSON.
 //! - [`server`]: startup and shutdown; [`cli`]: the `threadline` command.
@@ -16,5 +18,6 @@ pub mod cli;
 pub mod conversion;
 pub mod domain;
 pub mod http;
+pub mod plugins;
 pub mod server;
 pub mod store;

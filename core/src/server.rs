@@ -9,8 +9,9 @@ use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::conversion::{Pipeline, hooks::Hooks};
+use crate::conversion::{HookSource, Pipeline};
 use crate::http::{AppState, router};
+use crate::plugins::PluginHost;
 use crate::store::Store;
 
 /// The embedded default: a SQLite file under `./data`, created if missing.
@@ -21,11 +22,15 @@ pub struct Config {
     /// `host:port`; port 0 picks a free one.
     pub bind: String,
     pub database_url: String,
+    /// Where compiled plugins are kept across restarts; `None` compiles them
+    /// again in every new process.
+    pub plugin_cache_dir: Option<std::path::PathBuf>,
 }
 
 pub struct Server {
     listener: TcpListener,
     store: Store,
+    plugins: PluginHost,
 }
 
 impl Server {
@@ -36,7 +41,12 @@ impl Server {
         let listener = TcpListener::bind(&config.bind)
             .await
             .with_context(|| format!("cannot listen on {}", config.bind))?;
-        Ok(Self { listener, store })
+        let plugins = PluginHost::new(store.clone(), config.plugin_cache_dir.clone());
+        Ok(Self {
+            listener,
+            store,
+            plugins,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -50,7 +60,8 @@ impl Server {
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let state = AppState {
-            pipeline: Pipeline::new(self.store.clone(), Hooks::builtin()),
+            pipeline: Pipeline::new(self.store.clone(), HookSource::Plugins(self.plugins.clone())),
+            plugins: self.plugins,
             store: self.store,
         };
         let app = router(state)

@@ -8,4 +8,5 @@ mod conversion;
 mod errors;
 mod openapi;
 mod pagination;
+mod plugins;
 mod tenancy;

@@ -27,6 +27,12 @@ async fn the_openapi_document_lists_every_route(app: TestApp) {
         ("/api/v1/tickets/{number}", "get"),
         ("/api/v1/settings", "get"),
         ("/api/v1/settings", "put"),
+        ("/api/v1/plugins", "post"),
+        ("/api/v1/plugins", "get"),
+        ("/api/v1/plugins/{id}", "delete"),
+        ("/api/v1/plugins/faults", "get"),
+        ("/api/v1/pipeline", "get"),
+        ("/api/v1/pipeline", "put"),
     ] {
         assert!(
             paths[path][method].is_object(),
@@ -39,7 +45,7 @@ async fn the_openapi_document_lists_every_route(app: TestApp) {
         .values()
         .map(|p| p.as_object().unwrap().len())
         .sum();
-    assert_eq!(documented, 16, "a route was added without a test line above");
+    assert_eq!(documented, 22, "a route was added without a test line above");
     assert!(r.body["components"]["schemas"]["TicketView"].is_object());
     // OpenAPI requires a description on every response (validators refuse
     // the document without one).

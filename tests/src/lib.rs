@@ -25,6 +25,26 @@ pub enum Backend {
     Postgres,
 }
 
+/// WebAssembly components for the plugin tests, built by `build.rs`: the
+/// purpose-built bad plugins of `tests/plugins/` and the examples of
+/// `plugins/`.
+pub mod wasm {
+    macro_rules! component {
+        ($name:ident, $file:literal) => {
+            pub const $name: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/", $file));
+        };
+    }
+    component!(LOOP_FOREVER, "loop_forever.wasm");
+    component!(ALLOC_UNBOUNDED, "alloc_unbounded.wasm");
+    component!(STACK_OVERFLOW, "stack_overflow.wasm");
+    component!(TRAP, "trap.wasm");
+    component!(HUGE_OUTPUT, "huge_output.wasm");
+    component!(FOREIGN_AGENT, "foreign_agent.wasm");
+    component!(LOG_FLOOD, "log_flood.wasm");
+    component!(ASSIGN_LEAST_LOADED, "assign_least_loaded.wasm");
+    component!(SUBJECT_DEFAULT, "subject_default.wasm");
+}
+
 /// Runs each named `async fn(TestApp)` of the calling module on both
 /// databases, as `sqlite::<name>` and `postgres::<name>`.
 #[macro_export]
@@ -187,6 +207,7 @@ impl TestApp {
         let config = Config {
             bind: "127.0.0.1:0".into(),
             database_url: db.url.clone(),
+            plugin_cache_dir: None,
         };
         let server = Server::build(&config).await.expect("server starts");
         let addr = server.local_addr();
@@ -341,6 +362,50 @@ impl TestApp {
             reply.body["chat_id"].as_str().unwrap().to_owned(),
             reply.body["visitor_token"].as_str().unwrap().to_owned(),
         )
+    }
+
+    /// Uploads a plugin component as `token`'s workspace admin.
+    pub async fn upload_plugin(&self, token: &str, name: &str, wasm: &[u8]) -> Reply {
+        let res = self
+            .client
+            .post(self.url(&format!("/api/v1/plugins?name={name}")))
+            .bearer_auth(token)
+            .header("content-type", "application/wasm")
+            .body(wasm.to_vec())
+            .send()
+            .await
+            .expect("request sent");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res.json().await.unwrap_or(Value::Null);
+        Reply { status, headers, body }
+    }
+
+    /// Uploads a plugin and returns its id, or panics.
+    pub async fn install_plugin(&self, token: &str, name: &str, wasm: &[u8]) -> String {
+        let r = self.upload_plugin(token, name, wasm).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        r.body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Sets the workspace's pipeline (`{"hooks": {...}}`), or panics.
+    pub async fn set_pipeline(&self, token: &str, hooks: Value) {
+        let r = self
+            .call(
+                Method::PUT,
+                "/api/v1/pipeline",
+                Some(token),
+                Some(json!({ "hooks": hooks })),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    }
+
+    /// The workspace's plugin faults, newest first.
+    pub async fn faults(&self, token: &str) -> Vec<Value> {
+        let r = self.get("/api/v1/plugins/faults", token).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        r.body.as_array().unwrap().clone()
     }
 
     /// A chat from Grace (no email captured, no subject) with one message.

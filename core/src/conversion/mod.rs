@@ -10,12 +10,10 @@ pub mod hooks;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{EmailAddress, InvalidInput, MessageKind, Subject, TicketNumber, transcript::PublicMessage};
-use crate::store::{Agent, Chat, CommitOutcome, ConversionCommit, Store, StoreError, Ticket, Visitor};
-use hooks::{HookAgent, HookChat, HookFault, Hooks};
+use crate::plugins::{self, FaultLog, PluginHost};
+use crate::store::{Agent, Chat, CommitOutcome, ConversionCommit, Store, StoreError, Tenant, Ticket, Visitor};
+use hooks::{HookAgent, HookCandidate, HookChat, HookFault, HookKind, Hooks, validate};
 
-/// Bounds on hook output, so a misbehaving rule cannot bloat a ticket.
-pub const MAX_TRANSCRIPT_BYTES: usize = 1 << 20;
-pub const MAX_SUMMARY_CHARS: usize = 10_000;
 /// How often a conversion redoes its snapshot when the chat keeps changing.
 const MAX_ATTEMPTS: usize = 5;
 
@@ -85,30 +83,50 @@ struct Snapshot {
     visitor: Visitor,
     hook_chat: HookChat,
     agent: HookAgent,
-    candidates: Vec<HookAgent>,
+    candidates: Vec<HookCandidate>,
+}
+
+/// Where a pipeline's hooks come from.
+#[derive(Clone)]
+pub enum HookSource {
+    /// The built-in rules, natively (benchmarks compare against this).
+    Native(Hooks),
+    /// Each workspace's plugins (the built-in ones unless it chose others).
+    Plugins(PluginHost),
 }
 
 /// The conversion pipeline of a server: the store and the hooks it runs.
 #[derive(Clone)]
 pub struct Pipeline {
     store: Store,
-    hooks: Hooks,
+    source: HookSource,
 }
 
 impl Pipeline {
-    pub fn new(store: Store, hooks: Hooks) -> Self {
-        Self { store, hooks }
+    pub fn new(store: Store, source: HookSource) -> Self {
+        Self { store, source }
+    }
+
+    /// The hooks for one conversion of `tenant`'s chat.
+    async fn hooks(&self, tenant: &Tenant, chat_id: &str) -> Result<(Hooks, FaultLog), ConversionError> {
+        match &self.source {
+            HookSource::Native(hooks) => Ok((hooks.clone(), FaultLog::default())),
+            HookSource::Plugins(host) => Ok(host.hooks_for(tenant, chat_id).await?),
+        }
     }
 
     pub async fn prefill(&self, tenant_id: &str, chat_id: &str) -> Result<Prefill, ConversionError> {
+        let tenant = self.store.tenant(tenant_id).await?;
         let chat = self.store.chat(tenant_id, chat_id).await?;
         let visitor = self.store.visitor(tenant_id, &chat.visitor_id).await?;
         let messages = self.store.messages(tenant_id, chat_id).await?;
-        let hook_chat = hook_chat(&chat, &visitor, messages);
-        let subject = self.subject(&hook_chat)?;
+        let hook_chat = hook_chat(&tenant, &chat, &visitor, messages);
+        let (hooks, faults) = self.hooks(&tenant, chat_id).await?;
+        let subject = off_runtime(move || subject(&hooks, &hook_chat)).await;
+        plugins::record(&self.store, &faults).await;
         Ok(Prefill {
             visitor_email: visitor.email,
-            subject,
+            subject: subject?,
         })
     }
 
@@ -122,13 +140,15 @@ impl Pipeline {
     ) -> Result<Plan, ConversionError> {
         let (email, typed_subject) = parse_input(input)?;
         let snap = self.snapshot(tenant_id, agent, chat_id).await?;
-        let mut plan = self.plan(&snap, email, typed_subject)?;
+        let existing = snap.chat.ticket_id.clone();
+        let (_, plan) = self.plan(tenant_id, snap, email, typed_subject).await;
+        let mut plan = plan?;
         plan.requester_exists = self
             .store
             .find_requester(tenant_id, plan.requester_email.normalized())
             .await?
             .is_some();
-        if let Some(ticket_id) = &snap.chat.ticket_id {
+        if let Some(ticket_id) = &existing {
             plan.existing_ticket = Some(self.store.ticket(tenant_id, ticket_id).await?);
         }
         Ok(plan)
@@ -150,7 +170,8 @@ impl Pipeline {
                 let ticket = self.store.ticket(tenant_id, ticket_id).await?;
                 return Ok(Converted { ticket, created: false });
             }
-            let plan = self.plan(&snap, email.clone(), typed_subject.clone())?;
+            let (snap, plan) = self.plan(tenant_id, snap, email.clone(), typed_subject.clone()).await;
+            let plan = plan?;
             let commit = ConversionCommit {
                 tenant_id: tenant_id.to_owned(),
                 chat_id: chat_id.to_owned(),
@@ -195,33 +216,36 @@ impl Pipeline {
     }
 
     async fn summarize(&self, tenant_id: &str, chat_id: &str) -> Result<(), ConversionError> {
-        if !self.store.tenant(tenant_id).await?.summary_on_close {
+        let tenant = self.store.tenant(tenant_id).await?;
+        if !tenant.summary_on_close {
             return Ok(());
         }
         let chat = self.store.chat(tenant_id, chat_id).await?;
         let visitor = self.store.visitor(tenant_id, &chat.visitor_id).await?;
         let messages = self.store.messages(tenant_id, chat_id).await?;
-        let hook = &self.hooks.summary;
-        let summary = hook.summary(&hook_chat(&chat, &visitor, messages))?;
-        if let Some(summary) = validate_summary(hook.name(), summary)? {
+        let hook_chat = hook_chat(&tenant, &chat, &visitor, messages);
+        let (hooks, faults) = self.hooks(&tenant, chat_id).await?;
+        let summary = off_runtime(move || {
+            let hook = &hooks.summary;
+            let raw = hook.summary(&hook_chat)?;
+            validate::summary(raw).map_err(|reason| fault(HookKind::Summary, hook.name(), &reason))
+        })
+        .await;
+        plugins::record(&self.store, &faults).await;
+        if let Some(summary) = summary? {
             self.store.set_summary(tenant_id, chat_id, &summary).await?;
         }
         Ok(())
     }
 
     async fn snapshot(&self, tenant_id: &str, agent: &Agent, chat_id: &str) -> Result<Snapshot, ConversionError> {
+        let tenant = self.store.tenant(tenant_id).await?;
         let chat = self.store.chat(tenant_id, chat_id).await?;
         let visitor = self.store.visitor(tenant_id, &chat.visitor_id).await?;
         let messages = self.store.messages(tenant_id, chat_id).await?;
-        let candidates = self
-            .store
-            .agents(tenant_id)
-            .await?
-            .into_iter()
-            .map(|a| HookAgent { id: a.id, name: a.name })
-            .collect();
+        let candidates = self.store.candidates(tenant_id).await?;
         Ok(Snapshot {
-            hook_chat: hook_chat(&chat, &visitor, messages),
+            hook_chat: hook_chat(&tenant, &chat, &visitor, messages),
             chat,
             visitor,
             agent: HookAgent {
@@ -232,64 +256,87 @@ impl Pipeline {
         })
     }
 
-    /// Runs the hooks on a snapshot and validates what they return.
-    fn plan(
+    /// Runs the hooks on a snapshot (off the async runtime: a plugin may
+    /// take its whole time limit) and validates what they return. Faults
+    /// are recorded whatever the outcome. Hands the snapshot back.
+    async fn plan(
         &self,
-        snap: &Snapshot,
+        tenant_id: &str,
+        snap: Snapshot,
         email: EmailAddress,
         typed_subject: Option<Subject>,
-    ) -> Result<Plan, ConversionError> {
-        let subject = match typed_subject {
-            Some(s) => s.into_string(),
-            None => self.subject(&snap.hook_chat)?,
+    ) -> (Snapshot, Result<Plan, ConversionError>) {
+        let hooks = match self.store.tenant(tenant_id).await {
+            Ok(tenant) => self.hooks(&tenant, &snap.chat.id).await,
+            Err(e) => Err(e.into()),
         };
-
-        let transcript_hook = &self.hooks.transcript;
-        let transcript = transcript_hook.transcript(&snap.hook_chat)?;
-        if transcript.len() > MAX_TRANSCRIPT_BYTES || transcript.contains('\0') {
-            return Err(fault(
-                "transcript",
-                transcript_hook.name(),
-                "returned a transcript over 1 MiB or with NUL characters",
-            )
-            .into());
-        }
-
-        let assignment_hook = &self.hooks.assignment;
-        let assignee_id = assignment_hook.assignee(&snap.hook_chat, &snap.agent, &snap.candidates)?;
-        let Some(assignee) = snap.candidates.iter().find(|a| a.id == assignee_id).cloned() else {
-            return Err(fault(
-                "assignment",
-                assignment_hook.name(),
-                "named someone who is not an agent of this workspace",
-            )
-            .into());
+        let (hooks, faults) = match hooks {
+            Ok(h) => h,
+            Err(e) => return (snap, Err(e)),
         };
-
-        Ok(Plan {
-            subject,
-            transcript,
-            assignee,
-            requester_email: email,
-            requester_name: snap.visitor.name.clone(),
-            requester_exists: false,
-            first_response_at: snap.chat.first_response_at,
-            existing_ticket: None,
+        let (snap, plan) = off_runtime(move || {
+            let plan = plan_with(&hooks, &snap, email, typed_subject);
+            (snap, plan)
         })
+        .await;
+        plugins::record(&self.store, &faults).await;
+        (snap, plan)
     }
+}
 
-    fn subject(&self, chat: &HookChat) -> Result<String, ConversionError> {
-        let hook = &self.hooks.subject;
-        let raw = hook.subject(chat)?;
-        Subject::parse("subject", &raw).map(Subject::into_string).map_err(|e| {
-            fault(
-                "subject",
-                hook.name(),
-                &format!("returned an unusable subject ({})", e.message),
-            )
-            .into()
-        })
+/// Runs hooks on a blocking thread, at most as many at once as the plugin
+/// engine has instances for, so that a slow plugin never stalls the
+/// server's other requests.
+async fn off_runtime<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
+    let _permit = plugins::call_permits()
+        .acquire()
+        .await
+        .expect("the hook semaphore is never closed");
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
+}
+
+fn plan_with(
+    hooks: &Hooks,
+    snap: &Snapshot,
+    email: EmailAddress,
+    typed_subject: Option<Subject>,
+) -> Result<Plan, ConversionError> {
+    let subject = match typed_subject {
+        Some(s) => s.into_string(),
+        None => subject(hooks, &snap.hook_chat)?,
+    };
+
+    let transcript_hook = &hooks.transcript;
+    let transcript = validate::transcript(transcript_hook.transcript(&snap.hook_chat)?)
+        .map_err(|reason| fault(HookKind::Transcript, transcript_hook.name(), &reason))?;
+
+    let assignment_hook = &hooks.assignment;
+    let assignee_id = assignment_hook.assignee(&snap.hook_chat, &snap.agent, &snap.candidates)?;
+    let assignee = validate::assignee(&assignee_id, &snap.candidates)
+        .map_err(|reason| fault(HookKind::Assignment, assignment_hook.name(), &reason))?;
+
+    Ok(Plan {
+        subject,
+        transcript,
+        assignee: HookAgent {
+            id: assignee.id.clone(),
+            name: assignee.name.clone(),
+        },
+        requester_email: email,
+        requester_name: snap.visitor.name.clone(),
+        requester_exists: false,
+        first_response_at: snap.chat.first_response_at,
+        existing_ticket: None,
+    })
+}
+
+fn subject(hooks: &Hooks, chat: &HookChat) -> Result<String, ConversionError> {
+    let hook = &hooks.subject;
+    let raw = hook.subject(chat)?;
+    validate::subject(&raw).map_err(|reason| fault(HookKind::Subject, hook.name(), &reason).into())
 }
 
 fn parse_input(input: &ConvertInput) -> Result<(EmailAddress, Option<Subject>), InvalidInput> {
@@ -298,19 +345,7 @@ fn parse_input(input: &ConvertInput) -> Result<(EmailAddress, Option<Subject>), 
     Ok((email, subject))
 }
 
-fn validate_summary(plugin: &str, summary: Option<String>) -> Result<Option<String>, HookFault> {
-    match summary {
-        Some(s) if s.chars().count() > MAX_SUMMARY_CHARS || s.contains('\0') => Err(fault(
-            "summary",
-            plugin,
-            "returned a summary over 10,000 characters or with NUL characters",
-        )),
-        Some(s) if s.trim().is_empty() => Ok(None),
-        other => Ok(other),
-    }
-}
-
-fn fault(hook: &'static str, plugin: &str, reason: &str) -> HookFault {
+fn fault(hook: HookKind, plugin: &str, reason: &str) -> HookFault {
     HookFault {
         hook,
         plugin: plugin.to_owned(),
@@ -320,7 +355,7 @@ fn fault(hook: &'static str, plugin: &str, reason: &str) -> HookFault {
 
 /// The hooks' view of a chat. This is where internal notes are dropped:
 /// `PublicMessage::new` refuses them.
-fn hook_chat(chat: &Chat, visitor: &Visitor, messages: Vec<crate::store::Message>) -> HookChat {
+fn hook_chat(tenant: &Tenant, chat: &Chat, visitor: &Visitor, messages: Vec<crate::store::Message>) -> HookChat {
     let messages = messages
         .into_iter()
         .filter_map(|m| {
@@ -335,5 +370,17 @@ fn hook_chat(chat: &Chat, visitor: &Visitor, messages: Vec<crate::store::Message
         visitor_email: visitor.email.clone(),
         started_at: chat.created_at,
         messages,
+        time_zone: tenant.time_zone.clone(),
+        utc_offset_minutes: utc_offset_minutes(&tenant.time_zone, chat.created_at),
+    }
+}
+
+/// The zone's offset from UTC at `at`, in minutes (0 for an unknown zone,
+/// which the settings API does not let in).
+pub fn utc_offset_minutes(zone: &str, at: DateTime<Utc>) -> i32 {
+    use chrono::{Offset, TimeZone};
+    match zone.parse::<chrono_tz::Tz>() {
+        Ok(tz) => tz.offset_from_utc_datetime(&at.naive_utc()).fix().local_minus_utc() / 60,
+        Err(_) => 0,
     }
 }

@@ -30,6 +30,9 @@ pub enum ApiError {
     /// The request's JSON had the right syntax but the wrong shape.
     #[error("{0}")]
     Unprocessable(String),
+    /// A body over the route's size limit.
+    #[error("{0}")]
+    TooLarge(String),
     /// A conversion hook failed: named, so an operator can fix the rule.
     #[error("{0}")]
     Plugin(crate::conversion::hooks::HookFault),
@@ -66,6 +69,7 @@ impl IntoResponse for ApiError {
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", None),
             ApiError::Invalid(e) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", Some(e.field)),
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", None),
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", None),
             ApiError::Plugin(_) => (StatusCode::BAD_GATEWAY, "plugin_failed", None),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
         };

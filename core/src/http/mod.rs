@@ -6,6 +6,7 @@ mod chats;
 mod error;
 mod extract;
 mod pagination;
+mod plugins;
 mod settings;
 mod tickets;
 mod views;
@@ -26,6 +27,7 @@ use crate::store::Store;
 pub struct AppState {
     pub store: Store,
     pub pipeline: Pipeline,
+    pub plugins: crate::plugins::PluginHost,
 }
 
 #[derive(OpenApi)]
@@ -38,6 +40,7 @@ pub struct AppState {
         (name = "tickets"),
         (name = "widget", description = "Visitors' chat widget"),
         (name = "settings", description = "Workspace settings (admins)"),
+        (name = "plugins", description = "Conversion plugins and the pipeline (admins)"),
     )
 )]
 struct ApiDoc;
@@ -63,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .merge(widget::router())
         .merge(tickets::router())
         .merge(settings::router())
+        .merge(plugins::router())
         .split_for_parts();
     let doc = std::sync::Arc::new(doc);
     api.route(

@@ -20,6 +20,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct SettingsView {
     /// Run the summary hook when a chat closes (conversion included).
     summary_on_close: bool,
+    /// IANA time zone; plugins get it (and its offset) with every call.
+    time_zone: String,
     workspace: WorkspaceView,
 }
 
@@ -36,6 +38,7 @@ impl From<Tenant> for SettingsView {
     fn from(t: Tenant) -> Self {
         Self {
             summary_on_close: t.summary_on_close,
+            time_zone: t.time_zone,
             workspace: WorkspaceView {
                 id: t.id,
                 name: t.name,
@@ -48,8 +51,11 @@ impl From<Tenant> for SettingsView {
 
 #[derive(Deserialize, ToSchema)]
 pub struct SettingsUpdate {
-    #[schema(required = true, value_type = bool)]
+    #[schema(value_type = bool)]
     summary_on_close: Option<bool>,
+    /// An IANA name such as `Europe/Paris`.
+    #[schema(value_type = String)]
+    time_zone: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/v1/settings", tag = "settings", security(("agent_token" = [])),
@@ -71,10 +77,24 @@ async fn put_settings(
     AuthAdmin(admin): AuthAdmin,
     ApiJson(update): ApiJson<SettingsUpdate>,
 ) -> Result<axum::Json<SettingsView>, ApiError> {
-    let on = update
-        .summary_on_close
-        .ok_or_else(|| InvalidInput::new("summary_on_close", "summary_on_close is required (true or false)"))?;
-    Ok(axum::Json(
-        state.store.set_summary_on_close(&admin.tenant_id, on).await?.into(),
-    ))
+    if update.summary_on_close.is_none() && update.time_zone.is_none() {
+        return Err(InvalidInput::new("summary_on_close", "summary_on_close is required (true or false)").into());
+    }
+    // Check everything before changing anything.
+    if let Some(zone) = &update.time_zone
+        && zone.parse::<chrono_tz::Tz>().is_err()
+    {
+        return Err(InvalidInput::new(
+            "time_zone",
+            format!("{zone:?} is not an IANA time zone name (such as Europe/Paris or UTC)"),
+        )
+        .into());
+    }
+    if let Some(zone) = &update.time_zone {
+        state.store.set_time_zone(&admin.tenant_id, zone).await?;
+    }
+    if let Some(on) = update.summary_on_close {
+        state.store.set_summary_on_close(&admin.tenant_id, on).await?;
+    }
+    Ok(axum::Json(state.store.tenant(&admin.tenant_id).await?.into()))
 }

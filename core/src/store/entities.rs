@@ -27,6 +27,8 @@ pub mod tenant {
         pub summary_on_close: bool,
         pub next_ticket_number: i64,
         pub created_at: DateTimeUtc,
+        /// IANA name; plugins get it with each call.
+        pub time_zone: String,
     }
     no_relations!();
 }
@@ -46,6 +48,10 @@ pub mod agent {
         pub is_admin: bool,
         pub token_hash: String,
         pub created_at: DateTimeUtc,
+        /// JSON array of strings.
+        pub skills: String,
+        /// Updated (at most once a minute) when the agent uses the API.
+        pub last_seen_at: Option<DateTimeUtc>,
     }
     no_relations!();
 }
@@ -165,6 +171,69 @@ pub mod rating {
         pub chat_id: String,
         pub score: i16,
         pub comment: Option<String>,
+        pub created_at: DateTimeUtc,
+    }
+    no_relations!();
+}
+
+pub mod plugin {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "plugins")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub tenant_id: String,
+        pub name: String,
+        pub sha256: String,
+        pub size_bytes: i64,
+        pub wasm: Vec<u8>,
+        /// Comma-separated hook names.
+        pub hooks: String,
+        pub uploaded_by: String,
+        pub created_at: DateTimeUtc,
+    }
+    no_relations!();
+}
+
+pub mod pipeline_hook {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "pipeline_hooks")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub hook: String,
+        pub plugin: String,
+        /// JSON object of string values.
+        pub config: String,
+        pub policy: String,
+        pub fuel: i64,
+        pub timeout_ms: i32,
+        pub memory_bytes: i64,
+        pub updated_at: DateTimeUtc,
+    }
+    no_relations!();
+}
+
+pub mod plugin_fault {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "plugin_faults")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub tenant_id: String,
+        pub hook: String,
+        pub plugin: String,
+        pub plugin_name: String,
+        pub chat_id: Option<String>,
+        pub reason: String,
+        pub outcome: String,
         pub created_at: DateTimeUtc,
     }
     no_relations!();

@@ -11,6 +11,7 @@ mod chats;
 mod conversion;
 pub mod entities;
 mod nodelay;
+mod plugins;
 mod tenants;
 mod tickets;
 
@@ -30,6 +31,7 @@ pub use conversion::{CommitOutcome, ConversionCommit};
 pub use entities::{agent::Model as Agent, chat::Model as Chat, message::Model as Message};
 pub use entities::{rating::Model as Rating, requester::Model as Requester, tenant::Model as Tenant};
 pub use entities::{ticket::Model as Ticket, visitor::Model as Visitor};
+pub use plugins::{NewFault, PipelineHookRow, PluginFaultRow, PluginInfo, PluginRow, is_uploaded_plugin_ref};
 pub use tenants::{CreatedAgent, CreatedTenant};
 
 #[derive(Debug, thiserror::Error)]

@@ -54,6 +54,7 @@ impl Store {
                 summary_on_close: Set(false),
                 next_ticket_number: Set(crate::domain::ticket_number::FIRST_TICKET_NUMBER),
                 created_at: Set(Utc::now()),
+                time_zone: Set("UTC".to_owned()),
             }
             .insert(&txn)
             .await;
@@ -170,6 +171,8 @@ async fn insert_agent(
         is_admin: Set(is_admin),
         token_hash: Set(hash),
         created_at: Set(Utc::now()),
+        skills: Set("[]".to_owned()),
+        last_seen_at: Set(None),
     }
     .insert(txn)
     .await;

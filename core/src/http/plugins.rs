@@ -1,0 +1,450 @@
+//! Plugins and the conversion pipeline (admins only): upload a component,
+//! list and delete them, choose which plugin runs each hook with what
+//! settings, limits and failure policy, and read the faults plugins caused.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::error::{ApiError, ErrorBody, OrNotFound};
+use super::extract::{ApiJson, AuthAdmin};
+use super::pagination;
+use crate::conversion::hooks::HookKind;
+use crate::domain::{InvalidInput, single_line};
+use crate::plugins::{self, BUILTIN, HookSettings, Limits, Policy, limits};
+use crate::store::{PluginFaultRow, PluginInfo, PluginRow, is_uploaded_plugin_ref};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(upload_plugin, list_plugins))
+        .routes(routes!(delete_plugin))
+        .routes(routes!(list_faults))
+        .routes(routes!(get_pipeline, put_pipeline))
+        // Components are bigger than JSON bodies; the handler refuses
+        // anything over the plugin limit with a clear error.
+        .layer(DefaultBodyLimit::max(limits::MAX_PLUGIN_BYTES + 1))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PluginView {
+    /// For a built-in plugin, its name; for an uploaded one, its id.
+    id: String,
+    name: String,
+    builtin: bool,
+    /// The hooks it exports: `subject`, `transcript`, `assignment`, `summary`.
+    hooks: Vec<String>,
+    sha256: Option<String>,
+    size_bytes: Option<i64>,
+    uploaded_by: Option<String>,
+    created_at: Option<DateTime<Utc>>,
+}
+
+impl From<PluginInfo> for PluginView {
+    fn from(p: PluginInfo) -> Self {
+        Self {
+            hooks: p
+                .hooks
+                .split(',')
+                .filter(|h| !h.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            id: p.id,
+            name: p.name,
+            builtin: false,
+            sha256: Some(p.sha256),
+            size_bytes: Some(p.size_bytes),
+            uploaded_by: Some(p.uploaded_by),
+            created_at: Some(p.created_at),
+        }
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct UploadQuery {
+    /// How the workspace will know the plugin: letters, digits, `-`, `_`, `.`
+    /// (at most 64), unique in the workspace.
+    name: Option<String>,
+}
+
+/// Installs a plugin: the body is a WebAssembly component (not JSON), for
+/// example `curl --data-binary @plugin.wasm -H 'Content-Type: application/wasm'`.
+/// It must export at least one hook of `threadline:plugin@0.1.0` and import
+/// nothing but what the server provides. Precompiled code is refused.
+#[utoipa::path(post, path = "/api/v1/plugins", tag = "plugins", security(("agent_token" = [])), params(UploadQuery),
+    request_body(content = Vec<u8>, content_type = "application/wasm", description = "The component's bytes"),
+    responses((status = 201, description = "Installed", body = PluginView),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Admins only", body = ErrorBody),
+        (status = 409, description = "A plugin with this name is installed", body = ErrorBody),
+        (status = 413, description = "Over the size limit", body = ErrorBody),
+        (status = 422, description = "Not a usable plugin; the message says why", body = ErrorBody)))]
+async fn upload_plugin(
+    State(state): State<AppState>,
+    AuthAdmin(admin): AuthAdmin,
+    Query(q): Query<UploadQuery>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, axum::Json<PluginView>), ApiError> {
+    let name = plugin_name(q.name.as_deref())?;
+    let wasm = body.map_err(|_| {
+        ApiError::TooLarge(format!(
+            "a plugin may be at most {} MiB",
+            limits::MAX_PLUGIN_BYTES >> 20
+        ))
+    })?;
+    if wasm.is_empty() {
+        return Err(InvalidInput::new("wasm", "send the component's bytes as the request body").into());
+    }
+    let wasm = Arc::new(wasm.to_vec());
+    let inspected = state
+        .plugins
+        .inspect(wasm.clone())
+        .await
+        .map_err(|reason| ApiError::Invalid(InvalidInput::new("wasm", format!("not a usable plugin: {reason}"))))?;
+    let hooks: Vec<&str> = inspected.hooks.iter().map(|h| h.as_str()).collect();
+    let row = PluginRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        tenant_id: admin.tenant_id.clone(),
+        name,
+        sha256: inspected.sha256,
+        size_bytes: wasm.len() as i64,
+        wasm: Arc::unwrap_or_clone(wasm),
+        hooks: hooks.join(","),
+        uploaded_by: admin.id.clone(),
+        created_at: Utc::now(),
+    };
+    let info = state.store.insert_plugin(row).await?;
+    tracing::info!(tenant = %admin.tenant_id, plugin = %info.name, id = %info.id, hooks = %info.hooks, "plugin installed");
+    Ok((StatusCode::CREATED, axum::Json(info.into())))
+}
+
+fn plugin_name(raw: Option<&str>) -> Result<String, InvalidInput> {
+    let name = single_line("name", raw.unwrap_or(""), 64)?;
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(InvalidInput::new(
+            "name",
+            "name may hold letters, digits, '-', '_' and '.' only",
+        ));
+    }
+    if BUILTIN.iter().any(|(b, _)| *b == name) {
+        return Err(InvalidInput::new(
+            "name",
+            format!("{name} is the name of a built-in plugin"),
+        ));
+    }
+    Ok(name)
+}
+
+/// The plugins the workspace can run: the built-in ones, then its own.
+#[utoipa::path(get, path = "/api/v1/plugins", tag = "plugins", security(("agent_token" = [])),
+    responses((status = 200, description = "OK", body = Vec<PluginView>),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Admins only", body = ErrorBody)))]
+async fn list_plugins(
+    State(state): State<AppState>,
+    AuthAdmin(admin): AuthAdmin,
+) -> Result<axum::Json<Vec<PluginView>>, ApiError> {
+    let mut views: Vec<PluginView> = HookKind::ALL
+        .iter()
+        .map(|h| PluginView {
+            id: h.default_plugin().to_owned(),
+            name: h.default_plugin().to_owned(),
+            builtin: true,
+            hooks: vec![h.as_str().to_owned()],
+            sha256: None,
+            size_bytes: None,
+            uploaded_by: None,
+            created_at: None,
+        })
+        .collect();
+    views.extend(
+        state
+            .store
+            .plugins(&admin.tenant_id)
+            .await?
+            .into_iter()
+            .map(PluginView::from),
+    );
+    Ok(axum::Json(views))
+}
+
+/// Uninstalls a plugin. One the pipeline still runs cannot be deleted (409).
+#[utoipa::path(delete, path = "/api/v1/plugins/{id}", tag = "plugins", security(("agent_token" = [])),
+    params(("id" = String, Path, description = "The plugin's id")),
+    responses((status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Admins only", body = ErrorBody),
+        (status = 404, description = "No such plugin in this workspace", body = ErrorBody),
+        (status = 409, description = "The pipeline uses it", body = ErrorBody)))]
+async fn delete_plugin(
+    State(state): State<AppState>,
+    AuthAdmin(admin): AuthAdmin,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if !is_uploaded_plugin_ref(&id) {
+        return Err(ApiError::NotFound("plugin"));
+    }
+    state
+        .store
+        .delete_plugin(&admin.tenant_id, &id)
+        .await
+        .or_not_found("plugin")?;
+    state.plugins.unload(&admin.tenant_id, &id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FaultView {
+    id: String,
+    hook: String,
+    /// The plugin's id (or built-in name); empty when it could not be loaded.
+    plugin: String,
+    plugin_name: String,
+    chat_id: Option<String>,
+    reason: String,
+    /// `fell_back` (the built-in rule ran instead) or `rejected` (the
+    /// conversion failed and nothing changed).
+    outcome: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<PluginFaultRow> for FaultView {
+    fn from(f: PluginFaultRow) -> Self {
+        Self {
+            id: f.id,
+            hook: f.hook,
+            plugin: f.plugin,
+            plugin_name: f.plugin_name,
+            chat_id: f.chat_id,
+            reason: f.reason,
+            outcome: f.outcome,
+            created_at: f.created_at,
+        }
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct FaultsQuery {
+    /// Page size, 1 to 200 (50 by default).
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 200)]
+    limit: Option<String>,
+    /// The id of the last fault of the previous page.
+    before: Option<String>,
+}
+
+/// Recent plugin faults, newest first: which hook, which plugin, which chat,
+/// why, and what happened then.
+#[utoipa::path(get, path = "/api/v1/plugins/faults", tag = "plugins", security(("agent_token" = [])), params(FaultsQuery),
+    responses((status = 200, description = "OK; a `Link: <…>; rel=\"next\"` header while more may follow", body = Vec<FaultView>),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Admins only", body = ErrorBody),
+        (status = 422, description = "Invalid input; the error names the field", body = ErrorBody)))]
+async fn list_faults(
+    State(state): State<AppState>,
+    AuthAdmin(admin): AuthAdmin,
+    Query(q): Query<FaultsQuery>,
+) -> Result<(HeaderMap, axum::Json<Vec<FaultView>>), ApiError> {
+    let limit = pagination::limit(q.limit.as_deref())?;
+    let before = match q.before.as_deref() {
+        None | Some("") => None,
+        Some(b) if uuid::Uuid::parse_str(b).is_ok() => Some(b),
+        Some(_) => return Err(InvalidInput::new("before", "before must be a fault id").into()),
+    };
+    let faults = state.store.faults(&admin.tenant_id, before, limit).await?;
+    let last = faults.last().map(|f| f.id.clone());
+    let link = pagination::next_link("/api/v1/plugins/faults", &[], faults.len(), limit, last.as_deref());
+    Ok((link, axum::Json(faults.into_iter().map(FaultView::from).collect())))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PipelineView {
+    /// Every hook, with the defaults filled in.
+    hooks: BTreeMap<String, HookView>,
+    /// The most any hook may be given.
+    max_limits: Limits,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HookView {
+    /// A built-in plugin's name or an uploaded plugin's id.
+    plugin: String,
+    config: BTreeMap<String, String>,
+    /// `fallback` or `reject`.
+    policy: String,
+    limits: Limits,
+}
+
+/// Which plugin runs each hook of the workspace's conversion pipeline.
+#[utoipa::path(get, path = "/api/v1/pipeline", tag = "plugins", security(("agent_token" = [])),
+    responses((status = 200, description = "OK", body = PipelineView),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Admins only", body = ErrorBody)))]
+async fn get_pipeline(
+    State(state): State<AppState>,
+    AuthAdmin(admin): AuthAdmin,
+) -> Result<axum::Json<PipelineView>, ApiError> {
+    let settings = plugins::pipeline_settings(&state.store, &admin.tenant_id).await?;
+    Ok(axum::Json(view(settings)))
+}
+
+fn view(settings: BTreeMap<HookKind, HookSettings>) -> PipelineView {
+    PipelineView {
+        hooks: settings
+            .into_iter()
+            .map(|(h, s)| {
+                (
+                    h.as_str().to_owned(),
+                    HookView {
+                        plugin: s.plugin,
+                        config: s.config,
+                        policy: s.policy.as_str().to_owned(),
+                        limits: s.limits,
+                    },
+                )
+            })
+            .collect(),
+        max_limits: Limits::MAX,
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineUpdate {
+    /// Settings by hook name; a hook left out goes back to its default.
+    hooks: BTreeMap<String, HookUpdate>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HookUpdate {
+    /// A built-in plugin's name or an uploaded plugin's id; the plugin must
+    /// export this hook.
+    plugin: String,
+    #[serde(default)]
+    config: BTreeMap<String, String>,
+    /// `fallback` (the default) or `reject`.
+    policy: Option<String>,
+    limits: Option<LimitsUpdate>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsUpdate {
+    fuel: Option<u64>,
+    timeout_ms: Option<u32>,
+    memory_bytes: Option<u64>,
+}
+
+/// Sets the whole pipeline. Every plugin named is checked (it is installed
+/// in this workspace and exports the hook) before anything is saved.
+#[utoipa::path(put, path = "/api/v1/pipeline", tag = "plugins", security(("agent_token" = [])),
+    request_body = PipelineUpdate,
+    responses((status = 200, description = "OK", body = PipelineView),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Admins only", body = ErrorBody),
+        (status = 422, description = "Invalid input; the error names the field", body = ErrorBody)))]
+async fn put_pipeline(
+    State(state): State<AppState>,
+    AuthAdmin(admin): AuthAdmin,
+    ApiJson(update): ApiJson<PipelineUpdate>,
+) -> Result<axum::Json<PipelineView>, ApiError> {
+    let mut settings: BTreeMap<HookKind, HookSettings> = HookKind::ALL
+        .into_iter()
+        .map(|h| (h, HookSettings::default_for(h)))
+        .collect();
+    for (name, u) in update.hooks {
+        let hook = HookKind::parse(&name).ok_or_else(|| {
+            InvalidInput::new(
+                "hooks",
+                format!("unknown hook {name:?}; the hooks are subject, transcript, assignment and summary"),
+            )
+        })?;
+        let s = hook_settings(hook, u)?;
+        let plugin = state
+            .plugins
+            .load(&admin.tenant_id, &s.plugin)
+            .await
+            .map_err(|reason| {
+                InvalidInput::new("plugin", format!("the {hook} hook cannot run {}: {reason}", s.plugin))
+            })?;
+        if !plugin.exports(hook) {
+            return Err(InvalidInput::new("plugin", format!("{} does not export the {hook} hook", plugin.name)).into());
+        }
+        settings.insert(hook, s);
+    }
+    let rows = settings
+        .iter()
+        .filter(|(h, s)| **s != HookSettings::default_for(**h))
+        .map(|(h, s)| s.to_row(&admin.tenant_id, *h))
+        .collect();
+    state
+        .store
+        .set_pipeline(&admin.tenant_id, rows)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::Conflict(m) => ApiError::Invalid(InvalidInput::new("plugin", m)),
+            other => other.into(),
+        })?;
+    Ok(axum::Json(view(settings)))
+}
+
+fn hook_settings(hook: HookKind, u: HookUpdate) -> Result<HookSettings, InvalidInput> {
+    let policy = match u.policy.as_deref() {
+        None => Policy::Fallback,
+        Some(p) => Policy::parse(p).ok_or_else(|| {
+            InvalidInput::new("policy", format!("the {hook} hook's policy must be fallback or reject"))
+        })?,
+    };
+    if u.config.len() > limits::MAX_CONFIG_ENTRIES {
+        return Err(InvalidInput::new(
+            "config",
+            format!("at most {} settings per hook", limits::MAX_CONFIG_ENTRIES),
+        ));
+    }
+    for (k, v) in &u.config {
+        if k.is_empty() || k.len() > 64 || k.chars().any(char::is_control) {
+            return Err(InvalidInput::new(
+                "config",
+                format!("setting names are 1 to 64 characters without control characters ({k:?})"),
+            ));
+        }
+        if v.len() > limits::MAX_CONFIG_VALUE_BYTES {
+            return Err(InvalidInput::new(
+                "config",
+                format!("the setting {k:?} is over {} bytes", limits::MAX_CONFIG_VALUE_BYTES),
+            ));
+        }
+    }
+    let given = u.limits.unwrap_or(LimitsUpdate {
+        fuel: None,
+        timeout_ms: None,
+        memory_bytes: None,
+    });
+    let limits = Limits {
+        fuel: given.fuel.unwrap_or(Limits::DEFAULT.fuel),
+        timeout_ms: given.timeout_ms.unwrap_or(Limits::DEFAULT.timeout_ms),
+        memory_bytes: given.memory_bytes.unwrap_or(Limits::DEFAULT.memory_bytes),
+    };
+    limits
+        .check()
+        .map_err(|e| InvalidInput::new(e.field, format!("the {hook} hook: {}", e.message)))?;
+    Ok(HookSettings {
+        plugin: u.plugin,
+        config: u.config,
+        policy,
+        limits,
+    })
+}

@@ -1,0 +1,266 @@
+//! Installed plugins, per-workspace pipeline settings, plugin faults, and the
+//! agents an assignment hook may choose from.
+
+use std::collections::HashMap;
+
+use chrono::{Duration, Utc};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, ExprTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+
+use super::entities::{agent, pipeline_hook, plugin, plugin_fault, tenant, ticket};
+use super::{Store, StoreError, StoreResult, new_id};
+use crate::conversion::hooks::HookCandidate;
+use crate::domain::TicketStatus;
+
+pub use super::entities::pipeline_hook::Model as PipelineHookRow;
+pub use super::entities::plugin::Model as PluginRow;
+pub use super::entities::plugin_fault::Model as PluginFaultRow;
+
+/// A plugin as listed: everything but its bytes.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct PluginInfo {
+    pub id: String,
+    pub name: String,
+    pub sha256: String,
+    pub size_bytes: i64,
+    pub hooks: String,
+    pub uploaded_by: String,
+    pub created_at: chrono::DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewFault {
+    pub tenant_id: String,
+    pub hook: String,
+    pub plugin: String,
+    pub plugin_name: String,
+    pub chat_id: Option<String>,
+    pub reason: String,
+    pub outcome: String,
+}
+
+/// "Online" means the agent used the API this recently.
+const ONLINE_WINDOW_SECS: i64 = 300;
+/// `last_seen_at` is refreshed at most this often, so reads stay reads.
+const SEEN_GRANULARITY_SECS: i64 = 60;
+
+impl Store {
+    pub async fn insert_plugin(&self, row: PluginRow) -> StoreResult<PluginInfo> {
+        let name = row.name.clone();
+        match plugin::ActiveModel::from(row).insert(&self.db).await {
+            Ok(p) => Ok(info(p)),
+            Err(e) if e.sql_err().is_some() => Err(StoreError::Conflict(format!(
+                "a plugin named {name:?} is already installed; delete it first or pick another name"
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn plugins(&self, tenant_id: &str) -> StoreResult<Vec<PluginInfo>> {
+        Ok(plugin::Entity::find()
+            .select_only()
+            .columns([
+                plugin::Column::Id,
+                plugin::Column::Name,
+                plugin::Column::Sha256,
+                plugin::Column::SizeBytes,
+                plugin::Column::Hooks,
+                plugin::Column::UploadedBy,
+                plugin::Column::CreatedAt,
+            ])
+            .filter(plugin::Column::TenantId.eq(tenant_id))
+            .order_by_asc(plugin::Column::CreatedAt)
+            .into_model::<PluginInfo>()
+            .all(&self.db)
+            .await?)
+    }
+
+    /// A plugin with its bytes.
+    pub async fn plugin(&self, tenant_id: &str, plugin_id: &str) -> StoreResult<PluginRow> {
+        plugin::Entity::find_by_id(plugin_id)
+            .filter(plugin::Column::TenantId.eq(tenant_id))
+            .one(&self.db)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// Deletes a plugin the pipeline does not use.
+    pub async fn delete_plugin(&self, tenant_id: &str, plugin_id: &str) -> StoreResult<()> {
+        let txn = self.write_txn().await?;
+        let using: Vec<String> = pipeline_hook::Entity::find()
+            .filter(pipeline_hook::Column::TenantId.eq(tenant_id))
+            .filter(pipeline_hook::Column::Plugin.eq(plugin_id))
+            .all(&txn)
+            .await?
+            .into_iter()
+            .map(|h| h.hook)
+            .collect();
+        if !using.is_empty() {
+            return Err(StoreError::Conflict(format!(
+                "the pipeline still runs this plugin for: {}; change the pipeline first",
+                using.join(", ")
+            )));
+        }
+        let deleted = plugin::Entity::delete_many()
+            .filter(plugin::Column::TenantId.eq(tenant_id))
+            .filter(plugin::Column::Id.eq(plugin_id))
+            .exec(&txn)
+            .await?;
+        if deleted.rows_affected == 0 {
+            return Err(StoreError::NotFound);
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// The workspace's pipeline settings: one row per hook that differs from
+    /// the defaults.
+    pub async fn pipeline(&self, tenant_id: &str) -> StoreResult<Vec<PipelineHookRow>> {
+        Ok(pipeline_hook::Entity::find()
+            .filter(pipeline_hook::Column::TenantId.eq(tenant_id))
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Replaces the pipeline settings. Plugins named by id must belong to the
+    /// workspace (checked in the same transaction that writes).
+    pub async fn set_pipeline(&self, tenant_id: &str, rows: Vec<PipelineHookRow>) -> StoreResult<()> {
+        let txn = self.write_txn().await?;
+        for row in &rows {
+            if is_uploaded_plugin_ref(&row.plugin) {
+                let found = plugin::Entity::find_by_id(&row.plugin)
+                    .filter(plugin::Column::TenantId.eq(tenant_id))
+                    .one(&txn)
+                    .await?;
+                if found.is_none() {
+                    return Err(StoreError::Conflict(format!("plugin {} is not installed", row.plugin)));
+                }
+            }
+        }
+        pipeline_hook::Entity::delete_many()
+            .filter(pipeline_hook::Column::TenantId.eq(tenant_id))
+            .exec(&txn)
+            .await?;
+        for row in rows {
+            pipeline_hook::ActiveModel::from(row).insert(&txn).await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
+    pub async fn record_faults(&self, faults: Vec<NewFault>) -> StoreResult<()> {
+        for f in faults {
+            plugin_fault::ActiveModel {
+                id: Set(new_id()),
+                tenant_id: Set(f.tenant_id),
+                hook: Set(f.hook),
+                plugin: Set(f.plugin),
+                plugin_name: Set(f.plugin_name),
+                chat_id: Set(f.chat_id),
+                reason: Set(f.reason),
+                outcome: Set(f.outcome),
+                created_at: Set(Utc::now()),
+            }
+            .insert(&self.db)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Faults, newest first, older than the fault `before` when paging.
+    pub async fn faults(&self, tenant_id: &str, before: Option<&str>, limit: u64) -> StoreResult<Vec<PluginFaultRow>> {
+        let mut query = plugin_fault::Entity::find()
+            .filter(plugin_fault::Column::TenantId.eq(tenant_id))
+            .order_by_desc(plugin_fault::Column::Id)
+            .limit(limit);
+        if let Some(b) = before {
+            query = query.filter(plugin_fault::Column::Id.lt(b));
+        }
+        Ok(query.all(&self.db).await?)
+    }
+
+    /// Every agent of the workspace, with what assignment rules weigh.
+    pub async fn candidates(&self, tenant_id: &str) -> StoreResult<Vec<HookCandidate>> {
+        let agents = self.agents(tenant_id).await?;
+        let open: Vec<(Option<String>, i64)> = ticket::Entity::find()
+            .select_only()
+            .column(ticket::Column::AssigneeId)
+            .column_as(ticket::Column::Id.count(), "open")
+            .filter(ticket::Column::TenantId.eq(tenant_id))
+            .filter(ticket::Column::Status.is_not_in([TicketStatus::Solved.as_str(), TicketStatus::Closed.as_str()]))
+            .group_by(ticket::Column::AssigneeId)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let open: HashMap<String, i64> = open.into_iter().filter_map(|(a, n)| Some((a?, n))).collect();
+        let online_since = Utc::now() - Duration::seconds(ONLINE_WINDOW_SECS);
+        Ok(agents
+            .into_iter()
+            .map(|a| HookCandidate {
+                online: a.last_seen_at.is_some_and(|t| t >= online_since),
+                open_tickets: open.get(&a.id).copied().unwrap_or(0).try_into().unwrap_or(u32::MAX),
+                skills: serde_json::from_str(&a.skills).unwrap_or_default(),
+                id: a.id,
+                name: a.name,
+            })
+            .collect())
+    }
+
+    /// Notes that the agent is active, at most once a minute.
+    pub async fn touch_agent(&self, agent_id: &str) -> StoreResult<()> {
+        let now = Utc::now();
+        agent::Entity::update_many()
+            .col_expr(agent::Column::LastSeenAt, now.into())
+            .filter(agent::Column::Id.eq(agent_id))
+            .filter(
+                agent::Column::LastSeenAt
+                    .is_null()
+                    .or(agent::Column::LastSeenAt.lt(now - Duration::seconds(SEEN_GRANULARITY_SECS))),
+            )
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_agent_skills(&self, tenant_id: &str, agent_id: &str, skills: &[String]) -> StoreResult<()> {
+        let json = serde_json::to_string(skills).expect("strings serialize");
+        let updated = agent::Entity::update_many()
+            .col_expr(agent::Column::Skills, json.into())
+            .filter(agent::Column::TenantId.eq(tenant_id))
+            .filter(agent::Column::Id.eq(agent_id))
+            .exec(&self.db)
+            .await?;
+        if updated.rows_affected == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    pub async fn set_time_zone(&self, tenant_id: &str, zone: &str) -> StoreResult<()> {
+        tenant::Entity::update_many()
+            .col_expr(tenant::Column::TimeZone, zone.into())
+            .filter(tenant::Column::Id.eq(tenant_id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Built-in plugins are named (`subject-default`); uploaded ones go by id (a UUID).
+pub fn is_uploaded_plugin_ref(plugin: &str) -> bool {
+    uuid::Uuid::parse_str(plugin).is_ok()
+}
+
+fn info(p: PluginRow) -> PluginInfo {
+    PluginInfo {
+        id: p.id,
+        name: p.name,
+        sha256: p.sha256,
+        size_bytes: p.size_bytes,
+        hooks: p.hooks,
+        uploaded_by: p.uploaded_by,
+        created_at: p.created_at,
+    }
+}

@@ -1,0 +1,662 @@
+//! Conversion hooks as sandboxed WebAssembly plugins: the built-in plugins
+//! by default, purpose-built bad plugins under both failure policies,
+//! workspace isolation, and an alternative plugin installed through the API.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use threadline::domain::transcript::{PublicMessage, plain_transcript};
+use threadline::domain::{MessageKind, subject::default_subject, summary::extractive_summary};
+use threadline_tests::{TestApp, TestTenant, on_both_databases, wasm};
+
+on_both_databases!(
+    by_default_conversion_runs_the_builtin_wasm_plugins,
+    builtin_plugins_give_what_the_native_rules_give,
+    loop_forever_under_reject,
+    loop_forever_under_fallback,
+    loop_past_the_deadline_under_reject,
+    loop_past_the_deadline_under_fallback,
+    alloc_unbounded_under_reject,
+    alloc_unbounded_under_fallback,
+    stack_overflow_under_reject,
+    stack_overflow_under_fallback,
+    trap_under_reject,
+    trap_under_fallback,
+    huge_output_under_reject,
+    huge_output_under_fallback,
+    foreign_agent_under_reject,
+    foreign_agent_under_fallback,
+    a_failing_summary_plugin_falls_back_at_close,
+    the_server_keeps_serving_while_a_plugin_spins,
+    a_plugin_that_floods_the_log_still_answers,
+    one_workspace_plugin_never_runs_for_another,
+    least_loaded_assignment_installed_through_the_api_changes_the_next_conversion,
+    uploads_that_are_not_usable_plugins_are_refused_with_the_reason,
+    bad_pipeline_settings_are_refused_and_change_nothing,
+    a_plugin_the_pipeline_runs_cannot_be_deleted,
+);
+
+/// What the native built-in rules make of a chat, computed from its stored
+/// messages before it is converted.
+struct Native {
+    subject: String,
+    transcript: String,
+    summary: Option<String>,
+}
+
+async fn native(app: &TestApp, tenant: &TestTenant, chat: &str) -> Native {
+    let stored = app.store.chat(&tenant.id, chat).await.unwrap();
+    let visitor = app.store.visitor(&tenant.id, &stored.visitor_id).await.unwrap();
+    let messages: Vec<PublicMessage> = app
+        .store
+        .messages(&tenant.id, chat)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|m| PublicMessage::new(m.kind.parse::<MessageKind>().ok()?, m.author_name, m.body, m.created_at))
+        .collect();
+    Native {
+        subject: default_subject(stored.subject.as_deref(), &visitor.name),
+        transcript: plain_transcript(&messages),
+        summary: extractive_summary(&messages),
+    }
+}
+
+async fn by_default_conversion_runs_the_builtin_wasm_plugins(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    // Starved of fuel, the default subject plugin fails: proof that the
+    // default rule runs as WebAssembly, not natively.
+    app.set_pipeline(
+        &t.admin.token,
+        json!({"subject": {"plugin": "subject-default", "policy": "reject", "limits": {"fuel": 1000}}}),
+    )
+    .await;
+    let (chat, _) = app.simple_chat(&t).await;
+    let r = app
+        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{:?}", r.body);
+    let message = r.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("builtin:subject-default"), "{message}");
+    assert!(message.contains("fuel"), "{message}");
+
+    // With its normal limits it gives the spec's default subject.
+    app.set_pipeline(&t.admin.token, json!({})).await;
+    let r = app
+        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["subject"], "Chat with Grace Hopper");
+}
+
+async fn builtin_plugins_give_what_the_native_rules_give(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let r = app
+        .call(
+            Method::PUT,
+            "/api/v1/settings",
+            Some(&t.admin.token),
+            Some(json!({"summary_on_close": true})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let long_name = "Zoë ".repeat(24);
+    let chats = [
+        json!({"visitor_name": "Ada Lovelace", "subject": "  Refund for order 4521  ", "message": "I was   charged\ntwice."}),
+        json!({"visitor_name": long_name.trim(), "message": "Ünïcödé 🎉 and\ttabs"}),
+        json!({"visitor_name": "Grace", "message": "x".repeat(450)}),
+    ];
+    for (i, start) in chats.into_iter().enumerate() {
+        let (chat, visitor) = app.start_chat(&t, start).await;
+        app.agent_says(&t.admin.token, &chat, "Let me look.\n\nOne moment…", false)
+            .await;
+        app.agent_says(&t.admin.token, &chat, "internal: check the ledger", true)
+            .await;
+        app.visitor_says(&visitor, &chat, "Thanks!").await;
+        let expected = native(&app, &t, &chat).await;
+
+        let prefill = app
+            .get(&format!("/api/v1/chats/{chat}/conversion"), &t.admin.token)
+            .await;
+        assert_eq!(prefill.body["subject"], expected.subject.as_str(), "chat {i}");
+        let r = app
+            .convert(
+                &t.admin.token,
+                &chat,
+                json!({"visitor_email": format!("v{i}@example.com")}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        assert_eq!(r.body["subject"], expected.subject.as_str(), "chat {i}");
+        assert_eq!(r.body["description"], expected.transcript.as_str(), "chat {i}");
+        assert_eq!(r.body["assignee"]["id"], t.admin.id.as_str(), "chat {i}");
+        let summary = wait_for(&app, &t.admin.token, &format!("/api/v1/chats/{chat}"), "summary").await;
+        assert_eq!(summary.as_str(), expected.summary.as_deref(), "chat {i}");
+    }
+    assert!(app.faults(&t.admin.token).await.is_empty());
+}
+
+async fn wait_for(app: &TestApp, token: &str, path: &str, field: &str) -> Value {
+    for _ in 0..200 {
+        let body = app.get(path, token).await.body;
+        if !body[field].is_null() {
+            return body[field].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{field} never appeared on {path}");
+}
+
+/// One bad plugin on one hook under one policy: what every such test checks.
+struct Misbehaviour {
+    wasm: &'static [u8],
+    name: &'static str,
+    hook: &'static str,
+    /// Words the recorded reason must contain (any of them).
+    reason: &'static [&'static str],
+    /// Limits other than the defaults.
+    limits: Option<&'static str>,
+}
+
+const LOOP: Misbehaviour = Misbehaviour {
+    wasm: wasm::LOOP_FOREVER,
+    name: "loop-forever",
+    hook: "transcript",
+    reason: &["fuel"],
+    limits: None,
+};
+/// With all the fuel a workspace may give, the wall-clock deadline stops it.
+const LOOP_PAST_DEADLINE: Misbehaviour = Misbehaviour {
+    wasm: wasm::LOOP_FOREVER,
+    name: "loop-forever",
+    hook: "transcript",
+    reason: &["time limit of 100 ms"],
+    limits: Some(r#"{"fuel": 5000000000, "timeout_ms": 100}"#),
+};
+const ALLOC: Misbehaviour = Misbehaviour {
+    wasm: wasm::ALLOC_UNBOUNDED,
+    name: "alloc-unbounded",
+    hook: "transcript",
+    reason: &["memory limit"],
+    limits: None,
+};
+const STACK: Misbehaviour = Misbehaviour {
+    wasm: wasm::STACK_OVERFLOW,
+    name: "stack-overflow",
+    hook: "subject",
+    reason: &["stack overflow", "overflowed its stack"],
+    limits: None,
+};
+const TRAP: Misbehaviour = Misbehaviour {
+    wasm: wasm::TRAP,
+    name: "trap",
+    hook: "subject",
+    reason: &["trapped"],
+    limits: None,
+};
+const HUGE: Misbehaviour = Misbehaviour {
+    wasm: wasm::HUGE_OUTPUT,
+    name: "huge-output",
+    hook: "transcript",
+    reason: &["10485760 bytes"],
+    limits: None,
+};
+const FOREIGN: Misbehaviour = Misbehaviour {
+    wasm: wasm::FOREIGN_AGENT,
+    name: "foreign-agent",
+    hook: "assignment",
+    reason: &["not an agent of this workspace"],
+    limits: None,
+};
+
+async fn misbehaves(app: TestApp, bad: Misbehaviour, policy: &str) {
+    let t = app.tenant("Acme").await;
+    // The foreign-agent plugin names whoever its settings say: here, the
+    // admin of another workspace.
+    let other = app.tenant("Elsewhere").await;
+    let id = app.install_plugin(&t.admin.token, bad.name, bad.wasm).await;
+    app.set_pipeline(
+        &t.admin.token,
+        json!({ bad.hook: {"plugin": id, "policy": policy, "config": {"agent_id": other.admin.id},
+                           "limits": bad.limits.map(|l| serde_json::from_str::<Value>(l).unwrap())} }),
+    )
+    .await;
+    let (chat, _) = app.simple_chat(&t).await;
+    let expected = native(&app, &t, &chat).await;
+
+    let started = Instant::now();
+    let r = app
+        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+        .await;
+    let took = started.elapsed();
+    eprintln!("{} under {policy}: answered in {took:?}", bad.name);
+
+    let faults = app.faults(&t.admin.token).await;
+    assert_eq!(faults.len(), 1, "{faults:?}");
+    let fault = &faults[0];
+    assert_eq!(fault["hook"], bad.hook);
+    assert_eq!(fault["plugin"], id.as_str());
+    assert_eq!(fault["plugin_name"], bad.name);
+    assert_eq!(fault["chat_id"], chat.as_str());
+    let reason = fault["reason"].as_str().unwrap();
+    eprintln!("{} under {policy}: {reason}", bad.name);
+    assert!(bad.reason.iter().any(|w| reason.contains(w)), "{}: {reason}", bad.name);
+
+    match policy {
+        "reject" => {
+            assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{:?}", r.body);
+            assert_eq!(r.body["error"]["code"], "plugin_failed");
+            let message = r.body["error"]["message"].as_str().unwrap();
+            assert!(message.contains(bad.name) && message.contains(reason), "{message}");
+            assert_eq!(fault["outcome"], "rejected");
+            // Nothing changed: the chat is open and unlinked, no ticket.
+            let view = app.chat(&t.admin.token, &chat).await;
+            assert_eq!(view["status"], "open");
+            assert!(view["ticket"].is_null());
+            let tickets = app.get("/api/v1/tickets", &t.admin.token).await;
+            assert_eq!(tickets.body, json!([]));
+        }
+        "fallback" => {
+            assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+            assert_eq!(fault["outcome"], "fell_back");
+            assert_eq!(r.body["subject"], expected.subject.as_str());
+            assert_eq!(r.body["description"], expected.transcript.as_str());
+            assert_eq!(r.body["assignee"]["id"], t.admin.id.as_str());
+        }
+        other => unreachable!("{other}"),
+    }
+    // The other workspace saw none of it.
+    assert!(app.faults(&other.admin.token).await.is_empty());
+}
+
+async fn loop_forever_under_reject(app: TestApp) {
+    misbehaves(app, LOOP, "reject").await;
+}
+async fn loop_forever_under_fallback(app: TestApp) {
+    misbehaves(app, LOOP, "fallback").await;
+}
+async fn loop_past_the_deadline_under_reject(app: TestApp) {
+    misbehaves(app, LOOP_PAST_DEADLINE, "reject").await;
+}
+async fn loop_past_the_deadline_under_fallback(app: TestApp) {
+    misbehaves(app, LOOP_PAST_DEADLINE, "fallback").await;
+}
+async fn alloc_unbounded_under_reject(app: TestApp) {
+    misbehaves(app, ALLOC, "reject").await;
+}
+async fn alloc_unbounded_under_fallback(app: TestApp) {
+    misbehaves(app, ALLOC, "fallback").await;
+}
+async fn stack_overflow_under_reject(app: TestApp) {
+    misbehaves(app, STACK, "reject").await;
+}
+async fn stack_overflow_under_fallback(app: TestApp) {
+    misbehaves(app, STACK, "fallback").await;
+}
+async fn trap_under_reject(app: TestApp) {
+    misbehaves(app, TRAP, "reject").await;
+}
+async fn trap_under_fallback(app: TestApp) {
+    misbehaves(app, TRAP, "fallback").await;
+}
+async fn huge_output_under_reject(app: TestApp) {
+    misbehaves(app, HUGE, "reject").await;
+}
+async fn huge_output_under_fallback(app: TestApp) {
+    misbehaves(app, HUGE, "fallback").await;
+}
+async fn foreign_agent_under_reject(app: TestApp) {
+    misbehaves(app, FOREIGN, "reject").await;
+}
+async fn foreign_agent_under_fallback(app: TestApp) {
+    misbehaves(app, FOREIGN, "fallback").await;
+}
+
+async fn a_failing_summary_plugin_falls_back_at_close(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let r = app
+        .call(
+            Method::PUT,
+            "/api/v1/settings",
+            Some(&t.admin.token),
+            Some(json!({"summary_on_close": true})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let id = app.install_plugin(&t.admin.token, "trap", wasm::TRAP).await;
+    app.set_pipeline(&t.admin.token, json!({"summary": {"plugin": id, "policy": "fallback"}}))
+        .await;
+    let (chat, _) = app.simple_chat(&t).await;
+    let expected = native(&app, &t, &chat).await;
+    let r = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/chats/{chat}/close"),
+            Some(&t.admin.token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let summary = wait_for(&app, &t.admin.token, &format!("/api/v1/chats/{chat}"), "summary").await;
+    assert_eq!(summary.as_str(), expected.summary.as_deref());
+    let faults = app.faults(&t.admin.token).await;
+    assert_eq!(faults.len(), 1, "{faults:?}");
+    assert_eq!(faults[0]["hook"], "summary");
+    assert_eq!(faults[0]["outcome"], "fell_back");
+}
+
+async fn the_server_keeps_serving_while_a_plugin_spins(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let id = app
+        .install_plugin(&t.admin.token, "loop-forever", wasm::LOOP_FOREVER)
+        .await;
+    // The longest a workspace may allow, so the spin outlasts the requests below.
+    app.set_pipeline(
+        &t.admin.token,
+        json!({"subject": {"plugin": id, "policy": "reject",
+                           "limits": {"timeout_ms": 2000, "fuel": 5_000_000_000u64}}}),
+    )
+    .await;
+    let mut spinning = Vec::new();
+    for _ in 0..3 {
+        let (chat, _) = app.simple_chat(&t).await;
+        let (client, url, token) = (
+            app.client.clone(),
+            app.url(&format!("/api/v1/chats/{chat}/conversion")),
+            t.admin.token.clone(),
+        );
+        spinning.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"visitor_email": "grace@example.com"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    // Meanwhile another workspace converts, and health checks answer.
+    let other = app.tenant("Other").await;
+    let (chat, _) = app.simple_chat(&other).await;
+    let r = app
+        .convert(&other.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    for _ in 0..10 {
+        let r = app.call(Method::GET, "/healthz", None, None).await;
+        assert_eq!(r.status, StatusCode::OK);
+    }
+    assert!(
+        spinning.iter().all(|h| !h.is_finished()),
+        "the spinning conversions ended before the other requests were served"
+    );
+    for h in spinning {
+        assert_eq!(h.await.unwrap(), StatusCode::BAD_GATEWAY);
+    }
+}
+
+async fn a_plugin_that_floods_the_log_still_answers(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let id = app.install_plugin(&t.admin.token, "log-flood", wasm::LOG_FLOOD).await;
+    app.set_pipeline(
+        &t.admin.token,
+        json!({"subject": {"plugin": id, "policy": "reject", "limits": {"timeout_ms": 2000, "fuel": 5_000_000_000u64}}}),
+    )
+    .await;
+    let (chat, _) = app.simple_chat(&t).await;
+    let r = app
+        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["subject"], "Logged a lot");
+}
+
+async fn one_workspace_plugin_never_runs_for_another(app: TestApp) {
+    let a = app.tenant("A").await;
+    let b = app.tenant("B").await;
+    let id = app.install_plugin(&a.admin.token, "trap", wasm::TRAP).await;
+    app.set_pipeline(&a.admin.token, json!({"subject": {"plugin": id, "policy": "reject"}}))
+        .await;
+
+    // B cannot see, use or delete A's plugin.
+    let listed = app.get("/api/v1/plugins", &b.admin.token).await;
+    assert!(listed.body.as_array().unwrap().iter().all(|p| p["id"] != id.as_str()));
+    let r = app
+        .call(
+            Method::PUT,
+            "/api/v1/pipeline",
+            Some(&b.admin.token),
+            Some(json!({"hooks": {"subject": {"plugin": id}}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    let r = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/plugins/{id}"),
+            Some(&b.admin.token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // A's conversions run it (and fail, by A's policy); B's never do.
+    let (chat_a, _) = app.simple_chat(&a).await;
+    let r = app
+        .convert(&a.admin.token, &chat_a, json!({"visitor_email": "grace@example.com"}))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY);
+    let (chat_b, _) = app.simple_chat(&b).await;
+    let r = app
+        .convert(&b.admin.token, &chat_b, json!({"visitor_email": "grace@example.com"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["subject"], "Chat with Grace Hopper");
+    assert!(app.faults(&b.admin.token).await.is_empty());
+    assert_eq!(app.faults(&a.admin.token).await.len(), 1);
+}
+
+async fn least_loaded_assignment_installed_through_the_api_changes_the_next_conversion(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let bea = app.agent(&t, "Bea Agent").await;
+    // Bea is online (she used the console); she has no tickets.
+    assert_eq!(app.get("/api/v1/chats", &bea.token).await.status, StatusCode::OK);
+
+    // By default the converting agent gets the ticket, so the admin now has one open.
+    let (chat, _) = app.simple_chat(&t).await;
+    let r = app
+        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+        .await;
+    assert_eq!(r.body["assignee"]["id"], t.admin.id.as_str());
+
+    let id = app
+        .install_plugin(&t.admin.token, "least-loaded", wasm::ASSIGN_LEAST_LOADED)
+        .await;
+    app.set_pipeline(
+        &t.admin.token,
+        json!({"assignment": {"plugin": id, "policy": "reject"}}),
+    )
+    .await;
+    let (chat, _) = app.simple_chat(&t).await;
+    let r = app
+        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(
+        r.body["assignee"]["id"],
+        bea.id.as_str(),
+        "the least-loaded online agent gets it"
+    );
+    assert!(app.faults(&t.admin.token).await.is_empty());
+
+    // Now both have one open ticket: the tie goes to the converting agent.
+    let (chat, _) = app.simple_chat(&t).await;
+    let r = app
+        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+        .await;
+    assert_eq!(r.body["assignee"]["id"], t.admin.id.as_str());
+}
+
+async fn uploads_that_are_not_usable_plugins_are_refused_with_the_reason(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let cases: [(&str, Vec<u8>, StatusCode, &str); 6] = [
+        (
+            "text",
+            b"hello".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not a WebAssembly binary",
+        ),
+        // A core module (version 1), not a component.
+        (
+            "core",
+            b"\0asm\x01\0\0\0".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "component",
+        ),
+        // An empty component: valid, but exports no hook.
+        (
+            "empty",
+            b"\0asm\x0d\0\x01\0".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "exports no hook",
+        ),
+        // Native code compiled ahead of time is never accepted.
+        (
+            "elf",
+            b"\x7fELF\x02\x01\x01\0".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "precompiled",
+        ),
+        (
+            "big",
+            vec![0u8; 9 << 20],
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "at most 8 MiB",
+        ),
+        ("", wasm::TRAP.to_vec(), StatusCode::UNPROCESSABLE_ENTITY, "name"),
+    ];
+    for (name, bytes, status, words) in cases {
+        let r = app.upload_plugin(&t.admin.token, name, &bytes).await;
+        assert_eq!(r.status, status, "{name}: {:?}", r.body);
+        let message = r.body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(words), "{name}: {message}");
+    }
+    let r = app
+        .upload_plugin(&t.admin.token, "subject-default", wasm::SUBJECT_DEFAULT)
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "built-in names are taken");
+    let agent = app.agent(&t, "Bea").await;
+    let r = app.upload_plugin(&agent.token, "trap", wasm::TRAP).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    // Nothing was installed by any of that; a good upload lists its hooks.
+    let listed = app.get("/api/v1/plugins", &t.admin.token).await;
+    assert!(listed.body.as_array().unwrap().iter().all(|p| p["builtin"] == true));
+    let r = app.upload_plugin(&t.admin.token, "mine", wasm::SUBJECT_DEFAULT).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["hooks"], json!(["subject"]));
+    let r = app.upload_plugin(&t.admin.token, "mine", wasm::TRAP).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    let r = app.upload_plugin(&t.admin.token, "all-four", wasm::TRAP).await;
+    assert_eq!(
+        r.body["hooks"],
+        json!(["subject", "transcript", "assignment", "summary"])
+    );
+}
+
+async fn bad_pipeline_settings_are_refused_and_change_nothing(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let least = app
+        .install_plugin(&t.admin.token, "least-loaded", wasm::ASSIGN_LEAST_LOADED)
+        .await;
+    app.set_pipeline(
+        &t.admin.token,
+        json!({"assignment": {"plugin": least, "config": {"skill": "billing"}}}),
+    )
+    .await;
+    let before = app.get("/api/v1/pipeline", &t.admin.token).await.body;
+    assert_eq!(before["hooks"]["assignment"]["plugin"], least.as_str());
+    assert_eq!(before["hooks"]["subject"]["plugin"], "subject-default");
+    assert_eq!(before["hooks"]["subject"]["limits"]["timeout_ms"], 100);
+
+    let bad = [
+        (json!({"hooks": {"greeting": {"plugin": "subject-default"}}}), "hooks"),
+        (json!({"hooks": {"subject": {"plugin": least}}}), "plugin"),
+        (json!({"hooks": {"subject": {"plugin": "no-such-builtin"}}}), "plugin"),
+        (
+            json!({"hooks": {"subject": {"plugin": uuid::Uuid::now_v7().to_string()}}}),
+            "plugin",
+        ),
+        (
+            json!({"hooks": {"subject": {"plugin": "subject-default", "policy": "retry"}}}),
+            "policy",
+        ),
+        (
+            json!({"hooks": {"subject": {"plugin": "subject-default", "limits": {"timeout_ms": 60000}}}}),
+            "limits.timeout_ms",
+        ),
+        (
+            json!({"hooks": {"subject": {"plugin": "subject-default", "limits": {"memory_bytes": 1u64 << 40}}}}),
+            "limits.memory_bytes",
+        ),
+        (
+            json!({"hooks": {"subject": {"plugin": "subject-default", "limits": {"fuel": 1}}}}),
+            "limits.fuel",
+        ),
+    ];
+    for (body, field) in bad {
+        let r = app
+            .call(
+                Method::PUT,
+                "/api/v1/pipeline",
+                Some(&t.admin.token),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {:?}", r.body);
+        assert_eq!(r.body["error"]["field"], field, "{body}: {:?}", r.body);
+    }
+    let r = app
+        .call(
+            Method::PUT,
+            "/api/v1/pipeline",
+            Some(&t.admin.token),
+            Some(json!({"hooks": {"subject": {}}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let agent = app.agent(&t, "Bea").await;
+    let r = app
+        .call(
+            Method::PUT,
+            "/api/v1/pipeline",
+            Some(&agent.token),
+            Some(json!({"hooks": {}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.get("/api/v1/pipeline", &t.admin.token).await.body, before);
+}
+
+async fn a_plugin_the_pipeline_runs_cannot_be_deleted(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let id = app
+        .install_plugin(&t.admin.token, "least-loaded", wasm::ASSIGN_LEAST_LOADED)
+        .await;
+    app.set_pipeline(&t.admin.token, json!({"assignment": {"plugin": id}}))
+        .await;
+    let path = format!("/api/v1/plugins/{id}");
+    let r = app.call(Method::DELETE, &path, Some(&t.admin.token), None).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("assignment"));
+
+    app.set_pipeline(&t.admin.token, json!({})).await;
+    let r = app.call(Method::DELETE, &path, Some(&t.admin.token), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = app.call(Method::DELETE, &path, Some(&t.admin.token), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let listed = app.get("/api/v1/plugins", &t.admin.token).await;
+    assert!(listed.body.as_array().unwrap().iter().all(|p| p["id"] != id.as_str()));
+}
