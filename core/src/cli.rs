@@ -9,7 +9,9 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
+use crate::conversion::hooks::HookKind;
 use crate::domain::{EmailAddress, single_line};
+use crate::plugins::{Limits, local};
 use crate::server::{Config, DEFAULT_DATABASE_URL, Server};
 use crate::store::{NewMessage, Store};
 
@@ -52,6 +54,41 @@ enum Command {
     Agent {
         #[command(subcommand)]
         command: AgentCommand,
+    },
+    /// Develop conversion plugins: check and run them locally.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Say which hooks a component exports, or why the server would refuse it.
+    Inspect {
+        /// The `.wasm` component.
+        wasm: PathBuf,
+    },
+    /// Run one hook of a plugin on a chat described in JSON, with the
+    /// server's limits and output checks, beside the built-in rule's output.
+    Run {
+        /// The `.wasm` component.
+        wasm: PathBuf,
+        /// subject, transcript, assignment or summary.
+        #[arg(long)]
+        hook: String,
+        /// The chat, as JSON (see plugins/README.md).
+        #[arg(long)]
+        chat: PathBuf,
+        /// A setting for the plugin, `key=value` (repeat for several).
+        #[arg(long = "config", value_name = "KEY=VALUE")]
+        config: Vec<String>,
+        #[arg(long, default_value_t = Limits::DEFAULT.fuel)]
+        fuel: u64,
+        #[arg(long, default_value_t = Limits::DEFAULT.timeout_ms)]
+        timeout_ms: u32,
+        #[arg(long, default_value_t = Limits::DEFAULT.memory_bytes)]
+        memory_bytes: u64,
     },
 }
 
@@ -172,6 +209,64 @@ async fn run(cli: Cli) -> Result<()> {
                 "admin": created.agent.is_admin,
                 "skills": skills,
             }));
+            Ok(())
+        }
+        Command::Plugin { command } => plugin_command(command).await,
+    }
+}
+
+/// `threadline plugin …`: runs off the async runtime, as the server does.
+async fn plugin_command(command: PluginCommand) -> Result<()> {
+    tokio::task::spawn_blocking(move || plugin_command_blocking(command)).await?
+}
+
+fn plugin_command_blocking(command: PluginCommand) -> Result<()> {
+    match command {
+        PluginCommand::Inspect { wasm } => {
+            let bytes = std::fs::read(&wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
+            let hooks =
+                local::exports(&bytes).map_err(|reason| anyhow::anyhow!("the server would refuse it: {reason}"))?;
+            let hooks: Vec<&str> = hooks.iter().map(|h| h.as_str()).collect();
+            print_json(&json!({ "hooks": hooks, "size_bytes": bytes.len() }));
+            Ok(())
+        }
+        PluginCommand::Run {
+            wasm,
+            hook,
+            chat,
+            config,
+            fuel,
+            timeout_ms,
+            memory_bytes,
+        } => {
+            let hook = HookKind::parse(&hook)
+                .with_context(|| format!("unknown hook {hook:?}: subject, transcript, assignment or summary"))?;
+            let bytes = std::fs::read(&wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
+            let chat_text =
+                std::fs::read_to_string(&chat).with_context(|| format!("cannot read {}", chat.display()))?;
+            let chat_file: local::ChatFile =
+                serde_json::from_str(&chat_text).with_context(|| format!("{} is not a chat file", chat.display()))?;
+            let input = chat_file.into_input().map_err(anyhow::Error::msg)?;
+            let config = config
+                .iter()
+                .map(|kv| {
+                    kv.split_once('=')
+                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                        .with_context(|| format!("--config {kv:?} is not key=value"))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let limits = Limits {
+                fuel,
+                timeout_ms,
+                memory_bytes,
+            };
+            let name = wasm
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let plugin = local::load(&bytes, &name, config, limits).map_err(anyhow::Error::msg)?;
+            let result = local::run(&plugin, hook, &input).map_err(|f| anyhow::anyhow!("{f}"))?;
+            print_json(&result);
             Ok(())
         }
     }

@@ -109,7 +109,7 @@ impl PluginHook {
         Ok(())
     }
 
-    fn subject(&self, chat: &HookChat) -> Result<String, HookFault> {
+    fn run_subject(&self, chat: &HookChat) -> Result<String, HookFault> {
         let hook = HookKind::Subject;
         self.check_input(hook, chat, false)?;
         let out = self.settle(hook, self.plugin.call_subject(&self.settings(chat), &header(chat)))?;
@@ -117,7 +117,7 @@ impl PluginHook {
         validate::subject(&out).map_err(|r| self.fault(hook, r))
     }
 
-    fn transcript(&self, chat: &HookChat) -> Result<String, HookFault> {
+    fn run_transcript(&self, chat: &HookChat) -> Result<String, HookFault> {
         let hook = HookKind::Transcript;
         self.check_input(hook, chat, true)?;
         let out = self.settle(hook, self.plugin.call_transcript(&self.settings(chat), &whole(chat)))?;
@@ -125,7 +125,12 @@ impl PluginHook {
         validate::transcript(out).map_err(|r| self.fault(hook, r))
     }
 
-    fn assignee(&self, chat: &HookChat, agent: &HookAgent, candidates: &[HookCandidate]) -> Result<String, HookFault> {
+    fn run_assignment(
+        &self,
+        chat: &HookChat,
+        agent: &HookAgent,
+        candidates: &[HookCandidate],
+    ) -> Result<String, HookFault> {
         let hook = HookKind::Assignment;
         self.check_input(hook, chat, false)?;
         let agent = wit::Agent {
@@ -153,7 +158,7 @@ impl PluginHook {
             .map_err(|r| self.fault(hook, r))
     }
 
-    fn summary(&self, chat: &HookChat) -> Result<Option<String>, HookFault> {
+    fn run_summary(&self, chat: &HookChat) -> Result<Option<String>, HookFault> {
         let hook = HookKind::Summary;
         self.check_input(hook, chat, true)?;
         let out = self.settle(hook, self.plugin.call_summary(&self.settings(chat), &whole(chat)))?;
@@ -161,6 +166,43 @@ impl PluginHook {
             self.check_output(hook, s)?;
         }
         validate::summary(out).map_err(|r| self.fault(hook, r))
+    }
+}
+
+// A plugin on its own, without a policy (the local runner, benchmarks).
+impl SubjectHook for PluginHook {
+    fn name(&self) -> &str {
+        &self.plugin.name
+    }
+    fn subject(&self, chat: &HookChat) -> Result<String, HookFault> {
+        self.run_subject(chat)
+    }
+}
+
+impl TranscriptHook for PluginHook {
+    fn name(&self) -> &str {
+        &self.plugin.name
+    }
+    fn transcript(&self, chat: &HookChat) -> Result<String, HookFault> {
+        self.run_transcript(chat)
+    }
+}
+
+impl AssignmentHook for PluginHook {
+    fn name(&self) -> &str {
+        &self.plugin.name
+    }
+    fn assignee(&self, chat: &HookChat, agent: &HookAgent, candidates: &[HookCandidate]) -> Result<String, HookFault> {
+        self.run_assignment(chat, agent, candidates)
+    }
+}
+
+impl SummaryHook for PluginHook {
+    fn name(&self) -> &str {
+        &self.plugin.name
+    }
+    fn summary(&self, chat: &HookChat) -> Result<Option<String>, HookFault> {
+        self.run_summary(chat)
     }
 }
 
@@ -225,7 +267,7 @@ impl SubjectHook for Guarded {
         self.plugin_name()
     }
     fn subject(&self, chat: &HookChat) -> Result<String, HookFault> {
-        self.run(|p| p.subject(chat), || self.native.subject.subject(chat))
+        self.run(|p| p.run_subject(chat), || self.native.subject.subject(chat))
     }
 }
 
@@ -234,7 +276,7 @@ impl TranscriptHook for Guarded {
         self.plugin_name()
     }
     fn transcript(&self, chat: &HookChat) -> Result<String, HookFault> {
-        self.run(|p| p.transcript(chat), || self.native.transcript.transcript(chat))
+        self.run(|p| p.run_transcript(chat), || self.native.transcript.transcript(chat))
     }
 }
 
@@ -244,7 +286,7 @@ impl AssignmentHook for Guarded {
     }
     fn assignee(&self, chat: &HookChat, agent: &HookAgent, candidates: &[HookCandidate]) -> Result<String, HookFault> {
         self.run(
-            |p| p.assignee(chat, agent, candidates),
+            |p| p.run_assignment(chat, agent, candidates),
             || self.native.assignment.assignee(chat, agent, candidates),
         )
     }
@@ -255,7 +297,7 @@ impl SummaryHook for Guarded {
         self.plugin_name()
     }
     fn summary(&self, chat: &HookChat) -> Result<Option<String>, HookFault> {
-        self.run(|p| p.summary(chat), || self.native.summary.summary(chat))
+        self.run(|p| p.run_summary(chat), || self.native.summary.summary(chat))
     }
 }
 

@@ -10,6 +10,7 @@
 
 mod adapter;
 pub mod limits;
+pub mod local;
 pub mod runtime;
 
 use std::collections::{BTreeMap, HashMap};
@@ -20,8 +21,8 @@ use sha2::{Digest, Sha256};
 
 use crate::conversion::hooks::{HookFault, HookKind, Hooks};
 use crate::store::{NewFault, PipelineHookRow, Store, StoreError, Tenant, is_uploaded_plugin_ref};
-pub use adapter::FaultLog;
-use adapter::{Guarded, PluginHook};
+use adapter::Guarded;
+pub use adapter::{FaultLog, PluginHook};
 pub use limits::Limits;
 pub use runtime::LoadedPlugin;
 

@@ -1,0 +1,198 @@
+//! Plugins outside the server: the local runner (`threadline plugin run`)
+//! and benchmarks. The same host, limits and output checks as production,
+//! fed from a chat described in JSON.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::adapter::PluginHook;
+use super::limits::Limits;
+use super::runtime::{self, LoadedPlugin};
+use super::sha256_hex;
+use crate::conversion::hooks::{
+    AssignmentHook, HookAgent, HookCandidate, HookChat, HookFault, HookKind, Hooks, SubjectHook, SummaryHook,
+    TranscriptHook,
+};
+use crate::conversion::utc_offset_minutes;
+use crate::domain::MessageKind;
+use crate::domain::transcript::PublicMessage;
+
+/// Loads a component as a standalone hook implementation (compiled once
+/// per process).
+pub fn load(wasm: &[u8], name: &str, config: Vec<(String, String)>, limits: Limits) -> Result<PluginHook, String> {
+    limits.check().map_err(|e| e.message)?;
+    let (component, _) = runtime::component(wasm, &sha256_hex(wasm), None)?;
+    let plugin = LoadedPlugin::prepare(name.to_owned(), name.to_owned(), &component)?;
+    Ok(PluginHook::new(
+        std::sync::Arc::new(plugin),
+        "local".into(),
+        limits,
+        config,
+    ))
+}
+
+/// The hooks `plugin` exports.
+pub fn exports(wasm: &[u8]) -> Result<Vec<HookKind>, String> {
+    let (component, _) = runtime::component(wasm, &sha256_hex(wasm), None)?;
+    Ok(LoadedPlugin::prepare(String::new(), String::new(), &component)?.hooks())
+}
+
+/// A chat as the local runner reads it from JSON.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatFile {
+    #[serde(default = "default_id")]
+    pub id: String,
+    pub subject: Option<String>,
+    pub visitor: VisitorFile,
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(default = "default_zone")]
+    pub time_zone: String,
+    #[serde(default)]
+    pub messages: Vec<MessageFile>,
+    /// Who converts (the assignment hook's `converting-agent`).
+    pub converting_agent: Option<AgentFile>,
+    /// The workspace's agents (the assignment hook's `candidates`);
+    /// by default the converting agent alone.
+    pub candidates: Option<Vec<CandidateFile>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VisitorFile {
+    pub name: String,
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageFile {
+    /// `visitor`, `agent`, `system` or `internal_note` (dropped, as the
+    /// server drops them, before the plugin sees the chat).
+    pub author: String,
+    pub author_name: String,
+    pub body: String,
+    pub sent_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentFile {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CandidateFile {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub online: bool,
+    #[serde(default)]
+    pub open_tickets: u32,
+    #[serde(default)]
+    pub skills: Vec<String>,
+}
+
+fn default_id() -> String {
+    "local-chat".into()
+}
+
+fn default_zone() -> String {
+    "UTC".into()
+}
+
+/// What the hooks get from a chat file.
+pub struct Input {
+    pub chat: HookChat,
+    pub agent: HookAgent,
+    pub candidates: Vec<HookCandidate>,
+}
+
+impl ChatFile {
+    pub fn into_input(self) -> Result<Input, String> {
+        if self.time_zone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(format!("time_zone {:?} is not an IANA time zone name", self.time_zone));
+        }
+        let mut messages = Vec::new();
+        for m in self.messages {
+            let kind: MessageKind = m
+                .author
+                .parse()
+                .map_err(|_| format!("unknown author {:?}: visitor, agent, system or internal_note", m.author))?;
+            messages.extend(PublicMessage::new(kind, m.author_name, m.body, m.sent_at));
+        }
+        let started_at = self
+            .started_at
+            .or_else(|| messages.first().map(|m| m.created_at))
+            .unwrap_or_else(Utc::now);
+        let agent = self.converting_agent.unwrap_or(AgentFile {
+            id: "agent-1".into(),
+            name: "Local Agent".into(),
+        });
+        let candidates = match self.candidates {
+            Some(list) => list
+                .into_iter()
+                .map(|c| HookCandidate {
+                    id: c.id,
+                    name: c.name,
+                    online: c.online,
+                    open_tickets: c.open_tickets,
+                    skills: c.skills,
+                })
+                .collect(),
+            None => vec![HookCandidate {
+                id: agent.id.clone(),
+                name: agent.name.clone(),
+                online: true,
+                open_tickets: 0,
+                skills: Vec::new(),
+            }],
+        };
+        Ok(Input {
+            chat: HookChat {
+                chat_id: self.id,
+                subject: self.subject,
+                visitor_name: self.visitor.name,
+                visitor_email: self.visitor.email,
+                started_at,
+                messages,
+                utc_offset_minutes: utc_offset_minutes(&self.time_zone, started_at),
+                time_zone: self.time_zone,
+            },
+            agent: HookAgent {
+                id: agent.id,
+                name: agent.name,
+            },
+            candidates,
+        })
+    }
+}
+
+/// Runs one hook of `plugin` on `input`, next to what the built-in rule
+/// gives, as JSON.
+pub fn run(plugin: &PluginHook, hook: HookKind, input: &Input) -> Result<Value, HookFault> {
+    let native = Hooks::builtin();
+    let (chat, agent, candidates) = (&input.chat, &input.agent, &input.candidates[..]);
+    let started = std::time::Instant::now();
+    let (output, builtin) = match hook {
+        HookKind::Subject => (json!(plugin.subject(chat)?), json!(native.subject.subject(chat)?)),
+        HookKind::Transcript => (
+            json!(plugin.transcript(chat)?),
+            json!(native.transcript.transcript(chat)?),
+        ),
+        HookKind::Assignment => (
+            json!(plugin.assignee(chat, agent, candidates)?),
+            json!(native.assignment.assignee(chat, agent, candidates)?),
+        ),
+        HookKind::Summary => (json!(plugin.summary(chat)?), json!(native.summary.summary(chat)?)),
+    };
+    Ok(json!({
+        "hook": hook.as_str(),
+        "output": output,
+        "builtin_output": builtin,
+        "elapsed_ms": started.elapsed().as_secs_f64() * 1000.0,
+    }))
+}
