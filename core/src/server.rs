@@ -59,6 +59,8 @@ impl Server {
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let plugins = self.plugins.clone();
+        tokio::spawn(async move { plugins.warm_up().await });
         let state = AppState {
             pipeline: Pipeline::new(self.store.clone(), HookSource::Plugins(self.plugins.clone())),
             plugins: self.plugins,

@@ -30,11 +30,13 @@ on_both_databases!(
     a_failing_summary_plugin_falls_back_at_close,
     the_server_keeps_serving_while_a_plugin_spins,
     a_plugin_that_floods_the_log_still_answers,
+    plugins_get_the_workspace_settings_and_time_zone_but_no_internal_notes,
     one_workspace_plugin_never_runs_for_another,
     least_loaded_assignment_installed_through_the_api_changes_the_next_conversion,
     uploads_that_are_not_usable_plugins_are_refused_with_the_reason,
     bad_pipeline_settings_are_refused_and_change_nothing,
     a_plugin_the_pipeline_runs_cannot_be_deleted,
+    each_workspace_keeps_its_newest_thousand_faults,
 );
 
 /// What the native built-in rules make of a chat, computed from its stored
@@ -172,7 +174,7 @@ const LOOP_PAST_DEADLINE: Misbehaviour = Misbehaviour {
     name: "loop-forever",
     hook: "transcript",
     reason: &["time limit of 100 ms"],
-    limits: Some(r#"{"fuel": 5000000000, "timeout_ms": 100}"#),
+    limits: Some(r#"{"fuel": 20000000000, "timeout_ms": 100}"#),
 };
 const ALLOC: Misbehaviour = Misbehaviour {
     wasm: wasm::ALLOC_UNBOUNDED,
@@ -355,7 +357,7 @@ async fn the_server_keeps_serving_while_a_plugin_spins(app: TestApp) {
     app.set_pipeline(
         &t.admin.token,
         json!({"subject": {"plugin": id, "policy": "reject",
-                           "limits": {"timeout_ms": 2000, "fuel": 5_000_000_000u64}}}),
+                           "limits": {"timeout_ms": 2000, "fuel": 20_000_000_000u64}}}),
     )
     .await;
     let mut spinning = Vec::new();
@@ -402,7 +404,7 @@ async fn a_plugin_that_floods_the_log_still_answers(app: TestApp) {
     let id = app.install_plugin(&t.admin.token, "log-flood", wasm::LOG_FLOOD).await;
     app.set_pipeline(
         &t.admin.token,
-        json!({"subject": {"plugin": id, "policy": "reject", "limits": {"timeout_ms": 2000, "fuel": 5_000_000_000u64}}}),
+        json!({"subject": {"plugin": id, "policy": "reject", "limits": {"timeout_ms": 2000, "fuel": 20_000_000_000u64}}}),
     )
     .await;
     let (chat, _) = app.simple_chat(&t).await;
@@ -659,4 +661,82 @@ async fn a_plugin_the_pipeline_runs_cannot_be_deleted(app: TestApp) {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let listed = app.get("/api/v1/plugins", &t.admin.token).await;
     assert!(listed.body.as_array().unwrap().iter().all(|p| p["id"] != id.as_str()));
+}
+
+async fn plugins_get_the_workspace_settings_and_time_zone_but_no_internal_notes(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let r = app
+        .call(
+            Method::PUT,
+            "/api/v1/settings",
+            Some(&t.admin.token),
+            Some(json!({"time_zone": "Mars/Olympus"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.body["error"]["field"], "time_zone");
+    let r = app
+        .call(
+            Method::PUT,
+            "/api/v1/settings",
+            Some(&t.admin.token),
+            Some(json!({"time_zone": "Asia/Kolkata"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["time_zone"], "Asia/Kolkata");
+    assert_eq!(r.body["summary_on_close"], false, "left as it was");
+
+    let id = app.install_plugin(&t.admin.token, "echo", wasm::ECHO_CONTEXT).await;
+    app.set_pipeline(
+        &t.admin.token,
+        json!({"subject": {"plugin": id, "policy": "reject", "config": {"tier": "gold", "lang": "fr"}}}),
+    )
+    .await;
+    let (chat, _) = app.simple_chat(&t).await;
+    app.agent_says(&t.admin.token, &chat, "secret note", true).await;
+    app.agent_says(&t.admin.token, &chat, "Hi Grace", false).await;
+    let r = app
+        .get(&format!("/api/v1/chats/{chat}/conversion"), &t.admin.token)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    // India is UTC+5:30 all year; the note is not among the messages counted.
+    assert_eq!(
+        r.body["subject"],
+        "tz=Asia/Kolkata offset=330 config=lang=fr,tier=gold messages=2 first=Hello?"
+    );
+}
+
+async fn each_workspace_keeps_its_newest_thousand_faults(app: TestApp) {
+    let (a, b) = (app.tenant("A").await, app.tenant("B").await);
+    let fault = |tenant: &TestTenant, i: usize| threadline::store::NewFault {
+        tenant_id: tenant.id.clone(),
+        hook: "subject".into(),
+        plugin: "p".into(),
+        plugin_name: "p".into(),
+        chat_id: None,
+        reason: format!("fault {i}"),
+        outcome: "fell_back".into(),
+    };
+    app.store
+        .record_faults((0..2).map(|i| fault(&b, i)).collect())
+        .await
+        .unwrap();
+    app.store
+        .record_faults((0..1003).map(|i| fault(&a, i)).collect())
+        .await
+        .unwrap();
+    let kept = app.store.faults(&a.id, None, 2000).await.unwrap();
+    assert_eq!(kept.len(), 1000);
+    assert_eq!(kept[0].reason, "fault 1002", "newest first");
+    assert_eq!(kept[999].reason, "fault 3", "the oldest three went");
+    assert_eq!(
+        app.store.faults(&b.id, None, 2000).await.unwrap().len(),
+        2,
+        "per workspace"
+    );
+    // The API pages through them.
+    let page = app.get("/api/v1/plugins/faults?limit=200", &a.admin.token).await;
+    assert_eq!(page.body.as_array().unwrap().len(), 200);
+    assert!(page.headers.get("link").is_some());
 }

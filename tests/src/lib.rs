@@ -41,6 +41,7 @@ pub mod wasm {
     component!(HUGE_OUTPUT, "huge_output.wasm");
     component!(FOREIGN_AGENT, "foreign_agent.wasm");
     component!(LOG_FLOOD, "log_flood.wasm");
+    component!(ECHO_CONTEXT, "echo_context.wasm");
     component!(ASSIGN_LEAST_LOADED, "assign_least_loaded.wasm");
     component!(SUBJECT_DEFAULT, "subject_default.wasm");
 }
@@ -209,7 +210,9 @@ impl TestApp {
             database_url: db.url.clone(),
             plugin_cache_dir: None,
         };
-        let server = Server::build(&config).await.expect("server starts");
+        let server = Server::build(&config)
+            .await
+            .unwrap_or_else(|e| panic!("the server does not start: {e:#}"));
         let addr = server.local_addr();
         let store = server.store().clone();
         let (tx, rx) = oneshot::channel();

@@ -79,6 +79,7 @@ pub struct Converted {
 
 /// Everything the hooks and the commit need, read at one moment.
 struct Snapshot {
+    tenant: Tenant,
     chat: Chat,
     visitor: Visitor,
     hook_chat: HookChat,
@@ -141,7 +142,7 @@ impl Pipeline {
         let (email, typed_subject) = parse_input(input)?;
         let snap = self.snapshot(tenant_id, agent, chat_id).await?;
         let existing = snap.chat.ticket_id.clone();
-        let (_, plan) = self.plan(tenant_id, snap, email, typed_subject).await;
+        let (_, plan) = self.plan(snap, email, typed_subject).await;
         let mut plan = plan?;
         plan.requester_exists = self
             .store
@@ -170,7 +171,7 @@ impl Pipeline {
                 let ticket = self.store.ticket(tenant_id, ticket_id).await?;
                 return Ok(Converted { ticket, created: false });
             }
-            let (snap, plan) = self.plan(tenant_id, snap, email.clone(), typed_subject.clone()).await;
+            let (snap, plan) = self.plan(snap, email.clone(), typed_subject.clone()).await;
             let plan = plan?;
             let commit = ConversionCommit {
                 tenant_id: tenant_id.to_owned(),
@@ -246,6 +247,7 @@ impl Pipeline {
         let candidates = self.store.candidates(tenant_id).await?;
         Ok(Snapshot {
             hook_chat: hook_chat(&tenant, &chat, &visitor, messages),
+            tenant,
             chat,
             visitor,
             agent: HookAgent {
@@ -261,16 +263,11 @@ impl Pipeline {
     /// are recorded whatever the outcome. Hands the snapshot back.
     async fn plan(
         &self,
-        tenant_id: &str,
         snap: Snapshot,
         email: EmailAddress,
         typed_subject: Option<Subject>,
     ) -> (Snapshot, Result<Plan, ConversionError>) {
-        let hooks = match self.store.tenant(tenant_id).await {
-            Ok(tenant) => self.hooks(&tenant, &snap.chat.id).await,
-            Err(e) => Err(e.into()),
-        };
-        let (hooks, faults) = match hooks {
+        let (hooks, faults) = match self.hooks(&snap.tenant, &snap.chat.id).await {
             Ok(h) => h,
             Err(e) => return (snap, Err(e)),
         };

@@ -52,9 +52,12 @@ impl FromRequestParts<AppState> for AuthAgent {
             .agent_by_token(token)
             .await
             .map_err(unauthorized_if_missing)?;
-        // Presence for assignment rules ("online"); at most one write a
-        // minute per agent, and never a reason to fail the request.
-        if let Err(e) = state.store.touch_agent(&agent.id).await {
+        // Presence for assignment rules ("online"): at most one write a
+        // minute per agent (decided on the row just read, so most requests
+        // write nothing), and never a reason to fail the request.
+        if crate::store::seen_long_ago(agent.last_seen_at)
+            && let Err(e) = state.store.touch_agent(&agent.id).await
+        {
             tracing::warn!(agent = %agent.id, error = %e, "cannot note agent activity");
         }
         Ok(AuthAgent(agent))

@@ -24,15 +24,20 @@ use crate::domain::{InvalidInput, single_line};
 use crate::plugins::{self, BUILTIN, HookSettings, Limits, Policy, limits};
 use crate::store::{PluginFaultRow, PluginInfo, PluginRow, is_uploaded_plugin_ref};
 
+/// Bodies up to this size are read in full even when refused.
+const MAX_UPLOAD_READ: usize = 4 * limits::MAX_PLUGIN_BYTES;
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(upload_plugin, list_plugins))
         .routes(routes!(delete_plugin))
         .routes(routes!(list_faults))
         .routes(routes!(get_pipeline, put_pipeline))
-        // Components are bigger than JSON bodies; the handler refuses
-        // anything over the plugin limit with a clear error.
-        .layer(DefaultBodyLimit::max(limits::MAX_PLUGIN_BYTES + 1))
+        // Components are bigger than JSON bodies. The handler refuses anything
+        // over the plugin limit with a clear 413; reading a body up to this
+        // size first keeps the connection usable (a server that answers
+        // before the body is in has to close it, and clients reusing it fail).
+        .layer(DefaultBodyLimit::max(MAX_UPLOAD_READ))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -94,13 +99,17 @@ async fn upload_plugin(
     Query(q): Query<UploadQuery>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, axum::Json<PluginView>), ApiError> {
-    let name = plugin_name(q.name.as_deref())?;
-    let wasm = body.map_err(|_| {
+    let too_large = || {
         ApiError::TooLarge(format!(
             "a plugin may be at most {} MiB",
             limits::MAX_PLUGIN_BYTES >> 20
         ))
-    })?;
+    };
+    let wasm = body.map_err(|_| too_large())?;
+    if wasm.len() > limits::MAX_PLUGIN_BYTES {
+        return Err(too_large());
+    }
+    let name = plugin_name(q.name.as_deref())?;
     if wasm.is_empty() {
         return Err(InvalidInput::new("wasm", "send the component's bytes as the request body").into());
     }

@@ -26,7 +26,7 @@ impl Limits {
     };
 
     pub const MAX: Limits = Limits {
-        fuel: 5_000_000_000,
+        fuel: 20_000_000_000,
         timeout_ms: 2_000,
         memory_bytes: MAX_MEMORY_BYTES,
     };

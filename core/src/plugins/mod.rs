@@ -231,6 +231,16 @@ impl PluginHost {
         Ok(plugin)
     }
 
+    /// Loads the built-in plugins ahead of the first conversion (from the
+    /// disk cache, or compiling them), so no request waits for it.
+    pub async fn warm_up(&self) {
+        for (name, _) in BUILTIN {
+            if let Err(e) = self.load("", name).await {
+                tracing::error!(plugin = name, error = %e, "a built-in plugin does not load");
+            }
+        }
+    }
+
     /// Forgets a deleted plugin.
     pub fn unload(&self, tenant_id: &str, key: &str) {
         self.loaded.lock().unwrap().remove(&cache_key(tenant_id, key));
@@ -320,4 +330,145 @@ pub async fn record(store: &Store, faults: &FaultLog) {
 pub fn call_permits() -> &'static tokio::sync::Semaphore {
     static PERMITS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
     PERMITS.get_or_init(|| tokio::sync::Semaphore::new(limits::MAX_CONCURRENT_CALLS as usize))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::DateTime;
+
+    use super::*;
+    use crate::conversion::hooks::{
+        AssignmentHook, HookAgent, HookCandidate, HookChat, SubjectHook, SummaryHook, TranscriptHook, validate,
+    };
+    use crate::domain::MessageKind;
+    use crate::domain::transcript::PublicMessage;
+
+    /// xorshift64*: reproducible chats without a dependency.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+        /// Text mixing ASCII, accents, emoji, and (when `multiline`) runs of
+        /// spaces, tabs and line breaks, sometimes long enough to be cut.
+        fn text(&mut self, multiline: bool) -> String {
+            const PIECES: [&str; 12] = [
+                "order", "Zoë", "😀", "refund", "  ", "日本", "x", "é", "42", "ok?", "—", "a",
+            ];
+            const BREAKS: [&str; 4] = ["\n", "\t", "\r\n", "   "];
+            let len = if self.below(10) == 0 { 120 } else { self.below(12) };
+            let mut s = String::new();
+            for _ in 0..len {
+                s.push_str(PIECES[self.below(PIECES.len() as u64) as usize]);
+                if multiline && self.below(4) == 0 {
+                    s.push_str(BREAKS[self.below(BREAKS.len() as u64) as usize]);
+                } else {
+                    s.push(' ');
+                }
+            }
+            s
+        }
+    }
+
+    fn chat(rng: &mut Rng) -> HookChat {
+        // 1900 to 2200, either side of the epoch, with milliseconds.
+        let mut at = -2_208_988_800_000 + (rng.below(9_467_280_000_000) as i64);
+        let kinds = [MessageKind::Visitor, MessageKind::Agent, MessageKind::System];
+        let messages = (0..rng.below(15))
+            .map(|_| {
+                at += rng.below(3_600_000) as i64;
+                let kind = kinds[rng.below(3) as usize];
+                let name = rng.text(false);
+                PublicMessage::new(kind, name, rng.text(true), DateTime::from_timestamp_millis(at).unwrap()).unwrap()
+            })
+            .collect();
+        HookChat {
+            chat_id: "chat".into(),
+            subject: (rng.below(2) == 0).then(|| rng.text(false)),
+            visitor_name: rng.text(false),
+            visitor_email: None,
+            started_at: DateTime::from_timestamp_millis(at).unwrap(),
+            messages,
+            time_zone: "UTC".into(),
+            utc_offset_minutes: 0,
+        }
+    }
+
+    /// The default plugins and the native rules they stand in for agree on
+    /// every chat, edge cases included (cut subjects, folded whitespace,
+    /// dates before 1970, multi-byte text).
+    #[test]
+    fn builtin_plugins_agree_with_the_native_rules() {
+        let plugin = |name: &str| {
+            let (_, wasm) = BUILTIN.iter().find(|(n, _)| *n == name).unwrap();
+            local::load(wasm, name, Vec::new(), Limits::DEFAULT).unwrap()
+        };
+        let (subject, transcript) = (plugin("subject-default"), plugin("transcript-plain"));
+        let (assignment, summary) = (plugin("assign-converting-agent"), plugin("summary-extractive"));
+        let native = Hooks::builtin();
+        let agent = HookAgent {
+            id: "a1".into(),
+            name: "Bob".into(),
+        };
+        let candidates = vec![HookCandidate {
+            id: "a1".into(),
+            name: "Bob".into(),
+            online: true,
+            open_tickets: 0,
+            skills: vec![],
+        }];
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for i in 0..300 {
+            let chat = chat(&mut rng);
+            let expected = native.subject.subject(&chat).and_then(|s| {
+                validate::subject(&s).map_err(|reason| HookFault {
+                    hook: HookKind::Subject,
+                    plugin: String::new(),
+                    reason,
+                })
+            });
+            assert_eq!(subject.subject(&chat).ok(), expected.ok(), "subject of chat {i}");
+            assert_eq!(
+                transcript.transcript(&chat).unwrap(),
+                native.transcript.transcript(&chat).unwrap(),
+                "transcript of chat {i}"
+            );
+            assert_eq!(
+                assignment.assignee(&chat, &agent, &candidates).unwrap(),
+                native.assignment.assignee(&chat, &agent, &candidates).unwrap()
+            );
+            assert_eq!(
+                summary.summary(&chat).unwrap(),
+                native.summary.summary(&chat).unwrap(),
+                "summary of chat {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_disk_cache_is_used_and_a_damaged_entry_is_compiled_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, wasm) = BUILTIN[0];
+        // Not the real hash: keeps this test's entry out of the process-wide
+        // in-memory cache other tests fill.
+        let key = "test-disk-cache";
+        let (_, how) = runtime::compile_cached(wasm, key, Some(dir.path())).unwrap();
+        assert_eq!(how, runtime::Compiled::Compiled);
+        let (_, how) = runtime::compile_cached(wasm, key, Some(dir.path())).unwrap();
+        assert_eq!(how, runtime::Compiled::FromDiskCache);
+
+        let entry = std::fs::read_dir(dir.path()).unwrap().next().unwrap().unwrap().path();
+        std::fs::write(&entry, b"not compiled code").unwrap();
+        let (_, how) = runtime::compile_cached(wasm, key, Some(dir.path())).unwrap();
+        assert_eq!(how, runtime::Compiled::Compiled);
+        let (_, how) = runtime::compile_cached(wasm, key, Some(dir.path())).unwrap();
+        assert_eq!(how, runtime::Compiled::FromDiskCache);
+    }
 }

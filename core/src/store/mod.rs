@@ -31,7 +31,9 @@ pub use conversion::{CommitOutcome, ConversionCommit};
 pub use entities::{agent::Model as Agent, chat::Model as Chat, message::Model as Message};
 pub use entities::{rating::Model as Rating, requester::Model as Requester, tenant::Model as Tenant};
 pub use entities::{ticket::Model as Ticket, visitor::Model as Visitor};
-pub use plugins::{NewFault, PipelineHookRow, PluginFaultRow, PluginInfo, PluginRow, is_uploaded_plugin_ref};
+pub use plugins::{
+    NewFault, PipelineHookRow, PluginFaultRow, PluginInfo, PluginRow, is_uploaded_plugin_ref, seen_long_ago,
+};
 pub use tenants::{CreatedAgent, CreatedTenant};
 
 #[derive(Debug, thiserror::Error)]
@@ -90,10 +92,27 @@ impl Store {
                 })
             });
         }
-        let db = Database::connect(opts).await?;
-        let store = Self { db };
-        store.migrate().await?;
-        Ok(store)
+        // Several processes opening a new SQLite file at once can find it
+        // locked while one of them sets it up (WAL mode is switched on as a
+        // connection opens, before the busy timeout covers anything); they
+        // wait their turn here rather than fail to start.
+        let mut attempt = 0;
+        loop {
+            let outcome = async {
+                let db = Database::connect(opts.clone()).await?;
+                let store = Self { db };
+                store.migrate().await?;
+                Ok::<_, StoreError>(store)
+            }
+            .await;
+            match outcome {
+                Err(StoreError::Db(e)) if url.starts_with("sqlite:") && is_sqlite_busy(&e) && attempt < 100 => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Runs pending migrations in one transaction, so that processes starting
@@ -132,6 +151,12 @@ impl Store {
         self.db.ping().await?;
         Ok(())
     }
+}
+
+/// SQLITE_BUSY (5), as sqlx reports it while connecting or in a statement.
+fn is_sqlite_busy(e: &DbErr) -> bool {
+    let text = e.to_string();
+    text.contains("(code: 5)") || text.contains("database is locked")
 }
 
 fn sqlite_parent_dir(url: &str) -> Option<&str> {

@@ -41,6 +41,9 @@ pub struct NewFault {
     pub outcome: String,
 }
 
+/// Faults kept per workspace (the newest).
+pub const MAX_FAULTS_KEPT: u64 = 1000;
+
 /// "Online" means the agent used the API this recently.
 const ONLINE_WINDOW_SECS: i64 = 300;
 /// `last_seen_at` is refreshed at most this often, so reads stay reads.
@@ -150,7 +153,10 @@ impl Store {
         Ok(())
     }
 
+    /// Records faults, keeping each workspace's newest [`MAX_FAULTS_KEPT`]:
+    /// a plugin failing on every conversion must not grow the table forever.
     pub async fn record_faults(&self, faults: Vec<NewFault>) -> StoreResult<()> {
+        let tenants: std::collections::BTreeSet<String> = faults.iter().map(|f| f.tenant_id.clone()).collect();
         for f in faults {
             plugin_fault::ActiveModel {
                 id: Set(new_id()),
@@ -165,6 +171,25 @@ impl Store {
             }
             .insert(&self.db)
             .await?;
+        }
+        for tenant_id in tenants {
+            let oldest_kept: Option<String> = plugin_fault::Entity::find()
+                .select_only()
+                .column(plugin_fault::Column::Id)
+                .filter(plugin_fault::Column::TenantId.eq(&tenant_id))
+                .order_by_desc(plugin_fault::Column::Id)
+                .offset(MAX_FAULTS_KEPT - 1)
+                .limit(1)
+                .into_tuple()
+                .one(&self.db)
+                .await?;
+            if let Some(oldest_kept) = oldest_kept {
+                plugin_fault::Entity::delete_many()
+                    .filter(plugin_fault::Column::TenantId.eq(&tenant_id))
+                    .filter(plugin_fault::Column::Id.lt(oldest_kept))
+                    .exec(&self.db)
+                    .await?;
+            }
         }
         Ok(())
     }
@@ -246,6 +271,11 @@ impl Store {
             .await?;
         Ok(())
     }
+}
+
+/// Whether an agent last seen at `at` should be marked as seen now.
+pub fn seen_long_ago(at: Option<chrono::DateTime<Utc>>) -> bool {
+    at.is_none_or(|t| t < Utc::now() - Duration::seconds(SEEN_GRANULARITY_SECS))
 }
 
 /// Built-in plugins are named (`subject-default`); uploaded ones go by id (a UUID).

@@ -14,7 +14,12 @@ use threadline_plugin_sdk::types::{Agent, Candidate, ChatHeader, Context};
 struct AssignConvertingAgent;
 
 impl exports::threadline::plugin::assignment::Guest for AssignConvertingAgent {
-    fn assign(_ctx: Context, _chat: ChatHeader, converting_agent: Agent, _candidates: Vec<Candidate>) -> Result<String, String> {
+    fn assign(
+        _ctx: Context,
+        _chat: ChatHeader,
+        converting_agent: Agent,
+        _candidates: Vec<Candidate>,
+    ) -> Result<String, String> {
         Ok(converting_agent.id)
     }
 }

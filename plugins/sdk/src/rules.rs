@@ -43,7 +43,11 @@ pub fn extractive_summary(messages: &[Message]) -> Option<String> {
     let quote = |m: &Message| {
         let flat = fold_whitespace(&m.body);
         let cut = truncate_chars(&flat, QUOTE_CHARS);
-        if cut.len() < flat.len() { format!("{cut}…") } else { cut }
+        if cut.len() < flat.len() {
+            format!("{cut}…")
+        } else {
+            cut
+        }
     };
     let mut lines = Vec::new();
     if let Some(m) = first_question {

@@ -20,19 +20,25 @@ use threadline_plugin_sdk::{config, info};
 struct LeastLoaded;
 
 impl exports::threadline::plugin::assignment::Guest for LeastLoaded {
-    fn assign(ctx: Context, _chat: ChatHeader, converting: Agent, candidates: Vec<Candidate>) -> Result<String, String> {
+    fn assign(
+        ctx: Context,
+        _chat: ChatHeader,
+        converting: Agent,
+        candidates: Vec<Candidate>,
+    ) -> Result<String, String> {
         let include_offline = config(&ctx, "include_offline") == Some("true");
         let skill = config(&ctx, "skill");
         let pool: Vec<&Candidate> = candidates.iter().filter(|c| include_offline || c.online).collect();
         let skilled: Vec<&Candidate> = match skill {
-            Some(s) => pool.iter().copied().filter(|c| c.skills.iter().any(|k| k == s)).collect(),
+            Some(s) => pool
+                .iter()
+                .copied()
+                .filter(|c| c.skills.iter().any(|k| k == s))
+                .collect(),
             None => Vec::new(),
         };
         let pool = if skilled.is_empty() { pool } else { skilled };
-        let Some(chosen) = pool
-            .iter()
-            .min_by_key(|c| (c.open_tickets, c.id != converting.id))
-        else {
+        let Some(chosen) = pool.iter().min_by_key(|c| (c.open_tickets, c.id != converting.id)) else {
             // Nobody qualifies: keep the default behaviour.
             return Ok(converting.id);
         };

@@ -14,7 +14,9 @@ use threadline_plugin_sdk::types::{Agent, Candidate, Chat, ChatHeader, Context};
 
 #[allow(unused_variables)]
 fn misbehave(ctx: &Context) -> String {
-    threadline_plugin_sdk::config(ctx, "agent_id").unwrap_or("nobody").to_owned()
+    threadline_plugin_sdk::config(ctx, "agent_id")
+        .unwrap_or("nobody")
+        .to_owned()
 }
 
 struct Bad;

@@ -1,0 +1,151 @@
+//! What a hook costs, native against WebAssembly: each built-in rule run
+//! natively and as its default plugin (fresh store, fuel, deadline and
+//! memory cap per call, as in production), on chats of 0, 20 and 1,000
+//! messages. Prints medians and p99s; asserts nothing about time.
+//!
+//! cargo bench -p threadline-tests --bench hooks
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use threadline::conversion::hooks::{
+    AssignmentHook, HookAgent, HookCandidate, HookChat, Hooks, SubjectHook, SummaryHook, TranscriptHook,
+};
+use threadline::domain::MessageKind;
+use threadline::domain::transcript::PublicMessage;
+use threadline::plugins::{BUILTIN, Limits, local};
+
+fn chat(messages: usize) -> HookChat {
+    let start = DateTime::<Utc>::from_timestamp(1_795_600_000, 0).unwrap();
+    let messages = (0..messages)
+        .map(|i| {
+            let (kind, who) = if i % 2 == 0 {
+                (MessageKind::Visitor, "Ada Lovelace")
+            } else {
+                (MessageKind::Agent, "Bob Agent")
+            };
+            let body = format!("Message {i}: my order 4521 arrived damaged and I would like a refund, please.");
+            PublicMessage::new(kind, who.into(), body, start + chrono::Duration::seconds(i as i64 * 20)).unwrap()
+        })
+        .collect();
+    HookChat {
+        chat_id: "bench".into(),
+        subject: None,
+        visitor_name: "Ada Lovelace".into(),
+        visitor_email: Some("ada@example.com".into()),
+        started_at: start,
+        messages,
+        time_zone: "UTC".into(),
+        utc_offset_minutes: 0,
+    }
+}
+
+/// Median and p99 of `runs` calls of `f`, after a warm-up.
+fn measure(runs: usize, mut f: impl FnMut()) -> (Duration, Duration) {
+    for _ in 0..runs / 10 + 1 {
+        f();
+    }
+    let mut times: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    (times[runs / 2], times[runs * 99 / 100])
+}
+
+/// A hook's name, its native rule and its plugin, each as one call.
+type Row<'a> = (&'static str, Box<dyn FnMut() + 'a>, Box<dyn FnMut() + 'a>);
+
+fn main() {
+    let plugin = |name: &str| {
+        let (_, wasm) = BUILTIN.iter().find(|(n, _)| *n == name).unwrap();
+        let started = Instant::now();
+        let p = local::load(wasm, name, Vec::new(), Limits::DEFAULT).unwrap();
+        println!(
+            "{name:<26} {:>6} KB, compiled in {:?}",
+            wasm.len() / 1024,
+            started.elapsed()
+        );
+        p
+    };
+    let subject = plugin("subject-default");
+    let transcript = plugin("transcript-plain");
+    let assignment = plugin("assign-converting-agent");
+    let summary = plugin("summary-extractive");
+    let native = Hooks::builtin();
+    let agent = HookAgent {
+        id: "a1".into(),
+        name: "Bob Agent".into(),
+    };
+    let candidates: Vec<HookCandidate> = (0..20)
+        .map(|i| HookCandidate {
+            id: if i == 0 { "a1".into() } else { format!("a{}", i + 1) },
+            name: format!("Agent {i}"),
+            online: i % 3 != 0,
+            open_tickets: i,
+            skills: vec!["billing".into()],
+        })
+        .collect();
+
+    println!();
+    println!(
+        "{:<12} {:>9} {:>14} {:>14} {:>14} {:>14}",
+        "hook", "messages", "native p50", "wasm p50", "wasm p99", "wasm/native"
+    );
+    for size in [0, 20, 1000] {
+        let chat = chat(size);
+        let runs = if size == 1000 { 200 } else { 2000 };
+        let rows: [Row; 4] = [
+            (
+                "subject",
+                Box::new(|| {
+                    native.subject.subject(&chat).unwrap();
+                }),
+                Box::new(|| {
+                    subject.subject(&chat).unwrap();
+                }),
+            ),
+            (
+                "transcript",
+                Box::new(|| {
+                    native.transcript.transcript(&chat).unwrap();
+                }),
+                Box::new(|| {
+                    transcript.transcript(&chat).unwrap();
+                }),
+            ),
+            (
+                "assignment",
+                Box::new(|| {
+                    native.assignment.assignee(&chat, &agent, &candidates).unwrap();
+                }),
+                Box::new(|| {
+                    assignment.assignee(&chat, &agent, &candidates).unwrap();
+                }),
+            ),
+            (
+                "summary",
+                Box::new(|| {
+                    native.summary.summary(&chat).unwrap();
+                }),
+                Box::new(|| {
+                    summary.summary(&chat).unwrap();
+                }),
+            ),
+        ];
+        for (hook, mut n, mut w) in rows {
+            let (native_p50, _) = measure(runs, &mut n);
+            let (wasm_p50, wasm_p99) = measure(runs, &mut w);
+            println!(
+                "{hook:<12} {size:>9} {:>14?} {:>14?} {:>14?} {:>13.0}x",
+                native_p50,
+                wasm_p50,
+                wasm_p99,
+                wasm_p50.as_secs_f64() / native_p50.as_secs_f64().max(1e-9)
+            );
+        }
+    }
+}
