@@ -65,6 +65,16 @@ enum PluginFaults {
     CreatedAt,
 }
 
+/// Rows of a workspace go when the workspace goes.
+fn belongs_to_tenant(name: &str, table: impl IntoIden, column: impl IntoIden) -> ForeignKeyCreateStatement {
+    ForeignKey::create()
+        .name(name)
+        .from(table, column)
+        .to(Tenants::Table, Tenants::Id)
+        .on_delete(ForeignKeyAction::Cascade)
+        .take()
+}
+
 #[sea_orm_migration::async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
@@ -104,13 +114,11 @@ impl MigrationTrait for Migration {
                 .col(string(Plugins::Hooks))
                 .col(string(Plugins::UploadedBy))
                 .col(timestamp_with_time_zone(Plugins::CreatedAt))
-                .foreign_key(
-                    ForeignKey::create()
-                        .name("fk_plugins_tenant")
-                        .from(Plugins::Table, Plugins::TenantId)
-                        .to(Tenants::Table, Tenants::Id)
-                        .on_delete(ForeignKeyAction::Cascade),
-                )
+                .foreign_key(&mut belongs_to_tenant(
+                    "fk_plugins_tenant",
+                    Plugins::Table,
+                    Plugins::TenantId,
+                ))
                 .take(),
         )
         .await?;
@@ -139,13 +147,11 @@ impl MigrationTrait for Migration {
                 .col(big_integer(PipelineHooks::MemoryBytes))
                 .col(timestamp_with_time_zone(PipelineHooks::UpdatedAt))
                 .primary_key(Index::create().col(PipelineHooks::TenantId).col(PipelineHooks::Hook))
-                .foreign_key(
-                    ForeignKey::create()
-                        .name("fk_pipeline_hooks_tenant")
-                        .from(PipelineHooks::Table, PipelineHooks::TenantId)
-                        .to(Tenants::Table, Tenants::Id)
-                        .on_delete(ForeignKeyAction::Cascade),
-                )
+                .foreign_key(&mut belongs_to_tenant(
+                    "fk_pipeline_hooks_tenant",
+                    PipelineHooks::Table,
+                    PipelineHooks::TenantId,
+                ))
                 .take(),
         )
         .await?;
@@ -162,13 +168,11 @@ impl MigrationTrait for Migration {
                 .col(text(PluginFaults::Reason))
                 .col(string(PluginFaults::Outcome))
                 .col(timestamp_with_time_zone(PluginFaults::CreatedAt))
-                .foreign_key(
-                    ForeignKey::create()
-                        .name("fk_plugin_faults_tenant")
-                        .from(PluginFaults::Table, PluginFaults::TenantId)
-                        .to(Tenants::Table, Tenants::Id)
-                        .on_delete(ForeignKeyAction::Cascade),
-                )
+                .foreign_key(&mut belongs_to_tenant(
+                    "fk_plugin_faults_tenant",
+                    PluginFaults::Table,
+                    PluginFaults::TenantId,
+                ))
                 .take(),
         )
         .await?;

@@ -94,15 +94,7 @@ async fn by_default_conversion_runs_the_builtin_wasm_plugins(app: TestApp) {
 
 async fn builtin_plugins_give_what_the_native_rules_give(app: TestApp) {
     let t = app.tenant("Acme").await;
-    let r = app
-        .call(
-            Method::PUT,
-            "/api/v1/settings",
-            Some(&t.admin.token),
-            Some(json!({"summary_on_close": true})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK);
+    enable_summaries(&app, &t).await;
     let long_name = "Zoë ".repeat(24);
     let chats = [
         json!({"visitor_name": "Ada Lovelace", "subject": "  Refund for order 4521  ", "message": "I was   charged\ntwice."}),
@@ -137,6 +129,18 @@ async fn builtin_plugins_give_what_the_native_rules_give(app: TestApp) {
         assert_eq!(summary.as_str(), expected.summary.as_deref(), "chat {i}");
     }
     assert!(app.faults(&t.admin.token).await.is_empty());
+}
+
+async fn enable_summaries(app: &TestApp, t: &TestTenant) {
+    let r = app
+        .call(
+            Method::PUT,
+            "/api/v1/settings",
+            Some(&t.admin.token),
+            Some(json!({"summary_on_close": true})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 }
 
 async fn wait_for(app: &TestApp, token: &str, path: &str, field: &str) -> Value {
@@ -317,15 +321,7 @@ async fn foreign_agent_under_fallback(app: TestApp) {
 
 async fn a_failing_summary_plugin_falls_back_at_close(app: TestApp) {
     let t = app.tenant("Acme").await;
-    let r = app
-        .call(
-            Method::PUT,
-            "/api/v1/settings",
-            Some(&t.admin.token),
-            Some(json!({"summary_on_close": true})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK);
+    enable_summaries(&app, &t).await;
     let id = app.install_plugin(&t.admin.token, "trap", wasm::TRAP).await;
     app.set_pipeline(&t.admin.token, json!({"summary": {"plugin": id, "policy": "fallback"}}))
         .await;

@@ -262,11 +262,17 @@ impl TestApp {
 
     /// Sends a raw body (for malformed JSON).
     pub async fn post_raw(&self, path: &str, token: &str, body: &'static str) -> Reply {
+        self.post_bytes(path, token, "application/json", body.as_bytes().to_vec())
+            .await
+    }
+
+    /// POSTs `body` as it is, with `content_type`.
+    pub async fn post_bytes(&self, path: &str, token: &str, content_type: &str, body: Vec<u8>) -> Reply {
         let res = self
             .client
             .post(self.url(path))
             .bearer_auth(token)
-            .header("content-type", "application/json")
+            .header("content-type", content_type)
             .body(body)
             .send()
             .await
@@ -369,19 +375,8 @@ impl TestApp {
 
     /// Uploads a plugin component as `token`'s workspace admin.
     pub async fn upload_plugin(&self, token: &str, name: &str, wasm: &[u8]) -> Reply {
-        let res = self
-            .client
-            .post(self.url(&format!("/api/v1/plugins?name={name}")))
-            .bearer_auth(token)
-            .header("content-type", "application/wasm")
-            .body(wasm.to_vec())
-            .send()
-            .await
-            .expect("request sent");
-        let status = res.status();
-        let headers = res.headers().clone();
-        let body = res.json().await.unwrap_or(Value::Null);
-        Reply { status, headers, body }
+        let path = format!("/api/v1/plugins?name={name}");
+        self.post_bytes(&path, token, "application/wasm", wasm.to_vec()).await
     }
 
     /// Uploads a plugin and returns its id, or panics.

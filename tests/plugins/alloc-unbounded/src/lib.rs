@@ -1,49 +1,10 @@
 //! Allocates 1 MiB after 1 MiB and keeps them all: the memory cap must stop it.
 
-wit_bindgen::generate!({
-    path: "../../../wit/0.1.0",
-    world: "threadline:plugin/plugin@0.1.0",
-    with: {
-        "threadline:plugin/types@0.1.0": threadline_plugin_sdk::types,
-        "threadline:plugin/log@0.1.0": threadline_plugin_sdk::log,
-    },
-});
+every_hook::every_hook!(misbehave);
 
-use exports::threadline::plugin::{assignment, subject, summary, transcript};
-use threadline_plugin_sdk::types::{Agent, Candidate, Chat, ChatHeader, Context};
-
-#[allow(unused_variables)]
-fn misbehave(ctx: &Context) -> String {
+fn misbehave(_ctx: &threadline_plugin_sdk::types::Context) -> String {
     let mut kept: Vec<Vec<u8>> = Vec::new();
     loop {
         kept.push(std::hint::black_box(vec![1u8; 1 << 20]));
     }
 }
-
-struct Bad;
-
-impl subject::Guest for Bad {
-    fn default_subject(ctx: Context, _chat: ChatHeader) -> Result<String, String> {
-        Ok(misbehave(&ctx))
-    }
-}
-
-impl transcript::Guest for Bad {
-    fn format(ctx: Context, _chat: Chat) -> Result<String, String> {
-        Ok(misbehave(&ctx))
-    }
-}
-
-impl assignment::Guest for Bad {
-    fn assign(ctx: Context, _chat: ChatHeader, _agent: Agent, _candidates: Vec<Candidate>) -> Result<String, String> {
-        Ok(misbehave(&ctx))
-    }
-}
-
-impl summary::Guest for Bad {
-    fn summarize(ctx: Context, _chat: Chat) -> Result<Option<String>, String> {
-        Ok(Some(misbehave(&ctx)))
-    }
-}
-
-export!(Bad);
