@@ -12,6 +12,8 @@
 //!   components, per workspace, with limits and a failure policy.
 //! - [`http`]: axum routers, one per resource, one error type, the OpenAPI
 //!   document. The only module that knows HTTP and JSON.
+//! - [`realtime`]: the event bus behind the websockets (in memory, or
+//!   PostgreSQL LISTEN/NOTIFY across nodes).
 //! - [`server`]: startup and shutdown; [`cli`]: the `threadline` command.
 
 pub mod cli;
@@ -19,5 +21,6 @@ pub mod conversion;
 pub mod domain;
 pub mod http;
 pub mod plugins;
+pub mod realtime;
 pub mod server;
 pub mod store;

@@ -12,6 +12,7 @@ use tower_http::trace::TraceLayer;
 use crate::conversion::{HookSource, Pipeline};
 use crate::http::{AppState, router};
 use crate::plugins::PluginHost;
+use crate::realtime::Bus;
 use crate::store::Store;
 
 /// The embedded default: a SQLite file under `./data`, created if missing.
@@ -31,6 +32,7 @@ pub struct Server {
     listener: TcpListener,
     store: Store,
     plugins: PluginHost,
+    bus: Bus,
 }
 
 impl Server {
@@ -42,10 +44,14 @@ impl Server {
             .await
             .with_context(|| format!("cannot listen on {}", config.bind))?;
         let plugins = PluginHost::new(store.clone(), config.plugin_cache_dir.clone());
+        let bus = Bus::start(store.clone(), &config.database_url)
+            .await
+            .context("cannot listen for events on the database")?;
         Ok(Self {
             listener,
             store,
             plugins,
+            bus,
         })
     }
 
@@ -64,6 +70,7 @@ impl Server {
         let state = AppState {
             pipeline: Pipeline::new(self.store.clone(), HookSource::Plugins(self.plugins.clone())),
             plugins: self.plugins,
+            bus: self.bus,
             store: self.store,
         };
         let app = router(state)

@@ -6,6 +6,7 @@ mod chats;
 mod concurrency;
 mod conversion;
 mod errors;
+mod events;
 mod openapi;
 mod pagination;
 mod plugins;

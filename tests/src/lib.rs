@@ -406,10 +406,46 @@ impl TestApp {
         r.body.as_array().unwrap().clone()
     }
 
+    /// Opens a websocket on `path` (with `?access_token=` in it) and waits
+    /// for its `ready` frame.
+    pub async fn events(&self, path: &str) -> Events {
+        let url = format!("ws://{}{path}", self.addr);
+        let (mut socket, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connects");
+        let ready = next_text(&mut socket).await;
+        assert_eq!(ready, json!({"kind": "ready"}));
+        Events(socket)
+    }
+
     /// A chat from Grace (no email captured, no subject) with one message.
     pub async fn simple_chat(&self, tenant: &TestTenant) -> (String, String) {
         self.start_chat(tenant, json!({"visitor_name": "Grace Hopper", "message": "Hello?"}))
             .await
+    }
+}
+
+/// A live-updates websocket.
+pub struct Events(tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>);
+
+impl Events {
+    /// The next event (pings skipped); fails after ten seconds without one.
+    pub async fn next(&mut self) -> Value {
+        next_text(&mut self.0).await
+    }
+}
+
+async fn next_text(
+    socket: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+) -> Value {
+    use futures::StreamExt;
+    loop {
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+            .await
+            .expect("an event within ten seconds")
+            .expect("the socket is open")
+            .expect("a readable frame");
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = frame {
+            return serde_json::from_str(&text).expect("events are JSON");
+        }
     }
 }
 

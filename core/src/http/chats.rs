@@ -14,6 +14,7 @@ use super::pagination;
 use super::views::*;
 use crate::conversion::ConvertInput;
 use crate::domain::{ChatStatus, InvalidInput, MessageKind, TicketStatus, message_body};
+use crate::realtime::{Event, EventKind};
 use crate::store::{NewMessage, StoreError};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -189,7 +190,17 @@ async fn post_message(
         .post_message(&agent.tenant_id, &chat_id, &new)
         .await
         .or_not_found("chat")?;
+    state.bus.publish(message_event(&agent.tenant_id, &message)).await;
     Ok((StatusCode::CREATED, axum::Json(message.into())))
+}
+
+/// The live update for a new message (an internal note is marked, so that
+/// visitors' sockets skip it).
+pub(super) fn message_event(tenant_id: &str, message: &crate::store::Message) -> Event {
+    let mut event = Event::new(tenant_id, EventKind::MessageCreated, &message.chat_id);
+    event.message_id = Some(message.id);
+    event.internal = message.kind == MessageKind::InternalNote.as_str();
+    event
 }
 
 /// Closes an open chat. The visitor is then asked for a rating, and the
@@ -209,6 +220,10 @@ async fn close_chat(
         .await
         .or_not_found("chat")?;
     state.pipeline.after_close(&agent.tenant_id, &chat_id);
+    state
+        .bus
+        .publish(Event::new(&agent.tenant_id, EventKind::ChatClosed, &chat_id))
+        .await;
     Ok(axum::Json(chat_view(&state, &agent.tenant_id, &chat_id).await?))
 }
 
@@ -229,6 +244,10 @@ async fn reopen_chat(
         .reopen_chat(&agent.tenant_id, &chat_id, &agent.name)
         .await
         .or_not_found("chat")?;
+    state
+        .bus
+        .publish(Event::new(&agent.tenant_id, EventKind::ChatReopened, &chat_id))
+        .await;
     Ok(axum::Json(chat_view(&state, &agent.tenant_id, &chat_id).await?))
 }
 
@@ -312,6 +331,9 @@ async fn convert(
         .convert(&agent.tenant_id, &agent, &chat_id, &input)
         .await?;
     let status = if converted.created {
+        let mut event = Event::new(&agent.tenant_id, EventKind::ChatConverted, &chat_id);
+        event.ticket = Some(crate::domain::TicketNumber(converted.ticket.number).to_string());
+        state.bus.publish(event).await;
         StatusCode::CREATED
     } else {
         StatusCode::OK

@@ -4,6 +4,7 @@
 
 mod chats;
 mod error;
+mod events;
 mod extract;
 mod pagination;
 mod plugins;
@@ -28,6 +29,7 @@ pub struct AppState {
     pub store: Store,
     pub pipeline: Pipeline,
     pub plugins: crate::plugins::PluginHost,
+    pub bus: crate::realtime::Bus,
 }
 
 #[derive(OpenApi)]
@@ -74,6 +76,7 @@ pub fn router(state: AppState) -> Router {
         get(move || async move { axum::Json(doc.as_ref().clone()) }),
     )
     .route("/healthz", get(healthz))
+    .merge(events::router())
     .fallback(|| async { ApiError::NotFound("route") })
     .with_state(state)
 }

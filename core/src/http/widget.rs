@@ -11,10 +11,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
+use super::chats::message_event;
 use super::error::{ApiError, ErrorBody, OrNotFound};
 use super::extract::{ApiJson, AuthVisitor};
 use super::views::MessageView;
 use crate::domain::{ChatStatus, EmailAddress, InvalidInput, MessageKind, Subject, message_body, single_line};
+use crate::realtime::{Event, EventKind};
 use crate::store::{Chat, NewMessage, Visitor};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -78,6 +80,10 @@ async fn start_chat(
             &message,
         )
         .await?;
+    state
+        .bus
+        .publish(Event::new(&tenant.id, EventKind::ChatStarted, &chat.id))
+        .await;
     Ok((
         StatusCode::CREATED,
         axum::Json(StartChatResponse {
@@ -132,6 +138,7 @@ async fn visitor_message(
         .post_message(&visitor.tenant_id, &chat_id, &new)
         .await
         .or_not_found("chat")?;
+    state.bus.publish(message_event(&visitor.tenant_id, &message)).await;
     Ok((StatusCode::CREATED, axum::Json(message.into())))
 }
 
@@ -222,6 +229,10 @@ async fn rate_chat(
         .rate_chat(&visitor.tenant_id, &chat_id, score, comment.as_deref())
         .await
         .or_not_found("chat")?;
+    state
+        .bus
+        .publish(Event::new(&visitor.tenant_id, EventKind::ChatRated, &chat_id))
+        .await;
     Ok((
         StatusCode::CREATED,
         axum::Json(RatingView {

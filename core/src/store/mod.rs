@@ -146,6 +146,18 @@ impl Store {
             .await
     }
 
+    /// `NOTIFY channel, payload` (PostgreSQL only; see `realtime`).
+    pub async fn notify(&self, channel: &str, payload: &str) -> StoreResult<()> {
+        self.db
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_notify($1, $2)",
+                [channel.into(), payload.into()],
+            ))
+            .await?;
+        Ok(())
+    }
+
     /// Checks that the database answers (for readiness probes).
     pub async fn ping(&self) -> StoreResult<()> {
         self.db.ping().await?;

@@ -1,0 +1,144 @@
+//! Live updates: what happened to which chat, pushed to open consoles and
+//! widgets over websockets.
+//!
+//! Events are small (ids, a kind, a ticket number): a client that gets one
+//! fetches what changed, so nothing private rides on the bus and a missed
+//! event is repaired by the next fetch. One process broadcasts in memory; on
+//! PostgreSQL every node publishes with `NOTIFY` and listens with `LISTEN`,
+//! so an event reaches the sockets of every node without another broker.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+use crate::store::Store;
+
+/// The PostgreSQL channel events travel on.
+const CHANNEL: &str = "threadline_events";
+/// Events a slow socket may fall behind by before it is told to refetch.
+const BACKLOG: usize = 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    ChatStarted,
+    MessageCreated,
+    ChatClosed,
+    ChatReopened,
+    ChatConverted,
+    ChatRated,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Whose event it is; never sent to a client.
+    #[serde(rename = "tenant_id")]
+    pub tenant_id: String,
+    pub kind: EventKind,
+    pub chat_id: String,
+    /// For a new message: its id, and whether the visitor may see it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<i64>,
+    #[serde(default)]
+    pub internal: bool,
+    /// For a conversion: the ticket, e.g. `TK-1001`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
+}
+
+impl Event {
+    pub fn new(tenant_id: &str, kind: EventKind, chat_id: &str) -> Self {
+        Self {
+            tenant_id: tenant_id.to_owned(),
+            kind,
+            chat_id: chat_id.to_owned(),
+            message_id: None,
+            internal: false,
+            ticket: None,
+        }
+    }
+
+    /// What a client receives: the event without its workspace.
+    pub fn to_client_json(&self) -> String {
+        let mut value = serde_json::to_value(self).expect("events serialize");
+        if let Some(map) = value.as_object_mut() {
+            map.remove("tenant_id");
+        }
+        value.to_string()
+    }
+}
+
+/// The event bus of one server process. Cheap to clone; the PostgreSQL
+/// listener stops when the last clone is dropped (the server stopped).
+#[derive(Clone)]
+pub struct Bus {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    local: broadcast::Sender<Event>,
+    store: Store,
+    /// On PostgreSQL, events go through NOTIFY (and come back to this node
+    /// through its own LISTEN), so every node sees the same stream.
+    listener: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(task) = &self.listener {
+            task.abort();
+        }
+    }
+}
+
+impl Bus {
+    /// Starts the bus; on PostgreSQL, also the task that listens for other
+    /// nodes' events (it reconnects by itself if the connection drops).
+    pub async fn start(store: Store, database_url: &str) -> anyhow::Result<Self> {
+        let (local, _) = broadcast::channel(BACKLOG);
+        let mut listener = None;
+        if database_url.starts_with("postgres") {
+            let mut pg = sea_orm::sqlx::postgres::PgListener::connect(database_url).await?;
+            pg.listen(CHANNEL).await?;
+            let tx = local.clone();
+            listener = Some(tokio::spawn(async move {
+                loop {
+                    match pg.recv().await {
+                        Ok(n) => match serde_json::from_str::<Event>(n.payload()) {
+                            Ok(event) => {
+                                let _ = tx.send(event);
+                            }
+                            Err(e) => tracing::warn!(error = %e, "ignoring a malformed event"),
+                        },
+                        Err(e) => {
+                            tracing::warn!(error = %e, "event listener lost its connection; retrying");
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                        }
+                    }
+                }
+            }));
+        }
+        Ok(Self {
+            inner: Arc::new(Inner { local, store, listener }),
+        })
+    }
+
+    /// Publishes an event. Never fails the request that caused it: a lost
+    /// event costs a client a refetch, not a user an error.
+    pub async fn publish(&self, event: Event) {
+        if self.inner.listener.is_some() {
+            let payload = serde_json::to_string(&event).expect("events serialize");
+            if let Err(e) = self.inner.store.notify(CHANNEL, &payload).await {
+                tracing::warn!(error = %e, "cannot publish an event");
+            }
+        } else {
+            let _ = self.inner.local.send(event);
+        }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.inner.local.subscribe()
+    }
+}

@@ -1,0 +1,173 @@
+//! Live updates over websockets: what agents and visitors see as it
+//! happens, and what they never see.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use threadline_tests::{Backend, TestApp, TestDb, on_both_databases};
+
+on_both_databases!(
+    an_agent_sees_the_workspace_live,
+    a_visitor_sees_their_chat_live_but_never_internal_notes,
+    sockets_see_only_their_own_workspace,
+    sockets_need_a_valid_token,
+);
+
+async fn an_agent_sees_the_workspace_live(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let mut live = app
+        .events(&format!("/api/v1/events?access_token={}", t.admin.token))
+        .await;
+
+    let (chat, visitor) = app.simple_chat(&t).await;
+    assert_eq!(
+        live.next().await,
+        json!({"kind": "chat_started", "chat_id": chat, "internal": false})
+    );
+    let r = app.visitor_says(&visitor, &chat, "Are you there?").await;
+    let e = live.next().await;
+    assert_eq!(
+        (&e["kind"], &e["chat_id"], &e["internal"]),
+        (&json!("message_created"), &json!(chat), &json!(false))
+    );
+    assert_eq!(e["message_id"], r.body["id"]);
+    app.agent_says(&t.admin.token, &chat, "note to self", true).await;
+    let e = live.next().await;
+    assert_eq!((&e["kind"], &e["internal"]), (&json!("message_created"), &json!(true)));
+
+    let r = app
+        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(
+        live.next().await,
+        json!({"kind": "chat_converted", "chat_id": chat, "internal": false, "ticket": "TK-1001"})
+    );
+    let r = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/chats/{chat}/reopen"),
+            Some(&t.admin.token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(live.next().await["kind"], "chat_reopened");
+}
+
+async fn a_visitor_sees_their_chat_live_but_never_internal_notes(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let (chat, visitor) = app.simple_chat(&t).await;
+    let (other_chat, _) = app.simple_chat(&t).await;
+    let mut live = app
+        .events(&format!("/api/v1/widget/chats/{chat}/events?access_token={visitor}"))
+        .await;
+
+    app.agent_says(&t.admin.token, &chat, "SECRET: watch list", true).await;
+    app.agent_says(&t.admin.token, &other_chat, "someone else's chat", false)
+        .await;
+    let reply = app.agent_says(&t.admin.token, &chat, "Hello Grace!", false).await;
+    let e = live.next().await;
+    assert_eq!(e["kind"], "message_created");
+    assert_eq!(
+        e["message_id"], reply.body["id"],
+        "the note and the other chat were skipped"
+    );
+
+    let r = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/chats/{chat}/close"),
+            Some(&t.admin.token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        live.next().await,
+        json!({"kind": "chat_closed", "chat_id": chat, "internal": false})
+    );
+}
+
+async fn sockets_see_only_their_own_workspace(app: TestApp) {
+    let (a, b) = (app.tenant("A").await, app.tenant("B").await);
+    let mut live_b = app
+        .events(&format!("/api/v1/events?access_token={}", b.admin.token))
+        .await;
+    let (chat_a, visitor_a) = app.simple_chat(&a).await;
+    app.visitor_says(&visitor_a, &chat_a, "for A only").await;
+    app.agent_says(&a.admin.token, &chat_a, "A's note", true).await;
+    let (chat_b, _) = app.simple_chat(&b).await;
+    assert_eq!(
+        live_b.next().await,
+        json!({"kind": "chat_started", "chat_id": chat_b, "internal": false})
+    );
+}
+
+async fn sockets_need_a_valid_token(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let (chat, visitor) = app.simple_chat(&t).await;
+    let (_, other_visitor) = app.simple_chat(&t).await;
+    let ws = |path: String| async move {
+        let url = format!("ws://{}{path}", app.addr);
+        match tokio_tungstenite::connect_async(url).await {
+            Ok(_) => 101,
+            Err(tokio_tungstenite::tungstenite::Error::Http(res)) => res.status().as_u16(),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(ws("/api/v1/events".into()).await, 401);
+    assert_eq!(ws("/api/v1/events?access_token=tl_nope".into()).await, 401);
+    assert_eq!(
+        ws(format!("/api/v1/events?access_token={visitor}")).await,
+        401,
+        "a visitor token is not an agent's"
+    );
+    assert_eq!(
+        ws(format!(
+            "/api/v1/widget/chats/{chat}/events?access_token={other_visitor}"
+        ))
+        .await,
+        404
+    );
+    assert_eq!(
+        ws(format!(
+            "/api/v1/widget/chats/{chat}/events?access_token={}",
+            t.admin.token
+        ))
+        .await,
+        401
+    );
+    assert_eq!(
+        ws(format!("/api/v1/widget/chats/{chat}/events?access_token={visitor}")).await,
+        101
+    );
+    // Without a websocket handshake, a clear 400.
+    let r = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/events?access_token={}", t.admin.token),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}
+
+/// Nodes share events through PostgreSQL: a socket on one node sees what
+/// happens through another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_on_one_node_reaches_sockets_on_another() {
+    let Some(db) = TestDb::create(Backend::Postgres).await else {
+        return;
+    };
+    let one = TestApp::spawn(db).await;
+    let two = TestApp::spawn_on(one.db.clone()).await;
+    let t = one.tenant("Acme").await;
+    let mut live = one
+        .events(&format!("/api/v1/events?access_token={}", t.admin.token))
+        .await;
+    let (chat, visitor) = two.simple_chat(&t).await;
+    assert_eq!(live.next().await["chat_id"], chat.as_str());
+    two.visitor_says(&visitor, &chat, "via node two").await;
+    assert_eq!(live.next().await["kind"], "message_created");
+}
