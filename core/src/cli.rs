@@ -367,6 +367,8 @@ async fn seed_demo(store: &Store, base: &str) -> Result<()> {
          \n  Widget key:    {wk}\
          \n  Visitor token: {visitor_token}\
          \n  A chat to convert: {chat_id}\n\
+         \nIn a browser:\n  Agent console:  {base}/console (sign in with the agent token)\
+         \n  Visitor widget: {base}/widget?key={wk}\n\
          \nTry:\n  curl -s {base}/api/v1/chats/{chat_id} -H 'Authorization: Bearer {token}'\n  \
          curl -s -X POST {base}/api/v1/chats/{chat_id}/conversion -H 'Authorization: Bearer {token}' \
          -H 'Content-Type: application/json' -d '{{\"visitor_email\": \"ada@example.com\"}}'\n",

@@ -137,7 +137,10 @@ async fn serve_demo(dir: &std::path::Path) -> (Running, String, String, String) 
     let chat = find("A chat to convert:");
     let base = printed
         .iter()
-        .find_map(|l| l.split_whitespace().find(|w| w.starts_with("http://")))
+        .find_map(|l| {
+            l.split_whitespace()
+                .find(|w| w.starts_with("http://") && w.contains("/api/"))
+        })
         .and_then(|u| u.split("/api/").next())
         .expect("the printed URL")
         .to_owned();

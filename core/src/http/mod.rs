@@ -11,6 +11,7 @@ mod plugins;
 mod settings;
 mod tickets;
 mod views;
+mod web;
 mod widget;
 
 use axum::Router;
@@ -77,6 +78,7 @@ pub fn router(state: AppState) -> Router {
     )
     .route("/healthz", get(healthz))
     .merge(events::router())
+    .merge(web::router())
     .fallback(|| async { ApiError::NotFound("route") })
     .with_state(state)
 }

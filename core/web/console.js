@@ -1,0 +1,310 @@
+// The agent console: sign in with an agent token, chats (open, closed), a
+// thread with a composer, the Convert to ticket panel, ticket pages. Live
+// updates come over a websocket; every user-supplied string is put in the
+// page as text, never as HTML.
+"use strict";
+
+const $app = document.getElementById("app");
+const $offline = document.getElementById("offline");
+let token = localStorage.getItem("threadline.token");
+let listStatus = "open";
+let socket = null;
+let current = null; // the chat or ticket shown: { kind, id }
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === false || v === null || v === undefined) continue;
+    if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else if (k === "text") node.textContent = v;
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined) node.append(c);
+  return node;
+}
+
+async function api(method, path, body) {
+  const res = await fetch("/api/v1" + path, {
+    method,
+    headers: Object.assign({ Authorization: "Bearer " + token }, body ? { "Content-Type": "application/json" } : {}),
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const data = res.status === 204 ? null : await res.json().catch(() => null);
+  if (res.status === 401) { signOut(); throw new Error("signed out"); }
+  return { status: res.status, ok: res.ok, data };
+}
+
+function when(iso) {
+  return new Date(iso).toLocaleString(undefined, { dateStyle: "short", timeStyle: "short" });
+}
+
+// ---- sign in ----------------------------------------------------------
+
+function renderSignIn(message) {
+  const input = el("input", { id: "token", name: "token", type: "password", autocomplete: "off", required: true, "aria-describedby": "token-error" });
+  const error = el("p", { id: "token-error", class: "error", role: "alert", text: message || "" });
+  const form = el("form", { class: "signin", onsubmit: async (e) => {
+      e.preventDefault();
+      token = input.value.trim();
+      const res = await fetch("/api/v1/chats?limit=1", { headers: { Authorization: "Bearer " + token } });
+      if (!res.ok) { renderSignIn("That token is not valid."); return; }
+      localStorage.setItem("threadline.token", token);
+      start();
+    } },
+    el("h1", { text: "Sign in to Threadline" }),
+    el("label", { for: "token", text: "Agent token" }), input, error,
+    el("button", { type: "submit", text: "Sign in" }));
+  $app.replaceChildren(form);
+  input.focus();
+}
+
+function signOut() {
+  localStorage.removeItem("threadline.token");
+  token = null;
+  if (socket) { socket.onclose = null; socket.close(); socket = null; }
+  $offline.hidden = true;
+  renderSignIn();
+}
+
+// ---- layout -----------------------------------------------------------
+
+function start() {
+  $app.replaceChildren(
+    el("header", { class: "top" },
+      el("h1", { text: "Threadline" }),
+      el("span", { id: "live", class: "status-dot", role: "status", text: "Connecting…" }),
+      el("button", { type: "button", onclick: signOut, text: "Sign out" })),
+    el("main", { class: "console", id: "main" },
+      el("nav", { class: "chats", "aria-label": "Chats" },
+        el("div", { class: "tabs", role: "group", "aria-label": "Show chats" },
+          tab("open", "Open"), tab("closed", "Closed")),
+        el("ul", { id: "chat-list" })),
+      el("section", { class: "thread", id: "thread", "aria-label": "Chat" }, el("p", { class: "empty", text: "Pick a chat." })),
+      el("aside", { class: "sidebar", id: "sidebar", "aria-label": "Convert to ticket" })));
+  connect();
+  loadList();
+  route();
+}
+
+function tab(status, label) {
+  return el("button", { type: "button", class: status === listStatus ? "" : "secondary", "aria-pressed": String(status === listStatus),
+    onclick: () => { listStatus = status; start(); }, text: label });
+}
+
+window.addEventListener("hashchange", () => { if (token) route(); });
+
+function route() {
+  const m = location.hash.match(/^#\/(chats|tickets)\/(.+)$/);
+  if (!m) { current = null; return; }
+  current = { kind: m[1], id: decodeURIComponent(m[2]) };
+  if (current.kind === "chats") showChat(current.id, { fresh: true });
+  else showTicket(current.id);
+}
+
+async function loadList() {
+  const { data } = await api("GET", "/chats?status=" + listStatus);
+  const list = document.getElementById("chat-list");
+  if (!list) return;
+  list.replaceChildren(...(data || []).map((c) => el("li", {},
+    el("a", { href: "#/chats/" + c.id, "aria-current": current && current.id === c.id ? "page" : false },
+      el("div", { text: c.subject || c.visitor.name }),
+      el("div", { class: "meta", text: c.visitor.name + " · " + when(c.created_at) + (c.has_ticket ? " · ticket" : "") })))));
+  if (!data || data.length === 0) list.replaceChildren(el("li", { class: "empty", text: "No " + listStatus + " chats." }));
+}
+
+// ---- a chat -----------------------------------------------------------
+
+async function showChat(id, { fresh }) {
+  const { status, data: chat } = await api("GET", "/chats/" + encodeURIComponent(id));
+  if (!current || current.id !== id) return;
+  restoreColumns();
+  const thread = document.getElementById("thread");
+  if (status !== 200) { thread.replaceChildren(el("p", { class: "error", text: "This chat does not exist." })); return; }
+  const draft = document.getElementById("composer-body");
+  const keep = draft && !fresh ? { body: draft.value, note: document.getElementById("composer-note").checked } : null;
+  thread.replaceChildren(
+    el("header", {},
+      el("h2", { text: (chat.subject || "Chat with " + chat.visitor.name) }),
+      el("span", { id: "chat-status", text: chat.status === "open" ? "Open" : "Closed" }),
+      chat.status === "open"
+        ? el("button", { type: "button", class: "secondary", onclick: () => act(id, "close"), text: "Close chat" })
+        : el("button", { type: "button", onclick: () => act(id, "reopen"), text: "Reopen" })),
+    el("ol", { class: "messages", id: "messages", "aria-live": "polite" }, chat.messages.map(message)),
+    chat.status === "open" ? composer(id, keep) : el("p", { class: "empty", text: "This chat is closed." }));
+  const list = document.getElementById("messages");
+  list.scrollTop = list.scrollHeight;
+  renderSidebar(chat, fresh);
+  loadList();
+}
+
+function message(m) {
+  return el("li", { class: m.kind, "data-kind": m.kind },
+    el("span", { class: "who", text: m.author_name }),
+    m.kind === "internal_note" ? el("span", { class: "tag", text: "Internal note" }) : null,
+    el("time", { datetime: m.created_at, text: when(m.created_at) }),
+    el("div", { class: "body", text: m.body }));
+}
+
+function composer(chatId, keep) {
+  const body = el("textarea", { id: "composer-body", name: "body", rows: 2, required: true });
+  const note = el("input", { id: "composer-note", type: "checkbox" });
+  if (keep) { body.value = keep.body; note.checked = keep.note; }
+  const error = el("p", { class: "error", role: "alert", id: "composer-error" });
+  const form = el("form", { class: "composer", onsubmit: async (e) => {
+      e.preventDefault();
+      if (!body.value.trim()) { error.textContent = "Write a message first."; return; }
+      const res = await api("POST", "/chats/" + encodeURIComponent(chatId) + "/messages", { body: body.value, internal: note.checked });
+      if (!res.ok) { error.textContent = res.data ? res.data.error.message : "Could not send."; return; }
+      body.value = ""; note.checked = false; error.textContent = "";
+      showChat(chatId, { fresh: false });
+    } },
+    el("label", { for: "composer-body", text: "Message" }), body, error,
+    el("div", { class: "row" },
+      el("label", { class: "inline", for: "composer-note" }, note, "Internal note (agents only)"),
+      el("button", { type: "submit", id: "send", text: "Send" })));
+  // Enter sends; Shift+Enter makes a new line.
+  body.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); form.requestSubmit(); }
+  });
+  return form;
+}
+
+async function act(chatId, what) {
+  await api("POST", "/chats/" + encodeURIComponent(chatId) + "/" + what);
+  showChat(chatId, { fresh: false });
+}
+
+// ---- the Convert to ticket panel --------------------------------------
+
+let panelChat = null;
+let panelRefresh = null;
+
+async function renderSidebar(chat, fresh) {
+  const side = document.getElementById("sidebar");
+  if (chat.ticket) {
+    panelChat = null;
+    side.replaceChildren(
+      el("h2", { text: "Ticket" }),
+      el("a", { class: "ticket-link", id: "view-ticket", href: "#/tickets/" + chat.ticket.number, text: "View ticket " + chat.ticket.number + " →" }));
+    return;
+  }
+  // Keep what the agent typed when the chat updates under them; only the
+  // preview follows the new messages.
+  if (!fresh && panelChat === chat.id && document.getElementById("convert-form")) { if (panelRefresh) panelRefresh(); return; }
+  panelChat = chat.id;
+  const { data: prefill } = await api("GET", "/chats/" + encodeURIComponent(chat.id) + "/conversion");
+  const email = el("input", { id: "convert-email", name: "visitor_email", type: "email", required: true, autocomplete: "off", "aria-describedby": "convert-email-error" });
+  const subject = el("input", { id: "convert-subject", name: "subject", type: "text", maxlength: 255 });
+  email.value = (prefill && prefill.visitor_email) || "";
+  subject.value = (prefill && prefill.subject) || "";
+  const emailError = el("p", { id: "convert-email-error", class: "error", role: "alert" });
+  const formError = el("p", { class: "error", role: "alert", id: "convert-error" });
+  const preview = el("div", { class: "preview", id: "convert-preview", "aria-live": "polite" });
+  const showError = (field, message) => {
+    if (field === "visitor_email") { email.setAttribute("aria-invalid", "true"); emailError.textContent = message; email.focus(); }
+    else formError.textContent = message;
+  };
+  const clearErrors = () => { email.removeAttribute("aria-invalid"); emailError.textContent = ""; formError.textContent = ""; };
+  const refreshPreview = async () => {
+    if (!email.value.trim()) { preview.replaceChildren(el("p", { text: "Enter the visitor's email to see the ticket." })); return; }
+    const res = await api("POST", "/chats/" + encodeURIComponent(chat.id) + "/conversion/preview", { visitor_email: email.value, subject: subject.value });
+    if (!res.ok) { preview.replaceChildren(el("p", { text: res.data ? res.data.error.message : "No preview." })); return; }
+    const p = res.data;
+    preview.replaceChildren(
+      el("h3", { text: "Will create" }),
+      el("dl", {},
+        el("dt", { text: "Subject" }), el("dd", { id: "preview-subject", text: p.subject }),
+        el("dt", { text: "Assignee" }), el("dd", { id: "preview-assignee", text: p.assignee.name }),
+        el("dt", { text: "Requester" }), el("dd", { text: p.requester.name + " <" + p.requester.email + ">" + (p.requester.exists ? " (existing)" : " (new)") })),
+      el("h4", { text: "Transcript" }),
+      el("pre", { id: "preview-transcript", text: p.description }));
+  };
+  panelRefresh = refreshPreview;
+  let timer = null;
+  const later = () => { clearTimeout(timer); timer = setTimeout(refreshPreview, 300); };
+  email.addEventListener("input", () => { clearErrors(); later(); });
+  subject.addEventListener("input", later);
+  const form = el("form", { id: "convert-form", novalidate: true, onsubmit: async (e) => {
+      e.preventDefault();
+      clearErrors();
+      if (!email.value.trim()) { showError("visitor_email", "Enter the visitor's email address."); return; }
+      const button = document.getElementById("convert-button");
+      button.disabled = true;
+      const res = await api("POST", "/chats/" + encodeURIComponent(chat.id) + "/conversion", { visitor_email: email.value, subject: subject.value });
+      button.disabled = false;
+      if (!res.ok) { const err = res.data && res.data.error; showError(err && err.field, err ? err.message : "The ticket could not be created."); return; }
+      showChat(chat.id, { fresh: true });
+    } },
+    el("h2", { text: "Convert to ticket" }),
+    el("label", { for: "convert-email", text: "Visitor email" }), email, emailError,
+    el("label", { for: "convert-subject", text: "Subject" }), subject,
+    formError,
+    el("p", {}, el("button", { type: "submit", id: "convert-button", text: "Create ticket from chat" })),
+    preview);
+  side.replaceChildren(form);
+  refreshPreview();
+}
+
+// ---- a ticket ---------------------------------------------------------
+
+async function showTicket(number) {
+  const { status, data: t } = await api("GET", "/tickets/" + encodeURIComponent(number));
+  if (!current || current.id !== number) return;
+  const main = document.getElementById("main");
+  const thread = document.getElementById("thread");
+  const side = document.getElementById("sidebar");
+  if (thread) thread.hidden = true;
+  if (side) side.hidden = true;
+  const old = document.getElementById("ticket");
+  if (old) old.remove();
+  if (status !== 200) { main.append(el("article", { class: "ticket", id: "ticket" }, el("p", { class: "error", text: "No such ticket." }))); return; }
+  main.append(el("article", { class: "ticket", id: "ticket" },
+    el("h2", { text: t.number + " · " + t.subject }),
+    el("dl", {},
+      el("dt", { text: "Status" }), el("dd", { text: t.status.replace("_", " ") }),
+      el("dt", { text: "Assignee" }), el("dd", { text: t.assignee ? t.assignee.name : "nobody" }),
+      el("dt", { text: "Requester" }), el("dd", { text: t.requester.name + " <" + t.requester.email + ">" }),
+      el("dt", { text: "First response" }), el("dd", { text: t.first_response_at ? when(t.first_response_at) : "none yet" }),
+      el("dt", { text: "Created" }), el("dd", { text: when(t.created_at) })),
+    t.origin ? el("p", {}, el("a", { id: "origin-link", href: "#/chats/" + t.origin.chat_id, text: "Originated from chat →" })) : null,
+    t.summary ? el("section", {}, el("h3", { text: "Summary" }), el("p", { id: "ticket-summary", text: t.summary })) : null,
+    el("h3", { text: "Description" }),
+    el("pre", { id: "ticket-description", text: t.description })));
+}
+
+function restoreColumns() {
+  const ticket = document.getElementById("ticket");
+  if (ticket) ticket.remove();
+  for (const id of ["thread", "sidebar"]) { const n = document.getElementById(id); if (n) n.hidden = false; }
+}
+
+// ---- live updates -----------------------------------------------------
+
+let retry = 0;
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+  socket = new WebSocket(scheme + location.host + "/api/v1/events?access_token=" + encodeURIComponent(token));
+  const live = () => document.getElementById("live");
+  socket.onmessage = (msg) => {
+    const e = JSON.parse(msg.data);
+    if (e.kind === "ready") {
+      retry = 0; $offline.hidden = true;
+      if (live()) live().textContent = "Live";
+      loadList();
+      if (current && current.kind === "chats") showChat(current.id, { fresh: false });
+      return;
+    }
+    loadList();
+    if (current && current.kind === "chats" && (e.kind === "resync" || e.chat_id === current.id)) showChat(current.id, { fresh: false });
+  };
+  socket.onclose = () => {
+    if (!token) return;
+    $offline.hidden = false;
+    if (live()) live().textContent = "Offline";
+    retry = Math.min(retry + 1, 5);
+    setTimeout(() => { if (token) connect(); }, 500 * retry);
+  };
+}
+
+if (token) start(); else renderSignIn();

@@ -1,0 +1,132 @@
+// The visitor's chat: start a chat, talk live, rate it once it closes
+// (conversion to a ticket included). The page is /widget?key=<widget key>;
+// sites embed it with /widget.js. Strings from the server go in as text.
+"use strict";
+
+const key = new URLSearchParams(location.search).get("key") || "";
+const store = "threadline.chat." + key;
+const $box = document.getElementById("widget");
+const $offline = document.getElementById("offline");
+let session = JSON.parse(localStorage.getItem(store) || "null"); // { chat, token }
+let socket = null;
+let retry = 0;
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === false || v === null || v === undefined) continue;
+    if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else if (k === "text") node.textContent = v;
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined) node.append(c);
+  return node;
+}
+
+async function call(method, path, body, auth) {
+  const res = await fetch("/api/v1/widget" + path, {
+    method,
+    headers: Object.assign(body ? { "Content-Type": "application/json" } : {}, auth ? { Authorization: "Bearer " + session.token } : {}),
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  return { ok: res.ok, status: res.status, data: await res.json().catch(() => null) };
+}
+
+function startForm() {
+  const name = el("input", { id: "visitor-name", name: "name", required: true, autocomplete: "name" });
+  const email = el("input", { id: "visitor-email", name: "email", type: "email", autocomplete: "email" });
+  const text = el("textarea", { id: "visitor-first", name: "message", required: true, rows: 3 });
+  const error = el("p", { class: "error", role: "alert", id: "start-error" });
+  $box.replaceChildren(el("h1", { text: "Chat with us" }),
+    el("form", { id: "start-form", onsubmit: async (e) => {
+        e.preventDefault();
+        const res = await call("POST", "/" + encodeURIComponent(key) + "/chats",
+          { visitor_name: name.value, visitor_email: email.value || null, message: text.value });
+        if (!res.ok) { error.textContent = res.data ? res.data.error.message : "The chat could not start."; return; }
+        session = { chat: res.data.chat_id, token: res.data.visitor_token };
+        localStorage.setItem(store, JSON.stringify(session));
+        connect();
+        render();
+      } },
+      el("label", { for: "visitor-name", text: "Your name" }), name,
+      el("label", { for: "visitor-email", text: "Email (optional)" }), email,
+      el("label", { for: "visitor-first", text: "How can we help?" }), text,
+      error,
+      el("p", {}, el("button", { type: "submit", text: "Start chat" }))));
+  name.focus();
+}
+
+async function render() {
+  const res = await call("GET", "/chats/" + encodeURIComponent(session.chat), null, true);
+  if (!res.ok) { localStorage.removeItem(store); session = null; startForm(); return; }
+  const chat = res.data;
+  const draft = document.getElementById("visitor-body");
+  const keep = draft ? draft.value : "";
+  const list = el("ol", { class: "messages", id: "visitor-messages", "aria-live": "polite" },
+    chat.messages.map((m) => el("li", { class: m.kind },
+      el("span", { class: "who", text: m.kind === "visitor" ? "You" : m.author_name }),
+      el("div", { class: "body", text: m.body }))));
+  $box.replaceChildren(el("h1", { text: chat.subject || "Chat with us" }), list,
+    chat.status === "open" ? composer(keep) : closed(chat));
+  list.scrollTop = list.scrollHeight;
+}
+
+function composer(keep) {
+  const body = el("textarea", { id: "visitor-body", rows: 2, required: true });
+  body.value = keep;
+  const error = el("p", { class: "error", role: "alert" });
+  const form = el("form", { class: "composer", id: "visitor-composer", onsubmit: async (e) => {
+      e.preventDefault();
+      if (!body.value.trim()) return;
+      const res = await call("POST", "/chats/" + encodeURIComponent(session.chat) + "/messages", { body: body.value }, true);
+      if (!res.ok) { error.textContent = res.data ? res.data.error.message : "Not sent."; return; }
+      body.value = "";
+      render();
+    } },
+    el("label", { for: "visitor-body", text: "Message" }), body, error,
+    el("p", {}, el("button", { type: "submit", text: "Send" })));
+  body.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); form.requestSubmit(); }
+  });
+  return form;
+}
+
+function closed(chat) {
+  if (chat.rating) return el("p", { class: "thanks", id: "rated", text: "Thanks for your rating (" + chat.rating.score + "/5)." });
+  if (!chat.rating_prompt) return el("p", { text: "This chat has ended." });
+  const comment = el("textarea", { id: "rating-comment", rows: 2 });
+  const error = el("p", { class: "error", role: "alert" });
+  return el("form", { id: "rating-form", onsubmit: async (e) => {
+      e.preventDefault();
+      const picked = document.querySelector('input[name="score"]:checked');
+      if (!picked) { error.textContent = "Pick a score from 1 to 5."; return; }
+      const res = await call("POST", "/chats/" + encodeURIComponent(session.chat) + "/rating",
+        { score: Number(picked.value), comment: comment.value || null }, true);
+      if (!res.ok) { error.textContent = res.data ? res.data.error.message : "Not sent."; return; }
+      render();
+    } },
+    el("h2", { id: "rating-prompt", text: "How did we do?" }),
+    el("fieldset", { class: "stars" }, el("legend", { text: "Your rating" }),
+      [1, 2, 3, 4, 5].map((n) => el("label", { class: "inline" }, el("input", { type: "radio", name: "score", value: n }), String(n)))),
+    el("label", { for: "rating-comment", text: "Anything to add? (optional)" }), comment, error,
+    el("p", {}, el("button", { type: "submit", text: "Send rating" })));
+}
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+  socket = new WebSocket(scheme + location.host + "/api/v1/widget/chats/" + encodeURIComponent(session.chat) +
+    "/events?access_token=" + encodeURIComponent(session.token));
+  socket.onmessage = (msg) => {
+    const e = JSON.parse(msg.data);
+    if (e.kind === "ready") { retry = 0; $offline.hidden = true; }
+    render();
+  };
+  socket.onclose = () => {
+    if (!session) return;
+    $offline.hidden = false;
+    retry = Math.min(retry + 1, 5);
+    setTimeout(connect, 500 * retry);
+  };
+}
+
+if (session) { connect(); render(); } else startForm();

@@ -1,0 +1,318 @@
+//! The agent console and the visitor widget in headless Chromium (Debian's
+//! `chromium` and `chromium-driver`), driven over WebDriver by clicking and
+//! typing, against the real server on port 0. Screenshots of the chat with
+//! its Convert panel, the ticket page and the widget go to
+//! `target/screenshots/`.
+//!
+//! Without chromedriver the test says SKIPPED loudly; with `CI` set it
+//! fails instead (`.ci/run` installs the packages).
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+use threadline_tests::{Backend, TestApp, TestDb};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn chromedriver() -> Option<Driver> {
+    let found = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    let Some(path) = found.filter(|_| std::path::Path::new(CHROMIUM).exists()) else {
+        let msg = "chromium and chromium-driver are not installed (apt-get install -y chromium chromium-driver)";
+        if std::env::var_os("CI").is_some() {
+            panic!("{msg}");
+        }
+        eprintln!("\n*** SKIPPED: browser tests: {msg} ***\n");
+        return None;
+    };
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(path)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some(Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    })
+}
+
+async fn browser(driver: &Driver) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": CHROMIUM,
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--disable-dev-shm-usage", "--window-size=1400,900"],
+        }),
+    );
+    // chromedriver speaks plain HTTP on loopback: no TLS needed.
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session")
+}
+
+/// Waits until the element at `css` holds `text` (ten seconds at most).
+async fn wait_text(c: &Client, css: &str, text: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(e) = c.find(Locator::Css(css)).await
+            && e.text().await.is_ok_and(|t| t.contains(text))
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{text:?} never appeared in {css}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn text_of(c: &Client, css: &str) -> String {
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn value_of(c: &Client, css: &str) -> String {
+    let e = c
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap();
+    e.prop("value").await.unwrap().unwrap_or_default()
+}
+
+async fn click(c: &Client, css: &str) {
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn type_into(c: &Client, css: &str, text: &str) {
+    let e = c
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap();
+    e.clear().await.unwrap();
+    e.send_keys(text).await.unwrap();
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.png"));
+    std::fs::write(&path, c.screenshot().await.unwrap()).unwrap();
+    eprintln!("screenshot: {}", path.display());
+}
+
+/// The whole story of the spec, by clicking and typing: a visitor starts a
+/// chat, the agent replies and notes, converts with the pre-filled email
+/// (after the panel refused a missing one), follows the links both ways,
+/// the visitor is asked for a rating and rates, and a reopened chat keeps
+/// its link. The visitor's page updates live as the agent acts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn convert_a_chat_in_the_console_while_the_visitor_watches() {
+    let Some(driver) = chromedriver() else { return };
+    let app = TestApp::spawn(TestDb::create(Backend::Sqlite).await.unwrap()).await;
+    let t = app.tenant("Acme").await;
+    let visitor = browser(&driver).await;
+    let agent = browser(&driver).await;
+
+    // The visitor starts a chat from the widget.
+    visitor
+        .goto(&app.url(&format!("/widget?key={}", t.widget_key)))
+        .await
+        .unwrap();
+    type_into(&visitor, "#visitor-name", "Grace Hopper").await;
+    type_into(&visitor, "#visitor-email", "grace@example.com").await;
+    type_into(&visitor, "#visitor-first", "My order 4521 never arrived.").await;
+    click(&visitor, "#start-form button[type=submit]").await;
+    wait_text(&visitor, "#visitor-messages", "My order 4521 never arrived.").await;
+
+    // The agent signs in and opens it.
+    agent.goto(&app.url("/console")).await.unwrap();
+    type_into(&agent, "#token", &t.admin.token).await;
+    click(&agent, "form.signin button[type=submit]").await;
+    wait_text(&agent, "#live", "Live").await;
+    wait_text(&agent, "#chat-list", "Grace Hopper").await;
+    click(&agent, "#chat-list a").await;
+    wait_text(&agent, "#messages", "My order 4521 never arrived.").await;
+
+    // A reply (sent with Enter), which the visitor sees without reloading,
+    // and an internal note, which they never see.
+    type_into(&agent, "#composer-body", "Sorry about that, Grace! Let me check.\n").await;
+    wait_text(&agent, "#messages", "Let me check.").await;
+    wait_text(&visitor, "#visitor-messages", "Sorry about that, Grace! Let me check.").await;
+    click(&agent, "#composer-note").await;
+    type_into(&agent, "#composer-body", "Courier lost it; refund approved").await;
+    click(&agent, "#send").await;
+    wait_text(&agent, "li.internal_note", "Courier lost it").await;
+    assert!(text_of(&agent, "li.internal_note").await.contains("INTERNAL NOTE"));
+    // A later live update reached the visitor: the note did not come with it.
+    app.agent_says(&t.admin.token, &chat_id(&app, &t).await, "One more moment.", false)
+        .await;
+    wait_text(&visitor, "#visitor-messages", "One more moment.").await;
+    assert!(!text_of(&visitor, "#visitor-messages").await.contains("Courier lost it"));
+
+    // The Convert panel: the email the chat captured, the default subject,
+    // and a preview of the ticket.
+    assert_eq!(value_of(&agent, "#convert-email").await, "grace@example.com");
+    assert_eq!(value_of(&agent, "#convert-subject").await, "Chat with Grace Hopper");
+    wait_text(&agent, "#preview-assignee", "Ada Admin").await;
+    wait_text(
+        &agent,
+        "#preview-transcript",
+        "Grace Hopper: My order 4521 never arrived.",
+    )
+    .await;
+    wait_text(&agent, "#preview-transcript", "Ada Admin: One more moment.").await;
+    assert!(!text_of(&agent, "#preview-transcript").await.contains("Courier lost it"));
+    screenshot(&agent, "console-chat-with-convert-panel").await;
+    assert_every_field_is_labelled(&agent).await;
+
+    // Without an email the panel says so, where it happens, and creates nothing.
+    type_into(&agent, "#convert-email", "").await;
+    click(&agent, "#convert-button").await;
+    wait_text(&agent, "#convert-email-error", "Enter the visitor's email address.").await;
+    assert_eq!(
+        agent
+            .find(Locator::Css("#convert-email"))
+            .await
+            .unwrap()
+            .attr("aria-invalid")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("true")
+    );
+    // A malformed one is refused by the server, shown in the same place.
+    type_into(&agent, "#convert-email", "grace@").await;
+    click(&agent, "#convert-button").await;
+    wait_text(&agent, "#convert-email-error", "email").await;
+    assert_eq!(app.get("/api/v1/tickets", &t.admin.token).await.body, json!([]));
+
+    type_into(&agent, "#convert-email", "grace@example.com").await;
+    click(&agent, "#convert-button").await;
+    wait_text(&agent, "#view-ticket", "View ticket TK-1001").await;
+    wait_text(&agent, "#chat-status", "Closed").await;
+
+    // The visitor is asked for a rating as soon as the chat closes.
+    wait_text(&visitor, "#rating-prompt", "How did we do?").await;
+    screenshot(&visitor, "widget-rating-prompt").await;
+    click(&visitor, "input[name=score][value='5']").await;
+    click(&visitor, "#rating-form button[type=submit]").await;
+    wait_text(&visitor, "#rated", "Thanks for your rating (5/5).").await;
+
+    // The ticket page: its fields, the transcript without the note, the backlink.
+    click(&agent, "#view-ticket").await;
+    wait_text(&agent, "#ticket h2", "TK-1001").await;
+    let description = text_of(&agent, "#ticket-description").await;
+    assert!(
+        description.contains("Grace Hopper: My order 4521 never arrived."),
+        "{description}"
+    );
+    assert!(!description.contains("Courier lost it"), "{description}");
+    wait_text(&agent, "#ticket", "in progress").await;
+    screenshot(&agent, "console-ticket").await;
+
+    // Back to the chat; reopened, it keeps its ticket link.
+    click(&agent, "#origin-link").await;
+    wait_text(&agent, "#messages", "My order 4521 never arrived.").await;
+    click(&agent, "section.thread header button").await;
+    wait_text(&agent, "#chat-status", "Open").await;
+    wait_text(&agent, "#view-ticket", "View ticket TK-1001").await;
+
+    // The visitor's page follows: the chat is open again, with its history.
+    c_wait(&visitor, "#visitor-composer").await;
+    wait_text(&visitor, "#visitor-messages", "One more moment.").await;
+
+    agent.close().await.unwrap();
+    visitor.close().await.unwrap();
+}
+
+/// Every input a person can type in has a label a screen reader announces.
+async fn assert_every_field_is_labelled(c: &Client) {
+    let unlabelled = c
+        .execute(
+            "return [...document.querySelectorAll('input, textarea, select')]
+                 .filter(e => e.type !== 'hidden' && e.labels.length === 0 && !e.getAttribute('aria-label'))
+                 .map(e => e.id || e.name);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(unlabelled, json!([]), "fields without a label");
+}
+
+async fn c_wait(c: &Client, css: &str) {
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css} never appeared: {e}"));
+}
+
+/// The one chat of the workspace (the test starts exactly one).
+async fn chat_id(app: &TestApp, t: &threadline_tests::TestTenant) -> String {
+    let chats = app.get("/api/v1/chats", &t.admin.token).await.body;
+    chats[0]["id"].as_str().unwrap().to_owned()
+}
+
+/// A lost connection is shown, and the console reconnects by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_shows_a_lost_connection_and_reconnects() {
+    let Some(driver) = chromedriver() else { return };
+    let app = TestApp::spawn(TestDb::create(Backend::Sqlite).await.unwrap()).await;
+    let t = app.tenant("Acme").await;
+    let agent = browser(&driver).await;
+    agent.goto(&app.url("/console")).await.unwrap();
+    type_into(&agent, "#token", &t.admin.token).await;
+    click(&agent, "form.signin button[type=submit]").await;
+    wait_text(&agent, "#live", "Live").await;
+    // Drop the socket from the page's side, as a network blip would.
+    agent.execute("socket.close(); return true;", vec![]).await.unwrap();
+    wait_text(&agent, "#live", "Offline").await;
+    wait_text(&agent, "#live", "Live").await;
+    // And it is live again: a new chat shows up without a reload.
+    app.simple_chat(&t).await;
+    wait_text(&agent, "#chat-list", "Grace Hopper").await;
+    agent.close().await.unwrap();
+}
