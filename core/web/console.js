@@ -76,19 +76,23 @@ function start() {
       el("button", { type: "button", onclick: signOut, text: "Sign out" })),
     el("main", { class: "console", id: "main" },
       el("nav", { class: "chats", "aria-label": "Chats" },
-        el("div", { class: "tabs", role: "group", "aria-label": "Show chats" },
-          tab("open", "Open"), tab("closed", "Closed")),
+        el("div", { class: "tabs", id: "tabs", role: "group", "aria-label": "Show chats" }),
         el("ul", { id: "chat-list" })),
       el("section", { class: "thread", id: "thread", "aria-label": "Chat" }, el("p", { class: "empty", text: "Pick a chat." })),
       el("aside", { class: "sidebar", id: "sidebar", "aria-label": "Convert to ticket" })));
+  renderTabs();
   connect();
   loadList();
   route();
 }
 
+function renderTabs() {
+  document.getElementById("tabs").replaceChildren(tab("open", "Open"), tab("closed", "Closed"));
+}
+
 function tab(status, label) {
   return el("button", { type: "button", class: status === listStatus ? "" : "secondary", "aria-pressed": String(status === listStatus),
-    onclick: () => { listStatus = status; start(); }, text: label });
+    onclick: () => { listStatus = status; renderTabs(); loadList(); }, text: label });
 }
 
 window.addEventListener("hashchange", () => { if (token) route(); });
@@ -283,6 +287,7 @@ function restoreColumns() {
 let retry = 0;
 
 function connect() {
+  if (socket) { socket.onclose = null; socket.close(); }
   const scheme = location.protocol === "https:" ? "wss://" : "ws://";
   socket = new WebSocket(scheme + location.host + "/api/v1/events?access_token=" + encodeURIComponent(token));
   const live = () => document.getElementById("live");

@@ -233,6 +233,10 @@ async fn convert_a_chat_in_the_console_while_the_visitor_watches() {
     click(&agent, "#convert-button").await;
     wait_text(&agent, "#view-ticket", "View ticket TK-1001").await;
     wait_text(&agent, "#chat-status", "Closed").await;
+    // It has left the open chats for the closed ones.
+    wait_text(&agent, "#chat-list", "No open chats.").await;
+    click(&agent, "#tabs button:nth-child(2)").await;
+    wait_text(&agent, "#chat-list", "Grace Hopper").await;
 
     // The visitor is asked for a rating as soon as the chat closes.
     wait_text(&visitor, "#rating-prompt", "How did we do?").await;
