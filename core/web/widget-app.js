@@ -11,18 +11,6 @@ let session = JSON.parse(localStorage.getItem(store) || "null"); // { chat, toke
 let socket = null;
 let retry = 0;
 
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === false || v === null || v === undefined) continue;
-    if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-    else if (k === "text") node.textContent = v;
-    else node.setAttribute(k, v === true ? "" : v);
-  }
-  for (const c of children.flat()) if (c !== null && c !== undefined) node.append(c);
-  return node;
-}
-
 async function call(method, path, body, auth) {
   const res = await fetch("/api/v1/widget" + path, {
     method,

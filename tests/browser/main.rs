@@ -92,45 +92,29 @@ async fn wait_text(c: &Client, css: &str, text: &str) {
     }
 }
 
-async fn text_of(c: &Client, css: &str) -> String {
+/// The element at `css`, once it is there (ten seconds at most).
+async fn find(c: &Client, css: &str) -> fantoccini::elements::Element {
     c.wait()
         .at_most(Duration::from_secs(10))
         .for_element(Locator::Css(css))
         .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .text()
-        .await
-        .unwrap()
+        .unwrap_or_else(|e| panic!("{css} never appeared: {e}"))
+}
+
+async fn text_of(c: &Client, css: &str) -> String {
+    find(c, css).await.text().await.unwrap()
 }
 
 async fn value_of(c: &Client, css: &str) -> String {
-    let e = c
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap();
-    e.prop("value").await.unwrap().unwrap_or_default()
+    find(c, css).await.prop("value").await.unwrap().unwrap_or_default()
 }
 
 async fn click(c: &Client, css: &str) {
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap();
+    find(c, css).await.click().await.unwrap();
 }
 
 async fn type_into(c: &Client, css: &str, text: &str) {
-    let e = c
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap();
+    let e = find(c, css).await;
     e.clear().await.unwrap();
     e.send_keys(text).await.unwrap();
 }
@@ -161,6 +145,8 @@ async fn convert_a_chat_in_the_console_while_the_visitor_watches() {
         .goto(&app.url(&format!("/widget?key={}", t.widget_key)))
         .await
         .unwrap();
+    find(&visitor, "#start-form").await;
+    assert_every_field_is_labelled(&visitor).await;
     type_into(&visitor, "#visitor-name", "Grace Hopper").await;
     type_into(&visitor, "#visitor-email", "grace@example.com").await;
     type_into(&visitor, "#visitor-first", "My order 4521 never arrived.").await;
@@ -265,7 +251,7 @@ async fn convert_a_chat_in_the_console_while_the_visitor_watches() {
     wait_text(&agent, "#view-ticket", "View ticket TK-1001").await;
 
     // The visitor's page follows: the chat is open again, with its history.
-    c_wait(&visitor, "#visitor-composer").await;
+    find(&visitor, "#visitor-composer").await;
     wait_text(&visitor, "#visitor-messages", "One more moment.").await;
 
     agent.close().await.unwrap();
@@ -284,14 +270,6 @@ async fn assert_every_field_is_labelled(c: &Client) {
         .await
         .unwrap();
     assert_eq!(unlabelled, json!([]), "fields without a label");
-}
-
-async fn c_wait(c: &Client, css: &str) {
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css} never appeared: {e}"));
 }
 
 /// The one chat of the workspace (the test starts exactly one).

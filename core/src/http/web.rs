@@ -24,6 +24,10 @@ pub fn router() -> axum::Router<AppState> {
             get(|| async { asset("text/javascript", include_str!("../../web/widget.js")) }),
         )
         .route(
+            "/assets/dom.js",
+            get(|| async { asset("text/javascript", include_str!("../../web/dom.js")) }),
+        )
+        .route(
             "/assets/console.js",
             get(|| async { asset("text/javascript", include_str!("../../web/console.js")) }),
         )
