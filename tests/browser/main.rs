@@ -298,3 +298,59 @@ async fn the_console_shows_a_lost_connection_and_reconnects() {
     wait_text(&agent, "#chat-list", "Grace Hopper").await;
     agent.close().await.unwrap();
 }
+
+/// A site embeds the widget with one script tag: a button opens the chat in
+/// a frame, and a chat started there reaches the agents.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embed_script_opens_the_widget_on_another_site() {
+    let Some(driver) = chromedriver() else { return };
+    let app = TestApp::spawn(TestDb::create(Backend::Sqlite).await.unwrap()).await;
+    let t = app.tenant("Acme").await;
+    let site = browser(&driver).await;
+    // A page of some other site: another origin (a port of its own).
+    let page = format!(
+        "<!doctype html><title>Shop</title><h1>Our shop</h1><script src=\"{}\" data-key=\"{}\"></script>",
+        app.url("/widget.js"),
+        t.widget_key
+    );
+    site.goto(&serve_page(page).await).await.unwrap();
+    let open = find(&site, "button[aria-expanded]").await;
+    assert_eq!(open.text().await.unwrap(), "Chat with us");
+    open.click().await.unwrap();
+    assert_eq!(open.attr("aria-expanded").await.unwrap().as_deref(), Some("true"));
+    find(&site, "iframe[title='Chat with us']")
+        .await
+        .enter_frame()
+        .await
+        .unwrap();
+    type_into(&site, "#visitor-name", "Linus").await;
+    type_into(&site, "#visitor-first", "Is this thing on?").await;
+    click(&site, "#start-form button[type=submit]").await;
+    wait_text(&site, "#visitor-messages", "Is this thing on?").await;
+    let chats = app.get("/api/v1/chats", &t.admin.token).await.body;
+    assert_eq!(chats[0]["visitor"]["name"], "Linus");
+    site.close().await.unwrap();
+}
+
+/// A bare HTTP server that answers every request with `html`; its URL.
+async fn serve_page(html: String) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let html = html.clone();
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = conn.read(&mut request).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    html.len()
+                );
+                let _ = conn.write_all(head.as_bytes()).await;
+                let _ = conn.write_all(html.as_bytes()).await;
+            });
+        }
+    });
+    url
+}
