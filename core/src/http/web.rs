@@ -8,37 +8,30 @@ use axum::routing::get;
 
 use super::AppState;
 
+/// Every embedded file: where it is served, and as what.
+const ASSETS: [(&str, &str, &str); 7] = [
+    ("/console", "text/html", include_str!("../../web/console.html")),
+    ("/widget", "text/html", include_str!("../../web/widget.html")),
+    ("/widget.js", "text/javascript", include_str!("../../web/widget.js")),
+    ("/assets/dom.js", "text/javascript", include_str!("../../web/dom.js")),
+    (
+        "/assets/console.js",
+        "text/javascript",
+        include_str!("../../web/console.js"),
+    ),
+    (
+        "/assets/widget-app.js",
+        "text/javascript",
+        include_str!("../../web/widget-app.js"),
+    ),
+    ("/assets/style.css", "text/css", include_str!("../../web/style.css")),
+];
+
 pub fn router() -> axum::Router<AppState> {
-    axum::Router::new()
-        .route("/", get(|| async { Redirect::to("/console") }))
-        .route(
-            "/console",
-            get(|| async { asset("text/html", include_str!("../../web/console.html")) }),
-        )
-        .route(
-            "/widget",
-            get(|| async { asset("text/html", include_str!("../../web/widget.html")) }),
-        )
-        .route(
-            "/widget.js",
-            get(|| async { asset("text/javascript", include_str!("../../web/widget.js")) }),
-        )
-        .route(
-            "/assets/dom.js",
-            get(|| async { asset("text/javascript", include_str!("../../web/dom.js")) }),
-        )
-        .route(
-            "/assets/console.js",
-            get(|| async { asset("text/javascript", include_str!("../../web/console.js")) }),
-        )
-        .route(
-            "/assets/widget-app.js",
-            get(|| async { asset("text/javascript", include_str!("../../web/widget-app.js")) }),
-        )
-        .route(
-            "/assets/style.css",
-            get(|| async { asset("text/css", include_str!("../../web/style.css")) }),
-        )
+    ASSETS.into_iter().fold(
+        axum::Router::new().route("/", get(|| async { Redirect::to("/console") })),
+        |router, (path, content_type, body)| router.route(path, get(move || async move { asset(content_type, body) })),
+    )
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
