@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -11,7 +12,7 @@ use serde_json::json;
 
 use crate::conversion::hooks::HookKind;
 use crate::domain::{EmailAddress, single_line};
-use crate::plugins::{Limits, local};
+use crate::plugins::{HostSettings, Limits, local};
 use crate::server::{Config, DEFAULT_DATABASE_URL, Server};
 use crate::store::{NewMessage, Store};
 
@@ -29,6 +30,59 @@ struct DbArgs {
     database_url: String,
 }
 
+/// How plugins share the server between workspaces. Defaults derive from
+/// the number of cores.
+#[derive(clap::Args)]
+struct PluginArgs {
+    /// Where compiled plugins are kept, so a restart does not compile
+    /// them again. Only this server should be able to write here.
+    #[arg(long, env = "THREADLINE_PLUGIN_CACHE", default_value = "./data/plugin-cache")]
+    plugin_cache: PathBuf,
+    /// Plugin calls running at once on this server [default: 4 per core, at most 64].
+    #[arg(long, env = "THREADLINE_PLUGIN_CALLS", value_parser = clap::value_parser!(u32).range(1..=64))]
+    plugin_calls: Option<u32>,
+    /// Plugin calls one workspace may run at once [default: half the cores, at least 1].
+    #[arg(long, env = "THREADLINE_PLUGIN_CALLS_PER_WORKSPACE", value_parser = clap::value_parser!(u32).range(1..=64))]
+    plugin_calls_per_workspace: Option<u32>,
+    /// How long a plugin call may wait for a slot before it is a fault
+    /// (then its hook's failure policy applies).
+    #[arg(long, env = "THREADLINE_PLUGIN_QUEUE_TIMEOUT_MS", default_value_t = 1000)]
+    plugin_queue_timeout_ms: u64,
+    /// Uploads compiled at once [default: half the cores, at least 1].
+    #[arg(long, env = "THREADLINE_PLUGIN_COMPILE_JOBS", value_parser = clap::value_parser!(u32).range(1..=64))]
+    plugin_compile_jobs: Option<u32>,
+    /// Memory one compile may use, in MiB; a component that needs more is refused.
+    #[arg(long, env = "THREADLINE_PLUGIN_COMPILE_MEMORY_MB", default_value_t = 1024)]
+    plugin_compile_memory_mb: u64,
+    /// Time one compile may take, in seconds; a component that needs more is refused.
+    #[arg(long, env = "THREADLINE_PLUGIN_COMPILE_TIMEOUT_SECS", default_value_t = 15)]
+    plugin_compile_timeout_secs: u64,
+    /// Compiled code of uploaded plugins kept in memory, in MiB (least
+    /// recently used out first).
+    #[arg(long, env = "THREADLINE_PLUGIN_MEMORY_CACHE_MB", default_value_t = 256)]
+    plugin_memory_cache_mb: usize,
+}
+
+impl PluginArgs {
+    fn settings(self) -> HostSettings {
+        let mut s = HostSettings::defaults(Some(self.plugin_cache));
+        if let Some(n) = self.plugin_calls {
+            s.slots.total = n as usize;
+        }
+        if let Some(n) = self.plugin_calls_per_workspace {
+            s.slots.per_workspace = n as usize;
+        }
+        s.slots.queue_timeout = Duration::from_millis(self.plugin_queue_timeout_ms);
+        if let Some(n) = self.plugin_compile_jobs {
+            s.compile.jobs = n as usize;
+        }
+        s.compile.memory_bytes = self.plugin_compile_memory_mb << 20;
+        s.compile.timeout = Duration::from_secs(self.plugin_compile_timeout_secs);
+        s.memory_cache_bytes = self.plugin_memory_cache_mb << 20;
+        s
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP server.
@@ -37,10 +91,8 @@ enum Command {
         bind: String,
         #[command(flatten)]
         db: DbArgs,
-        /// Where compiled plugins are kept, so a restart does not compile
-        /// them again. Only this server should be able to write here.
-        #[arg(long, env = "THREADLINE_PLUGIN_CACHE", default_value = "./data/plugin-cache")]
-        plugin_cache: PathBuf,
+        #[command(flatten)]
+        plugins: PluginArgs,
         /// Also create a demo workspace with a chat to try, and print how.
         #[arg(long)]
         demo: bool,
@@ -90,6 +142,10 @@ enum PluginCommand {
         #[arg(long, default_value_t = Limits::DEFAULT.memory_bytes)]
         memory_bytes: u64,
     },
+    /// Compile a component read on standard input (the server runs this in
+    /// a child process with resource limits; not for people).
+    #[command(hide = true)]
+    CompileWorker,
 }
 
 #[derive(Subcommand)]
@@ -131,6 +187,14 @@ enum AgentCommand {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The compile worker is a child of the server: no logging set-up, no
+    // runtime, nothing but the compile under its resource limits.
+    if let Command::Plugin {
+        command: PluginCommand::CompileWorker,
+    } = cli.command
+    {
+        return crate::plugins::compiler::worker_main();
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -153,9 +217,9 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Serve {
             bind,
             db,
-            plugin_cache,
+            plugins,
             demo,
-        } => serve(bind, db.database_url, plugin_cache, demo).await,
+        } => serve(bind, db.database_url, plugins.settings(), demo).await,
         Command::Tenant {
             command:
                 TenantCommand::Create {
@@ -215,13 +279,10 @@ async fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// `threadline plugin …`: runs off the async runtime, as the server does.
+/// `threadline plugin …`.
 async fn plugin_command(command: PluginCommand) -> Result<()> {
-    tokio::task::spawn_blocking(move || plugin_command_blocking(command)).await?
-}
-
-fn plugin_command_blocking(command: PluginCommand) -> Result<()> {
     match command {
+        PluginCommand::CompileWorker => unreachable!("handled before the runtime starts"),
         PluginCommand::Inspect { wasm } => {
             let bytes = std::fs::read(&wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
             let hooks =
@@ -265,7 +326,9 @@ fn plugin_command_blocking(command: PluginCommand) -> Result<()> {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let plugin = local::load(&bytes, &name, config, limits).map_err(anyhow::Error::msg)?;
-            let result = local::run(&plugin, hook, &input).map_err(|f| anyhow::anyhow!("{f}"))?;
+            let result = local::run(&plugin, hook, &input)
+                .await
+                .map_err(|f| anyhow::anyhow!("{f}"))?;
             print_json(&result);
             Ok(())
         }
@@ -279,11 +342,11 @@ fn print_json(value: &serde_json::Value) {
     );
 }
 
-async fn serve(bind: String, database_url: String, plugin_cache_dir: PathBuf, demo: bool) -> Result<()> {
+async fn serve(bind: String, database_url: String, plugins: HostSettings, demo: bool) -> Result<()> {
     let server = Server::build(&Config {
         bind,
         database_url,
-        plugin_cache_dir: Some(plugin_cache_dir),
+        plugins,
     })
     .await?;
     let addr = server.local_addr();

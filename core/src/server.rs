@@ -11,7 +11,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::conversion::{HookSource, Pipeline};
 use crate::http::{AppState, router};
-use crate::plugins::PluginHost;
+use crate::plugins::{HostSettings, PluginHost};
 use crate::realtime::Bus;
 use crate::store::Store;
 
@@ -23,9 +23,8 @@ pub struct Config {
     /// `host:port`; port 0 picks a free one.
     pub bind: String,
     pub database_url: String,
-    /// Where compiled plugins are kept across restarts; `None` compiles them
-    /// again in every new process.
-    pub plugin_cache_dir: Option<std::path::PathBuf>,
+    /// The plugin cache, slots, compile bounds and memory cache.
+    pub plugins: HostSettings,
 }
 
 pub struct Server {
@@ -43,7 +42,7 @@ impl Server {
         let listener = TcpListener::bind(&config.bind)
             .await
             .with_context(|| format!("cannot listen on {}", config.bind))?;
-        let plugins = PluginHost::new(store.clone(), config.plugin_cache_dir.clone());
+        let plugins = PluginHost::new(store.clone(), config.plugins.clone());
         let bus = Bus::start(store.clone(), &config.database_url)
             .await
             .context("cannot listen for events on the database")?;
@@ -63,10 +62,15 @@ impl Server {
         &self.store
     }
 
+    pub fn plugins(&self) -> &PluginHost {
+        &self.plugins
+    }
+
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let plugins = self.plugins.clone();
         tokio::spawn(async move { plugins.warm_up().await });
+        self.plugins.spawn_housekeeping();
         let state = AppState {
             pipeline: Pipeline::new(self.store.clone(), HookSource::Plugins(self.plugins.clone())),
             plugins: self.plugins,

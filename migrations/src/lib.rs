@@ -9,6 +9,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_initial;
 mod m20261125_000002_plugins;
+mod m20261126_000003_plugin_sha256;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_initial::Migration),
             Box::new(m20261125_000002_plugins::Migration),
+            Box::new(m20261126_000003_plugin_sha256::Migration),
         ]
     }
 }

@@ -7,6 +7,7 @@ mod concurrency;
 mod conversion;
 mod errors;
 mod events;
+mod isolation;
 mod openapi;
 mod pagination;
 mod plugins;

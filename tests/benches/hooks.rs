@@ -1,6 +1,6 @@
 //! What a hook costs, native against WebAssembly: each built-in rule run
 //! natively and as its default plugin (fresh store, fuel, deadline and
-//! memory cap per call, as in production), on chats of 0, 20 and 1,000
+//! memory cap per call, run on the plugin runtime, as in production), on chats of 0, 20 and 1,000
 //! messages. Prints medians and p99s; asserts nothing about time.
 //!
 //! cargo bench -p threadline-tests --bench hooks
@@ -60,6 +60,13 @@ fn measure(runs: usize, mut f: impl FnMut()) -> (Duration, Duration) {
 type Row<'a> = (&'static str, Box<dyn FnMut() + 'a>, Box<dyn FnMut() + 'a>);
 
 fn main() {
+    // Plugin calls run on the plugin runtime, as in the server: the figures
+    // include the hand-over to it and back.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let rt = &rt;
     let plugin = |name: &str| {
         let (_, wasm) = BUILTIN.iter().find(|(n, _)| *n == name).unwrap();
         let started = Instant::now();
@@ -102,37 +109,38 @@ fn main() {
             (
                 "subject",
                 Box::new(|| {
-                    native.subject.subject(&chat).unwrap();
+                    rt.block_on(native.subject.subject(&chat)).unwrap();
                 }),
                 Box::new(|| {
-                    subject.subject(&chat).unwrap();
+                    rt.block_on(subject.subject(&chat)).unwrap();
                 }),
             ),
             (
                 "transcript",
                 Box::new(|| {
-                    native.transcript.transcript(&chat).unwrap();
+                    rt.block_on(native.transcript.transcript(&chat)).unwrap();
                 }),
                 Box::new(|| {
-                    transcript.transcript(&chat).unwrap();
+                    rt.block_on(transcript.transcript(&chat)).unwrap();
                 }),
             ),
             (
                 "assignment",
                 Box::new(|| {
-                    native.assignment.assignee(&chat, &agent, &candidates).unwrap();
+                    rt.block_on(native.assignment.assignee(&chat, &agent, &candidates))
+                        .unwrap();
                 }),
                 Box::new(|| {
-                    assignment.assignee(&chat, &agent, &candidates).unwrap();
+                    rt.block_on(assignment.assignee(&chat, &agent, &candidates)).unwrap();
                 }),
             ),
             (
                 "summary",
                 Box::new(|| {
-                    native.summary.summary(&chat).unwrap();
+                    rt.block_on(native.summary.summary(&chat)).unwrap();
                 }),
                 Box::new(|| {
-                    summary.summary(&chat).unwrap();
+                    rt.block_on(summary.summary(&chat)).unwrap();
                 }),
             ),
         ];

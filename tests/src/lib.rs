@@ -13,6 +13,7 @@ use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 use serde_json::{Value, json};
 use threadline::domain::EmailAddress;
+use threadline::plugins::{HostSettings, PluginHost, WorkerCommand};
 use threadline::server::{Config, Server};
 use threadline::store::Store;
 use tokio::sync::oneshot;
@@ -42,8 +43,83 @@ pub mod wasm {
     component!(FOREIGN_AGENT, "foreign_agent.wasm");
     component!(LOG_FLOOD, "log_flood.wasm");
     component!(ECHO_CONTEXT, "echo_context.wasm");
+    component!(SLEEP, "sleep.wasm");
     component!(ASSIGN_LEAST_LOADED, "assign_least_loaded.wasm");
     component!(SUBJECT_DEFAULT, "subject_default.wasm");
+}
+
+/// Components made by the tests themselves.
+pub mod make {
+    use wasm_encoder::{CodeSection, Component, Function, FunctionSection, Module, ModuleSection, TypeSection};
+
+    /// A valid component holding one core module with one function of about
+    /// `body_bytes` bytes that pushes a third as many constants and then adds
+    /// them up: every one is live at once, which takes Cranelift about a
+    /// gigabyte and tens of seconds for a 7 MB function (300 MB, 4 s for
+    /// 1.2 MB). It exports no hook, so even a compile that succeeds ends in
+    /// a refusal.
+    pub fn compile_heavy(body_bytes: usize) -> Vec<u8> {
+        let values = (body_bytes / 3).max(2) as u32;
+        let mut types = TypeSection::new();
+        types.ty().function([], []);
+        let mut functions = FunctionSection::new();
+        functions.function(0);
+        let mut f = Function::new([]);
+        let mut sink = f.instructions();
+        for _ in 0..values {
+            sink.i64_const(1);
+        }
+        for _ in 1..values {
+            sink.i64_add();
+        }
+        sink.drop().end();
+        let mut code = CodeSection::new();
+        code.function(&f);
+        let mut module = Module::new();
+        module.section(&types).section(&functions).section(&code);
+        let mut component = Component::new();
+        component.section(&ModuleSection(&module));
+        component.finish()
+    }
+
+    /// `wasm` with a custom section appended that makes its bytes (and so
+    /// its SHA-256) unique to `tag`, changing nothing it does.
+    pub fn distinct(wasm: &[u8], tag: &str) -> Vec<u8> {
+        let name = b"threadline-test";
+        let mut payload = Vec::new();
+        leb(&mut payload, name.len() as u64);
+        payload.extend_from_slice(name);
+        payload.extend_from_slice(tag.as_bytes());
+        let mut out = wasm.to_vec();
+        out.push(0); // custom section
+        leb(&mut out, payload.len() as u64);
+        out.extend_from_slice(&payload);
+        out
+    }
+
+    fn leb(out: &mut Vec<u8>, mut n: u64) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+}
+
+/// This process's resident memory, from `/proc` (Linux).
+pub fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("a Linux /proc");
+    let kib: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .expect("VmRSS in /proc/PID/status");
+    kib << 10
 }
 
 /// Runs each named `async fn(TestApp)` of the calling module on both
@@ -164,10 +240,34 @@ impl Drop for TestDb {
     }
 }
 
+/// The server's default plugin settings, with this package's
+/// `threadline-cli` as the compile worker (the test binary itself cannot be
+/// one) and no disk cache.
+pub fn plugin_settings() -> HostSettings {
+    let mut settings = HostSettings::defaults(None);
+    settings.compile.worker = Some(WorkerCommand {
+        program: threadline_cli(),
+        args: vec!["plugin".into(), "compile-worker".into()],
+    });
+    settings
+}
+
+/// The `threadline` command as this package builds it (`threadline-cli`),
+/// beside the test and bench binaries (which live in `deps/` below it).
+pub fn threadline_cli() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let dir = exe.parent().expect("a folder");
+    [dir.join("threadline-cli"), dir.join("../threadline-cli")]
+        .into_iter()
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("no threadline-cli binary near {}", exe.display()))
+}
+
 /// A running server and a client for it.
 pub struct TestApp {
     pub addr: SocketAddr,
     pub store: Store,
+    pub plugins: PluginHost,
     pub client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     // Declared last so the server stops before its database is dropped.
@@ -205,16 +305,22 @@ impl TestApp {
 
     /// Another server node over the same database (multi-node tests).
     pub async fn spawn_on(db: std::sync::Arc<TestDb>) -> Self {
+        Self::spawn_with(db, plugin_settings()).await
+    }
+
+    /// A server with plugin settings of the test's choosing.
+    pub async fn spawn_with(db: std::sync::Arc<TestDb>, plugins: HostSettings) -> Self {
         let config = Config {
             bind: "127.0.0.1:0".into(),
             database_url: db.url.clone(),
-            plugin_cache_dir: None,
+            plugins,
         };
         let server = Server::build(&config)
             .await
             .unwrap_or_else(|e| panic!("the server does not start: {e:#}"));
         let addr = server.local_addr();
         let store = server.store().clone();
+        let plugins = server.plugins().clone();
         let (tx, rx) = oneshot::channel();
         tokio::spawn(server.run(async {
             let _ = rx.await;
@@ -222,10 +328,17 @@ impl TestApp {
         Self {
             addr,
             store,
+            plugins,
             client: reqwest::Client::new(),
             shutdown: Some(tx),
             db,
         }
+    }
+
+    /// Uploaded plugins this node keeps loaded, and their compiled code's
+    /// bytes.
+    pub fn plugins_in_memory(&self) -> (usize, usize) {
+        self.plugins.memory_cache_size()
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -2,8 +2,9 @@
 //!
 //! Each step a workspace may customise is one trait. The built-in rules
 //! implement them natively here; WebAssembly plugins implement the same traits
-//! in the plugin host. Hooks are synchronous and pure over their input: they
-//! get a [`HookChat`] (never an internal note, by construction) and return a
+//! in the plugin host. Hooks are async (a plugin call waits for a slot and
+//! runs on the plugin runtime) and pure over their input: they get a
+//! [`HookChat`] (never an internal note, by construction) and return a
 //! value the pipeline validates before anything is written.
 
 use std::sync::Arc;
@@ -97,26 +98,71 @@ pub struct HookCandidate {
 pub struct HookFault {
     pub hook: HookKind,
     pub plugin: String,
+    pub kind: FaultKind,
     pub reason: String,
 }
 
+/// What stopped a hook: the figures an operator sees per kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FaultKind {
+    /// It used up its instruction budget.
+    Fuel,
+    /// It ran (or waited on the host) past its wall-clock deadline.
+    Deadline,
+    /// It tried to grow its memory past its limit.
+    Memory,
+    /// It trapped: a panic, an abort, a stack overflow, a bad access.
+    Trap,
+    /// It answered something the pipeline refuses (too long, not a
+    /// candidate, not one line...).
+    Output,
+    /// It returned an error of its own.
+    Error,
+    /// No plugin slot came free in time (its workspace had too many calls
+    /// running).
+    Queue,
+    /// It could not be loaded (not installed, does not export the hook).
+    Load,
+    /// The chat was too big to hand to a plugin.
+    Input,
+}
+
+impl FaultKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fuel => "fuel",
+            Self::Deadline => "deadline",
+            Self::Memory => "memory",
+            Self::Trap => "trap",
+            Self::Output => "output",
+            Self::Error => "error",
+            Self::Queue => "queue",
+            Self::Load => "load",
+            Self::Input => "input",
+        }
+    }
+}
+
+#[async_trait::async_trait]
 pub trait SubjectHook: Send + Sync {
     /// Names the implementation in faults and logs.
     fn name(&self) -> &str;
     /// The default subject of the ticket (an operator-typed one wins over it).
-    fn subject(&self, chat: &HookChat) -> Result<String, HookFault>;
+    async fn subject(&self, chat: &HookChat) -> Result<String, HookFault>;
 }
 
+#[async_trait::async_trait]
 pub trait TranscriptHook: Send + Sync {
     fn name(&self) -> &str;
     /// The ticket's description.
-    fn transcript(&self, chat: &HookChat) -> Result<String, HookFault>;
+    async fn transcript(&self, chat: &HookChat) -> Result<String, HookFault>;
 }
 
+#[async_trait::async_trait]
 pub trait AssignmentHook: Send + Sync {
     fn name(&self) -> &str;
     /// The id of the agent who gets the ticket; one of `candidates`.
-    fn assignee(
+    async fn assignee(
         &self,
         chat: &HookChat,
         converting_agent: &HookAgent,
@@ -124,10 +170,11 @@ pub trait AssignmentHook: Send + Sync {
     ) -> Result<String, HookFault>;
 }
 
+#[async_trait::async_trait]
 pub trait SummaryHook: Send + Sync {
     fn name(&self) -> &str;
     /// A summary of the chat at close, or `None` when there is nothing to say.
-    fn summary(&self, chat: &HookChat) -> Result<Option<String>, HookFault>;
+    async fn summary(&self, chat: &HookChat) -> Result<Option<String>, HookFault>;
 }
 
 /// Checks of hook output, applied to every hook (plugins and the built-in
@@ -204,11 +251,12 @@ impl Hooks {
 /// Chat subject, else "Chat with <visitor name>".
 pub struct BuiltinSubject;
 
+#[async_trait::async_trait]
 impl SubjectHook for BuiltinSubject {
     fn name(&self) -> &str {
         "builtin:subject-default"
     }
-    fn subject(&self, chat: &HookChat) -> Result<String, HookFault> {
+    async fn subject(&self, chat: &HookChat) -> Result<String, HookFault> {
         Ok(default_subject(chat.subject.as_deref(), &chat.visitor_name))
     }
 }
@@ -216,11 +264,12 @@ impl SubjectHook for BuiltinSubject {
 /// Plain text, one line a message, with timestamps and speaker names.
 pub struct BuiltinTranscript;
 
+#[async_trait::async_trait]
 impl TranscriptHook for BuiltinTranscript {
     fn name(&self) -> &str {
         "builtin:transcript-plain"
     }
-    fn transcript(&self, chat: &HookChat) -> Result<String, HookFault> {
+    async fn transcript(&self, chat: &HookChat) -> Result<String, HookFault> {
         Ok(plain_transcript(&chat.messages))
     }
 }
@@ -228,11 +277,12 @@ impl TranscriptHook for BuiltinTranscript {
 /// The agent who converts gets the ticket.
 pub struct AssignConvertingAgent;
 
+#[async_trait::async_trait]
 impl AssignmentHook for AssignConvertingAgent {
     fn name(&self) -> &str {
         "builtin:assign-converting-agent"
     }
-    fn assignee(
+    async fn assignee(
         &self,
         _chat: &HookChat,
         converting_agent: &HookAgent,
@@ -245,11 +295,12 @@ impl AssignmentHook for AssignConvertingAgent {
 /// First question and last reply, quoted.
 pub struct BuiltinSummary;
 
+#[async_trait::async_trait]
 impl SummaryHook for BuiltinSummary {
     fn name(&self) -> &str {
         "builtin:summary-extractive"
     }
-    fn summary(&self, chat: &HookChat) -> Result<Option<String>, HookFault> {
+    async fn summary(&self, chat: &HookChat) -> Result<Option<String>, HookFault> {
         Ok(extractive_summary(&chat.messages))
     }
 }

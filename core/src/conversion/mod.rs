@@ -123,7 +123,7 @@ impl Pipeline {
         let messages = self.store.messages(tenant_id, chat_id).await?;
         let hook_chat = hook_chat(&tenant, &chat, &visitor, messages);
         let (hooks, faults) = self.hooks(&tenant, chat_id).await?;
-        let subject = off_runtime(move || subject(&hooks, &hook_chat)).await;
+        let subject = subject(&hooks, &hook_chat).await;
         plugins::record(&self.store, &faults).await;
         Ok(Prefill {
             visitor_email: visitor.email,
@@ -226,12 +226,11 @@ impl Pipeline {
         let messages = self.store.messages(tenant_id, chat_id).await?;
         let hook_chat = hook_chat(&tenant, &chat, &visitor, messages);
         let (hooks, faults) = self.hooks(&tenant, chat_id).await?;
-        let summary = off_runtime(move || {
-            let hook = &hooks.summary;
-            let raw = hook.summary(&hook_chat)?;
-            validate::summary(raw).map_err(|reason| fault(HookKind::Summary, hook.name(), &reason))
-        })
-        .await;
+        let hook = &hooks.summary;
+        let summary = match hook.summary(&hook_chat).await {
+            Ok(raw) => validate::summary(raw).map_err(|reason| fault(HookKind::Summary, hook.name(), &reason)),
+            Err(f) => Err(f),
+        };
         plugins::record(&self.store, &faults).await;
         if let Some(summary) = summary? {
             self.store.set_summary(tenant_id, chat_id, &summary).await?;
@@ -258,9 +257,10 @@ impl Pipeline {
         })
     }
 
-    /// Runs the hooks on a snapshot (off the async runtime: a plugin may
-    /// take its whole time limit) and validates what they return. Faults
-    /// are recorded whatever the outcome. Hands the snapshot back.
+    /// Runs the hooks on a snapshot (plugin calls wait for a slot of the
+    /// workspace's and run on the plugin runtime, never on the server's
+    /// threads) and validates what they return. Faults are recorded
+    /// whatever the outcome. Hands the snapshot back.
     async fn plan(
         &self,
         snap: Snapshot,
@@ -271,31 +271,13 @@ impl Pipeline {
             Ok(h) => h,
             Err(e) => return (snap, Err(e)),
         };
-        let (snap, plan) = off_runtime(move || {
-            let plan = plan_with(&hooks, &snap, email, typed_subject);
-            (snap, plan)
-        })
-        .await;
+        let plan = plan_with(&hooks, &snap, email, typed_subject).await;
         plugins::record(&self.store, &faults).await;
         (snap, plan)
     }
 }
 
-/// Runs hooks on a blocking thread, at most as many at once as the plugin
-/// engine has instances for, so that a slow plugin never stalls the
-/// server's other requests.
-async fn off_runtime<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
-    let _permit = plugins::call_permits()
-        .acquire()
-        .await
-        .expect("the hook semaphore is never closed");
-    match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
-    }
-}
-
-fn plan_with(
+async fn plan_with(
     hooks: &Hooks,
     snap: &Snapshot,
     email: EmailAddress,
@@ -303,15 +285,17 @@ fn plan_with(
 ) -> Result<Plan, ConversionError> {
     let subject = match typed_subject {
         Some(s) => s.into_string(),
-        None => subject(hooks, &snap.hook_chat)?,
+        None => subject(hooks, &snap.hook_chat).await?,
     };
 
     let transcript_hook = &hooks.transcript;
-    let transcript = validate::transcript(transcript_hook.transcript(&snap.hook_chat)?)
+    let transcript = validate::transcript(transcript_hook.transcript(&snap.hook_chat).await?)
         .map_err(|reason| fault(HookKind::Transcript, transcript_hook.name(), &reason))?;
 
     let assignment_hook = &hooks.assignment;
-    let assignee_id = assignment_hook.assignee(&snap.hook_chat, &snap.agent, &snap.candidates)?;
+    let assignee_id = assignment_hook
+        .assignee(&snap.hook_chat, &snap.agent, &snap.candidates)
+        .await?;
     let assignee = validate::assignee(&assignee_id, &snap.candidates)
         .map_err(|reason| fault(HookKind::Assignment, assignment_hook.name(), &reason))?;
 
@@ -330,9 +314,9 @@ fn plan_with(
     })
 }
 
-fn subject(hooks: &Hooks, chat: &HookChat) -> Result<String, ConversionError> {
+async fn subject(hooks: &Hooks, chat: &HookChat) -> Result<String, ConversionError> {
     let hook = &hooks.subject;
-    let raw = hook.subject(chat)?;
+    let raw = hook.subject(chat).await?;
     validate::subject(&raw).map_err(|reason| fault(HookKind::Subject, hook.name(), &reason).into())
 }
 
@@ -346,6 +330,7 @@ fn fault(hook: HookKind, plugin: &str, reason: &str) -> HookFault {
     HookFault {
         hook,
         plugin: plugin.to_owned(),
+        kind: hooks::FaultKind::Output,
         reason: reason.to_owned(),
     }
 }

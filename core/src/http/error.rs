@@ -33,6 +33,10 @@ pub enum ApiError {
     /// A body over the route's size limit.
     #[error("{0}")]
     TooLarge(String),
+    /// The server is busy with work of its own kind (compiling plugins);
+    /// the client should try again after the given seconds.
+    #[error("{0}")]
+    Busy(String, u32),
     /// A conversion hook failed: named, so an operator can fix the rule.
     #[error("{0}")]
     Plugin(crate::conversion::hooks::HookFault),
@@ -70,6 +74,7 @@ impl IntoResponse for ApiError {
             ApiError::Invalid(e) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", Some(e.field)),
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", None),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", None),
+            ApiError::Busy(..) => (StatusCode::SERVICE_UNAVAILABLE, "busy", None),
             ApiError::Plugin(_) => (StatusCode::BAD_GATEWAY, "plugin_failed", None),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
         };
@@ -99,6 +104,11 @@ impl IntoResponse for ApiError {
                 axum::http::header::WWW_AUTHENTICATE,
                 axum::http::HeaderValue::from_static("Bearer"),
             );
+        }
+        if let ApiError::Busy(_, retry_after) = &self {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, (*retry_after).into());
         }
         response
     }

@@ -21,7 +21,7 @@ use super::extract::{ApiJson, AuthAdmin};
 use super::pagination;
 use crate::conversion::hooks::HookKind;
 use crate::domain::{InvalidInput, single_line};
-use crate::plugins::{self, BUILTIN, HookSettings, Limits, Policy, limits};
+use crate::plugins::{self, BUILTIN, Figures, HookSettings, Limits, Policy, UploadError, limits};
 use crate::store::{PluginFaultRow, PluginInfo, PluginRow, is_uploaded_plugin_ref};
 
 /// Bodies up to this size are read in full even when refused.
@@ -32,6 +32,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(upload_plugin, list_plugins))
         .routes(routes!(delete_plugin))
         .routes(routes!(list_faults))
+        .routes(routes!(plugin_usage))
         .routes(routes!(get_pipeline, put_pipeline))
         // Components are bigger than JSON bodies. The handler refuses anything
         // over the plugin limit with a clear 413; reading a body up to this
@@ -92,7 +93,8 @@ pub struct UploadQuery {
         (status = 403, description = "Admins only", body = ErrorBody),
         (status = 409, description = "A plugin with this name is installed", body = ErrorBody),
         (status = 413, description = "Over the size limit", body = ErrorBody),
-        (status = 422, description = "Not a usable plugin; the message says why", body = ErrorBody)))]
+        (status = 422, description = "Not a usable plugin (or too costly to compile); the message says why", body = ErrorBody),
+        (status = 503, description = "Every compile slot stayed busy; try again after `Retry-After` seconds", body = ErrorBody)))]
 async fn upload_plugin(
     State(state): State<AppState>,
     AuthAdmin(admin): AuthAdmin,
@@ -116,22 +118,32 @@ async fn upload_plugin(
     let wasm = Arc::new(wasm.to_vec());
     let inspected = state
         .plugins
-        .inspect(wasm.clone())
+        .inspect(&admin.tenant_id, wasm.clone())
         .await
-        .map_err(|reason| ApiError::Invalid(InvalidInput::new("wasm", format!("not a usable plugin: {reason}"))))?;
+        .map_err(|e| match e {
+            UploadError::Unusable(reason) => {
+                ApiError::Invalid(InvalidInput::new("wasm", format!("not a usable plugin: {reason}")))
+            }
+            UploadError::Busy(reason) => ApiError::Busy(reason, 30),
+            UploadError::Internal(reason) => ApiError::Internal(anyhow::anyhow!(reason)),
+        })?;
     let hooks: Vec<&str> = inspected.hooks.iter().map(|h| h.as_str()).collect();
     let row = PluginRow {
         id: uuid::Uuid::now_v7().to_string(),
         tenant_id: admin.tenant_id.clone(),
         name,
-        sha256: inspected.sha256,
+        sha256: inspected.sha256.clone(),
         size_bytes: wasm.len() as i64,
         wasm: Arc::unwrap_or_clone(wasm),
         hooks: hooks.join(","),
         uploaded_by: admin.id.clone(),
         created_at: Utc::now(),
     };
+    // Stored first: a refused insert (a duplicate name) keeps nothing.
     let info = state.store.insert_plugin(row).await?;
+    state
+        .plugins
+        .installed(&admin.tenant_id, &info.id, &info.name, inspected);
     tracing::info!(tenant = %admin.tenant_id, plugin = %info.name, id = %info.id, hooks = %info.hooks, "plugin installed");
     Ok((StatusCode::CREATED, axum::Json(info.into())))
 }
@@ -205,13 +217,42 @@ async fn delete_plugin(
     if !is_uploaded_plugin_ref(&id) {
         return Err(ApiError::NotFound("plugin"));
     }
-    state
+    let sha256 = state
         .store
         .delete_plugin(&admin.tenant_id, &id)
         .await
         .or_not_found("plugin")?;
-    state.plugins.unload(&admin.tenant_id, &id);
+    state.plugins.deleted(&admin.tenant_id, &id, &sha256).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UsageView {
+    /// This node's figures: each node of a deployment reports its own share.
+    period_seconds: u32,
+    /// Per hook and plugin: calls, fuel, wall time and time waiting for a
+    /// slot (milliseconds), and faults by what stopped the plugin.
+    hooks: Vec<Figures>,
+    /// Plugin calls the workspace may run at once on this node, and how long
+    /// one may wait for a slot.
+    calls_at_once: usize,
+    queue_timeout_ms: u64,
+}
+
+/// What the workspace's plugins consumed over the last hour, per hook and
+/// plugin.
+#[utoipa::path(get, path = "/api/v1/plugins/usage", tag = "plugins", security(("agent_token" = [])),
+    responses((status = 200, description = "OK", body = UsageView),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Admins only", body = ErrorBody)))]
+async fn plugin_usage(State(state): State<AppState>, AuthAdmin(admin): AuthAdmin) -> axum::Json<UsageView> {
+    let slots = state.plugins.slot_settings();
+    axum::Json(UsageView {
+        period_seconds: 3600,
+        hooks: state.plugins.usage(&admin.tenant_id),
+        calls_at_once: slots.per_workspace,
+        queue_timeout_ms: slots.queue_timeout.as_millis() as u64,
+    })
 }
 
 #[derive(Serialize, ToSchema)]

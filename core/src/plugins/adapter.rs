@@ -1,15 +1,20 @@
 //! Plugins behind the pipeline's hook traits: the WIT records built from a
-//! chat snapshot, the call, the checks on what comes back, and the failure
-//! policy.
+//! chat snapshot, the call (through the fair slots, onto the plugin
+//! runtime), the checks on what comes back, the usage figures, and the
+//! failure policy.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use super::Policy;
+use super::engine;
 use super::limits::{self, Limits};
-use super::runtime::{CallSettings, LoadedPlugin, wit};
+use super::runtime::{CallSettings, HookInput, HookOutput, LoadedPlugin, wit};
+use super::slots::{SlotSettings, Slots};
+use super::usage::{CallRecord, Usage};
 use crate::conversion::hooks::{
-    AssignmentHook, HookAgent, HookCandidate, HookChat, HookFault, HookKind, Hooks, SubjectHook, SummaryHook,
-    TranscriptHook, validate,
+    AssignmentHook, FaultKind, HookAgent, HookCandidate, HookChat, HookFault, HookKind, Hooks, SubjectHook,
+    SummaryHook, TranscriptHook, validate,
 };
 use crate::domain::MessageKind;
 use crate::domain::transcript::PublicMessage;
@@ -30,21 +35,45 @@ impl FaultLog {
     }
 }
 
+/// What every call of a server passes through: the fair slots and the
+/// usage figures.
+pub struct Gate {
+    pub slots: Slots,
+    pub usage: Usage,
+}
+
+impl Gate {
+    pub fn new(slots: SlotSettings) -> Self {
+        Self {
+            slots: Slots::new(slots),
+            usage: Usage::default(),
+        }
+    }
+}
+
 /// One plugin bound to one workspace's settings for one hook.
 pub struct PluginHook {
     plugin: Arc<LoadedPlugin>,
     tenant_id: String,
     limits: Limits,
     config: Vec<(String, String)>,
+    gate: Arc<Gate>,
 }
 
 impl PluginHook {
-    pub fn new(plugin: Arc<LoadedPlugin>, tenant_id: String, limits: Limits, config: Vec<(String, String)>) -> Self {
+    pub fn new(
+        plugin: Arc<LoadedPlugin>,
+        tenant_id: String,
+        limits: Limits,
+        config: Vec<(String, String)>,
+        gate: Arc<Gate>,
+    ) -> Self {
         Self {
             plugin,
             tenant_id,
             limits,
             config,
+            gate,
         }
     }
 
@@ -60,39 +89,85 @@ impl PluginHook {
         }
     }
 
-    fn fault(&self, hook: HookKind, reason: impl Into<String>) -> HookFault {
+    fn fault(&self, hook: HookKind, kind: FaultKind, reason: impl Into<String>) -> HookFault {
         HookFault {
             hook,
             plugin: self.plugin.name.clone(),
+            kind,
             reason: reason.into(),
         }
     }
 
-    /// Host failures and the plugin's own `err` both become faults; output
-    /// over the general cap is refused before any hook-specific check.
-    fn settle<T>(&self, hook: HookKind, outcome: Result<Result<T, String>, String>) -> Result<T, HookFault> {
-        match outcome {
-            Err(host) => Err(self.fault(hook, host)),
-            Ok(Err(own)) => {
-                let own: String = own.chars().take(500).collect();
-                Err(self.fault(hook, format!("it returned an error: {own}")))
+    /// Waits for a slot of the workspace's, runs the call on the plugin
+    /// runtime, records what it cost, and checks the output against the
+    /// general cap. The call holds its slot until it ends, even if the
+    /// request that wanted it is gone.
+    async fn call(&self, chat: &HookChat, input: HookInput) -> Result<HookOutput, HookFault> {
+        let hook = input.hook();
+        let mut record = CallRecord {
+            hook,
+            plugin: self.plugin.key.clone(),
+            plugin_name: self.plugin.name.clone(),
+            fuel: None,
+            wall: Duration::ZERO,
+            waited: Duration::ZERO,
+            fault: None,
+        };
+        let outcome = match self.gate.slots.acquire(&self.tenant_id).await {
+            Err(timeout) => {
+                record.waited = timeout.waited;
+                Err(self.fault(
+                    hook,
+                    FaultKind::Queue,
+                    format!(
+                        "it waited {:.0} ms for a plugin slot and was not run (a workspace runs at most {} plugin \
+                         calls at once)",
+                        timeout.waited.as_secs_f64() * 1000.0,
+                        timeout.per_workspace
+                    ),
+                ))
             }
-            Ok(Ok(v)) => Ok(v),
-        }
-    }
-
-    fn check_output(&self, hook: HookKind, out: &str) -> Result<(), HookFault> {
-        if out.len() > limits::MAX_OUTPUT_BYTES {
-            return Err(self.fault(
-                hook,
-                format!(
-                    "it returned {} bytes, over the {} MiB output limit",
-                    out.len(),
-                    limits::MAX_OUTPUT_BYTES >> 20
-                ),
-            ));
-        }
-        Ok(())
+            Ok(slot) => {
+                record.waited = slot.waited;
+                let (plugin, settings) = (self.plugin.clone(), self.settings(chat));
+                let finished = engine::runtime()
+                    .spawn(async move {
+                        let finished = plugin.run(&settings, input).await;
+                        drop(slot);
+                        finished
+                    })
+                    .await;
+                match finished {
+                    Ok(finished) => {
+                        record.fuel = finished.fuel;
+                        record.wall = finished.wall;
+                        finished.output.map_err(|e| self.fault(hook, e.kind, e.reason))
+                    }
+                    Err(e) => Err(self.fault(hook, FaultKind::Trap, format!("the call failed on the host: {e}"))),
+                }
+            }
+        };
+        let outcome = outcome.and_then(|out| {
+            let text = match &out {
+                HookOutput::Text(t) | HookOutput::Summary(Some(t)) => t.as_str(),
+                HookOutput::Summary(None) => "",
+            };
+            if text.len() > limits::MAX_OUTPUT_BYTES {
+                return Err(self.fault(
+                    hook,
+                    FaultKind::Output,
+                    format!(
+                        "it returned {} bytes, over the {} MiB output limit",
+                        text.len(),
+                        limits::MAX_OUTPUT_BYTES >> 20
+                    ),
+                ));
+            }
+            Ok(out)
+        });
+        record.fault = outcome.as_ref().err().map(|f| f.kind);
+        self.gate.usage.record(&self.tenant_id, &record);
+        outcome
     }
 
     fn check_input(&self, hook: HookKind, chat: &HookChat, whole: bool) -> Result<(), HookFault> {
@@ -100,6 +175,7 @@ impl PluginHook {
         if size > limits::MAX_INPUT_BYTES {
             return Err(self.fault(
                 hook,
+                FaultKind::Input,
                 format!(
                     "the chat is {size} bytes, over the {} MiB a plugin may be given",
                     limits::MAX_INPUT_BYTES >> 20
@@ -109,23 +185,30 @@ impl PluginHook {
         Ok(())
     }
 
-    fn run_subject(&self, chat: &HookChat) -> Result<String, HookFault> {
+    fn text(&self, hook: HookKind, out: HookOutput) -> Result<String, HookFault> {
+        match out {
+            HookOutput::Text(t) => Ok(t),
+            HookOutput::Summary(_) => Err(self.fault(hook, FaultKind::Output, "it answered for another hook")),
+        }
+    }
+
+    async fn run_subject(&self, chat: &HookChat) -> Result<String, HookFault> {
         let hook = HookKind::Subject;
         self.check_input(hook, chat, false)?;
-        let out = self.settle(hook, self.plugin.call_subject(&self.settings(chat), &header(chat)))?;
-        self.check_output(hook, &out)?;
-        validate::subject(&out).map_err(|r| self.fault(hook, r))
+        let out = self.call(chat, HookInput::Subject(header(chat))).await?;
+        let out = self.text(hook, out)?;
+        validate::subject(&out).map_err(|r| self.fault(hook, FaultKind::Output, r))
     }
 
-    fn run_transcript(&self, chat: &HookChat) -> Result<String, HookFault> {
+    async fn run_transcript(&self, chat: &HookChat) -> Result<String, HookFault> {
         let hook = HookKind::Transcript;
         self.check_input(hook, chat, true)?;
-        let out = self.settle(hook, self.plugin.call_transcript(&self.settings(chat), &whole(chat)))?;
-        self.check_output(hook, &out)?;
-        validate::transcript(out).map_err(|r| self.fault(hook, r))
+        let out = self.call(chat, HookInput::Transcript(whole(chat))).await?;
+        let out = self.text(hook, out)?;
+        validate::transcript(out).map_err(|r| self.fault(hook, FaultKind::Output, r))
     }
 
-    fn run_assignment(
+    async fn run_assignment(
         &self,
         chat: &HookChat,
         agent: &HookAgent,
@@ -147,62 +230,72 @@ impl PluginHook {
                 skills: c.skills.clone(),
             })
             .collect();
-        let out = self.settle(
-            hook,
-            self.plugin
-                .call_assignment(&self.settings(chat), &header(chat), &agent, &listed),
-        )?;
-        self.check_output(hook, &out)?;
+        let input = HookInput::Assignment {
+            chat: header(chat),
+            agent,
+            candidates: listed,
+        };
+        let out = self.call(chat, input).await?;
+        let out = self.text(hook, out)?;
         validate::assignee(&out, candidates)
             .map(|c| c.id.clone())
-            .map_err(|r| self.fault(hook, r))
+            .map_err(|r| self.fault(hook, FaultKind::Output, r))
     }
 
-    fn run_summary(&self, chat: &HookChat) -> Result<Option<String>, HookFault> {
+    async fn run_summary(&self, chat: &HookChat) -> Result<Option<String>, HookFault> {
         let hook = HookKind::Summary;
         self.check_input(hook, chat, true)?;
-        let out = self.settle(hook, self.plugin.call_summary(&self.settings(chat), &whole(chat)))?;
-        if let Some(s) = &out {
-            self.check_output(hook, s)?;
-        }
-        validate::summary(out).map_err(|r| self.fault(hook, r))
+        let out = match self.call(chat, HookInput::Summary(whole(chat))).await? {
+            HookOutput::Summary(s) => s,
+            HookOutput::Text(_) => return Err(self.fault(hook, FaultKind::Output, "it answered for another hook")),
+        };
+        validate::summary(out).map_err(|r| self.fault(hook, FaultKind::Output, r))
     }
 }
 
 // A plugin on its own, without a policy (the local runner, benchmarks).
+#[async_trait::async_trait]
 impl SubjectHook for PluginHook {
     fn name(&self) -> &str {
         &self.plugin.name
     }
-    fn subject(&self, chat: &HookChat) -> Result<String, HookFault> {
-        self.run_subject(chat)
+    async fn subject(&self, chat: &HookChat) -> Result<String, HookFault> {
+        self.run_subject(chat).await
     }
 }
 
+#[async_trait::async_trait]
 impl TranscriptHook for PluginHook {
     fn name(&self) -> &str {
         &self.plugin.name
     }
-    fn transcript(&self, chat: &HookChat) -> Result<String, HookFault> {
-        self.run_transcript(chat)
+    async fn transcript(&self, chat: &HookChat) -> Result<String, HookFault> {
+        self.run_transcript(chat).await
     }
 }
 
+#[async_trait::async_trait]
 impl AssignmentHook for PluginHook {
     fn name(&self) -> &str {
         &self.plugin.name
     }
-    fn assignee(&self, chat: &HookChat, agent: &HookAgent, candidates: &[HookCandidate]) -> Result<String, HookFault> {
-        self.run_assignment(chat, agent, candidates)
+    async fn assignee(
+        &self,
+        chat: &HookChat,
+        agent: &HookAgent,
+        candidates: &[HookCandidate],
+    ) -> Result<String, HookFault> {
+        self.run_assignment(chat, agent, candidates).await
     }
 }
 
+#[async_trait::async_trait]
 impl SummaryHook for PluginHook {
     fn name(&self) -> &str {
         &self.plugin.name
     }
-    fn summary(&self, chat: &HookChat) -> Result<Option<String>, HookFault> {
-        self.run_summary(chat)
+    async fn summary(&self, chat: &HookChat) -> Result<Option<String>, HookFault> {
+        self.run_summary(chat).await
     }
 }
 
@@ -220,17 +313,15 @@ pub struct Guarded {
 }
 
 impl Guarded {
-    fn run<R>(
-        &self,
-        plugin: impl FnOnce(&PluginHook) -> Result<R, HookFault>,
-        native: impl FnOnce() -> Result<R, HookFault>,
-    ) -> Result<R, HookFault> {
-        let fault = match &self.primary {
-            Ok(p) => match plugin(p) {
-                Ok(r) => return Ok(r),
-                Err(f) => f,
-            },
-            Err(f) => f.clone(),
+    /// Settles a plugin's outcome by the failure policy: its answer, or
+    /// (recording the fault) the native rule's or the fault itself.
+    async fn settle<R, F>(&self, outcome: Result<R, HookFault>, native: F) -> Result<R, HookFault>
+    where
+        F: Future<Output = Result<R, HookFault>>,
+    {
+        let fault = match outcome {
+            Ok(r) => return Ok(r),
+            Err(f) => f,
         };
         let outcome = match self.policy {
             Policy::Fallback => "fell_back",
@@ -249,9 +340,13 @@ impl Guarded {
             outcome: outcome.to_owned(),
         });
         match self.policy {
-            Policy::Fallback => native(),
+            Policy::Fallback => native.await,
             Policy::Reject => Err(fault),
         }
+    }
+
+    fn plugin(&self) -> Result<&PluginHook, HookFault> {
+        self.primary.as_ref().map_err(Clone::clone)
     }
 
     fn plugin_name(&self) -> &str {
@@ -262,42 +357,65 @@ impl Guarded {
     }
 }
 
+#[async_trait::async_trait]
 impl SubjectHook for Guarded {
     fn name(&self) -> &str {
         self.plugin_name()
     }
-    fn subject(&self, chat: &HookChat) -> Result<String, HookFault> {
-        self.run(|p| p.run_subject(chat), || self.native.subject.subject(chat))
+    async fn subject(&self, chat: &HookChat) -> Result<String, HookFault> {
+        let outcome = match self.plugin() {
+            Ok(p) => p.run_subject(chat).await,
+            Err(f) => Err(f),
+        };
+        self.settle(outcome, self.native.subject.subject(chat)).await
     }
 }
 
+#[async_trait::async_trait]
 impl TranscriptHook for Guarded {
     fn name(&self) -> &str {
         self.plugin_name()
     }
-    fn transcript(&self, chat: &HookChat) -> Result<String, HookFault> {
-        self.run(|p| p.run_transcript(chat), || self.native.transcript.transcript(chat))
+    async fn transcript(&self, chat: &HookChat) -> Result<String, HookFault> {
+        let outcome = match self.plugin() {
+            Ok(p) => p.run_transcript(chat).await,
+            Err(f) => Err(f),
+        };
+        self.settle(outcome, self.native.transcript.transcript(chat)).await
     }
 }
 
+#[async_trait::async_trait]
 impl AssignmentHook for Guarded {
     fn name(&self) -> &str {
         self.plugin_name()
     }
-    fn assignee(&self, chat: &HookChat, agent: &HookAgent, candidates: &[HookCandidate]) -> Result<String, HookFault> {
-        self.run(
-            |p| p.run_assignment(chat, agent, candidates),
-            || self.native.assignment.assignee(chat, agent, candidates),
-        )
+    async fn assignee(
+        &self,
+        chat: &HookChat,
+        agent: &HookAgent,
+        candidates: &[HookCandidate],
+    ) -> Result<String, HookFault> {
+        let outcome = match self.plugin() {
+            Ok(p) => p.run_assignment(chat, agent, candidates).await,
+            Err(f) => Err(f),
+        };
+        self.settle(outcome, self.native.assignment.assignee(chat, agent, candidates))
+            .await
     }
 }
 
+#[async_trait::async_trait]
 impl SummaryHook for Guarded {
     fn name(&self) -> &str {
         self.plugin_name()
     }
-    fn summary(&self, chat: &HookChat) -> Result<Option<String>, HookFault> {
-        self.run(|p| p.run_summary(chat), || self.native.summary.summary(chat))
+    async fn summary(&self, chat: &HookChat) -> Result<Option<String>, HookFault> {
+        let outcome = match self.plugin() {
+            Ok(p) => p.run_summary(chat).await,
+            Err(f) => Err(f),
+        };
+        self.settle(outcome, self.native.summary.summary(chat)).await
     }
 }
 

@@ -6,10 +6,14 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::adapter::PluginHook;
-use super::limits::Limits;
-use super::runtime::{self, LoadedPlugin};
-use super::sha256_hex;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use super::adapter::{Gate, PluginHook};
+use super::compiler::compile_in_process;
+use super::limits::{self, Limits};
+use super::runtime::LoadedPlugin;
+use super::slots::SlotSettings;
 use crate::conversion::hooks::{
     AssignmentHook, HookAgent, HookCandidate, HookChat, HookFault, HookKind, Hooks, SubjectHook, SummaryHook,
     TranscriptHook,
@@ -18,23 +22,38 @@ use crate::conversion::utc_offset_minutes;
 use crate::domain::MessageKind;
 use crate::domain::transcript::PublicMessage;
 
-/// Loads a component as a standalone hook implementation (compiled once
-/// per process).
+/// Loads a component as a standalone hook implementation, compiled in this
+/// process (the local runner runs the author's own code).
 pub fn load(wasm: &[u8], name: &str, config: Vec<(String, String)>, limits: Limits) -> Result<PluginHook, String> {
     limits.check().map_err(|e| e.message)?;
-    let (component, _) = runtime::component(wasm, &sha256_hex(wasm), None)?;
+    let component = compile_in_process(wasm).map_err(|e| e.to_string())?;
     let plugin = LoadedPlugin::prepare(name.to_owned(), name.to_owned(), &component)?;
     Ok(PluginHook::new(
-        std::sync::Arc::new(plugin),
+        Arc::new(plugin),
         "local".into(),
         limits,
         config,
+        local_gate(),
     ))
+}
+
+/// Slots for local runs: as many as the engine has, no queueing to speak of.
+fn local_gate() -> Arc<Gate> {
+    static GATE: OnceLock<Arc<Gate>> = OnceLock::new();
+    GATE.get_or_init(|| {
+        let total = limits::MAX_CONCURRENT_CALLS as usize;
+        Arc::new(Gate::new(SlotSettings {
+            total,
+            per_workspace: total,
+            queue_timeout: Duration::from_secs(60),
+        }))
+    })
+    .clone()
 }
 
 /// The hooks `plugin` exports.
 pub fn exports(wasm: &[u8]) -> Result<Vec<HookKind>, String> {
-    let (component, _) = runtime::component(wasm, &sha256_hex(wasm), None)?;
+    let component = compile_in_process(wasm).map_err(|e| e.to_string())?;
     Ok(LoadedPlugin::prepare(String::new(), String::new(), &component)?.hooks())
 }
 
@@ -173,21 +192,27 @@ impl ChatFile {
 
 /// Runs one hook of `plugin` on `input`, next to what the built-in rule
 /// gives, as JSON.
-pub fn run(plugin: &PluginHook, hook: HookKind, input: &Input) -> Result<Value, HookFault> {
+pub async fn run(plugin: &PluginHook, hook: HookKind, input: &Input) -> Result<Value, HookFault> {
     let native = Hooks::builtin();
     let (chat, agent, candidates) = (&input.chat, &input.agent, &input.candidates[..]);
     let started = std::time::Instant::now();
     let (output, builtin) = match hook {
-        HookKind::Subject => (json!(plugin.subject(chat)?), json!(native.subject.subject(chat)?)),
+        HookKind::Subject => (
+            json!(plugin.subject(chat).await?),
+            json!(native.subject.subject(chat).await?),
+        ),
         HookKind::Transcript => (
-            json!(plugin.transcript(chat)?),
-            json!(native.transcript.transcript(chat)?),
+            json!(plugin.transcript(chat).await?),
+            json!(native.transcript.transcript(chat).await?),
         ),
         HookKind::Assignment => (
-            json!(plugin.assignee(chat, agent, candidates)?),
-            json!(native.assignment.assignee(chat, agent, candidates)?),
+            json!(plugin.assignee(chat, agent, candidates).await?),
+            json!(native.assignment.assignee(chat, agent, candidates).await?),
         ),
-        HookKind::Summary => (json!(plugin.summary(chat)?), json!(native.summary.summary(chat)?)),
+        HookKind::Summary => (
+            json!(plugin.summary(chat).await?),
+            json!(native.summary.summary(chat).await?),
+        ),
     };
     Ok(json!({
         "hook": hook.as_str(),

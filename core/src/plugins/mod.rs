@@ -9,22 +9,32 @@
 //! or fails the conversion (`reject`).
 
 mod adapter;
+mod cache;
+pub mod compiler;
+pub mod engine;
 pub mod limits;
 pub mod local;
 pub mod runtime;
+pub mod slots;
+pub mod usage;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::conversion::hooks::{HookFault, HookKind, Hooks};
+use crate::conversion::hooks::{FaultKind, HookFault, HookKind, Hooks};
 use crate::store::{NewFault, PipelineHookRow, Store, StoreError, Tenant, is_uploaded_plugin_ref};
 use adapter::Guarded;
-pub use adapter::{FaultLog, PluginHook};
+pub use adapter::{FaultLog, Gate, PluginHook};
+use cache::{DiskCache, MemoryCache};
+pub use compiler::{CompileError, CompileSettings, Compiled, Compiler, WorkerCommand};
 pub use limits::Limits;
-pub use runtime::LoadedPlugin;
+pub use runtime::{LoadedPlugin, PluginError};
+pub use slots::SlotSettings;
+pub use usage::Figures;
 
 /// The default plugins, built from `plugins/` by `build.rs`.
 pub const BUILTIN: [(&str, &[u8]); 4] = [
@@ -138,11 +148,57 @@ pub async fn pipeline_settings(store: &Store, tenant_id: &str) -> Result<BTreeMa
     Ok(settings)
 }
 
-/// What an upload turned out to be.
-#[derive(Debug, Clone)]
+/// What an upload turned out to be: compiled, linked, with the hooks it
+/// exports. Nothing of it is kept until [`PluginHost::installed`].
 pub struct Inspected {
     pub sha256: String,
     pub hooks: Vec<HookKind>,
+    compiled: Compiled,
+    plugin: LoadedPlugin,
+}
+
+/// How the plugin host shares the server among workspaces.
+#[derive(Debug, Clone)]
+pub struct HostSettings {
+    /// Where compiled plugins are kept across restarts; `None` compiles them
+    /// again in every new process.
+    pub cache_dir: Option<PathBuf>,
+    pub slots: SlotSettings,
+    pub compile: CompileSettings,
+    /// Compiled code of uploaded plugins kept in memory, at most.
+    pub memory_cache_bytes: usize,
+}
+
+impl HostSettings {
+    /// Defaults derived from the machine: a workspace may run half the
+    /// cores' worth of calls at once (at least one), the server four calls
+    /// a core (at most the engine's pool).
+    pub fn defaults(cache_dir: Option<PathBuf>) -> Self {
+        let cores = engine::cores();
+        Self {
+            cache_dir,
+            slots: SlotSettings {
+                total: (4 * cores).clamp(1, limits::MAX_CONCURRENT_CALLS as usize),
+                per_workspace: (cores / 2).max(1),
+                queue_timeout: Duration::from_millis(1_000),
+            },
+            compile: CompileSettings::defaults(),
+            memory_cache_bytes: 256 << 20,
+        }
+    }
+}
+
+/// Why an upload is refused or could not be handled.
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    /// Not a usable plugin (422), with the reason.
+    #[error("{0}")]
+    Unusable(String),
+    /// Every compile slot is busy (503).
+    #[error("{0}")]
+    Busy(String),
+    #[error("{0}")]
+    Internal(String),
 }
 
 /// Loads plugins (built-in or from the database), keeps them ready, and
@@ -150,100 +206,228 @@ pub struct Inspected {
 #[derive(Clone)]
 pub struct PluginHost {
     store: Store,
-    cache_dir: Option<PathBuf>,
-    loaded: Arc<Mutex<HashMap<String, Arc<LoadedPlugin>>>>,
+    disk: Option<DiskCache>,
+    memory: Arc<MemoryCache>,
+    compiler: Arc<Compiler>,
+    gate: Arc<Gate>,
 }
 
 impl PluginHost {
-    /// `cache_dir` keeps compiled plugins across restarts (none: compile on
-    /// every start).
-    pub fn new(store: Store, cache_dir: Option<PathBuf>) -> Self {
+    pub fn new(store: Store, settings: HostSettings) -> Self {
         Self {
             store,
-            cache_dir,
-            loaded: Default::default(),
+            disk: settings.cache_dir.map(DiskCache::new),
+            memory: Arc::new(MemoryCache::new(settings.memory_cache_bytes)),
+            compiler: Arc::new(Compiler::new(settings.compile)),
+            gate: Arc::new(Gate::new(settings.slots)),
         }
     }
 
-    /// Checks an upload: a WebAssembly component within the size cap that
-    /// links against this server's imports and exports at least one hook.
-    /// Compiles it (so the first conversion does not have to).
-    pub async fn inspect(&self, wasm: Arc<Vec<u8>>) -> Result<Inspected, String> {
+    /// Checks an upload: a WebAssembly component within the size cap,
+    /// compiled within the compile limits, that links against this server's
+    /// imports and exports at least one hook. Keeps nothing: a refused
+    /// upload leaves no trace on disk or in memory.
+    pub async fn inspect(&self, tenant_id: &str, wasm: Arc<Vec<u8>>) -> Result<Inspected, UploadError> {
         if wasm.len() > limits::MAX_PLUGIN_BYTES {
-            return Err(format!(
+            return Err(UploadError::Unusable(format!(
                 "the component is {} bytes; the limit is {} MiB",
                 wasm.len(),
                 limits::MAX_PLUGIN_BYTES >> 20
-            ));
+            )));
         }
         if !wasm.starts_with(b"\0asm") {
-            return Err(
+            return Err(UploadError::Unusable(
                 "not a WebAssembly binary (it must start with \\0asm); precompiled code is not accepted".into(),
-            );
+            ));
         }
-        let cache_dir = self.cache_dir.clone();
-        tokio::task::spawn_blocking(move || {
-            let sha256 = sha256_hex(&wasm);
-            let (component, _) = runtime::component(&wasm, &sha256, cache_dir.as_deref())?;
-            let plugin = LoadedPlugin::prepare(String::new(), String::new(), &component)?;
-            Ok(Inspected {
-                sha256,
-                hooks: plugin.hooks(),
-            })
+        let sha256 = sha256_hex(&wasm);
+        let compiled = self.compiler.compile(tenant_id, wasm).await.map_err(|e| match e {
+            CompileError::Busy => UploadError::Busy(e.to_string()),
+            CompileError::Internal(_) => UploadError::Internal(e.to_string()),
+            CompileError::Invalid(_) | CompileError::TooCostly(_) => UploadError::Unusable(e.to_string()),
+        })?;
+        let plugin =
+            LoadedPlugin::prepare(String::new(), String::new(), &compiled.component).map_err(UploadError::Unusable)?;
+        Ok(Inspected {
+            sha256,
+            hooks: plugin.hooks(),
+            compiled,
+            plugin,
         })
-        .await
-        .map_err(|e| format!("inspecting the component failed: {e}"))?
+    }
+
+    /// An inspected upload was stored as `plugin_id`: keep its compiled code
+    /// (on disk and in memory), so the first conversion does not compile.
+    pub fn installed(&self, tenant_id: &str, plugin_id: &str, name: &str, inspected: Inspected) {
+        if let Some(disk) = &self.disk {
+            disk.write(&inspected.sha256, &inspected.compiled.serialized);
+        }
+        match LoadedPlugin::prepare(plugin_id.to_owned(), name.to_owned(), &inspected.compiled.component) {
+            Ok(plugin) => self.memory.insert(cache_key(tenant_id, plugin_id), Arc::new(plugin)),
+            Err(e) => tracing::error!(plugin = plugin_id, error = %e, "an inspected plugin does not load"),
+        }
+        drop(inspected.plugin);
     }
 
     /// A plugin by its key (a built-in name or an uploaded id of this
-    /// workspace), loaded once per server.
+    /// workspace).
     pub async fn load(&self, tenant_id: &str, key: &str) -> Result<Arc<LoadedPlugin>, String> {
+        if !is_uploaded_plugin_ref(key) {
+            return self.builtin(key).await;
+        }
         // Uploaded plugins are kept per workspace, so one workspace's plugin
-        // can never be found by another; built-in ones are shared.
+        // can never be found by another.
         let cache_key = cache_key(tenant_id, key);
-        if let Some(p) = self.loaded.lock().unwrap().get(&cache_key) {
+        if let Some(p) = self.memory.get(&cache_key) {
+            return Ok(p);
+        }
+        let row = match self.store.plugin(tenant_id, key).await {
+            Ok(row) => row,
+            Err(StoreError::NotFound) => return Err(format!("plugin {key} is not installed in this workspace")),
+            Err(e) => return Err(format!("cannot read plugin {key}: {e}")),
+        };
+        let disk = self.disk.clone();
+        let sha = row.sha256.clone();
+        let cached = match &disk {
+            Some(d) => {
+                let d = d.clone();
+                tokio::task::spawn_blocking(move || d.read(&sha)).await.ok().flatten()
+            }
+            None => None,
+        };
+        let component = match cached {
+            Some(c) => c,
+            None => {
+                // Another node installed it, or this node's cache lost it:
+                // compile it again, with the same bounds as an upload.
+                let compiled = self
+                    .compiler
+                    .compile(tenant_id, Arc::new(row.wasm))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if let Some(disk) = &disk {
+                    disk.write(&row.sha256, &compiled.serialized);
+                }
+                compiled.component
+            }
+        };
+        let plugin = Arc::new(LoadedPlugin::prepare(key.to_owned(), row.name, &component)?);
+        self.memory.insert(cache_key, plugin.clone());
+        Ok(plugin)
+    }
+
+    /// A built-in plugin: compiled once per process (from this server's
+    /// disk cache when it has one) and never evicted.
+    async fn builtin(&self, name: &str) -> Result<Arc<LoadedPlugin>, String> {
+        let (name, wasm) = BUILTIN
+            .iter()
+            .find(|(n, _)| *n == name)
+            .copied()
+            .ok_or_else(|| format!("there is no built-in plugin named {name:?}"))?;
+        if let Some((p, _)) = builtins().lock().unwrap().get(name) {
             return Ok(p.clone());
         }
-        let (name, wasm): (String, Arc<Vec<u8>>) = if is_uploaded_plugin_ref(key) {
-            match self.store.plugin(tenant_id, key).await {
-                Ok(row) => (row.name, Arc::new(row.wasm)),
-                Err(StoreError::NotFound) => return Err(format!("plugin {key} is not installed in this workspace")),
-                Err(e) => return Err(format!("cannot read plugin {key}: {e}")),
-            }
-        } else {
-            let (name, bytes) = BUILTIN
-                .iter()
-                .find(|(n, _)| *n == key)
-                .ok_or_else(|| format!("there is no built-in plugin named {key:?}"))?;
-            (format!("builtin:{name}"), Arc::new(bytes.to_vec()))
-        };
-        let (cache_dir, key_owned) = (self.cache_dir.clone(), key.to_owned());
-        let plugin = tokio::task::spawn_blocking(move || {
-            let sha256 = sha256_hex(&wasm);
-            let (component, how) = runtime::component(&wasm, &sha256, cache_dir.as_deref())?;
-            tracing::debug!(plugin = %name, ?how, "plugin loaded");
-            LoadedPlugin::prepare(key_owned, name, &component)
+        let disk = self.disk.clone();
+        let (plugin, component) = tokio::task::spawn_blocking(move || {
+            let sha256 = sha256_hex(wasm);
+            let component = match disk.as_ref().and_then(|d| d.read(&sha256)) {
+                Some(c) => c,
+                None => {
+                    let c = compiler::compile_in_process(wasm).map_err(|e| e.to_string())?;
+                    if let (Some(disk), Ok(bytes)) = (&disk, c.serialize()) {
+                        disk.write(&sha256, &bytes);
+                    }
+                    c
+                }
+            };
+            let plugin = LoadedPlugin::prepare(name.to_owned(), format!("builtin:{name}"), &component)?;
+            Ok::<_, String>((plugin, component))
         })
         .await
         .map_err(|e| format!("loading the plugin failed: {e}"))??;
         let plugin = Arc::new(plugin);
-        self.loaded.lock().unwrap().insert(cache_key, plugin.clone());
+        builtins().lock().unwrap().insert(name, (plugin.clone(), component));
         Ok(plugin)
     }
 
     /// Loads the built-in plugins ahead of the first conversion (from the
-    /// disk cache, or compiling them), so no request waits for it.
+    /// disk cache, or compiling them), so no request waits for it, and
+    /// prunes the disk cache of plugins that no longer exist.
     pub async fn warm_up(&self) {
-        for (name, _) in BUILTIN {
+        for (name, wasm) in BUILTIN {
             if let Err(e) = self.load("", name).await {
                 tracing::error!(plugin = name, error = %e, "a built-in plugin does not load");
+                continue;
+            }
+            // Another server of this process may have compiled it first:
+            // this one's disk cache gets it too, for its next start.
+            if let Some(disk) = &self.disk {
+                let sha256 = sha256_hex(wasm);
+                if !disk.has(&sha256) {
+                    let component = builtins().lock().unwrap().get(name).map(|(_, c)| c.clone());
+                    if let Some(bytes) = component.and_then(|c| c.serialize().ok()) {
+                        disk.write(&sha256, &bytes);
+                    }
+                }
+            }
+        }
+        self.prune_disk().await;
+    }
+
+    /// Removes compiled code on disk that no plugin of any workspace has.
+    pub async fn prune_disk(&self) -> usize {
+        match &self.disk {
+            Some(disk) => prune(&self.store, disk.clone()).await,
+            None => 0,
+        }
+    }
+
+    /// Forgets a deleted plugin: its loaded form here, and its compiled code
+    /// on disk unless another plugin (of any workspace) has the same bytes.
+    pub async fn deleted(&self, tenant_id: &str, key: &str, sha256: &str) {
+        self.memory.remove(&cache_key(tenant_id, key));
+        if let Some(disk) = &self.disk {
+            match self.store.plugin_bytes_in_use(sha256).await {
+                Ok(false) => disk.remove(sha256),
+                Ok(true) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot check whether compiled code is still used"),
             }
         }
     }
 
-    /// Forgets a deleted plugin.
-    pub fn unload(&self, tenant_id: &str, key: &str) {
-        self.loaded.lock().unwrap().remove(&cache_key(tenant_id, key));
+    pub fn slot_settings(&self) -> SlotSettings {
+        self.gate.slots.settings()
+    }
+
+    /// The workspace's plugin usage on this node over the last hour.
+    pub fn usage(&self, tenant_id: &str) -> Vec<Figures> {
+        self.gate.usage.last_hour(tenant_id)
+    }
+
+    /// Logs finished minutes of usage once a minute and prunes the disk
+    /// cache once an hour, until the server's plugin host is dropped.
+    pub fn spawn_housekeeping(&self) {
+        let gate = Arc::downgrade(&self.gate);
+        let (store, disk) = (self.store.clone(), self.disk.clone());
+        tokio::spawn(async move {
+            let mut logged_up_to = 0;
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            for minute in 0u64.. {
+                tick.tick().await;
+                let Some(gate) = gate.upgrade() else { return };
+                gate.usage.log_finished_minutes(&mut logged_up_to);
+                if minute % 60 == 59
+                    && let Some(disk) = &disk
+                {
+                    prune(&store, disk.clone()).await;
+                }
+            }
+        });
+    }
+
+    /// Entries and bytes of compiled code of uploaded plugins in memory.
+    pub fn memory_cache_size(&self) -> (usize, usize) {
+        self.memory.size()
     }
 
     /// The hooks one conversion (or close) of `tenant` runs, and the log its
@@ -260,15 +444,18 @@ impl PluginHost {
                     tenant.id.clone(),
                     s.limits,
                     s.config.into_iter().collect(),
+                    self.gate.clone(),
                 )),
                 Ok(plugin) => Err(HookFault {
                     hook,
                     plugin: plugin.name.clone(),
+                    kind: FaultKind::Load,
                     reason: format!("it does not export the {hook} hook"),
                 }),
                 Err(reason) => Err(HookFault {
                     hook,
                     plugin: s.plugin.clone(),
+                    kind: FaultKind::Load,
                     reason,
                 }),
             };
@@ -298,12 +485,34 @@ impl PluginHost {
     }
 }
 
-fn cache_key(tenant_id: &str, key: &str) -> String {
-    if is_uploaded_plugin_ref(key) {
-        format!("{tenant_id}/{key}")
-    } else {
-        key.to_owned()
+async fn prune(store: &Store, disk: DiskCache) -> usize {
+    let mut keep = match store.plugin_hashes().await {
+        Ok(k) => k,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list plugins to prune the plugin cache");
+            return 0;
+        }
+    };
+    keep.extend(BUILTIN.iter().map(|(_, wasm)| sha256_hex(wasm)));
+    let removed = tokio::task::spawn_blocking(move || disk.prune(&keep))
+        .await
+        .unwrap_or(0);
+    if removed > 0 {
+        tracing::info!(removed, "pruned the plugin cache");
     }
+    removed
+}
+
+/// The built-in plugins loaded in this process, with their components.
+type Builtins = Mutex<HashMap<&'static str, (Arc<LoadedPlugin>, wasmtime::component::Component)>>;
+
+fn builtins() -> &'static Builtins {
+    static LOADED: OnceLock<Builtins> = OnceLock::new();
+    LOADED.get_or_init(Default::default)
+}
+
+fn cache_key(tenant_id: &str, key: &str) -> String {
+    format!("{tenant_id}/{key}")
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -323,13 +532,6 @@ pub async fn record(store: &Store, faults: &FaultLog) {
     if let Err(e) = store.record_faults(faults).await {
         tracing::error!(error = %e, "cannot record plugin faults");
     }
-}
-
-/// The hook calls of this process may not outnumber the engine's instance
-/// pool; more wait here.
-pub fn call_permits() -> &'static tokio::sync::Semaphore {
-    static PERMITS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
-    PERMITS.get_or_init(|| tokio::sync::Semaphore::new(limits::MAX_CONCURRENT_CALLS as usize))
 }
 
 #[cfg(test)]
@@ -404,8 +606,8 @@ mod tests {
     /// The default plugins and the native rules they stand in for agree on
     /// every chat, edge cases included (cut subjects, folded whitespace,
     /// dates before 1970, multi-byte text).
-    #[test]
-    fn builtin_plugins_agree_with_the_native_rules() {
+    #[tokio::test]
+    async fn builtin_plugins_agree_with_the_native_rules() {
         let plugin = |name: &str| {
             let (_, wasm) = BUILTIN.iter().find(|(n, _)| *n == name).unwrap();
             local::load(wasm, name, Vec::new(), Limits::DEFAULT).unwrap()
@@ -427,48 +629,63 @@ mod tests {
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         for i in 0..300 {
             let chat = chat(&mut rng);
-            let expected = native.subject.subject(&chat).and_then(|s| {
+            let expected = native.subject.subject(&chat).await.and_then(|s| {
                 validate::subject(&s).map_err(|reason| HookFault {
                     hook: HookKind::Subject,
                     plugin: String::new(),
+                    kind: FaultKind::Output,
                     reason,
                 })
             });
-            assert_eq!(subject.subject(&chat).ok(), expected.ok(), "subject of chat {i}");
+            assert_eq!(subject.subject(&chat).await.ok(), expected.ok(), "subject of chat {i}");
             assert_eq!(
-                transcript.transcript(&chat).unwrap(),
-                native.transcript.transcript(&chat).unwrap(),
+                transcript.transcript(&chat).await.unwrap(),
+                native.transcript.transcript(&chat).await.unwrap(),
                 "transcript of chat {i}"
             );
             assert_eq!(
-                assignment.assignee(&chat, &agent, &candidates).unwrap(),
-                native.assignment.assignee(&chat, &agent, &candidates).unwrap()
+                assignment.assignee(&chat, &agent, &candidates).await.unwrap(),
+                native.assignment.assignee(&chat, &agent, &candidates).await.unwrap()
             );
             assert_eq!(
-                summary.summary(&chat).unwrap(),
-                native.summary.summary(&chat).unwrap(),
+                summary.summary(&chat).await.unwrap(),
+                native.summary.summary(&chat).await.unwrap(),
                 "summary of chat {i}"
             );
         }
     }
 
     #[test]
-    fn the_disk_cache_is_used_and_a_damaged_entry_is_compiled_again() {
+    fn the_disk_cache_is_used_a_damaged_entry_is_dropped_and_pruning_keeps_what_is_named() {
         let dir = tempfile::tempdir().unwrap();
+        let disk = DiskCache::new(dir.path().to_owned());
         let (_, wasm) = BUILTIN[0];
-        // Not the real hash: keeps this test's entry out of the process-wide
-        // in-memory cache other tests fill.
-        let key = "test-disk-cache";
-        let (_, how) = runtime::compile_cached(wasm, key, Some(dir.path())).unwrap();
-        assert_eq!(how, runtime::Compiled::Compiled);
-        let (_, how) = runtime::compile_cached(wasm, key, Some(dir.path())).unwrap();
-        assert_eq!(how, runtime::Compiled::FromDiskCache);
+        let component = compiler::compile_in_process(wasm).unwrap();
+        assert!(disk.read("kept").is_none());
+        disk.write("kept", &component.serialize().unwrap());
+        disk.write("gone", &component.serialize().unwrap());
+        assert!(disk.read("kept").is_some());
 
-        let entry = std::fs::read_dir(dir.path()).unwrap().next().unwrap().unwrap().path();
+        let entry = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy().starts_with("gone-"))
+            .unwrap()
+            .path();
         std::fs::write(&entry, b"not compiled code").unwrap();
-        let (_, how) = runtime::compile_cached(wasm, key, Some(dir.path())).unwrap();
-        assert_eq!(how, runtime::Compiled::Compiled);
-        let (_, how) = runtime::compile_cached(wasm, key, Some(dir.path())).unwrap();
-        assert_eq!(how, runtime::Compiled::FromDiskCache);
+        assert!(disk.read("gone").is_none(), "a damaged entry does not load");
+        assert!(!entry.exists(), "and is removed");
+
+        disk.write("gone", &component.serialize().unwrap());
+        std::fs::write(dir.path().join("x.cwasm.tmp42"), b"half").unwrap();
+        let removed = disk.prune(&["kept".to_owned()].into_iter().collect());
+        assert_eq!(removed, 2);
+        let left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left.len(), 1);
+        assert!(left[0].starts_with("kept-"));
     }
 }

@@ -1,25 +1,25 @@
-//! The wasmtime side: one engine per process, compiled components cached in
-//! memory and on disk, one `InstancePre` per loaded plugin, and a fresh
-//! `Store` with its own limits for every hook call.
+//! The sandbox: one `InstancePre` per loaded plugin, and a fresh `Store`
+//! with its own limits for every hook call.
 
-use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
-use std::path::Path;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use wasmtime::component::{Component, HasSelf, Instance, InstancePre, Linker, ResourceTable};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+use wasmtime::component::{Component, HasSelf, InstancePre, Linker, ResourceTable};
+use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use super::engine::engine;
 use super::limits::{self, Limits};
-use crate::conversion::hooks::HookKind;
+use crate::conversion::hooks::{FaultKind, HookKind};
 
 pub(crate) mod bindings {
     wasmtime::component::bindgen!({
         path: "../wit/0.1.0",
         world: "threadline:plugin/plugin@0.1.0",
+        // Exports are called async, so a call can be raced against its
+        // deadline and yield to the plugin runtime at every epoch tick.
+        exports: { default: async },
     });
 }
 
@@ -28,132 +28,64 @@ use bindings::threadline::plugin::log::Level;
 
 /// The WIT package version this server implements.
 pub const WIT_VERSION: &str = "0.1.0";
-/// How often the epoch ticks; deadlines are whole ticks.
-const EPOCH_TICK: Duration = Duration::from_millis(5);
 
-/// The process's engine, configured for the server's maximum limits. Every
-/// server in the process (tests start many) shares it, its instance pool and
-/// its epoch thread.
-fn engine() -> &'static Engine {
-    static ENGINE: OnceLock<Engine> = OnceLock::new();
-    ENGINE.get_or_init(|| {
-        let calls = limits::MAX_CONCURRENT_CALLS;
-        let mut pool = PoolingAllocationConfig::default();
-        // A Rust component is a few core instances (the program and the
-        // shims that adapt its imports), one memory and a few tables.
-        pool.total_component_instances(calls)
-            .total_core_instances(calls * 8)
-            .max_core_instances_per_component(16)
-            .total_memories(calls * 2)
-            .max_memories_per_component(2)
-            .total_tables(calls * 8)
-            .max_tables_per_component(8)
-            .max_memory_size(limits::MAX_MEMORY_BYTES as usize);
-        let mut config = Config::new();
-        config
-            .wasm_component_model(true)
-            .consume_fuel(true)
-            .epoch_interruption(true)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
-            // Slots as large as the largest memory allowed: growth past the
-            // cap fails in the limiter before it could need more.
-            .memory_reservation(limits::MAX_MEMORY_BYTES)
-            .memory_reservation_for_growth(0)
-            .memory_guard_size(64 << 10)
-            .max_wasm_stack(512 << 10);
-        let engine = Engine::new(&config).expect("the plugin engine configuration is valid");
-        let weak = engine.weak();
-        std::thread::Builder::new()
-            .name("plugin-epoch".into())
-            .spawn(move || {
-                while let Some(engine) = weak.upgrade() {
-                    engine.increment_epoch();
-                    drop(engine);
-                    std::thread::sleep(EPOCH_TICK);
-                }
-            })
-            .expect("start the plugin epoch thread");
-        engine
-    })
+/// Why a plugin call failed, in words an operator can act on, and what
+/// kind of failure it was.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct PluginError {
+    pub kind: FaultKind,
+    pub reason: String,
 }
 
-/// Components compiled in this process, by the SHA-256 of their bytes.
-fn compiled() -> &'static Mutex<HashMap<String, Component>> {
-    static COMPILED: OnceLock<Mutex<HashMap<String, Component>>> = OnceLock::new();
-    COMPILED.get_or_init(Default::default)
-}
-
-/// How a component was obtained; counted for tests and the log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compiled {
-    InMemory,
-    FromDiskCache,
-    Compiled,
-}
-
-/// Compiles `wasm` (or finds it compiled). Only components are accepted:
-/// `Component::new` parses WebAssembly, so a precompiled artifact from a
-/// user is refused here like any other non-component.
-pub fn component(wasm: &[u8], sha256: &str, cache_dir: Option<&Path>) -> Result<(Component, Compiled), String> {
-    if let Some(c) = compiled().lock().unwrap().get(sha256) {
-        return Ok((c.clone(), Compiled::InMemory));
-    }
-    let (component, how) = compile_cached(wasm, sha256, cache_dir)?;
-    compiled().lock().unwrap().insert(sha256.to_owned(), component.clone());
-    Ok((component, how))
-}
-
-/// The disk half of the cache: `<dir>/<sha256>-<engine hash>.cwasm`. The
-/// engine hash covers the wasmtime version and every setting that affects
-/// code, so an upgrade or a config change misses instead of loading code
-/// made for another engine.
-pub fn compile_cached(wasm: &[u8], sha256: &str, cache_dir: Option<&Path>) -> Result<(Component, Compiled), String> {
-    let engine = engine();
-    let path = cache_dir.map(|d| d.join(format!("{sha256}-{}.cwasm", engine_hash())));
-    if let Some(path) = &path
-        && path.is_file()
-    {
-        // SAFETY: the file is one this server wrote into its own cache
-        // directory (never bytes from a user), named by the hash of the
-        // source and the engine; wasmtime also checks the engine matches.
-        match unsafe { Component::deserialize_file(engine, path) } {
-            Ok(c) => return Ok((c, Compiled::FromDiskCache)),
-            Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "unusable plugin cache entry; compiling again")
-            }
+impl PluginError {
+    pub fn new(kind: FaultKind, reason: impl Into<String>) -> Self {
+        Self {
+            kind,
+            reason: reason.into(),
         }
     }
-    let started = Instant::now();
-    let component = Component::new(engine, wasm).map_err(|e| format!("not a valid WebAssembly component: {e}"))?;
-    tracing::debug!(sha256, ms = started.elapsed().as_millis() as u64, "plugin compiled");
-    if let Some(path) = &path
-        && let Err(e) = write_cache(path, &component)
-    {
-        tracing::warn!(path = %path.display(), error = %e, "cannot write the plugin cache");
-    }
-    Ok((component, Compiled::Compiled))
 }
 
-fn write_cache(path: &Path, component: &Component) -> anyhow::Result<()> {
-    let bytes = component.serialize()?;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    // Write then rename, so a reader never sees half a file.
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)?;
-    Ok(())
+/// What a hook is handed, as WIT records.
+pub enum HookInput {
+    Subject(wit::ChatHeader),
+    Transcript(wit::Chat),
+    Assignment {
+        chat: wit::ChatHeader,
+        agent: wit::Agent,
+        candidates: Vec<wit::Candidate>,
+    },
+    Summary(wit::Chat),
 }
 
-fn engine_hash() -> String {
-    static HASH: OnceLock<String> = OnceLock::new();
-    HASH.get_or_init(|| {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        engine().precompile_compatibility_hash().hash(&mut h);
-        format!("{:016x}", h.finish())
-    })
-    .clone()
+impl HookInput {
+    pub fn hook(&self) -> HookKind {
+        match self {
+            Self::Subject(_) => HookKind::Subject,
+            Self::Transcript(_) => HookKind::Transcript,
+            Self::Assignment { .. } => HookKind::Assignment,
+            Self::Summary(_) => HookKind::Summary,
+        }
+    }
+}
+
+/// What a hook answered: text (subject, transcript, assignee id) or a
+/// summary that may be absent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HookOutput {
+    Text(String),
+    Summary(Option<String>),
+}
+
+/// A finished call: its answer or failure, and what it cost.
+#[derive(Debug)]
+pub struct Finished {
+    pub output: Result<HookOutput, PluginError>,
+    /// Fuel used, when the call ran to its end (after a trap the count is
+    /// not reliable: compiled code keeps it in a register).
+    pub fuel: Option<u64>,
+    pub wall: Duration,
 }
 
 /// A plugin ready to run: its pre-linked component and which hooks it exports.
@@ -162,6 +94,8 @@ pub struct LoadedPlugin {
     pub key: String,
     /// Shown in faults and logs.
     pub name: String,
+    /// Bytes of compiled code it holds in memory (what the cache weighs).
+    pub code_bytes: usize,
     pre: InstancePre<CallState>,
     subject: Option<subject::GuestIndices>,
     transcript: Option<transcript::GuestIndices>,
@@ -177,11 +111,13 @@ impl LoadedPlugin {
         let pre = linker()
             .instantiate_pre(component)
             .map_err(|e| format!("it needs imports this server does not provide: {e}"))?;
+        let range = component.image_range();
         let plugin = Self {
             subject: subject::GuestIndices::new(&pre).ok(),
             transcript: transcript::GuestIndices::new(&pre).ok(),
             assignment: assignment::GuestIndices::new(&pre).ok(),
             summary: summary::GuestIndices::new(&pre).ok(),
+            code_bytes: (range.end as usize).saturating_sub(range.start as usize),
             key,
             name,
             pre,
@@ -216,135 +152,173 @@ impl LoadedPlugin {
         self.hooks().contains(&hook)
     }
 
-    pub fn call_subject(&self, call: &CallSettings, chat: &wit::ChatHeader) -> Result<Result<String, String>, String> {
-        let indices = self.subject.as_ref().ok_or_else(|| not_exported(HookKind::Subject))?;
-        self.call(HookKind::Subject, call, |store, instance| {
-            indices
-                .load(&mut *store, instance)?
-                .call_default_subject(store, &call.context, chat)
-        })
-    }
-
-    pub fn call_transcript(&self, call: &CallSettings, chat: &wit::Chat) -> Result<Result<String, String>, String> {
-        let indices = self
-            .transcript
-            .as_ref()
-            .ok_or_else(|| not_exported(HookKind::Transcript))?;
-        self.call(HookKind::Transcript, call, |store, instance| {
-            indices
-                .load(&mut *store, instance)?
-                .call_format(store, &call.context, chat)
-        })
-    }
-
-    pub fn call_assignment(
-        &self,
-        call: &CallSettings,
-        chat: &wit::ChatHeader,
-        agent: &wit::Agent,
-        candidates: &[wit::Candidate],
-    ) -> Result<Result<String, String>, String> {
-        let indices = self
-            .assignment
-            .as_ref()
-            .ok_or_else(|| not_exported(HookKind::Assignment))?;
-        self.call(HookKind::Assignment, call, |store, instance| {
-            indices
-                .load(&mut *store, instance)?
-                .call_assign(store, &call.context, chat, agent, candidates)
-        })
-    }
-
-    pub fn call_summary(
-        &self,
-        call: &CallSettings,
-        chat: &wit::Chat,
-    ) -> Result<Result<Option<String>, String>, String> {
-        let indices = self.summary.as_ref().ok_or_else(|| not_exported(HookKind::Summary))?;
-        self.call(HookKind::Summary, call, |store, instance| {
-            indices
-                .load(&mut *store, instance)?
-                .call_summarize(store, &call.context, chat)
-        })
-    }
-
     /// One call in a fresh store: nothing survives it, so a trap cannot
     /// poison a later call and no state passes between calls or workspaces.
-    /// The outer error is the host's account of a failure (a limit, a trap);
-    /// the inner one is the plugin's own `err`.
-    fn call<R>(
-        &self,
-        hook: HookKind,
-        call: &CallSettings,
-        run: impl FnOnce(&mut Store<CallState>, &Instance) -> wasmtime::Result<R>,
-    ) -> Result<R, String> {
+    ///
+    /// The deadline is wall-clock for the whole call. Running WebAssembly
+    /// checks it at every epoch tick (and yields to the runtime there, so
+    /// calls share the plugin threads); the call as a whole, host waits
+    /// included (a WASI sleep or poll), is raced against it and dropped when
+    /// it passes.
+    pub async fn run(&self, call: &CallSettings, input: HookInput) -> Finished {
         let started = Instant::now();
+        let limits = call.limits;
+        let deadline = started + Duration::from_millis(u64::from(limits.timeout_ms));
+        let hook = input.hook();
         let mut store = Store::new(
             engine(),
-            CallState::new(call.limits.memory_bytes as usize, &call.tenant_id, &self.name, hook),
+            CallState::new(limits.memory_bytes as usize, &call.tenant_id, &self.name, hook),
         );
         store.limiter(|s| &mut s.memory);
-        store.set_fuel(call.limits.fuel).map_err(|e| e.to_string())?;
-        store.set_epoch_deadline(u64::from(call.limits.timeout_ms).div_ceil(EPOCH_TICK.as_millis() as u64));
-        store.epoch_deadline_trap();
+        if let Err(e) = store.set_fuel(limits.fuel) {
+            return Finished {
+                output: Err(PluginError::new(FaultKind::Trap, format!("it could not start: {e}"))),
+                fuel: None,
+                wall: started.elapsed(),
+            };
+        }
+        store.epoch_deadline_callback(move |_| {
+            Ok(if Instant::now() >= deadline {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
+        store.set_epoch_deadline(1);
 
-        let outcome = self
-            .pre
-            .instantiate(&mut store)
-            .and_then(|instance| run(&mut store, &instance));
-        let fuel_used = call.limits.fuel - store.get_fuel().unwrap_or(0);
+        let outcome = tokio::time::timeout_at(deadline.into(), self.invoke(&mut store, &call.context, input)).await;
+        let wall = started.elapsed();
+        CALLS.fetch_add(1, Ordering::Relaxed);
         let state = store.data();
         if state.log.dropped > 0 {
             tracing::warn!(tenant = %call.tenant_id, plugin = %self.name, %hook, dropped = state.log.dropped,
                 "plugin log lines over the per-call cap were dropped");
         }
-        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-        CALLS.fetch_add(1, Ordering::Relaxed);
-        match outcome {
-            Ok(r) => {
-                tracing::debug!(tenant = %call.tenant_id, plugin = %self.name, %hook, fuel_used, elapsed_ms, "plugin call");
-                Ok(r)
+        let elapsed_ms = wall.as_secs_f64() * 1000.0;
+        let (output, fuel) = match outcome {
+            Err(_elapsed) => (Err(deadline_passed(limits, elapsed_ms)), None),
+            Ok(Err(e)) => (Err(explain(&e, limits, state.memory.hit, elapsed_ms)), None),
+            Ok(Ok(Err(own))) => {
+                let own: String = own.chars().take(500).collect();
+                (
+                    Err(PluginError::new(
+                        FaultKind::Error,
+                        format!("it returned an error: {own}"),
+                    )),
+                    None,
+                )
             }
-            // Fuel used is not reported here: after a trap, the count is
-            // not reliable (compiled code keeps it in a register).
-            Err(e) => Err(explain(&e, call.limits, state.memory.hit, elapsed_ms)),
-        }
+            Ok(Ok(Ok(out))) => {
+                let fuel = limits.fuel - store.get_fuel().unwrap_or(0);
+                tracing::debug!(tenant = %call.tenant_id, plugin = %self.name, %hook, fuel, elapsed_ms, "plugin call");
+                (Ok(out), Some(fuel))
+            }
+        };
+        Finished { output, fuel, wall }
+    }
+
+    async fn invoke(
+        &self,
+        store: &mut Store<CallState>,
+        ctx: &wit::Context,
+        input: HookInput,
+    ) -> wasmtime::Result<Result<HookOutput, String>> {
+        let hook = input.hook();
+        let missing = || wasmtime::Error::msg(format!("it does not export the {hook} hook"));
+        let instance = self.pre.instantiate_async(&mut *store).await?;
+        Ok(match input {
+            HookInput::Subject(chat) => {
+                let hook = self
+                    .subject
+                    .as_ref()
+                    .ok_or_else(missing)?
+                    .load(&mut *store, &instance)?;
+                hook.call_default_subject(&mut *store, ctx, &chat)
+                    .await?
+                    .map(HookOutput::Text)
+            }
+            HookInput::Transcript(chat) => {
+                let hook = self
+                    .transcript
+                    .as_ref()
+                    .ok_or_else(missing)?
+                    .load(&mut *store, &instance)?;
+                hook.call_format(&mut *store, ctx, &chat).await?.map(HookOutput::Text)
+            }
+            HookInput::Assignment {
+                chat,
+                agent,
+                candidates,
+            } => {
+                let hook = self
+                    .assignment
+                    .as_ref()
+                    .ok_or_else(missing)?
+                    .load(&mut *store, &instance)?;
+                hook.call_assign(&mut *store, ctx, &chat, &agent, &candidates)
+                    .await?
+                    .map(HookOutput::Text)
+            }
+            HookInput::Summary(chat) => {
+                let hook = self
+                    .summary
+                    .as_ref()
+                    .ok_or_else(missing)?
+                    .load(&mut *store, &instance)?;
+                hook.call_summarize(&mut *store, ctx, &chat)
+                    .await?
+                    .map(HookOutput::Summary)
+            }
+        })
     }
 }
 
 /// Hook calls made by this process (for tests that check a plugin ran).
 pub static CALLS: AtomicU64 = AtomicU64::new(0);
 
-fn not_exported(hook: HookKind) -> String {
-    format!("it does not export the {hook} hook")
-}
-
-/// Turns a failed call into a reason an operator can act on.
-fn explain(e: &wasmtime::Error, limits: Limits, memory_cap_hit: bool, elapsed_ms: f64) -> String {
-    if memory_cap_hit {
-        return format!(
-            "it tried to use more than its memory limit of {} MiB and stopped",
-            limits.memory_bytes >> 20
-        );
-    }
-    match e.downcast_ref::<Trap>() {
-        Some(Trap::OutOfFuel) => format!("it used up its fuel ({} instructions) and was stopped", limits.fuel),
-        Some(Trap::Interrupt) => format!(
+fn deadline_passed(limits: Limits, elapsed_ms: f64) -> PluginError {
+    PluginError::new(
+        FaultKind::Deadline,
+        format!(
             "it ran past its time limit of {} ms and was stopped (after {elapsed_ms:.0} ms)",
             limits.timeout_ms
         ),
-        Some(Trap::StackOverflow) => "it overflowed its stack".to_owned(),
+    )
+}
+
+/// Turns a failed call into a reason an operator can act on, naming what
+/// actually stopped the plugin: a limit it hit is reported before the
+/// memory refusal that may have come earlier in the same call.
+fn explain(e: &wasmtime::Error, limits: Limits, memory_cap_hit: bool, elapsed_ms: f64) -> PluginError {
+    use FaultKind as K;
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => deadline_passed(limits, elapsed_ms),
+        Some(Trap::OutOfFuel) => PluginError::new(
+            K::Fuel,
+            format!("it used up its fuel ({} instructions) and was stopped", limits.fuel),
+        ),
+        _ if memory_cap_hit => PluginError::new(
+            K::Memory,
+            format!(
+                "it tried to use more than its memory limit of {} MiB and stopped",
+                limits.memory_bytes >> 20
+            ),
+        ),
+        Some(Trap::StackOverflow) => PluginError::new(K::Trap, "it overflowed its stack"),
         // Rust and C keep their own stack in linear memory; running off its
         // end lands below address 0.
-        Some(Trap::MemoryOutOfBounds) => {
-            "it trapped on an out-of-bounds memory access (for Rust or C plugins, usually a stack overflow)".to_owned()
+        Some(Trap::MemoryOutOfBounds) => PluginError::new(
+            K::Trap,
+            "it trapped on an out-of-bounds memory access (for Rust or C plugins, usually a stack overflow)",
+        ),
+        Some(Trap::UnreachableCodeReached) => {
+            PluginError::new(K::Trap, "it trapped (unreachable code: a panic or an abort)")
         }
-        Some(Trap::UnreachableCodeReached) => "it trapped (unreachable code: a panic or an abort)".to_owned(),
-        Some(trap) => format!("it trapped: {trap}"),
+        Some(trap) => PluginError::new(K::Trap, format!("it trapped: {trap}")),
         None => {
             let text = format!("{e:#}");
             let text: String = text.chars().take(500).collect();
-            format!("it failed: {text}")
+            PluginError::new(K::Trap, format!("it failed: {text}"))
         }
     }
 }
@@ -358,7 +332,7 @@ fn linker() -> &'static Linker<CallState> {
         let mut linker = Linker::new(engine());
         bindings::Plugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
             .expect("link the plugin interfaces");
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).expect("link WASI");
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).expect("link WASI");
         linker
     })
 }

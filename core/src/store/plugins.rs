@@ -89,8 +89,9 @@ impl Store {
             .ok_or(StoreError::NotFound)
     }
 
-    /// Deletes a plugin the pipeline does not use.
-    pub async fn delete_plugin(&self, tenant_id: &str, plugin_id: &str) -> StoreResult<()> {
+    /// Deletes a plugin the pipeline does not use; returns the SHA-256 of its
+    /// bytes.
+    pub async fn delete_plugin(&self, tenant_id: &str, plugin_id: &str) -> StoreResult<String> {
         let txn = self.write_txn().await?;
         let using: Vec<String> = pipeline_hook::Entity::find()
             .filter(pipeline_hook::Column::TenantId.eq(tenant_id))
@@ -106,16 +107,49 @@ impl Store {
                 using.join(", ")
             )));
         }
-        let deleted = plugin::Entity::delete_many()
+        let sha256: Option<String> = plugin::Entity::find_by_id(plugin_id)
+            .filter(plugin::Column::TenantId.eq(tenant_id))
+            .select_only()
+            .column(plugin::Column::Sha256)
+            .into_tuple()
+            .one(&txn)
+            .await?;
+        let sha256 = sha256.ok_or(StoreError::NotFound)?;
+        plugin::Entity::delete_many()
             .filter(plugin::Column::TenantId.eq(tenant_id))
             .filter(plugin::Column::Id.eq(plugin_id))
             .exec(&txn)
             .await?;
-        if deleted.rows_affected == 0 {
-            return Err(StoreError::NotFound);
-        }
         txn.commit().await?;
-        Ok(())
+        Ok(sha256)
+    }
+
+    /// Whether any plugin of any workspace has bytes with this SHA-256 (one
+    /// index lookup), so compiled code shared by workspaces outlives the
+    /// deletion of one copy.
+    pub async fn plugin_bytes_in_use(&self, sha256: &str) -> StoreResult<bool> {
+        let found: Option<String> = plugin::Entity::find()
+            .select_only()
+            .column(plugin::Column::Id)
+            .filter(plugin::Column::Sha256.eq(sha256))
+            .into_tuple()
+            .one(&self.db)
+            .await?;
+        Ok(found.is_some())
+    }
+
+    /// The SHA-256 of every installed plugin's bytes, all workspaces (for
+    /// pruning the compiled-plugin cache at start and hourly; never per
+    /// request).
+    pub async fn plugin_hashes(&self) -> StoreResult<std::collections::HashSet<String>> {
+        let hashes: Vec<String> = plugin::Entity::find()
+            .select_only()
+            .column(plugin::Column::Sha256)
+            .distinct()
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(hashes.into_iter().collect())
     }
 
     /// The workspace's pipeline settings: one row per hook that differs from
