@@ -88,7 +88,12 @@ async fn median_conversion(app: &TestApp, t: &threadline_tests::TestTenant, n: u
 }
 
 async fn flood_does_not_slow_another(app: TestApp, policy: &str) {
-    let app = Arc::new(app);
+    // A queue timeout long enough that A's calls are all still waiting
+    // while B is measured (with the default 1 s, A's conversions would
+    // start failing over to their policy midway).
+    let mut settings = plugin_settings();
+    settings.slots.queue_timeout = Duration::from_secs(5);
+    let app = Arc::new(TestApp::spawn_with(app.db.clone(), settings).await);
     let a = app.tenant("Hostile").await;
     let b = app.tenant("Bystander").await;
     let id = app.install_plugin(&a.admin.token, "sleep", wasm::SLEEP).await;
@@ -120,9 +125,9 @@ async fn flood_does_not_slow_another(app: TestApp, policy: &str) {
             })
         })
         .collect();
-    // Let A's seventy conversions reach their hook: one sleeps in A's only
-    // slot, the rest queue behind it.
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Let A's seventy conversions reach their hook: as many as A has slots
+    // sleep in them, the rest queue behind.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let during = median_conversion(&app, &b, 7).await;
     eprintln!("B alone: {alone:?}; B while A floods ({policy}): {during:?}");
     assert!(
@@ -140,8 +145,8 @@ async fn flood_does_not_slow_another(app: TestApp, policy: &str) {
         }
     }
     eprintln!("A's slowest conversion: {slowest:?}");
-    // A's calls waited at most the queue timeout (1 s) for a slot, then
-    // took their hook's policy: A slowed only itself, and not forever.
+    // A's calls waited at most the queue timeout for a slot, then took
+    // their hook's policy: A slowed only itself, and not forever.
     let faults = app.faults(&a.admin.token).await;
     assert!(
         faults

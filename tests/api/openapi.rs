@@ -31,6 +31,7 @@ async fn the_openapi_document_lists_every_route(app: TestApp) {
         ("/api/v1/plugins", "get"),
         ("/api/v1/plugins/{id}", "delete"),
         ("/api/v1/plugins/faults", "get"),
+        ("/api/v1/plugins/usage", "get"),
         ("/api/v1/pipeline", "get"),
         ("/api/v1/pipeline", "put"),
     ] {
@@ -45,7 +46,7 @@ async fn the_openapi_document_lists_every_route(app: TestApp) {
         .values()
         .map(|p| p.as_object().unwrap().len())
         .sum();
-    assert_eq!(documented, 22, "a route was added without a test line above");
+    assert_eq!(documented, 23, "a route was added without a test line above");
     assert!(r.body["components"]["schemas"]["TicketView"].is_object());
     // OpenAPI requires a description on every response (validators refuse
     // the document without one).

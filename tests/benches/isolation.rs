@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use reqwest::StatusCode;
 use serde_json::json;
+use threadline_tests::bench::{convert, make_chats, ms, pct};
 use threadline_tests::{Backend, TestApp, TestDb, TestTenant, wasm};
 
 /// B's conversions per phase.
@@ -48,8 +48,8 @@ async fn main() {
         )
         .await;
 
-        let b_chats = make_chats(&app, &b, 2 * B_RUNS + 20).await;
-        let a_chats = Arc::new(make_chats(&app, &a, 400).await);
+        let b_chats = make_chats(&app, &b, 2 * B_RUNS + 20, MESSAGES).await;
+        let a_chats = Arc::new(make_chats(&app, &a, 400, MESSAGES).await);
         let (warm, rest) = b_chats.split_at(20);
         for chat in warm {
             convert(&app, &b, chat).await;
@@ -104,42 +104,4 @@ async fn latencies(app: &TestApp, t: &TestTenant, chats: &[String]) -> Vec<Durat
     }
     times.sort();
     times
-}
-
-async fn make_chats(app: &TestApp, t: &TestTenant, count: usize) -> Vec<String> {
-    let mut chats = Vec::with_capacity(count);
-    for i in 0..count {
-        let (chat, visitor) = app
-            .start_chat(
-                t,
-                json!({"visitor_name": format!("Visitor {i}"), "message": "Hello, I need help."}),
-            )
-            .await;
-        for m in 1..MESSAGES {
-            let r = if m % 2 == 1 {
-                app.agent_says(&t.admin.token, &chat, &format!("Agent answer number {m}."), false)
-                    .await
-            } else {
-                app.visitor_says(&visitor, &chat, &format!("Visitor follow-up number {m}."))
-                    .await
-            };
-            assert_eq!(r.status, StatusCode::CREATED);
-        }
-        chats.push(chat);
-    }
-    chats
-}
-
-async fn convert(app: &TestApp, t: &TestTenant, chat: &str) {
-    let email = format!("{}@example.com", &chat[chat.len() - 6..]);
-    let r = app.convert(&t.admin.token, chat, json!({"visitor_email": email})).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-}
-
-fn pct(sorted: &[Duration], p: usize) -> Duration {
-    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }

@@ -4,6 +4,7 @@
 //! failure policy.
 
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
 use super::Policy;
@@ -130,13 +131,21 @@ impl PluginHook {
             Ok(slot) => {
                 record.waited = slot.waited;
                 let (plugin, settings) = (self.plugin.clone(), self.settings(chat));
-                let finished = engine::runtime()
-                    .spawn(async move {
-                        let finished = plugin.run(&settings, input).await;
-                        drop(slot);
-                        finished
-                    })
-                    .await;
+                let mut call = Box::pin(async move {
+                    let finished = plugin.run(&settings, input).await;
+                    drop(slot);
+                    finished
+                });
+                // Most calls end within their first slice (tens of
+                // microseconds): run that slice here, and hand the call to
+                // the plugin runtime only when it yields (after about a
+                // millisecond of work, or to wait on the host). A hop to
+                // another thread costs more than a whole short call.
+                let first = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
+                let finished = match first {
+                    Poll::Ready(finished) => Ok(finished),
+                    Poll::Pending => engine::runtime().spawn(call).await,
+                };
                 match finished {
                     Ok(finished) => {
                         record.fuel = finished.fuel;
@@ -313,13 +322,15 @@ pub struct Guarded {
 }
 
 impl Guarded {
-    /// Settles a plugin's outcome by the failure policy: its answer, or
-    /// (recording the fault) the native rule's or the fault itself.
-    async fn settle<R, F>(&self, outcome: Result<R, HookFault>, native: F) -> Result<R, HookFault>
+    /// Runs the plugin and settles its outcome by the failure policy: its
+    /// answer, or (recording the fault) the native rule's or the fault
+    /// itself.
+    async fn settle<R, P, N>(&self, plugin: P, native: N) -> Result<R, HookFault>
     where
-        F: Future<Output = Result<R, HookFault>>,
+        P: Future<Output = Result<R, HookFault>>,
+        N: Future<Output = Result<R, HookFault>>,
     {
-        let fault = match outcome {
+        let fault = match plugin.await {
             Ok(r) => return Ok(r),
             Err(f) => f,
         };
@@ -363,11 +374,8 @@ impl SubjectHook for Guarded {
         self.plugin_name()
     }
     async fn subject(&self, chat: &HookChat) -> Result<String, HookFault> {
-        let outcome = match self.plugin() {
-            Ok(p) => p.run_subject(chat).await,
-            Err(f) => Err(f),
-        };
-        self.settle(outcome, self.native.subject.subject(chat)).await
+        let plugin = async { self.plugin()?.run_subject(chat).await };
+        self.settle(plugin, self.native.subject.subject(chat)).await
     }
 }
 
@@ -377,11 +385,8 @@ impl TranscriptHook for Guarded {
         self.plugin_name()
     }
     async fn transcript(&self, chat: &HookChat) -> Result<String, HookFault> {
-        let outcome = match self.plugin() {
-            Ok(p) => p.run_transcript(chat).await,
-            Err(f) => Err(f),
-        };
-        self.settle(outcome, self.native.transcript.transcript(chat)).await
+        let plugin = async { self.plugin()?.run_transcript(chat).await };
+        self.settle(plugin, self.native.transcript.transcript(chat)).await
     }
 }
 
@@ -396,11 +401,8 @@ impl AssignmentHook for Guarded {
         agent: &HookAgent,
         candidates: &[HookCandidate],
     ) -> Result<String, HookFault> {
-        let outcome = match self.plugin() {
-            Ok(p) => p.run_assignment(chat, agent, candidates).await,
-            Err(f) => Err(f),
-        };
-        self.settle(outcome, self.native.assignment.assignee(chat, agent, candidates))
+        let plugin = async { self.plugin()?.run_assignment(chat, agent, candidates).await };
+        self.settle(plugin, self.native.assignment.assignee(chat, agent, candidates))
             .await
     }
 }
@@ -411,11 +413,8 @@ impl SummaryHook for Guarded {
         self.plugin_name()
     }
     async fn summary(&self, chat: &HookChat) -> Result<Option<String>, HookFault> {
-        let outcome = match self.plugin() {
-            Ok(p) => p.run_summary(chat).await,
-            Err(f) => Err(f),
-        };
-        self.settle(outcome, self.native.summary.summary(chat)).await
+        let plugin = async { self.plugin()?.run_summary(chat).await };
+        self.settle(plugin, self.native.summary.summary(chat)).await
     }
 }
 

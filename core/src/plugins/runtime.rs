@@ -26,6 +26,9 @@ pub(crate) mod bindings {
 use bindings::exports::threadline::plugin::{assignment, subject, summary, transcript};
 use bindings::threadline::plugin::log::Level;
 
+/// Fuel between yields: about a millisecond of work.
+const YIELD_FUEL: u64 = 2_000_000;
+
 /// The WIT package version this server implements.
 pub const WIT_VERSION: &str = "0.1.0";
 
@@ -176,6 +179,11 @@ impl LoadedPlugin {
                 fuel: None,
                 wall: started.elapsed(),
             };
+        }
+        // Yield every so much work too (not only at epoch ticks), so a
+        // call's first slice, which runs on the caller's thread, is short.
+        if let Err(e) = store.fuel_async_yield_interval(Some(YIELD_FUEL)) {
+            tracing::warn!(error = %e, "cannot set the fuel yield interval");
         }
         store.epoch_deadline_callback(move |_| {
             Ok(if Instant::now() >= deadline {
