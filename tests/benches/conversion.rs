@@ -4,7 +4,7 @@
 //!
 //! cargo bench -p threadline-tests --bench conversion
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::StreamExt;
 use threadline_tests::bench::{convert, make_chats, ms, pct};
