@@ -317,7 +317,11 @@ async fn refused_uploads_and_deleted_plugins_leave_nothing_in_the_plugin_cache(a
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compile_heavy_uploads_are_bounded_and_the_server_keeps_serving() {
     let db = TestDb::create(threadline_tests::Backend::Sqlite).await.unwrap();
-    let app = Arc::new(TestApp::spawn(db).await);
+    // Half the default compile memory, so the refusals come sooner and the
+    // rest of the suite, running beside this test, keeps its CPU.
+    let mut settings = plugin_settings();
+    settings.compile.memory_bytes = 512 << 20;
+    let app = Arc::new(TestApp::spawn_with(Arc::new(db), settings).await);
     let heavy = Arc::new(threadline_tests::make::compile_heavy(7_000_000));
     eprintln!("compile-heavy component: {} bytes", heavy.len());
     let mut uploads = Vec::new();
@@ -350,6 +354,16 @@ async fn compile_heavy_uploads_are_bounded_and_the_server_keeps_serving() {
             r.body
         );
         assert!(took < Duration::from_secs(60), "{took:?}");
+        if r.status == StatusCode::UNPROCESSABLE_ENTITY {
+            assert!(
+                r.body["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("too costly to compile"),
+                "{:?}",
+                r.body
+            );
+        }
     }
     eprintln!(
         "test process peak RSS {} MiB; slowest /healthz {slowest_health:?}",
