@@ -93,7 +93,6 @@ pub enum CompileError {
 pub struct Compiled {
     pub component: Component,
     pub serialized: Vec<u8>,
-    pub elapsed: Duration,
 }
 
 pub struct Compiler {
@@ -114,10 +113,6 @@ impl Compiler {
         Self { settings, slots }
     }
 
-    pub fn settings(&self) -> &CompileSettings {
-        &self.settings
-    }
-
     /// Compiles `wasm` for `tenant_id` in a bounded worker process.
     pub async fn compile(&self, tenant_id: &str, wasm: Arc<Vec<u8>>) -> Result<Compiled, CompileError> {
         let Some(worker) = &self.settings.worker else {
@@ -133,18 +128,13 @@ impl Compiler {
         // engine's settings and version.
         let component = unsafe { Component::deserialize(engine(), &serialized) }
             .map_err(|e| CompileError::Internal(format!("the worker's output does not load: {e}")))?;
-        let elapsed = started.elapsed();
         tracing::info!(
             tenant = tenant_id,
-            ms = elapsed.as_millis() as u64,
+            ms = started.elapsed().as_millis() as u64,
             bytes = serialized.len(),
             "plugin compiled"
         );
-        Ok(Compiled {
-            component,
-            serialized,
-            elapsed,
-        })
+        Ok(Compiled { component, serialized })
     }
 
     async fn run_worker(&self, worker: &WorkerCommand, wasm: &[u8]) -> Result<Vec<u8>, CompileError> {

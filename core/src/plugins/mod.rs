@@ -262,11 +262,11 @@ impl PluginHost {
         if let Some(disk) = &self.disk {
             disk.write(&inspected.sha256, &inspected.compiled.serialized);
         }
-        match LoadedPlugin::prepare(plugin_id.to_owned(), name.to_owned(), &inspected.compiled.component) {
-            Ok(plugin) => self.memory.insert(cache_key(tenant_id, plugin_id), Arc::new(plugin)),
-            Err(e) => tracing::error!(plugin = plugin_id, error = %e, "an inspected plugin does not load"),
-        }
-        drop(inspected.plugin);
+        // Linked once already, at inspection: only its names were missing.
+        let mut plugin = inspected.plugin;
+        plugin.key = plugin_id.to_owned();
+        plugin.name = name.to_owned();
+        self.memory.insert(cache_key(tenant_id, plugin_id), Arc::new(plugin));
     }
 
     /// A plugin by its key (a built-in name or an uploaded id of this
@@ -281,17 +281,18 @@ impl PluginHost {
         if let Some(p) = self.memory.get(&cache_key) {
             return Ok(p);
         }
-        let row = match self.store.plugin(tenant_id, key).await {
-            Ok(row) => row,
-            Err(StoreError::NotFound) => return Err(format!("plugin {key} is not installed in this workspace")),
-            Err(e) => return Err(format!("cannot read plugin {key}: {e}")),
+        let not_found = |e: StoreError| match e {
+            StoreError::NotFound => format!("plugin {key} is not installed in this workspace"),
+            e => format!("cannot read plugin {key}: {e}"),
         };
-        let disk = self.disk.clone();
-        let sha = row.sha256.clone();
-        let cached = match &disk {
-            Some(d) => {
-                let d = d.clone();
-                tokio::task::spawn_blocking(move || d.read(&sha)).await.ok().flatten()
+        let info = self.store.plugin_info(tenant_id, key).await.map_err(not_found)?;
+        let cached = match self.disk.clone() {
+            Some(disk) => {
+                let sha = info.sha256.clone();
+                tokio::task::spawn_blocking(move || disk.read(&sha))
+                    .await
+                    .ok()
+                    .flatten()
             }
             None => None,
         };
@@ -299,19 +300,21 @@ impl PluginHost {
             Some(c) => c,
             None => {
                 // Another node installed it, or this node's cache lost it:
-                // compile it again, with the same bounds as an upload.
+                // read its bytes and compile it again, with the same bounds
+                // as an upload.
+                let row = self.store.plugin(tenant_id, key).await.map_err(not_found)?;
                 let compiled = self
                     .compiler
                     .compile(tenant_id, Arc::new(row.wasm))
                     .await
                     .map_err(|e| e.to_string())?;
-                if let Some(disk) = &disk {
-                    disk.write(&row.sha256, &compiled.serialized);
+                if let Some(disk) = &self.disk {
+                    disk.write(&info.sha256, &compiled.serialized);
                 }
                 compiled.component
             }
         };
-        let plugin = Arc::new(LoadedPlugin::prepare(key.to_owned(), row.name, &component)?);
+        let plugin = Arc::new(LoadedPlugin::prepare(key.to_owned(), info.name, &component)?);
         self.memory.insert(cache_key, plugin.clone());
         Ok(plugin)
     }

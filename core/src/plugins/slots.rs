@@ -81,10 +81,6 @@ impl Slots {
             let total = self.total.clone().acquire_owned().await.expect("never closed");
             (own, total)
         };
-        let timed_out = QueueTimeout {
-            waited: started.elapsed(),
-            per_workspace: self.settings.per_workspace,
-        };
         match tokio::time::timeout(self.settings.queue_timeout, both).await {
             Ok((own, total)) => Ok(Slot {
                 _total: total,
@@ -98,15 +94,10 @@ impl Slots {
                 forget_if_idle(&self.workspaces, tenant_id, &semaphore);
                 Err(QueueTimeout {
                     waited: started.elapsed(),
-                    ..timed_out
+                    per_workspace: self.settings.per_workspace,
                 })
             }
         }
-    }
-
-    /// Calls running now, server-wide (for tests and the usage report).
-    pub fn running(&self) -> usize {
-        self.settings.total - self.total.available_permits()
     }
 
     /// Workspaces with a semaphore of their own right now: only those with a

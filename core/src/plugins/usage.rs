@@ -49,6 +49,15 @@ pub struct Figures {
 }
 
 impl Figures {
+    fn empty(hook: &str, plugin: &str, plugin_name: &str) -> Self {
+        Self {
+            hook: hook.to_owned(),
+            plugin: plugin.to_owned(),
+            plugin_name: plugin_name.to_owned(),
+            ..Default::default()
+        }
+    }
+
     fn add(&mut self, r: &CallRecord) {
         self.calls += 1;
         self.fuel += r.fuel.unwrap_or(0);
@@ -104,12 +113,7 @@ impl Usage {
             .expect("just pushed")
             .rows
             .entry((r.hook, r.plugin.clone()))
-            .or_insert_with(|| Figures {
-                hook: r.hook.as_str().to_owned(),
-                plugin: r.plugin.clone(),
-                plugin_name: r.plugin_name.clone(),
-                ..Default::default()
-            });
+            .or_insert_with(|| Figures::empty(r.hook.as_str(), &r.plugin, &r.plugin_name));
         row.add(r);
     }
 
@@ -124,12 +128,7 @@ impl Usage {
             }
             for (key, f) in &m.rows {
                 sum.entry(key.clone())
-                    .or_insert_with(|| Figures {
-                        hook: f.hook.clone(),
-                        plugin: f.plugin.clone(),
-                        plugin_name: f.plugin_name.clone(),
-                        ..Default::default()
-                    })
+                    .or_insert_with(|| Figures::empty(&f.hook, &f.plugin, &f.plugin_name))
                     .merge(f);
             }
         }
@@ -156,11 +155,6 @@ impl Usage {
             !minutes.is_empty()
         });
         *logged_up_to = now - 1;
-    }
-
-    /// Workspaces with figures in memory.
-    pub fn workspaces(&self) -> usize {
-        self.workspaces.lock().unwrap().len()
     }
 }
 

@@ -62,22 +62,36 @@ impl Store {
     }
 
     pub async fn plugins(&self, tenant_id: &str) -> StoreResult<Vec<PluginInfo>> {
-        Ok(plugin::Entity::find()
-            .select_only()
-            .columns([
-                plugin::Column::Id,
-                plugin::Column::Name,
-                plugin::Column::Sha256,
-                plugin::Column::SizeBytes,
-                plugin::Column::Hooks,
-                plugin::Column::UploadedBy,
-                plugin::Column::CreatedAt,
-            ])
+        Ok(Self::info_query()
             .filter(plugin::Column::TenantId.eq(tenant_id))
             .order_by_asc(plugin::Column::CreatedAt)
             .into_model::<PluginInfo>()
             .all(&self.db)
             .await?)
+    }
+
+    /// One plugin without its bytes (a node whose disk cache has its
+    /// compiled code needs no more).
+    pub async fn plugin_info(&self, tenant_id: &str, plugin_id: &str) -> StoreResult<PluginInfo> {
+        Self::info_query()
+            .filter(plugin::Column::TenantId.eq(tenant_id))
+            .filter(plugin::Column::Id.eq(plugin_id))
+            .into_model::<PluginInfo>()
+            .one(&self.db)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    fn info_query() -> sea_orm::Select<plugin::Entity> {
+        plugin::Entity::find().select_only().columns([
+            plugin::Column::Id,
+            plugin::Column::Name,
+            plugin::Column::Sha256,
+            plugin::Column::SizeBytes,
+            plugin::Column::Hooks,
+            plugin::Column::UploadedBy,
+            plugin::Column::CreatedAt,
+        ])
     }
 
     /// A plugin with its bytes.
