@@ -110,7 +110,7 @@ async fn flood_does_not_slow_another(app: TestApp, policy: &str) {
     }
     // Warm up, then B alone.
     median_conversion(&app, &b, 3).await;
-    let alone = median_conversion(&app, &b, 7).await;
+    let alone = median_conversion(&app, &b, 11).await;
 
     let flood: Vec<_> = chats
         .into_iter()
@@ -128,10 +128,13 @@ async fn flood_does_not_slow_another(app: TestApp, policy: &str) {
     // Let A's seventy conversions reach their hook: as many as A has slots
     // sleep in them, the rest queue behind.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let during = median_conversion(&app, &b, 7).await;
+    let during = median_conversion(&app, &b, 11).await;
     eprintln!("B alone: {alone:?}; B while A floods ({policy}): {during:?}");
+    // Twice B's time alone, plus 10 ms for the other tests that share this
+    // machine's two cores and come and go between the two measurements.
+    // Before isolation, the same flood delayed B by seconds.
     assert!(
-        during <= alone * 2,
+        during <= alone * 2 + Duration::from_millis(10),
         "B's conversion took {during:?} while A flooded, {alone:?} alone"
     );
 
@@ -243,11 +246,16 @@ async fn refused_uploads_and_deleted_plugins_leave_nothing_in_the_plugin_cache(a
     let node = TestApp::spawn_with(app.db.clone(), settings.clone()).await;
     let t = node.tenant("Acme").await;
     let other = node.tenant("Elsewhere").await;
-    // The built-in plugins are compiled into the cache at start.
-    let (chat, _) = node.simple_chat(&t).await;
-    node.convert(&t.admin.token, &chat, json!({"visitor_email": "g@example.com"}))
-        .await;
-    let builtins = cache_files(dir.path());
+    // The built-in plugins are written into the cache at start (by the
+    // warm-up, which runs beside the first requests).
+    let mut builtins = cache_files(dir.path());
+    for _ in 0..400 {
+        if builtins.len() == 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        builtins = cache_files(dir.path());
+    }
     assert_eq!(builtins.len(), 4, "{builtins:?}");
 
     // Valid components that compile but export no hook: refused, and
