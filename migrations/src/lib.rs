@@ -10,6 +10,7 @@ use sea_orm_migration::prelude::*;
 mod m20261125_000001_initial;
 mod m20261125_000002_plugins;
 mod m20261126_000003_plugin_sha256;
+mod m20261126_000004_conversion_cost;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_initial::Migration),
             Box::new(m20261125_000002_plugins::Migration),
             Box::new(m20261126_000003_plugin_sha256::Migration),
+            Box::new(m20261126_000004_conversion_cost::Migration),
         ]
     }
 }

@@ -381,55 +381,6 @@ async fn compile_heavy_uploads_are_bounded_and_the_server_keeps_serving() {
     assert!(slowest_health < Duration::from_secs(1), "{slowest_health:?}");
 }
 
-/// A server process of its own (so that its memory is only its own),
-/// stopped when dropped.
-struct ServerProcess {
-    child: std::process::Child,
-    base: String,
-}
-
-impl ServerProcess {
-    fn start(db_url: &str, cache: &std::path::Path, extra: &[&str]) -> Self {
-        use std::io::{BufRead, BufReader};
-        let mut child = std::process::Command::new(threadline_tests::threadline_cli())
-            .args([
-                "serve",
-                "--bind",
-                "127.0.0.1:0",
-                "--database-url",
-                db_url,
-                "--plugin-cache",
-            ])
-            .arg(cache)
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("the server starts");
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let base = loop {
-            let line = lines.next().expect("the server says where it listens").unwrap();
-            if let Some(rest) = line.strip_prefix("Threadline is listening on ") {
-                break rest.split(' ').next().unwrap().to_owned();
-            }
-        };
-        // Keep reading its log so it never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Self { child, base }
-    }
-
-    fn rss(&self) -> u64 {
-        threadline_tests::rss_bytes(self.child.id())
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// 500 distinct plugins across 100 workspaces, each installed and run:
 /// the server's memory grows by at most its compiled-plugin cache bound
 /// plus 100 MB. SQLite only: the memory in question is the plugin host's.
@@ -438,7 +389,7 @@ async fn five_hundred_plugins_in_a_hundred_workspaces_stay_within_the_memory_cac
     const BOUND_MB: u64 = 32;
     let dir = tempfile::tempdir().unwrap();
     let db_url = format!("sqlite://{}/threadline.db?mode=rwc", dir.path().display());
-    let server = ServerProcess::start(
+    let server = threadline_tests::ServerProcess::start(
         &db_url,
         &dir.path().join("cache"),
         &[

@@ -5,6 +5,7 @@
 mod chats;
 mod concurrency;
 mod conversion;
+mod cost;
 mod errors;
 mod events;
 mod isolation;

@@ -1,92 +1,235 @@
-//! Convert-chat-to-ticket over HTTP, measured: the real server on loopback,
-//! a fresh database per backend. Prints numbers; asserts nothing about time
-//! (a busy machine would make such a test flaky).
+//! Convert-chat-to-ticket over HTTP, measured against a server process of
+//! its own (so its CPU time is only its own), on SQLite and PostgreSQL, with
+//! 0, 10,000 and 100,000 tickets already in the workspace. Prints numbers;
+//! asserts nothing about time (a busy machine would make that flaky).
 //!
 //! cargo bench -p threadline-tests --bench conversion
+//!
+//! For each backend and ticket count: server CPU per conversion (user +
+//! system time of the server process, every hook running as its
+//! WebAssembly plugin; on PostgreSQL also the CPU of the database backends
+//! serving it), p50 and p99 latency one conversion at a time and with 8
+//! clients, and conversions per second with 8 clients. Then a 1,000-message
+//! chat, one at a time.
+//!
+//! Chats and tickets are written straight into the database
+//! (`threadline_tests::seed`): 20 public messages of 235 bytes (about a
+//! 5 KB transcript) and an internal note per chat; seeded tickets have 5 KB
+//! descriptions, a third of them open.
+//!
+//! `THREADLINE_BENCH_TICKETS=0,10000` picks other ticket counts.
 
-use std::time::Instant;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use threadline_tests::bench::{convert, make_chats, ms, pct};
-use threadline_tests::{Backend, TestApp, TestDb};
+use reqwest::StatusCode;
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use serde_json::json;
+use threadline::domain::EmailAddress;
+use threadline::store::Store;
+use threadline_tests::bench::{ms, pct};
+use threadline_tests::{Backend, ServerProcess, TestDb, cpu_time, seed};
 
-const SEQUENTIAL: usize = 200;
-const CONCURRENT: usize = 400;
-const IN_FLIGHT: usize = 16;
-/// Public messages per ordinary chat (plus one internal note).
+const WARM_UP: usize = 30;
+const SEQUENTIAL: usize = 300;
+const CONCURRENT: usize = 1_000;
+const CLIENTS: usize = 8;
 const MESSAGES: usize = 20;
-const BIG_CHAT: usize = 1000;
-/// Big chats converted, one at a time: the median is reported.
-const BIG_CHATS: usize = 5;
+const MESSAGE_BYTES: usize = 235;
+const BIG_CHAT: usize = 1_000;
+const BIG_CHATS: usize = 40;
+const SEEDED_DESCRIPTION_BYTES: usize = 5_000;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    println!("convert chat to ticket over HTTP (loopback), {MESSAGES} messages a chat");
+    let levels: Vec<u64> = std::env::var("THREADLINE_BENCH_TICKETS")
+        .ok()
+        .map(|v| v.split(',').map(|n| n.trim().parse().expect("ticket counts")).collect())
+        .unwrap_or_else(|| vec![0, 10_000, 100_000]);
     println!(
-        "{:<10} {:>9} {:>9} {:>9} {:>9} {:>14} {:>28}",
-        "backend", "p50", "p95", "p99", "max", "conv/s (x16)", "1000-msg chat, p50 (max)"
+        "convert chat to ticket over HTTP (loopback), {MESSAGES} messages of {MESSAGE_BYTES} bytes a chat; \
+         CPU/conv = the server process's user + system time (+ PostgreSQL's backends')"
+    );
+    println!(
+        "{:<10} {:>8} | {:>17} {:>9} {:>9} | {:>17} {:>9} {:>9} {:>8}",
+        "backend", "tickets", "seq CPU/conv", "p50", "p99", "x8 CPU/conv", "p50", "p99", "conv/s"
     );
     for backend in [Backend::Sqlite, Backend::Postgres] {
         let Some(db) = TestDb::create(backend).await else {
             println!("{backend:?}: SKIPPED (database not reachable)");
             continue;
         };
-        let app = TestApp::spawn(db).await;
-        let t = app.tenant("Bench").await;
-
-        let chats = make_chats(&app, &t, SEQUENTIAL + CONCURRENT, MESSAGES).await;
-        let (sequential, concurrent) = chats.split_at(SEQUENTIAL);
-
-        let mut latencies = Vec::with_capacity(SEQUENTIAL);
-        for chat in sequential {
-            let started = Instant::now();
-            convert(&app, &t, chat).await;
-            latencies.push(started.elapsed());
-        }
-        latencies.sort();
-
-        let started = Instant::now();
-        futures::stream::iter(concurrent)
-            .map(|chat| convert(&app, &t, chat))
-            .buffer_unordered(IN_FLIGHT)
-            .collect::<Vec<_>>()
-            .await;
-        let throughput = CONCURRENT as f64 / started.elapsed().as_secs_f64();
-
-        let big = make_chats(&app, &t, BIG_CHATS, BIG_CHAT).await;
-        let mut big_latencies = Vec::with_capacity(BIG_CHATS);
-        for chat in &big {
-            let started = Instant::now();
-            convert(&app, &t, chat).await;
-            big_latencies.push(started.elapsed());
-        }
-        big_latencies.sort();
-
-        println!(
-            "{:<10} {:>9} {:>9} {:>9} {:>9} {:>14.0} {:>28}",
-            format!("{backend:?}"),
-            ms(pct(&latencies, 50)),
-            ms(pct(&latencies, 95)),
-            ms(pct(&latencies, 99)),
-            ms(*latencies.last().unwrap()),
-            throughput,
-            format!(
-                "{} (max {})",
-                ms(pct(&big_latencies, 50)),
-                ms(*big_latencies.last().unwrap())
-            ),
-        );
+        run(backend, &db, &levels).await;
     }
-    println!("peak RSS of this process (server + client): {}", peak_rss());
 }
 
-fn peak_rss() -> String {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(|l| l[6..].trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown".into())
+async fn run(backend: Backend, db: &TestDb, levels: &[u64]) {
+    let cache = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&db.url, cache.path(), &[]);
+    let store = Store::connect(&db.url).await.unwrap();
+    let email = EmailAddress::parse("email", "admin@bench.test").unwrap();
+    let created = store.create_tenant("Bench", "Ada Admin", &email).await.unwrap();
+    let (tenant, admin) = (created.tenant.id, created.admin);
+    let bob = store
+        .create_agent(&tenant, "Bob", &EmailAddress::parse("email", "bob@bench.test").unwrap(), false)
+        .await
+        .unwrap();
+    let mut opts = ConnectOptions::new(db.url.clone());
+    opts.max_connections(1).sqlx_logging(false);
+    let conn = Database::connect(opts).await.unwrap();
+    let client = Client {
+        http: reqwest::Client::new(),
+        base: server.base.clone(),
+        token: admin.token.clone(),
+    };
+    let agent = (admin.agent.id.as_str(), admin.agent.name.as_str());
+    let pid = server.pid();
+
+    let mut seeded = 0;
+    let mut big = None;
+    for &tickets in levels {
+        if tickets > seeded {
+            let started = Instant::now();
+            let assignees = [admin.agent.id.clone(), bob.agent.id.clone()];
+            seed::tickets(&conn, &tenant, &assignees, tickets - seeded, SEEDED_DESCRIPTION_BYTES).await;
+            eprintln!("seeded {} tickets in {:.1?}", tickets - seeded, started.elapsed());
+            seeded = tickets;
+        }
+        let chats = seed::chats(&conn, &tenant, agent, WARM_UP + SEQUENTIAL + CONCURRENT, MESSAGES, MESSAGE_BYTES).await;
+        let (warm, rest) = chats.split_at(WARM_UP);
+        let (sequential, concurrent) = rest.split_at(SEQUENTIAL);
+        for chat in warm {
+            client.convert(chat).await;
+        }
+
+        let before = Cpu::read(pid, &conn, backend).await;
+        let mut one_by_one = Vec::with_capacity(SEQUENTIAL);
+        for chat in sequential {
+            one_by_one.push(client.convert(chat).await);
+        }
+        let seq_cpu = Cpu::read(pid, &conn, backend).await.since(&before, SEQUENTIAL);
+        one_by_one.sort();
+
+        let before = Cpu::read(pid, &conn, backend).await;
+        let started = Instant::now();
+        let mut eight: Vec<Duration> = futures::stream::iter(concurrent)
+            .map(|chat| client.convert(chat))
+            .buffer_unordered(CLIENTS)
+            .collect()
+            .await;
+        let rate = CONCURRENT as f64 / started.elapsed().as_secs_f64();
+        let par_cpu = Cpu::read(pid, &conn, backend).await.since(&before, CONCURRENT);
+        eight.sort();
+
+        println!(
+            "{:<10} {:>8} | {:>17} {:>9} {:>9} | {:>17} {:>9} {:>9} {:>8.0}",
+            format!("{backend:?}"),
+            tickets,
+            seq_cpu,
+            ms(pct(&one_by_one, 50)),
+            ms(pct(&one_by_one, 99)),
+            par_cpu,
+            ms(pct(&eight, 50)),
+            ms(pct(&eight, 99)),
+            rate
+        );
+
+        if big.is_none() {
+            let chats = seed::chats(&conn, &tenant, agent, BIG_CHATS, BIG_CHAT, MESSAGE_BYTES).await;
+            let before = Cpu::read(pid, &conn, backend).await;
+            let mut times = Vec::with_capacity(BIG_CHATS);
+            for chat in &chats {
+                times.push(client.convert(chat).await);
+            }
+            let cost = Cpu::read(pid, &conn, backend).await.since(&before, BIG_CHATS);
+            times.sort();
+            big = Some(format!(
+                "{backend:?}: {BIG_CHAT}-message chat ({} KB transcript), {BIG_CHATS} one at a time at {tickets} tickets: \
+                 p50 {} p99 {}, CPU/conv {cost}",
+                BIG_CHAT * MESSAGE_BYTES / 1000,
+                ms(pct(&times, 50)),
+                ms(pct(&times, 99)),
+            ));
+        }
+    }
+    if let Some(line) = big {
+        println!("{line}");
+    }
+    println!("{backend:?}: server peak RSS {} MiB", server.rss() >> 20);
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Client {
+    /// Converts `chat` and returns how long it took, or panics.
+    async fn convert(&self, chat: &str) -> Duration {
+        let started = Instant::now();
+        let r = self
+            .http
+            .post(format!("{}/api/v1/chats/{chat}/conversion", self.base))
+            .bearer_auth(&self.token)
+            .json(&json!({"visitor_email": format!("{}@example.com", &chat[chat.len() - 8..])}))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let body = r.bytes().await.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&body));
+        started.elapsed()
+    }
+}
+
+/// CPU time used so far by the server process and, on PostgreSQL, by each
+/// backend serving its database (the bench's own connection left out).
+struct Cpu {
+    server: Duration,
+    backends: Option<HashMap<u32, Duration>>,
+}
+
+impl Cpu {
+    async fn read(server: u32, conn: &DatabaseConnection, backend: Backend) -> Self {
+        let backends = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => {
+                let sql = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()";
+                let rows = conn
+                    .query_all_raw(Statement::from_string(DbBackend::Postgres, sql))
+                    .await
+                    .unwrap();
+                Some(
+                    rows.iter()
+                        .filter_map(|r| {
+                            let pid = r.try_get::<i32>("", "pid").ok()? as u32;
+                            Some((pid, cpu_time(pid)?))
+                        })
+                        .collect(),
+                )
+            }
+        };
+        Self {
+            server: cpu_time(server).expect("the server's /proc entry"),
+            backends,
+        }
+    }
+
+    /// CPU per conversion since `before`, over `n` conversions.
+    fn since(&self, before: &Cpu, n: usize) -> String {
+        let per = |d: Duration| d / n as u32;
+        let server = per(self.server.saturating_sub(before.server));
+        match (&self.backends, &before.backends) {
+            (Some(now), Some(then)) => {
+                let spent: Duration = now
+                    .iter()
+                    .map(|(pid, t)| t.saturating_sub(then.get(pid).copied().unwrap_or_default()))
+                    .sum();
+                format!("{} + {}", ms(server), ms(per(spent)))
+            }
+            _ => ms(server),
+        }
+    }
 }

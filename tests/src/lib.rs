@@ -8,6 +8,7 @@
 //! unless `CI` or `THREADLINE_REQUIRE_POSTGRES` is set: then it fails.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
@@ -164,6 +165,186 @@ pub mod bench {
     }
 }
 
+/// Bulk rows for benchmarks: many tickets or chats written straight into
+/// the database (the same rows the API writes, far faster than making them
+/// one request at a time).
+pub mod seed {
+    use chrono::Utc;
+    use sea_orm::ActiveValue::Set;
+    use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Statement};
+    use threadline::store::entities::{chat, message, visitor};
+
+    /// Adds `count` tickets to the workspace, numbered on from its counter:
+    /// a third still open (in progress), spread over `assignees`, the rest
+    /// solved, each with a `description_bytes` description. One statement;
+    /// the open-ticket triggers run for every row, as they would for tickets
+    /// made one by one.
+    pub async fn tickets(
+        db: &DatabaseConnection,
+        tenant_id: &str,
+        assignees: &[String],
+        count: u64,
+        description_bytes: usize,
+    ) {
+        assert!(!assignees.is_empty());
+        let backend = db.get_database_backend();
+        let now = Utc::now();
+        let requester = format!("seed-requester-{}", uuid::Uuid::new_v4().simple());
+        exec(
+            db,
+            "INSERT INTO requesters (id, tenant_id, email, email_normalized, name, created_at)
+             VALUES ($1, $2, $3, $3, 'Seeded requester', $4)",
+            vec![
+                requester.clone().into(),
+                tenant_id.into(),
+                format!("{requester}@seed.test").into(),
+                now.into(),
+            ],
+        )
+        .await;
+        let first: i64 = db
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                placeholders(backend, "SELECT next_ticket_number FROM tenants WHERE id = $1"),
+                [tenant_id.into()],
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get("", "next_ticket_number")
+            .unwrap();
+        let assignee = assignees
+            .iter()
+            .enumerate()
+            .map(|(k, _)| format!("WHEN {k} THEN ${}", 7 + k))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let sql = format!(
+            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < {count})
+             INSERT INTO tickets (id, tenant_id, number, subject, description, status, assignee_id,
+                                  requester_id, first_response_at, origin_chat_id, summary, created_at, updated_at)
+             SELECT $6 || i, $1, $2 + i, 'Seeded ticket', $3,
+                    CASE WHEN i % 3 = 0 THEN 'in_progress' ELSE 'solved' END,
+                    CASE i % {n} {assignee} END, $4, NULL, NULL, NULL, $5, $5
+             FROM n",
+            n = assignees.len()
+        );
+        let mut values: Vec<sea_orm::Value> = vec![
+            tenant_id.into(),
+            first.into(),
+            "x".repeat(description_bytes).into(),
+            requester.into(),
+            now.into(),
+            format!("seed-{}-", uuid::Uuid::new_v4().simple()).into(),
+        ];
+        values.extend(assignees.iter().map(|a| a.as_str().into()));
+        exec(db, &sql, values).await;
+        exec(
+            db,
+            "UPDATE tenants SET next_ticket_number = $1 WHERE id = $2",
+            vec![(first + count as i64).into(), tenant_id.into()],
+        )
+        .await;
+        if backend == DbBackend::Postgres {
+            // What autovacuum would do soon after such a load: the counter
+            // updates left the agents' rows with long chains of old versions.
+            exec(db, "VACUUM ANALYZE", vec![]).await;
+        }
+    }
+
+    /// `count` open chats of `messages` public messages of `body_bytes`
+    /// each (visitor and agent in turn, the agent's answered first) plus one
+    /// internal note, as if made through the widget and the console.
+    pub async fn chats(
+        db: &DatabaseConnection,
+        tenant_id: &str,
+        agent: (&str, &str),
+        count: usize,
+        messages: usize,
+        body_bytes: usize,
+    ) -> Vec<String> {
+        let now = Utc::now();
+        let mut chat_ids = Vec::with_capacity(count);
+        let mut visitors = Vec::new();
+        let mut chats = Vec::new();
+        let mut rows = Vec::new();
+        for i in 0..count {
+            let (visitor_id, chat_id) = (uuid::Uuid::now_v7().to_string(), uuid::Uuid::now_v7().to_string());
+            visitors.push(visitor::ActiveModel {
+                id: Set(visitor_id.clone()),
+                tenant_id: Set(tenant_id.to_owned()),
+                name: Set(format!("Visitor {i}")),
+                email: Set(None),
+                token_hash: Set(uuid::Uuid::new_v4().simple().to_string()),
+                created_at: Set(now),
+            });
+            chats.push(chat::ActiveModel {
+                id: Set(chat_id.clone()),
+                tenant_id: Set(tenant_id.to_owned()),
+                visitor_id: Set(visitor_id),
+                subject: Set(None),
+                status: Set("open".into()),
+                assignee_id: Set(Some(agent.0.to_owned())),
+                first_response_at: Set(Some(now)),
+                summary: Set(None),
+                ticket_id: Set(None),
+                version: Set(messages as i64 + 1),
+                created_at: Set(now),
+                updated_at: Set(now),
+                closed_at: Set(None),
+            });
+            for m in 0..=messages {
+                let (kind, author) = match m {
+                    m if m == messages => ("internal_note", agent.1.to_owned()),
+                    m if m % 2 == 0 => ("visitor", format!("Visitor {i}")),
+                    _ => ("agent", agent.1.to_owned()),
+                };
+                let mut body = format!("Message {m} of chat {i}. ");
+                while body.len() < body_bytes {
+                    body.push_str("Some words of the conversation. ");
+                }
+                body.truncate(body_bytes.max(1));
+                rows.push(message::ActiveModel {
+                    tenant_id: Set(tenant_id.to_owned()),
+                    chat_id: Set(chat_id.clone()),
+                    kind: Set(kind.to_owned()),
+                    author_name: Set(author),
+                    agent_id: Set((kind != "visitor").then(|| agent.0.to_owned())),
+                    body: Set(body),
+                    created_at: Set(now),
+                    ..Default::default()
+                });
+            }
+            chat_ids.push(chat_id);
+        }
+        for part in visitors.chunks(500) {
+            visitor::Entity::insert_many(part.to_vec()).exec_without_returning(db).await.unwrap();
+        }
+        for part in chats.chunks(500) {
+            chat::Entity::insert_many(part.to_vec()).exec_without_returning(db).await.unwrap();
+        }
+        for part in rows.chunks(500) {
+            message::Entity::insert_many(part.to_vec()).exec_without_returning(db).await.unwrap();
+        }
+        chat_ids
+    }
+
+    async fn exec(db: &DatabaseConnection, sql: &str, values: Vec<sea_orm::Value>) {
+        let backend = db.get_database_backend();
+        db.execute_raw(Statement::from_sql_and_values(backend, placeholders(backend, sql), values))
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    /// `$1` as PostgreSQL writes it, `?1` for SQLite.
+    fn placeholders(backend: DbBackend, sql: &str) -> String {
+        match backend {
+            DbBackend::Postgres => sql.to_owned(),
+            _ => sql.replace('$', "?"),
+        }
+    }
+}
+
 /// This process's resident memory, from `/proc` (Linux).
 pub fn rss_bytes(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("a Linux /proc");
@@ -174,6 +355,73 @@ pub fn rss_bytes(pid: u32) -> u64 {
         .and_then(|n| n.parse().ok())
         .expect("VmRSS in /proc/PID/status");
     kib << 10
+}
+
+/// A server process of its own (so that its memory and CPU time are only
+/// its own), stopped when dropped.
+pub struct ServerProcess {
+    child: std::process::Child,
+    /// `http://127.0.0.1:<port>`
+    pub base: String,
+}
+
+impl ServerProcess {
+    pub fn start(db_url: &str, cache: &std::path::Path, extra: &[&str]) -> Self {
+        use std::io::{BufRead, BufReader};
+        let mut child = std::process::Command::new(threadline_cli())
+            .args([
+                "serve",
+                "--bind",
+                "127.0.0.1:0",
+                "--database-url",
+                db_url,
+                "--plugin-cache",
+            ])
+            .arg(cache)
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the server starts");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let base = loop {
+            let line = lines.next().expect("the server says where it listens").unwrap();
+            if let Some(rest) = line.strip_prefix("Threadline is listening on ") {
+                break rest.split(' ').next().unwrap().to_owned();
+            }
+        };
+        // Keep reading its log so it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self { child, base }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn rss(&self) -> u64 {
+        rss_bytes(self.child.id())
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// CPU time (user + system, all threads) a process has used so far, from
+/// `/proc/PID/stat` (Linux; clock ticks of 10 ms).
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces; the fields that follow it do not.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf reads a constant of the system; it has no
+    // preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1);
+    Some(Duration::from_secs_f64(ticks as f64 / per_second as f64))
 }
 
 /// Runs each named `async fn(TestApp)` of the calling module on both

@@ -11,7 +11,10 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{EmailAddress, InvalidInput, MessageKind, Subject, TicketNumber, transcript::PublicMessage};
 use crate::plugins::{self, FaultLog, PluginHost};
-use crate::store::{Agent, Chat, CommitOutcome, ConversionCommit, Store, StoreError, Tenant, Ticket, Visitor};
+use crate::store::{
+    Agent, Chat, CommitOutcome, ConversionCommit, Requester, SnapshotMessage, Store, StoreError, Tenant, Ticket,
+    Visitor,
+};
 use hooks::{HookAgent, HookCandidate, HookChat, HookFault, HookKind, Hooks, validate};
 
 /// How often a conversion redoes its snapshot when the chat keeps changing.
@@ -75,6 +78,9 @@ pub struct Converted {
     /// False when the chat had been converted before (by this or another
     /// request): the same ticket comes back, never a second one.
     pub created: bool,
+    /// When this call created the ticket: its requester and assignee, so
+    /// showing the ticket needs no further reads.
+    pub parties: Option<(Requester, HookAgent)>,
 }
 
 /// Everything the hooks and the commit need, read at one moment.
@@ -83,7 +89,6 @@ struct Snapshot {
     chat: Chat,
     visitor: Visitor,
     hook_chat: HookChat,
-    agent: HookAgent,
     candidates: Vec<HookCandidate>,
 }
 
@@ -117,16 +122,12 @@ impl Pipeline {
     }
 
     pub async fn prefill(&self, tenant_id: &str, chat_id: &str) -> Result<Prefill, ConversionError> {
-        let tenant = self.store.tenant(tenant_id).await?;
-        let chat = self.store.chat(tenant_id, chat_id).await?;
-        let visitor = self.store.visitor(tenant_id, &chat.visitor_id).await?;
-        let messages = self.store.messages(tenant_id, chat_id).await?;
-        let hook_chat = hook_chat(&tenant, &chat, &visitor, messages);
-        let (hooks, faults) = self.hooks(&tenant, chat_id).await?;
-        let subject = subject(&hooks, &hook_chat).await;
+        let snap = self.snapshot(tenant_id, chat_id).await?;
+        let (hooks, faults) = self.hooks(&snap.tenant, chat_id).await?;
+        let subject = subject(&hooks, &snap.hook_chat).await;
         plugins::record(&self.store, &faults).await;
         Ok(Prefill {
-            visitor_email: visitor.email,
+            visitor_email: snap.visitor.email,
             subject: subject?,
         })
     }
@@ -140,9 +141,9 @@ impl Pipeline {
         input: &ConvertInput,
     ) -> Result<Plan, ConversionError> {
         let (email, typed_subject) = parse_input(input)?;
-        let snap = self.snapshot(tenant_id, agent, chat_id).await?;
+        let snap = self.snapshot(tenant_id, chat_id).await?;
         let existing = snap.chat.ticket_id.clone();
-        let (_, plan) = self.plan(snap, email, typed_subject).await;
+        let (_, plan) = self.plan(snap, agent, email, typed_subject).await;
         let mut plan = plan?;
         plan.requester_exists = self
             .store
@@ -166,13 +167,18 @@ impl Pipeline {
     ) -> Result<Converted, ConversionError> {
         let (email, typed_subject) = parse_input(input)?;
         for _ in 0..MAX_ATTEMPTS {
-            let snap = self.snapshot(tenant_id, agent, chat_id).await?;
+            let snap = self.snapshot(tenant_id, chat_id).await?;
             if let Some(ticket_id) = &snap.chat.ticket_id {
                 let ticket = self.store.ticket(tenant_id, ticket_id).await?;
-                return Ok(Converted { ticket, created: false });
+                return Ok(Converted {
+                    ticket,
+                    created: false,
+                    parties: None,
+                });
             }
-            let (snap, plan) = self.plan(snap, email.clone(), typed_subject.clone()).await;
+            let (snap, plan) = self.plan(snap, agent, email.clone(), typed_subject.clone()).await;
             let plan = plan?;
+            let assignee = plan.assignee.clone();
             let commit = ConversionCommit {
                 tenant_id: tenant_id.to_owned(),
                 chat_id: chat_id.to_owned(),
@@ -184,18 +190,28 @@ impl Pipeline {
                 requester_name: plan.requester_name,
                 subject: plan.subject,
                 description: plan.transcript,
-                assignee_id: plan.assignee.id,
+                assignee_id: assignee.id.clone(),
                 first_response_at: plan.first_response_at,
                 converting_agent_name: agent.name.clone(),
             };
             match self.store.commit_conversion(&commit).await? {
-                CommitOutcome::Created(ticket) => {
+                CommitOutcome::Created(ticket, requester) => {
                     tracing::info!(tenant = tenant_id, chat = chat_id, ticket = %TicketNumber(ticket.number), "chat converted");
-                    self.after_close(tenant_id, chat_id);
-                    return Ok(Converted { ticket, created: true });
+                    if snap.tenant.summary_on_close {
+                        self.after_close(tenant_id, chat_id);
+                    }
+                    return Ok(Converted {
+                        ticket,
+                        created: true,
+                        parties: Some((requester, assignee)),
+                    });
                 }
                 CommitOutcome::AlreadyConverted(ticket) => {
-                    return Ok(Converted { ticket, created: false });
+                    return Ok(Converted {
+                        ticket,
+                        created: false,
+                        parties: None,
+                    });
                 }
                 CommitOutcome::Stale => continue,
             }
@@ -217,17 +233,13 @@ impl Pipeline {
     }
 
     async fn summarize(&self, tenant_id: &str, chat_id: &str) -> Result<(), ConversionError> {
-        let tenant = self.store.tenant(tenant_id).await?;
-        if !tenant.summary_on_close {
+        let snap = self.snapshot(tenant_id, chat_id).await?;
+        if !snap.tenant.summary_on_close {
             return Ok(());
         }
-        let chat = self.store.chat(tenant_id, chat_id).await?;
-        let visitor = self.store.visitor(tenant_id, &chat.visitor_id).await?;
-        let messages = self.store.messages(tenant_id, chat_id).await?;
-        let hook_chat = hook_chat(&tenant, &chat, &visitor, messages);
-        let (hooks, faults) = self.hooks(&tenant, chat_id).await?;
+        let (hooks, faults) = self.hooks(&snap.tenant, chat_id).await?;
         let hook = &hooks.summary;
-        let summary = match hook.summary(&hook_chat).await {
+        let summary = match hook.summary(&snap.hook_chat).await {
             Ok(raw) => validate::summary(raw).map_err(|reason| fault(HookKind::Summary, hook.name(), &reason)),
             Err(f) => Err(f),
         };
@@ -238,22 +250,16 @@ impl Pipeline {
         Ok(())
     }
 
-    async fn snapshot(&self, tenant_id: &str, agent: &Agent, chat_id: &str) -> Result<Snapshot, ConversionError> {
-        let tenant = self.store.tenant(tenant_id).await?;
-        let chat = self.store.chat(tenant_id, chat_id).await?;
-        let visitor = self.store.visitor(tenant_id, &chat.visitor_id).await?;
-        let messages = self.store.messages(tenant_id, chat_id).await?;
-        let candidates = self.store.candidates(tenant_id).await?;
+    /// The chat and everything around it, in two queries (see
+    /// `Store::conversion_snapshot`).
+    async fn snapshot(&self, tenant_id: &str, chat_id: &str) -> Result<Snapshot, ConversionError> {
+        let s = self.store.conversion_snapshot(tenant_id, chat_id).await?;
         Ok(Snapshot {
-            hook_chat: hook_chat(&tenant, &chat, &visitor, messages),
-            tenant,
-            chat,
-            visitor,
-            agent: HookAgent {
-                id: agent.id.clone(),
-                name: agent.name.clone(),
-            },
-            candidates,
+            hook_chat: hook_chat(&s.tenant, &s.chat, &s.visitor, s.messages),
+            tenant: s.tenant,
+            chat: s.chat,
+            visitor: s.visitor,
+            candidates: s.candidates,
         })
     }
 
@@ -264,6 +270,7 @@ impl Pipeline {
     async fn plan(
         &self,
         snap: Snapshot,
+        agent: &Agent,
         email: EmailAddress,
         typed_subject: Option<Subject>,
     ) -> (Snapshot, Result<Plan, ConversionError>) {
@@ -271,7 +278,11 @@ impl Pipeline {
             Ok(h) => h,
             Err(e) => return (snap, Err(e)),
         };
-        let plan = plan_with(&hooks, &snap, email, typed_subject).await;
+        let agent = HookAgent {
+            id: agent.id.clone(),
+            name: agent.name.clone(),
+        };
+        let plan = plan_with(&hooks, &snap, &agent, email, typed_subject).await;
         plugins::record(&self.store, &faults).await;
         (snap, plan)
     }
@@ -280,6 +291,7 @@ impl Pipeline {
 async fn plan_with(
     hooks: &Hooks,
     snap: &Snapshot,
+    agent: &HookAgent,
     email: EmailAddress,
     typed_subject: Option<Subject>,
 ) -> Result<Plan, ConversionError> {
@@ -294,7 +306,7 @@ async fn plan_with(
 
     let assignment_hook = &hooks.assignment;
     let assignee_id = assignment_hook
-        .assignee(&snap.hook_chat, &snap.agent, &snap.candidates)
+        .assignee(&snap.hook_chat, agent, &snap.candidates)
         .await?;
     let assignee = validate::assignee(&assignee_id, &snap.candidates)
         .map_err(|reason| fault(HookKind::Assignment, assignment_hook.name(), &reason))?;
@@ -337,7 +349,7 @@ fn fault(hook: HookKind, plugin: &str, reason: &str) -> HookFault {
 
 /// The hooks' view of a chat. This is where internal notes are dropped:
 /// `PublicMessage::new` refuses them.
-fn hook_chat(tenant: &Tenant, chat: &Chat, visitor: &Visitor, messages: Vec<crate::store::Message>) -> HookChat {
+fn hook_chat(tenant: &Tenant, chat: &Chat, visitor: &Visitor, messages: Vec<SnapshotMessage>) -> HookChat {
     let messages = messages
         .into_iter()
         .filter_map(|m| {

@@ -72,6 +72,15 @@ string_enum!(
     }
 );
 
+impl TicketStatus {
+    /// Whether the ticket still counts towards its assignee's open tickets.
+    /// The database keeps that count with triggers that list the same
+    /// statuses (migration `m20261126_000004_conversion_cost`).
+    pub fn is_open(self) -> bool {
+        !matches!(self, TicketStatus::Solved | TicketStatus::Closed)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -338,5 +338,17 @@ async fn convert(
     } else {
         StatusCode::OK
     };
-    Ok((status, axum::Json(TicketView::load(&state, converted.ticket).await?)))
+    let view = match converted.parties {
+        // A new ticket: its requester and assignee came out of the
+        // conversion itself.
+        Some((requester, assignee)) => {
+            let assignee = AgentRef {
+                id: assignee.id,
+                name: assignee.name,
+            };
+            TicketView::build(converted.ticket, Some(assignee), requester)
+        }
+        None => TicketView::load(&state, converted.ticket).await?,
+    };
+    Ok((status, axum::Json(view)))
 }

@@ -13,7 +13,7 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody, OrNotFound};
 use super::extract::AuthAgent;
 use super::pagination;
-use super::views::TicketView;
+use super::views::{AgentRef, TicketView};
 use crate::domain::{InvalidInput, TicketNumber};
 use crate::store::{Agent, Requester};
 
@@ -77,7 +77,7 @@ async fn list_tickets(
             .get(&t.requester_id)
             .cloned()
             .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("ticket {} has no requester", t.id)))?;
-        views.push(TicketView::build(t, assignee, requester));
+        views.push(TicketView::build(t, assignee.map(AgentRef::from), requester));
     }
     Ok((link, axum::Json(views)))
 }

@@ -140,17 +140,17 @@ impl TicketView {
             None => None,
         };
         let requester = store.requester(&ticket.tenant_id, &ticket.requester_id).await?;
-        Ok(Self::build(ticket, assignee, requester))
+        Ok(Self::build(ticket, assignee.map(AgentRef::from), requester))
     }
 
-    pub fn build(ticket: Ticket, assignee: Option<Agent>, requester: Requester) -> Self {
+    pub fn build(ticket: Ticket, assignee: Option<AgentRef>, requester: Requester) -> Self {
         Self {
             number: TicketNumber(ticket.number).to_string(),
             id: ticket.id,
             subject: ticket.subject,
             description: ticket.description,
             status: ticket.status,
-            assignee: assignee.map(AgentRef::from),
+            assignee,
             requester: RequesterView {
                 id: requester.id,
                 email: requester.email,

@@ -201,6 +201,41 @@ pub enum UploadError {
     Internal(String),
 }
 
+/// A workspace's whole pipeline, as one conversion reads it.
+pub type Pipeline = Arc<BTreeMap<HookKind, HookSettings>>;
+
+/// Workspaces' pipelines as this node last read them, each with the
+/// `pipeline_version` it was read at. A conversion reads the tenant row
+/// anyway; when its version matches, the pipeline needs no query. Another
+/// node's change bumps the version, so a stale copy is never used.
+#[derive(Default)]
+struct PipelineCache {
+    entries: Mutex<HashMap<String, (i64, Pipeline)>>,
+}
+
+/// Pipelines kept at most; past that the cache starts over (a refill costs
+/// one query a workspace).
+const PIPELINES_KEPT: usize = 10_000;
+
+impl PipelineCache {
+    async fn get(&self, store: &Store, tenant: &Tenant) -> Result<Pipeline, StoreError> {
+        if let Some((version, p)) = self.entries.lock().unwrap().get(&tenant.id)
+            && *version == tenant.pipeline_version
+        {
+            return Ok(p.clone());
+        }
+        // Read after the tenant row: these rows are at least as new as the
+        // version they are filed under, so a change is never missed.
+        let pipeline = Arc::new(pipeline_settings(store, &tenant.id).await?);
+        let mut entries = self.entries.lock().unwrap();
+        if entries.len() >= PIPELINES_KEPT {
+            entries.clear();
+        }
+        entries.insert(tenant.id.clone(), (tenant.pipeline_version, pipeline.clone()));
+        Ok(pipeline)
+    }
+}
+
 /// Loads plugins (built-in or from the database), keeps them ready, and
 /// builds each conversion's hooks. Cheap to clone.
 #[derive(Clone)]
@@ -210,6 +245,7 @@ pub struct PluginHost {
     memory: Arc<MemoryCache>,
     compiler: Arc<Compiler>,
     gate: Arc<Gate>,
+    pipelines: Arc<PipelineCache>,
 }
 
 impl PluginHost {
@@ -220,6 +256,7 @@ impl PluginHost {
             memory: Arc::new(MemoryCache::new(settings.memory_cache_bytes)),
             compiler: Arc::new(Compiler::new(settings.compile)),
             gate: Arc::new(Gate::new(settings.slots)),
+            pipelines: Arc::default(),
         }
     }
 
@@ -434,19 +471,20 @@ impl PluginHost {
     }
 
     /// The hooks one conversion (or close) of `tenant` runs, and the log its
-    /// faults go to.
+    /// faults go to. `tenant` must be freshly read: its `pipeline_version`
+    /// decides whether this node's copy of the pipeline is current.
     pub async fn hooks_for(&self, tenant: &Tenant, chat_id: &str) -> Result<(Hooks, FaultLog), StoreError> {
-        let settings = pipeline_settings(&self.store, &tenant.id).await?;
+        let settings = self.pipelines.get(&self.store, tenant).await?;
         let faults = FaultLog::default();
         let native = Hooks::builtin();
         let mut guarded = HashMap::new();
-        for (hook, s) in settings {
+        for (&hook, s) in settings.iter() {
             let primary = match self.load(&tenant.id, &s.plugin).await {
                 Ok(plugin) if plugin.exports(hook) => Ok(PluginHook::new(
                     plugin,
                     tenant.id.clone(),
                     s.limits,
-                    s.config.into_iter().collect(),
+                    s.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
                     self.gate.clone(),
                 )),
                 Ok(plugin) => Err(HookFault {

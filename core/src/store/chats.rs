@@ -345,9 +345,14 @@ pub(super) async fn insert_message(
     new: &NewMessage,
     at: DateTime<Utc>,
 ) -> StoreResult<Message> {
-    Ok(message::ActiveModel {
-        tenant_id: Set(chat.tenant_id.clone()),
-        chat_id: Set(chat.id.clone()),
+    Ok(message_row(&chat.tenant_id, &chat.id, new, at).insert(txn).await?)
+}
+
+/// A message row ready to insert (its id comes from the database).
+pub(super) fn message_row(tenant_id: &str, chat_id: &str, new: &NewMessage, at: DateTime<Utc>) -> message::ActiveModel {
+    message::ActiveModel {
+        tenant_id: Set(tenant_id.to_owned()),
+        chat_id: Set(chat_id.to_owned()),
         kind: Set(new.kind.to_string()),
         author_name: Set(new.author_name.clone()),
         agent_id: Set(new.agent_id.clone()),
@@ -355,6 +360,4 @@ pub(super) async fn insert_message(
         created_at: Set(at),
         ..Default::default()
     }
-    .insert(txn)
-    .await?)
 }

@@ -1,6 +1,13 @@
-//! The commit step of a conversion: one transaction that either writes
-//! everything (ticket, requester, chat link and close, system message) or
-//! nothing.
+//! A conversion's reads and its commit.
+//!
+//! The snapshot is two queries: the chat joined with its visitor, its
+//! workspace and the workspace's agents (with the open-ticket counters the
+//! database keeps), then the chat's public messages. Nothing here reads a
+//! workspace's tickets, so the cost does not grow as tickets pile up.
+//!
+//! The commit is one transaction that either writes everything (ticket,
+//! requester, chat link and close, system message) or nothing, in six
+//! statements (seven when the typed email becomes the visitor's).
 //!
 //! Races are settled by the database, not by checks in code:
 //! - The first statement claims the chat with a conditional `UPDATE … WHERE
@@ -10,19 +17,51 @@
 //!   either, and the caller redoes the snapshot.
 //! - `tickets.origin_chat_id` is unique, as a second line of defence.
 //! - Ticket numbers come from a per-tenant counter bumped inside the same
-//!   transaction: the row lock serializes allocation, and a rollback gives the
-//!   number back, so numbers have no gaps.
-//! - Requesters are found-or-created with `INSERT … ON CONFLICT DO NOTHING`
-//!   on `(tenant_id, email_normalized)`, then read back.
+//!   transaction (`UPDATE … RETURNING`): the row lock serializes allocation,
+//!   and a rollback gives the number back, so numbers have no gaps.
+//! - Requesters are found-or-created with one `INSERT … ON CONFLICT
+//!   (tenant_id, email_normalized) DO UPDATE … RETURNING`: the no-op update
+//!   makes the existing row come back, so there is no second read, and it
+//!   locks that row until the commit.
+//! - The assignee's open-ticket counter is bumped by a trigger on the ticket
+//!   insert, in this transaction.
 
-use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use chrono::{DateTime, SubsecRound, Utc};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, OnConflict, Order, Query, SelectStatement};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, IdenStatic, Iterable, QueryFilter,
+    QueryOrder,
+    QuerySelect,
+};
 
-use super::chats::{NewMessage, insert_message};
-use super::entities::{chat, requester, tenant, ticket, visitor};
-use super::{Store, StoreError, StoreResult, Ticket, new_id};
-use crate::domain::{ChatStatus, EmailAddress, TicketNumber, TicketStatus};
+use super::chats::{NewMessage, message_row};
+use super::entities::{agent, chat, message, requester, tenant, ticket, visitor};
+use super::plugins::candidate;
+use super::{Agent, Chat, Requester, Store, StoreError, StoreResult, Tenant, Ticket, Visitor, new_id};
+use crate::conversion::hooks::HookCandidate;
+use crate::domain::{ChatStatus, EmailAddress, MessageKind, TicketNumber, TicketStatus};
+
+/// What a conversion reads before its hooks run.
+#[derive(Debug, Clone)]
+pub struct ConversionSnapshot {
+    pub tenant: Tenant,
+    pub chat: Chat,
+    pub visitor: Visitor,
+    /// Every agent of the workspace, oldest first, as assignment rules see
+    /// them.
+    pub candidates: Vec<HookCandidate>,
+    /// The chat's messages in order, internal notes left out.
+    pub messages: Vec<SnapshotMessage>,
+}
+
+/// A message as the hooks need it.
+#[derive(Debug, Clone)]
+pub struct SnapshotMessage {
+    pub kind: String,
+    pub author_name: String,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+}
 
 /// Everything the commit writes, decided before the transaction starts.
 #[derive(Debug, Clone)]
@@ -46,7 +85,8 @@ pub struct ConversionCommit {
 
 #[derive(Debug)]
 pub enum CommitOutcome {
-    Created(Ticket),
+    /// The new ticket and its requester (found or created).
+    Created(Ticket, Requester),
     /// Someone converted this chat first: here is their ticket.
     AlreadyConverted(Ticket),
     /// The chat changed after the snapshot; snapshot again and retry.
@@ -54,8 +94,86 @@ pub enum CommitOutcome {
 }
 
 impl Store {
+    /// The chat, its visitor, its workspace and the workspace's agents in
+    /// one query (a row per agent), then its public messages in another.
+    pub async fn conversion_snapshot(&self, tenant_id: &str, chat_id: &str) -> StoreResult<ConversionSnapshot> {
+        let mut query = Query::select();
+        prefixed::<chat::Entity>(&mut query, "c_");
+        prefixed::<visitor::Entity>(&mut query, "v_");
+        prefixed::<tenant::Entity>(&mut query, "t_");
+        prefixed::<agent::Entity>(&mut query, "a_");
+        query
+            .from(chat::Entity)
+            .join(
+                JoinType::InnerJoin,
+                visitor::Entity,
+                Expr::col((visitor::Entity, visitor::Column::Id))
+                    .equals((chat::Entity, chat::Column::VisitorId))
+                    .and(Expr::col((visitor::Entity, visitor::Column::TenantId)).equals((chat::Entity, chat::Column::TenantId))),
+            )
+            .join(
+                JoinType::InnerJoin,
+                tenant::Entity,
+                Expr::col((tenant::Entity, tenant::Column::Id)).equals((chat::Entity, chat::Column::TenantId)),
+            )
+            .join(
+                JoinType::LeftJoin,
+                agent::Entity,
+                Expr::col((agent::Entity, agent::Column::TenantId)).equals((chat::Entity, chat::Column::TenantId)),
+            )
+            .and_where(Expr::col((chat::Entity, chat::Column::Id)).eq(chat_id))
+            .and_where(Expr::col((chat::Entity, chat::Column::TenantId)).eq(tenant_id))
+            .order_by((agent::Entity, agent::Column::CreatedAt), Order::Asc)
+            .order_by((agent::Entity, agent::Column::Id), Order::Asc);
+        let rows = self.db.query_all(&query).await?;
+        let first = rows.first().ok_or(StoreError::NotFound)?;
+        let chat = Chat::from_query_result(first, "c_")?;
+        let visitor = Visitor::from_query_result(first, "v_")?;
+        let tenant = Tenant::from_query_result(first, "t_")?;
+        let mut candidates = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if let Some(agent) = Agent::from_query_result_optional(row, "a_")? {
+                candidates.push(candidate(agent));
+            }
+        }
+
+        let internal = MessageKind::InternalNote.as_str();
+        let messages = message::Entity::find()
+            .select_only()
+            .columns([
+                message::Column::Kind,
+                message::Column::AuthorName,
+                message::Column::Body,
+                message::Column::CreatedAt,
+            ])
+            .filter(message::Column::TenantId.eq(tenant_id))
+            .filter(message::Column::ChatId.eq(chat_id))
+            .filter(message::Column::Kind.ne(internal))
+            .order_by_asc(message::Column::Id)
+            .into_tuple::<(String, String, String, DateTime<Utc>)>()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|(kind, author_name, body, created_at)| SnapshotMessage {
+                kind,
+                author_name,
+                body,
+                created_at,
+            })
+            .collect();
+        Ok(ConversionSnapshot {
+            tenant,
+            chat,
+            visitor,
+            candidates,
+            messages,
+        })
+    }
+
     pub async fn commit_conversion(&self, c: &ConversionCommit) -> StoreResult<CommitOutcome> {
-        let now = Utc::now();
+        // Microseconds, as PostgreSQL keeps them: the ticket returned is
+        // built here, not read back, and must equal what a read returns.
+        let now = Utc::now().trunc_subsecs(6);
         let ticket_id = new_id();
         let txn = self.write_txn().await?;
 
@@ -78,24 +196,22 @@ impl Store {
         }
 
         // 2. The next ticket number of this workspace.
-        tenant::Entity::update_many()
+        let counter = tenant::Entity::update_many()
             .col_expr(
                 tenant::Column::NextTicketNumber,
                 Expr::col(tenant::Column::NextTicketNumber).add(1),
             )
             .filter(tenant::Column::Id.eq(&c.tenant_id))
-            .exec(&txn)
-            .await?;
-        let counter = tenant::Entity::find_by_id(&c.tenant_id)
-            .one(&txn)
+            .exec_with_returning(&txn)
             .await?
+            .pop()
             .ok_or(StoreError::NotFound)?
             .next_ticket_number;
         let number = counter - 1;
 
         // 3. Find or create the requester.
         let email = &c.requester_email;
-        requester::Entity::insert(requester::ActiveModel {
+        let requester = requester::Entity::insert(requester::ActiveModel {
             id: Set(new_id()),
             tenant_id: Set(c.tenant_id.clone()),
             email: Set(email.as_str().to_owned()),
@@ -103,15 +219,13 @@ impl Store {
             name: Set(c.requester_name.clone()),
             created_at: Set(now),
         })
-        .on_conflict_do_nothing_on([requester::Column::TenantId, requester::Column::EmailNormalized])
-        .exec_without_returning(&txn)
+        .on_conflict(
+            OnConflict::columns([requester::Column::TenantId, requester::Column::EmailNormalized])
+                .update_column(requester::Column::EmailNormalized)
+                .to_owned(),
+        )
+        .exec_with_returning(&txn)
         .await?;
-        let requester = requester::Entity::find()
-            .filter(requester::Column::TenantId.eq(&c.tenant_id))
-            .filter(requester::Column::EmailNormalized.eq(email.normalized()))
-            .one(&txn)
-            .await?
-            .ok_or(StoreError::NotFound)?;
 
         // The email typed in the panel becomes the visitor's, if the chat
         // never captured one, so the next conversation is pre-filled.
@@ -125,47 +239,46 @@ impl Store {
                 .await?;
         }
 
-        // 4. The ticket.
-        let ticket = ticket::ActiveModel {
-            id: Set(ticket_id),
-            tenant_id: Set(c.tenant_id.clone()),
-            number: Set(number),
-            subject: Set(c.subject.clone()),
-            description: Set(c.description.clone()),
-            status: Set(TicketStatus::InProgress.to_string()),
-            assignee_id: Set(Some(c.assignee_id.clone())),
-            requester_id: Set(requester.id),
-            first_response_at: Set(c.first_response_at),
-            origin_chat_id: Set(Some(c.chat_id.clone())),
-            summary: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-        }
-        .insert(&txn)
-        .await;
-        let ticket = match ticket {
-            Ok(t) => t,
+        // 4. The ticket (written, not read back: we know every column).
+        let ticket = Ticket {
+            id: ticket_id,
+            tenant_id: c.tenant_id.clone(),
+            number,
+            subject: c.subject.clone(),
+            description: c.description.clone(),
+            status: TicketStatus::InProgress.to_string(),
+            assignee_id: Some(c.assignee_id.clone()),
+            requester_id: requester.id.clone(),
+            first_response_at: c.first_response_at,
+            origin_chat_id: Some(c.chat_id.clone()),
+            summary: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let inserted = ticket::Entity::insert(ticket::ActiveModel::from(ticket.clone()))
+            .exec_without_returning(&txn)
+            .await;
+        match inserted {
+            Ok(_) => {}
             Err(e) if e.sql_err().is_some() => {
                 txn.rollback().await?;
                 return self.why_not_claimed(&c.tenant_id, &c.chat_id).await;
             }
             Err(e) => return Err(e.into()),
-        };
+        }
 
         // 5. Log it in the chat thread.
-        let chat = chat::Entity::find_by_id(&c.chat_id)
-            .one(&txn)
-            .await?
-            .ok_or(StoreError::NotFound)?;
         let log = format!(
             "{} converted this chat to ticket {} and closed the chat.",
             c.converting_agent_name,
             TicketNumber(number)
         );
-        insert_message(&txn, &chat, &NewMessage::system(log), now).await?;
+        message::Entity::insert(message_row(&c.tenant_id, &c.chat_id, &NewMessage::system(log), now))
+        .exec_without_returning(&txn)
+        .await?;
 
         txn.commit().await?;
-        Ok(CommitOutcome::Created(ticket))
+        Ok(CommitOutcome::Created(ticket, requester))
     }
 
     /// After a failed claim: was the chat converted by someone else, changed,
@@ -178,5 +291,16 @@ impl Store {
             )),
             None => Ok(CommitOutcome::Stale),
         }
+    }
+}
+
+/// Selects every column of `E` as `<prefix><column>`, for reading several
+/// entities from one joined row with `FromQueryResult::from_query_result`.
+fn prefixed<E: EntityTrait>(query: &mut SelectStatement, prefix: &str) {
+    for column in E::Column::iter() {
+        query.expr_as(
+            Expr::col((E::default(), column)),
+            Alias::new(format!("{prefix}{}", column.as_str())),
+        );
     }
 }

@@ -29,6 +29,8 @@ pub mod tenant {
         pub created_at: DateTimeUtc,
         /// IANA name; plugins get it with each call.
         pub time_zone: String,
+        /// Bumped by every change of the pipeline settings.
+        pub pipeline_version: i64,
     }
     no_relations!();
 }
@@ -52,6 +54,9 @@ pub mod agent {
         pub skills: String,
         /// Updated (at most once a minute) when the agent uses the API.
         pub last_seen_at: Option<DateTimeUtc>,
+        /// Tickets assigned to the agent and not yet solved or closed, kept
+        /// by triggers on `tickets`.
+        pub open_tickets: i64,
     }
     no_relations!();
 }

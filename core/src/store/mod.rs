@@ -2,10 +2,15 @@
 //! workspace's rows takes that workspace's `tenant_id` and filters on it.
 //!
 //! SQLite (the embedded default) and PostgreSQL (hosted) run the same code.
-//! Write transactions use `BEGIN IMMEDIATE` on SQLite so that two writers
-//! queue on SQLite's lock (with a busy timeout) instead of failing when one
-//! tries to upgrade a read lock; on PostgreSQL row locks taken by the first
-//! `UPDATE` of each transaction do the same job.
+//! On SQLite, every write goes through one connection of this process (the
+//! writer): writers queue for it in order instead of sleeping in SQLite's
+//! busy handler, and reads use a pool of their own beside it (WAL lets them
+//! run while the writer writes). Write transactions still use `BEGIN
+//! IMMEDIATE`, so another process on the same file (the CLI beside a server)
+//! waits on SQLite's lock with a busy timeout instead of failing when it
+//! tries to upgrade a read lock. On PostgreSQL reads and writes share one
+//! pool; row locks taken by the first `UPDATE` of each transaction order
+//! the writers.
 
 mod chats;
 mod conversion;
@@ -15,6 +20,8 @@ mod plugins;
 mod tenants;
 mod tickets;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
@@ -27,7 +34,7 @@ use threadline_migrations::Migrator;
 use threadline_migrations::sea_orm_migration::MigratorTrait;
 
 pub use chats::{ChatListItem, NewMessage};
-pub use conversion::{CommitOutcome, ConversionCommit};
+pub use conversion::{CommitOutcome, ConversionCommit, ConversionSnapshot, SnapshotMessage};
 pub use entities::{agent::Model as Agent, chat::Model as Chat, message::Model as Message};
 pub use entities::{rating::Model as Rating, requester::Model as Requester, tenant::Model as Tenant};
 pub use entities::{ticket::Model as Ticket, visitor::Model as Visitor};
@@ -50,26 +57,35 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// A handle on the database, cheap to clone (the pool is shared).
+/// A handle on the database, cheap to clone (the pools are shared).
 #[derive(Clone, Debug)]
 pub struct Store {
+    /// Reads; on PostgreSQL, writes too.
     db: DatabaseConnection,
+    /// Writes: on SQLite a pool of one connection (see the module docs), on
+    /// PostgreSQL the same pool as `db`.
+    writer: DatabaseConnection,
+    /// Statements this store has sent (both pools; `BEGIN` and `COMMIT`
+    /// not included), for tests and benchmarks that count round trips.
+    statements: Arc<AtomicU64>,
 }
 
 impl Store {
     /// Connects, creating a SQLite file (and its folder) if needed, and brings
     /// the schema up to date.
     pub async fn connect(url: &str) -> StoreResult<Self> {
+        let sqlite = url.starts_with("sqlite:");
         let mut opts = ConnectOptions::new(url.to_owned());
         opts.sqlx_logging(false)
-            .max_connections(if url.starts_with("sqlite:") { 8 } else { 16 })
+            .max_connections(if sqlite { 8 } else { 16 })
             .acquire_timeout(Duration::from_secs(30));
-        if url.starts_with("sqlite:") {
+        if sqlite {
             if let Some(dir) = sqlite_parent_dir(url) {
                 std::fs::create_dir_all(dir).map_err(|e| DbErr::Custom(format!("cannot create {dir}: {e}")))?;
             }
             // WAL lets readers run beside the one writer; the busy timeout
-            // makes writers wait for each other instead of failing.
+            // covers other processes on the same file (this one's writers
+            // queue for the writer connection instead).
             opts.map_sqlx_sqlite_opts(|o| {
                 o.create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
@@ -92,6 +108,13 @@ impl Store {
                 })
             });
         }
+        // An in-memory SQLite database lives in its connection: one pool of
+        // one connection does everything.
+        let in_memory = sqlite && url.contains(":memory:");
+        if in_memory {
+            opts.max_connections(1);
+        }
+        let statements = Arc::new(AtomicU64::new(0));
         // Several processes opening a new SQLite file at once can find it
         // locked while one of them sets it up (WAL mode is switched on as a
         // connection opens, before the busy timeout covers anything); they
@@ -99,20 +122,44 @@ impl Store {
         let mut attempt = 0;
         loop {
             let outcome = async {
-                let db = Database::connect(opts.clone()).await?;
-                let store = Self { db };
+                let mut db = Database::connect(opts.clone()).await?;
+                let mut writer = if sqlite && !in_memory {
+                    let mut one = opts.clone();
+                    // Held open: the writer never pays for a new connection.
+                    one.max_connections(1).min_connections(1);
+                    Database::connect(one).await?
+                } else {
+                    db.clone()
+                };
+                for conn in [&mut db, &mut writer] {
+                    let counter = statements.clone();
+                    conn.set_metric_callback(move |_| {
+                        counter.fetch_add(1, Ordering::Relaxed);
+                    });
+                }
+                let store = Self {
+                    db,
+                    writer,
+                    statements: statements.clone(),
+                };
                 store.migrate().await?;
                 Ok::<_, StoreError>(store)
             }
             .await;
             match outcome {
-                Err(StoreError::Db(e)) if url.starts_with("sqlite:") && is_sqlite_busy(&e) && attempt < 100 => {
+                Err(StoreError::Db(e)) if sqlite && is_sqlite_busy(&e) && attempt < 100 => {
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 other => return other,
             }
         }
+    }
+
+    /// How many statements this store has sent so far (`BEGIN` and `COMMIT`
+    /// not counted).
+    pub fn statements(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
     }
 
     /// Runs pending migrations in one transaction, so that processes starting
@@ -136,9 +183,11 @@ impl Store {
         self.db.get_database_backend()
     }
 
-    /// Starts a write transaction (see the module docs for why IMMEDIATE).
+    /// Starts a write transaction on the writer (see the module docs for why
+    /// IMMEDIATE). Never call it, or write through `self.writer`, while this
+    /// task holds another write transaction: on SQLite that waits for itself.
     async fn write_txn(&self) -> Result<DatabaseTransaction, DbErr> {
-        self.db
+        self.writer
             .begin_with_options(TransactionOptions {
                 sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
                 ..Default::default()

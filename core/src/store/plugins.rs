@@ -1,18 +1,16 @@
 //! Installed plugins, per-workspace pipeline settings, plugin faults, and the
 //! agents an assignment hook may choose from.
 
-use std::collections::HashMap;
-
 use chrono::{Duration, Utc};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, ExprTrait, FromQueryResult, QueryFilter, QueryOrder,
     QuerySelect,
 };
 
-use super::entities::{agent, pipeline_hook, plugin, plugin_fault, tenant, ticket};
+use super::entities::{agent, pipeline_hook, plugin, plugin_fault, tenant};
 use super::{Store, StoreError, StoreResult, new_id};
 use crate::conversion::hooks::HookCandidate;
-use crate::domain::TicketStatus;
 
 pub use super::entities::pipeline_hook::Model as PipelineHookRow;
 pub use super::entities::plugin::Model as PluginRow;
@@ -52,7 +50,7 @@ const SEEN_GRANULARITY_SECS: i64 = 60;
 impl Store {
     pub async fn insert_plugin(&self, row: PluginRow) -> StoreResult<PluginInfo> {
         let name = row.name.clone();
-        match plugin::ActiveModel::from(row).insert(&self.db).await {
+        match plugin::ActiveModel::from(row).insert(&self.writer).await {
             Ok(p) => Ok(info(p)),
             Err(e) if e.sql_err().is_some() => Err(StoreError::Conflict(format!(
                 "a plugin named {name:?} is already installed; delete it first or pick another name"
@@ -175,8 +173,9 @@ impl Store {
             .await?)
     }
 
-    /// Replaces the pipeline settings. Plugins named by id must belong to the
-    /// workspace (checked in the same transaction that writes).
+    /// Replaces the pipeline settings and bumps the workspace's
+    /// `pipeline_version`. Plugins named by id must belong to the workspace
+    /// (checked in the same transaction that writes).
     pub async fn set_pipeline(&self, tenant_id: &str, rows: Vec<PipelineHookRow>) -> StoreResult<()> {
         let txn = self.write_txn().await?;
         for row in &rows {
@@ -197,6 +196,15 @@ impl Store {
         for row in rows {
             pipeline_hook::ActiveModel::from(row).insert(&txn).await?;
         }
+        // Tells every node's cached copy of this pipeline that it is stale.
+        tenant::Entity::update_many()
+            .col_expr(
+                tenant::Column::PipelineVersion,
+                Expr::col(tenant::Column::PipelineVersion).add(1),
+            )
+            .filter(tenant::Column::Id.eq(tenant_id))
+            .exec(&txn)
+            .await?;
         txn.commit().await?;
         Ok(())
     }
@@ -205,6 +213,7 @@ impl Store {
     /// a plugin failing on every conversion must not grow the table forever.
     pub async fn record_faults(&self, faults: Vec<NewFault>) -> StoreResult<()> {
         let tenants: std::collections::BTreeSet<String> = faults.iter().map(|f| f.tenant_id.clone()).collect();
+        let txn = self.write_txn().await?;
         for f in faults {
             plugin_fault::ActiveModel {
                 id: Set(new_id()),
@@ -217,7 +226,7 @@ impl Store {
                 outcome: Set(f.outcome),
                 created_at: Set(Utc::now()),
             }
-            .insert(&self.db)
+            .insert(&txn)
             .await?;
         }
         for tenant_id in tenants {
@@ -229,16 +238,17 @@ impl Store {
                 .offset(MAX_FAULTS_KEPT - 1)
                 .limit(1)
                 .into_tuple()
-                .one(&self.db)
+                .one(&txn)
                 .await?;
             if let Some(oldest_kept) = oldest_kept {
                 plugin_fault::Entity::delete_many()
                     .filter(plugin_fault::Column::TenantId.eq(&tenant_id))
                     .filter(plugin_fault::Column::Id.lt(oldest_kept))
-                    .exec(&self.db)
+                    .exec(&txn)
                     .await?;
             }
         }
+        txn.commit().await?;
         Ok(())
     }
 
@@ -254,31 +264,11 @@ impl Store {
         Ok(query.all(&self.db).await?)
     }
 
-    /// Every agent of the workspace, with what assignment rules weigh.
+    /// Every agent of the workspace, with what assignment rules weigh. One
+    /// read of the agents: their open tickets are a counter the database
+    /// keeps (see the `conversion_cost` migration), not a count of tickets.
     pub async fn candidates(&self, tenant_id: &str) -> StoreResult<Vec<HookCandidate>> {
-        let agents = self.agents(tenant_id).await?;
-        let open: Vec<(Option<String>, i64)> = ticket::Entity::find()
-            .select_only()
-            .column(ticket::Column::AssigneeId)
-            .column_as(ticket::Column::Id.count(), "open")
-            .filter(ticket::Column::TenantId.eq(tenant_id))
-            .filter(ticket::Column::Status.is_not_in([TicketStatus::Solved.as_str(), TicketStatus::Closed.as_str()]))
-            .group_by(ticket::Column::AssigneeId)
-            .into_tuple()
-            .all(&self.db)
-            .await?;
-        let open: HashMap<String, i64> = open.into_iter().filter_map(|(a, n)| Some((a?, n))).collect();
-        let online_since = Utc::now() - Duration::seconds(ONLINE_WINDOW_SECS);
-        Ok(agents
-            .into_iter()
-            .map(|a| HookCandidate {
-                online: a.last_seen_at.is_some_and(|t| t >= online_since),
-                open_tickets: open.get(&a.id).copied().unwrap_or(0).try_into().unwrap_or(u32::MAX),
-                skills: serde_json::from_str(&a.skills).unwrap_or_default(),
-                id: a.id,
-                name: a.name,
-            })
-            .collect())
+        Ok(self.agents(tenant_id).await?.into_iter().map(candidate).collect())
     }
 
     /// Notes that the agent is active, at most once a minute.
@@ -292,7 +282,7 @@ impl Store {
                     .is_null()
                     .or(agent::Column::LastSeenAt.lt(now - Duration::seconds(SEEN_GRANULARITY_SECS))),
             )
-            .exec(&self.db)
+            .exec(&self.writer)
             .await?;
         Ok(())
     }
@@ -303,7 +293,7 @@ impl Store {
             .col_expr(agent::Column::Skills, json.into())
             .filter(agent::Column::TenantId.eq(tenant_id))
             .filter(agent::Column::Id.eq(agent_id))
-            .exec(&self.db)
+            .exec(&self.writer)
             .await?;
         if updated.rows_affected == 0 {
             return Err(StoreError::NotFound);
@@ -315,9 +305,21 @@ impl Store {
         tenant::Entity::update_many()
             .col_expr(tenant::Column::TimeZone, zone.into())
             .filter(tenant::Column::Id.eq(tenant_id))
-            .exec(&self.db)
+            .exec(&self.writer)
             .await?;
         Ok(())
+    }
+}
+
+/// An agent as assignment rules see it.
+pub(super) fn candidate(a: super::Agent) -> HookCandidate {
+    let online_since = Utc::now() - Duration::seconds(ONLINE_WINDOW_SECS);
+    HookCandidate {
+        online: a.last_seen_at.is_some_and(|t| t >= online_since),
+        open_tickets: a.open_tickets.clamp(0, u32::MAX as i64) as u32,
+        skills: serde_json::from_str(&a.skills).unwrap_or_default(),
+        id: a.id,
+        name: a.name,
     }
 }
 

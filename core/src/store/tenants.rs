@@ -55,6 +55,7 @@ impl Store {
                 next_ticket_number: Set(crate::domain::ticket_number::FIRST_TICKET_NUMBER),
                 created_at: Set(Utc::now()),
                 time_zone: Set("UTC".to_owned()),
+                pipeline_version: Set(0),
             }
             .insert(&txn)
             .await;
@@ -173,6 +174,7 @@ async fn insert_agent(
         created_at: Set(Utc::now()),
         skills: Set("[]".to_owned()),
         last_seen_at: Set(None),
+        open_tickets: Set(0),
     }
     .insert(txn)
     .await;

@@ -1,0 +1,141 @@
+//! What keeps a conversion's cost flat as a workspace grows.
+//!
+//! - `agents.open_tickets`: how many tickets not yet solved or closed each
+//!   agent holds, which assignment rules weigh. Counting them per conversion
+//!   read every ticket of the workspace; the database now keeps the count
+//!   itself, with triggers on `tickets`, in the same transaction as any
+//!   insert, delete, or change of a ticket's status or assignee. No code path
+//!   can forget to update it, and concurrent changes add up correctly because
+//!   each is a row update under the agent row's lock.
+//! - `tenants.pipeline_version`: bumped with every pipeline change, so each
+//!   server node can keep a workspace's pipeline in memory and know from the
+//!   tenant row (read with the chat anyway) when its copy is stale.
+//!
+//! The "open" statuses here match `TicketStatus::is_open`.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::DbBackend;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[derive(DeriveIden)]
+enum Agents {
+    Table,
+    OpenTickets,
+}
+
+#[derive(DeriveIden)]
+enum Tenants {
+    Table,
+    PipelineVersion,
+}
+
+const BACKFILL: &str = "UPDATE agents SET open_tickets = c.n FROM (
+    SELECT assignee_id, COUNT(*) AS n FROM tickets
+    WHERE assignee_id IS NOT NULL AND status NOT IN ('solved', 'closed')
+    GROUP BY assignee_id
+) AS c WHERE agents.id = c.assignee_id";
+
+const SQLITE_TRIGGERS: [&str; 3] = [
+    "CREATE TRIGGER tickets_open_count_insert AFTER INSERT ON tickets
+     WHEN NEW.assignee_id IS NOT NULL AND NEW.status NOT IN ('solved', 'closed')
+     BEGIN
+       UPDATE agents SET open_tickets = open_tickets + 1 WHERE id = NEW.assignee_id;
+     END",
+    "CREATE TRIGGER tickets_open_count_delete AFTER DELETE ON tickets
+     WHEN OLD.assignee_id IS NOT NULL AND OLD.status NOT IN ('solved', 'closed')
+     BEGIN
+       UPDATE agents SET open_tickets = open_tickets - 1 WHERE id = OLD.assignee_id;
+     END",
+    "CREATE TRIGGER tickets_open_count_update AFTER UPDATE OF status, assignee_id ON tickets
+     BEGIN
+       UPDATE agents SET open_tickets = open_tickets - 1
+         WHERE id = OLD.assignee_id AND OLD.status NOT IN ('solved', 'closed');
+       UPDATE agents SET open_tickets = open_tickets + 1
+         WHERE id = NEW.assignee_id AND NEW.status NOT IN ('solved', 'closed');
+     END",
+];
+
+// Nested IFs: plpgsql does not promise to short-circuit AND, and OLD/NEW are
+// null for inserts/deletes.
+const POSTGRES_TRIGGER: [&str; 2] = [
+    "CREATE FUNCTION tickets_open_count() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN
+       IF TG_OP IN ('UPDATE', 'DELETE') THEN
+         IF OLD.assignee_id IS NOT NULL AND OLD.status NOT IN ('solved', 'closed') THEN
+           UPDATE agents SET open_tickets = open_tickets - 1 WHERE id = OLD.assignee_id;
+         END IF;
+       END IF;
+       IF TG_OP IN ('INSERT', 'UPDATE') THEN
+         IF NEW.assignee_id IS NOT NULL AND NEW.status NOT IN ('solved', 'closed') THEN
+           UPDATE agents SET open_tickets = open_tickets + 1 WHERE id = NEW.assignee_id;
+         END IF;
+       END IF;
+       RETURN NULL;
+     END $$",
+    "CREATE TRIGGER tickets_open_count
+     AFTER INSERT OR DELETE OR UPDATE OF status, assignee_id ON tickets
+     FOR EACH ROW EXECUTE FUNCTION tickets_open_count()",
+];
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(Agents::Table)
+                .add_column(ColumnDef::new(Agents::OpenTickets).big_integer().not_null().default(0))
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table(Tenants::Table)
+                .add_column(ColumnDef::new(Tenants::PipelineVersion).big_integer().not_null().default(0))
+                .to_owned(),
+        )
+        .await?;
+        let db = m.get_connection();
+        // One pass over the tickets, once, at upgrade.
+        db.execute_unprepared(BACKFILL).await?;
+        let triggers: &[&str] = match m.get_database_backend() {
+            DbBackend::Postgres => &POSTGRES_TRIGGER,
+            _ => &SQLITE_TRIGGERS,
+        };
+        for sql in triggers {
+            db.execute_unprepared(sql).await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        let db = m.get_connection();
+        match m.get_database_backend() {
+            DbBackend::Postgres => {
+                db.execute_unprepared("DROP TRIGGER tickets_open_count ON tickets").await?;
+                db.execute_unprepared("DROP FUNCTION tickets_open_count()").await?;
+            }
+            _ => {
+                for t in ["insert", "delete", "update"] {
+                    db.execute_unprepared(&format!("DROP TRIGGER tickets_open_count_{t}"))
+                        .await?;
+                }
+            }
+        }
+        m.alter_table(
+            Table::alter()
+                .table(Tenants::Table)
+                .drop_column(Tenants::PipelineVersion)
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table(Agents::Table)
+                .drop_column(Agents::OpenTickets)
+                .to_owned(),
+        )
+        .await
+    }
+}
