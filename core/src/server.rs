@@ -71,6 +71,7 @@ impl Server {
         let plugins = self.plugins.clone();
         tokio::spawn(async move { plugins.warm_up().await });
         self.plugins.spawn_housekeeping();
+        let checkpoints = self.store.spawn_wal_checkpoints();
         let state = AppState {
             pipeline: Pipeline::new(self.store.clone(), HookSource::Plugins(self.plugins.clone())),
             plugins: self.plugins,
@@ -80,7 +81,11 @@ impl Server {
         let app = router(state)
             .layer(CatchPanicLayer::custom(panic_response))
             .layer(TraceLayer::new_for_http());
-        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await
+        let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        if let Some(task) = checkpoints {
+            task.abort();
+        }
+        served
     }
 }
 

@@ -92,7 +92,12 @@ impl MigrationTrait for Migration {
         m.alter_table(
             Table::alter()
                 .table(Tenants::Table)
-                .add_column(ColumnDef::new(Tenants::PipelineVersion).big_integer().not_null().default(0))
+                .add_column(
+                    ColumnDef::new(Tenants::PipelineVersion)
+                        .big_integer()
+                        .not_null()
+                        .default(0),
+                )
                 .to_owned(),
         )
         .await?;
@@ -113,7 +118,8 @@ impl MigrationTrait for Migration {
         let db = m.get_connection();
         match m.get_database_backend() {
             DbBackend::Postgres => {
-                db.execute_unprepared("DROP TRIGGER tickets_open_count ON tickets").await?;
+                db.execute_unprepared("DROP TRIGGER tickets_open_count ON tickets")
+                    .await?;
                 db.execute_unprepared("DROP FUNCTION tickets_open_count()").await?;
             }
             _ => {

@@ -80,7 +80,10 @@ async fn open_ticket_counts_stay_exact_under_concurrent_conversions_and_changes(
     for r in &replies {
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     }
-    assert!(changed >= 36, "the tickets were changed while being created ({changed} changes)");
+    assert!(
+        changed >= 36,
+        "the tickets were changed while being created ({changed} changes)"
+    );
 
     let counted = open_tickets_counted(&db, &t).await;
     let kept = open_tickets_kept(&db, &t).await;
@@ -96,7 +99,9 @@ async fn open_ticket_counts_stay_exact_under_concurrent_conversions_and_changes(
     let before = open_tickets_kept(&db, &t).await[&agents[1].id];
     for _ in 0..2 {
         let (chat, _) = app.simple_chat(&t).await;
-        let r = app.convert(&agents[1].token, &chat, json!({"visitor_email": "x@example.com"})).await;
+        let r = app
+            .convert(&agents[1].token, &chat, json!({"visitor_email": "x@example.com"}))
+            .await;
         assert_eq!(r.status, StatusCode::CREATED);
     }
     assert_eq!(open_tickets_kept(&db, &t).await[&agents[1].id], before + 2);
@@ -110,14 +115,26 @@ async fn upgrading_a_database_counts_the_open_tickets_it_already_has(app: TestAp
     for i in 0..6 {
         let (chat, _) = app.simple_chat(&t).await;
         let token = if i % 2 == 0 { &t.admin.token } else { &bob.token };
-        let r = app.convert(token, &chat, json!({"visitor_email": "v@example.com"})).await;
+        let r = app
+            .convert(token, &chat, json!({"visitor_email": "v@example.com"}))
+            .await;
         assert_eq!(r.status, StatusCode::CREATED);
     }
     let db = connect(&app).await;
     Migrator::down(&db, Some(1)).await.unwrap();
     let ids = ticket_ids(&db, &t).await;
-    exec(&db, "UPDATE tickets SET status = 'solved' WHERE id = $1", vec![ids[0].as_str().into()]).await;
-    exec(&db, "UPDATE tickets SET status = 'closed' WHERE id = $1", vec![ids[1].as_str().into()]).await;
+    exec(
+        &db,
+        "UPDATE tickets SET status = 'solved' WHERE id = $1",
+        vec![ids[0].as_str().into()],
+    )
+    .await;
+    exec(
+        &db,
+        "UPDATE tickets SET status = 'closed' WHERE id = $1",
+        vec![ids[1].as_str().into()],
+    )
+    .await;
     let sql = format!("UPDATE tickets SET assignee_id = '{}' WHERE id = $1", bob.id);
     exec(&db, &sql, vec![ids[2].as_str().into()]).await;
 
@@ -202,9 +219,13 @@ async fn query(db: &DatabaseConnection, sql: &str, tenant: &TestTenant) -> Vec<s
         DbBackend::Postgres => sql.to_owned(),
         _ => sql.replace('$', "?"),
     };
-    db.query_all_raw(Statement::from_sql_and_values(backend, sql, [tenant.id.as_str().into()]))
-        .await
-        .unwrap()
+    db.query_all_raw(Statement::from_sql_and_values(
+        backend,
+        sql,
+        [tenant.id.as_str().into()],
+    ))
+    .await
+    .unwrap()
 }
 
 async fn ticket_ids(db: &DatabaseConnection, t: &TestTenant) -> Vec<String> {

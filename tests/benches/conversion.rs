@@ -31,7 +31,7 @@ use threadline::store::Store;
 use threadline_tests::bench::{ms, pct};
 use threadline_tests::{Backend, ServerProcess, TestDb, cpu_time, seed};
 
-const WARM_UP: usize = 30;
+const WARM_UP: usize = 64;
 const SEQUENTIAL: usize = 300;
 const CONCURRENT: usize = 1_000;
 const CLIENTS: usize = 8;
@@ -72,7 +72,12 @@ async fn run(backend: Backend, db: &TestDb, levels: &[u64]) {
     let created = store.create_tenant("Bench", "Ada Admin", &email).await.unwrap();
     let (tenant, admin) = (created.tenant.id, created.admin);
     let bob = store
-        .create_agent(&tenant, "Bob", &EmailAddress::parse("email", "bob@bench.test").unwrap(), false)
+        .create_agent(
+            &tenant,
+            "Bob",
+            &EmailAddress::parse("email", "bob@bench.test").unwrap(),
+            false,
+        )
         .await
         .unwrap();
     let mut opts = ConnectOptions::new(db.url.clone());
@@ -96,12 +101,25 @@ async fn run(backend: Backend, db: &TestDb, levels: &[u64]) {
             eprintln!("seeded {} tickets in {:.1?}", tickets - seeded, started.elapsed());
             seeded = tickets;
         }
-        let chats = seed::chats(&conn, &tenant, agent, WARM_UP + SEQUENTIAL + CONCURRENT, MESSAGES, MESSAGE_BYTES).await;
+        let chats = seed::chats(
+            &conn,
+            &tenant,
+            agent,
+            WARM_UP + SEQUENTIAL + CONCURRENT,
+            MESSAGES,
+            MESSAGE_BYTES,
+        )
+        .await;
         let (warm, rest) = chats.split_at(WARM_UP);
         let (sequential, concurrent) = rest.split_at(SEQUENTIAL);
-        for chat in warm {
-            client.convert(chat).await;
-        }
+        // With 8 clients, so that the server's pools have grown to what the
+        // measured runs use (opening a PostgreSQL connection mid-run costs
+        // one request ~100 ms).
+        futures::stream::iter(warm)
+            .map(|chat| client.convert(chat))
+            .buffer_unordered(CLIENTS)
+            .collect::<Vec<_>>()
+            .await;
 
         let before = Cpu::read(pid, &conn, backend).await;
         let mut one_by_one = Vec::with_capacity(SEQUENTIAL);
@@ -196,7 +214,8 @@ impl Cpu {
         let backends = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => {
-                let sql = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()";
+                let sql =
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()";
                 let rows = conn
                     .query_all_raw(Statement::from_string(DbBackend::Postgres, sql))
                     .await

@@ -318,22 +318,35 @@ pub mod seed {
             chat_ids.push(chat_id);
         }
         for part in visitors.chunks(500) {
-            visitor::Entity::insert_many(part.to_vec()).exec_without_returning(db).await.unwrap();
+            visitor::Entity::insert_many(part.to_vec())
+                .exec_without_returning(db)
+                .await
+                .unwrap();
         }
         for part in chats.chunks(500) {
-            chat::Entity::insert_many(part.to_vec()).exec_without_returning(db).await.unwrap();
+            chat::Entity::insert_many(part.to_vec())
+                .exec_without_returning(db)
+                .await
+                .unwrap();
         }
         for part in rows.chunks(500) {
-            message::Entity::insert_many(part.to_vec()).exec_without_returning(db).await.unwrap();
+            message::Entity::insert_many(part.to_vec())
+                .exec_without_returning(db)
+                .await
+                .unwrap();
         }
         chat_ids
     }
 
     async fn exec(db: &DatabaseConnection, sql: &str, values: Vec<sea_orm::Value>) {
         let backend = db.get_database_backend();
-        db.execute_raw(Statement::from_sql_and_values(backend, placeholders(backend, sql), values))
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        db.execute_raw(Statement::from_sql_and_values(
+            backend,
+            placeholders(backend, sql),
+            values,
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
     /// `$1` as PostgreSQL writes it, `?1` for SQLite.

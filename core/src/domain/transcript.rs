@@ -35,18 +35,36 @@ impl PublicMessage {
 /// oldest first, times in UTC. Line breaks inside a message become spaces so
 /// that every line of the transcript starts with its timestamp and speaker.
 pub fn plain_transcript(messages: &[PublicMessage]) -> String {
-    let mut out = String::new();
+    use chrono::{Datelike, Timelike};
+    use std::fmt::Write;
+    // One buffer, sized once, and no format string parsed per message: a
+    // long chat's transcript costs little more than copying its text.
+    let size: usize = messages.iter().map(|m| m.author_name.len() + m.body.len() + 30).sum();
+    let mut out = String::with_capacity(size);
     for m in messages {
         if !out.is_empty() {
             out.push('\n');
         }
-        let body = m.body.split_whitespace().collect::<Vec<_>>().join(" ");
-        out.push_str(&format!(
-            "[{}] {}: {}",
-            m.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
-            m.author_name,
-            body
-        ));
+        let t = m.created_at;
+        // Writing to a String cannot fail.
+        let _ = write!(
+            out,
+            "[{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC] ",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        );
+        out.push_str(&m.author_name);
+        out.push_str(": ");
+        for (i, word) in m.body.split_whitespace().enumerate() {
+            if i > 0 {
+                out.push(' ');
+            }
+            out.push_str(word);
+        }
     }
     out
 }

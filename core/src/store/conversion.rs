@@ -30,8 +30,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, OnConflict, Order, Query, SelectStatement};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, IdenStatic, Iterable, QueryFilter,
-    QueryOrder,
-    QuerySelect,
+    QueryOrder, QuerySelect,
 };
 
 use super::chats::{NewMessage, message_row};
@@ -109,7 +108,10 @@ impl Store {
                 visitor::Entity,
                 Expr::col((visitor::Entity, visitor::Column::Id))
                     .equals((chat::Entity, chat::Column::VisitorId))
-                    .and(Expr::col((visitor::Entity, visitor::Column::TenantId)).equals((chat::Entity, chat::Column::TenantId))),
+                    .and(
+                        Expr::col((visitor::Entity, visitor::Column::TenantId))
+                            .equals((chat::Entity, chat::Column::TenantId)),
+                    ),
             )
             .join(
                 JoinType::InnerJoin,
@@ -195,21 +197,7 @@ impl Store {
             return self.why_not_claimed(&c.tenant_id, &c.chat_id).await;
         }
 
-        // 2. The next ticket number of this workspace.
-        let counter = tenant::Entity::update_many()
-            .col_expr(
-                tenant::Column::NextTicketNumber,
-                Expr::col(tenant::Column::NextTicketNumber).add(1),
-            )
-            .filter(tenant::Column::Id.eq(&c.tenant_id))
-            .exec_with_returning(&txn)
-            .await?
-            .pop()
-            .ok_or(StoreError::NotFound)?
-            .next_ticket_number;
-        let number = counter - 1;
-
-        // 3. Find or create the requester.
+        // 2. Find or create the requester.
         let email = &c.requester_email;
         let requester = requester::Entity::insert(requester::ActiveModel {
             id: Set(new_id()),
@@ -238,6 +226,23 @@ impl Store {
                 .exec(&txn)
                 .await?;
         }
+
+        // 3. The next ticket number of this workspace. Its row lock is held
+        //    until the commit and orders every conversion of the workspace,
+        //    so it is taken as late as the statements that need the number
+        //    allow.
+        let counter = tenant::Entity::update_many()
+            .col_expr(
+                tenant::Column::NextTicketNumber,
+                Expr::col(tenant::Column::NextTicketNumber).add(1),
+            )
+            .filter(tenant::Column::Id.eq(&c.tenant_id))
+            .exec_with_returning(&txn)
+            .await?
+            .pop()
+            .ok_or(StoreError::NotFound)?
+            .next_ticket_number;
+        let number = counter - 1;
 
         // 4. The ticket (written, not read back: we know every column).
         let ticket = Ticket {
@@ -274,8 +279,8 @@ impl Store {
             TicketNumber(number)
         );
         message::Entity::insert(message_row(&c.tenant_id, &c.chat_id, &NewMessage::system(log), now))
-        .exec_without_returning(&txn)
-        .await?;
+            .exec_without_returning(&txn)
+            .await?;
 
         txn.commit().await?;
         Ok(CommitOutcome::Created(ticket, requester))

@@ -68,6 +68,10 @@ pub struct Store {
     /// Statements this store has sent (both pools; `BEGIN` and `COMMIT`
     /// not included), for tests and benchmarks that count round trips.
     statements: Arc<AtomicU64>,
+    /// On a SQLite file: a connection of its own for WAL checkpoints (see
+    /// [`Store::spawn_wal_checkpoints`]), so they take no reader's place and
+    /// are not counted as statements.
+    checkpointer: Option<DatabaseConnection>,
 }
 
 impl Store {
@@ -79,19 +83,35 @@ impl Store {
         opts.sqlx_logging(false)
             .max_connections(if sqlite { 8 } else { 16 })
             .acquire_timeout(Duration::from_secs(30));
+        // By default every checkout from the pool pings the connection
+        // first: one more round trip per statement outside a transaction
+        // (five per conversion on PostgreSQL). A connection in use is alive;
+        // only one idle long enough for a server, proxy or firewall to have
+        // dropped it is worth checking. A SQLite connection cannot be dropped
+        // from the other end.
+        if sqlite {
+            opts.test_before_acquire(false);
+        } else {
+            opts.test_before_acquire_if_idle_for(Duration::from_secs(30));
+        }
         if sqlite {
             if let Some(dir) = sqlite_parent_dir(url) {
                 std::fs::create_dir_all(dir).map_err(|e| DbErr::Custom(format!("cannot create {dir}: {e}")))?;
             }
             // WAL lets readers run beside the one writer; the busy timeout
             // covers other processes on the same file (this one's writers
-            // queue for the writer connection instead).
+            // queue for the writer connection instead). No checkpoint runs
+            // at commit, where it would stall a request with an fsync now
+            // and then: a background task does them (see
+            // `spawn_wal_checkpoints`), and SQLite does a last one when the
+            // final connection closes.
             opts.map_sqlx_sqlite_opts(|o| {
                 o.create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(30))
+                    .pragma("wal_autocheckpoint", "0")
             });
         }
         if url.starts_with("postgres") {
@@ -131,6 +151,13 @@ impl Store {
                 } else {
                     db.clone()
                 };
+                let checkpointer = if sqlite && !in_memory {
+                    let mut one = opts.clone();
+                    one.max_connections(1).min_connections(0);
+                    Some(Database::connect(one).await?)
+                } else {
+                    None
+                };
                 for conn in [&mut db, &mut writer] {
                     let counter = statements.clone();
                     conn.set_metric_callback(move |_| {
@@ -141,6 +168,7 @@ impl Store {
                     db,
                     writer,
                     statements: statements.clone(),
+                    checkpointer,
                 };
                 store.migrate().await?;
                 Ok::<_, StoreError>(store)
@@ -154,6 +182,25 @@ impl Store {
                 other => return other,
             }
         }
+    }
+
+    /// On a SQLite file, copies the write-ahead log into the database every
+    /// quarter of a second, off the request path (`PASSIVE`: it never waits
+    /// for, or blocks, a reader or the writer). Without it the log would
+    /// only grow. Abort the task when the server stops.
+    pub fn spawn_wal_checkpoints(&self) -> Option<tokio::task::JoinHandle<()>> {
+        let db = self.checkpointer.clone()?;
+        Some(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(250));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let checkpoint = Statement::from_string(DbBackend::Sqlite, "PRAGMA wal_checkpoint(PASSIVE)");
+                if let Err(e) = db.execute_raw(checkpoint).await {
+                    tracing::warn!(error = %e, "WAL checkpoint failed");
+                }
+            }
+        }))
     }
 
     /// How many statements this store has sent so far (`BEGIN` and `COMMIT`

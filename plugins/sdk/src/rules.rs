@@ -20,17 +20,20 @@ pub fn default_subject(chat: &ChatHeader) -> String {
 /// One line a message, `[YYYY-MM-DD HH:MM:SS UTC] speaker: text`, with line
 /// breaks and runs of spaces inside a message folded to one space.
 pub fn plain_transcript(messages: &[Message]) -> String {
-    let mut out = String::new();
+    // One buffer, sized once: a transcript of a long chat is built without
+    // an allocation per message.
+    let size: usize = messages.iter().map(|m| m.author_name.len() + m.body.len() + 30).sum();
+    let mut out = String::with_capacity(size);
     for m in messages {
         if !out.is_empty() {
             out.push('\n');
         }
         out.push('[');
-        out.push_str(&format_utc(m.sent_at));
+        push_utc(&mut out, m.sent_at);
         out.push_str("] ");
         out.push_str(&m.author_name);
         out.push_str(": ");
-        out.push_str(&fold_whitespace(&m.body));
+        push_folded(&mut out, &m.body);
     }
     out
 }
@@ -66,7 +69,20 @@ pub fn extractive_summary(messages: &[Message]) -> Option<String> {
 }
 
 pub fn fold_whitespace(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    let mut out = String::with_capacity(s.len());
+    push_folded(&mut out, s);
+    out
+}
+
+/// Appends `s` with its runs of whitespace folded to one space and none at
+/// either end.
+fn push_folded(out: &mut String, s: &str) {
+    for (i, word) in s.split_whitespace().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
 }
 
 /// Cuts `s` to at most `max` characters, on a character boundary.
@@ -81,15 +97,24 @@ pub fn truncate_chars(s: &str, max: usize) -> String {
 /// (sub-second part dropped), without pulling a date library into every
 /// plugin.
 pub fn format_utc(ms: i64) -> String {
+    let mut out = String::with_capacity(23);
+    push_utc(&mut out, ms);
+    out
+}
+
+fn push_utc(out: &mut String, ms: i64) {
+    use core::fmt::Write;
     let secs = ms.div_euclid(1000);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
-    format!(
+    // Writing to a String cannot fail.
+    let _ = write!(
+        out,
         "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
         rem / 3600,
         rem % 3600 / 60,
         rem % 60
-    )
+    );
 }
 
 /// Proleptic Gregorian date of a day count from 1970-01-01, by eras of
