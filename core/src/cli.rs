@@ -195,6 +195,7 @@ pub fn main() -> ExitCode {
     {
         return crate::plugins::compiler::worker_main();
     }
+    keep_large_allocations();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -209,6 +210,23 @@ pub fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// glibc serves allocations from 128 KiB up (adjusting upwards as they are
+/// freed) with fresh `mmap`s and returns them with `munmap`. A long chat's
+/// transcript is a few hundred KiB and is copied a few times per
+/// conversion, so each copy paid for its page faults and, on `munmap`, for
+/// flushing every core's TLB: measured on a 1,000-message chat, about 1 ms
+/// of a conversion's CPU and most of its p99. Up to 4 MiB now come from the
+/// heap, which keeps up to 16 MiB of free memory for reuse.
+fn keep_large_allocations() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; it is called before
+    // any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 16 << 20);
     }
 }
 
