@@ -3,7 +3,7 @@
 use std::fmt;
 
 pub const FIRST_TICKET_NUMBER: i64 = 1001;
-const PREFIX: &str = "TK-";
+pub const PREFIX: &str = "TK-";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct TicketNumber(pub i64);

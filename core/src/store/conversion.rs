@@ -5,12 +5,14 @@
 //! database keeps), then the chat's public messages. Nothing here reads a
 //! workspace's tickets, so the cost does not grow as tickets pile up.
 //!
-//! The commit is one transaction that either writes everything (ticket,
-//! requester, chat link and close, system message) or nothing, in six
-//! statements (seven when the typed email becomes the visitor's).
+//! The commit writes everything (ticket, requester, chat link and close,
+//! system message) or nothing: on PostgreSQL one statement of chained
+//! writes (one round trip), on SQLite one transaction of six statements
+//! (seven when the typed email becomes the visitor's) on the writer.
 //!
-//! Races are settled by the database, not by checks in code:
-//! - The first statement claims the chat with a conditional `UPDATE … WHERE
+//! Races are settled by the database, not by checks in code, the same way
+//! on both:
+//! - The first write claims the chat with a conditional `UPDATE … WHERE
 //!   ticket_id IS NULL AND version = <snapshot>`. Exactly one transaction can
 //!   match; on PostgreSQL the others wait on the row lock, then re-read the row
 //!   and match nothing. A chat that changed since the snapshot matches nothing
@@ -29,8 +31,8 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, OnConflict, Order, Query, SelectStatement};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, IdenStatic, Iterable, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, IdenStatic, Iterable,
+    QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 
 use super::chats::{NewMessage, message_row};
@@ -38,7 +40,8 @@ use super::entities::{agent, chat, message, requester, tenant, ticket, visitor};
 use super::plugins::candidate;
 use super::{Agent, Chat, Requester, Store, StoreError, StoreResult, Tenant, Ticket, Visitor, new_id};
 use crate::conversion::hooks::HookCandidate;
-use crate::domain::{ChatStatus, EmailAddress, MessageKind, TicketNumber, TicketStatus};
+use crate::domain::ticket_number::PREFIX;
+use crate::domain::{ChatStatus, EmailAddress, MessageKind, TicketStatus};
 
 /// What a conversion reads before its hooks run.
 #[derive(Debug, Clone)]
@@ -172,11 +175,78 @@ impl Store {
         })
     }
 
+    /// Commits a conversion: on PostgreSQL as one statement (one round
+    /// trip, atomic without `BEGIN` and `COMMIT`), on SQLite as a
+    /// transaction of six statements on the writer connection. Both hold
+    /// the workspace's ticket counter only for their last steps.
     pub async fn commit_conversion(&self, c: &ConversionCommit) -> StoreResult<CommitOutcome> {
         // Microseconds, as PostgreSQL keeps them: the ticket returned is
         // built here, not read back, and must equal what a read returns.
         let now = Utc::now().trunc_subsecs(6);
         let ticket_id = new_id();
+        match self.backend() {
+            DbBackend::Postgres => self.commit_in_one_statement(c, ticket_id, now).await,
+            _ => self.commit_in_steps(c, ticket_id, now).await,
+        }
+    }
+
+    async fn commit_in_one_statement(
+        &self,
+        c: &ConversionCommit,
+        ticket_id: String,
+        now: DateTime<Utc>,
+    ) -> StoreResult<CommitOutcome> {
+        let (log_before, log_after) = conversion_log(&c.converting_agent_name);
+        let email = &c.requester_email;
+        let values: Vec<sea_orm::Value> = vec![
+            ticket_id.clone().into(),                 // $1
+            now.into(),                               // $2
+            c.chat_id.clone().into(),                 // $3
+            c.tenant_id.clone().into(),               // $4
+            c.snapshot_version.into(),                // $5
+            c.chat_was_closed.into(),                 // $6
+            new_id().into(),                          // $7
+            email.as_str().into(),                    // $8
+            email.normalized().into(),                // $9
+            c.requester_name.clone().into(),          // $10
+            c.visitor_id.clone().into(),              // $11
+            (!c.visitor_had_email).into(),            // $12
+            c.subject.clone().into(),                 // $13
+            c.description.clone().into(),             // $14
+            TicketStatus::InProgress.as_str().into(), // $15
+            c.assignee_id.clone().into(),             // $16
+            c.first_response_at.into(),               // $17
+            log_before.into(),                        // $18
+            log_after.into(),                         // $19
+        ];
+        let row = self
+            .writer
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                COMMIT_POSTGRES,
+                values,
+            ))
+            .await;
+        let row = match row {
+            Ok(Some(row)) => row,
+            // The claim matched nothing (converted, changed or gone), or
+            // the ticket collided with another for this chat.
+            Ok(None) => return self.why_not_claimed(&c.tenant_id, &c.chat_id).await,
+            Err(e) if e.sql_err().is_some() => return self.why_not_claimed(&c.tenant_id, &c.chat_id).await,
+            Err(e) => return Err(e.into()),
+        };
+        let number: i64 = row.try_get("", "number")?;
+        let requester = Requester::from_query_result(&row, "r_")?;
+        let ticket = new_ticket(c, ticket_id, number, &requester, now);
+        Ok(CommitOutcome::Created(ticket, requester))
+    }
+
+    async fn commit_in_steps(
+        &self,
+        c: &ConversionCommit,
+        ticket_id: String,
+        now: DateTime<Utc>,
+    ) -> StoreResult<CommitOutcome> {
         let txn = self.write_txn().await?;
 
         // 1. Claim the chat: link it, close it, bump its version.
@@ -245,21 +315,7 @@ impl Store {
         let number = counter - 1;
 
         // 4. The ticket (written, not read back: we know every column).
-        let ticket = Ticket {
-            id: ticket_id,
-            tenant_id: c.tenant_id.clone(),
-            number,
-            subject: c.subject.clone(),
-            description: c.description.clone(),
-            status: TicketStatus::InProgress.to_string(),
-            assignee_id: Some(c.assignee_id.clone()),
-            requester_id: requester.id.clone(),
-            first_response_at: c.first_response_at,
-            origin_chat_id: Some(c.chat_id.clone()),
-            summary: None,
-            created_at: now,
-            updated_at: now,
-        };
+        let ticket = new_ticket(c, ticket_id, number, &requester, now);
         let inserted = ticket::Entity::insert(ticket::ActiveModel::from(ticket.clone()))
             .exec_without_returning(&txn)
             .await;
@@ -273,11 +329,8 @@ impl Store {
         }
 
         // 5. Log it in the chat thread.
-        let log = format!(
-            "{} converted this chat to ticket {} and closed the chat.",
-            c.converting_agent_name,
-            TicketNumber(number)
-        );
+        let (before, after) = conversion_log(&c.converting_agent_name);
+        let log = format!("{before}{number}{after}");
         message::Entity::insert(message_row(&c.tenant_id, &c.chat_id, &NewMessage::system(log), now))
             .exec_without_returning(&txn)
             .await?;
@@ -309,3 +362,71 @@ fn prefixed<E: EntityTrait>(query: &mut SelectStatement, prefix: &str) {
         );
     }
 }
+
+/// The ticket a conversion creates.
+fn new_ticket(c: &ConversionCommit, id: String, number: i64, requester: &Requester, now: DateTime<Utc>) -> Ticket {
+    Ticket {
+        id,
+        tenant_id: c.tenant_id.clone(),
+        number,
+        subject: c.subject.clone(),
+        description: c.description.clone(),
+        status: TicketStatus::InProgress.to_string(),
+        assignee_id: Some(c.assignee_id.clone()),
+        requester_id: requester.id.clone(),
+        first_response_at: c.first_response_at,
+        origin_chat_id: Some(c.chat_id.clone()),
+        summary: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// The system message a conversion leaves in the chat, as the text before
+/// and after the ticket's number (`TicketNumber`'s form: prefix and digits).
+fn conversion_log(agent_name: &str) -> (String, &'static str) {
+    (
+        format!("{agent_name} converted this chat to ticket {PREFIX}"),
+        " and closed the chat.",
+    )
+}
+
+/// The whole commit on PostgreSQL, in the order of `commit_in_steps`: claim
+/// the chat (everything after depends on it, so a claim that matches
+/// nothing writes nothing and returns no row), find or create the
+/// requester, give the visitor the typed email if they had none, take the
+/// next number (after the requester, so the counter's row lock is taken
+/// last), insert the ticket (its trigger counts it for the assignee) and
+/// the system message. One statement is one transaction: all of it or none.
+const COMMIT_POSTGRES: &str = "
+WITH claim AS (
+    UPDATE chats
+    SET ticket_id = $1, status = 'closed', version = version + 1, updated_at = $2,
+        closed_at = CASE WHEN $6 THEN closed_at ELSE $2 END
+    WHERE id = $3 AND tenant_id = $4 AND ticket_id IS NULL AND version = $5
+    RETURNING id
+), requester AS (
+    INSERT INTO requesters (id, tenant_id, email, email_normalized, name, created_at)
+    SELECT $7, $4, $8, $9, $10, $2 FROM claim
+    ON CONFLICT (tenant_id, email_normalized) DO UPDATE SET email_normalized = EXCLUDED.email_normalized
+    RETURNING id, tenant_id, email, email_normalized, name, created_at
+), visitor AS (
+    UPDATE visitors SET email = $8
+    WHERE $12 AND id = $11 AND tenant_id = $4 AND email IS NULL AND EXISTS (SELECT 1 FROM claim)
+), number AS (
+    UPDATE tenants SET next_ticket_number = next_ticket_number + 1
+    WHERE id = $4 AND EXISTS (SELECT 1 FROM requester)
+    RETURNING next_ticket_number - 1 AS n
+), ticket AS (
+    INSERT INTO tickets (id, tenant_id, number, subject, description, status, assignee_id, requester_id,
+                         first_response_at, origin_chat_id, summary, created_at, updated_at)
+    SELECT $1, $4, number.n, $13, $14, $15, $16, requester.id, $17, $3, NULL, $2, $2
+    FROM number, requester
+), log AS (
+    INSERT INTO messages (tenant_id, chat_id, kind, author_name, agent_id, body, created_at)
+    SELECT $4, $3, 'system', 'System', NULL, $18 || number.n::text || $19, $2 FROM number
+)
+SELECT number.n AS number, requester.id AS r_id, requester.tenant_id AS r_tenant_id, requester.email AS r_email,
+       requester.email_normalized AS r_email_normalized, requester.name AS r_name,
+       requester.created_at AS r_created_at
+FROM number, requester";
