@@ -17,7 +17,8 @@
 //! 5 KB transcript) and an internal note per chat; seeded tickets have 5 KB
 //! descriptions, a third of them open.
 //!
-//! `THREADLINE_BENCH_TICKETS=0,10000` picks other ticket counts.
+//! `THREADLINE_BENCH_TICKETS=0,10000` picks other ticket counts,
+//! `THREADLINE_BENCH_BACKEND=sqlite` (or `postgres`) one backend.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -55,7 +56,11 @@ async fn main() {
         "{:<10} {:>8} | {:>17} {:>9} {:>9} | {:>17} {:>9} {:>9} {:>8}",
         "backend", "tickets", "seq CPU/conv", "p50", "p99", "x8 CPU/conv", "p50", "p99", "conv/s"
     );
+    let only = std::env::var("THREADLINE_BENCH_BACKEND").ok();
     for backend in [Backend::Sqlite, Backend::Postgres] {
+        if only.as_deref().is_some_and(|b| !format!("{backend:?}").eq_ignore_ascii_case(b)) {
+            continue;
+        }
         let Some(db) = TestDb::create(backend).await else {
             println!("{backend:?}: SKIPPED (database not reachable)");
             continue;
