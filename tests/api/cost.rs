@@ -89,7 +89,9 @@ async fn open_ticket_counts_stay_exact_under_concurrent_conversions_and_changes(
     let kept = open_tickets_kept(&db, &t).await;
     assert_eq!(kept, counted, "counters against a count of the tickets");
     assert!(counted.values().any(|&n| n > 0) || changed > 0);
-    let candidates = app.store.candidates(&t.id).await.unwrap();
+    // What the next conversion's assignment hook would be given.
+    let (chat, _) = app.simple_chat(&t).await;
+    let candidates = app.store.conversion_snapshot(&t.id, &chat).await.unwrap().candidates;
     assert_eq!(candidates.len(), 3);
     for c in candidates {
         assert_eq!(i64::from(c.open_tickets), counted[&c.id], "candidate {}", c.name);

@@ -58,7 +58,10 @@ async fn main() {
     );
     let only = std::env::var("THREADLINE_BENCH_BACKEND").ok();
     for backend in [Backend::Sqlite, Backend::Postgres] {
-        if only.as_deref().is_some_and(|b| !format!("{backend:?}").eq_ignore_ascii_case(b)) {
+        if only
+            .as_deref()
+            .is_some_and(|b| !format!("{backend:?}").eq_ignore_ascii_case(b))
+        {
             continue;
         }
         let Some(db) = TestDb::create(backend).await else {

@@ -1,5 +1,5 @@
-//! Installed plugins, per-workspace pipeline settings, plugin faults, and the
-//! agents an assignment hook may choose from.
+//! Installed plugins, per-workspace pipeline settings, plugin faults, and
+//! agents as assignment hooks see them.
 
 use chrono::{Duration, Utc};
 use sea_orm::sea_query::Expr;
@@ -262,13 +262,6 @@ impl Store {
             query = query.filter(plugin_fault::Column::Id.lt(b));
         }
         Ok(query.all(&self.db).await?)
-    }
-
-    /// Every agent of the workspace, with what assignment rules weigh. One
-    /// read of the agents: their open tickets are a counter the database
-    /// keeps (see the `conversion_cost` migration), not a count of tickets.
-    pub async fn candidates(&self, tenant_id: &str) -> StoreResult<Vec<HookCandidate>> {
-        Ok(self.agents(tenant_id).await?.into_iter().map(candidate).collect())
     }
 
     /// Notes that the agent is active, at most once a minute.
