@@ -10,11 +10,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::future::join_all;
 use reqwest::StatusCode;
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use sea_orm::{Database, DatabaseConnection};
 use serde_json::json;
 use threadline_migrations::Migrator;
 use threadline_migrations::sea_orm_migration::MigratorTrait;
-use threadline_tests::{Backend, TestApp, TestTenant, on_both_databases, seed};
+use threadline_tests::sql::exec;
+use threadline_tests::{Backend, TestApp, TestTenant, on_both_databases, seed, sql};
 
 on_both_databases!(
     open_ticket_counts_stay_exact_under_concurrent_conversions_and_changes,
@@ -210,30 +211,8 @@ async fn connect(app: &TestApp) -> DatabaseConnection {
     Database::connect(&app.db.url).await.unwrap()
 }
 
-async fn exec(db: &DatabaseConnection, sql: &str, values: Vec<sea_orm::Value>) {
-    let backend = db.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => sql.to_owned(),
-        _ => sql.replace('$', "?"),
-    };
-    db.execute_raw(Statement::from_sql_and_values(backend, sql, values))
-        .await
-        .unwrap();
-}
-
 async fn query(db: &DatabaseConnection, sql: &str, tenant: &TestTenant) -> Vec<sea_orm::QueryResult> {
-    let backend = db.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => sql.to_owned(),
-        _ => sql.replace('$', "?"),
-    };
-    db.query_all_raw(Statement::from_sql_and_values(
-        backend,
-        sql,
-        [tenant.id.as_str().into()],
-    ))
-    .await
-    .unwrap()
+    sql::query(db, sql, vec![tenant.id.as_str().into()]).await
 }
 
 async fn ticket_ids(db: &DatabaseConnection, t: &TestTenant) -> Vec<String> {

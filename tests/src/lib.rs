@@ -171,8 +171,10 @@ pub mod bench {
 pub mod seed {
     use chrono::Utc;
     use sea_orm::ActiveValue::Set;
-    use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Statement};
+    use sea_orm::{DatabaseConnection, DbBackend, EntityTrait};
     use threadline::store::entities::{chat, message, visitor};
+
+    use super::sql::{exec, query};
 
     /// Adds `count` tickets to the workspace, numbered on from its counter:
     /// a third still open (in progress), spread over `assignees`, the rest
@@ -202,15 +204,12 @@ pub mod seed {
             ],
         )
         .await;
-        let first: i64 = db
-            .query_one_raw(Statement::from_sql_and_values(
-                backend,
-                placeholders(backend, "SELECT next_ticket_number FROM tenants WHERE id = $1"),
-                [tenant_id.into()],
-            ))
-            .await
-            .unwrap()
-            .unwrap()
+        let first: i64 = query(
+            db,
+            "SELECT next_ticket_number FROM tenants WHERE id = $1",
+            vec![tenant_id.into()],
+        )
+        .await[0]
             .try_get("", "next_ticket_number")
             .unwrap();
         let assignee = assignees
@@ -337,24 +336,33 @@ pub mod seed {
         }
         chat_ids
     }
+}
 
-    async fn exec(db: &DatabaseConnection, sql: &str, values: Vec<sea_orm::Value>) {
-        let backend = db.get_database_backend();
-        db.execute_raw(Statement::from_sql_and_values(
-            backend,
-            placeholders(backend, sql),
-            values,
-        ))
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+/// Raw SQL for tests and benchmarks that look at the database directly,
+/// written with PostgreSQL's `$1` placeholders and run on either backend.
+pub mod sql {
+    use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, QueryResult, Statement, Value};
+
+    pub async fn exec(db: &DatabaseConnection, sql: &str, values: Vec<Value>) {
+        db.execute_raw(statement(db, sql, values))
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
-    /// `$1` as PostgreSQL writes it, `?1` for SQLite.
-    fn placeholders(backend: DbBackend, sql: &str) -> String {
-        match backend {
+    pub async fn query(db: &DatabaseConnection, sql: &str, values: Vec<Value>) -> Vec<QueryResult> {
+        db.query_all_raw(statement(db, sql, values))
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    fn statement(db: &DatabaseConnection, sql: &str, values: Vec<Value>) -> Statement {
+        let backend = db.get_database_backend();
+        let sql = match backend {
             DbBackend::Postgres => sql.to_owned(),
+            // `?1` is SQLite's numbered placeholder.
             _ => sql.replace('$', "?"),
-        }
+        };
+        Statement::from_sql_and_values(backend, sql, values)
     }
 }
 
