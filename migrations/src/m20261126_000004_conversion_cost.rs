@@ -10,6 +10,12 @@
 //! - `tenants.pipeline_version`: bumped with every pipeline change, so each
 //!   server node can keep a workspace's pipeline in memory and know from the
 //!   tenant row (read with the chat anyway) when its copy is stale.
+//! - PostgreSQL compresses ticket descriptions (transcripts) with lz4
+//!   rather than its default pglz: measured on a 1,000-message chat's
+//!   235 KB transcript, the conversion's p50 went from 7.0 to 5.9 ms and
+//!   8-client throughput of 20-message chats from 1,063 to 1,175 a second.
+//!   A server built without lz4 keeps pglz (the change is skipped with a
+//!   notice); rows written before keep their compression.
 //!
 //! The "open" statuses here match `TicketStatus::is_open`.
 
@@ -59,6 +65,12 @@ const SQLITE_TRIGGERS: [&str; 3] = [
 
 // Nested IFs: plpgsql does not promise to short-circuit AND, and OLD/NEW are
 // null for inserts/deletes.
+const POSTGRES_LZ4: &str = "DO $$ BEGIN
+    EXECUTE 'ALTER TABLE tickets ALTER COLUMN description SET COMPRESSION lz4';
+EXCEPTION WHEN OTHERS THEN
+    RAISE NOTICE 'ticket descriptions keep the default compression: %', SQLERRM;
+END $$";
+
 const POSTGRES_TRIGGER: [&str; 2] = [
     "CREATE FUNCTION tickets_open_count() RETURNS trigger LANGUAGE plpgsql AS $$
      BEGIN
@@ -110,6 +122,9 @@ impl MigrationTrait for Migration {
         };
         for sql in triggers {
             db.execute_unprepared(sql).await?;
+        }
+        if m.get_database_backend() == DbBackend::Postgres {
+            db.execute_unprepared(POSTGRES_LZ4).await?;
         }
         Ok(())
     }

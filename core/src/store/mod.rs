@@ -57,6 +57,10 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Rows a SQLite query may hand over before its worker thread waits for
+/// the reader (see `Store::connect`).
+const ROW_BUFFER: usize = 4096;
+
 /// A handle on the database, cheap to clone (the pools are shared).
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -112,6 +116,11 @@ impl Store {
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(30))
                     .pragma("wal_autocheckpoint", "0")
+                    // sqlx's SQLite worker hands rows over through a channel
+                    // of 50: past that it sleeps until the reader takes one,
+                    // so a 1,000-message chat cost about a thread switch a
+                    // row. Our largest reads fit whole.
+                    .row_buffer_size(ROW_BUFFER)
             });
         }
         if url.starts_with("postgres") {
