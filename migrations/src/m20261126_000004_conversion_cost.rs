@@ -4,9 +4,10 @@
 //!   agent holds, which assignment rules weigh. Counting them per conversion
 //!   read every ticket of the workspace; the database now keeps the count
 //!   itself, with triggers on `tickets`, in the same transaction as any
-//!   insert, delete, or change of a ticket's status or assignee. No code path
-//!   can forget to update it, and concurrent changes add up correctly because
-//!   each is a row update under the agent row's lock.
+//!   insert, delete, or change of a ticket's status or assignee (per row on
+//!   SQLite, per statement on PostgreSQL). No code path can forget to update
+//!   it, and concurrent changes add up correctly because each is an
+//!   increment under the agent row's lock.
 //! - `tenants.pipeline_version`: bumped with every pipeline change, so each
 //!   server node can keep a workspace's pipeline in memory and know from the
 //!   tenant row (read with the chat anyway) when its copy is stale.
@@ -63,32 +64,58 @@ const SQLITE_TRIGGERS: [&str; 3] = [
      END",
 ];
 
-// Nested IFs: plpgsql does not promise to short-circuit AND, and OLD/NEW are
-// null for inserts/deletes.
 const POSTGRES_LZ4: &str = "DO $$ BEGIN
     EXECUTE 'ALTER TABLE tickets ALTER COLUMN description SET COMPRESSION lz4';
 EXCEPTION WHEN OTHERS THEN
     RAISE NOTICE 'ticket descriptions keep the default compression: %', SQLERRM;
 END $$";
 
-const POSTGRES_TRIGGER: [&str; 2] = [
+// PostgreSQL counts per statement, from the statement's transition tables:
+// each agent's row is updated once however many tickets a statement
+// writes. Row by row, a bulk import of 100,000 tickets in one transaction
+// left 100,000 versions of the agents' rows (none can be pruned before the
+// commit), and every later conversion's snapshot read the bloated table:
+// measured, +0.4 ms of PostgreSQL CPU per conversion after such a load.
+// Transition tables cannot be combined with `UPDATE OF <columns>`, so the
+// update trigger sees every update and only touches agents whose count
+// changes.
+const POSTGRES_TRIGGERS: [&str; 4] = [
     "CREATE FUNCTION tickets_open_count() RETURNS trigger LANGUAGE plpgsql AS $$
      BEGIN
-       IF TG_OP IN ('UPDATE', 'DELETE') THEN
-         IF OLD.assignee_id IS NOT NULL AND OLD.status NOT IN ('solved', 'closed') THEN
-           UPDATE agents SET open_tickets = open_tickets - 1 WHERE id = OLD.assignee_id;
-         END IF;
-       END IF;
-       IF TG_OP IN ('INSERT', 'UPDATE') THEN
-         IF NEW.assignee_id IS NOT NULL AND NEW.status NOT IN ('solved', 'closed') THEN
-           UPDATE agents SET open_tickets = open_tickets + 1 WHERE id = NEW.assignee_id;
-         END IF;
+       IF TG_OP = 'INSERT' THEN
+         UPDATE agents SET open_tickets = open_tickets + d.n
+         FROM (SELECT assignee_id, COUNT(*) AS n FROM new_rows
+               WHERE assignee_id IS NOT NULL AND status NOT IN ('solved', 'closed')
+               GROUP BY assignee_id) AS d
+         WHERE agents.id = d.assignee_id;
+       ELSIF TG_OP = 'DELETE' THEN
+         UPDATE agents SET open_tickets = open_tickets - d.n
+         FROM (SELECT assignee_id, COUNT(*) AS n FROM old_rows
+               WHERE assignee_id IS NOT NULL AND status NOT IN ('solved', 'closed')
+               GROUP BY assignee_id) AS d
+         WHERE agents.id = d.assignee_id;
+       ELSE
+         UPDATE agents SET open_tickets = open_tickets + d.n
+         FROM (SELECT assignee_id, SUM(n) AS n FROM (
+                 SELECT assignee_id, -1 AS n FROM old_rows
+                 WHERE assignee_id IS NOT NULL AND status NOT IN ('solved', 'closed')
+                 UNION ALL
+                 SELECT assignee_id, 1 AS n FROM new_rows
+                 WHERE assignee_id IS NOT NULL AND status NOT IN ('solved', 'closed')
+               ) AS changes GROUP BY assignee_id HAVING SUM(n) <> 0) AS d
+         WHERE agents.id = d.assignee_id;
        END IF;
        RETURN NULL;
      END $$",
-    "CREATE TRIGGER tickets_open_count
-     AFTER INSERT OR DELETE OR UPDATE OF status, assignee_id ON tickets
-     FOR EACH ROW EXECUTE FUNCTION tickets_open_count()",
+    "CREATE TRIGGER tickets_open_count_insert AFTER INSERT ON tickets
+     REFERENCING NEW TABLE AS new_rows
+     FOR EACH STATEMENT EXECUTE FUNCTION tickets_open_count()",
+    "CREATE TRIGGER tickets_open_count_delete AFTER DELETE ON tickets
+     REFERENCING OLD TABLE AS old_rows
+     FOR EACH STATEMENT EXECUTE FUNCTION tickets_open_count()",
+    "CREATE TRIGGER tickets_open_count_update AFTER UPDATE ON tickets
+     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+     FOR EACH STATEMENT EXECUTE FUNCTION tickets_open_count()",
 ];
 
 #[sea_orm_migration::async_trait::async_trait]
@@ -117,7 +144,7 @@ impl MigrationTrait for Migration {
         // One pass over the tickets, once, at upgrade.
         db.execute_unprepared(BACKFILL).await?;
         let triggers: &[&str] = match m.get_database_backend() {
-            DbBackend::Postgres => &POSTGRES_TRIGGER,
+            DbBackend::Postgres => &POSTGRES_TRIGGERS,
             _ => &SQLITE_TRIGGERS,
         };
         for sql in triggers {
@@ -133,8 +160,12 @@ impl MigrationTrait for Migration {
         let db = m.get_connection();
         match m.get_database_backend() {
             DbBackend::Postgres => {
-                db.execute_unprepared("DROP TRIGGER tickets_open_count ON tickets")
+                db.execute_unprepared("ALTER TABLE tickets ALTER COLUMN description SET COMPRESSION default")
                     .await?;
+                for t in ["insert", "delete", "update"] {
+                    db.execute_unprepared(&format!("DROP TRIGGER tickets_open_count_{t} ON tickets"))
+                        .await?;
+                }
                 db.execute_unprepared("DROP FUNCTION tickets_open_count()").await?;
             }
             _ => {

@@ -178,9 +178,8 @@ pub mod seed {
 
     /// Adds `count` tickets to the workspace, numbered on from its counter:
     /// a third still open (in progress), spread over `assignees`, the rest
-    /// solved, each with a `description_bytes` description. One statement;
-    /// the open-ticket triggers run for every row, as they would for tickets
-    /// made one by one.
+    /// solved, each with a `description_bytes` description. One statement,
+    /// as a bulk import would be; the open-ticket triggers count them.
     pub async fn tickets(
         db: &DatabaseConnection,
         tenant_id: &str,
@@ -245,8 +244,8 @@ pub mod seed {
         )
         .await;
         if backend == DbBackend::Postgres {
-            // What autovacuum would do soon after such a load: the counter
-            // updates left the agents' rows with long chains of old versions.
+            // What autovacuum would do soon after such a load, done now so
+            // that it does not run during the measurements.
             exec(db, "VACUUM ANALYZE", vec![]).await;
         }
     }
