@@ -6,6 +6,7 @@ mod chats;
 mod concurrency;
 mod conversion;
 mod cost;
+mod edge;
 mod errors;
 mod events;
 mod isolation;

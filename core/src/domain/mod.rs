@@ -32,8 +32,10 @@ impl InvalidInput {
 }
 
 /// Trims `value` and checks it is a non-empty single line of at most `max`
-/// characters. Used for names, where a newline or a control character is
-/// always a mistake (or an attempt to forge lines in a transcript).
+/// characters. Used for names and subjects, where a newline or a control
+/// character is always a mistake (or an attempt to forge lines in a
+/// transcript). Bidirectional controls are refused too: a name ending in
+/// U+202E would show the rest of a console line or transcript line reversed.
 pub fn single_line(field: &'static str, value: &str, max: usize) -> Result<String, InvalidInput> {
     let value = value.trim();
     if value.is_empty() {
@@ -51,7 +53,21 @@ pub fn single_line(field: &'static str, value: &str, max: usize) -> Result<Strin
             format!("{field} must be a single line of text"),
         ));
     }
+    if value.chars().any(is_bidi_control) {
+        return Err(InvalidInput::new(
+            field,
+            format!(
+                "{field} must not contain bidirectional control characters (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F, U+061C)"
+            ),
+        ));
+    }
     Ok(value.to_owned())
+}
+
+/// The Unicode characters that change the direction of the text around
+/// them (embeddings, overrides, isolates and marks).
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
 }
 
 /// Trims a message body and bounds its size. Newlines are allowed; other
@@ -87,6 +103,16 @@ mod tests {
         assert_eq!(single_line("name", "   ", 10).unwrap_err().field, "name");
         assert!(single_line("name", "abcdefghijk", 10).is_err());
         assert!(single_line("name", "Ada\nEve", 10).is_err());
+    }
+
+    #[test]
+    fn single_line_refuses_bidirectional_controls() {
+        for c in ['\u{202E}', '\u{202A}', '\u{2066}', '\u{2069}', '\u{200F}', '\u{061C}'] {
+            let e = single_line("name", &format!("Ada{c}gpj.exe"), 40).unwrap_err();
+            assert!(e.message.contains("bidirectional"), "{c:?}: {}", e.message);
+        }
+        // Right-to-left text itself is welcome.
+        assert_eq!(single_line("name", "שלום", 40).unwrap(), "שלום");
     }
 
     #[test]

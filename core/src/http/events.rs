@@ -41,9 +41,8 @@ fn token(q: &TokenQuery, headers: &HeaderMap) -> Result<String, ApiError> {
     headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_owned())
-        .filter(|t| !t.is_empty())
+        .and_then(super::extract::bearer_token)
+        .map(str::to_owned)
         .ok_or(ApiError::Unauthorized)
 }
 

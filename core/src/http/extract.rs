@@ -23,16 +23,15 @@ pub struct AuthVisitor(pub Visitor);
 fn bearer(parts: &Parts) -> Result<&str, ApiError> {
     let value = parts.headers.get(AUTHORIZATION).ok_or(ApiError::Unauthorized)?;
     let value = value.to_str().map_err(|_| ApiError::Unauthorized)?;
-    let token = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-        .ok_or(ApiError::Unauthorized)?
-        .trim();
-    if token.is_empty() {
-        Err(ApiError::Unauthorized)
-    } else {
-        Ok(token)
-    }
+    bearer_token(value).ok_or(ApiError::Unauthorized)
+}
+
+/// The token of an `Authorization: Bearer <token>` value. The scheme's name
+/// is case-insensitive (RFC 9110, 11.1).
+pub(super) fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 fn unauthorized_if_missing(e: StoreError) -> ApiError {
@@ -109,6 +108,9 @@ where
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::BadRequest(
                 "send the body as JSON with Content-Type: application/json".into(),
             )),
+            Err(other) if other.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::TooLarge(other.body_text()))
+            }
             Err(other) => Err(ApiError::BadRequest(other.body_text())),
         }
     }

@@ -3,6 +3,7 @@
 //! conversion pipeline, and map errors.
 
 mod chats;
+mod edge;
 mod error;
 mod events;
 mod extract;
@@ -80,6 +81,7 @@ pub fn router(state: AppState) -> Router {
     .merge(events::router())
     .merge(web::router())
     .fallback(|| async { ApiError::NotFound("route") })
+    .layer(axum::middleware::from_fn(edge::guard))
     .with_state(state)
 }
 
