@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::conversion::hooks::HookKind;
 use crate::domain::{EmailAddress, single_line};
 use crate::plugins::{HostSettings, Limits, local};
-use crate::server::{Config, DEFAULT_DATABASE_URL, Server};
+use crate::server::{Config, DEFAULT_DATABASE_URL, HttpSettings, Server};
 use crate::store::{NewMessage, Store};
 
 #[derive(Parser)]
@@ -83,6 +83,69 @@ impl PluginArgs {
     }
 }
 
+/// How the server holds up against slow, idle or too many clients.
+#[derive(clap::Args)]
+struct HttpArgs {
+    /// Seconds a connection may take to send a complete request head,
+    /// counted from its opening or from its previous response (so also how
+    /// long an idle keep-alive connection stays open).
+    #[arg(long, env = "THREADLINE_HTTP_IDLE_TIMEOUT_SECS", default_value_t = 30)]
+    http_idle_timeout_secs: u64,
+    /// Seconds a request may take to send its body.
+    #[arg(long, env = "THREADLINE_HTTP_BODY_TIMEOUT_SECS", default_value_t = 30)]
+    http_body_timeout_secs: u64,
+    /// Connections open at once; more are closed as soon as they are
+    /// accepted [default: 4096, or three quarters of the open-file limit if
+    /// that is lower].
+    #[arg(long, env = "THREADLINE_HTTP_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
+    http_max_connections: Option<u32>,
+    /// Seconds requests in flight may take to finish once the server is
+    /// asked to stop (SIGTERM, Ctrl-C); connections still open then are
+    /// closed.
+    #[arg(long, env = "THREADLINE_SHUTDOWN_TIMEOUT_SECS", default_value_t = 20)]
+    shutdown_timeout_secs: u64,
+}
+
+impl HttpArgs {
+    fn settings(self) -> HttpSettings {
+        let defaults = HttpSettings::default();
+        HttpSettings {
+            idle_timeout: Duration::from_secs(self.http_idle_timeout_secs.max(1)),
+            body_timeout: Duration::from_secs(self.http_body_timeout_secs.max(1)),
+            max_connections: match self.http_max_connections {
+                Some(n) => n as usize,
+                None => defaults.max_connections.min(open_file_limit() * 3 / 4).max(1),
+            },
+            shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
+        }
+    }
+}
+
+/// Raises this process's open-file limit to its hard limit and returns it.
+fn open_file_limit() -> usize {
+    #[cfg(unix)]
+    // SAFETY: getrlimit/setrlimit on this process with a valid struct.
+    unsafe {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+            if limit.rlim_cur < limit.rlim_max {
+                let raised = libc::rlimit {
+                    rlim_cur: limit.rlim_max,
+                    rlim_max: limit.rlim_max,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                    limit.rlim_cur = limit.rlim_max;
+                }
+            }
+            return usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX);
+        }
+    }
+    1024
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP server.
@@ -93,6 +156,8 @@ enum Command {
         db: DbArgs,
         #[command(flatten)]
         plugins: PluginArgs,
+        #[command(flatten)]
+        http: HttpArgs,
         /// Also create a demo workspace with a chat to try, and print how.
         #[arg(long)]
         demo: bool,
@@ -236,8 +301,17 @@ async fn run(cli: Cli) -> Result<()> {
             bind,
             db,
             plugins,
+            http,
             demo,
-        } => serve(bind, db.database_url, plugins.settings(), demo).await,
+        } => {
+            let config = Config {
+                bind,
+                database_url: db.database_url,
+                plugins: plugins.settings(),
+                http: http.settings(),
+            };
+            serve(config, demo).await
+        }
         Command::Tenant {
             command:
                 TenantCommand::Create {
@@ -360,13 +434,8 @@ fn print_json(value: &serde_json::Value) {
     );
 }
 
-async fn serve(bind: String, database_url: String, plugins: HostSettings, demo: bool) -> Result<()> {
-    let server = Server::build(&Config {
-        bind,
-        database_url,
-        plugins,
-    })
-    .await?;
+async fn serve(config: Config, demo: bool) -> Result<()> {
+    let server = Server::build(&config).await?;
     let addr = server.local_addr();
     if demo {
         seed_demo(server.store(), &format!("http://{addr}")).await?;

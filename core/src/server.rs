@@ -3,10 +3,17 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::conversion::{HookSource, Pipeline};
@@ -25,6 +32,37 @@ pub struct Config {
     pub database_url: String,
     /// The plugin cache, slots, compile bounds and memory cache.
     pub plugins: HostSettings,
+    pub http: HttpSettings,
+}
+
+/// How the server holds up against slow, idle or too many clients.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// How long a connection may take to send a complete request head,
+    /// counted from its opening or from the end of its previous response:
+    /// a half-sent head, and a keep-alive connection left idle, are closed
+    /// after it.
+    pub idle_timeout: Duration,
+    /// How long a request may take to send its body.
+    pub body_timeout: Duration,
+    /// Connections open at once; one over the cap is closed as soon as it
+    /// is accepted, so the process always has file descriptors left for
+    /// its database and for the clients it serves.
+    pub max_connections: usize,
+    /// On shutdown, how long requests in flight may take to finish before
+    /// the connections left are closed.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            idle_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(30),
+            max_connections: 4096,
+            shutdown_timeout: Duration::from_secs(20),
+        }
+    }
 }
 
 pub struct Server {
@@ -32,6 +70,7 @@ pub struct Server {
     store: Store,
     plugins: PluginHost,
     bus: Bus,
+    http: HttpSettings,
 }
 
 impl Server {
@@ -51,6 +90,7 @@ impl Server {
             store,
             plugins,
             bus,
+            http: config.http.clone(),
         })
     }
 
@@ -66,7 +106,8 @@ impl Server {
         &self.plugins
     }
 
-    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    /// Serves until `shutdown` resolves, then lets requests in flight
+    /// finish for at most the shutdown timeout.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let plugins = self.plugins.clone();
         tokio::spawn(async move { plugins.warm_up().await });
@@ -79,13 +120,86 @@ impl Server {
             store: self.store,
         };
         let app = router(state)
+            .layer(RequestBodyTimeoutLayer::new(self.http.body_timeout))
             .layer(CatchPanicLayer::custom(panic_response))
             .layer(TraceLayer::new_for_http());
-        let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        serve(self.listener, app, &self.http, shutdown).await;
         if let Some(task) = checkpoints {
             task.abort();
         }
-        served
+        Ok(())
+    }
+}
+
+/// Accepts connections until `shutdown`, each served by hyper (HTTP/1.1
+/// with upgrades for websockets, or HTTP/2) under `http`'s limits; then
+/// stops accepting, asks every connection to finish its request in flight
+/// and close, and waits for them at most the shutdown timeout.
+async fn serve(listener: TcpListener, app: axum::Router, http: &HttpSettings, shutdown: impl Future<Output = ()>) {
+    let slots = Arc::new(Semaphore::new(http.max_connections));
+    let (stop, stopping) = watch::channel(false);
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(http.idle_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(http.idle_timeout));
+    let builder = Arc::new(builder);
+    let mut warned_at_cap: Option<std::time::Instant> = None;
+    loop {
+        let (stream, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, most likely: wait for some
+                    // to close rather than spin.
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            // Said at most every 10 s: a flood must not flood the log too.
+            if warned_at_cap.is_none_or(|at| at.elapsed() > Duration::from_secs(10)) {
+                tracing::warn!(
+                    max = http.max_connections,
+                    "at the connection cap: closing new connections"
+                );
+                warned_at_cap = Some(std::time::Instant::now());
+            }
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(app.clone());
+        let (builder, mut stopping) = (builder.clone(), stopping.clone());
+        tokio::spawn(async move {
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            let mut connection = std::pin::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                _ = stopping.changed() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    let all = u32::try_from(http.max_connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout(http.shutdown_timeout, slots.acquire_many(all))
+        .await
+        .is_err()
+    {
+        let open = http.max_connections - slots.available_permits();
+        tracing::warn!(open, "shutdown timeout: closing the connections still open");
     }
 }
 

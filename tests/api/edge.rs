@@ -2,6 +2,9 @@
 //! characters, oversized bodies, odd spellings of the auth scheme, requests
 //! refused before their body is read, names that reverse text.
 
+use std::io::{Read, Write};
+use std::time::Duration;
+
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use threadline_tests::{TestApp, on_both_databases};
@@ -181,4 +184,123 @@ async fn names_and_subjects_with_bidirectional_controls_are_refused(app: TestApp
     assert_eq!(r.body["error"]["field"], "subject");
     let chats = app.get("/api/v1/chats", &t.admin.token).await.body;
     assert_eq!(chats.as_array().unwrap().len(), 1, "only the plain chat was started");
+}
+
+/// The server as its own process, on each database, with the HTTP limits
+/// given (the edge's timeouts and caps are the process's, so these tests
+/// start one).
+async fn servers(
+    extra: &[&str],
+) -> Vec<(
+    threadline_tests::ServerProcess,
+    threadline_tests::TestDb,
+    tempfile::TempDir,
+)> {
+    let mut servers = Vec::new();
+    for backend in [threadline_tests::Backend::Sqlite, threadline_tests::Backend::Postgres] {
+        let Some(db) = threadline_tests::TestDb::create(backend).await else {
+            continue;
+        };
+        let cache = tempfile::tempdir().unwrap();
+        let server = threadline_tests::ServerProcess::start(&db.url, cache.path(), extra);
+        servers.push((server, db, cache));
+    }
+    servers
+}
+
+fn connect(base: &str) -> std::net::TcpStream {
+    let addr = base.strip_prefix("http://").unwrap();
+    let stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+}
+
+/// Reads until the server closes the connection; what it sent.
+fn read_to_close(stream: &mut std::net::TcpStream) -> String {
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A client that sends half a request head and stops must not keep a
+/// SIGTERMed server alive: it exits within its shutdown timeout (2 s here),
+/// where it used to wait for the client forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_sent_request_head_does_not_hold_up_shutdown() {
+    for (mut server, _db, _cache) in servers(&["--shutdown-timeout-secs", "2"]).await {
+        let mut stream = connect(&server.base);
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        server.terminate();
+        let took = server.exited_within(Duration::from_secs(15));
+        let took = took.expect("the server exits despite the half-sent head");
+        assert!(took < Duration::from_secs(6), "exited after {took:?}");
+    }
+}
+
+/// A half-sent head, or a keep-alive connection left idle, is closed after
+/// the idle timeout; a request in time is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_idle_connections_are_closed_after_the_idle_timeout() {
+    for (server, _db, _cache) in servers(&["--http-idle-timeout-secs", "1"]).await {
+        let started = std::time::Instant::now();
+        let mut half = connect(&server.base);
+        half.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").unwrap();
+        let answer = read_to_close(&mut half);
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        assert!(!answer.contains("200 OK"), "{answer}");
+
+        let started = std::time::Instant::now();
+        let mut idle = connect(&server.base);
+        idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let answer = read_to_close(&mut idle);
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+            "{took:?}"
+        );
+    }
+}
+
+/// Past the connection cap, new connections are closed at once; the ones
+/// open are served, and once they close the server takes new ones again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_cap_are_closed_and_the_server_stays_usable() {
+    for (server, _db, _cache) in servers(&["--http-max-connections", "3"]).await {
+        let held: Vec<_> = (0..3).map(|_| connect(&server.base)).collect();
+        std::thread::sleep(Duration::from_millis(200));
+        let mut over = connect(&server.base);
+        let _ = over.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(
+            read_to_close(&mut over),
+            "",
+            "the fourth connection is closed unanswered"
+        );
+        let mut first = held.into_iter().next().unwrap();
+        first
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        assert!(read_to_close(&mut first).starts_with("HTTP/1.1 200 OK"));
+        drop(first);
+        // The other two close too (dropped with `held`'s remainder above);
+        // give the server a moment to see it.
+        std::thread::sleep(Duration::from_millis(300));
+        let r = reqwest::get(format!("{}/healthz", server.base)).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+}
+
+/// A body that arrives too slowly is a 408 after the body timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_sent_too_slowly_is_a_408() {
+    for (server, _db, _cache) in servers(&["--http-body-timeout-secs", "1"]).await {
+        let mut stream = connect(&server.base);
+        let head = "POST /api/v1/widget/wk_x/chats HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"visitor";
+        stream.write_all(head.as_bytes()).unwrap();
+        let started = std::time::Instant::now();
+        let answer = read_to_close(&mut stream);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    }
 }

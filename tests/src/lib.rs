@@ -419,6 +419,27 @@ impl ServerProcess {
         self.child.id()
     }
 
+    /// Sends SIGTERM, as an orchestrator stopping a node does.
+    pub fn terminate(&self) {
+        // SAFETY: kill(2) with our own child's pid and a valid signal.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+    }
+
+    /// Waits up to `limit` for the process to exit; how long it took, or
+    /// `None` if it is still running.
+    pub fn exited_within(&mut self, limit: Duration) -> Option<Duration> {
+        let started = std::time::Instant::now();
+        while started.elapsed() < limit {
+            if self.child.try_wait().ok().flatten().is_some() {
+                return Some(started.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     pub fn rss(&self) -> u64 {
         rss_bytes(self.child.id())
     }
@@ -636,6 +657,7 @@ impl TestApp {
             bind: "127.0.0.1:0".into(),
             database_url: db.url.clone(),
             plugins,
+            http: Default::default(),
         };
         let server = Server::build(&config)
             .await

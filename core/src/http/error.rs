@@ -33,6 +33,9 @@ pub enum ApiError {
     /// A body over the route's size limit.
     #[error("{0}")]
     TooLarge(String),
+    /// The client took longer than the body timeout to send its body.
+    #[error("the request body was not received in time")]
+    BodyTimeout,
     /// The server is busy with work of its own kind (compiling plugins);
     /// the client should try again after the given seconds.
     #[error("{0}")]
@@ -74,6 +77,7 @@ impl IntoResponse for ApiError {
             ApiError::Invalid(e) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", Some(e.field)),
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", None),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", None),
+            ApiError::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, "timeout", None),
             ApiError::Busy(..) => (StatusCode::SERVICE_UNAVAILABLE, "busy", None),
             ApiError::Plugin(_) => (StatusCode::BAD_GATEWAY, "plugin_failed", None),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),

@@ -89,6 +89,19 @@ impl FromRequestParts<AppState> for AuthVisitor {
     }
 }
 
+/// Whether reading the body failed because the client took too long (the
+/// server's body timeout, `tower_http::timeout::RequestBodyTimeoutLayer`).
+pub(super) fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(error);
+    while let Some(e) = source {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
 /// Like `axum::Json`, but its rejections use our error shape: malformed JSON
 /// is a 400, well-formed JSON of the wrong shape a 422 that says what is wrong.
 pub struct ApiJson<T>(pub T);
@@ -111,6 +124,7 @@ where
             Err(other) if other.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
                 Err(ApiError::TooLarge(other.body_text()))
             }
+            Err(other) if timed_out(&other) => Err(ApiError::BodyTimeout),
             Err(other) => Err(ApiError::BadRequest(other.body_text())),
         }
     }
