@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::conversion::hooks::HookKind;
 use crate::domain::{EmailAddress, single_line};
+use crate::http::rate::RateSettings;
 use crate::plugins::{HostSettings, Limits, local};
 use crate::server::{Config, DEFAULT_DATABASE_URL, HttpSettings, Server};
 use crate::store::{NewMessage, Store};
@@ -106,6 +107,40 @@ struct HttpArgs {
     shutdown_timeout_secs: u64,
 }
 
+/// Rate limits on anonymous clients (per node; see README).
+#[derive(clap::Args)]
+struct RateArgs {
+    /// Chats one client address may start in a workspace in a burst.
+    #[arg(long, env = "THREADLINE_RATE_CHATS_BURST", default_value_t = 100)]
+    rate_chats_burst: u32,
+    /// Chats one client address may then start per hour in a workspace.
+    #[arg(long, env = "THREADLINE_RATE_CHATS_PER_HOUR", default_value_t = 600)]
+    rate_chats_per_hour: u32,
+    /// Messages one visitor may send in a burst.
+    #[arg(long, env = "THREADLINE_RATE_MESSAGES_BURST", default_value_t = 30)]
+    rate_messages_burst: u32,
+    /// Messages one visitor may then send per minute.
+    #[arg(long, env = "THREADLINE_RATE_MESSAGES_PER_MINUTE", default_value_t = 60)]
+    rate_messages_per_minute: u32,
+    /// Behind reverse proxies: take the client's address from
+    /// X-Forwarded-For, this many entries from the end (1: the one the
+    /// nearest proxy added). 0 (the default) trusts no header.
+    #[arg(long, env = "THREADLINE_FORWARDED_FOR_HOPS", default_value_t = 0)]
+    forwarded_for_hops: usize,
+}
+
+impl RateArgs {
+    fn settings(self) -> RateSettings {
+        RateSettings {
+            chats_burst: self.rate_chats_burst,
+            chats_per_hour: self.rate_chats_per_hour,
+            messages_burst: self.rate_messages_burst,
+            messages_per_minute: self.rate_messages_per_minute,
+            forwarded_for_hops: self.forwarded_for_hops,
+        }
+    }
+}
+
 impl HttpArgs {
     fn settings(self) -> HttpSettings {
         let defaults = HttpSettings::default();
@@ -158,6 +193,8 @@ enum Command {
         plugins: PluginArgs,
         #[command(flatten)]
         http: HttpArgs,
+        #[command(flatten)]
+        rates: RateArgs,
         /// Also create a demo workspace with a chat to try, and print how.
         #[arg(long)]
         demo: bool,
@@ -302,6 +339,7 @@ async fn run(cli: Cli) -> Result<()> {
             db,
             plugins,
             http,
+            rates,
             demo,
         } => {
             let config = Config {
@@ -309,6 +347,7 @@ async fn run(cli: Cli) -> Result<()> {
                 database_url: db.database_url,
                 plugins: plugins.settings(),
                 http: http.settings(),
+                rates: rates.settings(),
             };
             serve(config, demo).await
         }

@@ -17,6 +17,7 @@ use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::conversion::{HookSource, Pipeline};
+use crate::http::rate::{RateLimits, RateSettings};
 use crate::http::{AppState, router};
 use crate::plugins::{HostSettings, PluginHost};
 use crate::realtime::Bus;
@@ -33,6 +34,7 @@ pub struct Config {
     /// The plugin cache, slots, compile bounds and memory cache.
     pub plugins: HostSettings,
     pub http: HttpSettings,
+    pub rates: RateSettings,
 }
 
 /// How the server holds up against slow, idle or too many clients.
@@ -71,6 +73,7 @@ pub struct Server {
     plugins: PluginHost,
     bus: Bus,
     http: HttpSettings,
+    rates: RateSettings,
 }
 
 impl Server {
@@ -91,6 +94,7 @@ impl Server {
             plugins,
             bus,
             http: config.http.clone(),
+            rates: config.rates.clone(),
         })
     }
 
@@ -118,6 +122,7 @@ impl Server {
             plugins: self.plugins,
             bus: self.bus,
             store: self.store,
+            rates: RateLimits::new(self.rates),
         };
         let app = router(state)
             .layer(RequestBodyTimeoutLayer::new(self.http.body_timeout))
@@ -151,7 +156,7 @@ async fn serve(listener: TcpListener, app: axum::Router, http: &HttpSettings, sh
     let builder = Arc::new(builder);
     let mut warned_at_cap: Option<std::time::Instant> = None;
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
@@ -176,7 +181,14 @@ async fn serve(listener: TcpListener, app: axum::Router, http: &HttpSettings, sh
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        // Handlers that count per client (rate limits) read its address.
+        let service = TowerToHyperService::new(tower::ServiceExt::map_request(
+            app.clone(),
+            move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                req
+            },
+        ));
         let (builder, mut stopping) = (builder.clone(), stopping.clone());
         tokio::spawn(async move {
             let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);

@@ -15,6 +15,7 @@ on_both_databases!(
     the_bearer_scheme_is_case_insensitive,
     a_request_refused_before_its_body_is_read_closes_its_connection_cleanly,
     names_and_subjects_with_bidirectional_controls_are_refused,
+    bursts_over_the_rate_limits_get_a_429_with_retry_after,
 );
 
 async fn ids_with_control_characters_are_a_404_on_every_route_and_cursors_a_422(app: TestApp) {
@@ -303,4 +304,47 @@ async fn a_body_sent_too_slowly_is_a_408() {
         assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
         assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
     }
+}
+
+/// With the default limits: the 101st chat from one address in a burst is
+/// a 429 with `Retry-After` and writes nothing; another address, and
+/// another workspace, are not held back. The 31st message of a visitor in a
+/// burst likewise.
+async fn bursts_over_the_rate_limits_get_a_429_with_retry_after(app: TestApp) {
+    let app = TestApp::spawn_configured(app.db.clone(), threadline_tests::plugin_settings(), Default::default()).await;
+    let t = app.tenant("Acme").await;
+    let other = app.tenant("Other").await;
+    let path = format!("/api/v1/widget/{}/chats", t.widget_key);
+    let body = json!({"visitor_name": "Ada", "message": "hi"});
+    for i in 0..100 {
+        let r = app.call(Method::POST, &path, None, Some(body.clone())).await;
+        assert_eq!(r.status, StatusCode::CREATED, "chat {i}: {:?}", r.body);
+    }
+    let r = app.call(Method::POST, &path, None, Some(body.clone())).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{:?}", r.body);
+    assert_eq!(r.body["error"]["code"], "rate_limited");
+    let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=10).contains(&retry), "{retry}");
+    let chats = app.get("/api/v1/chats?limit=200", &t.admin.token).await.body;
+    assert_eq!(chats.as_array().unwrap().len(), 100, "the refused chat was not made");
+
+    // Another workspace's widget from the same address is its own bucket.
+    let r = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/widget/{}/chats", other.widget_key),
+            None,
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+
+    let (chat, visitor) = app.start_chat(&other, body.clone()).await;
+    for i in 0..30 {
+        let r = app.visitor_says(&visitor, &chat, &format!("message {i}")).await;
+        assert_eq!(r.status, StatusCode::CREATED, "message {i}");
+    }
+    let r = app.visitor_says(&visitor, &chat, "one too many").await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers.contains_key("retry-after"));
 }

@@ -14,6 +14,7 @@ use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 use serde_json::{Value, json};
 use threadline::domain::EmailAddress;
+use threadline::http::rate::RateSettings;
 use threadline::plugins::{HostSettings, PluginHost, WorkerCommand};
 use threadline::server::{Config, Server};
 use threadline::store::Store;
@@ -653,11 +654,24 @@ impl TestApp {
 
     /// A server with plugin settings of the test's choosing.
     pub async fn spawn_with(db: std::sync::Arc<TestDb>, plugins: HostSettings) -> Self {
+        // Tests make hundreds of chats from one address in a moment; the
+        // rate-limit tests ask for the real limits.
+        let rates = RateSettings {
+            chats_burst: 1_000_000,
+            messages_burst: 1_000_000,
+            ..RateSettings::default()
+        };
+        Self::spawn_configured(db, plugins, rates).await
+    }
+
+    /// A server with the rate limits of the test's choosing.
+    pub async fn spawn_configured(db: std::sync::Arc<TestDb>, plugins: HostSettings, rates: RateSettings) -> Self {
         let config = Config {
             bind: "127.0.0.1:0".into(),
             database_url: db.url.clone(),
             plugins,
             http: Default::default(),
+            rates,
         };
         let server = Server::build(&config)
             .await

@@ -40,6 +40,10 @@ pub enum ApiError {
     /// the client should try again after the given seconds.
     #[error("{0}")]
     Busy(String, u32),
+    /// The client is over a rate limit; it may try again after the given
+    /// seconds.
+    #[error("{0}")]
+    TooManyRequests(String, u32),
     /// A conversion hook failed: named, so an operator can fix the rule.
     #[error("{0}")]
     Plugin(crate::conversion::hooks::HookFault),
@@ -79,6 +83,7 @@ impl IntoResponse for ApiError {
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", None),
             ApiError::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, "timeout", None),
             ApiError::Busy(..) => (StatusCode::SERVICE_UNAVAILABLE, "busy", None),
+            ApiError::TooManyRequests(..) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", None),
             ApiError::Plugin(_) => (StatusCode::BAD_GATEWAY, "plugin_failed", None),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
         };
@@ -109,7 +114,7 @@ impl IntoResponse for ApiError {
                 axum::http::HeaderValue::from_static("Bearer"),
             );
         }
-        if let ApiError::Busy(_, retry_after) = &self {
+        if let ApiError::Busy(_, retry_after) | ApiError::TooManyRequests(_, retry_after) = &self {
             response
                 .headers_mut()
                 .insert(axum::http::header::RETRY_AFTER, (*retry_after).into());

@@ -17,6 +17,17 @@ pub struct AuthAgent(pub Agent);
 /// An agent with admin rights in their workspace.
 pub struct AuthAdmin(pub Agent);
 
+/// The client's address, as rate limits count it (see `rate::RateLimits::client`).
+pub struct Client(pub std::net::IpAddr);
+
+impl FromRequestParts<AppState> for Client {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Client(state.rates.client(parts)))
+    }
+}
+
 /// A visitor, from `Authorization: Bearer <visitor token>`.
 pub struct AuthVisitor(pub Visitor);
 

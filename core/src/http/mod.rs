@@ -9,6 +9,7 @@ mod events;
 mod extract;
 mod pagination;
 mod plugins;
+pub mod rate;
 mod settings;
 mod tickets;
 mod views;
@@ -32,6 +33,7 @@ pub struct AppState {
     pub pipeline: Pipeline,
     pub plugins: crate::plugins::PluginHost,
     pub bus: crate::realtime::Bus,
+    pub rates: std::sync::Arc<rate::RateLimits>,
 }
 
 #[derive(OpenApi)]

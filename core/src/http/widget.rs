@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::chats::message_event;
 use super::error::{ApiError, ErrorBody, OrNotFound};
-use super::extract::{ApiJson, AuthVisitor};
+use super::extract::{ApiJson, AuthVisitor, Client};
 use super::views::MessageView;
 use crate::domain::{ChatStatus, EmailAddress, InvalidInput, MessageKind, Subject, message_body, single_line};
 use crate::realtime::{Event, EventKind};
@@ -52,9 +52,11 @@ pub struct StartChatResponse {
 #[utoipa::path(post, path = "/api/v1/widget/{widget_key}/chats", tag = "widget",
     params(("widget_key" = String, Path)), request_body = StartChatRequest,
     responses((status = 201, description = "Created", body = StartChatResponse), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody), (status = 422, description = "Invalid input; the error names the field", body = ErrorBody),
-        (status = 400, description = "Malformed JSON", body = ErrorBody)))]
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 429, description = "Too many chats from this address; see Retry-After", body = ErrorBody)))]
 async fn start_chat(
     State(state): State<AppState>,
+    Client(client): Client,
     Path(widget_key): Path<String>,
     ApiJson(req): ApiJson<StartChatRequest>,
 ) -> Result<(StatusCode, axum::Json<StartChatResponse>), ApiError> {
@@ -63,6 +65,7 @@ async fn start_chat(
         .tenant_by_widget_key(&widget_key)
         .await
         .or_not_found("widget")?;
+    state.rates.start_chat(&tenant.id, client)?;
     let name = single_line("visitor_name", req.visitor_name.as_deref().unwrap_or(""), 100)?;
     let email = match req.visitor_email.as_deref().map(str::trim) {
         Some(e) if !e.is_empty() => Some(EmailAddress::parse("visitor_email", e)?),
@@ -118,13 +121,15 @@ pub struct VisitorMessageRequest {
     security(("visitor_token" = [])), params(("chat_id" = String, Path)), request_body = VisitorMessageRequest,
     responses((status = 201, description = "Created", body = MessageView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody), (status = 409, description = "The state of the chat forbids it", body = ErrorBody),
         (status = 422, description = "Invalid input; the error names the field", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody), (status = 400, description = "Malformed JSON", body = ErrorBody)))]
+        (status = 401, description = "Missing or invalid token", body = ErrorBody), (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 429, description = "Too many messages; see Retry-After", body = ErrorBody)))]
 async fn visitor_message(
     State(state): State<AppState>,
     AuthVisitor(visitor): AuthVisitor,
     Path(chat_id): Path<String>,
     ApiJson(req): ApiJson<VisitorMessageRequest>,
 ) -> Result<(StatusCode, axum::Json<MessageView>), ApiError> {
+    state.rates.visitor_message(&visitor.id)?;
     own_chat(&state, &visitor, &chat_id).await?;
     let body = message_body("body", req.body.as_deref().unwrap_or(""))?;
     let new = NewMessage {

@@ -1,0 +1,148 @@
+//! Rate limits on what anonymous clients can start: chats, per workspace
+//! and client address; visitor messages, per visitor. A client over a limit
+//! gets 429 with `Retry-After` before anything is written.
+//!
+//! The limits are GCRA buckets (`governor`): a burst, then a steady rate.
+//! They live in this node's memory: with several nodes behind a load
+//! balancer that spreads one client's requests, the client may get up to
+//! the limit on each node (pin clients to nodes, or divide the limits).
+
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use axum::http::request::Parts;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use super::ApiError;
+
+/// The limits, each a burst and a steady rate.
+#[derive(Debug, Clone)]
+pub struct RateSettings {
+    /// Chats one client address may start in a workspace at once...
+    pub chats_burst: u32,
+    /// ...and then per hour.
+    pub chats_per_hour: u32,
+    /// Messages one visitor may send at once...
+    pub messages_burst: u32,
+    /// ...and then per minute.
+    pub messages_per_minute: u32,
+    /// Behind a reverse proxy, the client's address is taken from
+    /// `X-Forwarded-For`: the entry this many places from the end (1: the
+    /// one the nearest proxy added). 0 uses the connection's address.
+    pub forwarded_for_hops: usize,
+}
+
+impl Default for RateSettings {
+    fn default() -> Self {
+        Self {
+            chats_burst: 100,
+            chats_per_hour: 600,
+            messages_burst: 30,
+            messages_per_minute: 60,
+            forwarded_for_hops: 0,
+        }
+    }
+}
+
+pub struct RateLimits {
+    chats: DefaultKeyedRateLimiter<(String, IpAddr)>,
+    messages: DefaultKeyedRateLimiter<String>,
+    settings: RateSettings,
+}
+
+impl RateLimits {
+    pub fn new(settings: RateSettings) -> Arc<Self> {
+        let quota = |per: Duration, n: u32, burst: u32| {
+            let n = n.max(1);
+            Quota::with_period(per / n)
+                .expect("a positive period")
+                .allow_burst(NonZeroU32::new(burst.max(1)).expect("at least 1"))
+        };
+        let limits = Arc::new(Self {
+            chats: RateLimiter::keyed(quota(
+                Duration::from_secs(3600),
+                settings.chats_per_hour,
+                settings.chats_burst,
+            )),
+            messages: RateLimiter::keyed(quota(
+                Duration::from_secs(60),
+                settings.messages_per_minute,
+                settings.messages_burst,
+            )),
+            settings,
+        });
+        spawn_pruning(Arc::downgrade(&limits));
+        limits
+    }
+
+    /// Counts a chat started from `client` in the workspace.
+    pub fn start_chat(&self, tenant_id: &str, client: IpAddr) -> Result<(), ApiError> {
+        self.chats
+            .check_key(&(tenant_id.to_owned(), client))
+            .map_err(|not_until| too_many("chats started from this address", &not_until))
+    }
+
+    /// Counts a message from the visitor.
+    pub fn visitor_message(&self, visitor_id: &str) -> Result<(), ApiError> {
+        self.messages
+            .check_key(&visitor_id.to_owned())
+            .map_err(|not_until| too_many("messages", &not_until))
+    }
+
+    /// The client's address: the connection's, or the forwarded one when
+    /// the server is told how many proxies stand in front of it. IPv6
+    /// addresses count by their /64, which one subscriber usually holds
+    /// whole.
+    pub fn client(&self, parts: &Parts) -> IpAddr {
+        let connected = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+            .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        let hops = self.settings.forwarded_for_hops;
+        let forwarded = (hops > 0)
+            .then(|| {
+                let header = parts.headers.get("x-forwarded-for")?.to_str().ok()?;
+                let entries: Vec<&str> = header.split(',').map(str::trim).collect();
+                entries
+                    .len()
+                    .checked_sub(hops)
+                    .and_then(|i| entries[i].parse::<IpAddr>().ok())
+            })
+            .flatten();
+        match forwarded.unwrap_or(connected) {
+            IpAddr::V6(v6) => {
+                let bits = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(Ipv6Addr::from(bits))
+            }
+            v4 => v4,
+        }
+    }
+}
+
+fn too_many(what: &str, not_until: &governor::NotUntil<<DefaultClock as Clock>::Instant>) -> ApiError {
+    let wait = not_until.wait_time_from(DefaultClock::default().now());
+    let seconds = u32::try_from(wait.as_secs()).unwrap_or(u32::MAX).saturating_add(1);
+    ApiError::TooManyRequests(format!("too many {what}; try again in {seconds} s"), seconds)
+}
+
+/// Forgets buckets that are full again, once a minute, so the maps hold
+/// only recently active clients.
+fn spawn_pruning(limits: Weak<RateLimits>) {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            let Some(limits) = limits.upgrade() else { return };
+            limits.chats.retain_recent();
+            limits.messages.retain_recent();
+        }
+    });
+}
