@@ -123,6 +123,7 @@ impl Server {
             bus: self.bus,
             store: self.store,
             rates: RateLimits::new(self.rates),
+            metrics: Default::default(),
         };
         let app = router(state)
             .layer(RequestBodyTimeoutLayer::new(self.http.body_timeout))

@@ -11,6 +11,7 @@ mod errors;
 mod events;
 mod isolation;
 mod openapi;
+mod operations;
 mod pagination;
 mod plugins;
 mod tenancy;

@@ -329,7 +329,18 @@ async fn convert(
     let converted = state
         .pipeline
         .convert(&agent.tenant_id, &agent, &chat_id, &input)
-        .await?;
+        .await
+        .map_err(ApiError::from);
+    let converted = match converted {
+        Ok(c) => {
+            state.metrics.conversion(if c.created { "created" } else { "repeated" });
+            c
+        }
+        Err(e) => {
+            state.metrics.conversion(e.code());
+            return Err(e);
+        }
+    };
     let status = if converted.created {
         let mut event = Event::new(&agent.tenant_id, EventKind::ChatConverted, &chat_id);
         event.ticket = Some(crate::domain::TicketNumber(converted.ticket.number).to_string());

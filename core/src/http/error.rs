@@ -70,9 +70,10 @@ pub struct ErrorDetail {
     pub request_id: Option<String>,
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, code, field) = match &self {
+impl ApiError {
+    /// The status, the stable code, and the field at fault if any.
+    fn parts(&self) -> (StatusCode, &'static str, Option<&'static str>) {
+        match self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request", None),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", None),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", None),
@@ -86,7 +87,18 @@ impl IntoResponse for ApiError {
             ApiError::TooManyRequests(..) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", None),
             ApiError::Plugin(_) => (StatusCode::BAD_GATEWAY, "plugin_failed", None),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
-        };
+        }
+    }
+
+    /// The stable machine-readable code of this error, e.g. `not_found`.
+    pub fn code(&self) -> &'static str {
+        self.parts().1
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, field) = self.parts();
         let (message, request_id) = match &self {
             ApiError::Invalid(e) => (e.message.clone(), None),
             ApiError::Internal(cause) => {

@@ -7,6 +7,7 @@ mod edge;
 mod error;
 mod events;
 mod extract;
+pub mod metrics;
 mod pagination;
 mod plugins;
 pub mod rate;
@@ -17,6 +18,7 @@ mod web;
 mod widget;
 
 use axum::Router;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -34,6 +36,7 @@ pub struct AppState {
     pub plugins: crate::plugins::PluginHost,
     pub bus: crate::realtime::Bus,
     pub rates: std::sync::Arc<rate::RateLimits>,
+    pub metrics: std::sync::Arc<metrics::HttpMetrics>,
 }
 
 #[derive(OpenApi)]
@@ -80,14 +83,39 @@ pub fn router(state: AppState) -> Router {
         get(move || async move { axum::Json(doc.as_ref().clone()) }),
     )
     .route("/healthz", get(healthz))
+    .route("/readyz", get(readyz))
+    .route("/metrics", get(metrics::render))
     .merge(events::router())
     .merge(web::router())
     .fallback(|| async { ApiError::NotFound("route") })
+    .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::count))
     .layer(axum::middleware::from_fn(edge::guard))
     .with_state(state)
 }
 
+/// Alive: the process answers (and its database, as it always said).
 async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> Result<&'static str, ApiError> {
     state.store.ping().await?;
     Ok("ok")
+}
+
+/// Ready for traffic: the database answers and has every migration this
+/// server knows of (a node started beside an older schema is not ready).
+async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    match state.store.pending_migrations().await {
+        Ok(0) => "ready".into_response(),
+        Ok(n) => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {n} migrations not applied"),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: database unreachable",
+            )
+                .into_response()
+        }
+    }
 }

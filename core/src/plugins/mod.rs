@@ -439,6 +439,11 @@ impl PluginHost {
         self.gate.slots.settings()
     }
 
+    /// This node's plugin calls since it started, per hook.
+    pub fn usage_totals(&self) -> Vec<Figures> {
+        self.gate.usage.totals()
+    }
+
     /// The workspace's plugin usage on this node over the last hour.
     pub fn usage(&self, tenant_id: &str) -> Vec<Figures> {
         self.gate.usage.last_hour(tenant_id)

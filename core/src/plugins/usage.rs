@@ -84,10 +84,12 @@ struct Minute {
     rows: BTreeMap<(HookKind, String), Figures>,
 }
 
-/// Usage per workspace, in memory.
+/// Usage per workspace, in memory, and this node's totals per hook since it
+/// started (for `/metrics`: no workspace in them, so they stay small).
 #[derive(Default)]
 pub struct Usage {
     workspaces: Mutex<HashMap<String, VecDeque<Minute>>>,
+    totals: Mutex<BTreeMap<HookKind, Figures>>,
 }
 
 fn minute_now() -> i64 {
@@ -96,6 +98,12 @@ fn minute_now() -> i64 {
 
 impl Usage {
     pub fn record(&self, tenant_id: &str, r: &CallRecord) {
+        self.totals
+            .lock()
+            .unwrap()
+            .entry(r.hook)
+            .or_insert_with(|| Figures::empty(r.hook.as_str(), "", ""))
+            .add(r);
         let now = minute_now();
         let mut map = self.workspaces.lock().unwrap();
         let minutes = map.entry(tenant_id.to_owned()).or_default();
@@ -115,6 +123,11 @@ impl Usage {
             .entry((r.hook, r.plugin.clone()))
             .or_insert_with(|| Figures::empty(r.hook.as_str(), &r.plugin, &r.plugin_name));
         row.add(r);
+    }
+
+    /// This node's totals since it started, per hook.
+    pub fn totals(&self) -> Vec<Figures> {
+        self.totals.lock().unwrap().values().cloned().collect()
     }
 
     /// The workspace's last hour, per hook and plugin.

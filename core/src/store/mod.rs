@@ -268,6 +268,35 @@ impl Store {
         self.db.ping().await?;
         Ok(())
     }
+
+    /// Migrations this server knows of that the database has not had.
+    pub async fn pending_migrations(&self) -> StoreResult<usize> {
+        Ok(Migrator::get_pending_migrations(&self.db).await?.len())
+    }
+
+    /// Connections of each pool, open and idle: `(pool, open, idle)`.
+    pub fn pool_use(&self) -> Vec<(&'static str, u32, usize)> {
+        let mut pools = vec![("read", &self.db)];
+        if self.backend() == DbBackend::Sqlite {
+            pools.push(("write", &self.writer));
+        }
+        pools
+            .into_iter()
+            .map(|(name, conn)| {
+                let (open, idle) = match conn.get_database_backend() {
+                    DbBackend::Postgres => {
+                        let pool = conn.get_postgres_connection_pool();
+                        (pool.size(), pool.num_idle())
+                    }
+                    _ => {
+                        let pool = conn.get_sqlite_connection_pool();
+                        (pool.size(), pool.num_idle())
+                    }
+                };
+                (name, open, idle)
+            })
+            .collect()
+    }
 }
 
 /// SQLITE_BUSY (5), as sqlx reports it while connecting or in a statement.

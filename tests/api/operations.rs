@@ -1,0 +1,102 @@
+//! What an operator's tooling reads: readiness and metrics.
+
+use reqwest::StatusCode;
+use serde_json::json;
+use threadline_migrations::Migrator;
+use threadline_migrations::sea_orm_migration::MigratorTrait;
+use threadline_tests::{TestApp, on_both_databases};
+
+on_both_databases!(
+    metrics_count_requests_conversions_and_plugin_calls,
+    ready_only_with_every_migration_applied,
+);
+
+async fn metrics_text(app: &TestApp) -> String {
+    let r = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    r.text().await.unwrap()
+}
+
+/// The value of the series `series` (name and labels, exactly as printed).
+fn value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+async fn metrics_count_requests_conversions_and_plugin_calls(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let (chat, _) = app.simple_chat(&t).await;
+    let r = app
+        .convert(&t.admin.token, &chat, json!({"visitor_email": "nope"}))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = app
+        .convert(&t.admin.token, &chat, json!({"visitor_email": "ada@example.com"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let r = app
+        .convert(&t.admin.token, &chat, json!({"visitor_email": "ada@example.com"}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    let text = metrics_text(&app).await;
+    assert_eq!(
+        value(&text, "threadline_conversions_total{outcome=\"created\"}"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, "threadline_conversions_total{outcome=\"repeated\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&text, "threadline_conversions_total{outcome=\"invalid_input\"}"),
+        Some(1.0)
+    );
+    let route = "route=\"/api/v1/chats/{chat_id}/conversion\",method=\"POST\"";
+    assert_eq!(
+        value(
+            &text,
+            &format!("threadline_http_requests_total{{{route},status=\"201\"}}")
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            &format!("threadline_http_requests_total{{{route},status=\"422\"}}")
+        ),
+        Some(1.0)
+    );
+    assert!(!text.contains(&chat), "no series names a chat");
+    assert!(!text.contains(&t.id), "no series names a workspace");
+    for hook in ["subject", "transcript", "assignment"] {
+        let calls = value(&text, &format!("threadline_plugin_calls_total{{hook=\"{hook}\"}}"));
+        assert!(calls.is_some_and(|n| n >= 1.0), "{hook}: {text}");
+        let fuel = value(&text, &format!("threadline_plugin_fuel_total{{hook=\"{hook}\"}}"));
+        assert!(fuel.is_some_and(|n| n > 0.0), "{hook}: {text}");
+    }
+    assert!(
+        text.contains("threadline_db_connections{pool=\"read\",state=\"idle\"}"),
+        "{text}"
+    );
+}
+
+async fn ready_only_with_every_migration_applied(app: TestApp) {
+    let r = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.text().await.unwrap(), "ready");
+
+    let db = sea_orm::Database::connect(&app.db.url).await.unwrap();
+    Migrator::down(&db, Some(1)).await.unwrap();
+    let r = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.text().await.unwrap().contains("1 migrations not applied"));
+    let r = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "alive all the same");
+
+    Migrator::up(&db, None).await.unwrap();
+    let r = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
