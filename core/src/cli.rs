@@ -20,8 +20,18 @@ use crate::store::{NewMessage, Store};
 #[derive(Parser)]
 #[command(name = "threadline", version, about = "Help desk server: live chat and tickets")]
 struct Cli {
+    /// `text` for people, `json` (one object a line, with the request's id
+    /// and workspace) for log collectors.
+    #[arg(long, global = true, env = "THREADLINE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(clap::Args)]
@@ -298,13 +308,25 @@ pub fn main() -> ExitCode {
         return crate::plugins::compiler::worker_main();
     }
     keep_large_allocations();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "threadline=info,tower_http=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| "threadline=info,tower_http=warn".into())
+    };
+    match cli.log_format {
+        LogFormat::Text => tracing_subscriber::fmt()
+            .with_env_filter(filter())
+            .with_writer(std::io::stderr)
+            .init(),
+        // Each line carries the fields of the request's span (its id, its
+        // workspace once known) beside the event's own.
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_env_filter(filter())
+            .with_writer(std::io::stderr)
+            .init(),
+    }
     let runtime = tokio::runtime::Runtime::new().expect("cannot start the async runtime");
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,

@@ -128,7 +128,19 @@ impl Server {
         let app = router(state)
             .layer(RequestBodyTimeoutLayer::new(self.http.body_timeout))
             .layer(CatchPanicLayer::custom(panic_response))
-            .layer(TraceLayer::new_for_http());
+            .layer(
+                TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                    // Filled in as the request goes: its id (edge), its
+                    // workspace (authentication).
+                    tracing::info_span!(
+                        "request",
+                        method = %req.method(),
+                        path = %req.uri().path(),
+                        request_id = tracing::field::Empty,
+                        workspace = tracing::field::Empty,
+                    )
+                }),
+            );
         serve(self.listener, app, &self.http, shutdown).await;
         if let Some(task) = checkpoints {
             task.abort();

@@ -100,3 +100,62 @@ async fn ready_only_with_every_migration_applied(app: TestApp) {
     let r = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 }
+
+/// `--log-format json`: one JSON object a line, and a request's lines carry
+/// its id (the one its response names) and its workspace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_carry_the_request_id_and_the_workspace() {
+    let db = threadline_tests::TestDb::create(threadline_tests::Backend::Sqlite)
+        .await
+        .unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let server = threadline_tests::ServerProcess::start_with_env(
+        &db.url,
+        cache.path(),
+        &["--log-format", "json"],
+        &[("RUST_LOG", "threadline=info")],
+    );
+    let store = threadline::store::Store::connect(&db.url).await.unwrap();
+    let email = threadline::domain::EmailAddress::parse("email", "ada@example.com").unwrap();
+    let created = store.create_tenant("Acme", "Ada", &email).await.unwrap();
+    let client = reqwest::Client::new();
+    let r = client
+        .post(format!(
+            "{}/api/v1/widget/{}/chats",
+            server.base, created.tenant.widget_key
+        ))
+        .json(&json!({"visitor_name": "Grace", "message": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let chat = r.json::<serde_json::Value>().await.unwrap()["chat_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = client
+        .post(format!("{}/api/v1/chats/{chat}/conversion", server.base))
+        .bearer_auth(&created.admin.token)
+        .json(&json!({"visitor_email": "grace@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let request_id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+
+    let mut found = None;
+    for _ in 0..50 {
+        found = server.log_lines().into_iter().find(|l| l.contains("chat converted"));
+        if found.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let line = found.expect("the conversion is logged");
+    let entry: serde_json::Value = serde_json::from_str(&line).expect("a JSON line");
+    assert_eq!(entry["span"]["request_id"], request_id.as_str(), "{line}");
+    assert_eq!(entry["span"]["workspace"], created.tenant.id.as_str(), "{line}");
+    for line in server.log_lines() {
+        serde_json::from_str::<serde_json::Value>(&line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+    }
+}

@@ -384,12 +384,20 @@ pub struct ServerProcess {
     child: std::process::Child,
     /// `http://127.0.0.1:<port>`
     pub base: String,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl ServerProcess {
     pub fn start(db_url: &str, cache: &std::path::Path, extra: &[&str]) -> Self {
+        Self::start_with_env(db_url, cache, extra, &[])
+    }
+
+    /// With environment variables of the test's choosing (`RUST_LOG` is
+    /// `warn` unless given).
+    pub fn start_with_env(db_url: &str, cache: &std::path::Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
         use std::io::{BufRead, BufReader};
-        let mut child = std::process::Command::new(threadline_cli())
+        let mut command = std::process::Command::new(threadline_cli());
+        command
             .args([
                 "serve",
                 "--bind",
@@ -400,7 +408,11 @@ impl ServerProcess {
             ])
             .arg(cache)
             .args(extra)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "warn");
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("the server starts");
@@ -411,9 +423,21 @@ impl ServerProcess {
                 break rest.split(' ').next().unwrap().to_owned();
             }
         };
-        // Keep reading its log so it never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Self { child, base }
+        // Keep reading its log so it never blocks on a full pipe; keep the
+        // lines for tests that read them.
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                kept.lock().unwrap().push(line);
+            }
+        });
+        Self { child, base, log }
+    }
+
+    /// What the server has written to its log so far.
+    pub fn log_lines(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
     }
 
     pub fn pid(&self) -> u32 {

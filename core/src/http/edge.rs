@@ -11,7 +11,23 @@ use percent_encoding::percent_decode_str;
 
 use super::ApiError;
 
+tokio::task_local! {
+    /// The id of the request being handled: in its log lines, in its
+    /// response's `x-request-id`, and in the body of a 500.
+    pub static REQUEST_ID: String;
+}
+
 pub async fn guard(req: Request, next: Next) -> Response {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    tracing::Span::current().record("request_id", id.as_str());
+    let mut response = REQUEST_ID.scope(id.clone(), checked(req, next)).await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+async fn checked(req: Request, next: Next) -> Response {
     // A path segment is an id or a route word; neither ever holds a control
     // character. PostgreSQL refuses NUL in text outright (a 500 before this
     // check), SQLite merely found nothing: now both say 404.

@@ -102,7 +102,9 @@ impl IntoResponse for ApiError {
         let (message, request_id) = match &self {
             ApiError::Invalid(e) => (e.message.clone(), None),
             ApiError::Internal(cause) => {
-                let id = uuid::Uuid::new_v4().to_string();
+                let id = super::edge::REQUEST_ID
+                    .try_with(Clone::clone)
+                    .unwrap_or_else(|_| uuid::Uuid::new_v4().simple().to_string());
                 tracing::error!(request_id = %id, error = ?cause, "internal error");
                 (
                     "internal error; quote the request id when reporting it".to_owned(),

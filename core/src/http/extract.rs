@@ -62,6 +62,7 @@ impl FromRequestParts<AppState> for AuthAgent {
             .agent_by_token(token)
             .await
             .map_err(unauthorized_if_missing)?;
+        tracing::Span::current().record("workspace", agent.tenant_id.as_str());
         // Presence for assignment rules ("online"): at most one write a
         // minute per agent (decided on the row just read, so most requests
         // write nothing), and never a reason to fail the request.
@@ -96,6 +97,7 @@ impl FromRequestParts<AppState> for AuthVisitor {
             .visitor_by_token(token)
             .await
             .map_err(unauthorized_if_missing)?;
+        tracing::Span::current().record("workspace", visitor.tenant_id.as_str());
         Ok(AuthVisitor(visitor))
     }
 }
