@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::conversion::hooks::HookKind;
 use crate::domain::{EmailAddress, single_line};
+use crate::http::AccessSettings;
 use crate::http::rate::RateSettings;
 use crate::plugins::{HostSettings, Limits, local};
 use crate::server::{Config, DEFAULT_DATABASE_URL, HttpSettings, Server};
@@ -117,7 +118,8 @@ struct HttpArgs {
     shutdown_timeout_secs: u64,
 }
 
-/// Rate limits on anonymous clients (per node; see README).
+/// What anonymous clients may do: rate limits (per node; see README), and
+/// how long a visitor's token lasts.
 #[derive(clap::Args)]
 struct RateArgs {
     /// Chats one client address may start in a workspace in a burst.
@@ -137,6 +139,10 @@ struct RateArgs {
     /// nearest proxy added). 0 (the default) trusts no header.
     #[arg(long, env = "THREADLINE_FORWARDED_FOR_HOPS", default_value_t = 0)]
     forwarded_for_hops: usize,
+    /// Days a visitor's token keeps working after their chat closed (it
+    /// works again if the chat is reopened).
+    #[arg(long, env = "THREADLINE_VISITOR_TOKEN_DAYS", default_value_t = 30)]
+    visitor_token_days: u64,
 }
 
 impl RateArgs {
@@ -369,6 +375,9 @@ async fn run(cli: Cli) -> Result<()> {
                 database_url: db.database_url,
                 plugins: plugins.settings(),
                 http: http.settings(),
+                access: AccessSettings {
+                    visitor_token_ttl: Duration::from_secs(rates.visitor_token_days.saturating_mul(86_400)),
+                },
                 rates: rates.settings(),
             };
             serve(config, demo).await

@@ -18,7 +18,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::conversion::{HookSource, Pipeline};
 use crate::http::rate::{RateLimits, RateSettings};
-use crate::http::{AppState, router};
+use crate::http::{AccessSettings, AppState, router};
 use crate::plugins::{HostSettings, PluginHost};
 use crate::realtime::Bus;
 use crate::store::Store;
@@ -35,6 +35,7 @@ pub struct Config {
     pub plugins: HostSettings,
     pub http: HttpSettings,
     pub rates: RateSettings,
+    pub access: AccessSettings,
 }
 
 /// How the server holds up against slow, idle or too many clients.
@@ -74,6 +75,7 @@ pub struct Server {
     bus: Bus,
     http: HttpSettings,
     rates: RateSettings,
+    access: AccessSettings,
 }
 
 impl Server {
@@ -95,6 +97,7 @@ impl Server {
             bus,
             http: config.http.clone(),
             rates: config.rates.clone(),
+            access: config.access.clone(),
         })
     }
 
@@ -124,6 +127,7 @@ impl Server {
             store: self.store,
             rates: RateLimits::new(self.rates),
             metrics: Default::default(),
+            access: self.access,
         };
         let app = router(state)
             .layer(RequestBodyTimeoutLayer::new(self.http.body_timeout))

@@ -16,6 +16,7 @@ on_both_databases!(
     a_request_refused_before_its_body_is_read_closes_its_connection_cleanly,
     names_and_subjects_with_bidirectional_controls_are_refused,
     bursts_over_the_rate_limits_get_a_429_with_retry_after,
+    a_visitor_token_stops_working_thirty_days_after_its_chat_closed,
 );
 
 async fn ids_with_control_characters_are_a_404_on_every_route_and_cursors_a_422(app: TestApp) {
@@ -347,4 +348,36 @@ async fn bursts_over_the_rate_limits_get_a_429_with_retry_after(app: TestApp) {
     let r = app.visitor_says(&visitor, &chat, "one too many").await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(r.headers.contains_key("retry-after"));
+}
+
+async fn a_visitor_token_stops_working_thirty_days_after_its_chat_closed(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let (chat, visitor) = app.simple_chat(&t).await;
+    let path = format!("/api/v1/widget/chats/{chat}");
+    let view = || app.call(Method::GET, &path, Some(&visitor), None);
+    let r = app
+        .post(&format!("/api/v1/chats/{chat}/close"), &t.admin.token, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        view().await.status,
+        StatusCode::OK,
+        "just closed: the visitor can still rate it"
+    );
+
+    let db = sea_orm::Database::connect(&app.db.url).await.unwrap();
+    let closed_at = |days: i64| chrono::Utc::now() - chrono::Duration::days(days);
+    let set = "UPDATE chats SET closed_at = $1 WHERE id = $2";
+    threadline_tests::sql::exec(&db, set, vec![closed_at(29).into(), chat.as_str().into()]).await;
+    assert_eq!(view().await.status, StatusCode::OK, "29 days after");
+    threadline_tests::sql::exec(&db, set, vec![closed_at(31).into(), chat.as_str().into()]).await;
+    assert_eq!(view().await.status, StatusCode::UNAUTHORIZED, "31 days after");
+    let r = app.visitor_says(&visitor, &chat, "hello?").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+
+    let r = app
+        .post(&format!("/api/v1/chats/{chat}/reopen"), &t.admin.token, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(view().await.status, StatusCode::OK, "a reopened chat's visitor is back");
 }

@@ -696,6 +696,7 @@ impl TestApp {
             plugins,
             http: Default::default(),
             rates,
+            access: Default::default(),
         };
         let server = Server::build(&config)
             .await

@@ -85,7 +85,7 @@ async fn visitor_events(
 ) -> Result<Response, ApiError> {
     let visitor = state
         .store
-        .visitor_by_token(&token(&q, &headers)?)
+        .visitor_by_token(&token(&q, &headers)?, state.access.visitor_chats_closed_before())
         .await
         .map_err(unauthorized)?;
     let chat = state.store.chat(&visitor.tenant_id, &chat_id).await;

@@ -94,7 +94,7 @@ impl FromRequestParts<AppState> for AuthVisitor {
         let token = bearer(parts)?;
         let visitor = state
             .store
-            .visitor_by_token(token)
+            .visitor_by_token(token, state.access.visitor_chats_closed_before())
             .await
             .map_err(unauthorized_if_missing)?;
         tracing::Span::current().record("workspace", visitor.tenant_id.as_str());

@@ -37,6 +37,30 @@ pub struct AppState {
     pub bus: crate::realtime::Bus,
     pub rates: std::sync::Arc<rate::RateLimits>,
     pub metrics: std::sync::Arc<metrics::HttpMetrics>,
+    pub access: AccessSettings,
+}
+
+/// How long credentials last.
+#[derive(Debug, Clone)]
+pub struct AccessSettings {
+    /// A visitor's token stops working this long after their chat closed
+    /// (until it is reopened).
+    pub visitor_token_ttl: std::time::Duration,
+}
+
+impl Default for AccessSettings {
+    fn default() -> Self {
+        Self {
+            visitor_token_ttl: std::time::Duration::from_secs(30 * 86_400),
+        }
+    }
+}
+
+impl AccessSettings {
+    /// Chats closed before this have visitors whose tokens no longer work.
+    pub fn visitor_chats_closed_before(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() - chrono::Duration::from_std(self.visitor_token_ttl).unwrap_or(chrono::Duration::MAX)
+    }
 }
 
 #[derive(OpenApi)]

@@ -1,11 +1,12 @@
 //! Workspaces, their agents, and the credentials that resolve to them.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
-use super::entities::{agent, tenant, visitor};
+use super::entities::{agent, chat, tenant, visitor};
 use super::{Agent, Store, StoreError, StoreResult, Tenant, Visitor, new_id, new_public_key, new_token, token_hash};
-use crate::domain::EmailAddress;
+use crate::domain::{ChatStatus, EmailAddress};
 
 /// What `tenant create` hands back: the only time the admin's token is shown.
 #[derive(Debug, Clone)]
@@ -116,9 +117,22 @@ impl Store {
             .ok_or(StoreError::NotFound)
     }
 
-    pub async fn visitor_by_token(&self, token: &str) -> StoreResult<Visitor> {
+    /// The visitor holding `token`, unless their chat closed before
+    /// `closed_before` (their token has expired then; reopening the chat
+    /// brings it back).
+    pub async fn visitor_by_token(&self, token: &str, closed_before: DateTime<Utc>) -> StoreResult<Visitor> {
+        let expired = Query::select()
+            .expr(Expr::val(1))
+            .from(chat::Entity)
+            .and_where(
+                Expr::col((chat::Entity, chat::Column::VisitorId)).equals((visitor::Entity, visitor::Column::Id)),
+            )
+            .and_where(Expr::col((chat::Entity, chat::Column::Status)).eq(ChatStatus::Closed.as_str()))
+            .and_where(Expr::col((chat::Entity, chat::Column::ClosedAt)).lt(closed_before))
+            .to_owned();
         visitor::Entity::find()
             .filter(visitor::Column::TokenHash.eq(token_hash(token)))
+            .filter(Expr::exists(expired).not())
             .one(&self.db)
             .await?
             .ok_or(StoreError::NotFound)
