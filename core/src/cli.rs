@@ -111,6 +111,11 @@ struct HttpArgs {
     /// that is lower].
     #[arg(long, env = "THREADLINE_HTTP_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
     http_max_connections: Option<u32>,
+    /// Connections one client address (an IPv6 /64) may hold open at once;
+    /// 0 for no cap [default: 256, or none with --forwarded-for-hops, since
+    /// then every connection comes from a proxy].
+    #[arg(long, env = "THREADLINE_HTTP_MAX_CONNECTIONS_PER_ADDRESS")]
+    http_max_connections_per_address: Option<u32>,
     /// Seconds requests in flight may take to finish once the server is
     /// asked to stop (SIGTERM, Ctrl-C); connections still open then are
     /// closed.
@@ -158,9 +163,14 @@ impl RateArgs {
 }
 
 impl HttpArgs {
-    fn settings(self) -> HttpSettings {
+    fn settings(self, behind_proxies: bool) -> HttpSettings {
         let defaults = HttpSettings::default();
         HttpSettings {
+            max_connections_per_address: match self.http_max_connections_per_address {
+                Some(n) => n as usize,
+                None if behind_proxies => 0,
+                None => defaults.max_connections_per_address,
+            },
             idle_timeout: Duration::from_secs(self.http_idle_timeout_secs.max(1)),
             body_timeout: Duration::from_secs(self.http_body_timeout_secs.max(1)),
             max_connections: match self.http_max_connections {
@@ -374,7 +384,7 @@ async fn run(cli: Cli) -> Result<()> {
                 bind,
                 database_url: db.database_url,
                 plugins: plugins.settings(),
-                http: http.settings(),
+                http: http.settings(rates.forwarded_for_hops > 0),
                 access: AccessSettings {
                     visitor_token_ttl: Duration::from_secs(rates.visitor_token_days.saturating_mul(86_400)),
                 },

@@ -52,6 +52,9 @@ pub struct HttpSettings {
     /// is accepted, so the process always has file descriptors left for
     /// its database and for the clients it serves.
     pub max_connections: usize,
+    /// Connections one client address (an IPv6 /64) may hold open at once,
+    /// so one client cannot take every connection slot; 0 for no cap.
+    pub max_connections_per_address: usize,
     /// On shutdown, how long requests in flight may take to finish before
     /// the connections left are closed.
     pub shutdown_timeout: Duration,
@@ -63,6 +66,7 @@ impl Default for HttpSettings {
             idle_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),
             max_connections: 4096,
+            max_connections_per_address: 256,
             shutdown_timeout: Duration::from_secs(20),
         }
     }
@@ -171,6 +175,7 @@ async fn serve(listener: TcpListener, app: axum::Router, http: &HttpSettings, sh
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(http.idle_timeout));
     let builder = Arc::new(builder);
+    let per_address = Arc::new(PerAddress::default());
     let mut warned_at_cap: Option<std::time::Instant> = None;
     loop {
         let (stream, peer) = tokio::select! {
@@ -185,6 +190,9 @@ async fn serve(listener: TcpListener, app: axum::Router, http: &HttpSettings, sh
                 }
             },
             () = &mut shutdown => break,
+        };
+        let Some(held) = per_address.hold(peer.ip(), http.max_connections_per_address) else {
+            continue;
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             // Said at most every 10 s: a flood must not flood the log too.
@@ -217,7 +225,7 @@ async fn serve(listener: TcpListener, app: axum::Router, http: &HttpSettings, sh
                     let _ = connection.await;
                 }
             }
-            drop(slot);
+            drop((slot, held));
         });
     }
     drop(listener);
@@ -229,6 +237,52 @@ async fn serve(listener: TcpListener, app: axum::Router, http: &HttpSettings, sh
     {
         let open = http.max_connections - slots.available_permits();
         tracing::warn!(open, "shutdown timeout: closing the connections still open");
+    }
+}
+
+/// Open connections per client address.
+#[derive(Default)]
+struct PerAddress {
+    open: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+}
+
+/// One open connection of an address; dropping it counts the connection
+/// closed.
+struct Held {
+    by: Arc<PerAddress>,
+    address: std::net::IpAddr,
+}
+
+impl PerAddress {
+    /// Counts a new connection from `ip`, unless the address already holds
+    /// `cap` (0: no cap).
+    fn hold(self: &Arc<Self>, ip: std::net::IpAddr, cap: usize) -> Option<Held> {
+        let address = match ip {
+            std::net::IpAddr::V6(v6) => std::net::IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+            v4 => v4,
+        };
+        let mut open = self.open.lock().unwrap();
+        let n = open.entry(address).or_default();
+        if cap > 0 && *n >= cap {
+            return None;
+        }
+        *n += 1;
+        Some(Held {
+            by: self.clone(),
+            address,
+        })
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut open = self.by.open.lock().unwrap();
+        if let Some(n) = open.get_mut(&self.address) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.address);
+            }
+        }
     }
 }
 

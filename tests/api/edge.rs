@@ -381,3 +381,27 @@ async fn a_visitor_token_stops_working_thirty_days_after_its_chat_closed(app: Te
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(view().await.status, StatusCode::OK, "a reopened chat's visitor is back");
 }
+
+/// One address cannot hold more than its share of connections: the third
+/// from the same address is closed at once, and a freed place is usable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_hold_more_than_its_connections() {
+    for (server, _db, _cache) in servers(&["--http-max-connections-per-address", "2"]).await {
+        let held: Vec<_> = (0..2).map(|_| connect(&server.base)).collect();
+        std::thread::sleep(Duration::from_millis(200));
+        let mut third = connect(&server.base);
+        let _ = third.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(
+            read_to_close(&mut third),
+            "",
+            "the third connection is closed unanswered"
+        );
+        drop(held);
+        std::thread::sleep(Duration::from_millis(300));
+        let mut again = connect(&server.base);
+        again
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        assert!(read_to_close(&mut again).starts_with("HTTP/1.1 200 OK"));
+    }
+}
