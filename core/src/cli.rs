@@ -357,9 +357,10 @@ pub fn main() -> ExitCode {
 /// freed) with fresh `mmap`s and returns them with `munmap`. A long chat's
 /// transcript is a few hundred KiB and is copied a few times per
 /// conversion, so each copy paid for its page faults and, on `munmap`, for
-/// flushing every core's TLB: measured on a 1,000-message chat, about 1 ms
-/// of a conversion's CPU and most of its p99. Up to 4 MiB now come from the
-/// heap, which keeps up to 16 MiB of free memory for reuse.
+/// flushing every core's TLB (seen in `perf`; one A/B run of the
+/// conversion bench put it at about 0.75 ms of a 1,000-message conversion's
+/// CPU). Up to 4 MiB now come from the heap, which keeps up to 16 MiB of
+/// free memory for reuse.
 fn keep_large_allocations() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets allocator parameters; it is called before

@@ -257,10 +257,7 @@ impl PerAddress {
     /// Counts a new connection from `ip`, unless the address already holds
     /// `cap` (0: no cap).
     fn hold(self: &Arc<Self>, ip: std::net::IpAddr, cap: usize) -> Option<Held> {
-        let address = match ip {
-            std::net::IpAddr::V6(v6) => std::net::IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
-            v4 => v4,
-        };
+        let address = crate::http::rate::network_of(ip);
         let mut open = self.open.lock().unwrap();
         let n = open.entry(address).or_default();
         if cap > 0 && *n >= cap {

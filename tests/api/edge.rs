@@ -217,6 +217,13 @@ fn connect(base: &str) -> std::net::TcpStream {
     stream
 }
 
+/// A new connection is closed without an answer to its request.
+fn assert_turned_away(base: &str, which: &str) {
+    let mut stream = connect(base);
+    let _ = stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(read_to_close(&mut stream), "", "{which} is closed unanswered");
+}
+
 /// Reads until the server closes the connection; what it sent.
 fn read_to_close(stream: &mut std::net::TcpStream) -> String {
     let mut out = Vec::new();
@@ -272,13 +279,7 @@ async fn connections_over_the_cap_are_closed_and_the_server_stays_usable() {
     for (server, _db, _cache) in servers(&["--http-max-connections", "3"]).await {
         let held: Vec<_> = (0..3).map(|_| connect(&server.base)).collect();
         std::thread::sleep(Duration::from_millis(200));
-        let mut over = connect(&server.base);
-        let _ = over.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
-        assert_eq!(
-            read_to_close(&mut over),
-            "",
-            "the fourth connection is closed unanswered"
-        );
+        assert_turned_away(&server.base, "the fourth connection");
         let mut first = held.into_iter().next().unwrap();
         first
             .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -389,13 +390,7 @@ async fn one_address_cannot_hold_more_than_its_connections() {
     for (server, _db, _cache) in servers(&["--http-max-connections-per-address", "2"]).await {
         let held: Vec<_> = (0..2).map(|_| connect(&server.base)).collect();
         std::thread::sleep(Duration::from_millis(200));
-        let mut third = connect(&server.base);
-        let _ = third.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
-        assert_eq!(
-            read_to_close(&mut third),
-            "",
-            "the third connection is closed unanswered"
-        );
+        assert_turned_away(&server.base, "the third connection");
         drop(held);
         std::thread::sleep(Duration::from_millis(300));
         let mut again = connect(&server.base);

@@ -331,16 +331,12 @@ async fn convert(
         .convert(&agent.tenant_id, &agent, &chat_id, &input)
         .await
         .map_err(ApiError::from);
-    let converted = match converted {
-        Ok(c) => {
-            state.metrics.conversion(if c.created { "created" } else { "repeated" });
-            c
-        }
-        Err(e) => {
-            state.metrics.conversion(e.code());
-            return Err(e);
-        }
-    };
+    state.metrics.conversion(match &converted {
+        Ok(c) if c.created => "created",
+        Ok(_) => "repeated",
+        Err(e) => e.code(),
+    });
+    let converted = converted?;
     let status = if converted.created {
         let mut event = Event::new(&agent.tenant_id, EventKind::ChatConverted, &chat_id);
         event.ticket = Some(crate::domain::TicketNumber(converted.ticket.number).to_string());

@@ -104,7 +104,7 @@ impl FromRequestParts<AppState> for AuthVisitor {
 
 /// Whether reading the body failed because the client took too long (the
 /// server's body timeout, `tower_http::timeout::RequestBodyTimeoutLayer`).
-pub(super) fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
+fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut source = Some(error);
     while let Some(e) = source {
         if e.is::<tower_http::timeout::TimeoutError>() {

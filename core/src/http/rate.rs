@@ -114,13 +114,16 @@ impl RateLimits {
                     .and_then(|i| entries[i].parse::<IpAddr>().ok())
             })
             .flatten();
-        match forwarded.unwrap_or(connected) {
-            IpAddr::V6(v6) => {
-                let bits = u128::from(v6) & !((1u128 << 64) - 1);
-                IpAddr::V6(Ipv6Addr::from(bits))
-            }
-            v4 => v4,
-        }
+        network_of(forwarded.unwrap_or(connected))
+    }
+}
+
+/// The address limits count a client by: an IPv4 address as it is, an IPv6
+/// address by its /64, which one subscriber usually holds whole.
+pub fn network_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        v4 => v4,
     }
 }
 

@@ -202,7 +202,7 @@ pub enum UploadError {
 }
 
 /// A workspace's whole pipeline, as one conversion reads it.
-pub type Pipeline = Arc<BTreeMap<HookKind, HookSettings>>;
+pub type PipelineSettings = Arc<BTreeMap<HookKind, HookSettings>>;
 
 /// Workspaces' pipelines as this node last read them, each with the
 /// `pipeline_version` it was read at. A conversion reads the tenant row
@@ -210,7 +210,7 @@ pub type Pipeline = Arc<BTreeMap<HookKind, HookSettings>>;
 /// node's change bumps the version, so a stale copy is never used.
 #[derive(Default)]
 struct PipelineCache {
-    entries: Mutex<HashMap<String, (i64, Pipeline)>>,
+    entries: Mutex<HashMap<String, (i64, PipelineSettings)>>,
 }
 
 /// Pipelines kept at most; past that the cache starts over (a refill costs
@@ -218,7 +218,7 @@ struct PipelineCache {
 const PIPELINES_KEPT: usize = 10_000;
 
 impl PipelineCache {
-    async fn get(&self, store: &Store, tenant: &Tenant) -> Result<Pipeline, StoreError> {
+    async fn get(&self, store: &Store, tenant: &Tenant) -> Result<PipelineSettings, StoreError> {
         if let Some((version, p)) = self.entries.lock().unwrap().get(&tenant.id)
             && *version == tenant.pipeline_version
         {
