@@ -40,7 +40,26 @@ async fn metrics_count_requests_conversions_and_plugin_calls(app: TestApp) {
         .await;
     assert_eq!(r.status, StatusCode::OK);
 
+    for made_up in ["FROB", "XYZZY", "PLUGH"] {
+        let method = reqwest::Method::from_bytes(made_up.as_bytes()).unwrap();
+        app.client
+            .request(method, app.url("/api/v1/chats"))
+            .send()
+            .await
+            .unwrap();
+    }
+
     let text = metrics_text(&app).await;
+    assert!(!text.contains("FROB") && !text.contains("PLUGH"), "{text}");
+    let other: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("threadline_http_requests_total{") && l.contains("method=\"other\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(
+        other, 3.0,
+        "made-up methods share the series of method=\"other\": {text}"
+    );
     assert_eq!(
         value(&text, "threadline_conversions_total{outcome=\"created\"}"),
         Some(1.0),

@@ -7,6 +7,7 @@ use std::fmt::Write;
 use std::sync::Mutex;
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
 use axum::http::header::CONTENT_TYPE;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -37,7 +38,14 @@ pub async fn count(State(state): State<AppState>, req: Request, next: Next) -> R
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = req.method().as_str().to_owned();
+    // Any token is a valid method; a bot sending made-up ones must not
+    // make a series each.
+    let method = match *req.method() {
+        Method::GET | Method::POST | Method::PUT | Method::PATCH | Method::DELETE | Method::HEAD | Method::OPTIONS => {
+            req.method().as_str().to_owned()
+        }
+        _ => "other".to_owned(),
+    };
     let response = next.run(req).await;
     let key = (route, method, response.status().as_u16());
     *state.metrics.requests.lock().unwrap().entry(key).or_default() += 1;
