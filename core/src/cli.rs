@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 
 use crate::conversion::hooks::HookKind;
+use crate::domain::password::Password;
 use crate::domain::{EmailAddress, single_line};
 use crate::http::AccessSettings;
 use crate::http::rate::RateSettings;
@@ -123,8 +124,8 @@ struct HttpArgs {
     shutdown_timeout_secs: u64,
 }
 
-/// What anonymous clients may do: rate limits (per node; see README), and
-/// how long a visitor's token lasts.
+/// What clients may do how often: rate limits, each counted on this node
+/// (see README).
 #[derive(clap::Args)]
 struct RateArgs {
     /// Chats one client address may start in a workspace in a burst.
@@ -144,10 +145,19 @@ struct RateArgs {
     /// nearest proxy added). 0 (the default) trusts no header.
     #[arg(long, env = "THREADLINE_FORWARDED_FOR_HOPS", default_value_t = 0)]
     forwarded_for_hops: usize,
-    /// Days a visitor's token keeps working after their chat closed (it
-    /// works again if the chat is reopened).
-    #[arg(long, env = "THREADLINE_VISITOR_TOKEN_DAYS", default_value_t = 30)]
-    visitor_token_days: u64,
+    /// Sign-in attempts one client address may make in a burst.
+    #[arg(long, env = "THREADLINE_RATE_SIGN_INS_BURST", default_value_t = 30)]
+    rate_sign_ins_burst: u32,
+    /// Sign-in attempts one client address may then make per minute.
+    #[arg(long, env = "THREADLINE_RATE_SIGN_INS_PER_MINUTE", default_value_t = 30)]
+    rate_sign_ins_per_minute: u32,
+    /// Failed sign-ins for one account after which its sign-ins get 429,
+    /// until the oldest failure leaves the window.
+    #[arg(long, env = "THREADLINE_SIGN_IN_FAILURES", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    sign_in_failures: u32,
+    /// The window failed sign-ins are counted over, in minutes.
+    #[arg(long, env = "THREADLINE_SIGN_IN_FAILURE_WINDOW_MINS", default_value_t = 15)]
+    sign_in_failure_window_mins: u64,
 }
 
 impl RateArgs {
@@ -157,7 +167,33 @@ impl RateArgs {
             chats_per_hour: self.rate_chats_per_hour,
             messages_burst: self.rate_messages_burst,
             messages_per_minute: self.rate_messages_per_minute,
+            sign_ins_burst: self.rate_sign_ins_burst,
+            sign_ins_per_minute: self.rate_sign_ins_per_minute,
+            sign_in_failures: self.sign_in_failures,
+            sign_in_failure_window: Duration::from_secs(self.sign_in_failure_window_mins.saturating_mul(60)),
             forwarded_for_hops: self.forwarded_for_hops,
+        }
+    }
+}
+
+/// How long credentials last.
+#[derive(clap::Args)]
+struct AccessArgs {
+    /// Hours a session from a sign-in lasts unused; every use moves its end
+    /// forward.
+    #[arg(long, env = "THREADLINE_SESSION_HOURS", default_value_t = 168, value_parser = clap::value_parser!(u64).range(1..))]
+    session_hours: u64,
+    /// Days a visitor's token keeps working after their chat closed (it
+    /// works again if the chat is reopened).
+    #[arg(long, env = "THREADLINE_VISITOR_TOKEN_DAYS", default_value_t = 30)]
+    visitor_token_days: u64,
+}
+
+impl AccessArgs {
+    fn settings(self) -> AccessSettings {
+        AccessSettings {
+            visitor_token_ttl: Duration::from_secs(self.visitor_token_days.saturating_mul(86_400)),
+            session_ttl: Duration::from_secs(self.session_hours.saturating_mul(3_600)),
         }
     }
 }
@@ -221,6 +257,8 @@ enum Command {
         http: HttpArgs,
         #[command(flatten)]
         rates: RateArgs,
+        #[command(flatten)]
+        access: AccessArgs,
         /// Also create a demo workspace with a chat to try, and print how.
         #[arg(long)]
         demo: bool,
@@ -286,6 +324,11 @@ enum TenantCommand {
         admin_name: String,
         #[arg(long)]
         admin_email: String,
+        /// Read the admin's password (one line) from standard input, so it
+        /// can sign in to the console; without it, only the printed API token
+        /// works until a password is set with `agent set-password`.
+        #[arg(long)]
+        admin_password_stdin: bool,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -308,9 +351,34 @@ enum AgentCommand {
         /// A skill assignment plugins may match on (repeat for several).
         #[arg(long = "skill")]
         skills: Vec<String>,
+        /// Read the agent's password (one line) from standard input.
+        #[arg(long)]
+        password_stdin: bool,
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Set (or reset) an agent's password, read as one line from standard
+    /// input. The agent's sessions end; API tokens keep working.
+    SetPassword {
+        /// The workspace's slug.
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+/// One line of standard input: a password, checked and hashed.
+fn password_from_stdin(field: &'static str) -> Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    let line = line.strip_suffix('\n').unwrap_or(&line);
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    Ok(Password::parse(field, line)?.hash())
 }
 
 pub fn main() -> ExitCode {
@@ -379,6 +447,7 @@ async fn run(cli: Cli) -> Result<()> {
             plugins,
             http,
             rates,
+            access,
             demo,
         } => {
             let config = Config {
@@ -386,9 +455,7 @@ async fn run(cli: Cli) -> Result<()> {
                 database_url: db.database_url,
                 plugins: plugins.settings(),
                 http: http.settings(rates.forwarded_for_hops > 0),
-                access: AccessSettings {
-                    visitor_token_ttl: Duration::from_secs(rates.visitor_token_days.saturating_mul(86_400)),
-                },
+                access: access.settings(),
                 rates: rates.settings(),
             };
             serve(config, demo).await
@@ -399,14 +466,23 @@ async fn run(cli: Cli) -> Result<()> {
                     name,
                     admin_name,
                     admin_email,
+                    admin_password_stdin,
                     db,
                 },
         } => {
             let name = single_line("name", &name, 100)?;
             let admin_name = single_line("admin-name", &admin_name, 100)?;
             let email = EmailAddress::parse("admin-email", &admin_email)?;
+            let password = admin_password_stdin
+                .then(|| password_from_stdin("admin password"))
+                .transpose()?;
             let store = Store::connect(&db.database_url).await?;
             let created = store.create_tenant(&name, &admin_name, &email).await?;
+            if let Some(hash) = password {
+                store
+                    .set_password(&created.tenant.id, &created.admin.agent.id, &hash)
+                    .await?;
+            }
             print_json(&json!({
                 "tenant_id": created.tenant.id,
                 "slug": created.tenant.slug,
@@ -424,6 +500,7 @@ async fn run(cli: Cli) -> Result<()> {
                     email,
                     admin,
                     skills,
+                    password_stdin,
                     db,
                 },
         } => {
@@ -433,6 +510,7 @@ async fn run(cli: Cli) -> Result<()> {
                 .collect::<Result<Vec<_>, _>>()?;
             let name = single_line("name", &name, 100)?;
             let email = EmailAddress::parse("email", &email)?;
+            let password = password_stdin.then(|| password_from_stdin("password")).transpose()?;
             let store = Store::connect(&db.database_url).await?;
             let tenant = store
                 .tenant_by_slug(&tenant)
@@ -440,12 +518,31 @@ async fn run(cli: Cli) -> Result<()> {
                 .with_context(|| format!("no workspace with slug {tenant:?}"))?;
             let created = store.create_agent(&tenant.id, &name, &email, admin).await?;
             store.set_agent_skills(&tenant.id, &created.agent.id, &skills).await?;
+            if let Some(hash) = password {
+                store.set_password(&tenant.id, &created.agent.id, &hash).await?;
+            }
             print_json(&json!({
                 "agent_id": created.agent.id,
                 "token": created.token,
                 "admin": created.agent.is_admin,
                 "skills": skills,
             }));
+            Ok(())
+        }
+        Command::Agent {
+            command: AgentCommand::SetPassword { tenant, email, db },
+        } => {
+            let email = EmailAddress::parse("email", &email)?;
+            let hash = password_from_stdin("password")?;
+            let store = Store::connect(&db.database_url).await?;
+            let account = store
+                .account(&tenant, email.normalized())
+                .await?
+                .with_context(|| format!("no agent {} in a workspace with slug {tenant:?}", email.as_str()))?;
+            let agent = account.agent;
+            store.set_password(&agent.tenant_id, &agent.id, &hash).await?;
+            let ended = store.end_sessions(&agent.tenant_id, &agent.id, None).await?;
+            print_json(&json!({ "agent_id": agent.id, "sessions_ended": ended }));
             Ok(())
         }
         Command::Plugin { command } => plugin_command(command).await,
@@ -557,6 +654,16 @@ async fn seed_demo(store: &Store, base: &str) -> Result<()> {
     let email = EmailAddress::parse("email", "alex@demo.threadline.test")?;
     let created = store.create_tenant("Demo", "Alex Agent", &email).await?;
     let tenant = &created.tenant;
+    // A fresh password each run: a demo left listening must not share one
+    // with every other demo.
+    let password = format!("demo-{:016x}", rand::random::<u64>());
+    store
+        .set_password(
+            &tenant.id,
+            &created.admin.agent.id,
+            &Password::parse("password", &password)?.hash(),
+        )
+        .await?;
     let (chat, visitor_token) = store
         .start_chat(
             tenant,
@@ -594,16 +701,20 @@ async fn seed_demo(store: &Store, base: &str) -> Result<()> {
     let token = &created.admin.token;
     println!(
         "\nDemo workspace {slug:?} is ready.\n\
-         \n  Agent token:   {token}\
+         \n  Workspace:     {slug}\
+         \n  Email:         {email}\
+         \n  Password:      {password}\
+         \n  API token:     {token}\
          \n  Widget key:    {wk}\
          \n  Visitor token: {visitor_token}\
          \n  A chat to convert: {chat_id}\n\
-         \nIn a browser:\n  Agent console:  {base}/console (sign in with the agent token)\
+         \nIn a browser:\n  Agent console:  {base}/console (sign in with the workspace, email and password above)\
          \n  Visitor widget: {base}/widget?key={wk}\n\
          \nTry:\n  curl -s {base}/api/v1/chats/{chat_id} -H 'Authorization: Bearer {token}'\n  \
          curl -s -X POST {base}/api/v1/chats/{chat_id}/conversion -H 'Authorization: Bearer {token}' \
          -H 'Content-Type: application/json' -d '{{\"visitor_email\": \"ada@example.com\"}}'\n",
         slug = tenant.slug,
+        email = email.as_str(),
         wk = tenant.widget_key,
         chat_id = chat.id,
     );

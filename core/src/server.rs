@@ -18,7 +18,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::conversion::{HookSource, Pipeline};
 use crate::http::rate::{RateLimits, RateSettings};
-use crate::http::{AccessSettings, AppState, router};
+use crate::http::{AccessSettings, AppState, ConnectionHold, router};
 use crate::plugins::{HostSettings, PluginHost};
 use crate::realtime::Bus;
 use crate::store::Store;
@@ -132,6 +132,9 @@ impl Server {
             rates: RateLimits::new(self.rates),
             metrics: Default::default(),
             access: self.access,
+            password_checks: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+            )),
         };
         let app = router(state)
             .layer(RequestBodyTimeoutLayer::new(self.http.body_timeout))
@@ -206,11 +209,19 @@ async fn serve(listener: TcpListener, app: axum::Router, http: &HttpSettings, sh
             continue;
         };
         let _ = stream.set_nodelay(true);
-        // Handlers that count per client (rate limits) read its address.
+        // Released when the connection ends, or the websocket it became.
+        let hold = ConnectionHold {
+            place: Arc::new((slot, held)),
+            stopping: stopping.clone(),
+        };
+        // Handlers that count per client (rate limits) read its address;
+        // websockets keep the connection's place.
+        let request_hold = hold.clone();
         let service = TowerToHyperService::new(tower::ServiceExt::map_request(
             app.clone(),
             move |mut req: axum::http::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                req.extensions_mut().insert(request_hold.clone());
                 req
             },
         ));
@@ -225,7 +236,7 @@ async fn serve(listener: TcpListener, app: axum::Router, http: &HttpSettings, sh
                     let _ = connection.await;
                 }
             }
-            drop((slot, held));
+            drop(hold);
         });
     }
     drop(listener);

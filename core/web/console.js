@@ -1,4 +1,4 @@
-// The agent console: sign in with an agent token, chats (open, closed), a
+// The agent console: sign in with workspace, email and password; chats (open, closed), a
 // thread with a composer, the Convert to ticket panel, ticket pages. Live
 // updates come over a websocket; every user-supplied string is put in the
 // page as text, never as HTML.
@@ -18,7 +18,7 @@ async function api(method, path, body) {
     body: body ? JSON.stringify(body) : undefined,
   });
   const data = res.status === 204 ? null : await res.json().catch(() => null);
-  if (res.status === 401) { signOut(); throw new Error("signed out"); }
+  if (res.status === 401) { sessionEnded(); throw new Error("signed out"); }
   return { status: res.status, ok: res.ok, data };
 }
 
@@ -29,29 +29,70 @@ function when(iso) {
 // ---- sign in ----------------------------------------------------------
 
 function renderSignIn(message) {
-  const input = el("input", { id: "token", name: "token", type: "password", autocomplete: "off", required: true, "aria-describedby": "token-error" });
-  const error = el("p", { id: "token-error", class: "error", role: "alert", text: message || "" });
+  const field = (id, label, attrs) => [
+    el("label", { for: id, text: label }),
+    el("input", Object.assign({ id, name: id, required: true, "aria-describedby": "signin-error" }, attrs)),
+  ];
+  const error = el("p", { id: "signin-error", class: "error", role: "alert", text: message || "" });
+  const button = el("button", { type: "submit", text: "Sign in" });
   const form = el("form", { class: "signin", onsubmit: async (e) => {
       e.preventDefault();
-      token = input.value.trim();
-      const res = await fetch("/api/v1/chats?limit=1", { headers: { Authorization: "Bearer " + token } });
-      if (!res.ok) { renderSignIn("That token is not valid."); return; }
-      localStorage.setItem("threadline.token", token);
-      start();
+      const value = (id) => document.getElementById(id).value;
+      button.disabled = true;
+      error.textContent = "";
+      try {
+        const res = await fetch("/api/v1/auth/sign-in", {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ workspace: value("workspace").trim(), email: value("email").trim(), password: value("password") }),
+        });
+        const data = await res.json().catch(() => null);
+        if (!res.ok) {
+          error.textContent = res.status === 401 ? "Wrong workspace, email or password."
+            : (data && data.error ? data.error.message : "Cannot sign in right now (" + res.status + ").");
+          document.getElementById("password").select();
+          return;
+        }
+        token = data.token;
+        localStorage.setItem("threadline.token", token);
+        localStorage.setItem("threadline.workspace", value("workspace").trim());
+        start();
+      } catch (_) {
+        error.textContent = "Cannot reach the server. Check your connection and try again.";
+      } finally {
+        button.disabled = false;
+      }
     } },
     el("h1", { text: "Sign in to Threadline" }),
-    el("label", { for: "token", text: "Agent token" }), input, error,
-    el("button", { type: "submit", text: "Sign in" }));
-  $app.replaceChildren(form);
-  input.focus();
+    ...field("workspace", "Workspace", { type: "text", autocomplete: "organization", autocapitalize: "none", spellcheck: "false",
+      value: localStorage.getItem("threadline.workspace") || "" }),
+    ...field("email", "Email", { type: "email", autocomplete: "username" }),
+    ...field("password", "Password", { type: "password", autocomplete: "current-password" }),
+    error, button);
+  $app.replaceChildren(el("main", { id: "main" }, form));
+  const first = ["workspace", "email"].map((id) => document.getElementById(id)).find((i) => !i.value);
+  (first || document.getElementById("password")).focus();
 }
 
-function signOut() {
+function forget() {
   localStorage.removeItem("threadline.token");
   token = null;
   if (socket) { socket.onclose = null; socket.close(); socket = null; }
   $offline.hidden = true;
+}
+
+// The server no longer knows the session (it expired, or was ended elsewhere).
+function sessionEnded() {
+  forget();
+  renderSignIn("Your session has ended. Sign in again.");
+}
+
+// Ends the session on the server too, so the token is worthless if it was copied.
+async function signOut() {
+  const ending = token;
+  forget();
   renderSignIn();
+  await fetch("/api/v1/auth/sign-out", { method: "POST", headers: { Authorization: "Bearer " + ending } }).catch(() => {});
 }
 
 // ---- layout -----------------------------------------------------------
@@ -277,7 +318,9 @@ let retry = 0;
 function connect() {
   if (socket) { socket.onclose = null; socket.close(); }
   const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-  socket = new WebSocket(scheme + location.host + "/api/v1/events?access_token=" + encodeURIComponent(token));
+  // The token goes in the first frame, never in the URL (where proxies log it).
+  socket = new WebSocket(scheme + location.host + "/api/v1/events");
+  socket.onopen = () => socket.send(JSON.stringify({ token }));
   const live = () => document.getElementById("live");
   socket.onmessage = (msg) => {
     const e = JSON.parse(msg.data);
@@ -291,8 +334,9 @@ function connect() {
     loadList();
     if (current && current.kind === "chats" && (e.kind === "resync" || e.chat_id === current.id)) showChat(current.id, { fresh: false });
   };
-  socket.onclose = () => {
+  socket.onclose = (e) => {
     if (!token) return;
+    if (e.code === 4401) { sessionEnded(); return; }
     $offline.hidden = false;
     if (live()) live().textContent = "Offline";
     retry = Math.min(retry + 1, 5);

@@ -102,15 +102,19 @@ function closed(chat) {
 
 function connect() {
   const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-  socket = new WebSocket(scheme + location.host + "/api/v1/widget/chats/" + encodeURIComponent(session.chat) +
-    "/events?access_token=" + encodeURIComponent(session.token));
+  // The token goes in the first frame, never in the URL (where proxies log it).
+  socket = new WebSocket(scheme + location.host + "/api/v1/widget/chats/" + encodeURIComponent(session.chat) + "/events");
+  const sent = session.token;
+  socket.onopen = () => socket.send(JSON.stringify({ token: sent }));
   socket.onmessage = (msg) => {
     const e = JSON.parse(msg.data);
     if (e.kind === "ready") { retry = 0; $offline.hidden = true; }
     render();
   };
-  socket.onclose = () => {
+  socket.onclose = (e) => {
     if (!session) return;
+    // The chat closed long ago and its token expired: start afresh.
+    if (e.code === 4401 || e.code === 4404) { localStorage.removeItem(store); session = null; startForm(); return; }
     $offline.hidden = false;
     retry = Math.min(retry + 1, 5);
     setTimeout(connect, 500 * retry);

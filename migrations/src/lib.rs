@@ -12,6 +12,7 @@ mod m20261125_000002_plugins;
 mod m20261126_000003_plugin_sha256;
 mod m20261126_000004_conversion_cost;
 mod m20261126_000005_chats_by_visitor;
+mod m20261126_000006_credentials;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000003_plugin_sha256::Migration),
             Box::new(m20261126_000004_conversion_cost::Migration),
             Box::new(m20261126_000005_chats_by_visitor::Migration),
+            Box::new(m20261126_000006_credentials::Migration),
         ]
     }
 }

@@ -400,3 +400,42 @@ async fn one_address_cannot_hold_more_than_its_connections() {
         assert!(read_to_close(&mut again).starts_with("HTTP/1.1 200 OK"));
     }
 }
+
+/// A websocket keeps its connection's place under the caps for as long as
+/// it is open (an upgraded connection used to leave the count), and a
+/// stopping server closes its sockets with 1001 instead of waiting for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websockets_hold_their_place_under_the_cap_and_close_on_shutdown() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let extra = ["--http-max-connections", "2", "--shutdown-timeout-secs", "10"];
+    for (mut server, db, _cache) in servers(&extra).await {
+        let store = threadline::store::Store::connect(&db.url).await.unwrap();
+        let email = threadline::domain::EmailAddress::parse("email", "ada@acme.test").unwrap();
+        let created = store.create_tenant("Acme", "Ada", &email).await.unwrap();
+        let url = format!("{}/api/v1/events", server.base.replace("http://", "ws://"));
+        let mut sockets = Vec::new();
+        for _ in 0..2 {
+            let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str()).await.unwrap();
+            let frame = serde_json::json!({ "token": created.admin.token }).to_string();
+            socket.send(Message::Text(frame.into())).await.unwrap();
+            let ready = socket.next().await.unwrap().unwrap();
+            assert_eq!(ready.into_text().unwrap().as_str(), r#"{"kind":"ready"}"#);
+            sockets.push(socket);
+        }
+        assert_turned_away(&server.base, "a third connection beside two websockets");
+
+        server.terminate();
+        for mut socket in sockets {
+            let closed = tokio::time::timeout(Duration::from_secs(5), socket.next())
+                .await
+                .expect("closed within 5 s");
+            match closed {
+                Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), 1001),
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        }
+        let took = server.exited_within(Duration::from_secs(15)).expect("the server exits");
+        assert!(took < Duration::from_secs(5), "exited after {took:?}");
+    }
+}

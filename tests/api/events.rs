@@ -14,9 +14,7 @@ on_both_databases!(
 
 async fn an_agent_sees_the_workspace_live(app: TestApp) {
     let t = app.tenant("Acme").await;
-    let mut live = app
-        .events(&format!("/api/v1/events?access_token={}", t.admin.token))
-        .await;
+    let mut live = app.events("/api/v1/events", &t.admin.token).await;
 
     let (chat, visitor) = app.simple_chat(&t).await;
     assert_eq!(
@@ -59,7 +57,7 @@ async fn a_visitor_sees_their_chat_live_but_never_internal_notes(app: TestApp) {
     let (chat, visitor) = app.simple_chat(&t).await;
     let (other_chat, _) = app.simple_chat(&t).await;
     let mut live = app
-        .events(&format!("/api/v1/widget/chats/{chat}/events?access_token={visitor}"))
+        .events(&format!("/api/v1/widget/chats/{chat}/events"), &visitor)
         .await;
 
     app.agent_says(&t.admin.token, &chat, "SECRET: watch list", true).await;
@@ -90,9 +88,7 @@ async fn a_visitor_sees_their_chat_live_but_never_internal_notes(app: TestApp) {
 
 async fn sockets_see_only_their_own_workspace(app: TestApp) {
     let (a, b) = (app.tenant("A").await, app.tenant("B").await);
-    let mut live_b = app
-        .events(&format!("/api/v1/events?access_token={}", b.admin.token))
-        .await;
+    let mut live_b = app.events("/api/v1/events", &b.admin.token).await;
     let (chat_a, visitor_a) = app.simple_chat(&a).await;
     app.visitor_says(&visitor_a, &chat_a, "for A only").await;
     app.agent_says(&a.admin.token, &chat_a, "A's note", true).await;
@@ -103,52 +99,107 @@ async fn sockets_see_only_their_own_workspace(app: TestApp) {
     );
 }
 
+/// How a socket that sends `first` as its first frame (or, with `header`,
+/// a token in the handshake instead) ends: `Ok(())` when it gets `ready`,
+/// `Err(code)` with the close code (or the HTTP status) when it is refused.
+async fn socket_outcome(app: &TestApp, path: &str, first: Option<String>, header: Option<&str>) -> Result<(), u16> {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+    let mut request = format!("ws://{}{path}", app.addr).into_client_request().unwrap();
+    if let Some(token) = header {
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    }
+    let mut socket = match tokio_tungstenite::connect_async(request).await {
+        Ok((socket, _)) => socket,
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => return Err(res.status().as_u16()),
+        Err(e) => panic!("{e}"),
+    };
+    if let Some(text) = first {
+        socket.send(Message::Text(text.into())).await.unwrap();
+    }
+    let frame = tokio::time::timeout(std::time::Duration::from_secs(15), socket.next())
+        .await
+        .expect("an answer within 15 s");
+    match frame {
+        Some(Ok(Message::Text(t))) => {
+            assert_eq!(t.as_str(), r#"{"kind":"ready"}"#);
+            Ok(())
+        }
+        Some(Ok(Message::Close(Some(close)))) => Err(u16::from(close.code)),
+        other => panic!("unexpected: {other:?}"),
+    }
+}
+
 async fn sockets_need_a_valid_token(app: TestApp) {
     let t = app.tenant("Acme").await;
     let (chat, visitor) = app.simple_chat(&t).await;
     let (_, other_visitor) = app.simple_chat(&t).await;
-    let ws = |path: String| async move {
-        let url = format!("ws://{}{path}", app.addr);
-        match tokio_tungstenite::connect_async(url).await {
-            Ok(_) => 101,
-            Err(tokio_tungstenite::tungstenite::Error::Http(res)) => res.status().as_u16(),
-            Err(e) => panic!("{e}"),
-        }
-    };
-    assert_eq!(ws("/api/v1/events".into()).await, 401);
-    assert_eq!(ws("/api/v1/events?access_token=tl_nope".into()).await, 401);
+    let frame = |token: &str| Some(json!({ "token": token }).to_string());
+    let agent_path = "/api/v1/events";
+    let widget_path = format!("/api/v1/widget/chats/{chat}/events");
+
     assert_eq!(
-        ws(format!("/api/v1/events?access_token={visitor}")).await,
-        401,
+        socket_outcome(&app, agent_path, frame(&t.admin.token), None).await,
+        Ok(())
+    );
+    assert_eq!(
+        socket_outcome(&app, agent_path, frame("tl_nope"), None).await,
+        Err(4401)
+    );
+    assert_eq!(
+        socket_outcome(&app, agent_path, frame(&visitor), None).await,
+        Err(4401),
         "a visitor token is not an agent's"
     );
     assert_eq!(
-        ws(format!(
-            "/api/v1/widget/chats/{chat}/events?access_token={other_visitor}"
-        ))
+        socket_outcome(&app, agent_path, Some("hello".into()), None).await,
+        Err(4401),
+        "the first frame must carry the token"
+    );
+    // A token in the URL is not read: proxies log URLs.
+    assert_eq!(
+        socket_outcome(
+            &app,
+            &format!("{agent_path}?access_token={}", t.admin.token),
+            Some("{}".into()),
+            None
+        )
         .await,
-        404
+        Err(4401)
     );
     assert_eq!(
-        ws(format!(
-            "/api/v1/widget/chats/{chat}/events?access_token={}",
-            t.admin.token
-        ))
-        .await,
-        401
+        socket_outcome(&app, &widget_path, frame(&other_visitor), None).await,
+        Err(4404)
     );
     assert_eq!(
-        ws(format!("/api/v1/widget/chats/{chat}/events?access_token={visitor}")).await,
-        101
+        socket_outcome(&app, &widget_path, frame(&t.admin.token), None).await,
+        Err(4401)
     );
+    assert_eq!(socket_outcome(&app, &widget_path, frame(&visitor), None).await, Ok(()));
+
+    // Scripts may authenticate in the handshake instead, and a bad header
+    // token is refused before the upgrade.
+    assert_eq!(
+        socket_outcome(&app, agent_path, None, Some(&t.admin.token)).await,
+        Ok(())
+    );
+    assert_eq!(socket_outcome(&app, &widget_path, None, Some(&visitor)).await, Ok(()));
+    assert_eq!(socket_outcome(&app, agent_path, None, Some("tl_nope")).await, Err(401));
+
+    // A signed-out session's socket is refused too.
+    let session = app.session(&t, &t.admin).await;
+    assert_eq!(socket_outcome(&app, agent_path, frame(&session), None).await, Ok(()));
+    let r = app
+        .call(Method::POST, "/api/v1/auth/sign-out", Some(&session), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(socket_outcome(&app, agent_path, frame(&session), None).await, Err(4401));
+
     // Without a websocket handshake, a clear 400.
     let r = app
-        .call(
-            Method::GET,
-            &format!("/api/v1/events?access_token={}", t.admin.token),
-            None,
-            None,
-        )
+        .call(Method::GET, "/api/v1/events", Some(&t.admin.token), None)
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
@@ -163,9 +214,7 @@ async fn an_event_on_one_node_reaches_sockets_on_another() {
     let one = TestApp::spawn(db).await;
     let two = TestApp::spawn_on(one.db.clone()).await;
     let t = one.tenant("Acme").await;
-    let mut live = one
-        .events(&format!("/api/v1/events?access_token={}", t.admin.token))
-        .await;
+    let mut live = one.events("/api/v1/events", &t.admin.token).await;
     let (chat, visitor) = two.simple_chat(&t).await;
     assert_eq!(live.next().await["chat_id"], chat.as_str());
     two.visitor_says(&visitor, &chat, "via node two").await;

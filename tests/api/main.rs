@@ -2,6 +2,7 @@
 //! fresh database, SQLite and PostgreSQL. Each module's tests read as the
 //! product spec's sentences (`../shared/spec/convert-chat-to-ticket.txt`).
 
+mod auth;
 mod chats;
 mod concurrency;
 mod conversion;

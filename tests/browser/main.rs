@@ -154,10 +154,7 @@ async fn convert_a_chat_in_the_console_while_the_visitor_watches() {
     wait_text(&visitor, "#visitor-messages", "My order 4521 never arrived.").await;
 
     // The agent signs in and opens it.
-    agent.goto(&app.url("/console")).await.unwrap();
-    type_into(&agent, "#token", &t.admin.token).await;
-    click(&agent, "form.signin button[type=submit]").await;
-    wait_text(&agent, "#live", "Live").await;
+    sign_in(&agent, &app, &t).await;
     wait_text(&agent, "#chat-list", "Grace Hopper").await;
     click(&agent, "#chat-list a").await;
     wait_text(&agent, "#messages", "My order 4521 never arrived.").await;
@@ -258,6 +255,26 @@ async fn convert_a_chat_in_the_console_while_the_visitor_watches() {
     visitor.close().await.unwrap();
 }
 
+const PASSWORD: &str = "correct horse battery staple";
+
+/// Signs `t`'s admin in to the console with a password, as a person would,
+/// after a first try with a wrong one; waits until the console is live.
+async fn sign_in(c: &Client, app: &TestApp, t: &threadline_tests::TestTenant) {
+    app.set_password(&t.admin, PASSWORD).await;
+    c.goto(&app.url("/console")).await.unwrap();
+    find(c, "form.signin").await;
+    assert_every_field_is_labelled(c).await;
+    type_into(c, "#workspace", &t.slug).await;
+    type_into(c, "#email", &t.admin.email).await;
+    type_into(c, "#password", "not my password").await;
+    click(c, "form.signin button[type=submit]").await;
+    wait_text(c, "#signin-error", "Wrong workspace, email or password.").await;
+    screenshot(c, "console-sign-in").await;
+    type_into(c, "#password", PASSWORD).await;
+    click(c, "form.signin button[type=submit]").await;
+    wait_text(c, "#live", "Live").await;
+}
+
 /// Every input a person can type in has a label a screen reader announces.
 async fn assert_every_field_is_labelled(c: &Client) {
     let unlabelled = c
@@ -285,10 +302,7 @@ async fn the_console_shows_a_lost_connection_and_reconnects() {
     let app = TestApp::spawn(TestDb::create(Backend::Sqlite).await.unwrap()).await;
     let t = app.tenant("Acme").await;
     let agent = browser(&driver).await;
-    agent.goto(&app.url("/console")).await.unwrap();
-    type_into(&agent, "#token", &t.admin.token).await;
-    click(&agent, "form.signin button[type=submit]").await;
-    wait_text(&agent, "#live", "Live").await;
+    sign_in(&agent, &app, &t).await;
     // Drop the socket from the page's side, as a network blip would.
     agent.execute("socket.close(); return true;", vec![]).await.unwrap();
     wait_text(&agent, "#live", "Offline").await;
@@ -353,4 +367,36 @@ async fn serve_page(html: String) -> String {
         }
     });
     url
+}
+
+/// A session survives a reload, and signing out ends it on the server: the
+/// token the page held no longer works anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_out_of_the_console_ends_the_session() {
+    let Some(driver) = chromedriver() else { return };
+    let app = TestApp::spawn(TestDb::create(Backend::Sqlite).await.unwrap()).await;
+    let t = app.tenant("Acme").await;
+    let agent = browser(&driver).await;
+    sign_in(&agent, &app, &t).await;
+    screenshot(&agent, "console-signed-in").await;
+    let token = agent
+        .execute("return localStorage.getItem('threadline.token');", vec![])
+        .await
+        .unwrap();
+    let token = token.as_str().unwrap().to_owned();
+    assert!(token.starts_with("tls_"), "a session, not an API token: {token}");
+    agent.refresh().await.unwrap();
+    wait_text(&agent, "#live", "Live").await;
+
+    click(&agent, "header.top button").await;
+    find(&agent, "form.signin").await;
+    // The workspace is remembered for next time; the password never is.
+    assert_eq!(value_of(&agent, "#workspace").await, t.slug);
+    assert_eq!(value_of(&agent, "#password").await, "");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.get("/api/v1/chats", &token).await.status != reqwest::StatusCode::UNAUTHORIZED {
+        assert!(Instant::now() < deadline, "the session still works after signing out");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    agent.close().await.unwrap();
 }

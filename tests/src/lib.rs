@@ -654,7 +654,10 @@ pub struct TestTenant {
 #[derive(Debug, Clone)]
 pub struct TestAgent {
     pub id: String,
+    pub tenant_id: String,
     pub name: String,
+    pub email: String,
+    /// The API token the agent was created with.
     pub token: String,
 }
 
@@ -683,6 +686,7 @@ impl TestApp {
         let rates = RateSettings {
             chats_burst: 1_000_000,
             messages_burst: 1_000_000,
+            sign_ins_burst: 1_000_000,
             ..RateSettings::default()
         };
         Self::spawn_configured(db, plugins, rates).await
@@ -750,6 +754,10 @@ impl TestApp {
 
     pub async fn get(&self, path: &str, token: &str) -> Reply {
         self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::DELETE, path, Some(token), None).await
     }
 
     pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
@@ -831,7 +839,9 @@ impl TestApp {
             widget_key: created.tenant.widget_key,
             admin: TestAgent {
                 id: created.admin.agent.id,
+                tenant_id: created.admin.agent.tenant_id,
                 name: created.admin.agent.name,
+                email: created.admin.agent.email,
                 token: created.admin.token,
             },
         }
@@ -847,9 +857,41 @@ impl TestApp {
             .expect("agent created");
         TestAgent {
             id: created.agent.id,
+            tenant_id: created.agent.tenant_id,
             name: created.agent.name,
+            email: created.agent.email,
             token: created.token,
         }
+    }
+
+    /// Gives `agent` a password, as `threadline agent set-password` does.
+    pub async fn set_password(&self, agent: &TestAgent, password: &str) {
+        let hash = threadline::domain::password::Password::parse("password", password)
+            .expect("a valid password")
+            .hash();
+        self.store
+            .set_password(&agent.tenant_id, &agent.id, &hash)
+            .await
+            .expect("password set");
+    }
+
+    /// `POST /api/v1/auth/sign-in`.
+    pub async fn sign_in(&self, workspace: &str, email: &str, password: &str) -> Reply {
+        self.call(
+            Method::POST,
+            "/api/v1/auth/sign-in",
+            None,
+            Some(json!({"workspace": workspace, "email": email, "password": password})),
+        )
+        .await
+    }
+
+    /// A session token for `agent` of `tenant` (who gets a password first).
+    pub async fn session(&self, tenant: &TestTenant, agent: &TestAgent) -> String {
+        self.set_password(agent, "a long enough password").await;
+        let r = self.sign_in(&tenant.slug, &agent.email, "a long enough password").await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        r.body["token"].as_str().unwrap().to_owned()
     }
 
     /// A visitor starts a chat through the widget API; returns (chat id, visitor token).
@@ -902,11 +944,18 @@ impl TestApp {
         r.body.as_array().unwrap().clone()
     }
 
-    /// Opens a websocket on `path` (with `?access_token=` in it) and waits
-    /// for its `ready` frame.
-    pub async fn events(&self, path: &str) -> Events {
+    /// Opens a websocket on `path`, sends `token` as its first frame (as
+    /// browsers do), and waits for its `ready` frame.
+    pub async fn events(&self, path: &str, token: &str) -> Events {
+        use futures::SinkExt;
         let url = format!("ws://{}{path}", self.addr);
         let (mut socket, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connects");
+        socket
+            .send(tokio_tungstenite::tungstenite::Message::Text(
+                json!({ "token": token }).to_string().into(),
+            ))
+            .await
+            .expect("token frame sent");
         let ready = next_text(&mut socket).await;
         assert_eq!(ready, json!({"kind": "ready"}));
         Events(socket)

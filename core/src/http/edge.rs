@@ -11,6 +11,35 @@ use percent_encoding::percent_decode_str;
 
 use super::ApiError;
 
+/// A connection's place under the server's connection caps, and the signal
+/// that the server is stopping. The server puts one in every request; a
+/// websocket keeps it for as long as it stays open, so upgraded connections
+/// count against the caps like any other, and hear the shutdown.
+#[derive(Clone)]
+pub struct ConnectionHold {
+    /// Released when the last clone is dropped.
+    pub place: std::sync::Arc<dyn std::any::Any + Send + Sync>,
+    pub stopping: tokio::sync::watch::Receiver<bool>,
+}
+
+impl ConnectionHold {
+    pub fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.stopping.clone()
+    }
+}
+
+/// Resolves when the server starts stopping; never without a signal.
+pub async fn stopped(stopping: Option<&mut tokio::sync::watch::Receiver<bool>>) {
+    match stopping {
+        Some(rx) => {
+            if rx.wait_for(|stop| *stop).await.is_err() {
+                // The server is gone altogether: as good as stopping.
+            }
+        }
+        None => std::future::pending().await,
+    }
+}
+
 tokio::task_local! {
     /// The id of the request being handled: in its log lines, in its
     /// response's `x-request-id`, and in the body of a 500.

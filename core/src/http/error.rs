@@ -19,6 +19,10 @@ pub enum ApiError {
     BadRequest(String),
     #[error("authentication required")]
     Unauthorized,
+    /// A sign-in with an unknown workspace or email, or a wrong password:
+    /// one answer for all, so it tells nothing about which accounts exist.
+    #[error("wrong workspace, email or password")]
+    WrongCredentials,
     #[error("{0}")]
     Forbidden(&'static str),
     #[error("{0} not found")]
@@ -76,6 +80,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request", None),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", None),
+            ApiError::WrongCredentials => (StatusCode::UNAUTHORIZED, "wrong_credentials", None),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", None),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", None),

@@ -1,16 +1,21 @@
 //! Websockets of live updates: agents get every event of their workspace,
 //! a visitor the events of their own chat (internal notes never).
 //!
-//! Browsers cannot set headers on a websocket, so the token may come as
-//! `?access_token=`; `Authorization: Bearer` works too. The first frame is
-//! `{"kind":"ready"}`: from then on no event is missed. A socket that falls
-//! too far behind gets `{"kind":"resync"}` and should refetch.
+//! No token travels in the URL, where proxies and access logs keep it.
+//! Browsers cannot set headers on a websocket, so they send the token as
+//! the socket's first frame, `{"token": "…"}`, within ten seconds; other
+//! clients may send `Authorization: Bearer` with the handshake instead. A
+//! socket whose token is refused is closed with code 4401 (4404 for a chat
+//! that is not the visitor's). Once authenticated, the server's first frame
+//! is `{"kind":"ready"}`: from then on no event is missed. A socket that
+//! falls too far behind gets `{"kind":"resync"}` and should refetch. When
+//! the server shuts down, sockets are closed with code 1001.
 
 use std::time::Duration;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::response::Response;
@@ -19,9 +24,17 @@ use serde::Deserialize;
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use super::AppState;
+use super::edge::ConnectionHold;
 use super::error::ApiError;
 use crate::realtime::{Event, EventKind};
-use crate::store::StoreError;
+
+/// How long a socket may take to send its token frame.
+const TOKEN_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Close codes in the range RFC 6455 leaves to applications, after the
+/// HTTP statuses they stand for.
+const CLOSE_UNAUTHORIZED: u16 = 4401;
+const CLOSE_NOT_FOUND: u16 = 4404;
 
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new()
@@ -29,82 +42,176 @@ pub fn router() -> axum::Router<AppState> {
         .route("/api/v1/widget/chats/{chat_id}/events", get(visitor_events))
 }
 
-#[derive(Deserialize)]
-struct TokenQuery {
-    access_token: Option<String>,
-}
-
-fn token(q: &TokenQuery, headers: &HeaderMap) -> Result<String, ApiError> {
-    if let Some(t) = q.access_token.as_deref().filter(|t| !t.is_empty()) {
-        return Ok(t.to_owned());
-    }
+/// The token of the handshake's `Authorization: Bearer`, if it has one.
+fn header_token(headers: &HeaderMap) -> Option<String> {
     headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(super::extract::bearer_token)
         .map(str::to_owned)
-        .ok_or(ApiError::Unauthorized)
 }
 
-fn unauthorized(e: StoreError) -> ApiError {
-    match e {
-        StoreError::NotFound => ApiError::Unauthorized,
-        other => other.into(),
-    }
+#[derive(Deserialize)]
+struct TokenFrame {
+    token: String,
+}
+
+/// Waits for the socket's `{"token": …}` frame; `None` if none came in time.
+async fn token_frame(socket: &mut WebSocket) -> Option<String> {
+    let first = tokio::time::timeout(TOKEN_FRAME_TIMEOUT, async {
+        loop {
+            match socket.recv().await? {
+                Ok(Message::Text(text)) => return Some(text),
+                Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .ok()??;
+    serde_json::from_str::<TokenFrame>(&first).ok().map(|f| f.token)
+}
+
+async fn close(mut socket: WebSocket, code: u16, reason: &'static str) {
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    let _ = socket.send(Message::Close(Some(frame))).await;
 }
 
 fn upgrade(ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>) -> Result<WebSocketUpgrade, ApiError> {
     ws.map_err(|e| ApiError::BadRequest(format!("connect with a websocket here ({e})")))
 }
 
+/// Why a socket's token was refused.
+enum Refused {
+    Unauthorized,
+    NotFound,
+    Failed(ApiError),
+}
+
+impl From<ApiError> for Refused {
+    fn from(e: ApiError) -> Self {
+        match e {
+            ApiError::Unauthorized => Refused::Unauthorized,
+            ApiError::NotFound(_) => Refused::NotFound,
+            other => Refused::Failed(other),
+        }
+    }
+}
+
+/// Authenticates a socket with its handshake header, else its first frame,
+/// then subscribes and pumps; `who` turns a token into the filter of what
+/// the socket may see.
+async fn serve_socket<F, Fut, W>(
+    mut socket: WebSocket,
+    header: Option<String>,
+    hold: Option<ConnectionHold>,
+    state: AppState,
+    who: F,
+) where
+    F: FnOnce(AppState, String) -> Fut,
+    Fut: std::future::Future<Output = Result<W, ApiError>>,
+    W: Fn(&Event) -> bool,
+{
+    let mut stopping = hold.as_ref().map(ConnectionHold::stopping);
+    let token = match header {
+        Some(token) => Some(token),
+        None => tokio::select! {
+            token = token_frame(&mut socket) => token,
+            () = super::edge::stopped(stopping.as_mut()) => {
+                return close(socket, 1001, "server shutting down").await;
+            }
+        },
+    };
+    let Some(token) = token else {
+        return close(socket, CLOSE_UNAUTHORIZED, "send {\"token\": …} as the first frame").await;
+    };
+    // Subscribed before "ready" is sent, so nothing after it can be missed.
+    let events = state.bus.subscribe();
+    let wanted = match who(state, token).await.map_err(Refused::from) {
+        Ok(wanted) => wanted,
+        Err(Refused::Unauthorized) => return close(socket, CLOSE_UNAUTHORIZED, "unauthorized").await,
+        Err(Refused::NotFound) => return close(socket, CLOSE_NOT_FOUND, "chat not found").await,
+        Err(Refused::Failed(e)) => {
+            tracing::warn!(error = %e, "cannot authenticate a socket");
+            return close(socket, 1011, "internal error").await;
+        }
+    };
+    pump(socket, events, wanted, hold).await
+}
+
 async fn agent_events(
     State(state): State<AppState>,
-    Query(q): Query<TokenQuery>,
     headers: HeaderMap,
+    hold: Option<axum::Extension<ConnectionHold>>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let agent = state
-        .store
-        .agent_by_token(&token(&q, &headers)?)
-        .await
-        .map_err(unauthorized)?;
     let ws = upgrade(ws)?;
-    // Subscribed before the upgrade, so nothing between "ready" and the
-    // first event can be missed.
-    let events = state.bus.subscribe();
-    let tenant = agent.tenant_id;
-    Ok(ws.on_upgrade(move |socket| pump(socket, events, move |e| e.tenant_id == tenant)))
+    let header = header_token(&headers);
+    // A script's bad header token gets a plain 401 before the upgrade.
+    if let Some(token) = &header {
+        super::extract::authenticate_agent(&state, token).await?;
+    }
+    let hold = hold.map(|h| h.0);
+    Ok(ws.on_upgrade(move |socket| {
+        serve_socket(socket, header, hold, state, |state, token| async move {
+            let caller = super::extract::authenticate_agent(&state, &token).await?;
+            let tenant = caller.agent.tenant_id;
+            Ok(move |e: &Event| e.tenant_id == tenant)
+        })
+    }))
 }
 
 async fn visitor_events(
     State(state): State<AppState>,
     Path(chat_id): Path<String>,
-    Query(q): Query<TokenQuery>,
     headers: HeaderMap,
+    hold: Option<axum::Extension<ConnectionHold>>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let visitor = state
-        .store
-        .visitor_by_token(&token(&q, &headers)?, state.access.visitor_chats_closed_before())
-        .await
-        .map_err(unauthorized)?;
-    let chat = state.store.chat(&visitor.tenant_id, &chat_id).await;
-    if !chat.is_ok_and(|c| c.visitor_id == visitor.id) {
-        return Err(ApiError::NotFound("chat"));
-    }
     let ws = upgrade(ws)?;
-    let events = state.bus.subscribe();
-    let tenant = visitor.tenant_id;
+    let header = header_token(&headers);
+    if let Some(token) = &header {
+        visitor_of_chat(&state, token, &chat_id).await?;
+    }
+    let hold = hold.map(|h| h.0);
     Ok(ws.on_upgrade(move |socket| {
-        pump(socket, events, move |e| {
-            e.tenant_id == tenant && e.chat_id == chat_id && !e.internal && e.kind != EventKind::ChatStarted
+        serve_socket(socket, header, hold, state, |state, token| async move {
+            let tenant = visitor_of_chat(&state, &token, &chat_id).await?;
+            Ok(move |e: &Event| {
+                e.tenant_id == tenant && e.chat_id == chat_id && !e.internal && e.kind != EventKind::ChatStarted
+            })
         })
     }))
 }
 
+/// The workspace of the visitor holding `token`, if `chat_id` is their chat.
+async fn visitor_of_chat(state: &AppState, token: &str, chat_id: &str) -> Result<String, ApiError> {
+    let visitor = state
+        .store
+        .visitor_by_token(token, state.access.visitor_chats_closed_before())
+        .await
+        .map_err(super::extract::unauthorized_if_missing)?;
+    let chat = state.store.chat(&visitor.tenant_id, chat_id).await;
+    if !chat.is_ok_and(|c| c.visitor_id == visitor.id) {
+        return Err(ApiError::NotFound("chat"));
+    }
+    Ok(visitor.tenant_id)
+}
+
 /// Forwards the events `wanted` lets through until either side goes away;
-/// pings keep proxies from closing a quiet socket.
-async fn pump(mut socket: WebSocket, mut events: broadcast::Receiver<Event>, wanted: impl Fn(&Event) -> bool) {
+/// pings keep proxies from closing a quiet socket. The socket keeps its
+/// connection's place under the server's connection caps (`hold`), and is
+/// closed with 1001 (going away) when the server shuts down.
+async fn pump(
+    mut socket: WebSocket,
+    mut events: broadcast::Receiver<Event>,
+    wanted: impl Fn(&Event) -> bool,
+    hold: Option<ConnectionHold>,
+) {
+    let mut stopping = hold.as_ref().map(ConnectionHold::stopping);
     if socket.send(Message::Text(r#"{"kind":"ready"}"#.into())).await.is_err() {
         return;
     }
@@ -123,6 +230,9 @@ async fn pump(mut socket: WebSocket, mut events: broadcast::Receiver<Event>, wan
                 Some(Ok(_)) => continue,
             },
             _ = ping.tick() => Message::Ping(Default::default()),
+            () = super::edge::stopped(stopping.as_mut()) => {
+                return close(socket, 1001, "server shutting down").await;
+            }
         };
         if socket.send(frame).await.is_err() {
             break;

@@ -8,7 +8,14 @@ use serde::de::DeserializeOwned;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::store::{Agent, StoreError, Visitor};
+use crate::store::{Agent, Credential, StoreError, Visitor};
+
+/// The agent credential a request came with (a session or an API token),
+/// and its agent.
+pub struct AuthCredential {
+    pub agent: Agent,
+    pub credential: Credential,
+}
 
 /// An agent, from `Authorization: Bearer <agent token>`. Their workspace is
 /// `agent.tenant_id`, and every query a handler makes is scoped by it.
@@ -45,10 +52,18 @@ pub(super) fn bearer_token(value: &str) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-fn unauthorized_if_missing(e: StoreError) -> ApiError {
+pub(super) fn unauthorized_if_missing(e: StoreError) -> ApiError {
     match e {
         StoreError::NotFound => ApiError::Unauthorized,
         other => other.into(),
+    }
+}
+
+impl FromRequestParts<AppState> for AuthCredential {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        authenticate_agent(state, bearer(parts)?).await
     }
 }
 
@@ -56,23 +71,35 @@ impl FromRequestParts<AppState> for AuthAgent {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts)?;
-        let agent = state
-            .store
-            .agent_by_token(token)
-            .await
-            .map_err(unauthorized_if_missing)?;
-        tracing::Span::current().record("workspace", agent.tenant_id.as_str());
-        // Presence for assignment rules ("online"): at most one write a
-        // minute per agent (decided on the row just read, so most requests
-        // write nothing), and never a reason to fail the request.
-        if crate::store::seen_long_ago(agent.last_seen_at)
-            && let Err(e) = state.store.touch_agent(&agent.id).await
-        {
-            tracing::warn!(agent = %agent.id, error = %e, "cannot note agent activity");
-        }
-        Ok(AuthAgent(agent))
+        Ok(AuthAgent(AuthCredential::from_request_parts(parts, state).await?.agent))
     }
+}
+
+/// The agent an agent token (session or API token) belongs to. A session's
+/// end moves forward as it is used, and the agent counts as seen; both are
+/// written at most about once a minute, decided on the row just read, so
+/// most requests write nothing. Neither write fails the request.
+pub(super) async fn authenticate_agent(state: &AppState, token: &str) -> Result<AuthCredential, ApiError> {
+    let (agent, mut credential) = state
+        .store
+        .agent_by_token(token)
+        .await
+        .map_err(unauthorized_if_missing)?;
+    tracing::Span::current().record("workspace", agent.tenant_id.as_str());
+    let slid = crate::store::slid_expiry(credential.expires_at, state.access.session_ttl());
+    if slid.is_some() || (credential.expires_at.is_none() && crate::store::seen_long_ago(credential.last_used_at)) {
+        match state.store.touch_credential(&credential.id, slid).await {
+            Ok(()) => credential.expires_at = slid.or(credential.expires_at),
+            Err(e) => tracing::warn!(credential = %credential.id, error = %e, "cannot note credential use"),
+        }
+    }
+    // Presence for assignment rules ("online").
+    if crate::store::seen_long_ago(agent.last_seen_at)
+        && let Err(e) = state.store.touch_agent(&agent.id).await
+    {
+        tracing::warn!(agent = %agent.id, error = %e, "cannot note agent activity");
+    }
+    Ok(AuthCredential { agent, credential })
 }
 
 impl FromRequestParts<AppState> for AuthAdmin {

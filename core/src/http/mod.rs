@@ -2,6 +2,7 @@
 //! module knows HTTP and JSON shapes; handlers parse, call the store or the
 //! conversion pipeline, and map errors.
 
+mod auth;
 mod chats;
 mod edge;
 mod error;
@@ -24,6 +25,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
+pub use edge::ConnectionHold;
 pub use error::ApiError;
 
 use crate::conversion::Pipeline;
@@ -38,6 +40,10 @@ pub struct AppState {
     pub rates: std::sync::Arc<rate::RateLimits>,
     pub metrics: std::sync::Arc<metrics::HttpMetrics>,
     pub access: AccessSettings,
+    /// Password hashes checked at once: each takes tens of milliseconds of
+    /// CPU and 19 MiB, so a sign-in flood queues here instead of taking
+    /// every core and the memory with it.
+    pub password_checks: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 /// How long credentials last.
@@ -46,12 +52,16 @@ pub struct AccessSettings {
     /// A visitor's token stops working this long after their chat closed
     /// (until it is reopened).
     pub visitor_token_ttl: std::time::Duration,
+    /// A session from a sign-in ends when it goes unused this long; every
+    /// use moves its end forward.
+    pub session_ttl: std::time::Duration,
 }
 
 impl Default for AccessSettings {
     fn default() -> Self {
         Self {
             visitor_token_ttl: std::time::Duration::from_secs(30 * 86_400),
+            session_ttl: std::time::Duration::from_secs(7 * 86_400),
         }
     }
 }
@@ -61,6 +71,11 @@ impl AccessSettings {
     pub fn visitor_chats_closed_before(&self) -> chrono::DateTime<chrono::Utc> {
         chrono::Utc::now() - chrono::Duration::from_std(self.visitor_token_ttl).unwrap_or(chrono::Duration::MAX)
     }
+
+    /// The session lifetime, as chrono counts it.
+    pub fn session_ttl(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.session_ttl).unwrap_or(chrono::Duration::days(365))
+    }
 }
 
 #[derive(OpenApi)]
@@ -68,6 +83,7 @@ impl AccessSettings {
     info(title = "Threadline API", description = "Help desk: live chat and tickets, with convert chat to ticket."),
     modifiers(&BearerAuth),
     tags(
+        (name = "auth", description = "Signing in, sessions, and API tokens"),
         (name = "chats", description = "Agents' view of chats"),
         (name = "conversion", description = "Convert chat to ticket"),
         (name = "tickets"),
@@ -95,6 +111,7 @@ impl Modify for BearerAuth {
 /// The whole API, with its OpenAPI document served at `/api/openapi.json`.
 pub fn router(state: AppState) -> Router {
     let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(auth::router())
         .merge(chats::router())
         .merge(widget::router())
         .merge(tickets::router())

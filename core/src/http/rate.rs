@@ -1,6 +1,7 @@
 //! Rate limits on what anonymous clients can start: chats, per workspace
-//! and client address; visitor messages, per visitor. A client over a limit
-//! gets 429 with `Retry-After` before anything is written.
+//! and client address; visitor messages, per visitor; sign-ins, per client
+//! address, and failed sign-ins per account. A client over a limit gets 429
+//! with `Retry-After` before anything is written (or any password hashed).
 //!
 //! The limits are GCRA buckets (`governor`): a burst, then a steady rate.
 //! They live in this node's memory: with several nodes behind a load
@@ -10,7 +11,7 @@
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
@@ -30,6 +31,15 @@ pub struct RateSettings {
     pub messages_burst: u32,
     /// ...and then per minute.
     pub messages_per_minute: u32,
+    /// Sign-in attempts one client address may make in a burst...
+    pub sign_ins_burst: u32,
+    /// ...and then per minute.
+    pub sign_ins_per_minute: u32,
+    /// Failed sign-ins for one account (workspace and email) within
+    /// `sign_in_failure_window` after which the account's sign-ins get 429
+    /// until the oldest failure leaves the window.
+    pub sign_in_failures: u32,
+    pub sign_in_failure_window: Duration,
     /// Behind a reverse proxy, the client's address is taken from
     /// `X-Forwarded-For`: the entry this many places from the end (1: the
     /// one the nearest proxy added). 0 uses the connection's address.
@@ -43,6 +53,10 @@ impl Default for RateSettings {
             chats_per_hour: 600,
             messages_burst: 30,
             messages_per_minute: 60,
+            sign_ins_burst: 30,
+            sign_ins_per_minute: 30,
+            sign_in_failures: 10,
+            sign_in_failure_window: Duration::from_secs(15 * 60),
             forwarded_for_hops: 0,
         }
     }
@@ -51,8 +65,25 @@ impl Default for RateSettings {
 pub struct RateLimits {
     chats: DefaultKeyedRateLimiter<(String, IpAddr)>,
     messages: DefaultKeyedRateLimiter<String>,
+    sign_ins: DefaultKeyedRateLimiter<IpAddr>,
+    failures: Failures,
     settings: RateSettings,
 }
+
+/// A sign-in attempt under way; see [`RateLimits::sign_in`].
+#[must_use = "say how the attempt ended"]
+pub struct Attempt {
+    counted: bool,
+}
+
+/// Accounts whose failed sign-ins are kept at once (about 200 bytes each).
+const MAX_ACCOUNTS_TRACKED: usize = 200_000;
+
+/// Failed sign-ins per account, as the times they happened (at most the
+/// allowed number each): a sliding window, exact where a bucket would let a
+/// patient attacker through a little faster.
+#[derive(Default)]
+struct Failures(std::sync::Mutex<std::collections::HashMap<(String, String), std::collections::VecDeque<Instant>>>);
 
 impl RateLimits {
     pub fn new(settings: RateSettings) -> Arc<Self> {
@@ -73,6 +104,12 @@ impl RateLimits {
                 settings.messages_per_minute,
                 settings.messages_burst,
             )),
+            sign_ins: RateLimiter::keyed(quota(
+                Duration::from_secs(60),
+                settings.sign_ins_per_minute,
+                settings.sign_ins_burst,
+            )),
+            failures: Failures::default(),
             settings,
         });
         spawn_pruning(Arc::downgrade(&limits));
@@ -91,6 +128,64 @@ impl RateLimits {
         self.messages
             .check_key(&visitor_id.to_owned())
             .map_err(|not_until| too_many("messages", &not_until))
+    }
+
+    /// Counts a sign-in attempt from `client`, and refuses one for an
+    /// account with too many recent failures. `account` is the workspace
+    /// slug and email as typed (lowercased): whether they exist is not
+    /// asked, so a 429 tells nothing about which accounts there are.
+    ///
+    /// The attempt counts as a failure from now on, until [`Self::signed_in`]
+    /// says otherwise: attempts sent all at once are counted before any
+    /// password check ends, so they cannot slip past the lock together.
+    pub fn sign_in(&self, client: IpAddr, account: &(String, String)) -> Result<Attempt, ApiError> {
+        self.sign_ins
+            .check_key(&client)
+            .map_err(|not_until| too_many("sign-in attempts from this address", &not_until))?;
+        let window = self.settings.sign_in_failure_window;
+        let cap = self.settings.sign_in_failures.max(1) as usize;
+        let now = Instant::now();
+        let mut failures = self.failures.0.lock().unwrap();
+        if let Some(times) = failures.get_mut(account) {
+            while times.front().is_some_and(|t| now.duration_since(*t) >= window) {
+                times.pop_front();
+            }
+            if times.len() >= cap {
+                let wait = window.saturating_sub(now.duration_since(times[0]));
+                let seconds = u32::try_from(wait.as_secs()).unwrap_or(u32::MAX).saturating_add(1);
+                return Err(ApiError::TooManyRequests(
+                    format!("too many failed sign-ins for this account; try again in {seconds} s"),
+                    seconds,
+                ));
+            }
+        } else if failures.len() >= MAX_ACCOUNTS_TRACKED {
+            // Counted once the account is known to exist (see `failed`).
+            return Ok(Attempt { counted: false });
+        }
+        failures.entry(account.clone()).or_default().push_back(now);
+        Ok(Attempt { counted: true })
+    }
+
+    /// The attempt failed (`exists`: for an account that exists). It was
+    /// counted when it began, unless the map was at its cap then: a flood
+    /// of made-up accounts from many addresses costs no more memory past
+    /// the cap, and real accounts are still protected.
+    pub fn sign_in_failed(&self, account: (String, String), attempt: Attempt, exists: bool) {
+        if attempt.counted || !exists {
+            return;
+        }
+        let cap = self.settings.sign_in_failures.max(1) as usize;
+        let mut failures = self.failures.0.lock().unwrap();
+        let times = failures.entry(account).or_default();
+        if times.len() >= cap {
+            times.pop_front();
+        }
+        times.push_back(Instant::now());
+    }
+
+    /// A successful sign-in clears the account's failures.
+    pub fn signed_in(&self, account: &(String, String)) {
+        self.failures.0.lock().unwrap().remove(account);
     }
 
     /// The client's address: the connection's, or the forwarded one when
@@ -146,6 +241,14 @@ fn spawn_pruning(limits: Weak<RateLimits>) {
             let Some(limits) = limits.upgrade() else { return };
             limits.chats.retain_recent();
             limits.messages.retain_recent();
+            limits.sign_ins.retain_recent();
+            let window = limits.settings.sign_in_failure_window;
+            limits
+                .failures
+                .0
+                .lock()
+                .unwrap()
+                .retain(|_, times| times.back().is_some_and(|t| t.elapsed() < window));
         }
     });
 }

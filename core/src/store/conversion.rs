@@ -29,16 +29,16 @@
 //!   insert, in this transaction.
 
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, OnConflict, Order, Query, SelectStatement};
+use sea_orm::sea_query::{Expr, ExprTrait, JoinType, OnConflict, Order, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, IdenStatic, Iterable,
-    QueryFilter, QueryOrder, QuerySelect, Statement,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect, Statement,
 };
 
 use super::chats::{NewMessage, message_row};
 use super::entities::{agent, chat, message, requester, tenant, ticket, visitor};
 use super::plugins::candidate;
-use super::{Agent, Chat, Requester, Store, StoreError, StoreResult, Tenant, Ticket, Visitor, new_id};
+use super::{Agent, Chat, Requester, Store, StoreError, StoreResult, Tenant, Ticket, Visitor, new_id, prefixed};
 use crate::conversion::hooks::HookCandidate;
 use crate::domain::ticket_number::PREFIX;
 use crate::domain::{ChatStatus, EmailAddress, MessageKind, TicketStatus};
@@ -349,17 +349,6 @@ impl Store {
             )),
             None => Ok(CommitOutcome::Stale),
         }
-    }
-}
-
-/// Selects every column of `E` as `<prefix><column>`, for reading several
-/// entities from one joined row with `FromQueryResult::from_query_result`.
-fn prefixed<E: EntityTrait>(query: &mut SelectStatement, prefix: &str) {
-    for column in E::Column::iter() {
-        query.expr_as(
-            Expr::col((E::default(), column)),
-            Alias::new(format!("{prefix}{}", column.as_str())),
-        );
     }
 }
 

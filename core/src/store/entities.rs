@@ -48,6 +48,8 @@ pub mod agent {
         pub email: String,
         pub email_normalized: String,
         pub is_admin: bool,
+        /// Unused since credentials moved to `agent_credentials`: holds
+        /// `retired:<id>`, which no token hashes to (see migration 6).
         pub token_hash: String,
         pub created_at: DateTimeUtc,
         /// JSON array of strings.
@@ -57,6 +59,30 @@ pub mod agent {
         /// Tickets assigned to the agent and not yet solved or closed, kept
         /// by triggers on `tickets`.
         pub open_tickets: i64,
+    }
+    no_relations!();
+}
+
+/// A credential that resolves to an agent: a session from a sign-in, or a
+/// named API token. Only the token's hash is stored.
+pub mod agent_credential {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "agent_credentials")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub tenant_id: String,
+        pub agent_id: String,
+        /// `session` or `api`.
+        pub kind: String,
+        pub name: String,
+        pub token_hash: String,
+        pub created_at: DateTimeUtc,
+        pub last_used_at: Option<DateTimeUtc>,
+        /// Sessions only: slides forward as the session is used.
+        pub expires_at: Option<DateTimeUtc>,
     }
     no_relations!();
 }

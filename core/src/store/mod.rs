@@ -14,6 +14,7 @@
 
 mod chats;
 mod conversion;
+mod credentials;
 pub mod entities;
 mod nodelay;
 mod plugins;
@@ -35,6 +36,7 @@ use threadline_migrations::sea_orm_migration::MigratorTrait;
 
 pub use chats::{ChatListItem, NewMessage};
 pub use conversion::{CommitOutcome, ConversionCommit, ConversionSnapshot, SnapshotMessage};
+pub use credentials::{Account, Credential, CredentialKind, Issued, slid_expiry};
 pub use entities::{agent::Model as Agent, chat::Model as Chat, message::Model as Message};
 pub use entities::{rating::Model as Rating, requester::Model as Requester, tenant::Model as Tenant};
 pub use entities::{ticket::Model as Ticket, visitor::Model as Visitor};
@@ -343,6 +345,19 @@ pub(crate) fn token_hash(token: &str) -> String {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Selects every column of `E` as `<prefix><column>`, for reading several
+/// entities from one joined row with `FromQueryResult::from_query_result`.
+pub(crate) fn prefixed<E: sea_orm::EntityTrait>(query: &mut sea_orm::sea_query::SelectStatement, prefix: &str) {
+    use sea_orm::sea_query::{Alias, Expr};
+    use sea_orm::{IdenStatic, Iterable};
+    for column in E::Column::iter() {
+        query.expr_as(
+            Expr::col((E::default(), column)),
+            Alias::new(format!("{prefix}{}", column.as_str())),
+        );
+    }
 }
 
 #[cfg(test)]

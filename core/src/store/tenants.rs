@@ -4,8 +4,9 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
+use super::credentials::{CredentialKind, insert_credential};
 use super::entities::{agent, chat, tenant, visitor};
-use super::{Agent, Store, StoreError, StoreResult, Tenant, Visitor, new_id, new_public_key, new_token, token_hash};
+use super::{Agent, Store, StoreError, StoreResult, Tenant, Visitor, new_id, new_public_key, token_hash};
 use crate::domain::{ChatStatus, EmailAddress};
 
 /// What `tenant create` hands back: the only time the admin's token is shown.
@@ -109,14 +110,6 @@ impl Store {
             .ok_or(StoreError::NotFound)
     }
 
-    pub async fn agent_by_token(&self, token: &str) -> StoreResult<Agent> {
-        agent::Entity::find()
-            .filter(agent::Column::TokenHash.eq(token_hash(token)))
-            .one(&self.db)
-            .await?
-            .ok_or(StoreError::NotFound)
-    }
-
     /// The visitor holding `token`, unless their chat closed before
     /// `closed_before` (their token has expired then; reopening the chat
     /// brings it back).
@@ -176,15 +169,16 @@ async fn insert_agent(
     email: &EmailAddress,
     is_admin: bool,
 ) -> StoreResult<CreatedAgent> {
-    let (token, hash) = new_token("tl");
+    let id = new_id();
     let inserted = agent::ActiveModel {
-        id: Set(new_id()),
+        id: Set(id.clone()),
         tenant_id: Set(tenant_id.to_owned()),
         name: Set(name.to_owned()),
         email: Set(email.as_str().to_owned()),
         email_normalized: Set(email.normalized().to_owned()),
         is_admin: Set(is_admin),
-        token_hash: Set(hash),
+        // See the entity: tokens live in `agent_credentials`.
+        token_hash: Set(format!("retired:{id}")),
         created_at: Set(Utc::now()),
         skills: Set("[]".to_owned()),
         last_seen_at: Set(None),
@@ -193,7 +187,13 @@ async fn insert_agent(
     .insert(txn)
     .await;
     match inserted {
-        Ok(agent) => Ok(CreatedAgent { agent, token }),
+        Ok(agent) => {
+            let issued = insert_credential(txn, &agent, CredentialKind::Api, "created with the agent", None).await?;
+            Ok(CreatedAgent {
+                agent,
+                token: issued.token,
+            })
+        }
         Err(e) if e.sql_err().is_some() => Err(StoreError::Conflict(format!(
             "an agent with email {} already exists in this workspace",
             email.as_str()
