@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
-use crate::conversion::hooks::HookKind;
+use crate::domain::hooks::HookKind;
 use crate::domain::password::Password;
 use crate::domain::{EmailAddress, single_line};
 use crate::http::AccessSettings;

@@ -16,7 +16,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::conversion::{HookSource, Pipeline};
+use crate::conversion::Pipeline;
 use crate::http::rate::{RateLimits, RateSettings};
 use crate::http::{AccessSettings, AppState, ConnectionHold, router};
 use crate::plugins::{HostSettings, PluginHost};
@@ -125,7 +125,7 @@ impl Server {
         self.plugins.spawn_housekeeping();
         let checkpoints = self.store.spawn_wal_checkpoints();
         let state = AppState {
-            pipeline: Pipeline::new(self.store.clone(), HookSource::Plugins(self.plugins.clone())),
+            pipeline: Pipeline::new(self.store.clone(), Arc::new(self.plugins.clone())),
             plugins: self.plugins,
             bus: self.bus,
             store: self.store,

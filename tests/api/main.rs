@@ -3,6 +3,7 @@
 //! product spec's sentences (`../shared/spec/convert-chat-to-ticket.txt`).
 
 mod auth;
+mod authoring;
 mod chats;
 mod concurrency;
 mod conversion;

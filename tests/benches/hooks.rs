@@ -8,10 +8,9 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use threadline::conversion::hooks::{
-    AssignmentHook, HookAgent, HookCandidate, HookChat, Hooks, SubjectHook, SummaryHook, TranscriptHook,
-};
+use threadline::conversion::hooks::{AssignmentHook, Hooks, SubjectHook, SummaryHook, TranscriptHook};
 use threadline::domain::MessageKind;
+use threadline::domain::hooks::{HookAgent, HookCandidate, HookChat};
 use threadline::domain::transcript::PublicMessage;
 use threadline::plugins::{BUILTIN, Limits, local};
 

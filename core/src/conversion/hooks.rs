@@ -5,143 +5,16 @@
 //! in the plugin host. Hooks are async (a plugin call waits for a slot and
 //! runs on the plugin runtime) and pure over their input: they get a
 //! [`HookChat`] (never an internal note, by construction) and return a
-//! value the pipeline validates before anything is written.
+//! value the pipeline validates before anything is written. The types they
+//! exchange live in `domain::hooks`.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Utc};
-
+use crate::domain::hooks::{HookAgent, HookCandidate, HookChat, HookFault};
 use crate::domain::subject::default_subject;
 use crate::domain::summary::extractive_summary;
-use crate::domain::transcript::{PublicMessage, plain_transcript};
-
-/// The steps of the pipeline a workspace may customise.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum HookKind {
-    Subject,
-    Transcript,
-    Assignment,
-    Summary,
-}
-
-impl HookKind {
-    pub const ALL: [HookKind; 4] = [Self::Subject, Self::Transcript, Self::Assignment, Self::Summary];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Subject => "subject",
-            Self::Transcript => "transcript",
-            Self::Assignment => "assignment",
-            Self::Summary => "summary",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|h| h.as_str() == s)
-    }
-
-    /// The default plugin of this hook, embedded in the server.
-    pub fn default_plugin(self) -> &'static str {
-        match self {
-            Self::Subject => "subject-default",
-            Self::Transcript => "transcript-plain",
-            Self::Assignment => "assign-converting-agent",
-            Self::Summary => "summary-extractive",
-        }
-    }
-}
-
-impl std::fmt::Display for HookKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What a hook may know about the chat being converted.
-#[derive(Debug, Clone)]
-pub struct HookChat {
-    pub chat_id: String,
-    pub subject: Option<String>,
-    pub visitor_name: String,
-    pub visitor_email: Option<String>,
-    pub started_at: DateTime<Utc>,
-    /// Oldest first, internal notes removed.
-    pub messages: Vec<PublicMessage>,
-    /// The workspace's IANA time zone and its offset when the chat started.
-    pub time_zone: String,
-    pub utc_offset_minutes: i32,
-}
-
-/// An agent, as hooks see one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HookAgent {
-    pub id: String,
-    pub name: String,
-}
-
-/// An agent of the workspace who can take the ticket, with what assignment
-/// rules weigh.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HookCandidate {
-    pub id: String,
-    pub name: String,
-    /// Used the API in the last five minutes.
-    pub online: bool,
-    /// Assigned tickets that are not solved or closed.
-    pub open_tickets: u32,
-    pub skills: Vec<String>,
-}
-
-/// A hook that failed or answered something unusable.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the {hook} hook ({plugin}) failed: {reason}")]
-pub struct HookFault {
-    pub hook: HookKind,
-    pub plugin: String,
-    pub kind: FaultKind,
-    pub reason: String,
-}
-
-/// What stopped a hook: the figures an operator sees per kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum FaultKind {
-    /// It used up its instruction budget.
-    Fuel,
-    /// It ran (or waited on the host) past its wall-clock deadline.
-    Deadline,
-    /// It tried to grow its memory past its limit.
-    Memory,
-    /// It trapped: a panic, an abort, a stack overflow, a bad access.
-    Trap,
-    /// It answered something the pipeline refuses (too long, not a
-    /// candidate, not one line...).
-    Output,
-    /// It returned an error of its own.
-    Error,
-    /// No plugin slot came free in time (its workspace had too many calls
-    /// running).
-    Queue,
-    /// It could not be loaded (not installed, does not export the hook).
-    Load,
-    /// The chat was too big to hand to a plugin.
-    Input,
-}
-
-impl FaultKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Fuel => "fuel",
-            Self::Deadline => "deadline",
-            Self::Memory => "memory",
-            Self::Trap => "trap",
-            Self::Output => "output",
-            Self::Error => "error",
-            Self::Queue => "queue",
-            Self::Load => "load",
-            Self::Input => "input",
-        }
-    }
-}
+use crate::domain::transcript::plain_transcript;
+use crate::store::{NewFault, Store, StoreError, Tenant};
 
 #[async_trait::async_trait]
 pub trait SubjectHook: Send + Sync {
@@ -177,52 +50,54 @@ pub trait SummaryHook: Send + Sync {
     async fn summary(&self, chat: &HookChat) -> Result<Option<String>, HookFault>;
 }
 
-/// Checks of hook output, applied to every hook (plugins and the built-in
-/// rules alike) before anything is written. Each returns the usable value or
-/// the reason it is refused.
-pub mod validate {
-    use super::HookCandidate;
-    use crate::domain::Subject;
+/// Where a conversion's hooks come from. The plugin host implements it
+/// with each workspace's plugins; [`NativeHooks`] runs the built-in rules.
+/// The pipeline knows nothing else of plugins.
+#[async_trait::async_trait]
+pub trait HookProvider: Send + Sync {
+    /// The hooks for one conversion (or close) of `tenant`'s chat, and the
+    /// log their faults go to. `tenant` is freshly read.
+    async fn hooks_for(&self, tenant: &Tenant, chat_id: &str) -> Result<(Hooks, FaultLog), StoreError>;
+}
 
-    /// A transcript over this becomes a fault, not a ticket.
-    pub const MAX_TRANSCRIPT_BYTES: usize = 1 << 20;
-    pub const MAX_SUMMARY_CHARS: usize = 10_000;
+/// The built-in rules, natively, for every workspace (the benchmarks
+/// compare plugins against this).
+pub struct NativeHooks(pub Hooks);
 
-    pub fn subject(raw: &str) -> Result<String, String> {
-        Subject::parse("subject", raw)
-            .map(Subject::into_string)
-            .map_err(|e| format!("returned an unusable subject ({})", e.message))
+#[async_trait::async_trait]
+impl HookProvider for NativeHooks {
+    async fn hooks_for(&self, _tenant: &Tenant, _chat_id: &str) -> Result<(Hooks, FaultLog), StoreError> {
+        Ok((self.0.clone(), FaultLog::default()))
+    }
+}
+
+/// Faults of one conversion, collected while its hooks run (synchronously,
+/// off the async runtime) and written to the database afterwards.
+#[derive(Clone, Default)]
+pub struct FaultLog(Arc<Mutex<Vec<NewFault>>>);
+
+impl FaultLog {
+    pub fn push(&self, fault: NewFault) {
+        self.0.lock().unwrap().push(fault);
     }
 
-    pub fn transcript(raw: String) -> Result<String, String> {
-        if raw.len() > MAX_TRANSCRIPT_BYTES {
-            return Err(format!(
-                "returned a transcript of {} bytes, over the 1 MiB limit",
-                raw.len()
-            ));
+    pub fn take(&self) -> Vec<NewFault> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+
+    /// Logs and stores the faults collected so far; a failure to store
+    /// them is logged and never fails the conversion.
+    pub async fn record(&self, store: &Store) {
+        let faults = self.take();
+        if faults.is_empty() {
+            return;
         }
-        if raw.contains('\0') {
-            return Err("returned a transcript with NUL characters".into());
+        for f in &faults {
+            tracing::warn!(tenant = %f.tenant_id, hook = %f.hook, plugin = %f.plugin_name, outcome = %f.outcome,
+                reason = %f.reason, "plugin fault");
         }
-        Ok(raw)
-    }
-
-    pub fn assignee<'a>(id: &str, candidates: &'a [HookCandidate]) -> Result<&'a HookCandidate, String> {
-        candidates.iter().find(|c| c.id == id).ok_or_else(|| {
-            let shown: String = id.chars().take(64).collect();
-            format!("named {shown:?}, who is not an agent of this workspace who can take tickets")
-        })
-    }
-
-    pub fn summary(raw: Option<String>) -> Result<Option<String>, String> {
-        match raw {
-            Some(s) if s.chars().count() > MAX_SUMMARY_CHARS => Err(format!(
-                "returned a summary of {} characters, over the 10,000 limit",
-                s.chars().count()
-            )),
-            Some(s) if s.contains('\0') => Err("returned a summary with NUL characters".into()),
-            Some(s) if s.trim().is_empty() => Ok(None),
-            other => Ok(other),
+        if let Err(e) = store.record_faults(faults).await {
+            tracing::error!(error = %e, "cannot record plugin faults");
         }
     }
 }

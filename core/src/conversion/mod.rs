@@ -9,13 +9,13 @@ pub mod hooks;
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::hooks::{FaultKind, HookAgent, HookCandidate, HookChat, HookFault, HookKind, validate};
 use crate::domain::{EmailAddress, InvalidInput, MessageKind, Subject, TicketNumber, transcript::PublicMessage};
-use crate::plugins::{self, FaultLog, PluginHost};
 use crate::store::{
     Agent, Chat, CommitOutcome, ConversionCommit, Requester, SnapshotMessage, Store, StoreError, Tenant, Ticket,
     Visitor,
 };
-use hooks::{HookAgent, HookCandidate, HookChat, HookFault, HookKind, Hooks, validate};
+use hooks::{FaultLog, HookProvider, Hooks};
 
 /// How often a conversion redoes its snapshot when the chat keeps changing.
 const MAX_ATTEMPTS: usize = 5;
@@ -92,40 +92,28 @@ struct Snapshot {
     candidates: Vec<HookCandidate>,
 }
 
-/// Where a pipeline's hooks come from.
-#[derive(Clone)]
-pub enum HookSource {
-    /// The built-in rules, natively (benchmarks compare against this).
-    Native(Hooks),
-    /// Each workspace's plugins (the built-in ones unless it chose others).
-    Plugins(PluginHost),
-}
-
 /// The conversion pipeline of a server: the store and the hooks it runs.
 #[derive(Clone)]
 pub struct Pipeline {
     store: Store,
-    source: HookSource,
+    hooks: std::sync::Arc<dyn HookProvider>,
 }
 
 impl Pipeline {
-    pub fn new(store: Store, source: HookSource) -> Self {
-        Self { store, source }
+    pub fn new(store: Store, hooks: std::sync::Arc<dyn HookProvider>) -> Self {
+        Self { store, hooks }
     }
 
     /// The hooks for one conversion of `tenant`'s chat.
     async fn hooks(&self, tenant: &Tenant, chat_id: &str) -> Result<(Hooks, FaultLog), ConversionError> {
-        match &self.source {
-            HookSource::Native(hooks) => Ok((hooks.clone(), FaultLog::default())),
-            HookSource::Plugins(host) => Ok(host.hooks_for(tenant, chat_id).await?),
-        }
+        Ok(self.hooks.hooks_for(tenant, chat_id).await?)
     }
 
     pub async fn prefill(&self, tenant_id: &str, chat_id: &str) -> Result<Prefill, ConversionError> {
         let snap = self.snapshot(tenant_id, chat_id).await?;
         let (hooks, faults) = self.hooks(&snap.tenant, chat_id).await?;
         let subject = subject(&hooks, &snap.hook_chat).await;
-        plugins::record(&self.store, &faults).await;
+        faults.record(&self.store).await;
         Ok(Prefill {
             visitor_email: snap.visitor.email,
             subject: subject?,
@@ -243,11 +231,28 @@ impl Pipeline {
             Ok(raw) => validate::summary(raw).map_err(|reason| fault(HookKind::Summary, hook.name(), &reason)),
             Err(f) => Err(f),
         };
-        plugins::record(&self.store, &faults).await;
+        faults.record(&self.store).await;
         if let Some(summary) = summary? {
             self.store.set_summary(tenant_id, chat_id, &summary).await?;
         }
         Ok(())
+    }
+
+    /// What the hooks get for `agent`'s conversion of the chat now, without
+    /// running them: the chat (internal notes removed), the converting agent
+    /// and the candidates. Plugin authors replay it with `plugin run`.
+    pub async fn hook_input(
+        &self,
+        tenant_id: &str,
+        agent: &Agent,
+        chat_id: &str,
+    ) -> Result<(HookChat, HookAgent, Vec<HookCandidate>), ConversionError> {
+        let snap = self.snapshot(tenant_id, chat_id).await?;
+        let agent = HookAgent {
+            id: agent.id.clone(),
+            name: agent.name.clone(),
+        };
+        Ok((snap.hook_chat, agent, snap.candidates))
     }
 
     /// The chat and everything around it, in two queries (see
@@ -283,7 +288,7 @@ impl Pipeline {
             name: agent.name.clone(),
         };
         let plan = plan_with(&hooks, &snap, &agent, email, typed_subject).await;
-        plugins::record(&self.store, &faults).await;
+        faults.record(&self.store).await;
         (snap, plan)
     }
 }
@@ -342,7 +347,7 @@ fn fault(hook: HookKind, plugin: &str, reason: &str) -> HookFault {
     HookFault {
         hook,
         plugin: plugin.to_owned(),
-        kind: hooks::FaultKind::Output,
+        kind: FaultKind::Output,
         reason: reason.to_owned(),
     }
 }

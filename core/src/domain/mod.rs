@@ -3,6 +3,7 @@
 
 pub mod chat;
 pub mod email;
+pub mod hooks;
 pub mod password;
 pub mod subject;
 pub mod summary;

@@ -50,7 +50,7 @@ pub enum ApiError {
     TooManyRequests(String, u32),
     /// A conversion hook failed: named, so an operator can fix the rule.
     #[error("{0}")]
-    Plugin(crate::conversion::hooks::HookFault),
+    Plugin(crate::domain::hooks::HookFault),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }

@@ -19,7 +19,7 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody, OrNotFound};
 use super::extract::{ApiJson, AuthAdmin};
 use super::pagination;
-use crate::conversion::hooks::HookKind;
+use crate::domain::hooks::HookKind;
 use crate::domain::{InvalidInput, single_line};
 use crate::plugins::{self, BUILTIN, Figures, HookSettings, Limits, Policy, UploadError, limits};
 use crate::store::{PluginFaultRow, PluginInfo, PluginRow, is_uploaded_plugin_ref};
@@ -31,6 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(upload_plugin, list_plugins))
         .routes(routes!(delete_plugin))
+        .routes(routes!(hook_input))
         .routes(routes!(list_faults))
         .routes(routes!(plugin_usage))
         .routes(routes!(get_pipeline, put_pipeline))
@@ -497,4 +498,40 @@ fn hook_settings(hook: HookKind, u: HookUpdate) -> Result<HookSettings, InvalidI
         policy,
         limits,
     })
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct HookInputQuery {
+    /// subject, transcript, assignment or summary.
+    #[param(value_type = String)]
+    hook: Option<String>,
+}
+
+/// What a hook gets (or would get) for this chat, converted by the caller,
+/// in the chat-file format `threadline plugin run --chat` reads: a plugin
+/// author replays production. Internal notes are left out, as they are for
+/// every plugin (admins).
+#[utoipa::path(get, path = "/api/v1/chats/{chat_id}/hook-input", tag = "plugins", security(("agent_token" = [])),
+    params(("chat_id" = String, Path), HookInputQuery),
+    responses((status = 200, description = "The chat file", body = Object),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Admins only", body = ErrorBody),
+        (status = 404, description = "No such chat in this workspace", body = ErrorBody),
+        (status = 422, description = "No such hook", body = ErrorBody)))]
+async fn hook_input(
+    State(state): State<AppState>,
+    AuthAdmin(admin): AuthAdmin,
+    Path(chat_id): Path<String>,
+    Query(q): Query<HookInputQuery>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let hook = q
+        .hook
+        .as_deref()
+        .and_then(HookKind::parse)
+        .ok_or_else(|| InvalidInput::new("hook", "hook must be subject, transcript, assignment or summary"))?;
+    let (chat, agent, candidates) = state.pipeline.hook_input(&admin.tenant_id, &admin, &chat_id).await?;
+    let file = crate::plugins::local::ChatFile::exported(hook, &chat, &agent, &candidates);
+    serde_json::to_value(file)
+        .map(axum::Json)
+        .map_err(|e| ApiError::Internal(e.into()))
 }

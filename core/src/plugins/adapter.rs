@@ -3,38 +3,22 @@
 //! runtime), the checks on what comes back, the usage figures, and the
 //! failure policy.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
 use super::Policy;
 use super::engine;
 use super::limits::{self, Limits};
-use super::runtime::{CallSettings, HookInput, HookOutput, LoadedPlugin, wit};
+use super::loaded::{CallSettings, HookInput, HookOutput, LoadedPlugin};
 use super::slots::{SlotSettings, Slots};
 use super::usage::{CallRecord, Usage};
-use crate::conversion::hooks::{
-    AssignmentHook, FaultKind, HookAgent, HookCandidate, HookChat, HookFault, HookKind, Hooks, SubjectHook,
-    SummaryHook, TranscriptHook, validate,
-};
+use super::versions::v0_1_0::wit;
+use crate::conversion::hooks::{AssignmentHook, FaultLog, Hooks, SubjectHook, SummaryHook, TranscriptHook};
 use crate::domain::MessageKind;
+use crate::domain::hooks::{FaultKind, HookAgent, HookCandidate, HookChat, HookFault, HookKind, validate};
 use crate::domain::transcript::PublicMessage;
 use crate::store::NewFault;
-
-/// Faults of one conversion, collected while its hooks run (synchronously,
-/// off the async runtime) and written to the database afterwards.
-#[derive(Clone, Default)]
-pub struct FaultLog(Arc<Mutex<Vec<NewFault>>>);
-
-impl FaultLog {
-    fn push(&self, fault: NewFault) {
-        self.0.lock().unwrap().push(fault);
-    }
-
-    pub fn take(&self) -> Vec<NewFault> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
-}
 
 /// What every call of a server passes through: the fair slots and the
 /// usage figures.

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use wasmtime::component::Component;
 
 use super::engine::{engine, engine_hash};
-use super::runtime::LoadedPlugin;
+use super::loaded::LoadedPlugin;
 
 /// The disk half.
 #[derive(Debug, Clone)]

@@ -3,7 +3,7 @@
 //! fed from a chat described in JSON.
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use std::sync::{Arc, OnceLock};
@@ -11,22 +11,21 @@ use std::time::Duration;
 
 use super::adapter::{Gate, PluginHook};
 use super::compiler::compile_in_process;
+use super::error::PluginError;
 use super::limits::{self, Limits};
-use super::runtime::LoadedPlugin;
+use super::loaded::LoadedPlugin;
 use super::slots::SlotSettings;
-use crate::conversion::hooks::{
-    AssignmentHook, HookAgent, HookCandidate, HookChat, HookFault, HookKind, Hooks, SubjectHook, SummaryHook,
-    TranscriptHook,
-};
+use crate::conversion::hooks::{AssignmentHook, Hooks, SubjectHook, SummaryHook, TranscriptHook};
 use crate::conversion::utc_offset_minutes;
 use crate::domain::MessageKind;
+use crate::domain::hooks::{HookAgent, HookCandidate, HookChat, HookFault, HookKind};
 use crate::domain::transcript::PublicMessage;
 
 /// Loads a component as a standalone hook implementation, compiled in this
 /// process (the local runner runs the author's own code).
-pub fn load(wasm: &[u8], name: &str, config: Vec<(String, String)>, limits: Limits) -> Result<PluginHook, String> {
-    limits.check().map_err(|e| e.message)?;
-    let component = compile_in_process(wasm).map_err(|e| e.to_string())?;
+pub fn load(wasm: &[u8], name: &str, config: Vec<(String, String)>, limits: Limits) -> Result<PluginHook, PluginError> {
+    limits.check().map_err(|e| PluginError::load(e.message))?;
+    let component = compile_in_process(wasm).map_err(|e| PluginError::load(e.to_string()))?;
     let plugin = LoadedPlugin::prepare(name.to_owned(), name.to_owned(), &component)?;
     Ok(PluginHook::new(
         Arc::new(plugin),
@@ -52,13 +51,13 @@ fn local_gate() -> Arc<Gate> {
 }
 
 /// The hooks `plugin` exports.
-pub fn exports(wasm: &[u8]) -> Result<Vec<HookKind>, String> {
-    let component = compile_in_process(wasm).map_err(|e| e.to_string())?;
+pub fn exports(wasm: &[u8]) -> Result<Vec<HookKind>, PluginError> {
+    let component = compile_in_process(wasm).map_err(|e| PluginError::load(e.to_string()))?;
     Ok(LoadedPlugin::prepare(String::new(), String::new(), &component)?.hooks())
 }
 
 /// A chat as the local runner reads it from JSON.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChatFile {
     #[serde(default = "default_id")]
@@ -71,20 +70,22 @@ pub struct ChatFile {
     #[serde(default)]
     pub messages: Vec<MessageFile>,
     /// Who converts (the assignment hook's `converting-agent`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub converting_agent: Option<AgentFile>,
     /// The workspace's agents (the assignment hook's `candidates`);
     /// by default the converting agent alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub candidates: Option<Vec<CandidateFile>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct VisitorFile {
     pub name: String,
     pub email: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MessageFile {
     /// `visitor`, `agent`, `system` or `internal_note` (dropped, as the
@@ -95,14 +96,14 @@ pub struct MessageFile {
     pub sent_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentFile {
     pub id: String,
     pub name: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CandidateFile {
     pub id: String,
@@ -131,6 +132,50 @@ pub struct Input {
 }
 
 impl ChatFile {
+    /// What `hook` gets (or would get) for a chat of the server, in this
+    /// format: an author replays production with `plugin run --chat`.
+    /// Internal notes are not in `chat`, so they are not here either; the
+    /// agents come along only for the assignment hook, which gets them.
+    pub fn exported(hook: HookKind, chat: &HookChat, agent: &HookAgent, candidates: &[HookCandidate]) -> Self {
+        let assignment = hook == HookKind::Assignment;
+        Self {
+            id: chat.chat_id.clone(),
+            subject: chat.subject.clone(),
+            visitor: VisitorFile {
+                name: chat.visitor_name.clone(),
+                email: chat.visitor_email.clone(),
+            },
+            started_at: Some(chat.started_at),
+            time_zone: chat.time_zone.clone(),
+            messages: chat
+                .messages
+                .iter()
+                .map(|m| MessageFile {
+                    author: m.kind().as_str().to_owned(),
+                    author_name: m.author_name.clone(),
+                    body: m.body.clone(),
+                    sent_at: m.created_at,
+                })
+                .collect(),
+            converting_agent: assignment.then(|| AgentFile {
+                id: agent.id.clone(),
+                name: agent.name.clone(),
+            }),
+            candidates: assignment.then(|| {
+                candidates
+                    .iter()
+                    .map(|c| CandidateFile {
+                        id: c.id.clone(),
+                        name: c.name.clone(),
+                        online: c.online,
+                        open_tickets: c.open_tickets,
+                        skills: c.skills.clone(),
+                    })
+                    .collect()
+            }),
+        }
+    }
+
     pub fn into_input(self) -> Result<Input, String> {
         if self.time_zone.parse::<chrono_tz::Tz>().is_err() {
             return Err(format!("time_zone {:?} is not an IANA time zone name", self.time_zone));

@@ -12,11 +12,14 @@ mod adapter;
 mod cache;
 pub mod compiler;
 pub mod engine;
+pub mod error;
 pub mod limits;
+pub mod loaded;
 pub mod local;
-pub mod runtime;
+mod sandbox;
 pub mod slots;
 pub mod usage;
+pub mod versions;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -25,14 +28,17 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::conversion::hooks::{FaultKind, HookFault, HookKind, Hooks};
-use crate::store::{NewFault, PipelineHookRow, Store, StoreError, Tenant, is_uploaded_plugin_ref};
+use crate::domain::hooks::{FaultKind, HookFault, HookKind};
+
+use crate::conversion::hooks::{FaultLog, HookProvider, Hooks};
+use crate::store::{PipelineHookRow, Store, StoreError, Tenant, is_uploaded_plugin_ref};
 use adapter::Guarded;
-pub use adapter::{FaultLog, Gate, PluginHook};
+pub use adapter::{Gate, PluginHook};
 use cache::{DiskCache, MemoryCache};
 pub use compiler::{CompileError, CompileSettings, Compiled, Compiler, WorkerCommand};
+pub use error::PluginError;
 pub use limits::Limits;
-pub use runtime::{LoadedPlugin, PluginError};
+pub use loaded::LoadedPlugin;
 pub use slots::SlotSettings;
 pub use usage::Figures;
 
@@ -283,8 +289,8 @@ impl PluginHost {
             CompileError::Internal(_) => UploadError::Internal(e.to_string()),
             CompileError::Invalid(_) | CompileError::TooCostly(_) => UploadError::Unusable(e.to_string()),
         })?;
-        let plugin =
-            LoadedPlugin::prepare(String::new(), String::new(), &compiled.component).map_err(UploadError::Unusable)?;
+        let plugin = LoadedPlugin::prepare(String::new(), String::new(), &compiled.component)
+            .map_err(|e| UploadError::Unusable(e.reason))?;
         Ok(Inspected {
             sha256,
             hooks: plugin.hooks(),
@@ -308,7 +314,7 @@ impl PluginHost {
 
     /// A plugin by its key (a built-in name or an uploaded id of this
     /// workspace).
-    pub async fn load(&self, tenant_id: &str, key: &str) -> Result<Arc<LoadedPlugin>, String> {
+    pub async fn load(&self, tenant_id: &str, key: &str) -> Result<Arc<LoadedPlugin>, PluginError> {
         if !is_uploaded_plugin_ref(key) {
             return self.builtin(key).await;
         }
@@ -319,8 +325,8 @@ impl PluginHost {
             return Ok(p);
         }
         let not_found = |e: StoreError| match e {
-            StoreError::NotFound => format!("plugin {key} is not installed in this workspace"),
-            e => format!("cannot read plugin {key}: {e}"),
+            StoreError::NotFound => PluginError::load(format!("plugin {key} is not installed in this workspace")),
+            e => PluginError::load(format!("cannot read plugin {key}: {e}")),
         };
         let info = self.store.plugin_info(tenant_id, key).await.map_err(not_found)?;
         let cached = match self.disk.clone() {
@@ -344,7 +350,7 @@ impl PluginHost {
                     .compiler
                     .compile(tenant_id, Arc::new(row.wasm))
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| PluginError::load(e.to_string()))?;
                 if let Some(disk) = &self.disk {
                     disk.write(&info.sha256, &compiled.serialized);
                 }
@@ -358,12 +364,12 @@ impl PluginHost {
 
     /// A built-in plugin: compiled once per process (from this server's
     /// disk cache when it has one) and never evicted.
-    async fn builtin(&self, name: &str) -> Result<Arc<LoadedPlugin>, String> {
+    async fn builtin(&self, name: &str) -> Result<Arc<LoadedPlugin>, PluginError> {
         let (name, wasm) = BUILTIN
             .iter()
             .find(|(n, _)| *n == name)
             .copied()
-            .ok_or_else(|| format!("there is no built-in plugin named {name:?}"))?;
+            .ok_or_else(|| PluginError::load(format!("there is no built-in plugin named {name:?}")))?;
         if let Some((p, _)) = builtins().lock().unwrap().get(name) {
             return Ok(p.clone());
         }
@@ -373,7 +379,7 @@ impl PluginHost {
             let component = match disk.as_ref().and_then(|d| d.read(&sha256)) {
                 Some(c) => c,
                 None => {
-                    let c = compiler::compile_in_process(wasm).map_err(|e| e.to_string())?;
+                    let c = compiler::compile_in_process(wasm).map_err(|e| PluginError::load(e.to_string()))?;
                     if let (Some(disk), Ok(bytes)) = (&disk, c.serialize()) {
                         disk.write(&sha256, &bytes);
                     }
@@ -381,10 +387,10 @@ impl PluginHost {
                 }
             };
             let plugin = LoadedPlugin::prepare(name.to_owned(), format!("builtin:{name}"), &component)?;
-            Ok::<_, String>((plugin, component))
+            Ok::<_, PluginError>((plugin, component))
         })
         .await
-        .map_err(|e| format!("loading the plugin failed: {e}"))??;
+        .map_err(|e| PluginError::load(format!("loading the plugin failed: {e}")))??;
         let plugin = Arc::new(plugin);
         builtins().lock().unwrap().insert(name, (plugin.clone(), component));
         Ok(plugin)
@@ -478,7 +484,7 @@ impl PluginHost {
     /// The hooks one conversion (or close) of `tenant` runs, and the log its
     /// faults go to. `tenant` must be freshly read: its `pipeline_version`
     /// decides whether this node's copy of the pipeline is current.
-    pub async fn hooks_for(&self, tenant: &Tenant, chat_id: &str) -> Result<(Hooks, FaultLog), StoreError> {
+    async fn hooks(&self, tenant: &Tenant, chat_id: &str) -> Result<(Hooks, FaultLog), StoreError> {
         let settings = self.pipelines.get(&self.store, tenant).await?;
         let faults = FaultLog::default();
         let native = Hooks::builtin();
@@ -498,11 +504,11 @@ impl PluginHost {
                     kind: FaultKind::Load,
                     reason: format!("it does not export the {hook} hook"),
                 }),
-                Err(reason) => Err(HookFault {
+                Err(e) => Err(HookFault {
                     hook,
                     plugin: s.plugin.clone(),
-                    kind: FaultKind::Load,
-                    reason,
+                    kind: e.kind,
+                    reason: e.reason,
                 }),
             };
             guarded.insert(
@@ -557,6 +563,13 @@ fn builtins() -> &'static Builtins {
     LOADED.get_or_init(Default::default)
 }
 
+#[async_trait::async_trait]
+impl HookProvider for PluginHost {
+    async fn hooks_for(&self, tenant: &Tenant, chat_id: &str) -> Result<(Hooks, FaultLog), StoreError> {
+        self.hooks(tenant, chat_id).await
+    }
+}
+
 fn cache_key(tenant_id: &str, key: &str) -> String {
     format!("{tenant_id}/{key}")
 }
@@ -565,30 +578,14 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The faults of one conversion, written once its hooks have run.
-pub async fn record(store: &Store, faults: &FaultLog) {
-    let faults: Vec<NewFault> = faults.take();
-    if faults.is_empty() {
-        return;
-    }
-    for f in &faults {
-        tracing::warn!(tenant = %f.tenant_id, hook = %f.hook, plugin = %f.plugin_name, outcome = %f.outcome,
-            reason = %f.reason, "plugin fault");
-    }
-    if let Err(e) = store.record_faults(faults).await {
-        tracing::error!(error = %e, "cannot record plugin faults");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use chrono::DateTime;
 
     use super::*;
-    use crate::conversion::hooks::{
-        AssignmentHook, HookAgent, HookCandidate, HookChat, SubjectHook, SummaryHook, TranscriptHook, validate,
-    };
+    use crate::conversion::hooks::{AssignmentHook, SubjectHook, SummaryHook, TranscriptHook};
     use crate::domain::MessageKind;
+    use crate::domain::hooks::{HookAgent, HookCandidate, HookChat, validate};
     use crate::domain::transcript::PublicMessage;
 
     /// xorshift64*: reproducible chats without a dependency.

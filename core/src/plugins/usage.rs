@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::conversion::hooks::{FaultKind, HookKind};
+use crate::domain::hooks::{FaultKind, HookKind};
 
 /// Buckets kept: one hour of minutes.
 const MINUTES: i64 = 60;

@@ -39,7 +39,7 @@ use super::chats::{NewMessage, message_row};
 use super::entities::{agent, chat, message, requester, tenant, ticket, visitor};
 use super::plugins::candidate;
 use super::{Agent, Chat, Requester, Store, StoreError, StoreResult, Tenant, Ticket, Visitor, new_id, prefixed};
-use crate::conversion::hooks::HookCandidate;
+use crate::domain::hooks::HookCandidate;
 use crate::domain::ticket_number::PREFIX;
 use crate::domain::{ChatStatus, EmailAddress, MessageKind, TicketStatus};
 

@@ -10,7 +10,7 @@ use sea_orm::{
 
 use super::entities::{agent, pipeline_hook, plugin, plugin_fault, tenant};
 use super::{Store, StoreError, StoreResult, new_id};
-use crate::conversion::hooks::HookCandidate;
+use crate::domain::hooks::HookCandidate;
 
 pub use super::entities::pipeline_hook::Model as PipelineHookRow;
 pub use super::entities::plugin::Model as PluginRow;

@@ -1,54 +1,22 @@
-//! The sandbox: one `InstancePre` per loaded plugin, and a fresh `Store`
-//! with its own limits for every hook call.
+//! A loaded plugin: one `InstancePre` per plugin, and a fresh `Store` with
+//! its own limits for every hook call.
 
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use wasmtime::component::{Component, HasSelf, InstancePre, Linker, ResourceTable};
+use wasmtime::component::{Component, InstancePre};
 use wasmtime::{Store, Trap, UpdateDeadline};
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::engine::engine;
-use super::limits::{self, Limits};
-use crate::conversion::hooks::{FaultKind, HookKind};
-
-pub(crate) mod bindings {
-    wasmtime::component::bindgen!({
-        path: "../wit/0.1.0",
-        world: "threadline:plugin/plugin@0.1.0",
-        // Exports are called async, so a call can be raced against its
-        // deadline and yield to the plugin runtime at every epoch tick.
-        exports: { default: async },
-    });
-}
-
+use super::error::PluginError;
+use super::limits::Limits;
+use super::sandbox::{CallState, linker};
+use super::versions::v0_1_0::{VERSION as WIT_VERSION, bindings, wit};
+use crate::domain::hooks::{FaultKind, HookKind};
 use bindings::exports::threadline::plugin::{assignment, subject, summary, transcript};
-use bindings::threadline::plugin::log::Level;
 
 /// Fuel between yields: about a millisecond of work.
 const YIELD_FUEL: u64 = 2_000_000;
-
-/// The WIT package version this server implements.
-pub const WIT_VERSION: &str = "0.1.0";
-
-/// Why a plugin call failed, in words an operator can act on, and what
-/// kind of failure it was.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{reason}")]
-pub struct PluginError {
-    pub kind: FaultKind,
-    pub reason: String,
-}
-
-impl PluginError {
-    pub fn new(kind: FaultKind, reason: impl Into<String>) -> Self {
-        Self {
-            kind,
-            reason: reason.into(),
-        }
-    }
-}
 
 /// What a hook is handed, as WIT records.
 pub enum HookInput {
@@ -110,10 +78,10 @@ impl LoadedPlugin {
     /// Links a compiled component against the host's imports and finds its
     /// hooks. Fails when it imports something the host does not give (a
     /// filesystem, sockets of its own, another package) or exports no hook.
-    pub fn prepare(key: String, name: String, component: &Component) -> Result<Self, String> {
+    pub fn prepare(key: String, name: String, component: &Component) -> Result<Self, PluginError> {
         let pre = linker()
             .instantiate_pre(component)
-            .map_err(|e| format!("it needs imports this server does not provide: {e}"))?;
+            .map_err(|e| PluginError::load(format!("it needs imports this server does not provide: {e}")))?;
         let range = component.image_range();
         let plugin = Self {
             subject: subject::GuestIndices::new(&pre).ok(),
@@ -126,10 +94,10 @@ impl LoadedPlugin {
             pre,
         };
         if plugin.hooks().is_empty() {
-            return Err(format!(
+            return Err(PluginError::load(format!(
                 "it exports no hook of threadline:plugin@{WIT_VERSION} \
                  (subject, transcript, assignment or summary)"
-            ));
+            )));
         }
         Ok(plugin)
     }
@@ -331,174 +299,10 @@ fn explain(e: &wasmtime::Error, limits: Limits, memory_cap_hit: bool, elapsed_ms
     }
 }
 
-/// The host's imports, shared by every plugin: the `log` interface and WASI
-/// with nothing in it (Rust's standard library imports WASI even when a
-/// plugin never uses it).
-fn linker() -> &'static Linker<CallState> {
-    static LINKER: OnceLock<Linker<CallState>> = OnceLock::new();
-    LINKER.get_or_init(|| {
-        let mut linker = Linker::new(engine());
-        bindings::Plugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
-            .expect("link the plugin interfaces");
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).expect("link WASI");
-        linker
-    })
-}
-
 /// What one call carries in: who it runs for, its limits, and the context
 /// record the plugin receives.
 pub struct CallSettings {
     pub tenant_id: String,
     pub limits: Limits,
     pub context: wit::Context,
-}
-
-/// The types of the WIT contract, as the host builds them.
-pub mod wit {
-    pub use super::bindings::threadline::plugin::types::*;
-}
-
-pub(crate) struct CallState {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    memory: MemoryCap,
-    log: LogSink,
-}
-
-impl CallState {
-    fn new(memory_bytes: usize, tenant_id: &str, plugin: &str, hook: HookKind) -> Self {
-        // No directories, environment, arguments, network or stdio; clocks
-        // stopped at the epoch and randomness fixed, so a plugin's output
-        // depends only on what the contract passes in.
-        let wasi = WasiCtxBuilder::new()
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .wall_clock(StoppedClock)
-            .monotonic_clock(StoppedClock)
-            .secure_random(wasmtime_wasi::Deterministic::new(vec![0x5a; 32]))
-            .insecure_random(wasmtime_wasi::Deterministic::new(vec![0xa5; 32]))
-            .insecure_random_seed(0)
-            .build();
-        Self {
-            wasi,
-            table: ResourceTable::new(),
-            memory: MemoryCap {
-                max_bytes: memory_bytes,
-                hit: false,
-            },
-            log: LogSink {
-                tenant_id: tenant_id.to_owned(),
-                plugin: plugin.to_owned(),
-                hook,
-                kept: 0,
-                dropped: 0,
-            },
-        }
-    }
-}
-
-impl WasiView for CallState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-struct StoppedClock;
-
-impl wasmtime_wasi::HostWallClock for StoppedClock {
-    fn resolution(&self) -> Duration {
-        Duration::from_secs(1)
-    }
-    fn now(&self) -> Duration {
-        Duration::ZERO
-    }
-}
-
-impl wasmtime_wasi::HostMonotonicClock for StoppedClock {
-    fn resolution(&self) -> u64 {
-        1_000_000_000
-    }
-    fn now(&self) -> u64 {
-        0
-    }
-}
-
-/// Refuses memory growth past the call's cap and remembers that it did, so
-/// the resulting trap (Rust aborts when an allocation fails) is reported as
-/// the memory limit it is.
-struct MemoryCap {
-    max_bytes: usize,
-    hit: bool,
-}
-
-impl wasmtime::ResourceLimiter for MemoryCap {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > self.max_bytes {
-            self.hit = true;
-            return Ok(false);
-        }
-        Ok(true)
-    }
-
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(desired <= 100_000)
-    }
-}
-
-struct LogSink {
-    tenant_id: String,
-    plugin: String,
-    hook: HookKind,
-    kept: u32,
-    dropped: u32,
-}
-
-impl bindings::threadline::plugin::types::Host for CallState {}
-
-impl bindings::threadline::plugin::log::Host for CallState {
-    fn log(&mut self, level: Level, message: String, fields: Vec<(String, String)>) {
-        let sink = &mut self.log;
-        if sink.kept >= limits::MAX_LOG_LINES {
-            sink.dropped += 1;
-            return;
-        }
-        sink.kept += 1;
-        let mut line = clip(&message, limits::MAX_LOG_LINE_BYTES);
-        for (k, v) in fields.iter().take(16) {
-            if line.len() >= limits::MAX_LOG_LINE_BYTES {
-                break;
-            }
-            line.push_str(&format!(" {}={}", clip(k, 64), clip(v, 256)));
-        }
-        let line = clip(&line, limits::MAX_LOG_LINE_BYTES);
-        let (tenant, plugin, hook) = (&sink.tenant_id, &sink.plugin, sink.hook);
-        match level {
-            Level::Debug => tracing::debug!(target: "threadline::plugin", %tenant, %plugin, %hook, "{line}"),
-            Level::Info => tracing::info!(target: "threadline::plugin", %tenant, %plugin, %hook, "{line}"),
-            Level::Warn => tracing::warn!(target: "threadline::plugin", %tenant, %plugin, %hook, "{line}"),
-            Level::Error => tracing::error!(target: "threadline::plugin", %tenant, %plugin, %hook, "{line}"),
-        }
-    }
-}
-
-/// At most `max` bytes of `s`, on a character boundary, control characters
-/// shown escaped so a plugin cannot forge log lines.
-fn clip(s: &str, max: usize) -> String {
-    let mut out = String::new();
-    for c in s.chars() {
-        let piece: String = if c.is_control() {
-            c.escape_default().collect()
-        } else {
-            c.to_string()
-        };
-        if out.len() + piece.len() > max {
-            break;
-        }
-        out.push_str(&piece);
-    }
-    out
 }

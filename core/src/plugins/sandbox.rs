@@ -1,0 +1,175 @@
+//! The sandbox a call runs in: a WASI context with nothing in it, a memory
+//! cap, the host's capped logging, and the linker that gives plugins exactly
+//! these imports.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::engine::engine;
+use super::limits;
+use super::versions::v0_1_0::bindings;
+use crate::domain::hooks::HookKind;
+use bindings::threadline::plugin::log::Level;
+
+/// The host's imports, shared by every plugin: the `log` interface and WASI
+/// with nothing in it (Rust's standard library imports WASI even when a
+/// plugin never uses it).
+pub(super) fn linker() -> &'static Linker<CallState> {
+    static LINKER: OnceLock<Linker<CallState>> = OnceLock::new();
+    LINKER.get_or_init(|| {
+        let mut linker = Linker::new(engine());
+        bindings::Plugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
+            .expect("link the plugin interfaces");
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).expect("link WASI");
+        linker
+    })
+}
+
+/// What one call's store holds.
+pub(crate) struct CallState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(super) memory: MemoryCap,
+    pub(super) log: LogSink,
+}
+
+impl CallState {
+    pub(super) fn new(memory_bytes: usize, tenant_id: &str, plugin: &str, hook: HookKind) -> Self {
+        // No directories, environment, arguments, network or stdio; clocks
+        // stopped at the epoch and randomness fixed, so a plugin's output
+        // depends only on what the contract passes in.
+        let wasi = WasiCtxBuilder::new()
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .wall_clock(StoppedClock)
+            .monotonic_clock(StoppedClock)
+            .secure_random(wasmtime_wasi::Deterministic::new(vec![0x5a; 32]))
+            .insecure_random(wasmtime_wasi::Deterministic::new(vec![0xa5; 32]))
+            .insecure_random_seed(0)
+            .build();
+        Self {
+            wasi,
+            table: ResourceTable::new(),
+            memory: MemoryCap {
+                max_bytes: memory_bytes,
+                hit: false,
+            },
+            log: LogSink {
+                tenant_id: tenant_id.to_owned(),
+                plugin: plugin.to_owned(),
+                hook,
+                kept: 0,
+                dropped: 0,
+            },
+        }
+    }
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+struct StoppedClock;
+
+impl wasmtime_wasi::HostWallClock for StoppedClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+impl wasmtime_wasi::HostMonotonicClock for StoppedClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+    fn now(&self) -> u64 {
+        0
+    }
+}
+
+/// Refuses memory growth past the call's cap and remembers that it did, so
+/// the resulting trap (Rust aborts when an allocation fails) is reported as
+/// the memory limit it is.
+pub(super) struct MemoryCap {
+    max_bytes: usize,
+    pub(super) hit: bool,
+}
+
+impl wasmtime::ResourceLimiter for MemoryCap {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.max_bytes {
+            self.hit = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+pub(super) struct LogSink {
+    tenant_id: String,
+    plugin: String,
+    hook: HookKind,
+    kept: u32,
+    pub(super) dropped: u32,
+}
+
+impl bindings::threadline::plugin::types::Host for CallState {}
+
+impl bindings::threadline::plugin::log::Host for CallState {
+    fn log(&mut self, level: Level, message: String, fields: Vec<(String, String)>) {
+        let sink = &mut self.log;
+        if sink.kept >= limits::MAX_LOG_LINES {
+            sink.dropped += 1;
+            return;
+        }
+        sink.kept += 1;
+        let mut line = clip(&message, limits::MAX_LOG_LINE_BYTES);
+        for (k, v) in fields.iter().take(16) {
+            if line.len() >= limits::MAX_LOG_LINE_BYTES {
+                break;
+            }
+            line.push_str(&format!(" {}={}", clip(k, 64), clip(v, 256)));
+        }
+        let line = clip(&line, limits::MAX_LOG_LINE_BYTES);
+        let (tenant, plugin, hook) = (&sink.tenant_id, &sink.plugin, sink.hook);
+        match level {
+            Level::Debug => tracing::debug!(target: "threadline::plugin", %tenant, %plugin, %hook, "{line}"),
+            Level::Info => tracing::info!(target: "threadline::plugin", %tenant, %plugin, %hook, "{line}"),
+            Level::Warn => tracing::warn!(target: "threadline::plugin", %tenant, %plugin, %hook, "{line}"),
+            Level::Error => tracing::error!(target: "threadline::plugin", %tenant, %plugin, %hook, "{line}"),
+        }
+    }
+}
+
+/// At most `max` bytes of `s`, on a character boundary, control characters
+/// shown escaped so a plugin cannot forge log lines.
+fn clip(s: &str, max: usize) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        let piece: String = if c.is_control() {
+            c.escape_default().collect()
+        } else {
+            c.to_string()
+        };
+        if out.len() + piece.len() > max {
+            break;
+        }
+        out.push_str(&piece);
+    }
+    out
+}
