@@ -288,30 +288,127 @@ enum PluginCommand {
         wasm: PathBuf,
     },
     /// Run one hook of a plugin on a chat described in JSON, with the
-    /// server's limits and output checks, beside the built-in rule's output.
+    /// server's limits and output checks: its answer (or fault), fuel, peak
+    /// memory and time, beside the built-in rule's answer. Exits 1 when the
+    /// plugin fails.
     Run {
         /// The `.wasm` component.
         wasm: PathBuf,
         /// subject, transcript, assignment or summary.
         #[arg(long)]
         hook: String,
-        /// The chat, as JSON (see plugins/README.md).
+        /// The chat, as JSON (see plugins/README.md; a server exports one
+        /// with GET /api/v1/chats/{id}/hook-input).
         #[arg(long)]
         chat: PathBuf,
-        /// A setting for the plugin, `key=value` (repeat for several).
-        #[arg(long = "config", value_name = "KEY=VALUE")]
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Run a plugin on every chat file (`*.json`) of a folder, each hook it
+    /// exports (or `--hook`), and report failures and cost. A chat file's
+    /// `"expect": {"<hook>": <answer>}` is checked too. Exits 1 when any run
+    /// fails.
+    Test {
+        /// The `.wasm` component.
+        wasm: PathBuf,
+        /// The folder of chat files.
+        #[arg(long)]
+        chats: PathBuf,
+        /// Only this hook.
+        #[arg(long)]
+        hook: Option<String>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Upload a plugin to a running server's workspace and, with --hook,
+    /// make that hook of the workspace's pipeline run it.
+    Install {
+        /// The `.wasm` component.
+        wasm: PathBuf,
+        /// The server's base URL, such as https://help.example.com.
+        #[arg(long, env = "THREADLINE_SERVER")]
+        server: String,
+        /// A workspace admin's API token.
+        #[arg(long, env = "THREADLINE_TOKEN", hide_env_values = true)]
+        token: String,
+        /// The name the workspace will know it by [default: the file's name
+        /// without .wasm].
+        #[arg(long)]
+        name: Option<String>,
+        /// Run it for this hook (subject, transcript, assignment or summary).
+        #[arg(long)]
+        hook: Option<String>,
+        /// The hook's failure policy: fallback (the default) or reject.
+        #[arg(long, requires = "hook", value_parser = ["fallback", "reject"])]
+        policy: Option<String>,
+        /// A setting for the plugin on that hook, `key=value` (repeat for several).
+        #[arg(long = "config", value_name = "KEY=VALUE", requires = "hook")]
         config: Vec<String>,
-        #[arg(long, default_value_t = Limits::DEFAULT.fuel)]
-        fuel: u64,
-        #[arg(long, default_value_t = Limits::DEFAULT.timeout_ms)]
-        timeout_ms: u32,
-        #[arg(long, default_value_t = Limits::DEFAULT.memory_bytes)]
-        memory_bytes: u64,
+    },
+    /// Build the plugin crate in DIR (default: here) for wasm32-wasip2,
+    /// installing the target with rustup if it is missing, and print the
+    /// component's path, size and hooks.
+    Build {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
     },
     /// Compile a component read on standard input (the server runs this in
     /// a child process with resource limits; not for people).
     #[command(hide = true)]
     CompileWorker,
+}
+
+/// How `plugin run` and `plugin test` call the plugin: its settings and the
+/// server's limits (the defaults are the server's).
+#[derive(clap::Args)]
+struct RunArgs {
+    /// A setting for the plugin, `key=value` (repeat for several).
+    #[arg(long = "config", value_name = "KEY=VALUE")]
+    config: Vec<String>,
+    #[arg(long, default_value_t = Limits::DEFAULT.fuel)]
+    fuel: u64,
+    #[arg(long, default_value_t = Limits::DEFAULT.timeout_ms)]
+    timeout_ms: u32,
+    #[arg(long, default_value_t = Limits::DEFAULT.memory_bytes)]
+    memory_bytes: u64,
+}
+
+impl RunArgs {
+    /// The component at `wasm`, loaded as the local runner runs it.
+    fn load(&self, wasm: &std::path::Path) -> Result<crate::plugins::PluginHook> {
+        let bytes = std::fs::read(wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
+        let config = key_values(&self.config)?;
+        let limits = Limits {
+            fuel: self.fuel,
+            timeout_ms: self.timeout_ms,
+            memory_bytes: self.memory_bytes,
+        };
+        let name = wasm
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(local::load(&bytes, &name, config, limits)?)
+    }
+}
+
+/// `--config key=value` arguments.
+fn key_values(args: &[String]) -> Result<Vec<(String, String)>> {
+    args.iter()
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .with_context(|| format!("--config {kv:?} is not key=value"))
+        })
+        .collect()
+}
+
+fn parse_hook(hook: &str) -> Result<HookKind> {
+    HookKind::parse(hook).with_context(|| format!("unknown hook {hook:?}: subject, transcript, assignment or summary"))
+}
+
+fn read_chat_file(path: &std::path::Path) -> Result<local::ChatFile> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not a chat file", path.display()))
 }
 
 #[derive(Subcommand)]
@@ -561,45 +658,81 @@ async fn plugin_command(command: PluginCommand) -> Result<()> {
             print_json(&json!({ "hooks": hooks, "size_bytes": bytes.len() }));
             Ok(())
         }
-        PluginCommand::Run {
-            wasm,
-            hook,
-            chat,
-            config,
-            fuel,
-            timeout_ms,
-            memory_bytes,
-        } => {
-            let hook = HookKind::parse(&hook)
-                .with_context(|| format!("unknown hook {hook:?}: subject, transcript, assignment or summary"))?;
-            let bytes = std::fs::read(&wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
-            let chat_text =
-                std::fs::read_to_string(&chat).with_context(|| format!("cannot read {}", chat.display()))?;
-            let chat_file: local::ChatFile =
-                serde_json::from_str(&chat_text).with_context(|| format!("{} is not a chat file", chat.display()))?;
-            let input = chat_file.into_input().map_err(anyhow::Error::msg)?;
-            let config = config
-                .iter()
-                .map(|kv| {
-                    kv.split_once('=')
-                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                        .with_context(|| format!("--config {kv:?} is not key=value"))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let limits = Limits {
-                fuel,
-                timeout_ms,
-                memory_bytes,
-            };
-            let name = wasm
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let plugin = local::load(&bytes, &name, config, limits).map_err(anyhow::Error::msg)?;
-            let result = local::run(&plugin, hook, &input)
-                .await
-                .map_err(|f| anyhow::anyhow!("{f}"))?;
+        PluginCommand::Run { wasm, hook, chat, run } => {
+            let hook = parse_hook(&hook)?;
+            let input = read_chat_file(&chat)?.into_input().map_err(anyhow::Error::msg)?;
+            let plugin = run.load(&wasm)?;
+            if !plugin.exports(hook) {
+                anyhow::bail!("{} does not export the {hook} hook", wasm.display());
+            }
+            let result = local::run(&plugin, hook, &input).await;
             print_json(&result);
+            if let Some(reason) = result["fault"]["reason"].as_str() {
+                anyhow::bail!("the plugin failed: {reason}");
+            }
+            Ok(())
+        }
+        PluginCommand::Test { wasm, chats, hook, run } => {
+            let plugin = run.load(&wasm)?;
+            let hooks = match hook {
+                Some(h) => vec![parse_hook(&h)?],
+                None => HookKind::ALL.into_iter().filter(|h| plugin.exports(*h)).collect(),
+            };
+            if let Some(h) = hooks.iter().find(|h| !plugin.exports(**h)) {
+                anyhow::bail!("{} does not export the {h} hook", wasm.display());
+            }
+            let report = local::test(&plugin, &hooks, &chats).await?;
+            print_json(&report);
+            let failed = report["failed"].as_u64().unwrap_or(0);
+            if failed > 0 {
+                anyhow::bail!(
+                    "{failed} of {} runs failed",
+                    report["runs"].as_array().map_or(0, Vec::len)
+                );
+            }
+            Ok(())
+        }
+        PluginCommand::Install {
+            wasm,
+            server,
+            token,
+            name,
+            hook,
+            policy,
+            config,
+        } => {
+            if let Some(h) = &hook {
+                parse_hook(h)?;
+            }
+            let bytes = std::fs::read(&wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
+            let name = match name {
+                Some(n) => n,
+                None => wasm
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .context("name the plugin with --name")?,
+            };
+            let installed = crate::client::install(crate::client::Install {
+                server: &server,
+                token: &token,
+                name: &name,
+                wasm: bytes,
+                hook: match hook.as_deref() {
+                    Some(hook) => Some(crate::client::HookChoice {
+                        hook,
+                        policy: policy.as_deref(),
+                        config: key_values(&config)?,
+                    }),
+                    None => None,
+                },
+            })
+            .await;
+            print_json(&installed?);
+            Ok(())
+        }
+        PluginCommand::Build { dir } => {
+            let built = local::build(&dir)?;
+            print_json(&built);
             Ok(())
         }
     }

@@ -17,6 +17,7 @@
 //! - [`server`]: startup and shutdown; [`cli`]: the `threadline` command.
 
 pub mod cli;
+pub mod client;
 pub mod conversion;
 pub mod domain;
 pub mod http;

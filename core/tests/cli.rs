@@ -363,6 +363,12 @@ fn plugin_run_tries_a_plugin_on_a_chat_file() {
     );
     assert_eq!(out["output"], "agent-cleo", "{out}");
     assert_eq!(out["builtin_output"], "agent-bob");
+    assert_eq!(out["fault"], Value::Null);
+    assert!(out["fuel"].as_u64().is_some_and(|f| f > 0), "{out}");
+    assert!(
+        out["peak_memory_bytes"].as_u64().is_some_and(|m| m >= 64 << 10),
+        "{out}"
+    );
 
     let transcript = std::path::Path::new(env!("OUT_DIR")).join("transcript_plain.wasm");
     let out = json_of(
@@ -379,6 +385,19 @@ fn plugin_run_tries_a_plugin_on_a_chat_file() {
         "{text}"
     );
     assert!(!text.contains("watch list"), "internal notes never reach a plugin");
+
+    // A plugin stopped by a limit: the fault as JSON, and exit status 1.
+    let out = threadline(dir.path())
+        .args(["plugin", "run"])
+        .arg(&transcript)
+        .args(["--hook", "transcript", "--fuel", "1000", "--chat"])
+        .arg(&chat)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["fault"]["kind"], "fuel", "{report}");
+    assert_eq!(report["output"], Value::Null);
 
     let out = json_of(threadline(dir.path()).args(["plugin", "inspect"]).arg(&wasm));
     assert_eq!(out["hooks"], json!(["assignment"]));
@@ -448,4 +467,104 @@ fn the_configuration_reference_lists_every_setting() {
             "the reference lists {flag}, which serve does not take"
         );
     }
+}
+
+/// `plugin test` runs every chat file of a folder and checks the answers
+/// the files expect.
+#[test]
+fn plugin_test_runs_every_chat_of_a_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let chats = dir.path().join("chats");
+    std::fs::create_dir(&chats).unwrap();
+    std::fs::copy(
+        repo_file("plugins/examples/chats/refund.json"),
+        chats.join("a-refund.json"),
+    )
+    .unwrap();
+    let expecting = |subject: &str| {
+        json!({
+            "visitor": {"name": "Grace Hopper"},
+            "messages": [{"author": "visitor", "author_name": "Grace Hopper", "body": "Hello?", "sent_at": "2026-11-25T10:00:00Z"}],
+            "expect": {"subject": subject},
+        })
+        .to_string()
+    };
+    std::fs::write(chats.join("b-grace.json"), expecting("Chat with Grace Hopper")).unwrap();
+    let wasm = std::path::Path::new(env!("OUT_DIR")).join("subject_default.wasm");
+    let test = || {
+        threadline(dir.path())
+            .args(["plugin", "test"])
+            .arg(&wasm)
+            .arg("--chats")
+            .arg(&chats)
+            .output()
+            .unwrap()
+    };
+    let out = test();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            report["chats"].as_u64(),
+            report["passed"].as_u64(),
+            report["failed"].as_u64()
+        ),
+        (Some(2), Some(2), Some(0)),
+        "{report}"
+    );
+    assert_eq!(report["runs"][0]["hook"], "subject");
+    assert!(report["max_fuel"].as_u64().is_some_and(|f| f > 0));
+
+    // An answer other than the expected one, and a file that is no chat.
+    std::fs::write(chats.join("b-grace.json"), expecting("Something else")).unwrap();
+    std::fs::write(chats.join("c-broken.json"), "{\"visitor\": 3}").unwrap();
+    let out = test();
+    assert!(!out.status.success());
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["failed"], 2, "{report}");
+    let problems: Vec<&str> = report["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["problem"].as_str())
+        .collect();
+    assert!(problems[0].contains("expected \"Something else\""), "{problems:?}");
+    assert!(problems[1].contains("not a usable chat file"), "{problems:?}");
+}
+
+/// `plugin build` builds a plugin crate for wasm32-wasip2 and says where the
+/// component is and which hooks it exports.
+#[test]
+fn plugin_build_builds_a_crate_and_names_its_hooks() {
+    // The example was built for the server's tests already (core/build.rs):
+    // the same target directory makes this build a quick no-op.
+    let target = std::path::Path::new(env!("OUT_DIR"))
+        .ancestors()
+        .nth(4)
+        .unwrap()
+        .join("guests/plugins");
+    let dir = tempfile::tempdir().unwrap();
+    let out = threadline(dir.path())
+        .args(["plugin", "build"])
+        .arg(repo_file("plugins/examples/assign-least-loaded"))
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let built: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(built["hooks"], json!(["assignment"]));
+    let wasm = built["wasm"].as_str().unwrap();
+    assert!(
+        wasm.ends_with("wasm32-wasip2/release/assign_least_loaded.wasm"),
+        "{wasm}"
+    );
+    assert_eq!(
+        built["size_bytes"].as_u64(),
+        Some(std::fs::metadata(wasm).unwrap().len())
+    );
+
+    // A folder without a crate is told so.
+    let out = threadline(dir.path()).args(["plugin", "build", "."]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no Cargo.toml"));
 }

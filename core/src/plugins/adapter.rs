@@ -43,6 +43,18 @@ pub struct PluginHook {
     limits: Limits,
     config: Vec<(String, String)>,
     gate: Arc<Gate>,
+    /// Where a local run keeps each call's costs (the server's calls go to
+    /// the usage figures instead).
+    observed: Option<Arc<std::sync::Mutex<Vec<CallCost>>>>,
+}
+
+/// What one call cost, as the local runner reports it.
+#[derive(Debug, Clone, Copy)]
+pub struct CallCost {
+    /// `None` after a trap (the count is not reliable then).
+    pub fuel: Option<u64>,
+    pub wall: Duration,
+    pub peak_memory_bytes: usize,
 }
 
 impl PluginHook {
@@ -59,7 +71,27 @@ impl PluginHook {
             limits,
             config,
             gate,
+            observed: None,
         }
+    }
+
+    /// Keeps the costs of this hook's calls, for [`PluginHook::costs`].
+    pub fn observed(mut self) -> Self {
+        self.observed = Some(Default::default());
+        self
+    }
+
+    /// Whether the plugin exports `hook`.
+    pub fn exports(&self, hook: HookKind) -> bool {
+        self.plugin.exports(hook)
+    }
+
+    /// The costs of the calls made so far, oldest first (observed hooks only).
+    pub fn costs(&self) -> Vec<CallCost> {
+        self.observed
+            .as_ref()
+            .map(|o| o.lock().unwrap().clone())
+            .unwrap_or_default()
     }
 
     fn settings(&self, chat: &HookChat) -> CallSettings {
@@ -134,6 +166,13 @@ impl PluginHook {
                     Ok(finished) => {
                         record.fuel = finished.fuel;
                         record.wall = finished.wall;
+                        if let Some(observed) = &self.observed {
+                            observed.lock().unwrap().push(CallCost {
+                                fuel: finished.fuel,
+                                wall: finished.wall,
+                                peak_memory_bytes: finished.peak_memory_bytes,
+                            });
+                        }
                         finished.output.map_err(|e| self.fault(hook, e.kind, e.reason))
                     }
                     Err(e) => Err(self.fault(hook, FaultKind::Trap, format!("the call failed on the host: {e}"))),

@@ -57,6 +57,8 @@ pub struct Finished {
     /// not reliable: compiled code keeps it in a register).
     pub fuel: Option<u64>,
     pub wall: Duration,
+    /// The largest linear memory the call was given.
+    pub peak_memory_bytes: usize,
 }
 
 /// A plugin ready to run: its pre-linked component and which hooks it exports.
@@ -146,6 +148,7 @@ impl LoadedPlugin {
                 output: Err(PluginError::new(FaultKind::Trap, format!("it could not start: {e}"))),
                 fuel: None,
                 wall: started.elapsed(),
+                peak_memory_bytes: 0,
             };
         }
         // Yield every so much work too (not only at epoch ticks), so a
@@ -190,7 +193,12 @@ impl LoadedPlugin {
                 (Ok(out), Some(fuel))
             }
         };
-        Finished { output, fuel, wall }
+        Finished {
+            output,
+            fuel,
+            wall,
+            peak_memory_bytes: state.memory.peak,
+        }
     }
 
     async fn invoke(

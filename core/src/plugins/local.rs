@@ -18,7 +18,7 @@ use super::slots::SlotSettings;
 use crate::conversion::hooks::{AssignmentHook, Hooks, SubjectHook, SummaryHook, TranscriptHook};
 use crate::conversion::utc_offset_minutes;
 use crate::domain::MessageKind;
-use crate::domain::hooks::{HookAgent, HookCandidate, HookChat, HookFault, HookKind};
+use crate::domain::hooks::{HookAgent, HookCandidate, HookChat, HookKind};
 use crate::domain::transcript::PublicMessage;
 
 /// Loads a component as a standalone hook implementation, compiled in this
@@ -27,13 +27,7 @@ pub fn load(wasm: &[u8], name: &str, config: Vec<(String, String)>, limits: Limi
     limits.check().map_err(|e| PluginError::load(e.message))?;
     let component = compile_in_process(wasm).map_err(|e| PluginError::load(e.to_string()))?;
     let plugin = LoadedPlugin::prepare(name.to_owned(), name.to_owned(), &component)?;
-    Ok(PluginHook::new(
-        Arc::new(plugin),
-        "local".into(),
-        limits,
-        config,
-        local_gate(),
-    ))
+    Ok(PluginHook::new(Arc::new(plugin), "local".into(), limits, config, local_gate()).observed())
 }
 
 /// Slots for local runs: as many as the engine has, no queueing to speak of.
@@ -76,6 +70,10 @@ pub struct ChatFile {
     /// by default the converting agent alone.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub candidates: Option<Vec<CandidateFile>>,
+    /// What `plugin test` expects a hook to answer, by hook name (for
+    /// example `{"subject": "Refund for order 4521"}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<std::collections::BTreeMap<String, Value>>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -173,6 +171,7 @@ impl ChatFile {
                     })
                     .collect()
             }),
+            expect: None,
         }
     }
 
@@ -235,34 +234,189 @@ impl ChatFile {
     }
 }
 
-/// Runs one hook of `plugin` on `input`, next to what the built-in rule
-/// gives, as JSON.
-pub async fn run(plugin: &PluginHook, hook: HookKind, input: &Input) -> Result<Value, HookFault> {
+/// Runs one hook of `plugin` on `input` beside the built-in rule, with the
+/// server's limits and output checks, and reports what an author needs:
+/// the answer or the fault, the built-in rule's answer, fuel, peak memory
+/// and time.
+pub async fn run(plugin: &PluginHook, hook: HookKind, input: &Input) -> Value {
     let native = Hooks::builtin();
     let (chat, agent, candidates) = (&input.chat, &input.agent, &input.candidates[..]);
     let started = std::time::Instant::now();
-    let (output, builtin) = match hook {
-        HookKind::Subject => (
-            json!(plugin.subject(chat).await?),
-            json!(native.subject.subject(chat).await?),
-        ),
-        HookKind::Transcript => (
-            json!(plugin.transcript(chat).await?),
-            json!(native.transcript.transcript(chat).await?),
-        ),
-        HookKind::Assignment => (
-            json!(plugin.assignee(chat, agent, candidates).await?),
-            json!(native.assignment.assignee(chat, agent, candidates).await?),
-        ),
-        HookKind::Summary => (
-            json!(plugin.summary(chat).await?),
-            json!(native.summary.summary(chat).await?),
-        ),
+    let output = match hook {
+        HookKind::Subject => plugin.subject(chat).await.map(|s| json!(s)),
+        HookKind::Transcript => plugin.transcript(chat).await.map(|s| json!(s)),
+        HookKind::Assignment => plugin.assignee(chat, agent, candidates).await.map(|s| json!(s)),
+        HookKind::Summary => plugin.summary(chat).await.map(|s| json!(s)),
     };
-    Ok(json!({
+    let elapsed = started.elapsed();
+    // The built-in rules do not fail on a chat the runner accepted.
+    let builtin = match hook {
+        HookKind::Subject => native.subject.subject(chat).await.map(|s| json!(s)),
+        HookKind::Transcript => native.transcript.transcript(chat).await.map(|s| json!(s)),
+        HookKind::Assignment => native
+            .assignment
+            .assignee(chat, agent, candidates)
+            .await
+            .map(|s| json!(s)),
+        HookKind::Summary => native.summary.summary(chat).await.map(|s| json!(s)),
+    };
+    let cost = plugin.costs().last().copied();
+    let (output, fault) = match output {
+        Ok(v) => (v, Value::Null),
+        Err(f) => (Value::Null, json!({"kind": f.kind.as_str(), "reason": f.reason})),
+    };
+    json!({
         "hook": hook.as_str(),
         "output": output,
-        "builtin_output": builtin,
-        "elapsed_ms": started.elapsed().as_secs_f64() * 1000.0,
+        "fault": fault,
+        "builtin_output": builtin.unwrap_or(Value::Null),
+        "fuel": cost.and_then(|c| c.fuel),
+        "peak_memory_bytes": cost.map(|c| c.peak_memory_bytes),
+        "elapsed_ms": elapsed.as_secs_f64() * 1000.0,
+    })
+}
+
+/// Runs `hooks` of `plugin` on every chat file (`*.json`) of `dir`, in name
+/// order, and reports each run (its fault, or an answer other than the
+/// file's `expect`) and the totals: what `plugin test` prints.
+pub async fn test(plugin: &PluginHook, hooks: &[HookKind], dir: &std::path::Path) -> anyhow::Result<Value> {
+    use anyhow::Context;
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read the folder {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        anyhow::bail!("no chat files (*.json) in {}", dir.display());
+    }
+    let (mut runs, mut failed) = (Vec::new(), 0usize);
+    let (mut max_fuel, mut max_ms, mut total_ms, mut timed) = (0u64, 0f64, 0f64, 0usize);
+    for file in &files {
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let parsed = std::fs::read_to_string(file)
+            .map_err(|e| e.to_string())
+            .and_then(|text| serde_json::from_str::<ChatFile>(&text).map_err(|e| e.to_string()))
+            .and_then(|chat| {
+                let expect = chat.expect.clone().unwrap_or_default();
+                chat.into_input().map(|input| (expect, input))
+            });
+        let (expect, input) = match parsed {
+            Ok(parsed) => parsed,
+            Err(reason) => {
+                failed += 1;
+                runs.push(json!({"chat": name, "ok": false, "problem": format!("not a usable chat file: {reason}")}));
+                continue;
+            }
+        };
+        for &hook in hooks {
+            let result = run(plugin, hook, &input).await;
+            let problem = match (result["fault"]["reason"].as_str(), expect.get(hook.as_str())) {
+                (Some(reason), _) => Some(format!("the plugin failed: {reason}")),
+                (None, Some(expected)) if *expected != result["output"] => {
+                    Some(format!("expected {expected}, got {}", result["output"]))
+                }
+                _ => None,
+            };
+            let fuel = result["fuel"].as_u64();
+            let ms = result["elapsed_ms"].as_f64().unwrap_or(0.0);
+            max_fuel = max_fuel.max(fuel.unwrap_or(0));
+            max_ms = max_ms.max(ms);
+            total_ms += ms;
+            timed += 1;
+            failed += usize::from(problem.is_some());
+            runs.push(json!({
+                "chat": name,
+                "hook": hook.as_str(),
+                "ok": problem.is_none(),
+                "problem": problem,
+                "fuel": fuel,
+                "peak_memory_bytes": result["peak_memory_bytes"],
+                "elapsed_ms": ms,
+            }));
+        }
+    }
+    Ok(json!({
+        "chats": files.len(),
+        "passed": runs.len() - failed,
+        "failed": failed,
+        "max_fuel": max_fuel,
+        "max_elapsed_ms": max_ms,
+        "mean_elapsed_ms": if timed > 0 { total_ms / timed as f64 } else { 0.0 },
+        "runs": runs,
+    }))
+}
+
+/// The target plugins are built for.
+pub const TARGET: &str = "wasm32-wasip2";
+
+/// Builds the plugin crate in `dir` for [`TARGET`] in release mode
+/// (installing the target with rustup when it is missing), and says where
+/// the component is, how big, and which hooks it exports: what
+/// `plugin build` prints. Cargo's own messages go to standard error.
+pub fn build(dir: &std::path::Path) -> anyhow::Result<Value> {
+    use anyhow::Context;
+    use std::process::{Command, Stdio};
+    let manifest = dir.join("Cargo.toml");
+    let manifest = manifest
+        .canonicalize()
+        .with_context(|| format!("no Cargo.toml in {}", dir.display()))?;
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .current_dir(dir)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .is_some_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == TARGET));
+    if !installed {
+        eprintln!("installing the {TARGET} target with rustup");
+        let status = Command::new("rustup")
+            .args(["target", "add", TARGET])
+            .current_dir(dir)
+            .status()
+            .context("the plugin needs the wasm32-wasip2 target, and rustup is not there to install it")?;
+        anyhow::ensure!(status.success(), "`rustup target add {TARGET}` failed");
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "--target",
+            TARGET,
+            "--message-format=json-render-diagnostics",
+        ])
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .current_dir(dir)
+        .stderr(Stdio::inherit())
+        .output()
+        .context("cannot run cargo")?;
+    anyhow::ensure!(output.status.success(), "the build failed (see cargo's messages above)");
+    // Cargo says which files each crate of the build made; ours is the
+    // `.wasm` of the crate whose manifest is `dir`'s.
+    let wasm = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|m| m["reason"] == "compiler-artifact")
+        .filter(|m| m["manifest_path"].as_str().map(std::path::Path::new) == Some(manifest.as_path()))
+        .flat_map(|m| m["filenames"].as_array().cloned().unwrap_or_default())
+        .filter_map(|f| f.as_str().map(std::path::PathBuf::from))
+        .find(|f| f.extension().is_some_and(|x| x == "wasm"))
+        .with_context(|| {
+            format!(
+                "the build made no .wasm for {}: is it a library with crate-type = [\"cdylib\"]?",
+                manifest.display()
+            )
+        })?;
+    let bytes = std::fs::read(&wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
+    let hooks = exports(&bytes).map_err(|e| anyhow::anyhow!("it built, but the server would refuse it: {e}"))?;
+    Ok(json!({
+        "wasm": wasm,
+        "size_bytes": bytes.len(),
+        "hooks": hooks.iter().map(|h| h.as_str()).collect::<Vec<_>>(),
     }))
 }

@@ -57,6 +57,7 @@ impl CallState {
             memory: MemoryCap {
                 max_bytes: memory_bytes,
                 hit: false,
+                peak: 0,
             },
             log: LogSink {
                 tenant_id: tenant_id.to_owned(),
@@ -104,6 +105,8 @@ impl wasmtime_wasi::HostMonotonicClock for StoppedClock {
 pub(super) struct MemoryCap {
     max_bytes: usize,
     pub(super) hit: bool,
+    /// The largest linear memory the call was given, in bytes.
+    pub(super) peak: usize,
 }
 
 impl wasmtime::ResourceLimiter for MemoryCap {
@@ -112,6 +115,7 @@ impl wasmtime::ResourceLimiter for MemoryCap {
             self.hit = true;
             return Ok(false);
         }
+        self.peak = self.peak.max(desired);
         Ok(true)
     }
 
