@@ -7,7 +7,9 @@ mod guests;
 fn main() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let plugins = root.join("plugins");
-    let built = guests::build("plugins", &plugins, &[&root.join("wit")]);
+    // The default plugins compile the shared rules in: a change there
+    // rebuilds them.
+    let built = guests::build("plugins", &plugins, &[&root.join("wit"), &root.join("rules")]);
     for name in [
         "subject_default.wasm",
         "transcript_plain.wasm",

@@ -10,8 +10,12 @@ fn main() {
     guests::build(
         "test-plugins",
         &here.join("plugins"),
-        &[&root.join("wit"), &root.join("plugins/sdk")],
+        &[&root.join("wit"), &root.join("plugins/sdk"), &root.join("rules")],
     );
-    guests::build("plugins", &root.join("plugins"), &[&root.join("wit")]);
+    guests::build(
+        "plugins",
+        &root.join("plugins"),
+        &[&root.join("wit"), &root.join("rules")],
+    );
     println!("cargo:rerun-if-changed=../core/build/guests.rs");
 }

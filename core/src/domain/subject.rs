@@ -2,7 +2,7 @@
 
 use super::{InvalidInput, single_line};
 
-pub const MAX_SUBJECT_CHARS: usize = 255;
+pub const MAX_SUBJECT_CHARS: usize = threadline_rules::MAX_SUBJECT_CHARS;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subject(String);
@@ -30,22 +30,11 @@ impl Subject {
 }
 
 /// The built-in default subject of a ticket made from a chat: the chat's own
-/// subject if it has one, else "Chat with <visitor name>". The result is cut
-/// to the subject limit so a default can never be refused.
+/// subject if it has one, else "Chat with <visitor name>", cut to the
+/// subject limit (the rule lives in `threadline-rules`, shared with the
+/// default plugin).
 pub fn default_subject(chat_subject: Option<&str>, visitor_name: &str) -> String {
-    let chosen = match chat_subject.map(str::trim) {
-        Some(s) if !s.is_empty() => s.to_owned(),
-        _ => format!("Chat with {}", visitor_name.trim()),
-    };
-    truncate_chars(&chosen, MAX_SUBJECT_CHARS)
-}
-
-/// Cuts `s` to at most `max` characters, on a character boundary.
-pub fn truncate_chars(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((idx, _)) => s[..idx].to_owned(),
-        None => s.to_owned(),
-    }
+    threadline_rules::default_subject(chat_subject, visitor_name)
 }
 
 #[cfg(test)]

@@ -2,42 +2,20 @@
 //! the visitor asked first and what an agent said last, which is what a
 //! colleague picking up the ticket needs before reading the transcript.
 
-use super::MessageKind;
-use super::subject::truncate_chars;
 use super::transcript::PublicMessage;
 
+/// Quoted at most from a message (the rule's own limit, for the tests).
+#[cfg(test)]
 const QUOTE_CHARS: usize = 200;
 
+/// The rule lives in `threadline-rules`, shared with the default plugin.
 pub fn extractive_summary(messages: &[PublicMessage]) -> Option<String> {
-    let first_question = messages.iter().find(|m| m.kind() == MessageKind::Visitor);
-    let last_answer = messages.iter().rev().find(|m| m.kind() == MessageKind::Agent);
-    let quote = |m: &PublicMessage| {
-        let flat = m.body.split_whitespace().collect::<Vec<_>>().join(" ");
-        let cut = truncate_chars(&flat, QUOTE_CHARS);
-        if cut.len() < flat.len() {
-            format!("{cut}…")
-        } else {
-            cut
-        }
-    };
-    let mut lines = Vec::new();
-    if let Some(m) = first_question {
-        lines.push(format!("{} asked: {}", m.author_name, quote(m)));
-    }
-    if let Some(m) = last_answer {
-        lines.push(format!("Last reply from {}: {}", m.author_name, quote(m)));
-    }
-    if lines.is_empty() {
-        return None;
-    }
-    let visitor = messages.iter().filter(|m| m.kind() == MessageKind::Visitor).count();
-    let agent = messages.iter().filter(|m| m.kind() == MessageKind::Agent).count();
-    lines.push(format!("{visitor} visitor and {agent} agent messages."));
-    Some(lines.join("\n"))
+    threadline_rules::extractive_summary(messages)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::MessageKind;
     use super::super::transcript::tests::msg;
     use super::*;
 

@@ -31,42 +31,31 @@ impl PublicMessage {
     }
 }
 
-/// The built-in transcript: one line a message, `[timestamp] speaker: text`,
-/// oldest first, times in UTC. Line breaks inside a message become spaces so
-/// that every line of the transcript starts with its timestamp and speaker.
-pub fn plain_transcript(messages: &[PublicMessage]) -> String {
-    use chrono::{Datelike, Timelike};
-    use std::fmt::Write;
-    // One buffer, sized once, and no format string parsed per message: a
-    // long chat's transcript costs little more than copying its text.
-    let size: usize = messages.iter().map(|m| m.author_name.len() + m.body.len() + 30).sum();
-    let mut out = String::with_capacity(size);
-    for m in messages {
-        if !out.is_empty() {
-            out.push('\n');
-        }
-        let t = m.created_at;
-        // Writing to a String cannot fail.
-        let _ = write!(
-            out,
-            "[{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC] ",
-            t.year(),
-            t.month(),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        );
-        out.push_str(&m.author_name);
-        out.push_str(": ");
-        for (i, word) in m.body.split_whitespace().enumerate() {
-            if i > 0 {
-                out.push(' ');
-            }
-            out.push_str(word);
+impl threadline_rules::Message for PublicMessage {
+    fn speaker(&self) -> threadline_rules::Speaker {
+        match self.kind {
+            MessageKind::Visitor => threadline_rules::Speaker::Visitor,
+            MessageKind::Agent => threadline_rules::Speaker::Agent,
+            // Internal notes are never PublicMessages (see `new`).
+            MessageKind::System | MessageKind::InternalNote => threadline_rules::Speaker::System,
         }
     }
-    out
+    fn author_name(&self) -> &str {
+        &self.author_name
+    }
+    fn body(&self) -> &str {
+        &self.body
+    }
+    fn sent_at_ms(&self) -> i64 {
+        self.created_at.timestamp_millis()
+    }
+}
+
+/// The built-in transcript: one line a message, `[timestamp] speaker: text`,
+/// oldest first, times in UTC (the rule lives in `threadline-rules`, shared
+/// with the default plugin).
+pub fn plain_transcript(messages: &[PublicMessage]) -> String {
+    threadline_rules::plain_transcript(messages)
 }
 
 #[cfg(test)]
