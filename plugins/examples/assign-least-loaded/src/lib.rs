@@ -5,21 +5,12 @@
 //! Settings (`PUT /api/v1/pipeline`): `skill` (optional), `include_offline`
 //! (`true` to consider agents who are not online).
 
-wit_bindgen::generate!({
-    path: "../../../wit/0.1.0",
-    world: "threadline:plugin/assignment-hook@0.1.0",
-    with: {
-        "threadline:plugin/types@0.1.0": threadline_plugin_sdk::types,
-        "threadline:plugin/log@0.1.0": threadline_plugin_sdk::log,
-    },
-});
-
 use threadline_plugin_sdk::types::{Agent, Candidate, ChatHeader, Context};
 use threadline_plugin_sdk::{config, info};
 
 struct LeastLoaded;
 
-impl exports::threadline::plugin::assignment::Guest for LeastLoaded {
+impl threadline_plugin_sdk::assignment::Hook for LeastLoaded {
     fn assign(
         ctx: Context,
         _chat: ChatHeader,
@@ -48,4 +39,4 @@ impl exports::threadline::plugin::assignment::Guest for LeastLoaded {
     }
 }
 
-export!(LeastLoaded);
+threadline_plugin_sdk::export_assignment_hook!(LeastLoaded);
