@@ -345,6 +345,15 @@ enum PluginCommand {
         #[arg(long = "config", value_name = "KEY=VALUE", requires = "hook")]
         config: Vec<String>,
     },
+    /// Make a new plugin crate in ./NAME: one hook's logic as one short
+    /// function with a test, a sample chat, and the SDK and contract it
+    /// builds with (nothing points back into a Threadline checkout).
+    New {
+        name: String,
+        /// subject, transcript, assignment or summary.
+        #[arg(long)]
+        hook: String,
+    },
     /// Build the plugin crate in DIR (default: here) for wasm32-wasip2,
     /// installing the target with rustup if it is missing, and print the
     /// component's path, size and hooks.
@@ -728,6 +737,13 @@ async fn plugin_command(command: PluginCommand) -> Result<()> {
             })
             .await;
             print_json(&installed?);
+            Ok(())
+        }
+        PluginCommand::New { name, hook } => {
+            let hook = parse_hook(&hook)?;
+            let dir = std::path::PathBuf::from(&name);
+            let files = crate::plugins::scaffold::new_plugin(&dir, &name, hook)?;
+            print_json(&json!({ "dir": dir, "hook": hook.as_str(), "files": files }));
             Ok(())
         }
         PluginCommand::Build { dir } => {

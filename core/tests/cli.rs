@@ -568,3 +568,94 @@ fn plugin_build_builds_a_crate_and_names_its_hooks() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no Cargo.toml"));
 }
+
+/// From nothing to a plugin a server runs, in a fresh folder outside the
+/// repository: `plugin new` → its own `cargo test` → `plugin build` →
+/// `plugin test` → `plugin run` → `plugin install` on a running server →
+/// a conversion uses it.
+#[tokio::test]
+async fn a_new_plugin_goes_from_scaffold_to_a_conversion() {
+    let work = tempfile::tempdir().unwrap();
+    let cli = |args: &[&str]| {
+        let mut cmd = threadline(work.path());
+        cmd.args(args);
+        cmd
+    };
+    let out = json_of(&mut cli(&["plugin", "new", "vip-subject", "--hook", "subject"]));
+    assert_eq!(out["hook"], "subject");
+    let crate_dir = work.path().join("vip-subject");
+    let source = std::fs::read_to_string(crate_dir.join("src/lib.rs")).unwrap();
+    assert!(
+        !source.contains("wit_bindgen") && !source.contains("generate!"),
+        "{source}"
+    );
+    let manifest = std::fs::read_to_string(crate_dir.join("Cargo.toml")).unwrap();
+    assert!(
+        !manifest.contains(env!("CARGO_MANIFEST_DIR")) && !manifest.contains("../"),
+        "{manifest}"
+    );
+    // The logic is one short function: the trait's one method.
+    let body: Vec<&str> = source
+        .lines()
+        .skip_while(|l| !l.contains("fn default_subject"))
+        .take_while(|l| l.trim() != "}")
+        .collect();
+    assert!(body.len() <= 4, "{body:#?}");
+
+    // Target folders of their own, kept between runs of the suite.
+    let target = std::path::Path::new(env!("OUT_DIR"))
+        .ancestors()
+        .nth(4)
+        .unwrap()
+        .join("guests");
+    let status = Command::new(env!("CARGO"))
+        .arg("test")
+        .current_dir(&crate_dir)
+        .env("CARGO_TARGET_DIR", target.join("scaffold-host"))
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "the new crate's own tests pass natively");
+    let built = json_of(cli(&["plugin", "build", "vip-subject"]).env("CARGO_TARGET_DIR", target.join("scaffold")));
+    assert_eq!(built["hooks"], json!(["subject"]));
+    let wasm = built["wasm"].as_str().unwrap().to_owned();
+
+    let tested = json_of(&mut cli(&["plugin", "test", &wasm, "--chats", "vip-subject/chats"]));
+    assert_eq!(
+        (tested["passed"].as_u64(), tested["failed"].as_u64()),
+        (Some(1), Some(0)),
+        "{tested}"
+    );
+    let ran = json_of(&mut cli(&[
+        "plugin",
+        "run",
+        &wasm,
+        "--hook",
+        "subject",
+        "--chat",
+        "vip-subject/chats/sample.json",
+        "--config",
+        "prefix=[VIP]",
+    ]));
+    assert_eq!(ran["output"], "[VIP] Refund for order 4521", "{ran}");
+
+    let server_dir = tempfile::tempdir().unwrap();
+    let (server, base, token, chat) = serve_demo(server_dir.path()).await;
+    let installed = json_of(&mut cli(&[
+        "plugin",
+        "install",
+        &wasm,
+        "--server",
+        &base,
+        "--token",
+        &token,
+        "--hook",
+        "subject",
+        "--config",
+        "prefix=[VIP]",
+    ]));
+    assert_eq!(installed["plugin"]["hooks"], json!(["subject"]));
+    let ticket = convert(&base, &token, &chat).await;
+    assert_eq!(ticket["subject"], "[VIP] Refund for order #4521");
+    tokio::task::spawn_blocking(move || stop(server)).await.unwrap();
+}

@@ -17,6 +17,7 @@ pub mod limits;
 pub mod loaded;
 pub mod local;
 mod sandbox;
+pub mod scaffold;
 pub mod slots;
 pub mod usage;
 pub mod versions;

@@ -75,28 +75,28 @@ hook_module!(
     subject,
     "threadline_plugin_sdk::subject",
     "threadline:plugin/subject-hook@0.1.0",
-    "export_subject_hook",
+    "__export_subject_hook",
     "The subject a ticket gets when the agent leaves it blank: implement `subject::Hook`, then `export_subject_hook!(YourType)`."
 );
 hook_module!(
     transcript,
     "threadline_plugin_sdk::transcript",
     "threadline:plugin/transcript-hook@0.1.0",
-    "export_transcript_hook",
+    "__export_transcript_hook",
     "The ticket's description, made from the chat: implement `transcript::Hook`, then `export_transcript_hook!(YourType)`."
 );
 hook_module!(
     assignment,
     "threadline_plugin_sdk::assignment",
     "threadline:plugin/assignment-hook@0.1.0",
-    "export_assignment_hook",
+    "__export_assignment_hook",
     "Who gets the new ticket: implement `assignment::Hook`, then `export_assignment_hook!(YourType)`."
 );
 hook_module!(
     summary,
     "threadline_plugin_sdk::summary",
     "threadline:plugin/summary-hook@0.1.0",
-    "export_summary_hook",
+    "__export_summary_hook",
     "The summary stored with a chat when it closes: implement `summary::Hook`, then `export_summary_hook!(YourType)`."
 );
 
@@ -123,8 +123,106 @@ fn emit(level: log::Level, message: &str, fields: &[(&str, &str)]) {
     log::log(level, message, &fields);
 }
 
-// The export macros at the crate root, where plugins call them.
-pub use assignment::export_assignment_hook;
-pub use subject::export_subject_hook;
-pub use summary::export_summary_hook;
-pub use transcript::export_transcript_hook;
+// The export macros, at the crate root where plugins call them. Built for
+// the host (a plugin's own `cargo test`) they export nothing: there is no
+// component to export to, and the hook's logic is tested as a function.
+
+/// Exports a type implementing `subject::Hook` as the component's subject hook.
+#[macro_export]
+macro_rules! export_subject_hook {
+    ($($ty:tt)*) => {
+        #[cfg(target_arch = "wasm32")]
+        $crate::subject::__export_subject_hook!($($ty)*);
+    };
+}
+
+/// Exports a type implementing `transcript::Hook` as the component's transcript hook.
+#[macro_export]
+macro_rules! export_transcript_hook {
+    ($($ty:tt)*) => {
+        #[cfg(target_arch = "wasm32")]
+        $crate::transcript::__export_transcript_hook!($($ty)*);
+    };
+}
+
+/// Exports a type implementing `assignment::Hook` as the component's assignment hook.
+#[macro_export]
+macro_rules! export_assignment_hook {
+    ($($ty:tt)*) => {
+        #[cfg(target_arch = "wasm32")]
+        $crate::assignment::__export_assignment_hook!($($ty)*);
+    };
+}
+
+/// Exports a type implementing `summary::Hook` as the component's summary hook.
+#[macro_export]
+macro_rules! export_summary_hook {
+    ($($ty:tt)*) => {
+        #[cfg(target_arch = "wasm32")]
+        $crate::summary::__export_summary_hook!($($ty)*);
+    };
+}
+
+/// Hook inputs for a plugin's own tests, which run natively under plain
+/// `cargo test` (the hook's logic is an ordinary function; only logging
+/// needs the server).
+pub mod testing {
+    use crate::types::{Agent, Author, Candidate, Chat, ChatHeader, Context, Message, Visitor};
+
+    /// 2026-11-25T10:00:00Z, when test chats start.
+    pub const STARTED_AT_MS: i64 = 1_795_600_800_000;
+
+    /// A context with these settings, in UTC.
+    pub fn context(config: &[(&str, &str)]) -> Context {
+        Context {
+            config: config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            time_zone: "UTC".into(),
+            utc_offset_minutes: 0,
+        }
+    }
+
+    /// A chat from `visitor`, with these messages a minute apart.
+    pub fn chat(visitor: &str, subject: Option<&str>, messages: &[(Author, &str, &str)]) -> Chat {
+        let messages: Vec<Message> = messages
+            .iter()
+            .enumerate()
+            .map(|(i, (author, name, body))| Message {
+                author: *author,
+                author_name: name.to_string(),
+                body: body.to_string(),
+                sent_at: STARTED_AT_MS + 60_000 * i as i64,
+            })
+            .collect();
+        Chat {
+            header: ChatHeader {
+                id: "test-chat".into(),
+                subject: subject.map(str::to_owned),
+                visitor: Visitor {
+                    name: visitor.into(),
+                    email: None,
+                },
+                started_at: STARTED_AT_MS,
+                first_visitor_message: messages.iter().find(|m| m.author == Author::Visitor).cloned(),
+                message_count: messages.len() as u32,
+            },
+            messages,
+        }
+    }
+
+    pub fn agent(id: &str, name: &str) -> Agent {
+        Agent {
+            id: id.into(),
+            name: name.into(),
+        }
+    }
+
+    pub fn candidate(id: &str, name: &str, online: bool, open_tickets: u32, skills: &[&str]) -> Candidate {
+        Candidate {
+            id: id.into(),
+            name: name.into(),
+            online,
+            open_tickets,
+            skills: skills.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}

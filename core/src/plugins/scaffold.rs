@@ -1,0 +1,311 @@
+//! `threadline plugin new`: a plugin crate that builds anywhere. The binary
+//! carries the SDK, the shared rules and the WIT contract, and writes them
+//! beside the new crate (`vendor/`, `wit/`), so nothing points into this
+//! repository and the crate builds offline from crates.io's wit-bindgen.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+
+use crate::domain::hooks::HookKind;
+
+const SDK_LIB: &str = include_str!("../../../plugins/sdk/src/lib.rs");
+const SDK_RULES: &str = include_str!("../../../plugins/sdk/src/rules.rs");
+const RULES_LIB: &str = include_str!("../../../rules/src/lib.rs");
+const WIT: &str = include_str!("../../../wit/0.1.0/plugin.wit");
+
+/// The wit-bindgen the SDK is built and tested with.
+const WIT_BINDGEN: &str = "=0.61.1";
+
+/// Writes a new plugin crate named `name` implementing `hook` into `dir`
+/// (which must not exist yet); returns the files written.
+pub fn new_plugin(dir: &Path, name: &str, hook: HookKind) -> Result<Vec<String>> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if !valid {
+        bail!("{name:?} is not a crate name: lowercase letters, digits, - and _, starting with a letter");
+    }
+    if dir.exists() {
+        bail!("{} exists already", dir.display());
+    }
+    let files: Vec<(&str, String)> = vec![
+        ("Cargo.toml", crate_manifest(name)),
+        ("src/lib.rs", hook_source(name, hook)),
+        ("chats/sample.json", sample_chat(hook)),
+        ("README.md", readme(name, hook)),
+        (".gitignore", "/target\n".into()),
+        ("wit/0.1.0/plugin.wit", WIT.into()),
+        ("vendor/threadline-plugin-sdk/Cargo.toml", sdk_manifest()),
+        ("vendor/threadline-plugin-sdk/src/lib.rs", SDK_LIB.into()),
+        ("vendor/threadline-plugin-sdk/src/rules.rs", SDK_RULES.into()),
+        ("vendor/threadline-rules/Cargo.toml", rules_manifest()),
+        ("vendor/threadline-rules/src/lib.rs", RULES_LIB.into()),
+    ];
+    for (path, text) in &files {
+        let path = dir.join(path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(files.into_iter().map(|(p, _)| p.to_owned()).collect())
+}
+
+fn crate_manifest(name: &str) -> String {
+    format!(
+        r#"[package]
+name = "{name}"
+version = "0.1.0"
+edition = "2024"
+publish = false
+
+[lib]
+# cdylib: the WebAssembly component; rlib: the logic under plain `cargo test`.
+crate-type = ["cdylib", "rlib"]
+
+[dependencies]
+threadline-plugin-sdk = {{ path = "vendor/threadline-plugin-sdk" }}
+
+# A crate of its own, wherever it is put.
+[workspace]
+
+# Small components load and instantiate faster.
+[profile.release]
+opt-level = "s"
+lto = true
+strip = true
+codegen-units = 1
+panic = "abort"
+"#
+    )
+}
+
+fn sdk_manifest() -> String {
+    format!(
+        r#"[package]
+name = "threadline-plugin-sdk"
+version = "0.1.0"
+edition = "2024"
+license = "Apache-2.0"
+publish = false
+
+[dependencies]
+wit-bindgen = "{WIT_BINDGEN}"
+threadline-rules = {{ path = "../threadline-rules" }}
+"#
+    )
+}
+
+fn rules_manifest() -> String {
+    r#"[package]
+name = "threadline-rules"
+version = "0.1.0"
+edition = "2024"
+license = "Apache-2.0"
+publish = false
+"#
+    .into()
+}
+
+/// The hook's logic is one short function, and a native test of it.
+fn hook_source(name: &str, hook: HookKind) -> String {
+    let body = match hook {
+        HookKind::Subject => {
+            r#"use threadline_plugin_sdk::types::{ChatHeader, Context};
+use threadline_plugin_sdk::{config, rules, subject};
+
+pub struct Plugin;
+
+impl subject::Hook for Plugin {
+    /// The built-in subject, after a prefix an operator can set.
+    fn default_subject(ctx: Context, chat: ChatHeader) -> Result<String, String> {
+        let prefix = config(&ctx, "prefix").unwrap_or("[Chat]");
+        Ok(format!("{prefix} {}", rules::default_subject(&chat)))
+    }
+}
+
+threadline_plugin_sdk::export_subject_hook!(Plugin);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use threadline_plugin_sdk::subject::Hook;
+    use threadline_plugin_sdk::testing::{chat, context};
+    use threadline_plugin_sdk::types::Author;
+
+    #[test]
+    fn prefixes_the_default_subject() {
+        let chat = chat("Ada", None, &[(Author::Visitor, "Ada", "Hello?")]);
+        let subject = Plugin::default_subject(context(&[("prefix", "[VIP]")]), chat.header).unwrap();
+        assert_eq!(subject, "[VIP] Chat with Ada");
+    }
+}
+"#
+        }
+        HookKind::Transcript => {
+            r#"use threadline_plugin_sdk::types::{Chat, Context};
+use threadline_plugin_sdk::{rules, transcript};
+
+pub struct Plugin;
+
+impl transcript::Hook for Plugin {
+    /// The built-in transcript, under a line that says whose chat it was.
+    fn format(_ctx: Context, chat: Chat) -> Result<String, String> {
+        let lines = rules::plain_transcript(&chat.messages);
+        Ok(format!("Chat with {}\n\n{lines}", chat.header.visitor.name))
+    }
+}
+
+threadline_plugin_sdk::export_transcript_hook!(Plugin);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use threadline_plugin_sdk::testing::{chat, context};
+    use threadline_plugin_sdk::transcript::Hook;
+    use threadline_plugin_sdk::types::Author;
+
+    #[test]
+    fn heads_the_transcript_with_the_visitor() {
+        let chat = chat("Ada", None, &[(Author::Visitor, "Ada", "Hello?")]);
+        let text = Plugin::format(context(&[]), chat).unwrap();
+        assert_eq!(text, "Chat with Ada\n\n[2026-11-25 10:00:00 UTC] Ada: Hello?");
+    }
+}
+"#
+        }
+        HookKind::Assignment => {
+            r#"use threadline_plugin_sdk::assignment;
+use threadline_plugin_sdk::types::{Agent, Candidate, ChatHeader, Context};
+
+pub struct Plugin;
+
+impl assignment::Hook for Plugin {
+    /// The online agent with the fewest open tickets; the converting agent
+    /// when nobody is online.
+    fn assign(_ctx: Context, _chat: ChatHeader, converting: Agent, candidates: Vec<Candidate>) -> Result<String, String> {
+        let least_loaded = candidates.iter().filter(|c| c.online).min_by_key(|c| c.open_tickets);
+        Ok(least_loaded.map_or(converting.id, |c| c.id.clone()))
+    }
+}
+
+threadline_plugin_sdk::export_assignment_hook!(Plugin);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use threadline_plugin_sdk::assignment::Hook;
+    use threadline_plugin_sdk::testing::{agent, candidate, chat, context};
+
+    #[test]
+    fn picks_the_least_loaded_online_agent() {
+        let candidates = vec![
+            candidate("bob", "Bob", true, 7, &[]),
+            candidate("cleo", "Cleo", true, 2, &[]),
+            candidate("dev", "Dev", false, 0, &[]),
+        ];
+        let header = chat("Ada", None, &[]).header;
+        let chosen = Plugin::assign(context(&[]), header, agent("bob", "Bob"), candidates).unwrap();
+        assert_eq!(chosen, "cleo");
+    }
+}
+"#
+        }
+        HookKind::Summary => {
+            r#"use threadline_plugin_sdk::types::{Chat, Context};
+use threadline_plugin_sdk::{rules, summary};
+
+pub struct Plugin;
+
+impl summary::Hook for Plugin {
+    /// The built-in summary, with how long the chat ran.
+    fn summarize(_ctx: Context, chat: Chat) -> Result<Option<String>, String> {
+        let minutes = match (chat.messages.first(), chat.messages.last()) {
+            (Some(first), Some(last)) => (last.sent_at - first.sent_at) / 60_000,
+            _ => 0,
+        };
+        Ok(rules::extractive_summary(&chat.messages).map(|s| format!("{s}\nThe chat ran {minutes} min.")))
+    }
+}
+
+threadline_plugin_sdk::export_summary_hook!(Plugin);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use threadline_plugin_sdk::summary::Hook;
+    use threadline_plugin_sdk::testing::{chat, context};
+    use threadline_plugin_sdk::types::Author;
+
+    #[test]
+    fn says_how_long_the_chat_ran() {
+        let chat = chat("Ada", None, &[(Author::Visitor, "Ada", "Hello?"), (Author::Agent, "Bob", "Hi!")]);
+        let summary = Plugin::summarize(context(&[]), chat).unwrap().unwrap();
+        assert!(summary.ends_with("The chat ran 1 min."), "{summary}");
+    }
+}
+"#
+        }
+    };
+    format!("//! {name}: a Threadline {hook} plugin.\n\n{body}")
+}
+
+/// A chat to try the plugin on, with the answer `plugin test` expects.
+fn sample_chat(hook: HookKind) -> String {
+    let expect = match hook {
+        HookKind::Subject => {
+            r#",
+  "expect": {"subject": "[Chat] Refund for order 4521"}"#
+        }
+        HookKind::Assignment => {
+            r#",
+  "expect": {"assignment": "agent-cleo"}"#
+        }
+        HookKind::Transcript | HookKind::Summary => "",
+    };
+    format!(
+        r#"{{
+  "subject": "Refund for order 4521",
+  "visitor": {{"name": "Ada Lovelace", "email": "ada@example.com"}},
+  "time_zone": "Europe/Paris",
+  "messages": [
+    {{"author": "visitor", "author_name": "Ada Lovelace", "body": "I was charged twice for order 4521.", "sent_at": "2026-11-25T10:00:00Z"}},
+    {{"author": "agent", "author_name": "Bob", "body": "Sorry about that, let me check with billing.", "sent_at": "2026-11-25T10:01:30Z"}},
+    {{"author": "internal_note", "author_name": "Bob", "body": "Never reaches a plugin.", "sent_at": "2026-11-25T10:02:00Z"}}
+  ],
+  "converting_agent": {{"id": "agent-bob", "name": "Bob"}},
+  "candidates": [
+    {{"id": "agent-bob", "name": "Bob", "online": true, "open_tickets": 7, "skills": []}},
+    {{"id": "agent-cleo", "name": "Cleo", "online": true, "open_tickets": 2, "skills": []}}
+  ]{expect}
+}}
+"#
+    )
+}
+
+fn readme(name: &str, hook: HookKind) -> String {
+    format!(
+        r#"# {name}
+
+A Threadline `{hook}` plugin. The logic is in `src/lib.rs`; `vendor/` and
+`wit/` are the SDK and the contract, written out by `threadline plugin new`.
+
+```sh
+cargo test                                   # the logic, natively
+threadline plugin build                      # the WebAssembly component
+threadline plugin test target/wasm32-wasip2/release/{file}.wasm --chats chats
+threadline plugin run target/wasm32-wasip2/release/{file}.wasm --hook {hook} --chat chats/sample.json
+threadline plugin install target/wasm32-wasip2/release/{file}.wasm --server https://help.example.com \
+  --token "$THREADLINE_TOKEN" --hook {hook}
+```
+
+A chat from your own server, to try the plugin on:
+`GET /api/v1/chats/{{id}}/hook-input?hook={hook}` (admins).
+"#,
+        file = name.replace('-', "_"),
+    )
+}
