@@ -109,6 +109,24 @@ pub fn config<'a>(ctx: &'a Context, key: &str) -> Option<&'a str> {
     ctx.config.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
+/// The setting `key` read as a `T` (a number, `true`/`false`, any
+/// `FromStr` type): `Ok(None)` when it is not set, and an error naming the
+/// setting when it does not read as one. Return that error from the hook,
+/// and the operator sees which setting to fix:
+///
+/// ```ignore
+/// let max: usize = setting(&ctx, "max_chars")?.unwrap_or(80);
+/// ```
+pub fn setting<T: core::str::FromStr>(ctx: &Context, key: &str) -> Result<Option<T>, String> {
+    match config(ctx, key) {
+        None => Ok(None),
+        Some(raw) => raw.trim().parse().map(Some).map_err(|_| {
+            let wanted = core::any::type_name::<T>().rsplit("::").next().unwrap_or("value");
+            format!("the setting {key:?} is {raw:?}, which is not a valid {wanted}")
+        }),
+    }
+}
+
 /// Logs a line through the host (kept with the workspace, plugin and hook).
 pub fn info(message: &str, fields: &[(&str, &str)]) {
     emit(log::Level::Info, message, fields);
@@ -224,5 +242,26 @@ pub mod testing {
             open_tickets,
             skills: skills.iter().map(|s| s.to_string()).collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{config, setting, testing};
+
+    #[test]
+    fn settings_read_as_text_or_as_typed_values() {
+        let ctx = testing::context(&[
+            ("prefix", "[VIP]"),
+            ("max_chars", " 80 "),
+            ("loud", "true"),
+            ("bad", "eighty"),
+        ]);
+        assert_eq!(config(&ctx, "prefix"), Some("[VIP]"));
+        assert_eq!(setting::<usize>(&ctx, "max_chars"), Ok(Some(80)));
+        assert_eq!(setting::<bool>(&ctx, "loud"), Ok(Some(true)));
+        assert_eq!(setting::<usize>(&ctx, "missing"), Ok(None));
+        let e = setting::<usize>(&ctx, "bad").unwrap_err();
+        assert!(e.contains("\"bad\"") && e.contains("usize"), "{e}");
     }
 }
