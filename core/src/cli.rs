@@ -648,7 +648,7 @@ async fn run(cli: Cli) -> Result<()> {
             let agent = account.agent;
             store.set_password(&agent.tenant_id, &agent.id, &hash).await?;
             let ended = store.end_sessions(&agent.tenant_id, &agent.id, None).await?;
-            print_json(&json!({ "agent_id": agent.id, "sessions_ended": ended }));
+            print_json(&json!({ "agent_id": agent.id, "sessions_ended": ended.len() }));
             Ok(())
         }
         Command::Plugin { command } => plugin_command(command).await,

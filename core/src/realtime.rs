@@ -29,6 +29,9 @@ pub enum EventKind {
     ChatReopened,
     ChatConverted,
     ChatRated,
+    /// A session or API token was ended (signed out, revoked, its password
+    /// changed): sockets opened with it close. Never sent to a client.
+    CredentialEnded,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +49,9 @@ pub struct Event {
     /// For a conversion: the ticket, e.g. `TK-1001`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ticket: Option<String>,
+    /// For an ended credential: its id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_id: Option<String>,
 }
 
 impl Event {
@@ -57,6 +63,15 @@ impl Event {
             message_id: None,
             internal: false,
             ticket: None,
+            credential_id: None,
+        }
+    }
+
+    /// The credential `credential_id` of the workspace has ended.
+    pub fn credential_ended(tenant_id: &str, credential_id: &str) -> Self {
+        Self {
+            credential_id: Some(credential_id.to_owned()),
+            ..Self::new(tenant_id, EventKind::CredentialEnded, "")
         }
     }
 

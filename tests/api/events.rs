@@ -10,6 +10,7 @@ on_both_databases!(
     a_visitor_sees_their_chat_live_but_never_internal_notes,
     sockets_see_only_their_own_workspace,
     sockets_need_a_valid_token,
+    a_socket_closes_when_the_session_it_was_opened_with_ends,
 );
 
 async fn an_agent_sees_the_workspace_live(app: TestApp) {
@@ -97,6 +98,40 @@ async fn sockets_see_only_their_own_workspace(app: TestApp) {
         live_b.next().await,
         json!({"kind": "chat_started", "chat_id": chat_b, "internal": false})
     );
+}
+
+/// Signing out, or changing the password elsewhere, closes the sockets of
+/// the sessions it ends (4401), and only those.
+async fn a_socket_closes_when_the_session_it_was_opened_with_ends(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let laptop = app.session(&t, &t.admin).await;
+    let phone = app.session(&t, &t.admin).await;
+    let mut on_laptop = app.events("/api/v1/events", &laptop).await;
+    let mut on_phone = app.events("/api/v1/events", &phone).await;
+    let mut script = app.events("/api/v1/events", &t.admin.token).await;
+
+    let r = app
+        .call(Method::POST, "/api/v1/auth/sign-out", Some(&laptop), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(on_laptop.close_code().await, 4401);
+
+    // A password change from a third session ends the phone's session; the
+    // session that made the change and the API token stay.
+    let third = app.session(&t, &t.admin).await;
+    let r = app
+        .call(
+            Method::PUT,
+            "/api/v1/auth/password",
+            Some(&third),
+            Some(json!({"current_password": "a long enough password", "new_password": "another long password"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    assert_eq!(on_phone.close_code().await, 4401);
+    // The script's socket saw none of it, and still gets events.
+    let (chat, _) = app.simple_chat(&t).await;
+    assert_eq!(script.next().await["chat_id"], chat.as_str());
 }
 
 /// How a socket that sends `first` as its first frame (or, with `header`,

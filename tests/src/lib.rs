@@ -976,6 +976,26 @@ impl Events {
     pub async fn next(&mut self) -> Value {
         next_text(&mut self.0).await
     }
+
+    /// The code the server closes the socket with; fails if an event comes
+    /// first, or nothing within ten seconds.
+    pub async fn close_code(&mut self) -> u16 {
+        use futures::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        loop {
+            let frame = tokio::time::timeout(std::time::Duration::from_secs(10), self.0.next())
+                .await
+                .expect("closed within ten seconds")
+                .expect("a close frame before the end")
+                .expect("a readable frame");
+            match frame {
+                Message::Close(Some(close)) => return u16::from(close.code),
+                Message::Close(None) => return 1005,
+                Message::Text(text) => panic!("expected the socket to close, got {text}"),
+                _ => continue,
+            }
+        }
+    }
 }
 
 async fn next_text(

@@ -18,6 +18,7 @@ use super::error::{ApiError, ErrorBody, OrNotFound};
 use super::extract::{ApiJson, AuthAdmin, AuthCredential, Client};
 use crate::domain::password::{self, Password};
 use crate::domain::{EmailAddress, InvalidInput, single_line};
+use crate::realtime::Event;
 use crate::store::{Agent, Credential, CredentialKind, StoreError};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -130,20 +131,22 @@ async fn sign_in(
 }
 
 /// Ends the session (or API token) the request is made with: its token
-/// gets 401 from now on, on every node.
+/// gets 401 from now on, on every node, and sockets opened with it close.
 #[utoipa::path(post, path = "/api/v1/auth/sign-out", tag = "auth", security(("agent_token" = [])),
     responses((status = 204, description = "Signed out"),
         (status = 401, description = "Missing or invalid token", body = ErrorBody)))]
 async fn sign_out(State(state): State<AppState>, caller: AuthCredential) -> Result<StatusCode, ApiError> {
-    match state
-        .store
-        .revoke_credential(&caller.agent.tenant_id, &caller.credential.id, None)
-        .await
-    {
+    let (tenant_id, credential_id) = (&caller.agent.tenant_id, &caller.credential.id);
+    match state.store.revoke_credential(tenant_id, credential_id, None).await {
         // Signed out twice at once: the other request did it.
-        Ok(()) | Err(StoreError::NotFound) => Ok(StatusCode::NO_CONTENT),
-        Err(e) => Err(e.into()),
+        Ok(()) | Err(StoreError::NotFound) => {}
+        Err(e) => return Err(e.into()),
     }
+    state
+        .bus
+        .publish(Event::credential_ended(tenant_id, credential_id))
+        .await;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Serialize, ToSchema)]
@@ -214,10 +217,13 @@ async fn change_password(
     };
     state.rates.signed_in(&key);
     state.store.set_password(&agent.tenant_id, &agent.id, &hash).await?;
-    state
+    let ended = state
         .store
         .end_sessions(&agent.tenant_id, &agent.id, Some(&caller.credential.id))
         .await?;
+    for id in ended {
+        state.bus.publish(Event::credential_ended(&agent.tenant_id, &id)).await;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -330,5 +336,9 @@ async fn revoke_token(
         .revoke_credential(&admin.tenant_id, &token_id, Some(CredentialKind::Api))
         .await
         .or_not_found("token")?;
+    state
+        .bus
+        .publish(Event::credential_ended(&admin.tenant_id, &token_id))
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -6,7 +6,9 @@
 //! the socket's first frame, `{"token": "…"}`, within ten seconds; other
 //! clients may send `Authorization: Bearer` with the handshake instead. A
 //! socket whose token is refused is closed with code 4401 (4404 for a chat
-//! that is not the visitor's). Once authenticated, the server's first frame
+//! that is not the visitor's), and so is an agent's socket when the session
+//! or API token it was opened with ends (signed out, revoked, its password
+//! changed elsewhere). Once authenticated, the server's first frame
 //! is `{"kind":"ready"}`: from then on no event is missed. A socket that
 //! falls too far behind gets `{"kind":"resync"}` and should refetch. When
 //! the server shuts down, sockets are closed with code 1001.
@@ -112,7 +114,7 @@ async fn serve_socket<F, Fut, W>(
     who: F,
 ) where
     F: FnOnce(AppState, String) -> Fut,
-    Fut: std::future::Future<Output = Result<W, ApiError>>,
+    Fut: std::future::Future<Output = Result<(W, Option<String>), ApiError>>,
     W: Fn(&Event) -> bool,
 {
     let mut stopping = hold.as_ref().map(ConnectionHold::stopping);
@@ -130,8 +132,8 @@ async fn serve_socket<F, Fut, W>(
     };
     // Subscribed before "ready" is sent, so nothing after it can be missed.
     let events = state.bus.subscribe();
-    let wanted = match who(state, token).await.map_err(Refused::from) {
-        Ok(wanted) => wanted,
+    let (wanted, credential) = match who(state, token).await.map_err(Refused::from) {
+        Ok(found) => found,
         Err(Refused::Unauthorized) => return close(socket, CLOSE_UNAUTHORIZED, "unauthorized").await,
         Err(Refused::NotFound) => return close(socket, CLOSE_NOT_FOUND, "chat not found").await,
         Err(Refused::Failed(e)) => {
@@ -139,7 +141,7 @@ async fn serve_socket<F, Fut, W>(
             return close(socket, 1011, "internal error").await;
         }
     };
-    pump(socket, events, wanted, hold).await
+    pump(socket, events, wanted, credential, hold).await
 }
 
 async fn agent_events(
@@ -159,7 +161,7 @@ async fn agent_events(
         serve_socket(socket, header, hold, state, |state, token| async move {
             let caller = super::extract::authenticate_agent(&state, &token).await?;
             let tenant = caller.agent.tenant_id;
-            Ok(move |e: &Event| e.tenant_id == tenant)
+            Ok((move |e: &Event| e.tenant_id == tenant, Some(caller.credential.id)))
         })
     }))
 }
@@ -180,9 +182,10 @@ async fn visitor_events(
     Ok(ws.on_upgrade(move |socket| {
         serve_socket(socket, header, hold, state, |state, token| async move {
             let tenant = visitor_of_chat(&state, &token, &chat_id).await?;
-            Ok(move |e: &Event| {
+            let wanted = move |e: &Event| {
                 e.tenant_id == tenant && e.chat_id == chat_id && !e.internal && e.kind != EventKind::ChatStarted
-            })
+            };
+            Ok((wanted, None))
         })
     }))
 }
@@ -203,12 +206,14 @@ async fn visitor_of_chat(state: &AppState, token: &str, chat_id: &str) -> Result
 
 /// Forwards the events `wanted` lets through until either side goes away;
 /// pings keep proxies from closing a quiet socket. The socket keeps its
-/// connection's place under the server's connection caps (`hold`), and is
-/// closed with 1001 (going away) when the server shuts down.
+/// connection's place under the server's connection caps (`hold`), is
+/// closed with 1001 (going away) when the server shuts down, and with 4401
+/// when the agent credential it was opened with (`credential`) ends.
 async fn pump(
     mut socket: WebSocket,
     mut events: broadcast::Receiver<Event>,
     wanted: impl Fn(&Event) -> bool,
+    credential: Option<String>,
     hold: Option<ConnectionHold>,
 ) {
     let mut stopping = hold.as_ref().map(ConnectionHold::stopping);
@@ -220,6 +225,12 @@ async fn pump(
     loop {
         let frame = tokio::select! {
             event = events.recv() => match event {
+                Ok(e) if e.kind == EventKind::CredentialEnded => {
+                    if credential.is_some() && e.credential_id == credential {
+                        return close(socket, CLOSE_UNAUTHORIZED, "session ended").await;
+                    }
+                    continue;
+                }
                 Ok(e) if wanted(&e) => Message::Text(e.to_client_json().into()),
                 Ok(_) => continue,
                 Err(RecvError::Lagged(_)) => Message::Text(r#"{"kind":"resync"}"#.into()),

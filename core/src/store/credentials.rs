@@ -230,17 +230,36 @@ impl Store {
             .await?)
     }
 
-    /// Ends every session of an agent but `except` (their password changed).
-    pub async fn end_sessions(&self, tenant_id: &str, agent_id: &str, except: Option<&str>) -> StoreResult<u64> {
-        let mut delete = agent_credential::Entity::delete_many()
+    /// Ends every session of an agent but `except` (their password
+    /// changed); returns the ids of the sessions ended.
+    pub async fn end_sessions(
+        &self,
+        tenant_id: &str,
+        agent_id: &str,
+        except: Option<&str>,
+    ) -> StoreResult<Vec<String>> {
+        let txn = self.write_txn().await?;
+        let mut sessions = agent_credential::Entity::find()
             .filter(agent_credential::Column::AgentId.eq(agent_id))
             .filter(agent_credential::Column::TenantId.eq(tenant_id))
             .filter(agent_credential::Column::Kind.eq(CredentialKind::Session.as_str()));
         if let Some(id) = except {
-            delete = delete.filter(agent_credential::Column::Id.ne(id));
+            sessions = sessions.filter(agent_credential::Column::Id.ne(id));
         }
-        let done = delete.exec(&self.writer).await?;
-        Ok(done.rows_affected)
+        let ids: Vec<String> = sessions
+            .select_only()
+            .column(agent_credential::Column::Id)
+            .into_tuple()
+            .all(&txn)
+            .await?;
+        if !ids.is_empty() {
+            agent_credential::Entity::delete_many()
+                .filter(agent_credential::Column::Id.is_in(ids.clone()))
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(ids)
     }
 }
 
