@@ -415,11 +415,6 @@ fn parse_hook(hook: &str) -> Result<HookKind> {
     HookKind::parse(hook).with_context(|| format!("unknown hook {hook:?}: subject, transcript, assignment or summary"))
 }
 
-fn read_chat_file(path: &std::path::Path) -> Result<local::ChatFile> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not a chat file", path.display()))
-}
-
 #[derive(Subcommand)]
 enum TenantCommand {
     /// Create a workspace and its first admin agent.
@@ -669,7 +664,7 @@ async fn plugin_command(command: PluginCommand) -> Result<()> {
         }
         PluginCommand::Run { wasm, hook, chat, run } => {
             let hook = parse_hook(&hook)?;
-            let input = read_chat_file(&chat)?.into_input().map_err(anyhow::Error::msg)?;
+            let input = local::ChatFile::read(&chat)?.into_input().map_err(anyhow::Error::msg)?;
             let plugin = run.load(&wasm)?;
             if !plugin.exports(hook) {
                 anyhow::bail!("{} does not export the {hook} hook", wasm.display());

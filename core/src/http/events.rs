@@ -103,45 +103,72 @@ impl From<ApiError> for Refused {
     }
 }
 
-/// Authenticates a socket with its handshake header, else its first frame,
-/// then subscribes and pumps; `who` turns a token into the filter of what
-/// the socket may see.
+/// What an authenticated socket may see, and the agent credential it was
+/// opened with (none for a visitor's).
+type Admitted<W> = (W, Option<String>);
+
+/// Serves a socket: authenticated already by its handshake header
+/// (`early`), else by its first frame through `who`; then subscribes and
+/// pumps.
 async fn serve_socket<F, Fut, W>(
     mut socket: WebSocket,
-    header: Option<String>,
+    early: Option<Admitted<W>>,
     hold: Option<ConnectionHold>,
     state: AppState,
     who: F,
 ) where
     F: FnOnce(AppState, String) -> Fut,
-    Fut: std::future::Future<Output = Result<(W, Option<String>), ApiError>>,
+    Fut: std::future::Future<Output = Result<Admitted<W>, ApiError>>,
     W: Fn(&Event) -> bool,
 {
     let mut stopping = hold.as_ref().map(ConnectionHold::stopping);
-    let token = match header {
-        Some(token) => Some(token),
-        None => tokio::select! {
-            token = token_frame(&mut socket) => token,
-            () = super::edge::stopped(stopping.as_mut()) => {
-                return close(socket, 1001, "server shutting down").await;
-            }
-        },
-    };
-    let Some(token) = token else {
-        return close(socket, CLOSE_UNAUTHORIZED, "send {\"token\": …} as the first frame").await;
-    };
-    // Subscribed before "ready" is sent, so nothing after it can be missed.
+    // Subscribed before "ready" is sent (in `pump`), so nothing after it
+    // can be missed.
     let events = state.bus.subscribe();
-    let (wanted, credential) = match who(state, token).await.map_err(Refused::from) {
-        Ok(found) => found,
-        Err(Refused::Unauthorized) => return close(socket, CLOSE_UNAUTHORIZED, "unauthorized").await,
-        Err(Refused::NotFound) => return close(socket, CLOSE_NOT_FOUND, "chat not found").await,
-        Err(Refused::Failed(e)) => {
-            tracing::warn!(error = %e, "cannot authenticate a socket");
-            return close(socket, 1011, "internal error").await;
+    let (wanted, credential) = match early {
+        Some(admitted) => admitted,
+        None => {
+            let token = tokio::select! {
+                token = token_frame(&mut socket) => token,
+                () = super::edge::stopped(stopping.as_mut()) => {
+                    return close(socket, 1001, "server shutting down").await;
+                }
+            };
+            let Some(token) = token else {
+                return close(socket, CLOSE_UNAUTHORIZED, "send {\"token\": …} as the first frame").await;
+            };
+            match who(state, token).await.map_err(Refused::from) {
+                Ok(admitted) => admitted,
+                Err(Refused::Unauthorized) => return close(socket, CLOSE_UNAUTHORIZED, "unauthorized").await,
+                Err(Refused::NotFound) => return close(socket, CLOSE_NOT_FOUND, "chat not found").await,
+                Err(Refused::Failed(e)) => {
+                    tracing::warn!(error = %e, "cannot authenticate a socket");
+                    return close(socket, 1011, "internal error").await;
+                }
+            }
         }
     };
     pump(socket, events, wanted, credential, hold).await
+}
+
+/// An agent's socket sees every event of their workspace.
+async fn agent_admitted(state: AppState, token: String) -> Result<Admitted<impl Fn(&Event) -> bool>, ApiError> {
+    let caller = super::extract::authenticate_agent(&state, &token).await?;
+    let tenant = caller.agent.tenant_id;
+    Ok((move |e: &Event| e.tenant_id == tenant, Some(caller.credential.id)))
+}
+
+/// A visitor's socket sees the public events of their own chat.
+async fn visitor_admitted(
+    state: AppState,
+    token: String,
+    chat_id: String,
+) -> Result<Admitted<impl Fn(&Event) -> bool>, ApiError> {
+    let tenant = visitor_of_chat(&state, &token, &chat_id).await?;
+    let wanted = move |e: &Event| {
+        e.tenant_id == tenant && e.chat_id == chat_id && !e.internal && e.kind != EventKind::ChatStarted
+    };
+    Ok((wanted, None))
 }
 
 async fn agent_events(
@@ -151,19 +178,13 @@ async fn agent_events(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let ws = upgrade(ws)?;
-    let header = header_token(&headers);
     // A script's bad header token gets a plain 401 before the upgrade.
-    if let Some(token) = &header {
-        super::extract::authenticate_agent(&state, token).await?;
-    }
+    let early = match header_token(&headers) {
+        Some(token) => Some(agent_admitted(state.clone(), token).await?),
+        None => None,
+    };
     let hold = hold.map(|h| h.0);
-    Ok(ws.on_upgrade(move |socket| {
-        serve_socket(socket, header, hold, state, |state, token| async move {
-            let caller = super::extract::authenticate_agent(&state, &token).await?;
-            let tenant = caller.agent.tenant_id;
-            Ok((move |e: &Event| e.tenant_id == tenant, Some(caller.credential.id)))
-        })
-    }))
+    Ok(ws.on_upgrade(move |socket| serve_socket(socket, early, hold, state, agent_admitted)))
 }
 
 async fn visitor_events(
@@ -174,18 +195,14 @@ async fn visitor_events(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let ws = upgrade(ws)?;
-    let header = header_token(&headers);
-    if let Some(token) = &header {
-        visitor_of_chat(&state, token, &chat_id).await?;
-    }
+    let early = match header_token(&headers) {
+        Some(token) => Some(visitor_admitted(state.clone(), token, chat_id.clone()).await?),
+        None => None,
+    };
     let hold = hold.map(|h| h.0);
     Ok(ws.on_upgrade(move |socket| {
-        serve_socket(socket, header, hold, state, |state, token| async move {
-            let tenant = visitor_of_chat(&state, &token, &chat_id).await?;
-            let wanted = move |e: &Event| {
-                e.tenant_id == tenant && e.chat_id == chat_id && !e.internal && e.kind != EventKind::ChatStarted
-            };
-            Ok((wanted, None))
+        serve_socket(socket, early, hold, state, move |state, token| {
+            visitor_admitted(state, token, chat_id)
         })
     }))
 }

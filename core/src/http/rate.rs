@@ -151,8 +151,7 @@ impl RateLimits {
                 times.pop_front();
             }
             if times.len() >= cap {
-                let wait = window.saturating_sub(now.duration_since(times[0]));
-                let seconds = u32::try_from(wait.as_secs()).unwrap_or(u32::MAX).saturating_add(1);
+                let seconds = retry_seconds(window.saturating_sub(now.duration_since(times[0])));
                 return Err(ApiError::TooManyRequests(
                     format!("too many failed sign-ins for this account; try again in {seconds} s"),
                     seconds,
@@ -223,9 +222,14 @@ pub fn network_of(ip: IpAddr) -> IpAddr {
 }
 
 fn too_many(what: &str, not_until: &governor::NotUntil<<DefaultClock as Clock>::Instant>) -> ApiError {
-    let wait = not_until.wait_time_from(DefaultClock::default().now());
-    let seconds = u32::try_from(wait.as_secs()).unwrap_or(u32::MAX).saturating_add(1);
+    let seconds = retry_seconds(not_until.wait_time_from(DefaultClock::default().now()));
     ApiError::TooManyRequests(format!("too many {what}; try again in {seconds} s"), seconds)
+}
+
+/// `Retry-After` for a wait: whole seconds, rounded up so a client that
+/// waits that long is let through.
+fn retry_seconds(wait: Duration) -> u32 {
+    u32::try_from(wait.as_secs()).unwrap_or(u32::MAX).saturating_add(1)
 }
 
 /// Forgets buckets that are full again, once a minute, so the maps hold

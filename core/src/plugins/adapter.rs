@@ -45,7 +45,7 @@ pub struct PluginHook {
     gate: Arc<Gate>,
     /// Where a local run keeps each call's costs (the server's calls go to
     /// the usage figures instead).
-    observed: Option<Arc<std::sync::Mutex<Vec<CallCost>>>>,
+    observed: Option<Arc<std::sync::Mutex<Option<CallCost>>>>,
 }
 
 /// What one call cost, as the local runner reports it.
@@ -75,7 +75,7 @@ impl PluginHook {
         }
     }
 
-    /// Keeps the costs of this hook's calls, for [`PluginHook::costs`].
+    /// Keeps the cost of this hook's last call, for [`PluginHook::take_last_cost`].
     pub fn observed(mut self) -> Self {
         self.observed = Some(Default::default());
         self
@@ -86,12 +86,10 @@ impl PluginHook {
         self.plugin.exports(hook)
     }
 
-    /// The costs of the calls made so far, oldest first (observed hooks only).
-    pub fn costs(&self) -> Vec<CallCost> {
-        self.observed
-            .as_ref()
-            .map(|o| o.lock().unwrap().clone())
-            .unwrap_or_default()
+    /// What the last call cost since this was last asked (observed hooks
+    /// only; none when the call was refused before it ran).
+    pub fn take_last_cost(&self) -> Option<CallCost> {
+        self.observed.as_ref().and_then(|o| o.lock().unwrap().take())
     }
 
     fn settings(&self, chat: &HookChat) -> CallSettings {
@@ -167,7 +165,7 @@ impl PluginHook {
                         record.fuel = finished.fuel;
                         record.wall = finished.wall;
                         if let Some(observed) = &self.observed {
-                            observed.lock().unwrap().push(CallCost {
+                            *observed.lock().unwrap() = Some(CallCost {
                                 fuel: finished.fuel,
                                 wall: finished.wall,
                                 peak_memory_bytes: finished.peak_memory_bytes,

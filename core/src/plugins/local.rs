@@ -18,7 +18,7 @@ use super::slots::SlotSettings;
 use crate::conversion::hooks::{AssignmentHook, Hooks, SubjectHook, SummaryHook, TranscriptHook};
 use crate::conversion::utc_offset_minutes;
 use crate::domain::MessageKind;
-use crate::domain::hooks::{HookAgent, HookCandidate, HookChat, HookKind};
+use crate::domain::hooks::{HookAgent, HookCandidate, HookChat, HookFault, HookKind};
 use crate::domain::transcript::PublicMessage;
 
 /// Loads a component as a standalone hook implementation, compiled in this
@@ -130,6 +130,13 @@ pub struct Input {
 }
 
 impl ChatFile {
+    /// The chat file at `path`.
+    pub fn read(path: &std::path::Path) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{} is not a chat file", path.display()))
+    }
+
     /// What `hook` gets (or would get) for a chat of the server, in this
     /// format: an author replays production with `plugin run --chat`.
     /// Internal notes are not in `chat`, so they are not here either; the
@@ -234,33 +241,45 @@ impl ChatFile {
     }
 }
 
+/// One hook's answer on `input`, as JSON, from whichever implementation.
+async fn answer(
+    subject: &dyn SubjectHook,
+    transcript: &dyn TranscriptHook,
+    assignment: &dyn AssignmentHook,
+    summary: &dyn SummaryHook,
+    hook: HookKind,
+    input: &Input,
+) -> Result<Value, HookFault> {
+    let (chat, agent, candidates) = (&input.chat, &input.agent, &input.candidates[..]);
+    Ok(match hook {
+        HookKind::Subject => json!(subject.subject(chat).await?),
+        HookKind::Transcript => json!(transcript.transcript(chat).await?),
+        HookKind::Assignment => json!(assignment.assignee(chat, agent, candidates).await?),
+        HookKind::Summary => json!(summary.summary(chat).await?),
+    })
+}
+
 /// Runs one hook of `plugin` on `input` beside the built-in rule, with the
 /// server's limits and output checks, and reports what an author needs:
 /// the answer or the fault, the built-in rule's answer, fuel, peak memory
 /// and time.
 pub async fn run(plugin: &PluginHook, hook: HookKind, input: &Input) -> Value {
     let native = Hooks::builtin();
-    let (chat, agent, candidates) = (&input.chat, &input.agent, &input.candidates[..]);
+    plugin.take_last_cost();
     let started = std::time::Instant::now();
-    let output = match hook {
-        HookKind::Subject => plugin.subject(chat).await.map(|s| json!(s)),
-        HookKind::Transcript => plugin.transcript(chat).await.map(|s| json!(s)),
-        HookKind::Assignment => plugin.assignee(chat, agent, candidates).await.map(|s| json!(s)),
-        HookKind::Summary => plugin.summary(chat).await.map(|s| json!(s)),
-    };
+    let output = answer(plugin, plugin, plugin, plugin, hook, input).await;
     let elapsed = started.elapsed();
     // The built-in rules do not fail on a chat the runner accepted.
-    let builtin = match hook {
-        HookKind::Subject => native.subject.subject(chat).await.map(|s| json!(s)),
-        HookKind::Transcript => native.transcript.transcript(chat).await.map(|s| json!(s)),
-        HookKind::Assignment => native
-            .assignment
-            .assignee(chat, agent, candidates)
-            .await
-            .map(|s| json!(s)),
-        HookKind::Summary => native.summary.summary(chat).await.map(|s| json!(s)),
-    };
-    let cost = plugin.costs().last().copied();
+    let builtin = answer(
+        &*native.subject,
+        &*native.transcript,
+        &*native.assignment,
+        &*native.summary,
+        hook,
+        input,
+    )
+    .await;
+    let cost = plugin.take_last_cost();
     let (output, fault) = match output {
         Ok(v) => (v, Value::Null),
         Err(f) => (Value::Null, json!({"kind": f.kind.as_str(), "reason": f.reason})),
@@ -297,13 +316,10 @@ pub async fn test(plugin: &PluginHook, hooks: &[HookKind], dir: &std::path::Path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let parsed = std::fs::read_to_string(file)
-            .map_err(|e| e.to_string())
-            .and_then(|text| serde_json::from_str::<ChatFile>(&text).map_err(|e| e.to_string()))
-            .and_then(|chat| {
-                let expect = chat.expect.clone().unwrap_or_default();
-                chat.into_input().map(|input| (expect, input))
-            });
+        let parsed = ChatFile::read(file).map_err(|e| format!("{e:#}")).and_then(|chat| {
+            let expect = chat.expect.clone().unwrap_or_default();
+            chat.into_input().map(|input| (expect, input))
+        });
         let (expect, input) = match parsed {
             Ok(parsed) => parsed,
             Err(reason) => {
