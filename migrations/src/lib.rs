@@ -13,6 +13,7 @@ mod m20261126_000003_plugin_sha256;
 mod m20261126_000004_conversion_cost;
 mod m20261126_000005_chats_by_visitor;
 mod m20261126_000006_credentials;
+mod m20261126_000007_ticket_fields;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000004_conversion_cost::Migration),
             Box::new(m20261126_000005_chats_by_visitor::Migration),
             Box::new(m20261126_000006_credentials::Migration),
+            Box::new(m20261126_000007_ticket_fields::Migration),
         ]
     }
 }

@@ -6,6 +6,7 @@ mod auth;
 mod authoring;
 mod chats;
 mod concurrency;
+mod contract;
 mod conversion;
 mod cost;
 mod edge;

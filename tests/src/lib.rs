@@ -45,6 +45,7 @@ pub mod wasm {
     component!(FOREIGN_AGENT, "foreign_agent.wasm");
     component!(LOG_FLOOD, "log_flood.wasm");
     component!(ECHO_CONTEXT, "echo_context.wasm");
+    component!(PROBE_V2, "probe_v2.wasm");
     component!(SLEEP, "sleep.wasm");
     component!(ASSIGN_LEAST_LOADED, "assign_least_loaded.wasm");
     component!(SUBJECT_DEFAULT, "subject_default.wasm");

@@ -10,7 +10,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::domain::hooks::{HookAgent, HookCandidate, HookChat, HookFault};
+use crate::domain::hooks::{HookAgent, HookCandidate, HookChat, HookFault, TicketFields};
 use crate::domain::subject::default_subject;
 use crate::domain::summary::extractive_summary;
 use crate::domain::transcript::plain_transcript;
@@ -48,6 +48,13 @@ pub trait SummaryHook: Send + Sync {
     fn name(&self) -> &str;
     /// A summary of the chat at close, or `None` when there is nothing to say.
     async fn summary(&self, chat: &HookChat) -> Result<Option<String>, HookFault>;
+}
+
+#[async_trait::async_trait]
+pub trait FieldsHook: Send + Sync {
+    fn name(&self) -> &str;
+    /// The new ticket's priority, tags and custom fields.
+    async fn fields(&self, chat: &HookChat) -> Result<TicketFields, HookFault>;
 }
 
 /// Where a conversion's hooks come from. The plugin host implements it
@@ -109,6 +116,7 @@ pub struct Hooks {
     pub transcript: Arc<dyn TranscriptHook>,
     pub assignment: Arc<dyn AssignmentHook>,
     pub summary: Arc<dyn SummaryHook>,
+    pub fields: Arc<dyn FieldsHook>,
 }
 
 impl Hooks {
@@ -119,6 +127,7 @@ impl Hooks {
             transcript: Arc::new(BuiltinTranscript),
             assignment: Arc::new(AssignConvertingAgent),
             summary: Arc::new(BuiltinSummary),
+            fields: Arc::new(NoFields),
         }
     }
 }
@@ -177,5 +186,19 @@ impl SummaryHook for BuiltinSummary {
     }
     async fn summary(&self, chat: &HookChat) -> Result<Option<String>, HookFault> {
         Ok(extractive_summary(&chat.messages))
+    }
+}
+
+/// Sets no field: the ticket keeps the defaults (normal priority, no tags,
+/// no custom fields).
+pub struct NoFields;
+
+#[async_trait::async_trait]
+impl FieldsHook for NoFields {
+    fn name(&self) -> &str {
+        "builtin:fields-none"
+    }
+    async fn fields(&self, _chat: &HookChat) -> Result<TicketFields, HookFault> {
+        Ok(TicketFields::default())
     }
 }

@@ -9,7 +9,9 @@ pub mod hooks;
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::hooks::{FaultKind, HookAgent, HookCandidate, HookChat, HookFault, HookKind, validate};
+use crate::domain::hooks::{
+    FaultKind, HookAgent, HookCandidate, HookChat, HookFault, HookKind, TicketFields, validate,
+};
 use crate::domain::{EmailAddress, InvalidInput, MessageKind, Subject, TicketNumber, transcript::PublicMessage};
 use crate::store::{
     Agent, Chat, CommitOutcome, ConversionCommit, Requester, SnapshotMessage, Store, StoreError, Tenant, Ticket,
@@ -68,6 +70,8 @@ pub struct Plan {
     /// A requester with this email already exists in the workspace.
     pub requester_exists: bool,
     pub first_response_at: Option<DateTime<Utc>>,
+    /// Priority, tags and custom fields from the fields hook.
+    pub fields: TicketFields,
     /// Set when the chat was converted already: converting again returns it.
     pub existing_ticket: Option<Ticket>,
 }
@@ -181,6 +185,7 @@ impl Pipeline {
                 assignee_id: assignee.id.clone(),
                 first_response_at: plan.first_response_at,
                 converting_agent_name: agent.name.clone(),
+                fields: plan.fields,
             };
             match self.store.commit_conversion(&commit).await? {
                 CommitOutcome::Created(ticket, requester) => {
@@ -316,6 +321,10 @@ async fn plan_with(
     let assignee = validate::assignee(&assignee_id, &snap.candidates)
         .map_err(|reason| fault(HookKind::Assignment, assignment_hook.name(), &reason))?;
 
+    let fields_hook = &hooks.fields;
+    let fields = validate::fields(fields_hook.fields(&snap.hook_chat).await?)
+        .map_err(|reason| fault(HookKind::Fields, fields_hook.name(), &reason))?;
+
     Ok(Plan {
         subject,
         transcript,
@@ -327,6 +336,7 @@ async fn plan_with(
         requester_name: snap.visitor.name.clone(),
         requester_exists: false,
         first_response_at: snap.chat.first_response_at,
+        fields,
         existing_ticket: None,
     })
 }
@@ -355,7 +365,7 @@ fn fault(hook: HookKind, plugin: &str, reason: &str) -> HookFault {
 /// The hooks' view of a chat. This is where internal notes are dropped:
 /// `PublicMessage::new` refuses them.
 fn hook_chat(tenant: &Tenant, chat: &Chat, visitor: &Visitor, messages: Vec<SnapshotMessage>) -> HookChat {
-    let messages = messages
+    let messages: Vec<PublicMessage> = messages
         .into_iter()
         .filter_map(|m| {
             let kind: MessageKind = m.kind.parse().ok()?;
@@ -363,12 +373,12 @@ fn hook_chat(tenant: &Tenant, chat: &Chat, visitor: &Visitor, messages: Vec<Snap
         })
         .collect();
     HookChat {
+        messages: messages.into(),
         chat_id: chat.id.clone(),
         subject: chat.subject.clone(),
         visitor_name: visitor.name.clone(),
         visitor_email: visitor.email.clone(),
         started_at: chat.created_at,
-        messages,
         time_zone: tenant.time_zone.clone(),
         utc_offset_minutes: utc_offset_minutes(&tenant.time_zone, chat.created_at),
     }

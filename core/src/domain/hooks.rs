@@ -15,10 +15,18 @@ pub enum HookKind {
     Transcript,
     Assignment,
     Summary,
+    /// The new ticket's priority, tags and custom fields (contract 0.2.0).
+    Fields,
 }
 
 impl HookKind {
-    pub const ALL: [HookKind; 4] = [Self::Subject, Self::Transcript, Self::Assignment, Self::Summary];
+    pub const ALL: [HookKind; 5] = [
+        Self::Subject,
+        Self::Transcript,
+        Self::Assignment,
+        Self::Summary,
+        Self::Fields,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -26,6 +34,7 @@ impl HookKind {
             Self::Transcript => "transcript",
             Self::Assignment => "assignment",
             Self::Summary => "summary",
+            Self::Fields => "fields",
         }
     }
 
@@ -40,6 +49,7 @@ impl HookKind {
             Self::Transcript => "transcript-plain",
             Self::Assignment => "assign-converting-agent",
             Self::Summary => "summary-extractive",
+            Self::Fields => "fields-none",
         }
     }
 }
@@ -58,8 +68,9 @@ pub struct HookChat {
     pub visitor_name: String,
     pub visitor_email: Option<String>,
     pub started_at: DateTime<Utc>,
-    /// Oldest first, internal notes removed.
-    pub messages: Vec<PublicMessage>,
+    /// Oldest first, internal notes removed. Shared, so that handing the
+    /// chat to a plugin call copies no message.
+    pub messages: std::sync::Arc<[PublicMessage]>,
     /// The workspace's IANA time zone and its offset when the chat started.
     pub time_zone: String,
     pub utc_offset_minutes: i32,
@@ -83,6 +94,43 @@ pub struct HookCandidate {
     /// Assigned tickets that are not solved or closed.
     pub open_tickets: u32,
     pub skills: Vec<String>,
+}
+
+/// How urgent a ticket is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Priority {
+    Low,
+    #[default]
+    Normal,
+    High,
+    Urgent,
+}
+
+impl Priority {
+    pub const ALL: [Priority; 4] = [Self::Low, Self::Normal, Self::High, Self::Urgent];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Low => "low",
+            Self::Normal => "normal",
+            Self::High => "high",
+            Self::Urgent => "urgent",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+/// What the fields hook sets on a new ticket beyond subject, description
+/// and assignee.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TicketFields {
+    /// `None` keeps the default (normal).
+    pub priority: Option<Priority>,
+    pub tags: Vec<String>,
+    pub custom: Vec<(String, String)>,
 }
 
 /// A hook that failed or answered something unusable.
@@ -170,6 +218,68 @@ pub mod validate {
         candidates.iter().find(|c| c.id == id).ok_or_else(|| {
             let shown: String = id.chars().take(64).collect();
             format!("named {shown:?}, who is not an agent of this workspace who can take tickets")
+        })
+    }
+
+    /// Tags and custom fields a ticket may carry, and their sizes.
+    pub const MAX_TAGS: usize = 20;
+    pub const MAX_TAG_CHARS: usize = 40;
+    pub const MAX_CUSTOM_FIELDS: usize = 20;
+    pub const MAX_CUSTOM_VALUE_CHARS: usize = 500;
+
+    /// A tag or a custom field's key: 1 to 40 letters, digits, `-`, `_`,
+    /// `:` or `.`, lowercased.
+    fn label(what: &str, raw: &str) -> Result<String, String> {
+        let ok = !raw.is_empty()
+            && raw.chars().count() <= MAX_TAG_CHARS
+            && raw
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | ':' | '.'));
+        if !ok {
+            let shown: String = raw.chars().take(64).collect();
+            return Err(format!(
+                "returned the {what} {shown:?} (1 to {MAX_TAG_CHARS} letters, digits, '-', '_', ':' or '.')"
+            ));
+        }
+        Ok(raw.to_lowercase())
+    }
+
+    /// Lowercases tags and keys and drops repeated tags; a key given twice
+    /// is refused, since which value was meant cannot be known.
+    pub fn fields(raw: super::TicketFields) -> Result<super::TicketFields, String> {
+        if raw.tags.len() > MAX_TAGS {
+            return Err(format!("returned {} tags, over the {MAX_TAGS} allowed", raw.tags.len()));
+        }
+        if raw.custom.len() > MAX_CUSTOM_FIELDS {
+            return Err(format!(
+                "returned {} custom fields, over the {MAX_CUSTOM_FIELDS} allowed",
+                raw.custom.len()
+            ));
+        }
+        let mut tags: Vec<String> = Vec::with_capacity(raw.tags.len());
+        for t in &raw.tags {
+            let t = label("tag", t)?;
+            if !tags.contains(&t) {
+                tags.push(t);
+            }
+        }
+        let mut custom: Vec<(String, String)> = Vec::with_capacity(raw.custom.len());
+        for (k, v) in raw.custom {
+            let k = label("custom field key", &k)?;
+            if custom.iter().any(|(seen, _)| *seen == k) {
+                return Err(format!("returned the custom field {k:?} twice"));
+            }
+            if v.chars().count() > MAX_CUSTOM_VALUE_CHARS || v.chars().any(char::is_control) {
+                return Err(format!(
+                    "returned a value for {k:?} that is not one line of at most {MAX_CUSTOM_VALUE_CHARS} characters"
+                ));
+            }
+            custom.push((k, v));
+        }
+        Ok(super::TicketFields {
+            priority: raw.priority,
+            tags,
+            custom,
         })
     }
 

@@ -20,14 +20,16 @@ pub use ticket_number::TicketNumber;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]
 pub struct InvalidInput {
-    pub field: &'static str,
+    /// A name such as `subject`, or a path such as
+    /// `hooks.subject.config.prefix`.
+    pub field: std::borrow::Cow<'static, str>,
     pub message: String,
 }
 
 impl InvalidInput {
-    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(field: impl Into<std::borrow::Cow<'static, str>>, message: impl Into<String>) -> Self {
         Self {
-            field,
+            field: field.into(),
             message: message.into(),
         }
     }

@@ -21,6 +21,7 @@ use super::extract::{ApiJson, AuthAdmin};
 use super::pagination;
 use crate::domain::hooks::HookKind;
 use crate::domain::{InvalidInput, single_line};
+use crate::plugins::manifest::Manifest;
 use crate::plugins::{self, BUILTIN, Figures, HookSettings, Limits, Policy, UploadError, limits};
 use crate::store::{PluginFaultRow, PluginInfo, PluginRow, is_uploaded_plugin_ref};
 
@@ -54,6 +55,9 @@ pub struct PluginView {
     size_bytes: Option<i64>,
     uploaded_by: Option<String>,
     created_at: Option<DateTime<Utc>>,
+    /// What the plugin says of itself (0.2.0 plugins with a `describe`
+    /// export): its name, version, hooks and the settings it takes.
+    manifest: Option<Manifest>,
 }
 
 impl From<PluginInfo> for PluginView {
@@ -72,6 +76,7 @@ impl From<PluginInfo> for PluginView {
             size_bytes: Some(p.size_bytes),
             uploaded_by: Some(p.uploaded_by),
             created_at: Some(p.created_at),
+            manifest: p.manifest.as_deref().and_then(|m| serde_json::from_str(m).ok()),
         }
     }
 }
@@ -112,7 +117,7 @@ async fn upload_plugin(
     if wasm.len() > limits::MAX_PLUGIN_BYTES {
         return Err(too_large());
     }
-    let name = plugin_name(q.name.as_deref())?;
+    let name = q.name.as_deref().map(|n| plugin_name(Some(n))).transpose()?;
     if wasm.is_empty() {
         return Err(InvalidInput::new("wasm", "send the component's bytes as the request body").into());
     }
@@ -129,6 +134,12 @@ async fn upload_plugin(
             UploadError::Internal(reason) => ApiError::Internal(anyhow::anyhow!(reason)),
         })?;
     let hooks: Vec<&str> = inspected.hooks.iter().map(|h| h.as_str()).collect();
+    // Without a name in the query, the name the plugin gives itself.
+    let name = match (name, &inspected.manifest) {
+        (Some(name), _) => name,
+        (None, Some(m)) => plugin_name(Some(&m.name))?,
+        (None, None) => plugin_name(None)?,
+    };
     let row = PluginRow {
         id: uuid::Uuid::now_v7().to_string(),
         tenant_id: admin.tenant_id.clone(),
@@ -139,6 +150,10 @@ async fn upload_plugin(
         hooks: hooks.join(","),
         uploaded_by: admin.id.clone(),
         created_at: Utc::now(),
+        manifest: inspected
+            .manifest
+            .as_ref()
+            .map(|m| serde_json::to_string(m).expect("a manifest serializes")),
     };
     // Stored first: a refused insert (a duplicate name) keeps nothing.
     let info = state.store.insert_plugin(row).await?;
@@ -178,9 +193,9 @@ async fn list_plugins(
     State(state): State<AppState>,
     AuthAdmin(admin): AuthAdmin,
 ) -> Result<axum::Json<Vec<PluginView>>, ApiError> {
-    let mut views: Vec<PluginView> = HookKind::ALL
-        .iter()
-        .map(|h| PluginView {
+    let mut views: Vec<PluginView> = Vec::new();
+    for h in HookKind::ALL {
+        views.push(PluginView {
             id: h.default_plugin().to_owned(),
             name: h.default_plugin().to_owned(),
             builtin: true,
@@ -189,8 +204,9 @@ async fn list_plugins(
             size_bytes: None,
             uploaded_by: None,
             created_at: None,
-        })
-        .collect();
+            manifest: state.plugins.builtin_manifest(h.default_plugin()).await,
+        });
+    }
     views.extend(
         state
             .store
@@ -420,10 +436,21 @@ async fn put_pipeline(
         let hook = HookKind::parse(&name).ok_or_else(|| {
             InvalidInput::new(
                 "hooks",
-                format!("unknown hook {name:?}; the hooks are subject, transcript, assignment and summary"),
+                format!("unknown hook {name:?}; the hooks are subject, transcript, assignment, summary and fields"),
             )
         })?;
         let s = hook_settings(hook, u)?;
+        if plugins::is_native_default(hook, &s.plugin) {
+            if !s.config.is_empty() {
+                return Err(InvalidInput::new(
+                    format!("hooks.{hook}.config"),
+                    format!("{} takes no settings", s.plugin),
+                )
+                .into());
+            }
+            settings.insert(hook, s);
+            continue;
+        }
         let plugin = state
             .plugins
             .load(&admin.tenant_id, &s.plugin)
@@ -433,6 +460,13 @@ async fn put_pipeline(
             })?;
         if !plugin.exports(hook) {
             return Err(InvalidInput::new("plugin", format!("{} does not export the {hook} hook", plugin.name)).into());
+        }
+        // A plugin that declares its settings gets only those, each of its
+        // kind: a typo is caught here, not at the next conversion.
+        if let Some(manifest) = state.plugins.manifest(&admin.tenant_id, &s.plugin).await? {
+            manifest
+                .check_config(&s.config)
+                .map_err(|(key, why)| InvalidInput::new(format!("hooks.{hook}.config.{key}"), why))?;
         }
         settings.insert(hook, s);
     }

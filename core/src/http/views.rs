@@ -127,6 +127,13 @@ pub struct TicketView {
     pub first_response_at: Option<DateTime<Utc>>,
     pub summary: Option<String>,
     pub origin: Option<OriginView>,
+    /// `low`, `normal` (the default), `high` or `urgent`.
+    pub priority: String,
+    /// Lowercase tags, as the fields hook set them.
+    pub tags: Vec<String>,
+    /// Custom fields by key, as the fields hook set them.
+    #[schema(value_type = Object)]
+    pub custom_fields: serde_json::Map<String, serde_json::Value>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -146,6 +153,11 @@ impl TicketView {
     pub fn build(ticket: Ticket, assignee: Option<AgentRef>, requester: Requester) -> Self {
         Self {
             number: TicketNumber(ticket.number).to_string(),
+            priority: ticket.priority,
+            // Written by this server as JSON; unreadable text would be a
+            // bug of ours, shown as empty rather than failing the ticket.
+            tags: serde_json::from_str(&ticket.tags).unwrap_or_default(),
+            custom_fields: serde_json::from_str(&ticket.custom_fields).unwrap_or_default(),
             id: ticket.id,
             subject: ticket.subject,
             description: ticket.description,

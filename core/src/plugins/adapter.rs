@@ -13,11 +13,10 @@ use super::limits::{self, Limits};
 use super::loaded::{CallSettings, HookInput, HookOutput, LoadedPlugin};
 use super::slots::{SlotSettings, Slots};
 use super::usage::{CallRecord, Usage};
-use super::versions::v0_1_0::wit;
-use crate::conversion::hooks::{AssignmentHook, FaultLog, Hooks, SubjectHook, SummaryHook, TranscriptHook};
-use crate::domain::MessageKind;
-use crate::domain::hooks::{FaultKind, HookAgent, HookCandidate, HookChat, HookFault, HookKind, validate};
-use crate::domain::transcript::PublicMessage;
+use crate::conversion::hooks::{AssignmentHook, FaultLog, FieldsHook, Hooks, SubjectHook, SummaryHook, TranscriptHook};
+use crate::domain::hooks::{
+    FaultKind, HookAgent, HookCandidate, HookChat, HookFault, HookKind, TicketFields, validate,
+};
 use crate::store::NewFault;
 
 /// What every call of a server passes through: the fair slots and the
@@ -92,15 +91,11 @@ impl PluginHook {
         self.observed.as_ref().and_then(|o| o.lock().unwrap().take())
     }
 
-    fn settings(&self, chat: &HookChat) -> CallSettings {
+    fn settings(&self) -> CallSettings {
         CallSettings {
             tenant_id: self.tenant_id.clone(),
             limits: self.limits,
-            context: wit::Context {
-                config: self.config.clone(),
-                time_zone: chat.time_zone.clone(),
-                utc_offset_minutes: chat.utc_offset_minutes,
-            },
+            config: self.config.clone(),
         }
     }
 
@@ -117,7 +112,7 @@ impl PluginHook {
     /// runtime, records what it cost, and checks the output against the
     /// general cap. The call holds its slot until it ends, even if the
     /// request that wanted it is gone.
-    async fn call(&self, chat: &HookChat, input: HookInput) -> Result<HookOutput, HookFault> {
+    async fn call(&self, input: HookInput) -> Result<HookOutput, HookFault> {
         let hook = input.hook();
         let mut record = CallRecord {
             hook,
@@ -144,7 +139,7 @@ impl PluginHook {
             }
             Ok(slot) => {
                 record.waited = slot.waited;
-                let (plugin, settings) = (self.plugin.clone(), self.settings(chat));
+                let (plugin, settings) = (self.plugin.clone(), self.settings());
                 let mut call = Box::pin(async move {
                     let finished = plugin.run(&settings, input).await;
                     drop(slot);
@@ -180,7 +175,7 @@ impl PluginHook {
         let outcome = outcome.and_then(|out| {
             let text = match &out {
                 HookOutput::Text(t) | HookOutput::Summary(Some(t)) => t.as_str(),
-                HookOutput::Summary(None) => "",
+                HookOutput::Summary(None) | HookOutput::Fields(_) => "",
             };
             if text.len() > limits::MAX_OUTPUT_BYTES {
                 return Err(self.fault(
@@ -218,14 +213,14 @@ impl PluginHook {
     fn text(&self, hook: HookKind, out: HookOutput) -> Result<String, HookFault> {
         match out {
             HookOutput::Text(t) => Ok(t),
-            HookOutput::Summary(_) => Err(self.fault(hook, FaultKind::Output, "it answered for another hook")),
+            _ => Err(self.fault(hook, FaultKind::Output, "it answered for another hook")),
         }
     }
 
     async fn run_subject(&self, chat: &HookChat) -> Result<String, HookFault> {
         let hook = HookKind::Subject;
         self.check_input(hook, chat, false)?;
-        let out = self.call(chat, HookInput::Subject(header(chat))).await?;
+        let out = self.call(HookInput::Subject(Arc::new(chat.clone()))).await?;
         let out = self.text(hook, out)?;
         validate::subject(&out).map_err(|r| self.fault(hook, FaultKind::Output, r))
     }
@@ -233,7 +228,7 @@ impl PluginHook {
     async fn run_transcript(&self, chat: &HookChat) -> Result<String, HookFault> {
         let hook = HookKind::Transcript;
         self.check_input(hook, chat, true)?;
-        let out = self.call(chat, HookInput::Transcript(whole(chat))).await?;
+        let out = self.call(HookInput::Transcript(Arc::new(chat.clone()))).await?;
         let out = self.text(hook, out)?;
         validate::transcript(out).map_err(|r| self.fault(hook, FaultKind::Output, r))
     }
@@ -246,26 +241,12 @@ impl PluginHook {
     ) -> Result<String, HookFault> {
         let hook = HookKind::Assignment;
         self.check_input(hook, chat, false)?;
-        let agent = wit::Agent {
-            id: agent.id.clone(),
-            name: agent.name.clone(),
-        };
-        let listed: Vec<wit::Candidate> = candidates
-            .iter()
-            .map(|c| wit::Candidate {
-                id: c.id.clone(),
-                name: c.name.clone(),
-                online: c.online,
-                open_tickets: c.open_tickets,
-                skills: c.skills.clone(),
-            })
-            .collect();
         let input = HookInput::Assignment {
-            chat: header(chat),
-            agent,
-            candidates: listed,
+            chat: Arc::new(chat.clone()),
+            agent: agent.clone(),
+            candidates: candidates.to_vec(),
         };
-        let out = self.call(chat, input).await?;
+        let out = self.call(input).await?;
         let out = self.text(hook, out)?;
         validate::assignee(&out, candidates)
             .map(|c| c.id.clone())
@@ -275,11 +256,21 @@ impl PluginHook {
     async fn run_summary(&self, chat: &HookChat) -> Result<Option<String>, HookFault> {
         let hook = HookKind::Summary;
         self.check_input(hook, chat, true)?;
-        let out = match self.call(chat, HookInput::Summary(whole(chat))).await? {
+        let out = match self.call(HookInput::Summary(Arc::new(chat.clone()))).await? {
             HookOutput::Summary(s) => s,
-            HookOutput::Text(_) => return Err(self.fault(hook, FaultKind::Output, "it answered for another hook")),
+            _ => return Err(self.fault(hook, FaultKind::Output, "it answered for another hook")),
         };
         validate::summary(out).map_err(|r| self.fault(hook, FaultKind::Output, r))
+    }
+
+    async fn run_fields(&self, chat: &HookChat) -> Result<TicketFields, HookFault> {
+        let hook = HookKind::Fields;
+        self.check_input(hook, chat, true)?;
+        let out = match self.call(HookInput::Fields(Arc::new(chat.clone()))).await? {
+            HookOutput::Fields(f) => f,
+            _ => return Err(self.fault(hook, FaultKind::Output, "it answered for another hook")),
+        };
+        validate::fields(out).map_err(|r| self.fault(hook, FaultKind::Output, r))
     }
 }
 
@@ -326,6 +317,16 @@ impl SummaryHook for PluginHook {
     }
     async fn summary(&self, chat: &HookChat) -> Result<Option<String>, HookFault> {
         self.run_summary(chat).await
+    }
+}
+
+#[async_trait::async_trait]
+impl FieldsHook for PluginHook {
+    fn name(&self) -> &str {
+        &self.plugin.name
+    }
+    async fn fields(&self, chat: &HookChat) -> Result<TicketFields, HookFault> {
+        self.run_fields(chat).await
     }
 }
 
@@ -439,43 +440,14 @@ impl SummaryHook for Guarded {
     }
 }
 
-fn message(m: &PublicMessage) -> wit::Message {
-    wit::Message {
-        author: match m.kind() {
-            MessageKind::Visitor => wit::Author::Visitor,
-            MessageKind::Agent => wit::Author::Agent,
-            MessageKind::System => wit::Author::System,
-            // A PublicMessage cannot be built from an internal note.
-            MessageKind::InternalNote => unreachable!("internal notes never become public messages"),
-        },
-        author_name: m.author_name.clone(),
-        body: m.body.clone(),
-        sent_at: m.created_at.timestamp_millis(),
+#[async_trait::async_trait]
+impl FieldsHook for Guarded {
+    fn name(&self) -> &str {
+        self.plugin_name()
     }
-}
-
-fn header(chat: &HookChat) -> wit::ChatHeader {
-    wit::ChatHeader {
-        id: chat.chat_id.clone(),
-        subject: chat.subject.clone(),
-        visitor: wit::Visitor {
-            name: chat.visitor_name.clone(),
-            email: chat.visitor_email.clone(),
-        },
-        started_at: chat.started_at.timestamp_millis(),
-        first_visitor_message: chat
-            .messages
-            .iter()
-            .find(|m| m.kind() == MessageKind::Visitor)
-            .map(message),
-        message_count: chat.messages.len().try_into().unwrap_or(u32::MAX),
-    }
-}
-
-fn whole(chat: &HookChat) -> wit::Chat {
-    wit::Chat {
-        header: header(chat),
-        messages: chat.messages.iter().map(message).collect(),
+    async fn fields(&self, chat: &HookChat) -> Result<TicketFields, HookFault> {
+        let plugin = async { self.plugin()?.run_fields(chat).await };
+        self.settle(plugin, self.native.fields.fields(chat)).await
     }
 }
 

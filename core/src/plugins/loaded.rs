@@ -1,6 +1,7 @@
 //! A loaded plugin: one `InstancePre` per plugin, and a fresh `Store` with
 //! its own limits for every hook call.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -10,24 +11,26 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 use super::engine::engine;
 use super::error::PluginError;
 use super::limits::Limits;
+use super::manifest::{Manifest, SettingKind, SettingSpec};
 use super::sandbox::{CallState, linker};
-use super::versions::v0_1_0::{VERSION as WIT_VERSION, bindings, wit};
-use crate::domain::hooks::{FaultKind, HookKind};
-use bindings::exports::threadline::plugin::{assignment, subject, summary, transcript};
+use super::versions::{v0_1_0 as v1, v0_2_0 as v2};
+use crate::domain::hooks::{FaultKind, HookAgent, HookCandidate, HookChat, HookKind, TicketFields};
 
 /// Fuel between yields: about a millisecond of work.
 const YIELD_FUEL: u64 = 2_000_000;
 
-/// What a hook is handed, as WIT records.
+/// What a hook is handed. Each contract version turns it into its own WIT
+/// values (0.1.0 copies records in; 0.2.0 lends the chat as a resource).
 pub enum HookInput {
-    Subject(wit::ChatHeader),
-    Transcript(wit::Chat),
+    Subject(Arc<HookChat>),
+    Transcript(Arc<HookChat>),
     Assignment {
-        chat: wit::ChatHeader,
-        agent: wit::Agent,
-        candidates: Vec<wit::Candidate>,
+        chat: Arc<HookChat>,
+        agent: HookAgent,
+        candidates: Vec<HookCandidate>,
     },
-    Summary(wit::Chat),
+    Summary(Arc<HookChat>),
+    Fields(Arc<HookChat>),
 }
 
 impl HookInput {
@@ -37,16 +40,25 @@ impl HookInput {
             Self::Transcript(_) => HookKind::Transcript,
             Self::Assignment { .. } => HookKind::Assignment,
             Self::Summary(_) => HookKind::Summary,
+            Self::Fields(_) => HookKind::Fields,
+        }
+    }
+
+    fn chat(&self) -> &Arc<HookChat> {
+        match self {
+            Self::Subject(c) | Self::Transcript(c) | Self::Summary(c) | Self::Fields(c) => c,
+            Self::Assignment { chat, .. } => chat,
         }
     }
 }
 
-/// What a hook answered: text (subject, transcript, assignee id) or a
-/// summary that may be absent.
+/// What a hook answered: text (subject, transcript, assignee id), a
+/// summary that may be absent, or ticket fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HookOutput {
     Text(String),
     Summary(Option<String>),
+    Fields(TicketFields),
 }
 
 /// A finished call: its answer or failure, and what it cost.
@@ -61,6 +73,95 @@ pub struct Finished {
     pub peak_memory_bytes: usize,
 }
 
+/// Where a component's hooks are, by the contract version it was built
+/// against. A released version's case never changes.
+enum Exports {
+    V0_1 {
+        subject: Option<v1::bindings::exports::threadline::plugin::subject::GuestIndices>,
+        transcript: Option<v1::bindings::exports::threadline::plugin::transcript::GuestIndices>,
+        assignment: Option<v1::bindings::exports::threadline::plugin::assignment::GuestIndices>,
+        summary: Option<v1::bindings::exports::threadline::plugin::summary::GuestIndices>,
+    },
+    V0_2 {
+        subject: Option<v2::bindings::exports::threadline::plugin::subject::GuestIndices>,
+        transcript: Option<v2::bindings::exports::threadline::plugin::transcript::GuestIndices>,
+        assignment: Option<v2::bindings::exports::threadline::plugin::assignment::GuestIndices>,
+        summary: Option<v2::bindings::exports::threadline::plugin::summary::GuestIndices>,
+        fields: Option<v2::bindings::exports::threadline::plugin::fields::GuestIndices>,
+        describe: Option<v2::bindings::exports::threadline::plugin::describe::GuestIndices>,
+    },
+}
+
+impl Exports {
+    /// The newest version the component exports a hook of.
+    fn find(pre: &InstancePre<CallState>) -> Option<Self> {
+        use v2::bindings::exports::threadline::plugin as e2;
+        let newest = Self::V0_2 {
+            subject: e2::subject::GuestIndices::new(pre).ok(),
+            transcript: e2::transcript::GuestIndices::new(pre).ok(),
+            assignment: e2::assignment::GuestIndices::new(pre).ok(),
+            summary: e2::summary::GuestIndices::new(pre).ok(),
+            fields: e2::fields::GuestIndices::new(pre).ok(),
+            describe: e2::describe::GuestIndices::new(pre).ok(),
+        };
+        if !newest.hooks().is_empty() {
+            return Some(newest);
+        }
+        use v1::bindings::exports::threadline::plugin as e1;
+        let first = Self::V0_1 {
+            subject: e1::subject::GuestIndices::new(pre).ok(),
+            transcript: e1::transcript::GuestIndices::new(pre).ok(),
+            assignment: e1::assignment::GuestIndices::new(pre).ok(),
+            summary: e1::summary::GuestIndices::new(pre).ok(),
+        };
+        (!first.hooks().is_empty()).then_some(first)
+    }
+
+    fn hooks(&self) -> Vec<HookKind> {
+        let present = match self {
+            Self::V0_1 {
+                subject,
+                transcript,
+                assignment,
+                summary,
+            } => [
+                subject.is_some(),
+                transcript.is_some(),
+                assignment.is_some(),
+                summary.is_some(),
+                false,
+            ],
+            Self::V0_2 {
+                subject,
+                transcript,
+                assignment,
+                summary,
+                fields,
+                ..
+            } => [
+                subject.is_some(),
+                transcript.is_some(),
+                assignment.is_some(),
+                summary.is_some(),
+                fields.is_some(),
+            ],
+        };
+        HookKind::ALL
+            .into_iter()
+            .zip(present)
+            .filter(|(_, p)| *p)
+            .map(|(h, _)| h)
+            .collect()
+    }
+
+    fn version(&self) -> &'static str {
+        match self {
+            Self::V0_1 { .. } => v1::VERSION,
+            Self::V0_2 { .. } => v2::VERSION,
+        }
+    }
+}
+
 /// A plugin ready to run: its pre-linked component and which hooks it exports.
 pub struct LoadedPlugin {
     /// `subject-default` for a built-in plugin, the id of an uploaded one.
@@ -70,59 +171,119 @@ pub struct LoadedPlugin {
     /// Bytes of compiled code it holds in memory (what the cache weighs).
     pub code_bytes: usize,
     pre: InstancePre<CallState>,
-    subject: Option<subject::GuestIndices>,
-    transcript: Option<transcript::GuestIndices>,
-    assignment: Option<assignment::GuestIndices>,
-    summary: Option<summary::GuestIndices>,
+    exports: Exports,
+    hooks: Vec<HookKind>,
 }
 
 impl LoadedPlugin {
     /// Links a compiled component against the host's imports and finds its
-    /// hooks. Fails when it imports something the host does not give (a
-    /// filesystem, sockets of its own, another package) or exports no hook.
+    /// hooks, of whichever contract version it was built against. Fails
+    /// when it imports something the host does not give (a filesystem,
+    /// sockets of its own, another package) or exports no hook.
     pub fn prepare(key: String, name: String, component: &Component) -> Result<Self, PluginError> {
         let pre = linker()
             .instantiate_pre(component)
             .map_err(|e| PluginError::load(format!("it needs imports this server does not provide: {e}")))?;
+        let exports = Exports::find(&pre).ok_or_else(|| {
+            PluginError::load(format!(
+                "it exports no hook of threadline:plugin@{} or @{} (subject, transcript, assignment, summary or \
+                 fields)",
+                v2::VERSION,
+                v1::VERSION
+            ))
+        })?;
         let range = component.image_range();
-        let plugin = Self {
-            subject: subject::GuestIndices::new(&pre).ok(),
-            transcript: transcript::GuestIndices::new(&pre).ok(),
-            assignment: assignment::GuestIndices::new(&pre).ok(),
-            summary: summary::GuestIndices::new(&pre).ok(),
+        Ok(Self {
+            hooks: exports.hooks(),
+            exports,
             code_bytes: (range.end as usize).saturating_sub(range.start as usize),
             key,
             name,
             pre,
-        };
-        if plugin.hooks().is_empty() {
-            return Err(PluginError::load(format!(
-                "it exports no hook of threadline:plugin@{WIT_VERSION} \
-                 (subject, transcript, assignment or summary)"
-            )));
-        }
-        Ok(plugin)
+        })
     }
 
     pub fn hooks(&self) -> Vec<HookKind> {
-        let mut hooks = Vec::new();
-        if self.subject.is_some() {
-            hooks.push(HookKind::Subject);
-        }
-        if self.transcript.is_some() {
-            hooks.push(HookKind::Transcript);
-        }
-        if self.assignment.is_some() {
-            hooks.push(HookKind::Assignment);
-        }
-        if self.summary.is_some() {
-            hooks.push(HookKind::Summary);
-        }
-        hooks
+        self.hooks.clone()
     }
 
     pub fn exports(&self, hook: HookKind) -> bool {
-        self.hooks().contains(&hook)
+        self.hooks.contains(&hook)
+    }
+
+    /// The contract version it was built against.
+    pub fn contract_version(&self) -> &'static str {
+        self.exports.version()
+    }
+
+    fn store(&self, limits: Limits, tenant_id: &str, hook: HookKind, time_zone: &str) -> Store<CallState> {
+        let tz = time_zone.parse().unwrap_or(chrono_tz::UTC);
+        let mut store = Store::new(
+            engine(),
+            CallState::new(limits.memory_bytes as usize, tenant_id, &self.name, hook, tz),
+        );
+        store.limiter(|s| &mut s.memory);
+        store
+    }
+
+    /// What the plugin says of itself, when it can say it (0.2.0 plugins
+    /// with a `describe` export): run once, at upload, under the default
+    /// limits. `Ok(None)` when it has no such export.
+    pub async fn describe(&self) -> Result<Option<Manifest>, PluginError> {
+        let Exports::V0_2 {
+            describe: Some(indices),
+            ..
+        } = &self.exports
+        else {
+            return Ok(None);
+        };
+        let limits = Limits::DEFAULT;
+        let mut store = self.store(limits, "", HookKind::Subject, "UTC");
+        store
+            .set_fuel(limits.fuel)
+            .map_err(|e| PluginError::load(format!("it could not start: {e}")))?;
+        let deadline = Instant::now() + Duration::from_millis(u64::from(limits.timeout_ms));
+        store.epoch_deadline_callback(move |_| {
+            Ok(if Instant::now() >= deadline {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
+        store.set_epoch_deadline(1);
+        let call = async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            let describe = indices.load(&mut store, &instance)?;
+            describe.call_describe(&mut store).await
+        };
+        let info = tokio::time::timeout_at(deadline.into(), call)
+            .await
+            .map_err(|_| PluginError::load("its describe() ran past its time limit"))?
+            .map_err(|e| PluginError::load(format!("its describe() failed: {e}")))?;
+        use v2::bindings::exports::threadline::plugin::describe::SettingKind as K;
+        let manifest = Manifest {
+            name: info.name,
+            version: info.version,
+            hooks: info.hooks,
+            settings: info
+                .settings
+                .into_iter()
+                .map(|s| SettingSpec {
+                    key: s.key,
+                    kind: match s.kind {
+                        K::Text => SettingKind::Text,
+                        K::Integer => SettingKind::Integer,
+                        K::Boolean => SettingKind::Boolean,
+                        K::Choice => SettingKind::Choice,
+                    },
+                    default: s.default,
+                    description: s.description,
+                    choices: s.choices,
+                })
+                .collect(),
+        };
+        manifest.check(&self.hooks).map_err(PluginError::load)?;
+        Ok(Some(manifest))
     }
 
     /// One call in a fresh store: nothing survives it, so a trap cannot
@@ -138,11 +299,7 @@ impl LoadedPlugin {
         let limits = call.limits;
         let deadline = started + Duration::from_millis(u64::from(limits.timeout_ms));
         let hook = input.hook();
-        let mut store = Store::new(
-            engine(),
-            CallState::new(limits.memory_bytes as usize, &call.tenant_id, &self.name, hook),
-        );
-        store.limiter(|s| &mut s.memory);
+        let mut store = self.store(limits, &call.tenant_id, hook, &input.chat().time_zone);
         if let Err(e) = store.set_fuel(limits.fuel) {
             return Finished {
                 output: Err(PluginError::new(FaultKind::Trap, format!("it could not start: {e}"))),
@@ -165,7 +322,7 @@ impl LoadedPlugin {
         });
         store.set_epoch_deadline(1);
 
-        let outcome = tokio::time::timeout_at(deadline.into(), self.invoke(&mut store, &call.context, input)).await;
+        let outcome = tokio::time::timeout_at(deadline.into(), self.invoke(&mut store, &call.config, input)).await;
         let wall = started.elapsed();
         CALLS.fetch_add(1, Ordering::Relaxed);
         let state = store.data();
@@ -177,16 +334,7 @@ impl LoadedPlugin {
         let (output, fuel) = match outcome {
             Err(_elapsed) => (Err(deadline_passed(limits, elapsed_ms)), None),
             Ok(Err(e)) => (Err(explain(&e, limits, state.memory.hit, elapsed_ms)), None),
-            Ok(Ok(Err(own))) => {
-                let own: String = own.chars().take(500).collect();
-                (
-                    Err(PluginError::new(
-                        FaultKind::Error,
-                        format!("it returned an error: {own}"),
-                    )),
-                    None,
-                )
-            }
+            Ok(Ok(Err(own))) => (Err(PluginError::new(FaultKind::Error, own)), None),
             Ok(Ok(Ok(out))) => {
                 let fuel = limits.fuel - store.get_fuel().unwrap_or(0);
                 tracing::debug!(tenant = %call.tenant_id, plugin = %self.name, %hook, fuel, elapsed_ms, "plugin call");
@@ -201,59 +349,124 @@ impl LoadedPlugin {
         }
     }
 
+    /// Instantiates the component and calls the hook, in the terms of the
+    /// contract version it was built against. The inner error is the
+    /// plugin's own, worded for the operator.
     async fn invoke(
         &self,
         store: &mut Store<CallState>,
-        ctx: &wit::Context,
+        config: &[(String, String)],
         input: HookInput,
     ) -> wasmtime::Result<Result<HookOutput, String>> {
         let hook = input.hook();
         let missing = || wasmtime::Error::msg(format!("it does not export the {hook} hook"));
         let instance = self.pre.instantiate_async(&mut *store).await?;
-        Ok(match input {
-            HookInput::Subject(chat) => {
-                let hook = self
-                    .subject
-                    .as_ref()
-                    .ok_or_else(missing)?
-                    .load(&mut *store, &instance)?;
-                hook.call_default_subject(&mut *store, ctx, &chat)
-                    .await?
-                    .map(HookOutput::Text)
-            }
-            HookInput::Transcript(chat) => {
-                let hook = self
-                    .transcript
-                    .as_ref()
-                    .ok_or_else(missing)?
-                    .load(&mut *store, &instance)?;
-                hook.call_format(&mut *store, ctx, &chat).await?.map(HookOutput::Text)
-            }
-            HookInput::Assignment {
-                chat,
-                agent,
-                candidates,
+        match &self.exports {
+            Exports::V0_1 {
+                subject,
+                transcript,
+                assignment,
+                summary,
             } => {
-                let hook = self
-                    .assignment
-                    .as_ref()
-                    .ok_or_else(missing)?
-                    .load(&mut *store, &instance)?;
-                hook.call_assign(&mut *store, ctx, &chat, &agent, &candidates)
-                    .await?
-                    .map(HookOutput::Text)
+                let own = |e: String| format!("it returned an error: {}", e.chars().take(500).collect::<String>());
+                let ctx = v1::context(config, input.chat());
+                Ok(match input {
+                    HookInput::Subject(chat) => {
+                        let h = subject.as_ref().ok_or_else(missing)?.load(&mut *store, &instance)?;
+                        h.call_default_subject(&mut *store, &ctx, &v1::header(&chat))
+                            .await?
+                            .map(HookOutput::Text)
+                            .map_err(own)
+                    }
+                    HookInput::Transcript(chat) => {
+                        let h = transcript.as_ref().ok_or_else(missing)?.load(&mut *store, &instance)?;
+                        h.call_format(&mut *store, &ctx, &v1::whole(&chat))
+                            .await?
+                            .map(HookOutput::Text)
+                            .map_err(own)
+                    }
+                    HookInput::Assignment {
+                        chat,
+                        agent,
+                        candidates,
+                    } => {
+                        let h = assignment.as_ref().ok_or_else(missing)?.load(&mut *store, &instance)?;
+                        h.call_assign(
+                            &mut *store,
+                            &ctx,
+                            &v1::header(&chat),
+                            &v1::agent(&agent),
+                            &v1::candidates(&candidates),
+                        )
+                        .await?
+                        .map(HookOutput::Text)
+                        .map_err(own)
+                    }
+                    HookInput::Summary(chat) => {
+                        let h = summary.as_ref().ok_or_else(missing)?.load(&mut *store, &instance)?;
+                        h.call_summarize(&mut *store, &ctx, &v1::whole(&chat))
+                            .await?
+                            .map(HookOutput::Summary)
+                            .map_err(own)
+                    }
+                    HookInput::Fields(_) => return Err(missing()),
+                })
             }
-            HookInput::Summary(chat) => {
-                let hook = self
-                    .summary
-                    .as_ref()
-                    .ok_or_else(missing)?
-                    .load(&mut *store, &instance)?;
-                hook.call_summarize(&mut *store, ctx, &chat)
-                    .await?
-                    .map(HookOutput::Summary)
+            Exports::V0_2 {
+                subject,
+                transcript,
+                assignment,
+                summary,
+                fields,
+                ..
+            } => {
+                let ctx = v2::context(config, input.chat());
+                // The chat is lent, not copied: the plugin reads what it
+                // needs through the resource's getters.
+                let handle = store
+                    .data_mut()
+                    .resources_mut()
+                    .push(v2::ChatHandle(input.chat().clone()))?;
+                let chat = wasmtime::component::Resource::<v2::ChatHandle>::new_borrow(handle.rep());
+                let out = match input {
+                    HookInput::Subject(_) => {
+                        let h = subject.as_ref().ok_or_else(missing)?.load(&mut *store, &instance)?;
+                        h.call_default_subject(&mut *store, &ctx, chat)
+                            .await?
+                            .map(HookOutput::Text)
+                    }
+                    HookInput::Transcript(_) => {
+                        let h = transcript.as_ref().ok_or_else(missing)?.load(&mut *store, &instance)?;
+                        h.call_format(&mut *store, &ctx, chat).await?.map(HookOutput::Text)
+                    }
+                    HookInput::Assignment { agent, candidates, .. } => {
+                        let h = assignment.as_ref().ok_or_else(missing)?.load(&mut *store, &instance)?;
+                        h.call_assign(
+                            &mut *store,
+                            &ctx,
+                            chat,
+                            &v2::agent(&agent),
+                            &v2::candidates(&candidates),
+                        )
+                        .await?
+                        .map(HookOutput::Text)
+                    }
+                    HookInput::Summary(_) => {
+                        let h = summary.as_ref().ok_or_else(missing)?.load(&mut *store, &instance)?;
+                        h.call_summarize(&mut *store, &ctx, chat)
+                            .await?
+                            .map(HookOutput::Summary)
+                    }
+                    HookInput::Fields(_) => {
+                        let h = fields.as_ref().ok_or_else(missing)?.load(&mut *store, &instance)?;
+                        h.call_fields(&mut *store, &ctx, chat)
+                            .await?
+                            .map(|f| HookOutput::Fields(v2::fields(f)))
+                    }
+                };
+                Ok(out.map_err(v2::explain_error))
             }
-        })
+        }
     }
 }
 
@@ -307,10 +520,10 @@ fn explain(e: &wasmtime::Error, limits: Limits, memory_cap_hit: bool, elapsed_ms
     }
 }
 
-/// What one call carries in: who it runs for, its limits, and the context
-/// record the plugin receives.
+/// What one call carries in: who it runs for, its limits, and the
+/// workspace's settings for the plugin on this hook.
 pub struct CallSettings {
     pub tenant_id: String,
     pub limits: Limits,
-    pub context: wit::Context,
+    pub config: Vec<(String, String)>,
 }

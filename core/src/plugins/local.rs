@@ -15,7 +15,7 @@ use super::error::PluginError;
 use super::limits::{self, Limits};
 use super::loaded::LoadedPlugin;
 use super::slots::SlotSettings;
-use crate::conversion::hooks::{AssignmentHook, Hooks, SubjectHook, SummaryHook, TranscriptHook};
+use crate::conversion::hooks::{AssignmentHook, FieldsHook, Hooks, SubjectHook, SummaryHook, TranscriptHook};
 use crate::conversion::utc_offset_minutes;
 use crate::domain::MessageKind;
 use crate::domain::hooks::{HookAgent, HookCandidate, HookChat, HookFault, HookKind};
@@ -228,7 +228,7 @@ impl ChatFile {
                 visitor_name: self.visitor.name,
                 visitor_email: self.visitor.email,
                 started_at,
-                messages,
+                messages: messages.into(),
                 utc_offset_minutes: utc_offset_minutes(&self.time_zone, started_at),
                 time_zone: self.time_zone,
             },
@@ -247,6 +247,7 @@ async fn answer(
     transcript: &dyn TranscriptHook,
     assignment: &dyn AssignmentHook,
     summary: &dyn SummaryHook,
+    fields: &dyn FieldsHook,
     hook: HookKind,
     input: &Input,
 ) -> Result<Value, HookFault> {
@@ -256,6 +257,16 @@ async fn answer(
         HookKind::Transcript => json!(transcript.transcript(chat).await?),
         HookKind::Assignment => json!(assignment.assignee(chat, agent, candidates).await?),
         HookKind::Summary => json!(summary.summary(chat).await?),
+        HookKind::Fields => {
+            let f = fields.fields(chat).await?;
+            let custom: serde_json::Map<String, Value> =
+                f.custom.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+            json!({
+                "priority": f.priority.map(|p| p.as_str()),
+                "tags": f.tags,
+                "custom": custom,
+            })
+        }
     })
 }
 
@@ -267,7 +278,7 @@ pub async fn run(plugin: &PluginHook, hook: HookKind, input: &Input) -> Value {
     let native = Hooks::builtin();
     plugin.take_last_cost();
     let started = std::time::Instant::now();
-    let output = answer(plugin, plugin, plugin, plugin, hook, input).await;
+    let output = answer(plugin, plugin, plugin, plugin, plugin, hook, input).await;
     let elapsed = started.elapsed();
     // The built-in rules do not fail on a chat the runner accepted.
     let builtin = answer(
@@ -275,6 +286,7 @@ pub async fn run(plugin: &PluginHook, hook: HookKind, input: &Input) -> Value {
         &*native.transcript,
         &*native.assignment,
         &*native.summary,
+        &*native.fields,
         hook,
         input,
     )

@@ -16,6 +16,7 @@ pub mod error;
 pub mod limits;
 pub mod loaded;
 pub mod local;
+pub mod manifest;
 mod sandbox;
 pub mod scaffold;
 pub mod slots;
@@ -160,6 +161,8 @@ pub async fn pipeline_settings(store: &Store, tenant_id: &str) -> Result<BTreeMa
 pub struct Inspected {
     pub sha256: String,
     pub hooks: Vec<HookKind>,
+    /// What it says of itself, checked against its exports.
+    pub manifest: Option<manifest::Manifest>,
     compiled: Compiled,
     plugin: LoadedPlugin,
 }
@@ -292,8 +295,10 @@ impl PluginHost {
         })?;
         let plugin = LoadedPlugin::prepare(String::new(), String::new(), &compiled.component)
             .map_err(|e| UploadError::Unusable(e.reason))?;
+        let manifest = plugin.describe().await.map_err(|e| UploadError::Unusable(e.reason))?;
         Ok(Inspected {
             sha256,
+            manifest,
             hooks: plugin.hooks(),
             compiled,
             plugin,
@@ -477,6 +482,36 @@ impl PluginHost {
         });
     }
 
+    /// What a built-in plugin says of itself (asked once per process).
+    /// `None` for the native default of the fields hook, or a built-in
+    /// without a `describe` export.
+    pub async fn builtin_manifest(&self, name: &str) -> Option<manifest::Manifest> {
+        static SAID: OnceLock<Mutex<HashMap<String, Option<manifest::Manifest>>>> = OnceLock::new();
+        let said = SAID.get_or_init(Default::default);
+        if let Some(m) = said.lock().unwrap().get(name) {
+            return m.clone();
+        }
+        let manifest = match self.builtin(name).await {
+            Ok(plugin) => plugin.describe().await.unwrap_or_else(|e| {
+                tracing::error!(plugin = name, error = %e, "a built-in plugin cannot describe itself");
+                None
+            }),
+            Err(_) => None,
+        };
+        said.lock().unwrap().insert(name.to_owned(), manifest.clone());
+        manifest
+    }
+
+    /// What the plugin a hook names says of itself: a built-in's from its
+    /// `describe`, an uploaded one's as stored at upload.
+    pub async fn manifest(&self, tenant_id: &str, key: &str) -> Result<Option<manifest::Manifest>, StoreError> {
+        if !is_uploaded_plugin_ref(key) {
+            return Ok(self.builtin_manifest(key).await);
+        }
+        let info = self.store.plugin_info(tenant_id, key).await?;
+        Ok(info.manifest.as_deref().and_then(|m| serde_json::from_str(m).ok()))
+    }
+
     /// Entries and bytes of compiled code of uploaded plugins in memory.
     pub fn memory_cache_size(&self) -> (usize, usize) {
         self.memory.size()
@@ -491,6 +526,9 @@ impl PluginHost {
         let native = Hooks::builtin();
         let mut guarded = HashMap::new();
         for (&hook, s) in settings.iter() {
+            if is_native_default(hook, &s.plugin) {
+                continue;
+            }
             let primary = match self.load(&tenant.id, &s.plugin).await {
                 Ok(plugin) if plugin.exports(hook) => Ok(PluginHook::new(
                     plugin,
@@ -532,10 +570,20 @@ impl PluginHost {
                 transcript: take(HookKind::Transcript),
                 assignment: take(HookKind::Assignment),
                 summary: take(HookKind::Summary),
+                fields: match guarded.get(&HookKind::Fields) {
+                    Some(g) => g.clone(),
+                    None => native.fields.clone(),
+                },
             },
             faults,
         ))
     }
+}
+
+/// The fields hook's default sets nothing, so it is no plugin at all:
+/// calling one to learn that would cost every conversion a call.
+pub fn is_native_default(hook: HookKind, plugin: &str) -> bool {
+    hook == HookKind::Fields && plugin == hook.default_plugin()
 }
 
 async fn prune(store: &Store, disk: DiskCache) -> usize {

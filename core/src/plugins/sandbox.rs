@@ -10,19 +10,21 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::engine::engine;
 use super::limits;
-use super::versions::v0_1_0::bindings;
+use super::versions::{v0_1_0, v0_2_0};
 use crate::domain::hooks::HookKind;
-use bindings::threadline::plugin::log::Level;
 
-/// The host's imports, shared by every plugin: the `log` interface and WASI
-/// with nothing in it (Rust's standard library imports WASI even when a
-/// plugin never uses it).
+/// The host's imports, shared by every plugin: each contract version's
+/// interfaces (their names carry the version, so 0.1.0 and 0.2.0 plugins
+/// link side by side) and WASI with nothing in it (Rust's standard library
+/// imports WASI even when a plugin never uses it).
 pub(super) fn linker() -> &'static Linker<CallState> {
     static LINKER: OnceLock<Linker<CallState>> = OnceLock::new();
     LINKER.get_or_init(|| {
         let mut linker = Linker::new(engine());
-        bindings::Plugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
-            .expect("link the plugin interfaces");
+        v0_1_0::bindings::Plugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
+            .expect("link the 0.1.0 plugin interfaces");
+        v0_2_0::bindings::Plugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
+            .expect("link the 0.2.0 plugin interfaces");
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).expect("link WASI");
         linker
     })
@@ -34,10 +36,18 @@ pub(crate) struct CallState {
     table: ResourceTable,
     pub(super) memory: MemoryCap,
     pub(super) log: LogSink,
+    /// The workspace's zone, for the clock interface.
+    time_zone: chrono_tz::Tz,
 }
 
 impl CallState {
-    pub(super) fn new(memory_bytes: usize, tenant_id: &str, plugin: &str, hook: HookKind) -> Self {
+    pub(super) fn new(
+        memory_bytes: usize,
+        tenant_id: &str,
+        plugin: &str,
+        hook: HookKind,
+        time_zone: chrono_tz::Tz,
+    ) -> Self {
         // No directories, environment, arguments, network or stdio; clocks
         // stopped at the epoch and randomness fixed, so a plugin's output
         // depends only on what the contract passes in.
@@ -66,7 +76,21 @@ impl CallState {
                 kept: 0,
                 dropped: 0,
             },
+            time_zone,
         }
+    }
+
+    pub(crate) fn time_zone(&self) -> chrono_tz::Tz {
+        self.time_zone
+    }
+
+    /// The call's resources (the chat a 0.2.0 hook reads, WASI's streams).
+    pub(crate) fn resources(&self) -> &ResourceTable {
+        &self.table
+    }
+
+    pub(crate) fn resources_mut(&mut self) -> &mut ResourceTable {
+        &mut self.table
     }
 }
 
@@ -132,17 +156,54 @@ pub(super) struct LogSink {
     pub(super) dropped: u32,
 }
 
-impl bindings::threadline::plugin::types::Host for CallState {}
+impl v0_1_0::bindings::threadline::plugin::types::Host for CallState {}
 
-impl bindings::threadline::plugin::log::Host for CallState {
-    fn log(&mut self, level: Level, message: String, fields: Vec<(String, String)>) {
-        let sink = &mut self.log;
-        if sink.kept >= limits::MAX_LOG_LINES {
-            sink.dropped += 1;
+impl v0_1_0::bindings::threadline::plugin::log::Host for CallState {
+    fn log(
+        &mut self,
+        level: v0_1_0::bindings::threadline::plugin::log::Level,
+        message: String,
+        fields: Vec<(String, String)>,
+    ) {
+        use v0_1_0::bindings::threadline::plugin::log::Level as L;
+        let level = match level {
+            L::Debug => tracing::Level::DEBUG,
+            L::Info => tracing::Level::INFO,
+            L::Warn => tracing::Level::WARN,
+            L::Error => tracing::Level::ERROR,
+        };
+        self.log.write(level, &message, &fields);
+    }
+}
+
+impl v0_2_0::bindings::threadline::plugin::log::Host for CallState {
+    fn log(
+        &mut self,
+        level: v0_2_0::bindings::threadline::plugin::log::Level,
+        message: String,
+        fields: Vec<(String, String)>,
+    ) {
+        use v0_2_0::bindings::threadline::plugin::log::Level as L;
+        let level = match level {
+            L::Debug => tracing::Level::DEBUG,
+            L::Info => tracing::Level::INFO,
+            L::Warn => tracing::Level::WARN,
+            L::Error => tracing::Level::ERROR,
+        };
+        self.log.write(level, &message, &fields);
+    }
+}
+
+impl LogSink {
+    /// Keeps the line (clipped, with at most 16 fields) while the call is
+    /// under its line cap, and counts it as dropped after.
+    fn write(&mut self, level: tracing::Level, message: &str, fields: &[(String, String)]) {
+        if self.kept >= limits::MAX_LOG_LINES {
+            self.dropped += 1;
             return;
         }
-        sink.kept += 1;
-        let mut line = clip(&message, limits::MAX_LOG_LINE_BYTES);
+        self.kept += 1;
+        let mut line = clip(message, limits::MAX_LOG_LINE_BYTES);
         for (k, v) in fields.iter().take(16) {
             if line.len() >= limits::MAX_LOG_LINE_BYTES {
                 break;
@@ -150,12 +211,12 @@ impl bindings::threadline::plugin::log::Host for CallState {
             line.push_str(&format!(" {}={}", clip(k, 64), clip(v, 256)));
         }
         let line = clip(&line, limits::MAX_LOG_LINE_BYTES);
-        let (tenant, plugin, hook) = (&sink.tenant_id, &sink.plugin, sink.hook);
+        let (tenant, plugin, hook) = (&self.tenant_id, &self.plugin, self.hook);
         match level {
-            Level::Debug => tracing::debug!(target: "threadline::plugin", %tenant, %plugin, %hook, "{line}"),
-            Level::Info => tracing::info!(target: "threadline::plugin", %tenant, %plugin, %hook, "{line}"),
-            Level::Warn => tracing::warn!(target: "threadline::plugin", %tenant, %plugin, %hook, "{line}"),
-            Level::Error => tracing::error!(target: "threadline::plugin", %tenant, %plugin, %hook, "{line}"),
+            tracing::Level::DEBUG => tracing::debug!(target: "threadline::plugin", %tenant, %plugin, %hook, "{line}"),
+            tracing::Level::INFO => tracing::info!(target: "threadline::plugin", %tenant, %plugin, %hook, "{line}"),
+            tracing::Level::WARN => tracing::warn!(target: "threadline::plugin", %tenant, %plugin, %hook, "{line}"),
+            _ => tracing::error!(target: "threadline::plugin", %tenant, %plugin, %hook, "{line}"),
         }
     }
 }

@@ -39,7 +39,7 @@ use super::chats::{NewMessage, message_row};
 use super::entities::{agent, chat, message, requester, tenant, ticket, visitor};
 use super::plugins::candidate;
 use super::{Agent, Chat, Requester, Store, StoreError, StoreResult, Tenant, Ticket, Visitor, new_id, prefixed};
-use crate::domain::hooks::HookCandidate;
+use crate::domain::hooks::{HookCandidate, TicketFields};
 use crate::domain::ticket_number::PREFIX;
 use crate::domain::{ChatStatus, EmailAddress, MessageKind, TicketStatus};
 
@@ -83,6 +83,8 @@ pub struct ConversionCommit {
     pub assignee_id: String,
     pub first_response_at: Option<DateTime<Utc>>,
     pub converting_agent_name: String,
+    /// Priority, tags and custom fields, checked already.
+    pub fields: TicketFields,
 }
 
 #[derive(Debug)]
@@ -218,6 +220,9 @@ impl Store {
             c.first_response_at.into(),               // $17
             log_before.into(),                        // $18
             log_after.into(),                         // $19
+            priority(&c.fields).into(),               // $20
+            tags_json(&c.fields).into(),              // $21
+            custom_json(&c.fields).into(),            // $22
         ];
         let row = self
             .writer
@@ -368,7 +373,27 @@ fn new_ticket(c: &ConversionCommit, id: String, number: i64, requester: &Request
         summary: None,
         created_at: now,
         updated_at: now,
+        priority: priority(&c.fields).to_owned(),
+        tags: tags_json(&c.fields),
+        custom_fields: custom_json(&c.fields),
     }
+}
+
+fn priority(f: &TicketFields) -> &'static str {
+    f.priority.unwrap_or_default().as_str()
+}
+
+fn tags_json(f: &TicketFields) -> String {
+    serde_json::to_string(&f.tags).expect("strings serialize")
+}
+
+fn custom_json(f: &TicketFields) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = f
+        .custom
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    serde_json::Value::Object(map).to_string()
 }
 
 /// The system message a conversion leaves in the chat, as the text before
@@ -408,8 +433,9 @@ WITH claim AS (
     RETURNING next_ticket_number - 1 AS n
 ), ticket AS (
     INSERT INTO tickets (id, tenant_id, number, subject, description, status, assignee_id, requester_id,
-                         first_response_at, origin_chat_id, summary, created_at, updated_at)
-    SELECT $1, $4, number.n, $13, $14, $15, $16, requester.id, $17, $3, NULL, $2, $2
+                         first_response_at, origin_chat_id, summary, created_at, updated_at,
+                         priority, tags, custom_fields)
+    SELECT $1, $4, number.n, $13, $14, $15, $16, requester.id, $17, $3, NULL, $2, $2, $20, $21, $22
     FROM number, requester
 ), log AS (
     INSERT INTO messages (tenant_id, chat_id, kind, author_name, agent_id, body, created_at)

@@ -186,6 +186,12 @@ pub mod ticket {
         pub summary: Option<String>,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        /// low, normal, high or urgent.
+        pub priority: String,
+        /// JSON array of lowercase tags.
+        pub tags: String,
+        /// JSON object of custom fields.
+        pub custom_fields: String,
     }
     no_relations!();
 }
@@ -224,6 +230,8 @@ pub mod plugin {
         pub hooks: String,
         pub uploaded_by: String,
         pub created_at: DateTimeUtc,
+        /// What a 0.2.0 plugin's `describe` said (JSON), when it has one.
+        pub manifest: Option<String>,
     }
     no_relations!();
 }

@@ -26,6 +26,8 @@ pub struct PluginInfo {
     pub hooks: String,
     pub uploaded_by: String,
     pub created_at: chrono::DateTime<Utc>,
+    /// What its `describe` said (JSON), for 0.2.0 plugins that have one.
+    pub manifest: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +91,7 @@ impl Store {
             plugin::Column::Hooks,
             plugin::Column::UploadedBy,
             plugin::Column::CreatedAt,
+            plugin::Column::Manifest,
         ])
     }
 
@@ -335,5 +338,6 @@ fn info(p: PluginRow) -> PluginInfo {
         hooks: p.hooks,
         uploaded_by: p.uploaded_by,
         created_at: p.created_at,
+        manifest: p.manifest,
     }
 }

@@ -1,21 +1,22 @@
 //! Write Threadline conversion plugins in Rust.
 //!
 //! A plugin is a WebAssembly component that exports one or more hooks of the
-//! `threadline:plugin` WIT package. This crate binds the contract for you:
-//! one trait and one export macro per hook, the shared types, the host's
-//! logging, `config(ctx, key)`, and the built-in rules to start from. Plugin
-//! code never names wit-bindgen:
+//! `threadline:plugin@0.2.0` WIT package (carried in this crate, `wit/`).
+//! This crate binds the contract for you: one trait and one export macro per
+//! hook, the chat a hook reads, typed settings, the workspace's clock,
+//! logging, the built-in rules to start from, and a test harness that runs
+//! a hook natively under plain `cargo test`. Plugin code never names
+//! wit-bindgen:
 //!
 //! ```ignore
-//! use threadline_plugin_sdk::types::{ChatHeader, Context};
-//! use threadline_plugin_sdk::{config, rules, subject};
+//! use threadline_plugin_sdk::{Chat, Context, Error, rules, setting, subject};
 //!
 //! struct Prefixed;
 //!
 //! impl subject::Hook for Prefixed {
-//!     fn default_subject(ctx: Context, chat: ChatHeader) -> Result<String, String> {
-//!         let prefix = config(&ctx, "prefix").unwrap_or("[Chat]");
-//!         Ok(format!("{prefix} {}", rules::default_subject(&chat)))
+//!     fn default_subject(ctx: &Context, chat: &Chat) -> Result<String, Error> {
+//!         let prefix: String = setting(ctx, "prefix")?.unwrap_or_else(|| "[Chat]".into());
+//!         Ok(format!("{prefix} {}", rules::default_subject(chat)))
 //!     }
 //! }
 //!
@@ -24,18 +25,30 @@
 //!
 //! The hooks: [`subject`] (`export_subject_hook!`), [`transcript`]
 //! (`export_transcript_hook!`), [`assignment`] (`export_assignment_hook!`),
-//! [`summary`] (`export_summary_hook!`). Build with `threadline plugin
-//! build`, try with `threadline plugin run`, install with `threadline
-//! plugin install`.
+//! [`summary`] (`export_summary_hook!`), [`fields`] (`export_fields_hook!`);
+//! and [`describe`] (`export_describe!`), what the plugin says of itself
+//! and its settings. Build with `threadline plugin build`, try with
+//! `threadline plugin run`, install with `threadline plugin install`.
 
 mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit/0.1.0",
-        world: "threadline:plugin/sdk@0.1.0",
+        path: "wit/0.2.0",
+        world: "threadline:plugin/sdk@0.2.0",
     });
 }
 
-pub use bindings::threadline::plugin::{log, types};
+mod chat;
+pub mod rules;
+pub mod testing;
+
+pub use bindings::threadline::plugin::clock::WallTime;
+pub use bindings::threadline::plugin::types::{
+    Agent, Author, Candidate, Context, Error, Message, SettingError, Visitor,
+};
+pub use chat::Chat;
+
+#[doc(hidden)]
+pub use bindings::threadline::plugin::{clock as __clock, log as __log, types as __types};
 
 // The generated code names this crate by its name, from plugins and from
 // inside it alike.
@@ -46,63 +59,264 @@ extern crate self as threadline_plugin_sdk;
 #[doc(hidden)]
 pub use wit_bindgen::rt as __rt;
 
-/// One module per hook: its trait (`Hook`) and, at the crate root, its
-/// export macro. The shared types and logging are this crate's.
-macro_rules! hook_module {
-    ($module:ident, $bindings:literal, $world:literal, $macro_name:literal, $doc:literal) => {
-        #[doc = $doc]
-        pub mod $module {
-            wit_bindgen::generate!({
-                path: "../../wit/0.1.0",
-                world: $world,
-                with: {
-                    "threadline:plugin/types@0.1.0": crate::types,
-                    "threadline:plugin/log@0.1.0": crate::log,
-                },
-                default_bindings_module: $bindings,
-                pub_export_macro: true,
-                export_macro_name: $macro_name,
-                runtime_path: "threadline_plugin_sdk::__rt",
-            });
-
-            /// What a plugin implements for this hook.
-            pub use self::exports::threadline::plugin::$module::Guest as Hook;
-        }
+/// The bindings of one hook's world, sharing this crate's types.
+macro_rules! hook_bindings {
+    ($bindings:literal, $world:literal, $macro_name:literal) => {
+        wit_bindgen::generate!({
+            path: "wit/0.2.0",
+            world: $world,
+            with: {
+                "threadline:plugin/types@0.2.0": crate::__types,
+                "threadline:plugin/log@0.2.0": crate::__log,
+                "threadline:plugin/clock@0.2.0": crate::__clock,
+            },
+            default_bindings_module: $bindings,
+            pub_export_macro: true,
+            export_macro_name: $macro_name,
+            runtime_path: "threadline_plugin_sdk::__rt",
+        });
     };
 }
 
-hook_module!(
-    subject,
-    "threadline_plugin_sdk::subject",
-    "threadline:plugin/subject-hook@0.1.0",
-    "__export_subject_hook",
-    "The subject a ticket gets when the agent leaves it blank: implement `subject::Hook`, then `export_subject_hook!(YourType)`."
-);
-hook_module!(
-    transcript,
-    "threadline_plugin_sdk::transcript",
-    "threadline:plugin/transcript-hook@0.1.0",
-    "__export_transcript_hook",
-    "The ticket's description, made from the chat: implement `transcript::Hook`, then `export_transcript_hook!(YourType)`."
-);
-hook_module!(
-    assignment,
-    "threadline_plugin_sdk::assignment",
-    "threadline:plugin/assignment-hook@0.1.0",
-    "__export_assignment_hook",
-    "Who gets the new ticket: implement `assignment::Hook`, then `export_assignment_hook!(YourType)`."
-);
-hook_module!(
-    summary,
-    "threadline_plugin_sdk::summary",
-    "threadline:plugin/summary-hook@0.1.0",
-    "__export_summary_hook",
-    "The summary stored with a chat when it closes: implement `summary::Hook`, then `export_summary_hook!(YourType)`."
-);
+/// The subject a ticket gets when the agent leaves it blank: implement
+/// `subject::Hook`, then `export_subject_hook!(YourType)`.
+pub mod subject {
+    use crate::{Chat, Context, Error};
 
-pub mod rules;
+    #[doc(hidden)]
+    pub mod bindings {
+        hook_bindings!(
+            "threadline_plugin_sdk::subject::bindings",
+            "threadline:plugin/subject-hook@0.2.0",
+            "__export_subject_hook"
+        );
+    }
 
-use types::Context;
+    pub trait Hook {
+        /// At most 255 characters on one line.
+        fn default_subject(ctx: &Context, chat: &Chat) -> Result<String, Error>;
+    }
+
+    #[doc(hidden)]
+    pub struct Export<T>(core::marker::PhantomData<T>);
+
+    impl<T: Hook> bindings::exports::threadline::plugin::subject::Guest for Export<T> {
+        fn default_subject(ctx: Context, chat: &crate::__types::Chat) -> Result<String, Error> {
+            T::default_subject(&ctx, &Chat::lent(chat))
+        }
+    }
+}
+
+/// The ticket's description, made from the chat: implement
+/// `transcript::Hook`, then `export_transcript_hook!(YourType)`.
+pub mod transcript {
+    use crate::{Chat, Context, Error};
+
+    #[doc(hidden)]
+    pub mod bindings {
+        hook_bindings!(
+            "threadline_plugin_sdk::transcript::bindings",
+            "threadline:plugin/transcript-hook@0.2.0",
+            "__export_transcript_hook"
+        );
+    }
+
+    pub trait Hook {
+        /// At most 1 MiB, without NUL characters.
+        fn format(ctx: &Context, chat: &Chat) -> Result<String, Error>;
+    }
+
+    #[doc(hidden)]
+    pub struct Export<T>(core::marker::PhantomData<T>);
+
+    impl<T: Hook> bindings::exports::threadline::plugin::transcript::Guest for Export<T> {
+        fn format(ctx: Context, chat: &crate::__types::Chat) -> Result<String, Error> {
+            T::format(&ctx, &Chat::lent(chat))
+        }
+    }
+}
+
+/// Who gets the new ticket: implement `assignment::Hook`, then
+/// `export_assignment_hook!(YourType)`.
+pub mod assignment {
+    use crate::{Agent, Candidate, Chat, Context, Error};
+
+    #[doc(hidden)]
+    pub mod bindings {
+        hook_bindings!(
+            "threadline_plugin_sdk::assignment::bindings",
+            "threadline:plugin/assignment-hook@0.2.0",
+            "__export_assignment_hook"
+        );
+    }
+
+    pub trait Hook {
+        /// The id of one of `candidates`; anything else is refused.
+        fn assign(
+            ctx: &Context,
+            chat: &Chat,
+            converting_agent: &Agent,
+            candidates: &[Candidate],
+        ) -> Result<String, Error>;
+    }
+
+    #[doc(hidden)]
+    pub struct Export<T>(core::marker::PhantomData<T>);
+
+    impl<T: Hook> bindings::exports::threadline::plugin::assignment::Guest for Export<T> {
+        fn assign(
+            ctx: Context,
+            chat: &crate::__types::Chat,
+            converting_agent: Agent,
+            candidates: Vec<Candidate>,
+        ) -> Result<String, Error> {
+            T::assign(&ctx, &Chat::lent(chat), &converting_agent, &candidates)
+        }
+    }
+}
+
+/// The summary stored with a chat when it closes: implement
+/// `summary::Hook`, then `export_summary_hook!(YourType)`.
+pub mod summary {
+    use crate::{Chat, Context, Error};
+
+    #[doc(hidden)]
+    pub mod bindings {
+        hook_bindings!(
+            "threadline_plugin_sdk::summary::bindings",
+            "threadline:plugin/summary-hook@0.2.0",
+            "__export_summary_hook"
+        );
+    }
+
+    pub trait Hook {
+        /// At most 10,000 characters; `None` when there is nothing to say.
+        fn summarize(ctx: &Context, chat: &Chat) -> Result<Option<String>, Error>;
+    }
+
+    #[doc(hidden)]
+    pub struct Export<T>(core::marker::PhantomData<T>);
+
+    impl<T: Hook> bindings::exports::threadline::plugin::summary::Guest for Export<T> {
+        fn summarize(ctx: Context, chat: &crate::__types::Chat) -> Result<Option<String>, Error> {
+            T::summarize(&ctx, &Chat::lent(chat))
+        }
+    }
+}
+
+/// The new ticket's priority, tags and custom fields: implement
+/// `fields::Hook`, then `export_fields_hook!(YourType)`.
+pub mod fields {
+    use crate::{Chat, Context, Error};
+
+    #[doc(hidden)]
+    pub mod bindings {
+        hook_bindings!(
+            "threadline_plugin_sdk::fields::bindings",
+            "threadline:plugin/fields-hook@0.2.0",
+            "__export_fields_hook"
+        );
+    }
+
+    pub use bindings::exports::threadline::plugin::fields::{Priority, TicketFields};
+
+    pub trait Hook {
+        /// At most 20 tags and 20 custom fields; see the contract for their
+        /// form.
+        fn fields(ctx: &Context, chat: &Chat) -> Result<TicketFields, Error>;
+    }
+
+    #[doc(hidden)]
+    pub struct Export<T>(core::marker::PhantomData<T>);
+
+    impl<T: Hook> bindings::exports::threadline::plugin::fields::Guest for Export<T> {
+        fn fields(ctx: Context, chat: &crate::__types::Chat) -> Result<TicketFields, Error> {
+            T::fields(&ctx, &Chat::lent(chat))
+        }
+    }
+}
+
+/// What the plugin says of itself: name, version, hooks and the settings
+/// it takes, read by the server at upload. Implement `describe::Describe`,
+/// then `export_describe!(YourType)`.
+pub mod describe {
+    #[doc(hidden)]
+    pub mod bindings {
+        wit_bindgen::generate!({
+            path: "wit/0.2.0",
+            world: "threadline:plugin/describe-plugin@0.2.0",
+            default_bindings_module: "threadline_plugin_sdk::describe::bindings",
+            pub_export_macro: true,
+            export_macro_name: "__export_describe",
+            runtime_path: "threadline_plugin_sdk::__rt",
+        });
+    }
+
+    pub use bindings::exports::threadline::plugin::describe::{Info, Setting, SettingKind};
+
+    pub trait Describe {
+        fn describe() -> Info;
+    }
+
+    #[doc(hidden)]
+    pub struct Export<T>(core::marker::PhantomData<T>);
+
+    impl<T: Describe> bindings::exports::threadline::plugin::describe::Guest for Export<T> {
+        fn describe() -> Info {
+            T::describe()
+        }
+    }
+
+    /// The plugin's name and version (pass `env!("CARGO_PKG_NAME")` and
+    /// `env!("CARGO_PKG_VERSION")`) and the hooks it exports.
+    pub fn info(name: &str, version: &str, hooks: &[&str]) -> Info {
+        Info {
+            name: name.into(),
+            version: version.into(),
+            hooks: hooks.iter().map(|h| h.to_string()).collect(),
+            settings: Vec::new(),
+        }
+    }
+
+    fn setting(key: &str, kind: SettingKind, default: Option<&str>, description: &str) -> Setting {
+        Setting {
+            key: key.into(),
+            kind,
+            default: default.map(str::to_owned),
+            description: description.into(),
+            choices: Vec::new(),
+        }
+    }
+
+    pub fn text(key: &str, default: Option<&str>, description: &str) -> Setting {
+        setting(key, SettingKind::Text, default, description)
+    }
+
+    pub fn integer(key: &str, default: Option<i64>, description: &str) -> Setting {
+        setting(
+            key,
+            SettingKind::Integer,
+            default.map(|d| d.to_string()).as_deref(),
+            description,
+        )
+    }
+
+    pub fn boolean(key: &str, default: Option<bool>, description: &str) -> Setting {
+        setting(
+            key,
+            SettingKind::Boolean,
+            default.map(|d| d.to_string()).as_deref(),
+            description,
+        )
+    }
+
+    pub fn choice(key: &str, choices: &[&str], default: Option<&str>, description: &str) -> Setting {
+        Setting {
+            choices: choices.iter().map(|c| c.to_string()).collect(),
+            ..setting(key, SettingKind::Choice, default, description)
+        }
+    }
+}
 
 /// The value of `key` in the workspace's settings for this plugin.
 pub fn config<'a>(ctx: &'a Context, key: &str) -> Option<&'a str> {
@@ -111,34 +325,58 @@ pub fn config<'a>(ctx: &'a Context, key: &str) -> Option<&'a str> {
 
 /// The setting `key` read as a `T` (a number, `true`/`false`, any
 /// `FromStr` type): `Ok(None)` when it is not set, and an error naming the
-/// setting when it does not read as one. Return that error from the hook,
-/// and the operator sees which setting to fix:
+/// setting when it does not read as one. Return that error from the hook
+/// with `?`, and the operator sees which setting to fix:
 ///
 /// ```ignore
-/// let max: usize = setting(&ctx, "max_chars")?.unwrap_or(80);
+/// let max: usize = setting(ctx, "max_chars")?.unwrap_or(80);
 /// ```
-pub fn setting<T: core::str::FromStr>(ctx: &Context, key: &str) -> Result<Option<T>, String> {
+pub fn setting<T: core::str::FromStr>(ctx: &Context, key: &str) -> Result<Option<T>, Error> {
     match config(ctx, key) {
         None => Ok(None),
         Some(raw) => raw.trim().parse().map(Some).map_err(|_| {
             let wanted = core::any::type_name::<T>().rsplit("::").next().unwrap_or("value");
-            format!("the setting {key:?} is {raw:?}, which is not a valid {wanted}")
+            Error::Setting(SettingError {
+                key: key.into(),
+                reason: format!("{raw:?} is not a valid {wanted}"),
+            })
         }),
     }
 }
 
-/// Logs a line through the host (kept with the workspace, plugin and hook).
+/// `at` (milliseconds since the epoch) on the workspace's wall clock, with
+/// the zone's offset at that moment (so right on both sides of a
+/// daylight-saving change). Under `cargo test`, where there is no server,
+/// the zone is UTC.
+pub fn local_time(at: i64) -> WallTime {
+    #[cfg(target_arch = "wasm32")]
+    {
+        bindings::threadline::plugin::clock::local_time(at)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        testing::utc_wall_time(at)
+    }
+}
+
+/// Logs a line through the host (kept with the workspace, plugin and
+/// hook); under `cargo test`, on standard error.
 pub fn info(message: &str, fields: &[(&str, &str)]) {
-    emit(log::Level::Info, message, fields);
+    emit(__log::Level::Info, message, fields);
 }
 
 pub fn warn(message: &str, fields: &[(&str, &str)]) {
-    emit(log::Level::Warn, message, fields);
+    emit(__log::Level::Warn, message, fields);
 }
 
-fn emit(level: log::Level, message: &str, fields: &[(&str, &str)]) {
-    let fields: Vec<(String, String)> = fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    log::log(level, message, &fields);
+fn emit(level: __log::Level, message: &str, fields: &[(&str, &str)]) {
+    #[cfg(target_arch = "wasm32")]
+    {
+        let fields: Vec<(String, String)> = fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        __log::log(level, message, &fields);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    eprintln!("{level:?} {message} {fields:?}");
 }
 
 // The export macros, at the crate root where plugins call them. Built for
@@ -148,106 +386,79 @@ fn emit(level: log::Level, message: &str, fields: &[(&str, &str)]) {
 /// Exports a type implementing `subject::Hook` as the component's subject hook.
 #[macro_export]
 macro_rules! export_subject_hook {
-    ($($ty:tt)*) => {
+    ($ty:ty) => {
         #[cfg(target_arch = "wasm32")]
-        $crate::subject::__export_subject_hook!($($ty)*);
+        const _: () = {
+            type __ThreadlineExport = $crate::subject::Export<$ty>;
+            $crate::subject::bindings::__export_subject_hook!(__ThreadlineExport);
+        };
     };
 }
 
 /// Exports a type implementing `transcript::Hook` as the component's transcript hook.
 #[macro_export]
 macro_rules! export_transcript_hook {
-    ($($ty:tt)*) => {
+    ($ty:ty) => {
         #[cfg(target_arch = "wasm32")]
-        $crate::transcript::__export_transcript_hook!($($ty)*);
+        const _: () = {
+            type __ThreadlineExport = $crate::transcript::Export<$ty>;
+            $crate::transcript::bindings::__export_transcript_hook!(__ThreadlineExport);
+        };
     };
 }
 
 /// Exports a type implementing `assignment::Hook` as the component's assignment hook.
 #[macro_export]
 macro_rules! export_assignment_hook {
-    ($($ty:tt)*) => {
+    ($ty:ty) => {
         #[cfg(target_arch = "wasm32")]
-        $crate::assignment::__export_assignment_hook!($($ty)*);
+        const _: () = {
+            type __ThreadlineExport = $crate::assignment::Export<$ty>;
+            $crate::assignment::bindings::__export_assignment_hook!(__ThreadlineExport);
+        };
     };
 }
 
 /// Exports a type implementing `summary::Hook` as the component's summary hook.
 #[macro_export]
 macro_rules! export_summary_hook {
-    ($($ty:tt)*) => {
+    ($ty:ty) => {
         #[cfg(target_arch = "wasm32")]
-        $crate::summary::__export_summary_hook!($($ty)*);
+        const _: () = {
+            type __ThreadlineExport = $crate::summary::Export<$ty>;
+            $crate::summary::bindings::__export_summary_hook!(__ThreadlineExport);
+        };
     };
 }
 
-/// Hook inputs for a plugin's own tests, which run natively under plain
-/// `cargo test` (the hook's logic is an ordinary function; only logging
-/// needs the server).
-pub mod testing {
-    use crate::types::{Agent, Author, Candidate, Chat, ChatHeader, Context, Message, Visitor};
+/// Exports a type implementing `fields::Hook` as the component's fields hook.
+#[macro_export]
+macro_rules! export_fields_hook {
+    ($ty:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            type __ThreadlineExport = $crate::fields::Export<$ty>;
+            $crate::fields::bindings::__export_fields_hook!(__ThreadlineExport);
+        };
+    };
+}
 
-    /// 2026-11-25T10:00:00Z, when test chats start.
-    pub const STARTED_AT_MS: i64 = 1_795_600_800_000;
-
-    /// A context with these settings, in UTC.
-    pub fn context(config: &[(&str, &str)]) -> Context {
-        Context {
-            config: config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            time_zone: "UTC".into(),
-            utc_offset_minutes: 0,
-        }
-    }
-
-    /// A chat from `visitor`, with these messages a minute apart.
-    pub fn chat(visitor: &str, subject: Option<&str>, messages: &[(Author, &str, &str)]) -> Chat {
-        let messages: Vec<Message> = messages
-            .iter()
-            .enumerate()
-            .map(|(i, (author, name, body))| Message {
-                author: *author,
-                author_name: name.to_string(),
-                body: body.to_string(),
-                sent_at: STARTED_AT_MS + 60_000 * i as i64,
-            })
-            .collect();
-        Chat {
-            header: ChatHeader {
-                id: "test-chat".into(),
-                subject: subject.map(str::to_owned),
-                visitor: Visitor {
-                    name: visitor.into(),
-                    email: None,
-                },
-                started_at: STARTED_AT_MS,
-                first_visitor_message: messages.iter().find(|m| m.author == Author::Visitor).cloned(),
-                message_count: messages.len() as u32,
-            },
-            messages,
-        }
-    }
-
-    pub fn agent(id: &str, name: &str) -> Agent {
-        Agent {
-            id: id.into(),
-            name: name.into(),
-        }
-    }
-
-    pub fn candidate(id: &str, name: &str, online: bool, open_tickets: u32, skills: &[&str]) -> Candidate {
-        Candidate {
-            id: id.into(),
-            name: name.into(),
-            online,
-            open_tickets,
-            skills: skills.iter().map(|s| s.to_string()).collect(),
-        }
-    }
+/// Exports a type implementing `describe::Describe`: what the server shows
+/// of the plugin and checks its settings against.
+#[macro_export]
+macro_rules! export_describe {
+    ($ty:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            type __ThreadlineExport = $crate::describe::Export<$ty>;
+            $crate::describe::bindings::__export_describe!(__ThreadlineExport);
+        };
+    };
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{config, setting, testing};
+    use super::{Error, config, local_time, setting, testing};
 
     #[test]
     fn settings_read_as_text_or_as_typed_values() {
@@ -258,10 +469,38 @@ mod tests {
             ("bad", "eighty"),
         ]);
         assert_eq!(config(&ctx, "prefix"), Some("[VIP]"));
-        assert_eq!(setting::<usize>(&ctx, "max_chars"), Ok(Some(80)));
-        assert_eq!(setting::<bool>(&ctx, "loud"), Ok(Some(true)));
-        assert_eq!(setting::<usize>(&ctx, "missing"), Ok(None));
-        let e = setting::<usize>(&ctx, "bad").unwrap_err();
-        assert!(e.contains("\"bad\"") && e.contains("usize"), "{e}");
+        assert_eq!(setting::<usize>(&ctx, "max_chars").ok(), Some(Some(80)));
+        assert_eq!(setting::<bool>(&ctx, "loud").ok(), Some(Some(true)));
+        assert_eq!(setting::<usize>(&ctx, "missing").ok(), Some(None));
+        match setting::<usize>(&ctx, "bad") {
+            Err(Error::Setting(e)) => assert!(e.key == "bad" && e.reason.contains("usize"), "{e:?}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn native_local_time_is_utc() {
+        let t = local_time(testing::STARTED_AT_MS);
+        assert_eq!((t.year, t.month, t.day, t.hour, t.minute), (2026, 11, 25, 10, 0));
+        assert_eq!(t.utc_offset_minutes, 0);
+    }
+
+    #[test]
+    fn a_test_chat_reads_in_ranges() {
+        let chat = testing::chat(
+            "Ada",
+            None,
+            &[
+                (super::Author::Visitor, "Ada", "one"),
+                (super::Author::Agent, "Bob", "two"),
+                (super::Author::Visitor, "Ada", "three"),
+            ],
+        );
+        assert_eq!(chat.message_count(), 3);
+        let bodies: Vec<String> = chat.messages(1, 5).into_iter().map(|m| m.body).collect();
+        assert_eq!(bodies, ["two", "three"]);
+        assert!(chat.messages(9, 1).is_empty());
+        assert_eq!(chat.all_messages().len(), 3);
+        assert_eq!(chat.first_visitor_message().unwrap().body, "one");
     }
 }

@@ -2,7 +2,7 @@
 //! functions of `threadline-rules` (which the server runs natively too),
 //! over the WIT types plugins receive.
 
-use crate::types::{Author, ChatHeader, Message};
+use crate::{Author, Chat, Message};
 
 pub use threadline_rules::{MAX_SUBJECT_CHARS, fold_whitespace, format_utc, truncate_chars};
 
@@ -27,8 +27,8 @@ impl threadline_rules::Message for Message {
 
 /// The chat's own subject if it has one, else "Chat with <visitor name>",
 /// cut to the subject limit.
-pub fn default_subject(chat: &ChatHeader) -> String {
-    threadline_rules::default_subject(chat.subject.as_deref(), &chat.visitor.name)
+pub fn default_subject(chat: &Chat) -> String {
+    threadline_rules::default_subject(chat.subject().as_deref(), &chat.visitor().name)
 }
 
 /// One line a message, `[YYYY-MM-DD HH:MM:SS UTC] speaker: text`.

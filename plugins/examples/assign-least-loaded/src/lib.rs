@@ -5,20 +5,15 @@
 //! Settings (`PUT /api/v1/pipeline`): `skill` (optional), `include_offline`
 //! (`true` to consider agents who are not online).
 
-use threadline_plugin_sdk::types::{Agent, Candidate, ChatHeader, Context};
-use threadline_plugin_sdk::{config, info};
+use threadline_plugin_sdk::describe::{self, Describe, Info};
+use threadline_plugin_sdk::{Agent, Candidate, Chat, Context, Error, assignment, config, info, setting};
 
-struct LeastLoaded;
+pub struct LeastLoaded;
 
-impl threadline_plugin_sdk::assignment::Hook for LeastLoaded {
-    fn assign(
-        ctx: Context,
-        _chat: ChatHeader,
-        converting: Agent,
-        candidates: Vec<Candidate>,
-    ) -> Result<String, String> {
-        let include_offline = config(&ctx, "include_offline") == Some("true");
-        let skill = config(&ctx, "skill");
+impl assignment::Hook for LeastLoaded {
+    fn assign(ctx: &Context, _chat: &Chat, converting: &Agent, candidates: &[Candidate]) -> Result<String, Error> {
+        let include_offline = setting::<bool>(ctx, "include_offline")?.unwrap_or(false);
+        let skill = config(ctx, "skill");
         let pool: Vec<&Candidate> = candidates.iter().filter(|c| include_offline || c.online).collect();
         let skilled: Vec<&Candidate> = match skill {
             Some(s) => pool
@@ -31,7 +26,7 @@ impl threadline_plugin_sdk::assignment::Hook for LeastLoaded {
         let pool = if skilled.is_empty() { pool } else { skilled };
         let Some(chosen) = pool.iter().min_by_key(|c| (c.open_tickets, c.id != converting.id)) else {
             // Nobody qualifies: keep the default behaviour.
-            return Ok(converting.id);
+            return Ok(converting.id.clone());
         };
         let open = chosen.open_tickets.to_string();
         info("least-loaded pick", &[("agent", &chosen.name), ("open_tickets", &open)]);
@@ -39,4 +34,16 @@ impl threadline_plugin_sdk::assignment::Hook for LeastLoaded {
     }
 }
 
+impl Describe for LeastLoaded {
+    fn describe() -> Info {
+        let mut info = describe::info(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"), &["assignment"]);
+        info.settings = vec![
+            describe::text("skill", None, "Prefer agents with this skill."),
+            describe::boolean("include_offline", Some(false), "Consider agents who are not online."),
+        ];
+        info
+    }
+}
+
 threadline_plugin_sdk::export_assignment_hook!(LeastLoaded);
+threadline_plugin_sdk::export_describe!(LeastLoaded);

@@ -1,17 +1,15 @@
-//! Not a bad plugin: a probe. Its subject is what the call told it (the
-//! workspace's time zone and offset, its settings, the chat header), so the
-//! tests can check what a plugin is given.
+//! Not a bad plugin: a probe, and the suite's plugin of contract 0.1.0
+//! (frozen; built with wit-bindgen alone, as authors did before the 0.2.0
+//! SDK). Its subject is what the call told it (the workspace's time zone
+//! and offset, its settings, the chat header), so the tests can check what
+//! a 0.1.0 plugin is still given.
 
 wit_bindgen::generate!({
     path: "../../../wit/0.1.0",
     world: "threadline:plugin/subject-hook@0.1.0",
-    with: {
-        "threadline:plugin/types@0.1.0": threadline_plugin_sdk::types,
-        "threadline:plugin/log@0.1.0": threadline_plugin_sdk::log,
-    },
 });
 
-use threadline_plugin_sdk::types::{ChatHeader, Context};
+use threadline::plugin::types::{ChatHeader, Context};
 
 struct Echo;
 

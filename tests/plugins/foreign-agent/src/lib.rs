@@ -2,7 +2,7 @@
 
 every_hook::every_hook!(misbehave);
 
-fn misbehave(ctx: &threadline_plugin_sdk::types::Context) -> String {
+fn misbehave(ctx: &threadline_plugin_sdk::Context) -> String {
     threadline_plugin_sdk::config(ctx, "agent_id")
         .unwrap_or("nobody")
         .to_owned()

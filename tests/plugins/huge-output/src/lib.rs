@@ -2,6 +2,6 @@
 
 every_hook::every_hook!(misbehave);
 
-fn misbehave(_ctx: &threadline_plugin_sdk::types::Context) -> String {
+fn misbehave(_ctx: &threadline_plugin_sdk::Context) -> String {
     "x".repeat(10 * 1024 * 1024)
 }

@@ -2,7 +2,7 @@
 
 every_hook::every_hook!(misbehave);
 
-fn misbehave(_ctx: &threadline_plugin_sdk::types::Context) -> String {
+fn misbehave(_ctx: &threadline_plugin_sdk::Context) -> String {
     let long = "y".repeat(4096);
     for i in 0..10_000 {
         threadline_plugin_sdk::info(&long, &[("i", &i.to_string())]);

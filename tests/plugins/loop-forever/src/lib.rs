@@ -2,7 +2,7 @@
 
 every_hook::every_hook!(misbehave);
 
-fn misbehave(_ctx: &threadline_plugin_sdk::types::Context) -> String {
+fn misbehave(_ctx: &threadline_plugin_sdk::Context) -> String {
     let mut n = 0u64;
     loop {
         n = std::hint::black_box(n.wrapping_add(1));

@@ -4,7 +4,7 @@
 
 every_hook::every_hook!(misbehave);
 
-fn misbehave(_ctx: &threadline_plugin_sdk::types::Context) -> String {
+fn misbehave(_ctx: &threadline_plugin_sdk::Context) -> String {
     std::thread::sleep(std::time::Duration::from_secs(3));
     "slept".to_owned()
 }

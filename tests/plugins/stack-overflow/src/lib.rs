@@ -2,7 +2,7 @@
 
 every_hook::every_hook!(misbehave);
 
-fn misbehave(_ctx: &threadline_plugin_sdk::types::Context) -> String {
+fn misbehave(_ctx: &threadline_plugin_sdk::Context) -> String {
     #[allow(unconditional_recursion)]
     fn deep(n: u64) -> u64 {
         let frame = std::hint::black_box([n; 32]);

@@ -1,0 +1,187 @@
+//! `threadline:plugin@0.2.0` (`wit/0.2.0`): the host's bindings of it, the
+//! chat resource plugins read, and the clock they ask for local time.
+
+use std::sync::Arc;
+
+use chrono::{Datelike, Offset, TimeZone, Timelike};
+use wasmtime::component::Resource;
+
+use crate::domain::MessageKind;
+use crate::domain::hooks::HookChat;
+use crate::domain::transcript::PublicMessage;
+use crate::plugins::sandbox::CallState;
+
+/// The WIT package version of this module.
+pub const VERSION: &str = "0.2.0";
+
+/// Messages one `chat.messages` call hands out at most, so that a single
+/// call's copy into the guest stays bounded whatever the plugin asks.
+pub const MAX_MESSAGES_PER_READ: u32 = 1_000;
+
+pub mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit/0.2.0",
+        world: "threadline:plugin/plugin@0.2.0",
+        // Exports are called async, so a call can be raced against its
+        // deadline and yield to the plugin runtime at every epoch tick.
+        exports: { default: async },
+        // A host resource method that meets a handle it does not hold
+        // traps the call (a guest cannot forge one past the component
+        // model's checks, so this is a host bug, not the plugin's).
+        imports: { "threadline:plugin/types.[drop]chat": trappable },
+        with: {
+            "threadline:plugin/types.chat": super::ChatHandle,
+        },
+    });
+}
+
+/// The types of the contract, as the host builds them.
+pub mod wit {
+    pub use super::bindings::threadline::plugin::types::*;
+}
+
+/// The chat a call reads: the snapshot the pipeline took, shared, never
+/// copied until the plugin asks for a part of it.
+pub struct ChatHandle(pub Arc<HookChat>);
+
+fn message(m: &PublicMessage) -> wit::Message {
+    wit::Message {
+        author: match m.kind() {
+            MessageKind::Visitor => wit::Author::Visitor,
+            MessageKind::Agent => wit::Author::Agent,
+            MessageKind::System => wit::Author::System,
+            // A PublicMessage cannot be built from an internal note.
+            MessageKind::InternalNote => unreachable!("internal notes never become public messages"),
+        },
+        author_name: m.author_name.clone(),
+        body: m.body.clone(),
+        sent_at: m.created_at.timestamp_millis(),
+    }
+}
+
+impl CallState {
+    fn chat(&self, handle: &Resource<ChatHandle>) -> &HookChat {
+        // The only chat resource of a call is the one the host pushed
+        // before it, and the guest can only borrow it.
+        &self.resources().get(handle).expect("the call's chat is in its table").0
+    }
+}
+
+impl wit::HostChat for CallState {
+    fn id(&mut self, chat: Resource<ChatHandle>) -> String {
+        self.chat(&chat).chat_id.clone()
+    }
+
+    fn subject(&mut self, chat: Resource<ChatHandle>) -> Option<String> {
+        self.chat(&chat).subject.clone()
+    }
+
+    fn visitor(&mut self, chat: Resource<ChatHandle>) -> wit::Visitor {
+        let chat = self.chat(&chat);
+        wit::Visitor {
+            name: chat.visitor_name.clone(),
+            email: chat.visitor_email.clone(),
+        }
+    }
+
+    fn started_at(&mut self, chat: Resource<ChatHandle>) -> i64 {
+        self.chat(&chat).started_at.timestamp_millis()
+    }
+
+    fn message_count(&mut self, chat: Resource<ChatHandle>) -> u32 {
+        self.chat(&chat).messages.len().try_into().unwrap_or(u32::MAX)
+    }
+
+    fn first_visitor_message(&mut self, chat: Resource<ChatHandle>) -> Option<wit::Message> {
+        self.chat(&chat)
+            .messages
+            .iter()
+            .find(|m| m.kind() == MessageKind::Visitor)
+            .map(message)
+    }
+
+    fn messages(&mut self, chat: Resource<ChatHandle>, start: u32, count: u32) -> Vec<wit::Message> {
+        let messages = &self.chat(&chat).messages;
+        let start = (start as usize).min(messages.len());
+        let end = start
+            .saturating_add(count.min(MAX_MESSAGES_PER_READ) as usize)
+            .min(messages.len());
+        messages[start..end].iter().map(message).collect()
+    }
+
+    fn drop(&mut self, chat: Resource<ChatHandle>) -> wasmtime::Result<()> {
+        self.resources_mut().delete(chat)?;
+        Ok(())
+    }
+}
+
+impl wit::Host for CallState {}
+
+impl bindings::threadline::plugin::clock::Host for CallState {
+    fn local_time(&mut self, at: i64) -> bindings::threadline::plugin::clock::WallTime {
+        let utc = chrono::DateTime::from_timestamp_millis(at).unwrap_or_default();
+        let local = self.time_zone().from_utc_datetime(&utc.naive_utc());
+        bindings::threadline::plugin::clock::WallTime {
+            year: local.year(),
+            month: local.month() as u8,
+            day: local.day() as u8,
+            hour: local.hour() as u8,
+            minute: local.minute() as u8,
+            second: local.second() as u8,
+            utc_offset_minutes: local.offset().fix().local_minus_utc() / 60,
+            abbreviation: local.format("%Z").to_string(),
+        }
+    }
+}
+
+pub fn agent(agent: &crate::domain::hooks::HookAgent) -> wit::Agent {
+    wit::Agent {
+        id: agent.id.clone(),
+        name: agent.name.clone(),
+    }
+}
+
+pub fn candidates(candidates: &[crate::domain::hooks::HookCandidate]) -> Vec<wit::Candidate> {
+    candidates
+        .iter()
+        .map(|c| wit::Candidate {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            online: c.online,
+            open_tickets: c.open_tickets,
+            skills: c.skills.clone(),
+        })
+        .collect()
+}
+
+pub fn context(config: &[(String, String)], chat: &HookChat) -> wit::Context {
+    wit::Context {
+        config: config.to_vec(),
+        time_zone: chat.time_zone.clone(),
+    }
+}
+
+/// A plugin's own error, as the operator reads it.
+pub fn explain_error(e: wit::Error) -> String {
+    let clip = |s: String| -> String { s.chars().take(500).collect() };
+    match e {
+        wit::Error::Setting(s) => format!("it says its setting {:?} is wrong: {}", clip(s.key), clip(s.reason)),
+        wit::Error::Unsupported(why) => format!("it does not handle this chat: {}", clip(why)),
+        wit::Error::Failed(why) => format!("it returned an error: {}", clip(why)),
+    }
+}
+
+pub fn fields(f: bindings::exports::threadline::plugin::fields::TicketFields) -> crate::domain::hooks::TicketFields {
+    use crate::domain::hooks::Priority;
+    use bindings::exports::threadline::plugin::fields::Priority as P;
+    crate::domain::hooks::TicketFields {
+        priority: f.priority.map(|p| match p {
+            P::Low => Priority::Low,
+            P::Normal => Priority::Normal,
+            P::High => Priority::High,
+            P::Urgent => Priority::Urgent,
+        }),
+        tags: f.tags,
+        custom: f.custom,
+    }
+}

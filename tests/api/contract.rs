@@ -1,0 +1,215 @@
+//! The plugin contract as it grows: components built against 0.1.0 and
+//! 0.2.0 upload and run side by side; a 0.2.0 plugin reads the chat through
+//! its resource, asks the host for local time, returns typed errors, sets
+//! ticket fields and describes its settings, which the server then checks.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use threadline_tests::{TestApp, on_both_databases, wasm};
+
+on_both_databases!(
+    plugins_of_both_contract_versions_run_side_by_side,
+    a_plugin_sets_the_new_tickets_priority_tags_and_custom_fields,
+    settings_are_checked_against_what_a_plugin_declares,
+    a_typed_plugin_error_reaches_the_operator_in_words,
+);
+
+async fn in_kolkata(app: &TestApp, token: &str) {
+    let r = app
+        .call(
+            Method::PUT,
+            "/api/v1/settings",
+            Some(token),
+            Some(json!({"time_zone": "Asia/Kolkata"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+}
+
+async fn plugins_of_both_contract_versions_run_side_by_side(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    in_kolkata(&app, &t.admin.token).await;
+    let old = app.install_plugin(&t.admin.token, "echo", wasm::ECHO_CONTEXT).await;
+    let new = app.install_plugin(&t.admin.token, "probe", wasm::PROBE_V2).await;
+
+    // What each says of itself: a 0.1.0 plugin cannot, a 0.2.0 one does,
+    // and the built-in plugins (0.2.0 now) do too.
+    let r = app.get("/api/v1/plugins", &t.admin.token).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let listed = r.body.as_array().unwrap();
+    let by_id = |id: &str| listed.iter().find(|p| p["id"] == id).unwrap().clone();
+    assert!(by_id(&old)["manifest"].is_null());
+    let probe = by_id(&new);
+    assert_eq!(probe["hooks"], json!(["subject", "fields"]));
+    assert_eq!(probe["manifest"]["name"], "probe-v2");
+    assert_eq!(probe["manifest"]["hooks"], json!(["subject", "fields"]));
+    let priority = &probe["manifest"]["settings"][0];
+    assert_eq!(priority["key"], "priority");
+    assert_eq!(priority["kind"], "choice");
+    assert_eq!(priority["choices"], json!(["low", "normal", "high", "urgent"]));
+    assert_eq!(by_id("subject-default")["manifest"]["name"], "subject-default");
+    assert!(
+        by_id("fields-none")["manifest"].is_null(),
+        "the native default is no plugin"
+    );
+
+    let (chat, _) = app.simple_chat(&t).await;
+    app.agent_says(&t.admin.token, &chat, "secret note", true).await;
+    app.agent_says(&t.admin.token, &chat, "Hi Grace", false).await;
+    let prefill = || async {
+        let r = app
+            .get(&format!("/api/v1/chats/{chat}/conversion"), &t.admin.token)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        r.body["subject"].as_str().unwrap().to_owned()
+    };
+
+    app.set_pipeline(&t.admin.token, json!({"subject": {"plugin": old, "policy": "reject"}}))
+        .await;
+    assert_eq!(
+        prefill().await,
+        "tz=Asia/Kolkata offset=330 config= messages=2 first=Hello?",
+        "the 0.1.0 plugin still gets its records"
+    );
+
+    app.set_pipeline(&t.admin.token, json!({"subject": {"plugin": new, "policy": "reject"}}))
+        .await;
+    let subject = prefill().await;
+    // The last message read with a ranged read; its local time from the
+    // host's clock (India is UTC+5:30 all year); no internal note counted.
+    assert!(
+        subject.starts_with("tz=Asia/Kolkata messages=2 first=Hello? last=Hi Grace at="),
+        "{subject}"
+    );
+    assert!(subject.ends_with("+330IST"), "{subject}");
+}
+
+async fn a_plugin_sets_the_new_tickets_priority_tags_and_custom_fields(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let probe = app.install_plugin(&t.admin.token, "probe", wasm::PROBE_V2).await;
+    let (plain, _) = app.simple_chat(&t).await;
+    let r = app
+        .convert(&t.admin.token, &plain, json!({"visitor_email": "grace@navy.mil"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["priority"], "normal", "the default sets nothing");
+    assert_eq!(r.body["tags"], json!([]));
+    assert_eq!(r.body["custom_fields"], json!({}));
+
+    app.set_pipeline(
+        &t.admin.token,
+        json!({"fields": {"plugin": probe, "policy": "reject",
+                          "config": {"priority": "high", "tags": "VIP, billing,vip"}}}),
+    )
+    .await;
+    let (chat, _) = app.simple_chat(&t).await;
+    let r = app
+        .convert(&t.admin.token, &chat, json!({"visitor_email": "ada@example.com"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["priority"], "high");
+    assert_eq!(r.body["tags"], json!(["vip", "billing"]), "lowercased, once each");
+    assert_eq!(r.body["custom_fields"], json!({"source": "chat"}));
+    let number = r.body["number"].as_str().unwrap().to_owned();
+    let r = app.get(&format!("/api/v1/tickets/{number}"), &t.admin.token).await;
+    assert_eq!(r.body["priority"], "high", "as stored: {:?}", r.body);
+    assert_eq!(r.body["tags"], json!(["vip", "billing"]));
+
+    // An unusable tag is the plugin's fault: under `reject` nothing is
+    // converted, and the chat can still be converted once fixed.
+    app.set_pipeline(
+        &t.admin.token,
+        json!({"fields": {"plugin": probe, "policy": "reject", "config": {"tags": "no spaces allowed"}}}),
+    )
+    .await;
+    let (chat, _) = app.simple_chat(&t).await;
+    let r = app
+        .convert(&t.admin.token, &chat, json!({"visitor_email": "bad@example.com"}))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{:?}", r.body);
+    assert!(
+        r.body["error"]["message"].as_str().unwrap().contains("tag"),
+        "{:?}",
+        r.body
+    );
+    assert!(app.chat(&t.admin.token, &chat).await["ticket"].is_null());
+}
+
+async fn settings_are_checked_against_what_a_plugin_declares(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let probe = app.install_plugin(&t.admin.token, "probe", wasm::PROBE_V2).await;
+    let put = |hooks: serde_json::Value| {
+        let app = &app;
+        let token = t.admin.token.clone();
+        async move {
+            app.call(
+                Method::PUT,
+                "/api/v1/pipeline",
+                Some(&token),
+                Some(json!({ "hooks": hooks })),
+            )
+            .await
+        }
+    };
+    let r = put(json!({"fields": {"plugin": probe, "config": {"priority": "highest"}}})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert_eq!(r.body["error"]["field"], "hooks.fields.config.priority");
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("low, normal, high, urgent")
+    );
+
+    let r = put(json!({"fields": {"plugin": probe, "config": {"prority": "high"}}})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert_eq!(r.body["error"]["field"], "hooks.fields.config.prority");
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("priority, tags, fail"),
+        "the keys it has are named: {:?}",
+        r.body
+    );
+
+    let r = put(json!({"subject": {"plugin": "subject-default", "config": {"prefix": "x"}}})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert_eq!(r.body["error"]["field"], "hooks.subject.config.prefix");
+
+    let r = put(json!({"fields": {"plugin": "fields-none", "config": {"x": "y"}}})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+
+    // Nothing of the refused updates was kept.
+    let r = app.get("/api/v1/pipeline", &t.admin.token).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert!(!r.body.to_string().contains(&probe), "{:?}", r.body);
+
+    let r = put(json!({"fields": {"plugin": probe, "config": {"priority": "urgent", "tags": "a"}}})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+}
+
+async fn a_typed_plugin_error_reaches_the_operator_in_words(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let probe = app.install_plugin(&t.admin.token, "probe", wasm::PROBE_V2).await;
+    app.set_pipeline(
+        &t.admin.token,
+        json!({"subject": {"plugin": probe, "config": {"fail": "only French chats"}}}),
+    )
+    .await;
+    let (chat, _) = app.simple_chat(&t).await;
+    let r = app
+        .get(&format!("/api/v1/chats/{chat}/conversion"), &t.admin.token)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(
+        r.body["subject"], "Chat with Grace Hopper",
+        "the built-in rule answered"
+    );
+    let r = app.get("/api/v1/plugins/faults", &t.admin.token).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let fault = &r.body[0];
+    assert_eq!(fault["hook"], "subject");
+    assert_eq!(fault["outcome"], "fell_back");
+    assert_eq!(fault["reason"], "it does not handle this chat: only French chats");
+}
