@@ -3,12 +3,18 @@
 //! last message read through a ranged read, and that message's local time
 //! as the host's clock gives it. Its fields come from its settings
 //! (`priority`, `tags` comma-separated, `fail` to return a typed error).
+//! It counts its calls in a static: every call must say `call=1`, since a
+//! call's memory never reaches the next one.
+
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use threadline_plugin_sdk::describe::{self, Describe, Info};
 use threadline_plugin_sdk::fields::{Priority, TicketFields};
 use threadline_plugin_sdk::{Chat, Context, Error, SettingError, config, fields, local_time, subject};
 
 pub struct Probe;
+
+static CALLS: AtomicU32 = AtomicU32::new(0);
 
 impl subject::Hook for Probe {
     fn default_subject(ctx: &Context, chat: &Chat) -> Result<String, Error> {
@@ -31,8 +37,9 @@ impl subject::Hook for Probe {
             None => (String::new(), String::new()),
         };
         let first = chat.first_visitor_message().map(|m| m.body).unwrap_or_default();
+        let call = CALLS.fetch_add(1, Ordering::Relaxed) + 1;
         Ok(format!(
-            "tz={} messages={count} first={first} last={body} at={local}",
+            "tz={} messages={count} first={first} last={body} at={local} call={call}",
             ctx.time_zone
         ))
     }
