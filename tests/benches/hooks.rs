@@ -4,6 +4,9 @@
 //! messages. Prints medians and p99s; asserts nothing about time.
 //!
 //! cargo bench -p threadline-tests --bench hooks
+//!
+//! `THREADLINE_BENCH_ONLY=transcript:1000` runs one hook at one size, ten
+//! times as often (for a profiler).
 
 use std::time::{Duration, Instant};
 
@@ -101,9 +104,14 @@ fn main() {
         "{:<12} {:>9} {:>14} {:>14} {:>14} {:>14}",
         "hook", "messages", "native p50", "wasm p50", "wasm p99", "wasm/native"
     );
+    let only = std::env::var("THREADLINE_BENCH_ONLY").ok();
+    let only = only.as_deref().and_then(|o| o.split_once(':'));
     for size in [0, 20, 1000] {
+        if only.is_some_and(|(_, n)| n != size.to_string()) {
+            continue;
+        }
         let chat = chat(size);
-        let runs = if size == 1000 { 200 } else { 2000 };
+        let runs = if size == 1000 { 200 } else { 2000 } * if only.is_some() { 10 } else { 1 };
         let rows: [Row; 4] = [
             (
                 "subject",
@@ -144,6 +152,9 @@ fn main() {
             ),
         ];
         for (hook, mut n, mut w) in rows {
+            if only.is_some_and(|(h, _)| h != hook) {
+                continue;
+            }
             let (native_p50, _) = measure(runs, &mut n);
             let (wasm_p50, wasm_p99) = measure(runs, &mut w);
             println!(
