@@ -380,8 +380,9 @@ fn plugin_run_tries_a_plugin_on_a_chat_file() {
     );
     assert_eq!(out["output"], out["builtin_output"]);
     let text = out["output"].as_str().unwrap();
+    // The chat file's workspace is in Paris: times on its clock.
     assert!(
-        text.starts_with("[2026-11-25 10:00:00 UTC] Ada Lovelace: I was charged twice"),
+        text.starts_with("[2026-11-25 11:00:00 CET] Ada Lovelace: I was charged twice"),
         "{text}"
     );
     assert!(!text.contains("watch list"), "internal notes never reach a plugin");

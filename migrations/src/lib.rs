@@ -14,6 +14,7 @@ mod m20261126_000004_conversion_cost;
 mod m20261126_000005_chats_by_visitor;
 mod m20261126_000006_credentials;
 mod m20261126_000007_ticket_fields;
+mod m20261126_000008_pipeline_history;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000005_chats_by_visitor::Migration),
             Box::new(m20261126_000006_credentials::Migration),
             Box::new(m20261126_000007_ticket_fields::Migration),
+            Box::new(m20261126_000008_pipeline_history::Migration),
         ]
     }
 }

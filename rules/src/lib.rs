@@ -6,6 +6,9 @@
 //! what it already holds (the server its chat rows, a plugin the WIT
 //! records) without copying a chat into another shape first.
 
+pub mod options;
+pub mod redact;
+
 use std::fmt::Write;
 
 /// Subjects are at most this many characters.
@@ -70,11 +73,20 @@ pub fn plain_transcript<M: Message>(messages: &[M]) -> String {
 /// what a colleague picking up the ticket needs before reading the
 /// transcript. `None` for a chat with neither.
 pub fn extractive_summary<M: Message>(messages: &[M]) -> Option<String> {
+    summary_quoting(messages, QUOTE_CHARS, false)
+}
+
+/// The extractive summary, quoting at most `quote_chars` of each message.
+pub(crate) fn summary_quoting<M: Message>(messages: &[M], quote_chars: usize, redact: bool) -> Option<String> {
     let first_question = messages.iter().find(|m| m.speaker() == Speaker::Visitor);
     let last_answer = messages.iter().rev().find(|m| m.speaker() == Speaker::Agent);
     let quote = |m: &M| {
-        let flat = fold_whitespace(m.body());
-        let cut = truncate_chars(&flat, QUOTE_CHARS);
+        let flat = if redact {
+            fold_whitespace(&redact::redact(m.body()))
+        } else {
+            fold_whitespace(m.body())
+        };
+        let cut = truncate_chars(&flat, quote_chars);
         if cut.len() < flat.len() {
             format!("{cut}…")
         } else {
@@ -104,7 +116,7 @@ pub fn fold_whitespace(s: &str) -> String {
     out
 }
 
-fn push_folded(out: &mut String, s: &str) {
+pub(crate) fn push_folded(out: &mut String, s: &str) {
     for (i, word) in s.split_whitespace().enumerate() {
         if i > 0 {
             out.push(' ');
@@ -145,7 +157,7 @@ fn push_utc(out: &mut String, ms: i64) {
 
 /// The proleptic Gregorian date of a day count from 1970-01-01, by eras of
 /// 400 years (146,097 days), the calendar's exact repeat.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468; // shift the epoch to 0000-03-01
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097); // day of the era, 0..=146_096

@@ -17,4 +17,5 @@ mod openapi;
 mod operations;
 mod pagination;
 mod plugins;
+mod rules;
 mod tenancy;

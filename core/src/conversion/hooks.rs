@@ -11,9 +11,7 @@
 use std::sync::{Arc, Mutex};
 
 use crate::domain::hooks::{HookAgent, HookCandidate, HookChat, HookFault, TicketFields};
-use crate::domain::subject::default_subject;
-use crate::domain::summary::extractive_summary;
-use crate::domain::transcript::plain_transcript;
+use crate::domain::rules::{SubjectOptions, SummaryOptions, TranscriptOptions, subject_of, summary_of, transcript_of};
 use crate::store::{NewFault, Store, StoreError, Tenant};
 
 #[async_trait::async_trait]
@@ -122,18 +120,49 @@ pub struct Hooks {
 impl Hooks {
     /// The built-in rules of the product spec.
     pub fn builtin() -> Self {
+        Self::builtin_with(BuiltinOptions::default())
+    }
+
+    /// The built-in rules with a workspace's settings for them.
+    pub fn builtin_with(options: BuiltinOptions) -> Self {
         Self {
-            subject: Arc::new(BuiltinSubject),
-            transcript: Arc::new(BuiltinTranscript),
+            subject: Arc::new(BuiltinSubject(options.subject)),
+            transcript: Arc::new(BuiltinTranscript(options.transcript)),
             assignment: Arc::new(AssignConvertingAgent),
-            summary: Arc::new(BuiltinSummary),
+            summary: Arc::new(BuiltinSummary(options.summary)),
             fields: Arc::new(NoFields),
         }
     }
 }
 
-/// Chat subject, else "Chat with <visitor name>".
-pub struct BuiltinSubject;
+/// A workspace's settings of the built-in rules, for the hooks that run
+/// them (as the default plugin, whose native fallback gets the same).
+#[derive(Debug, Clone, Default)]
+pub struct BuiltinOptions {
+    pub subject: SubjectOptions,
+    pub transcript: TranscriptOptions,
+    pub summary: SummaryOptions,
+}
+
+impl BuiltinOptions {
+    /// Settings that do not read fall back to the defaults here: the
+    /// fallback must answer, and `PUT /pipeline` refuses them anyway.
+    pub fn from_configs<'a>(
+        subject: impl IntoIterator<Item = (&'a str, &'a str)>,
+        transcript: impl IntoIterator<Item = (&'a str, &'a str)>,
+        summary: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Self {
+        Self {
+            subject: SubjectOptions::from_config(subject).unwrap_or_default(),
+            transcript: TranscriptOptions::from_config(transcript).unwrap_or_default(),
+            summary: SummaryOptions::from_config(summary).unwrap_or_default(),
+        }
+    }
+}
+
+/// Chat subject, else "Chat with <visitor name>"; or the workspace's
+/// template.
+pub struct BuiltinSubject(pub SubjectOptions);
 
 #[async_trait::async_trait]
 impl SubjectHook for BuiltinSubject {
@@ -141,12 +170,13 @@ impl SubjectHook for BuiltinSubject {
         "builtin:subject-default"
     }
     async fn subject(&self, chat: &HookChat) -> Result<String, HookFault> {
-        Ok(default_subject(chat.subject.as_deref(), &chat.visitor_name))
+        Ok(subject_of(chat, &self.0))
     }
 }
 
-/// Plain text, one line a message, with timestamps and speaker names.
-pub struct BuiltinTranscript;
+/// Plain text, one line a message, with timestamps and speaker names; or
+/// as the workspace's settings say.
+pub struct BuiltinTranscript(pub TranscriptOptions);
 
 #[async_trait::async_trait]
 impl TranscriptHook for BuiltinTranscript {
@@ -154,7 +184,7 @@ impl TranscriptHook for BuiltinTranscript {
         "builtin:transcript-plain"
     }
     async fn transcript(&self, chat: &HookChat) -> Result<String, HookFault> {
-        Ok(plain_transcript(&chat.messages))
+        Ok(transcript_of(chat, &self.0))
     }
 }
 
@@ -177,7 +207,7 @@ impl AssignmentHook for AssignConvertingAgent {
 }
 
 /// First question and last reply, quoted.
-pub struct BuiltinSummary;
+pub struct BuiltinSummary(pub SummaryOptions);
 
 #[async_trait::async_trait]
 impl SummaryHook for BuiltinSummary {
@@ -185,7 +215,7 @@ impl SummaryHook for BuiltinSummary {
         "builtin:summary-extractive"
     }
     async fn summary(&self, chat: &HookChat) -> Result<Option<String>, HookFault> {
-        Ok(extractive_summary(&chat.messages))
+        Ok(summary_of(chat, &self.0))
     }
 }
 

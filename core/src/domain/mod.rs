@@ -5,6 +5,7 @@ pub mod chat;
 pub mod email;
 pub mod hooks;
 pub mod password;
+pub mod rules;
 pub mod subject;
 pub mod summary;
 pub mod ticket_number;

@@ -19,6 +19,7 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody, OrNotFound};
 use super::extract::{ApiJson, AuthAdmin};
 use super::pagination;
+use crate::domain::ChatStatus;
 use crate::domain::hooks::HookKind;
 use crate::domain::{InvalidInput, single_line};
 use crate::plugins::manifest::Manifest;
@@ -36,6 +37,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_faults))
         .routes(routes!(plugin_usage))
         .routes(routes!(get_pipeline, put_pipeline))
+        .routes(routes!(shadow_run))
+        .routes(routes!(pipeline_history))
+        .routes(routes!(rollback_pipeline))
         // Components are bigger than JSON bodies. The handler refuses anything
         // over the plugin limit with a clear 413; reading a body up to this
         // size first keeps the connection usable (a server that answers
@@ -428,11 +432,138 @@ async fn put_pipeline(
     AuthAdmin(admin): AuthAdmin,
     ApiJson(update): ApiJson<PipelineUpdate>,
 ) -> Result<axum::Json<PipelineView>, ApiError> {
+    let settings = checked_pipeline(&state, &admin.tenant_id, update.hooks).await?;
+    Ok(axum::Json(save_pipeline(&state, &admin, settings, None).await?))
+}
+
+/// Stores a checked pipeline and its history entry.
+async fn save_pipeline(
+    state: &AppState,
+    admin: &crate::store::Agent,
+    settings: BTreeMap<HookKind, HookSettings>,
+    note: Option<String>,
+) -> Result<PipelineView, ApiError> {
+    let rows = settings
+        .iter()
+        .filter(|(h, s)| **s != HookSettings::default_for(**h))
+        .map(|(h, s)| s.to_row(&admin.tenant_id, *h))
+        .collect();
+    let view = view(settings);
+    let change = crate::store::PipelineChange {
+        hooks: serde_json::to_string(&view.hooks).expect("a pipeline serializes"),
+        agent_id: admin.id.clone(),
+        agent_name: admin.name.clone(),
+        note,
+    };
+    state
+        .store
+        .set_pipeline(&admin.tenant_id, rows, change)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::Conflict(m) => ApiError::Invalid(InvalidInput::new("plugin", m)),
+            other => other.into(),
+        })?;
+    Ok(view)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PipelineVersionView {
+    version: i64,
+    /// Every hook as that version set it, in the shape `PUT
+    /// /api/v1/pipeline` takes.
+    #[schema(value_type = Object)]
+    hooks: serde_json::Value,
+    changed_by: AgentRefView,
+    changed_at: DateTime<Utc>,
+    /// For a rollback: which version it restored.
+    note: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AgentRefView {
+    id: String,
+    name: String,
+}
+
+/// The workspace's pipeline changes, newest first: who, when, and the whole
+/// pipeline each made (the newest 100 are kept).
+#[utoipa::path(get, path = "/api/v1/pipeline/history", tag = "plugins", security(("agent_token" = [])),
+    responses((status = 200, description = "OK", body = Vec<PipelineVersionView>),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Admins only", body = ErrorBody)))]
+async fn pipeline_history(
+    State(state): State<AppState>,
+    AuthAdmin(admin): AuthAdmin,
+) -> Result<axum::Json<Vec<PipelineVersionView>>, ApiError> {
+    let rows = state
+        .store
+        .pipeline_history(&admin.tenant_id, crate::store::MAX_HISTORY_KEPT)
+        .await?;
+    Ok(axum::Json(rows.into_iter().map(version_view).collect()))
+}
+
+fn version_view(row: crate::store::PipelineVersionRow) -> PipelineVersionView {
+    PipelineVersionView {
+        version: row.version,
+        // Written by this server; unreadable text would be our bug.
+        hooks: serde_json::from_str(&row.hooks).unwrap_or_default(),
+        changed_by: AgentRefView {
+            id: row.changed_by,
+            name: row.changed_by_name,
+        },
+        changed_at: row.changed_at,
+        note: row.note,
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackRequest {
+    /// A version from `GET /api/v1/pipeline/history`.
+    version: i64,
+}
+
+/// Makes an earlier version the pipeline again (as a new version, so the
+/// rollback is in the history too). Its plugins are checked as for `PUT`:
+/// one deleted since is a 422 naming it, and nothing changes.
+#[utoipa::path(post, path = "/api/v1/pipeline/rollback", tag = "plugins", security(("agent_token" = [])),
+    request_body = RollbackRequest,
+    responses((status = 200, description = "OK", body = PipelineView),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Admins only", body = ErrorBody),
+        (status = 404, description = "No such version in the history", body = ErrorBody),
+        (status = 422, description = "A plugin of that version cannot run now", body = ErrorBody)))]
+async fn rollback_pipeline(
+    State(state): State<AppState>,
+    AuthAdmin(admin): AuthAdmin,
+    ApiJson(req): ApiJson<RollbackRequest>,
+) -> Result<axum::Json<PipelineView>, ApiError> {
+    let row = state
+        .store
+        .pipeline_version(&admin.tenant_id, req.version)
+        .await
+        .or_not_found("pipeline version")?;
+    let hooks: BTreeMap<String, HookUpdate> = serde_json::from_str(&row.hooks)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("pipeline version {} does not read: {e}", row.version)))?;
+    let settings = checked_pipeline(&state, &admin.tenant_id, hooks).await?;
+    let note = Some(format!("rolled back to version {}", row.version));
+    Ok(axum::Json(save_pipeline(&state, &admin, settings, note).await?))
+}
+
+/// A whole pipeline from an update (hooks left out are their defaults),
+/// every plugin checked: installed in this workspace, exporting its hook,
+/// its settings as it declares them and as a built-in rule reads them.
+async fn checked_pipeline(
+    state: &AppState,
+    tenant_id: &str,
+    hooks: BTreeMap<String, HookUpdate>,
+) -> Result<BTreeMap<HookKind, HookSettings>, ApiError> {
     let mut settings: BTreeMap<HookKind, HookSettings> = HookKind::ALL
         .into_iter()
         .map(|h| (h, HookSettings::default_for(h)))
         .collect();
-    for (name, u) in update.hooks {
+    for (name, u) in hooks {
         let hook = HookKind::parse(&name).ok_or_else(|| {
             InvalidInput::new(
                 "hooks",
@@ -451,39 +582,24 @@ async fn put_pipeline(
             settings.insert(hook, s);
             continue;
         }
-        let plugin = state
-            .plugins
-            .load(&admin.tenant_id, &s.plugin)
-            .await
-            .map_err(|reason| {
-                InvalidInput::new("plugin", format!("the {hook} hook cannot run {}: {reason}", s.plugin))
-            })?;
+        let plugin = state.plugins.load(tenant_id, &s.plugin).await.map_err(|reason| {
+            InvalidInput::new("plugin", format!("the {hook} hook cannot run {}: {reason}", s.plugin))
+        })?;
         if !plugin.exports(hook) {
             return Err(InvalidInput::new("plugin", format!("{} does not export the {hook} hook", plugin.name)).into());
         }
         // A plugin that declares its settings gets only those, each of its
         // kind: a typo is caught here, not at the next conversion.
-        if let Some(manifest) = state.plugins.manifest(&admin.tenant_id, &s.plugin).await? {
+        if let Some(manifest) = state.plugins.manifest(tenant_id, &s.plugin).await? {
             manifest
                 .check_config(&s.config)
                 .map_err(|(key, why)| InvalidInput::new(format!("hooks.{hook}.config.{key}"), why))?;
         }
+        plugins::check_builtin_config(hook, &s.plugin, &s.config)
+            .map_err(|(key, why)| InvalidInput::new(format!("hooks.{hook}.config.{key}"), format!("{key} {why}")))?;
         settings.insert(hook, s);
     }
-    let rows = settings
-        .iter()
-        .filter(|(h, s)| **s != HookSettings::default_for(**h))
-        .map(|(h, s)| s.to_row(&admin.tenant_id, *h))
-        .collect();
-    state
-        .store
-        .set_pipeline(&admin.tenant_id, rows)
-        .await
-        .map_err(|e| match e {
-            crate::store::StoreError::Conflict(m) => ApiError::Invalid(InvalidInput::new("plugin", m)),
-            other => other.into(),
-        })?;
-    Ok(axum::Json(view(settings)))
+    Ok(settings)
 }
 
 fn hook_settings(hook: HookKind, u: HookUpdate) -> Result<HookSettings, InvalidInput> {
@@ -568,4 +684,113 @@ async fn hook_input(
     serde_json::to_value(file)
         .map(axum::Json)
         .map_err(|e| ApiError::Internal(e.into()))
+}
+
+/// Chats a shadow run may cover at once.
+const MAX_SHADOW_CHATS: usize = 200;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShadowRequest {
+    /// The candidate pipeline, as `PUT /api/v1/pipeline` takes it.
+    hooks: BTreeMap<String, HookUpdate>,
+    /// The workspace's last N closed (or converted) chats, newest first.
+    last: Option<u32>,
+    /// Or these chats of the workspace.
+    chat_ids: Option<Vec<String>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ShadowView {
+    chats: Vec<ShadowChat>,
+    /// Chats where at least one hook answered differently.
+    changed: usize,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ShadowChat {
+    chat_id: String,
+    hooks: Vec<ShadowHook>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ShadowHook {
+    hook: String,
+    /// `{plugin, plugin_name, output, fault, fuel, peak_memory_bytes,
+    /// elapsed_ms}` under the pipeline in use (`plugin` as the pipeline
+    /// names it: a built-in's name or an upload's id).
+    #[schema(value_type = Object)]
+    current: serde_json::Value,
+    /// The same under the candidate pipeline.
+    #[schema(value_type = Object)]
+    candidate: serde_json::Value,
+    /// The output or the fault differs.
+    changed: bool,
+}
+
+/// Runs the pipeline in use and a candidate side by side on recent chats,
+/// without a policy between a plugin and its answer: each hook's output or
+/// fault, fuel and time. Writes nothing (no ticket, no number, no fault).
+#[utoipa::path(post, path = "/api/v1/pipeline/shadow", tag = "plugins", security(("agent_token" = [])),
+    request_body = ShadowRequest,
+    responses((status = 200, description = "OK", body = ShadowView),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Admins only", body = ErrorBody),
+        (status = 404, description = "A chat named is not in this workspace", body = ErrorBody),
+        (status = 422, description = "Invalid input; the error names the field", body = ErrorBody)))]
+async fn shadow_run(
+    State(state): State<AppState>,
+    AuthAdmin(admin): AuthAdmin,
+    ApiJson(req): ApiJson<ShadowRequest>,
+) -> Result<axum::Json<ShadowView>, ApiError> {
+    let candidate = checked_pipeline(&state, &admin.tenant_id, req.hooks).await?;
+    let chat_ids: Vec<String> = match (req.last, req.chat_ids) {
+        (Some(n), None) if (1..=MAX_SHADOW_CHATS as u32).contains(&n) => state
+            .store
+            .list_chats(&admin.tenant_id, Some(ChatStatus::Closed), None, u64::from(n))
+            .await?
+            .into_iter()
+            .map(|c| c.chat.id)
+            .collect(),
+        (Some(_), None) => {
+            return Err(InvalidInput::new("last", format!("last must be 1 to {MAX_SHADOW_CHATS}")).into());
+        }
+        (None, Some(ids)) if (1..=MAX_SHADOW_CHATS).contains(&ids.len()) => ids,
+        (None, Some(_)) => {
+            return Err(InvalidInput::new("chat_ids", format!("give 1 to {MAX_SHADOW_CHATS} chat ids")).into());
+        }
+        _ => return Err(InvalidInput::new("last", "give either last or chat_ids").into()),
+    };
+    let current = plugins::pipeline_settings(&state.store, &admin.tenant_id).await?;
+    let mut chats = Vec::with_capacity(chat_ids.len());
+    for chat_id in chat_ids {
+        let (chat, agent, candidates) = state.pipeline.hook_input(&admin.tenant_id, &admin, &chat_id).await?;
+        let input = plugins::local::Input {
+            chat,
+            agent,
+            candidates,
+        };
+        let mut hooks = Vec::with_capacity(HookKind::ALL.len());
+        for hook in HookKind::ALL {
+            let now = state
+                .plugins
+                .trial(&admin.tenant_id, hook, &current[&hook], &input)
+                .await;
+            let next = state
+                .plugins
+                .trial(&admin.tenant_id, hook, &candidate[&hook], &input)
+                .await;
+            let changed = now["output"] != next["output"] || now["fault"] != next["fault"];
+            hooks.push(ShadowHook {
+                hook: hook.as_str().to_owned(),
+                current: now,
+                candidate: next,
+                changed,
+            });
+        }
+        chats.push(ShadowChat { chat_id, hooks });
+    }
+    let changed = chats.iter().filter(|c| c.hooks.iter().any(|h| h.changed)).count();
+    Ok(axum::Json(ShadowView { chats, changed }))
 }

@@ -32,7 +32,7 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::hooks::{FaultKind, HookFault, HookKind};
 
-use crate::conversion::hooks::{FaultLog, HookProvider, Hooks};
+use crate::conversion::hooks::{BuiltinOptions, FaultLog, HookProvider, Hooks};
 use crate::store::{PipelineHookRow, Store, StoreError, Tenant, is_uploaded_plugin_ref};
 use adapter::Guarded;
 pub use adapter::{Gate, PluginHook};
@@ -512,6 +512,46 @@ impl PluginHost {
         Ok(info.manifest.as_deref().and_then(|m| serde_json::from_str(m).ok()))
     }
 
+    /// One hook of one pipeline on one chat, for a shadow run: the plugin's
+    /// own answer or fault (no failure policy, nothing recorded as a
+    /// fault), what it cost, and which plugin it was. The call goes through
+    /// the workspace's slots like any other.
+    pub async fn trial(
+        &self,
+        tenant_id: &str,
+        hook: HookKind,
+        s: &HookSettings,
+        input: &local::Input,
+    ) -> serde_json::Value {
+        use serde_json::json;
+        if is_native_default(hook, &s.plugin) {
+            return json!({"plugin": s.plugin, "output": {"priority": null, "tags": [], "custom": {}},
+                          "fault": null, "fuel": null, "elapsed_ms": 0.0});
+        }
+        let plugin = match self.load(tenant_id, &s.plugin).await {
+            Ok(p) if p.exports(hook) => p,
+            Ok(p) => {
+                return json!({"plugin": p.name, "output": null, "fuel": null, "elapsed_ms": 0.0,
+                              "fault": {"kind": "load", "reason": format!("it does not export the {hook} hook")}});
+            }
+            Err(e) => {
+                return json!({"plugin": s.plugin, "output": null, "fuel": null, "elapsed_ms": 0.0,
+                              "fault": {"kind": e.kind.as_str(), "reason": e.reason}});
+            }
+        };
+        let name = plugin.name.clone();
+        let config = s.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let one = PluginHook::new(plugin, tenant_id.to_owned(), s.limits, config, self.gate.clone()).observed();
+        let mut ran = local::run(&one, hook, input).await;
+        if let Some(fields) = ran.as_object_mut() {
+            fields.remove("builtin_output");
+            fields.remove("hook");
+            fields.insert("plugin".into(), json!(s.plugin));
+            fields.insert("plugin_name".into(), json!(name));
+        }
+        ran
+    }
+
     /// Entries and bytes of compiled code of uploaded plugins in memory.
     pub fn memory_cache_size(&self) -> (usize, usize) {
         self.memory.size()
@@ -523,7 +563,7 @@ impl PluginHost {
     async fn hooks(&self, tenant: &Tenant, chat_id: &str) -> Result<(Hooks, FaultLog), StoreError> {
         let settings = self.pipelines.get(&self.store, tenant).await?;
         let faults = FaultLog::default();
-        let native = Hooks::builtin();
+        let native = Hooks::builtin_with(builtin_options(&settings));
         let mut guarded = HashMap::new();
         for (&hook, s) in settings.iter() {
             if is_native_default(hook, &s.plugin) {
@@ -578,6 +618,47 @@ impl PluginHost {
             faults,
         ))
     }
+}
+
+/// The workspace's settings of the built-in rules: a hook's config when it
+/// runs its default plugin (whose native fallback then answers the same
+/// way), the defaults otherwise (another plugin's settings are its own).
+pub fn builtin_options(settings: &BTreeMap<HookKind, HookSettings>) -> BuiltinOptions {
+    let config = |hook: HookKind| -> Vec<(&str, &str)> {
+        match settings.get(&hook) {
+            Some(s) if s.plugin == hook.default_plugin() => {
+                s.config.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+            }
+            _ => Vec::new(),
+        }
+    };
+    BuiltinOptions::from_configs(
+        config(HookKind::Subject),
+        config(HookKind::Transcript),
+        config(HookKind::Summary),
+    )
+}
+
+/// Checks a built-in plugin's settings as its rule reads them (a template's
+/// placeholders, a number's range), beyond the kinds its description
+/// declares: the error names the key.
+pub fn check_builtin_config(
+    hook: HookKind,
+    plugin: &str,
+    config: &BTreeMap<String, String>,
+) -> Result<(), (String, String)> {
+    use crate::domain::rules::{SubjectOptions, SummaryOptions, TranscriptOptions};
+    if plugin != hook.default_plugin() {
+        return Ok(());
+    }
+    let pairs = config.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    let checked = match hook {
+        HookKind::Subject => SubjectOptions::from_config(pairs).map(drop),
+        HookKind::Transcript => TranscriptOptions::from_config(pairs).map(drop),
+        HookKind::Summary => SummaryOptions::from_config(pairs).map(drop),
+        HookKind::Assignment | HookKind::Fields => Ok(()),
+    };
+    checked.map_err(|b| (b.key, b.reason))
 }
 
 /// The fields hook's default sets nothing, so it is no plugin at all:

@@ -14,6 +14,8 @@ const SDK_RULES: &str = include_str!("../../../plugins/sdk/src/rules.rs");
 const SDK_CHAT: &str = include_str!("../../../plugins/sdk/src/chat.rs");
 const SDK_TESTING: &str = include_str!("../../../plugins/sdk/src/testing.rs");
 const RULES_LIB: &str = include_str!("../../../rules/src/lib.rs");
+const RULES_OPTIONS: &str = include_str!("../../../rules/src/options.rs");
+const RULES_REDACT: &str = include_str!("../../../rules/src/redact.rs");
 /// The contract the SDK binds (the newest version).
 const WIT: &str = include_str!("../../../wit/0.2.0/plugin.wit");
 
@@ -49,6 +51,8 @@ pub fn new_plugin(dir: &Path, name: &str, hook: HookKind) -> Result<Vec<String>>
         ("vendor/threadline-plugin-sdk/src/rules.rs", SDK_RULES.into()),
         ("vendor/threadline-rules/Cargo.toml", rules_manifest()),
         ("vendor/threadline-rules/src/lib.rs", RULES_LIB.into()),
+        ("vendor/threadline-rules/src/options.rs", RULES_OPTIONS.into()),
+        ("vendor/threadline-rules/src/redact.rs", RULES_REDACT.into()),
     ];
     for (path, text) in &files {
         let path = dir.join(path);

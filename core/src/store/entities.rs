@@ -236,6 +236,27 @@ pub mod plugin {
     no_relations!();
 }
 
+pub mod pipeline_version {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "pipeline_versions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub version: i64,
+        /// The pipeline as `PUT /api/v1/pipeline` takes it (JSON).
+        pub hooks: String,
+        pub changed_by: String,
+        pub changed_by_name: String,
+        pub changed_at: DateTimeUtc,
+        /// Set by a rollback: which version it restored.
+        pub note: Option<String>,
+    }
+    no_relations!();
+}
+
 pub mod pipeline_hook {
     use sea_orm::entity::prelude::*;
 

@@ -8,7 +8,7 @@ use sea_orm::{
     QuerySelect,
 };
 
-use super::entities::{agent, pipeline_hook, plugin, plugin_fault, tenant};
+use super::entities::{agent, pipeline_hook, pipeline_version, plugin, plugin_fault, tenant};
 use super::{Store, StoreError, StoreResult, new_id};
 use crate::domain::hooks::HookCandidate;
 
@@ -43,6 +43,20 @@ pub struct NewFault {
 
 /// Faults kept per workspace (the newest).
 pub const MAX_FAULTS_KEPT: u64 = 1000;
+/// Pipeline versions kept per workspace.
+pub const MAX_HISTORY_KEPT: u64 = 100;
+
+/// Who changed a pipeline, to what, and why.
+#[derive(Debug, Clone)]
+pub struct PipelineChange {
+    /// The pipeline as `PUT /api/v1/pipeline` takes it (JSON).
+    pub hooks: String,
+    pub agent_id: String,
+    pub agent_name: String,
+    pub note: Option<String>,
+}
+
+pub type PipelineVersionRow = pipeline_version::Model;
 
 /// "Online" means the agent used the API this recently.
 const ONLINE_WINDOW_SECS: i64 = 300;
@@ -179,7 +193,15 @@ impl Store {
     /// Replaces the pipeline settings and bumps the workspace's
     /// `pipeline_version`. Plugins named by id must belong to the workspace
     /// (checked in the same transaction that writes).
-    pub async fn set_pipeline(&self, tenant_id: &str, rows: Vec<PipelineHookRow>) -> StoreResult<()> {
+    /// Replaces the workspace's pipeline and records the change in its
+    /// history (`change.hooks`, the pipeline as the API takes it); returns
+    /// the new version.
+    pub async fn set_pipeline(
+        &self,
+        tenant_id: &str,
+        rows: Vec<PipelineHookRow>,
+        change: PipelineChange,
+    ) -> StoreResult<i64> {
         let txn = self.write_txn().await?;
         for row in &rows {
             if is_uploaded_plugin_ref(&row.plugin) {
@@ -208,8 +230,63 @@ impl Store {
             .filter(tenant::Column::Id.eq(tenant_id))
             .exec(&txn)
             .await?;
+        let version: i64 = tenant::Entity::find_by_id(tenant_id)
+            .select_only()
+            .column(tenant::Column::PipelineVersion)
+            .into_tuple()
+            .one(&txn)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        pipeline_version::ActiveModel {
+            tenant_id: Set(tenant_id.to_owned()),
+            version: Set(version),
+            hooks: Set(change.hooks),
+            changed_by: Set(change.agent_id),
+            changed_by_name: Set(change.agent_name),
+            changed_at: Set(Utc::now()),
+            note: Set(change.note),
+        }
+        .insert(&txn)
+        .await?;
+        // The newest MAX_HISTORY_KEPT stay: one lookup for the cut-off and
+        // one delete below it, whatever the history's length.
+        let cutoff: Option<i64> = pipeline_version::Entity::find()
+            .select_only()
+            .column(pipeline_version::Column::Version)
+            .filter(pipeline_version::Column::TenantId.eq(tenant_id))
+            .order_by_desc(pipeline_version::Column::Version)
+            .offset(MAX_HISTORY_KEPT - 1)
+            .limit(1)
+            .into_tuple()
+            .one(&txn)
+            .await?;
+        if let Some(cutoff) = cutoff {
+            pipeline_version::Entity::delete_many()
+                .filter(pipeline_version::Column::TenantId.eq(tenant_id))
+                .filter(pipeline_version::Column::Version.lt(cutoff))
+                .exec(&txn)
+                .await?;
+        }
         txn.commit().await?;
-        Ok(())
+        Ok(version)
+    }
+
+    /// The workspace's pipeline changes, newest first (at most `limit`).
+    pub async fn pipeline_history(&self, tenant_id: &str, limit: u64) -> StoreResult<Vec<PipelineVersionRow>> {
+        Ok(pipeline_version::Entity::find()
+            .filter(pipeline_version::Column::TenantId.eq(tenant_id))
+            .order_by_desc(pipeline_version::Column::Version)
+            .limit(limit)
+            .all(&self.db)
+            .await?)
+    }
+
+    /// One version of the workspace's pipeline.
+    pub async fn pipeline_version(&self, tenant_id: &str, version: i64) -> StoreResult<PipelineVersionRow> {
+        pipeline_version::Entity::find_by_id((tenant_id.to_owned(), version))
+            .one(&self.db)
+            .await?
+            .ok_or(StoreError::NotFound)
     }
 
     /// Records faults, keeping each workspace's newest [`MAX_FAULTS_KEPT`]:

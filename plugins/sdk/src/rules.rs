@@ -41,3 +41,66 @@ pub fn plain_transcript(messages: &[Message]) -> String {
 pub fn extractive_summary(messages: &[Message]) -> Option<String> {
     threadline_rules::extractive_summary(messages)
 }
+
+pub use threadline_rules::options::{
+    self, BadSetting, SUBJECT_PLACEHOLDERS, SubjectOptions, SummaryOptions, TranscriptOptions,
+};
+pub use threadline_rules::redact::redact;
+
+/// The workspace's settings as the rules read them.
+pub fn settings(ctx: &crate::Context) -> impl Iterator<Item = (&str, &str)> {
+    ctx.config.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+}
+
+impl From<BadSetting> for crate::Error {
+    fn from(b: BadSetting) -> Self {
+        crate::Error::Setting(crate::SettingError {
+            key: b.key,
+            reason: b.reason,
+        })
+    }
+}
+
+/// The host's clock (the workspace's zone), as the rules read time.
+pub struct HostClock;
+
+impl options::Clock for HostClock {
+    fn wall(&self, ms: i64) -> options::Wall {
+        let t = crate::local_time(ms);
+        options::Wall {
+            year: t.year,
+            month: t.month,
+            day: t.day,
+            hour: t.hour,
+            minute: t.minute,
+            second: t.second,
+            zone: t.abbreviation,
+        }
+    }
+}
+
+/// The subject rule with these options: the template filled in from the
+/// chat, or the spec's default.
+pub fn subject(chat: &Chat, options: &SubjectOptions) -> String {
+    let visitor = chat.visitor();
+    let subject = chat.subject();
+    let first = chat.first_visitor_message();
+    let facts = options::SubjectFacts {
+        visitor_name: &visitor.name,
+        visitor_email: visitor.email.as_deref(),
+        chat_subject: subject.as_deref(),
+        first_message: first.as_ref().map(|m| m.body.as_str()),
+        started: options::Clock::wall(&HostClock, chat.started_at()),
+    };
+    options::subject(options, &facts)
+}
+
+/// The transcript rule with these options, on the workspace's clock.
+pub fn transcript(messages: &[Message], options: &TranscriptOptions) -> String {
+    options::transcript(messages, &HostClock, options)
+}
+
+/// The summary rule with these options.
+pub fn summary(messages: &[Message], options: &SummaryOptions) -> Option<String> {
+    options::summary(messages, options)
+}

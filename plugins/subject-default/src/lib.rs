@@ -1,19 +1,28 @@
-//! The default subject hook: the chat's subject, else "Chat with <visitor>".
+//! The default subject hook: the chat's subject, else "Chat with <visitor>";
+//! or, when an operator sets one, a template filled in from the chat.
 
 use threadline_plugin_sdk::describe::{self, Describe, Info};
-use threadline_plugin_sdk::{Chat, Context, Error, rules, subject};
+use threadline_plugin_sdk::rules::{self, SubjectOptions};
+use threadline_plugin_sdk::{Chat, Context, Error, subject};
 
 pub struct SubjectDefault;
 
 impl subject::Hook for SubjectDefault {
-    fn default_subject(_ctx: &Context, chat: &Chat) -> Result<String, Error> {
-        Ok(rules::default_subject(chat))
+    fn default_subject(ctx: &Context, chat: &Chat) -> Result<String, Error> {
+        let options = SubjectOptions::from_config(rules::settings(ctx))?;
+        Ok(rules::subject(chat, &options))
     }
 }
 
 impl Describe for SubjectDefault {
     fn describe() -> Info {
-        describe::info(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"), &["subject"])
+        let mut info = describe::info(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"), &["subject"]);
+        let about = format!(
+            "The subject, with placeholders {}. Empty: the chat's own subject, else \"Chat with\" the visitor's name.",
+            rules::SUBJECT_PLACEHOLDERS
+        );
+        info.settings = vec![describe::text("template", None, &about)];
+        info
     }
 }
 

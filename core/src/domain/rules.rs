@@ -1,0 +1,56 @@
+//! The built-in rules with their settings, natively, over a hook's chat:
+//! the same functions (`threadline-rules`) the default plugins run, with
+//! the workspace's zone from chrono-tz where a plugin asks the host.
+
+use chrono::{Datelike, TimeZone, Timelike};
+
+use super::MessageKind;
+use super::hooks::HookChat;
+use threadline_rules::options::{self, Clock, SubjectFacts, Wall};
+pub use threadline_rules::options::{BadSetting, SubjectOptions, SummaryOptions, TranscriptOptions};
+
+/// A zone's wall clock (UTC for a name chrono-tz does not know, which the
+/// settings API does not let in).
+pub struct ZoneClock(chrono_tz::Tz);
+
+impl ZoneClock {
+    pub fn named(zone: &str) -> Self {
+        Self(zone.parse().unwrap_or(chrono_tz::UTC))
+    }
+}
+
+impl Clock for ZoneClock {
+    fn wall(&self, ms: i64) -> Wall {
+        let utc = chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
+        let local = self.0.from_utc_datetime(&utc.naive_utc());
+        Wall {
+            year: local.year(),
+            month: local.month() as u8,
+            day: local.day() as u8,
+            hour: local.hour() as u8,
+            minute: local.minute() as u8,
+            second: local.second() as u8,
+            zone: local.format("%Z").to_string(),
+        }
+    }
+}
+
+pub fn subject_of(chat: &HookChat, options: &SubjectOptions) -> String {
+    let first = chat.messages.iter().find(|m| m.kind() == MessageKind::Visitor);
+    let facts = SubjectFacts {
+        visitor_name: &chat.visitor_name,
+        visitor_email: chat.visitor_email.as_deref(),
+        chat_subject: chat.subject.as_deref(),
+        first_message: first.map(|m| m.body.as_str()),
+        started: ZoneClock::named(&chat.time_zone).wall(chat.started_at.timestamp_millis()),
+    };
+    options::subject(options, &facts)
+}
+
+pub fn transcript_of(chat: &HookChat, options: &TranscriptOptions) -> String {
+    options::transcript(&chat.messages, &ZoneClock::named(&chat.time_zone), options)
+}
+
+pub fn summary_of(chat: &HookChat, options: &SummaryOptions) -> Option<String> {
+    options::summary(&chat.messages, options)
+}

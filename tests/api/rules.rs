@@ -1,0 +1,407 @@
+//! Operators shape the built-in rules with settings, no code: a subject
+//! template, the transcript's form, zone and redaction, the summary's
+//! length. The native fallback of a default plugin answers with the same
+//! settings, so a failing plugin never undoes a redaction.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use threadline_tests::{TestApp, TestTenant, on_both_databases};
+
+on_both_databases!(
+    a_card_a_phone_and_an_email_never_reach_the_ticket_when_redaction_is_on,
+    a_subject_template_fills_in_the_chat,
+    the_transcript_follows_its_format_and_zone_settings,
+    settings_the_built_in_rules_cannot_read_are_refused,
+    a_shadow_run_shows_what_a_change_would_do_and_writes_nothing,
+    every_pipeline_change_is_kept_and_can_be_rolled_back,
+);
+
+async fn put_pipeline(app: &TestApp, t: &TestTenant, hooks: Value) -> threadline_tests::Reply {
+    app.call(
+        Method::PUT,
+        "/api/v1/pipeline",
+        Some(&t.admin.token),
+        Some(json!({ "hooks": hooks })),
+    )
+    .await
+}
+
+async fn a_card_a_phone_and_an_email_never_reach_the_ticket_when_redaction_is_on(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let secrets = ["4111 1111 1111 1111", "+44 20 7946 0958", "grace.h@navy.mil"];
+    let typed = format!(
+        "My card {} was charged twice, call me on {} or mail {}",
+        secrets[0], secrets[1], secrets[2]
+    );
+    for (label, limits) in [
+        ("as the plugin", json!({})),
+        // Fuel for nothing: the plugin faults, and its native fallback
+        // must redact the same way.
+        ("as the fallback", json!({"fuel": 1000})),
+    ] {
+        let r = put_pipeline(
+            &app,
+            &t,
+            json!({"transcript": {"plugin": "transcript-plain", "config": {"redact": "true"}, "limits": limits}}),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let (chat, _) = app
+            .start_chat(&t, json!({"visitor_name": "Grace Hopper", "message": typed}))
+            .await;
+        let r = app
+            .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{label}: {:?}", r.body);
+        let description = r.body["description"].as_str().unwrap();
+        for secret in secrets {
+            assert!(!description.contains(secret), "{label}: {secret} leaked: {description}");
+        }
+        assert!(
+            description.contains("My card [card number] was charged twice, call me on [phone] or mail [email]"),
+            "{label}: {description}"
+        );
+    }
+    // The fallback ran (and was recorded), so the second ticket was the
+    // native rule's.
+    let faults = app.get("/api/v1/plugins/faults", &t.admin.token).await;
+    assert_eq!(faults.body[0]["hook"], "transcript", "{:?}", faults.body);
+    assert_eq!(faults.body[0]["outcome"], "fell_back");
+
+    // Off (the default), the text is copied as typed.
+    put_pipeline(&app, &t, json!({})).await;
+    let (chat, _) = app
+        .start_chat(&t, json!({"visitor_name": "Grace Hopper", "message": typed}))
+        .await;
+    let r = app
+        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+        .await;
+    assert!(r.body["description"].as_str().unwrap().contains(secrets[0]));
+}
+
+async fn a_subject_template_fills_in_the_chat(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let r = put_pipeline(
+        &app,
+        &t,
+        json!({"subject": {"plugin": "subject-default",
+                           "config": {"template": "[Chat] {visitor_name}: {first_message:20}"}}}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let (chat, _) = app
+        .start_chat(
+            &t,
+            json!({"visitor_name": "Grace Hopper", "message": "My   order never\narrived, can you help?"}),
+        )
+        .await;
+    let r = app
+        .get(&format!("/api/v1/chats/{chat}/conversion"), &t.admin.token)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["subject"], "[Chat] Grace Hopper: My order never arri…");
+}
+
+async fn the_transcript_follows_its_format_and_zone_settings(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let r = app
+        .call(
+            Method::PUT,
+            "/api/v1/settings",
+            Some(&t.admin.token),
+            Some(json!({"time_zone": "Asia/Kolkata"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let convert = |config: Value| {
+        let (app, t) = (&app, &t);
+        async move {
+            let r = put_pipeline(
+                app,
+                t,
+                json!({"transcript": {"plugin": "transcript-plain", "config": config}}),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+            let (chat, _) = app
+                .start_chat(t, json!({"visitor_name": "Grace *Hopper*", "message": "Hello?"}))
+                .await;
+            let r = app
+                .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+            r.body["description"].as_str().unwrap().to_owned()
+        }
+    };
+    // The workspace's zone by default (India: IST, all year).
+    let text = convert(json!({})).await;
+    assert!(
+        text.starts_with('[') && text.contains(" IST] Grace *Hopper*: Hello?"),
+        "{text}"
+    );
+    let text = convert(json!({"time_zone": "utc", "date_format": "time"})).await;
+    assert!(text.contains(" UTC] Grace *Hopper*: Hello?"), "{text}");
+    let text = convert(json!({"format": "markdown"})).await;
+    assert!(text.starts_with("**Grace \\*Hopper\\*** · "), "{text}");
+    assert!(text.contains(" IST  \nHello?"), "{text}");
+}
+
+async fn settings_the_built_in_rules_cannot_read_are_refused(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    for (hooks, field) in [
+        (
+            json!({"subject": {"plugin": "subject-default", "config": {"template": "{visitor} says hi"}}}),
+            "hooks.subject.config.template",
+        ),
+        (
+            json!({"transcript": {"plugin": "transcript-plain", "config": {"format": "html"}}}),
+            "hooks.transcript.config.format",
+        ),
+        (
+            json!({"summary": {"plugin": "summary-extractive", "config": {"length": "5"}}}),
+            "hooks.summary.config.length",
+        ),
+    ] {
+        let r = put_pipeline(&app, &t, hooks.clone()).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{hooks}: {:?}", r.body);
+        assert_eq!(r.body["error"]["field"], field, "{:?}", r.body);
+    }
+    let r = app.get("/api/v1/pipeline", &t.admin.token).await;
+    assert!(!r.body.to_string().contains("html"), "nothing was kept: {:?}", r.body);
+
+    // What each built-in rule takes is listed with it.
+    let r = app.get("/api/v1/plugins", &t.admin.token).await;
+    let transcript = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "transcript-plain")
+        .unwrap()
+        .clone();
+    let keys: Vec<&str> = transcript["manifest"]["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["format", "time_zone", "date_format", "include_system", "redact"]);
+}
+
+async fn a_shadow_run_shows_what_a_change_would_do_and_writes_nothing(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let mut closed = Vec::new();
+    for (i, name) in ["Ada Lovelace", "Grace Hopper", "Alan Turing"].iter().enumerate() {
+        let (chat, _) = app
+            .start_chat(
+                &t,
+                json!({"visitor_name": name, "message": "My card is 4111 1111 1111 1111"}),
+            )
+            .await;
+        if i == 0 {
+            let r = app
+                .convert(&t.admin.token, &chat, json!({"visitor_email": "ada@example.com"}))
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        } else {
+            let r = app
+                .post(&format!("/api/v1/chats/{chat}/close"), &t.admin.token, json!({}))
+                .await;
+            assert!(r.status.is_success(), "{:?}", r.body);
+        }
+        closed.push(chat);
+    }
+    let (open, _) = app.simple_chat(&t).await;
+    let tickets_before = app.get("/api/v1/tickets", &t.admin.token).await.body;
+    let pipeline_before = app.get("/api/v1/pipeline", &t.admin.token).await.body;
+
+    let candidate = json!({
+        "subject": {"plugin": "subject-default", "config": {"template": "[VIP] {visitor_name}"}},
+        "transcript": {"plugin": "transcript-plain", "config": {"redact": "true"}},
+    });
+    let r = app
+        .post(
+            "/api/v1/pipeline/shadow",
+            &t.admin.token,
+            json!({"hooks": candidate, "last": 20}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let chats = r.body["chats"].as_array().unwrap();
+    let ids: Vec<&str> = chats.iter().map(|c| c["chat_id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 3, "closed and converted chats, not the open one: {ids:?}");
+    assert!(!ids.contains(&open.as_str()));
+    assert_eq!(r.body["changed"], 3);
+    let hook = |chat: &Value, name: &str| -> Value {
+        chat["hooks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["hook"] == name)
+            .unwrap()
+            .clone()
+    };
+    for chat in chats {
+        let subject = hook(chat, "subject");
+        assert_eq!(subject["changed"], true);
+        assert!(subject["current"]["output"].as_str().unwrap().starts_with("Chat with "));
+        assert!(subject["candidate"]["output"].as_str().unwrap().starts_with("[VIP] "));
+        assert!(subject["candidate"]["fuel"].as_u64().unwrap() > 0);
+        assert_eq!(subject["candidate"]["plugin"], "subject-default");
+        let transcript = hook(chat, "transcript");
+        assert!(
+            transcript["current"]["output"]
+                .as_str()
+                .unwrap()
+                .contains("4111 1111 1111 1111")
+        );
+        assert!(
+            transcript["candidate"]["output"]
+                .as_str()
+                .unwrap()
+                .contains("[card number]")
+        );
+        let assignment = hook(chat, "assignment");
+        assert_eq!(assignment["changed"], false, "{assignment}");
+    }
+
+    // Named chats, open ones included.
+    let r = app
+        .post(
+            "/api/v1/pipeline/shadow",
+            &t.admin.token,
+            json!({"hooks": candidate, "chat_ids": [open]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["chats"][0]["chat_id"], open.as_str());
+
+    // Nothing was written: no ticket, no pipeline change, no fault.
+    assert_eq!(app.get("/api/v1/tickets", &t.admin.token).await.body, tickets_before);
+    assert_eq!(app.get("/api/v1/pipeline", &t.admin.token).await.body, pipeline_before);
+    assert_eq!(app.get("/api/v1/plugins/faults", &t.admin.token).await.body, json!([]));
+
+    // Bad requests.
+    for (body, status, field) in [
+        (
+            json!({"hooks": {}, "last": 500}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("last"),
+        ),
+        (json!({"hooks": {}}), StatusCode::UNPROCESSABLE_ENTITY, Some("last")),
+        (
+            json!({"hooks": {}, "last": 2, "chat_ids": [open]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("last"),
+        ),
+        (
+            json!({"hooks": {"subject": {"plugin": "subject-default", "config": {"template": "{nope}"}}}, "last": 2}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("hooks.subject.config.template"),
+        ),
+    ] {
+        let r = app.post("/api/v1/pipeline/shadow", &t.admin.token, body.clone()).await;
+        assert_eq!(r.status, status, "{body}: {:?}", r.body);
+        assert_eq!(r.body["error"]["field"].as_str(), field, "{body}: {:?}", r.body);
+    }
+    let other = app.tenant("Other").await;
+    let r = app
+        .post(
+            "/api/v1/pipeline/shadow",
+            &other.admin.token,
+            json!({"hooks": {}, "chat_ids": [open]}),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::NOT_FOUND,
+        "another workspace's chat: {:?}",
+        r.body
+    );
+    let agent = app.agent(&t, "Bob").await;
+    let r = app
+        .post("/api/v1/pipeline/shadow", &agent.token, json!({"hooks": {}, "last": 2}))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+async fn every_pipeline_change_is_kept_and_can_be_rolled_back(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let template = |v: &str| json!({"subject": {"plugin": "subject-default", "config": {"template": v}}});
+    for v in ["A {visitor_name}", "B {visitor_name}"] {
+        let r = put_pipeline(&app, &t, template(v)).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    }
+    let r = app.get("/api/v1/pipeline/history", &t.admin.token).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let history = r.body.as_array().unwrap().clone();
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert_eq!(history[0]["hooks"]["subject"]["config"]["template"], "B {visitor_name}");
+    assert_eq!(history[1]["hooks"]["subject"]["config"]["template"], "A {visitor_name}");
+    assert_eq!(history[0]["changed_by"]["id"], t.admin.id.as_str());
+    let (first, second) = (
+        history[1]["version"].as_i64().unwrap(),
+        history[0]["version"].as_i64().unwrap(),
+    );
+    assert!(second > first);
+
+    let r = app
+        .post("/api/v1/pipeline/rollback", &t.admin.token, json!({"version": first}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["hooks"]["subject"]["config"]["template"], "A {visitor_name}");
+    let (chat, _) = app.simple_chat(&t).await;
+    let r = app
+        .get(&format!("/api/v1/chats/{chat}/conversion"), &t.admin.token)
+        .await;
+    assert_eq!(r.body["subject"], "A Grace Hopper", "the rollback is in force");
+    let r = app.get("/api/v1/pipeline/history", &t.admin.token).await;
+    assert_eq!(r.body[0]["note"], format!("rolled back to version {first}"));
+    assert_eq!(r.body.as_array().unwrap().len(), 3);
+
+    // A version whose plugin was deleted since cannot come back.
+    let probe = app
+        .install_plugin(&t.admin.token, "probe", threadline_tests::wasm::PROBE_V2)
+        .await;
+    put_pipeline(&app, &t, json!({"fields": {"plugin": probe}})).await;
+    let with_probe = app.get("/api/v1/pipeline/history", &t.admin.token).await.body[0]["version"].clone();
+    put_pipeline(&app, &t, json!({})).await;
+    let r = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/plugins/{probe}"),
+            Some(&t.admin.token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    let r = app
+        .post(
+            "/api/v1/pipeline/rollback",
+            &t.admin.token,
+            json!({"version": with_probe}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    let r = app.get("/api/v1/pipeline", &t.admin.token).await;
+    assert_eq!(r.body["hooks"]["fields"]["plugin"], "fields-none", "nothing changed");
+
+    let r = app
+        .post("/api/v1/pipeline/rollback", &t.admin.token, json!({"version": 999_999}))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let other = app.tenant("Other").await;
+    let r = app
+        .post(
+            "/api/v1/pipeline/rollback",
+            &other.admin.token,
+            json!({"version": first}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "another workspace's history");
+    let agent = app.agent(&t, "Bob").await;
+    assert_eq!(
+        app.get("/api/v1/pipeline/history", &agent.token).await.status,
+        StatusCode::FORBIDDEN
+    );
+}
