@@ -102,6 +102,7 @@ function start() {
     el("header", { class: "top" },
       el("h1", { text: "Threadline" }),
       el("span", { id: "live", class: "status-dot", role: "status", text: "Connecting…" }),
+      el("a", { href: "#/rules", id: "rules-link", class: "top-link", text: "Conversion rules" }),
       el("button", { type: "button", onclick: signOut, text: "Sign out" })),
     el("main", { class: "console", id: "main" },
       el("nav", { class: "chats", "aria-label": "Chats" },
@@ -127,6 +128,7 @@ function tab(status, label) {
 window.addEventListener("hashchange", () => { if (token) route(); });
 
 function route() {
+  if (location.hash === "#/rules") { current = { kind: "rules", id: "" }; showRules(); return; }
   const m = location.hash.match(/^#\/(chats|tickets)\/(.+)$/);
   if (!m) { current = null; return; }
   current = { kind: m[1], id: decodeURIComponent(m[2]) };
@@ -238,9 +240,12 @@ async function renderSidebar(chat, fresh) {
     else formError.textContent = message;
   };
   const clearErrors = () => { email.removeAttribute("aria-invalid"); emailError.textContent = ""; formError.textContent = ""; };
+  // The pre-filled subject is the subject rule's: sent back only when the
+  // agent changed it, so the ticket's receipt names the rule, not the agent.
+  const typedSubject = () => (subject.value === ((prefill && prefill.subject) || "") ? undefined : subject.value);
   const refreshPreview = async () => {
     if (!email.value.trim()) { preview.replaceChildren(el("p", { text: "Enter the visitor's email to see the ticket." })); return; }
-    const res = await api("POST", "/chats/" + encodeURIComponent(chat.id) + "/conversion/preview", { visitor_email: email.value, subject: subject.value });
+    const res = await api("POST", "/chats/" + encodeURIComponent(chat.id) + "/conversion/preview", { visitor_email: email.value, subject: typedSubject() });
     if (!res.ok) { preview.replaceChildren(el("p", { text: res.data ? res.data.error.message : "No preview." })); return; }
     const p = res.data;
     preview.replaceChildren(
@@ -263,7 +268,7 @@ async function renderSidebar(chat, fresh) {
       if (!email.value.trim()) { showError("visitor_email", "Enter the visitor's email address."); return; }
       const button = document.getElementById("convert-button");
       button.disabled = true;
-      const res = await api("POST", "/chats/" + encodeURIComponent(chat.id) + "/conversion", { visitor_email: email.value, subject: subject.value });
+      const res = await api("POST", "/chats/" + encodeURIComponent(chat.id) + "/conversion", { visitor_email: email.value, subject: typedSubject() });
       button.disabled = false;
       if (!res.ok) { const err = res.data && res.data.error; showError(err && err.field, err ? err.message : "The ticket could not be created."); return; }
       showChat(chat.id, { fresh: true });
@@ -288,8 +293,7 @@ async function showTicket(number) {
   const side = document.getElementById("sidebar");
   if (thread) thread.hidden = true;
   if (side) side.hidden = true;
-  const old = document.getElementById("ticket");
-  if (old) old.remove();
+  for (const id of ["ticket", "rules"]) { const n = document.getElementById(id); if (n) n.remove(); }
   if (status !== 200) { main.append(el("article", { class: "ticket", id: "ticket" }, el("p", { class: "error", text: "No such ticket." }))); return; }
   main.append(el("article", { class: "ticket", id: "ticket" },
     el("h2", { text: t.number + " · " + t.subject }),
@@ -302,12 +306,27 @@ async function showTicket(number) {
     t.origin ? el("p", {}, el("a", { id: "origin-link", href: "#/chats/" + t.origin.chat_id, text: "Originated from chat →" })) : null,
     t.summary ? el("section", {}, el("h3", { text: "Summary" }), el("p", { id: "ticket-summary", text: t.summary })) : null,
     el("h3", { text: "Description" }),
-    el("pre", { id: "ticket-description", text: t.description })));
+    el("pre", { id: "ticket-description", text: t.description }),
+    t.receipt && t.receipt.length ? receipt(t.receipt) : null));
+}
+
+// What ran for each step of the conversion that made the ticket.
+function receipt(entries) {
+  const outcome = { ok: "ok", fell_back: "fell back to the built-in rule", native: "built-in rule", typed: "typed by the agent" };
+  return el("section", { id: "ticket-receipt" },
+    el("h3", { text: "How this ticket was made" }),
+    el("table", { class: "receipt" },
+      el("thead", {}, el("tr", {}, ["Step", "Plugin", "Outcome", "Fuel", "Time"].map((h) => el("th", { scope: "col", text: h })))),
+      el("tbody", {}, entries.map((r) => el("tr", {},
+        el("td", { text: r.hook }),
+        el("td", { title: r.sha256 || "", text: r.plugin_name.replace(/^builtin:/, "") + (r.version ? " " + r.version : "") + (r.sha256 ? " · " + r.sha256.slice(0, 12) : "") }),
+        el("td", { text: (outcome[r.outcome] || r.outcome) + (r.reason ? ": " + r.reason : "") }),
+        el("td", { text: r.fuel == null ? "" : r.fuel.toLocaleString() }),
+        el("td", { text: r.elapsed_ms == null ? "" : r.elapsed_ms.toFixed(2) + " ms" }))))));
 }
 
 function restoreColumns() {
-  const ticket = document.getElementById("ticket");
-  if (ticket) ticket.remove();
+  for (const id of ["ticket", "rules"]) { const n = document.getElementById(id); if (n) n.remove(); }
   for (const id of ["thread", "sidebar"]) { const n = document.getElementById(id); if (n) n.hidden = false; }
 }
 

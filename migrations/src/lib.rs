@@ -15,6 +15,7 @@ mod m20261126_000005_chats_by_visitor;
 mod m20261126_000006_credentials;
 mod m20261126_000007_ticket_fields;
 mod m20261126_000008_pipeline_history;
+mod m20261126_000009_ticket_receipt;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000006_credentials::Migration),
             Box::new(m20261126_000007_ticket_fields::Migration),
             Box::new(m20261126_000008_pipeline_history::Migration),
+            Box::new(m20261126_000009_ticket_receipt::Migration),
         ]
     }
 }

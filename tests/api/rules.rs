@@ -14,6 +14,7 @@ on_both_databases!(
     settings_the_built_in_rules_cannot_read_are_refused,
     a_shadow_run_shows_what_a_change_would_do_and_writes_nothing,
     every_pipeline_change_is_kept_and_can_be_rolled_back,
+    a_ticket_keeps_the_receipt_of_what_ran_for_each_hook,
 );
 
 async fn put_pipeline(app: &TestApp, t: &TestTenant, hooks: Value) -> threadline_tests::Reply {
@@ -404,4 +405,52 @@ async fn every_pipeline_change_is_kept_and_can_be_rolled_back(app: TestApp) {
         app.get("/api/v1/pipeline/history", &agent.token).await.status,
         StatusCode::FORBIDDEN
     );
+}
+
+async fn a_ticket_keeps_the_receipt_of_what_ran_for_each_hook(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let r = put_pipeline(
+        &app,
+        &t,
+        json!({"transcript": {"plugin": "transcript-plain", "limits": {"fuel": 1000}}}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let (chat, _) = app.simple_chat(&t).await;
+    let r = app
+        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let number = r.body["number"].as_str().unwrap().to_owned();
+    let r = app.get(&format!("/api/v1/tickets/{number}"), &t.admin.token).await;
+    let receipt = r.body["receipt"].as_array().unwrap().clone();
+    let hooks: Vec<&str> = receipt.iter().map(|e| e["hook"].as_str().unwrap()).collect();
+    assert_eq!(hooks, ["subject", "transcript", "assignment", "fields"]);
+
+    let subject = &receipt[0];
+    assert_eq!(subject["plugin"], "subject-default");
+    assert_eq!(subject["outcome"], "ok");
+    assert_eq!(subject["version"], "0.1.0");
+    assert_eq!(subject["sha256"].as_str().unwrap().len(), 64);
+    assert!(subject["fuel"].as_u64().unwrap() > 0);
+    assert!(subject["elapsed_ms"].as_f64().unwrap() > 0.0);
+
+    let transcript = &receipt[1];
+    assert_eq!(transcript["outcome"], "fell_back");
+    assert!(transcript["reason"].as_str().unwrap().contains("fuel"), "{transcript}");
+    assert_eq!(receipt[2]["outcome"], "ok");
+    assert_eq!(receipt[3]["plugin"], "fields-none");
+    assert_eq!(receipt[3]["outcome"], "native");
+
+    // A subject the agent typed is theirs.
+    let (chat, _) = app.simple_chat(&t).await;
+    let r = app
+        .convert(
+            &t.admin.token,
+            &chat,
+            json!({"visitor_email": "grace@example.com", "subject": "Typed by hand"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["receipt"][0]["outcome"], "typed", "{:?}", r.body["receipt"]);
 }

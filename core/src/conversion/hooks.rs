@@ -10,7 +10,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::domain::hooks::{HookAgent, HookCandidate, HookChat, HookFault, TicketFields};
+use crate::domain::hooks::{HookAgent, HookCandidate, HookChat, HookFault, Receipt, TicketFields};
 use crate::domain::rules::{SubjectOptions, SummaryOptions, TranscriptOptions, subject_of, summary_of, transcript_of};
 use crate::store::{NewFault, Store, StoreError, Tenant};
 
@@ -77,17 +77,33 @@ impl HookProvider for NativeHooks {
 }
 
 /// Faults of one conversion, collected while its hooks run (synchronously,
-/// off the async runtime) and written to the database afterwards.
+/// off the async runtime) and written to the database afterwards; and the
+/// receipts of its hooks (what ran, how it went), kept with the ticket.
 #[derive(Clone, Default)]
-pub struct FaultLog(Arc<Mutex<Vec<NewFault>>>);
+pub struct FaultLog {
+    faults: Arc<Mutex<Vec<NewFault>>>,
+    receipts: Arc<Mutex<Vec<Receipt>>>,
+}
 
 impl FaultLog {
     pub fn push(&self, fault: NewFault) {
-        self.0.lock().unwrap().push(fault);
+        self.faults.lock().unwrap().push(fault);
     }
 
     pub fn take(&self) -> Vec<NewFault> {
-        std::mem::take(&mut *self.0.lock().unwrap())
+        std::mem::take(&mut *self.faults.lock().unwrap())
+    }
+
+    /// Notes what ran for a hook; a later note of the same hook replaces
+    /// it (a conversion asks each hook once, a preview may ask again).
+    pub fn receipt(&self, receipt: Receipt) {
+        let mut receipts = self.receipts.lock().unwrap();
+        receipts.retain(|r| r.hook != receipt.hook);
+        receipts.push(receipt);
+    }
+
+    pub fn receipts(&self) -> Vec<Receipt> {
+        self.receipts.lock().unwrap().clone()
     }
 
     /// Logs and stores the faults collected so far; a failure to store

@@ -10,7 +10,7 @@ pub mod hooks;
 use chrono::{DateTime, Utc};
 
 use crate::domain::hooks::{
-    FaultKind, HookAgent, HookCandidate, HookChat, HookFault, HookKind, TicketFields, validate,
+    FaultKind, HookAgent, HookCandidate, HookChat, HookFault, HookKind, Receipt, TicketFields, validate,
 };
 use crate::domain::{EmailAddress, InvalidInput, MessageKind, Subject, TicketNumber, transcript::PublicMessage};
 use crate::store::{
@@ -72,6 +72,8 @@ pub struct Plan {
     pub first_response_at: Option<DateTime<Utc>>,
     /// Priority, tags and custom fields from the fields hook.
     pub fields: TicketFields,
+    /// What ran for each hook, and how it went.
+    pub receipt: Vec<Receipt>,
     /// Set when the chat was converted already: converting again returns it.
     pub existing_ticket: Option<Ticket>,
 }
@@ -186,6 +188,7 @@ impl Pipeline {
                 first_response_at: plan.first_response_at,
                 converting_agent_name: agent.name.clone(),
                 fields: plan.fields,
+                receipt: serde_json::to_string(&plan.receipt).expect("receipts serialize"),
             };
             match self.store.commit_conversion(&commit).await? {
                 CommitOutcome::Created(ticket, requester) => {
@@ -292,7 +295,13 @@ impl Pipeline {
             id: agent.id.clone(),
             name: agent.name.clone(),
         };
-        let plan = plan_with(&hooks, &snap, &agent, email, typed_subject).await;
+        let typed = typed_subject.is_some();
+        let plan = plan_with(&hooks, &snap, &agent, email, typed_subject)
+            .await
+            .map(|mut plan| {
+                plan.receipt = receipt(&hooks, &faults, typed);
+                plan
+            });
         faults.record(&self.store).await;
         (snap, plan)
     }
@@ -337,8 +346,46 @@ async fn plan_with(
         requester_exists: false,
         first_response_at: snap.chat.first_response_at,
         fields,
+        receipt: Vec::new(),
         existing_ticket: None,
     })
+}
+
+/// The conversion's receipt, one entry a hook in pipeline order: what the
+/// plugin host noted, the agent's own subject, or the native rule that ran
+/// where no plugin did.
+fn receipt(hooks: &Hooks, log: &FaultLog, typed_subject: bool) -> Vec<Receipt> {
+    let noted = log.receipts();
+    let steps = [
+        (HookKind::Subject, hooks.subject.name()),
+        (HookKind::Transcript, hooks.transcript.name()),
+        (HookKind::Assignment, hooks.assignment.name()),
+        (HookKind::Fields, hooks.fields.name()),
+    ];
+    steps
+        .into_iter()
+        .map(|(hook, name)| {
+            let bare = |outcome: &str| Receipt {
+                hook: hook.as_str().to_owned(),
+                plugin: name.trim_start_matches("builtin:").to_owned(),
+                plugin_name: name.to_owned(),
+                version: None,
+                sha256: None,
+                outcome: outcome.to_owned(),
+                reason: None,
+                fuel: None,
+                elapsed_ms: None,
+            };
+            if hook == HookKind::Subject && typed_subject {
+                return bare("typed");
+            }
+            noted
+                .iter()
+                .find(|r| r.hook == hook.as_str())
+                .cloned()
+                .unwrap_or_else(|| bare("native"))
+        })
+        .collect()
 }
 
 async fn subject(hooks: &Hooks, chat: &HookChat) -> Result<String, ConversionError> {

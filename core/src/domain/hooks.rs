@@ -133,6 +133,28 @@ pub struct TicketFields {
     pub custom: Vec<(String, String)>,
 }
 
+/// What ran for one hook of a conversion, kept with the ticket.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Receipt {
+    pub hook: String,
+    /// As the pipeline names it: a built-in's name or an upload's id.
+    pub plugin: String,
+    pub plugin_name: String,
+    /// What the plugin's `describe` gave as its version, if it has one.
+    pub version: Option<String>,
+    /// SHA-256 of the component's bytes (none for a native rule).
+    pub sha256: Option<String>,
+    /// `ok`, `fell_back` (the plugin failed; the built-in rule answered),
+    /// `native` (the hook's default is no plugin) or `typed` (the agent
+    /// typed the subject).
+    pub outcome: String,
+    /// Why it fell back.
+    pub reason: Option<String>,
+    /// Fuel the plugin used, when it ran to its end.
+    pub fuel: Option<u64>,
+    pub elapsed_ms: Option<f64>,
+}
+
 /// A hook that failed or answered something unusable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the {hook} hook ({plugin}) failed: {reason}")]

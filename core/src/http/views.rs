@@ -134,6 +134,11 @@ pub struct TicketView {
     /// Custom fields by key, as the fields hook set them.
     #[schema(value_type = Object)]
     pub custom_fields: serde_json::Map<String, serde_json::Value>,
+    /// For a converted chat, what ran for each hook: `{hook, plugin,
+    /// plugin_name, version, sha256, outcome (ok, fell_back, native,
+    /// typed), reason, fuel, elapsed_ms}`.
+    #[schema(value_type = Vec<Object>)]
+    pub receipt: Vec<serde_json::Value>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -158,6 +163,7 @@ impl TicketView {
             // bug of ours, shown as empty rather than failing the ticket.
             tags: serde_json::from_str(&ticket.tags).unwrap_or_default(),
             custom_fields: serde_json::from_str(&ticket.custom_fields).unwrap_or_default(),
+            receipt: serde_json::from_str(&ticket.receipt).unwrap_or_default(),
             id: ticket.id,
             subject: ticket.subject,
             description: ticket.description,

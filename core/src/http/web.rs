@@ -9,7 +9,7 @@ use axum::routing::get;
 use super::AppState;
 
 /// Every embedded file: where it is served, and as what.
-const ASSETS: [(&str, &str, &str); 7] = [
+const ASSETS: [(&str, &str, &str); 8] = [
     ("/console", "text/html", include_str!("../../web/console.html")),
     ("/widget", "text/html", include_str!("../../web/widget.html")),
     ("/widget.js", "text/javascript", include_str!("../../web/widget.js")),
@@ -18,6 +18,11 @@ const ASSETS: [(&str, &str, &str); 7] = [
         "/assets/console.js",
         "text/javascript",
         include_str!("../../web/console.js"),
+    ),
+    (
+        "/assets/rules.js",
+        "text/javascript",
+        include_str!("../../web/rules.js"),
     ),
     (
         "/assets/widget-app.js",

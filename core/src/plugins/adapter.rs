@@ -15,7 +15,7 @@ use super::slots::{SlotSettings, Slots};
 use super::usage::{CallRecord, Usage};
 use crate::conversion::hooks::{AssignmentHook, FaultLog, FieldsHook, Hooks, SubjectHook, SummaryHook, TranscriptHook};
 use crate::domain::hooks::{
-    FaultKind, HookAgent, HookCandidate, HookChat, HookFault, HookKind, TicketFields, validate,
+    FaultKind, HookAgent, HookCandidate, HookChat, HookFault, HookKind, Receipt, TicketFields, validate,
 };
 use crate::store::NewFault;
 
@@ -353,9 +353,16 @@ impl Guarded {
         N: Future<Output = Result<R, HookFault>>,
     {
         let fault = match plugin.await {
-            Ok(r) => return Ok(r),
+            Ok(r) => {
+                self.faults.receipt(self.receipt("ok", None));
+                return Ok(r);
+            }
             Err(f) => f,
         };
+        if self.policy == Policy::Fallback {
+            self.faults
+                .receipt(self.receipt("fell_back", Some(fault.reason.clone())));
+        }
         let outcome = match self.policy {
             Policy::Fallback => "fell_back",
             Policy::Reject => "rejected",
@@ -375,6 +382,31 @@ impl Guarded {
         match self.policy {
             Policy::Fallback => native.await,
             Policy::Reject => Err(fault),
+        }
+    }
+
+    /// What ran for this hook, with the cost of its last call.
+    fn receipt(&self, outcome: &str, reason: Option<String>) -> Receipt {
+        let (plugin, name, version, sha256, cost) = match &self.primary {
+            Ok(p) => (
+                p.plugin.key.clone(),
+                p.plugin.name.clone(),
+                p.plugin.version.clone(),
+                Some(p.plugin.sha256.clone()).filter(|s| !s.is_empty()),
+                p.take_last_cost(),
+            ),
+            Err(f) => (f.plugin.clone(), f.plugin.clone(), None, None, None),
+        };
+        Receipt {
+            hook: self.hook.as_str().to_owned(),
+            plugin,
+            plugin_name: name,
+            version,
+            sha256,
+            outcome: outcome.to_owned(),
+            reason,
+            fuel: cost.and_then(|c| c.fuel),
+            elapsed_ms: cost.map(|c| c.wall.as_secs_f64() * 1000.0),
         }
     }
 

@@ -170,6 +170,10 @@ pub struct LoadedPlugin {
     pub name: String,
     /// Bytes of compiled code it holds in memory (what the cache weighs).
     pub code_bytes: usize,
+    /// SHA-256 of the component's bytes, and the version its `describe`
+    /// gives: what a ticket's receipt names.
+    pub sha256: String,
+    pub version: Option<String>,
     pre: InstancePre<CallState>,
     exports: Exports,
     hooks: Vec<HookKind>,
@@ -197,6 +201,8 @@ impl LoadedPlugin {
             hooks: exports.hooks(),
             exports,
             code_bytes: (range.end as usize).saturating_sub(range.start as usize),
+            sha256: String::new(),
+            version: None,
             key,
             name,
             pre,

@@ -315,6 +315,8 @@ impl PluginHost {
         let mut plugin = inspected.plugin;
         plugin.key = plugin_id.to_owned();
         plugin.name = name.to_owned();
+        plugin.sha256 = inspected.sha256;
+        plugin.version = inspected.manifest.map(|m| m.version);
         self.memory.insert(cache_key(tenant_id, plugin_id), Arc::new(plugin));
     }
 
@@ -363,7 +365,14 @@ impl PluginHost {
                 compiled.component
             }
         };
-        let plugin = Arc::new(LoadedPlugin::prepare(key.to_owned(), info.name, &component)?);
+        let mut plugin = LoadedPlugin::prepare(key.to_owned(), info.name, &component)?;
+        plugin.sha256 = info.sha256;
+        plugin.version = info
+            .manifest
+            .as_deref()
+            .and_then(|m| serde_json::from_str::<manifest::Manifest>(m).ok())
+            .map(|m| m.version);
+        let plugin = Arc::new(plugin);
         self.memory.insert(cache_key, plugin.clone());
         Ok(plugin)
     }
@@ -392,11 +401,14 @@ impl PluginHost {
                     c
                 }
             };
-            let plugin = LoadedPlugin::prepare(name.to_owned(), format!("builtin:{name}"), &component)?;
+            let mut plugin = LoadedPlugin::prepare(name.to_owned(), format!("builtin:{name}"), &component)?;
+            plugin.sha256 = sha256;
             Ok::<_, PluginError>((plugin, component))
         })
         .await
         .map_err(|e| PluginError::load(format!("loading the plugin failed: {e}")))??;
+        let mut plugin = plugin;
+        plugin.version = plugin.describe().await.ok().flatten().map(|m| m.version);
         let plugin = Arc::new(plugin);
         builtins().lock().unwrap().insert(name, (plugin.clone(), component));
         Ok(plugin)
@@ -570,13 +582,15 @@ impl PluginHost {
                 continue;
             }
             let primary = match self.load(&tenant.id, &s.plugin).await {
+                // Observed: the ticket's receipt says what each call cost.
                 Ok(plugin) if plugin.exports(hook) => Ok(PluginHook::new(
                     plugin,
                     tenant.id.clone(),
                     s.limits,
                     s.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
                     self.gate.clone(),
-                )),
+                )
+                .observed()),
                 Ok(plugin) => Err(HookFault {
                     hook,
                     plugin: plugin.name.clone(),

@@ -85,6 +85,8 @@ pub struct ConversionCommit {
     pub converting_agent_name: String,
     /// Priority, tags and custom fields, checked already.
     pub fields: TicketFields,
+    /// What ran for each hook (JSON).
+    pub receipt: String,
 }
 
 #[derive(Debug)]
@@ -223,6 +225,7 @@ impl Store {
             priority(&c.fields).into(),               // $20
             tags_json(&c.fields).into(),              // $21
             custom_json(&c.fields).into(),            // $22
+            c.receipt.clone().into(),                 // $23
         ];
         let row = self
             .writer
@@ -376,6 +379,7 @@ fn new_ticket(c: &ConversionCommit, id: String, number: i64, requester: &Request
         priority: priority(&c.fields).to_owned(),
         tags: tags_json(&c.fields),
         custom_fields: custom_json(&c.fields),
+        receipt: c.receipt.clone(),
     }
 }
 
@@ -434,8 +438,8 @@ WITH claim AS (
 ), ticket AS (
     INSERT INTO tickets (id, tenant_id, number, subject, description, status, assignee_id, requester_id,
                          first_response_at, origin_chat_id, summary, created_at, updated_at,
-                         priority, tags, custom_fields)
-    SELECT $1, $4, number.n, $13, $14, $15, $16, requester.id, $17, $3, NULL, $2, $2, $20, $21, $22
+                         priority, tags, custom_fields, receipt)
+    SELECT $1, $4, number.n, $13, $14, $15, $16, requester.id, $17, $3, NULL, $2, $2, $20, $21, $22, $23
     FROM number, requester
 ), log AS (
     INSERT INTO messages (tenant_id, chat_id, kind, author_name, agent_id, body, created_at)

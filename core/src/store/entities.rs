@@ -192,6 +192,8 @@ pub mod ticket {
         pub tags: String,
         /// JSON object of custom fields.
         pub custom_fields: String,
+        /// JSON array: what ran for each hook of the conversion.
+        pub receipt: String,
     }
     no_relations!();
 }

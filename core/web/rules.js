@@ -1,0 +1,172 @@
+// The "Conversion rules" page (admins): per hook, the plugin in use, its
+// settings as a form generated from the schema the plugin declares, its
+// policy and limits; a shadow run of the changes over recent chats; save;
+// upload a plugin; recent faults, usage, and the history with rollback.
+// Uses `api`, `el`, `when` and `current` from console.js.
+"use strict";
+
+const HOOKS = ["subject", "transcript", "assignment", "summary", "fields"];
+
+async function showRules() {
+  const main = document.getElementById("main");
+  for (const id of ["thread", "sidebar"]) { const n = document.getElementById(id); if (n) n.hidden = true; }
+  for (const id of ["ticket", "rules"]) { const n = document.getElementById(id); if (n) n.remove(); }
+  const page = el("article", { class: "ticket rules", id: "rules" }, el("h2", { text: "Conversion rules" }), el("p", { text: "Loading…" }));
+  main.append(page);
+  const [pipeline, plugins, faults, history, usage] = await Promise.all(
+    ["/pipeline", "/plugins", "/plugins/faults?limit=10", "/pipeline/history", "/plugins/usage"].map((p) => api("GET", p)));
+  if (!current || current.kind !== "rules") return;
+  if (pipeline.status === 403) { page.replaceChildren(el("h2", { text: "Conversion rules" }), el("p", { class: "error", text: "Only admins can change conversion rules." })); return; }
+  const byId = Object.fromEntries(plugins.data.map((p) => [p.id, p]));
+  const forms = HOOKS.map((hook) => hookForm(hook, pipeline.data.hooks[hook], plugins.data, byId));
+  const message = el("p", { id: "rules-message", role: "status" });
+  const results = el("section", { id: "shadow-results", "aria-live": "polite" });
+  const last = el("input", { id: "shadow-last", type: "number", min: "1", max: "200", value: "20" });
+  page.replaceChildren(
+    el("h2", { text: "Conversion rules" }),
+    el("p", { class: "meta", text: "Each step of Convert to ticket runs a plugin. Change its settings, try the change on recent chats, then save." }),
+    ...forms.map((f) => f.node),
+    el("div", { class: "row actions" },
+      el("label", { for: "shadow-last", class: "inline", text: "Try on the last" }), last,
+      el("span", { text: "closed chats" }),
+      el("button", { type: "button", id: "shadow-run", class: "secondary", onclick: async () => {
+          message.textContent = "Running…";
+          const res = await api("POST", "/pipeline/shadow", { hooks: candidate(forms), last: Number(last.value) });
+          if (!res.ok) { message.textContent = problem(res); return; }
+          message.textContent = "";
+          renderShadow(results, res.data);
+        }, text: "Shadow run" }),
+      el("button", { type: "button", id: "save-rules", onclick: async () => {
+          const res = await api("PUT", "/pipeline", { hooks: candidate(forms) });
+          if (!res.ok) { message.textContent = problem(res); return; }
+          await showRules();
+          const shown = document.getElementById("rules-message");
+          if (shown) shown.textContent = "Saved.";
+        }, text: "Save" })),
+    message,
+    results,
+    uploadForm(),
+    el("h3", { text: "Recent faults" }),
+    faults.data.length ? el("ul", { id: "rules-faults" }, faults.data.map((f) =>
+      el("li", {}, el("strong", { text: f.hook + " · " + f.plugin_name }), " " + f.reason + " (" + f.outcome.replace("_", " ") + ", " + when(f.created_at) + ")")))
+      : el("p", { class: "meta", text: "No faults." }),
+    el("h3", { text: "Plugin usage (this node, last hour)" }),
+    el("ul", { id: "rules-usage" }, (usage.data.hooks || []).map((u) =>
+      el("li", { text: u.hook + " · " + u.plugin_name + ": " + u.calls + " calls" }))),
+    el("h3", { text: "History" }),
+    el("ol", { id: "rules-history" }, history.data.map((v) =>
+      el("li", {}, "Version " + v.version + " by " + v.changed_by.name + ", " + when(v.changed_at) + (v.note ? " (" + v.note + ")" : "") + " ",
+        el("button", { type: "button", class: "secondary", onclick: async () => {
+            const res = await api("POST", "/pipeline/rollback", { version: v.version });
+            if (!res.ok) { message.textContent = problem(res); return; }
+            await showRules();
+            const shown = document.getElementById("rules-message");
+            if (shown) shown.textContent = "Rolled back to version " + v.version + ".";
+          }, text: "Roll back to this" })))));
+}
+
+function problem(res) {
+  const e = res.data && res.data.error;
+  return e ? (e.field ? e.field + ": " : "") + e.message : "The server answered " + res.status + ".";
+}
+
+// One hook's fieldset: plugin, settings from its schema, policy, limits.
+function hookForm(hook, now, plugins, byId) {
+  const usable = plugins.filter((p) => p.hooks.includes(hook));
+  const select = el("select", { id: "plugin-" + hook }, usable.map((p) =>
+    el("option", { value: p.id, selected: p.id === now.plugin, text: p.builtin ? p.name + " (built in)" : p.name })));
+  const settings = el("div", { class: "settings" });
+  const policy = el("select", { id: "policy-" + hook },
+    ["fallback", "reject"].map((v) => el("option", { value: v, selected: v === now.policy, text: v === "fallback" ? "Fall back to the built-in rule" : "Refuse the conversion" })));
+  const limit = (key, label) => [el("label", { for: "limit-" + hook + "-" + key, text: label }),
+    el("input", { id: "limit-" + hook + "-" + key, type: "number", min: "1", value: String(now.limits[key]) })];
+  const form = { hook, select, policy, inputs: {}, keep: {} };
+  const draw = () => {
+    const plugin = byId[select.value];
+    const schema = plugin && plugin.manifest ? plugin.manifest.settings : null;
+    const config = select.value === now.plugin ? now.config : {};
+    form.inputs = {};
+    form.keep = schema ? {} : config;
+    if (!schema) { settings.replaceChildren(el("p", { class: "meta", text: "This plugin declares no settings." })); return; }
+    if (!schema.length) { settings.replaceChildren(el("p", { class: "meta", text: "No settings." })); return; }
+    settings.replaceChildren(...schema.map((s) => {
+      const id = "setting-" + hook + "-" + s.key;
+      const value = config[s.key] !== undefined ? config[s.key] : (s.default || "");
+      let input;
+      if (s.kind === "choice" || s.kind === "boolean") {
+        const choices = s.kind === "boolean" ? ["true", "false"] : s.choices;
+        input = el("select", { id }, choices.map((c) => el("option", { value: c, selected: c === value, text: c })));
+      } else {
+        input = el("input", { id, type: s.kind === "integer" ? "number" : "text", value, placeholder: s.default || "" });
+      }
+      form.inputs[s.key] = { input, spec: s };
+      return el("div", { class: "setting" }, el("label", { for: id, text: s.key }), input,
+        s.description ? el("p", { class: "meta", text: s.description }) : null);
+    }));
+  };
+  select.addEventListener("change", draw);
+  draw();
+  form.node = el("fieldset", { class: "hook", id: "hook-" + hook },
+    el("legend", { text: hook[0].toUpperCase() + hook.slice(1) }),
+    el("label", { for: "plugin-" + hook, text: "Plugin" }), select,
+    settings,
+    el("label", { for: "policy-" + hook, text: "When it fails" }), policy,
+    el("details", {}, el("summary", { text: "Limits" }),
+      ...limit("timeout_ms", "Time limit (ms)"), ...limit("fuel", "Fuel (instructions)"), ...limit("memory_bytes", "Memory (bytes)")));
+  form.limits = () => Object.fromEntries(["timeout_ms", "fuel", "memory_bytes"].map((k) =>
+    [k, Number(document.getElementById("limit-" + hook + "-" + k).value)]));
+  return form;
+}
+
+// The pipeline the forms describe, as PUT /pipeline takes it. A setting
+// left at its default is left out.
+function candidate(forms) {
+  return Object.fromEntries(forms.map((f) => {
+    const config = Object.assign({}, f.keep);
+    for (const [key, { input, spec }] of Object.entries(f.inputs)) {
+      const v = input.value;
+      if (v !== "" && v !== (spec.default || "")) config[key] = v;
+    }
+    return [f.hook, { plugin: f.select.value, config, policy: f.policy.value, limits: f.limits() }];
+  }));
+}
+
+function renderShadow(node, run) {
+  const rows = [];
+  for (const chat of run.chats) {
+    for (const h of chat.hooks.filter((h) => h.changed)) {
+      const show = (side) => side.fault ? "Fault: " + side.fault.reason : (typeof side.output === "string" ? side.output : JSON.stringify(side.output));
+      rows.push(el("tr", {},
+        el("td", {}, el("a", { href: "#/chats/" + chat.chat_id, text: chat.chat_id.slice(-8) })),
+        el("td", { text: h.hook }),
+        el("td", {}, el("pre", { text: show(h.current) })),
+        el("td", {}, el("pre", { class: "candidate", text: show(h.candidate) }))));
+    }
+  }
+  node.replaceChildren(
+    el("h3", { text: "Shadow run" }),
+    el("p", { id: "shadow-summary", text: run.changed + " of " + run.chats.length + " chats would change." }),
+    rows.length ? el("table", { class: "shadow" },
+      el("thead", {}, el("tr", {}, ["Chat", "Step", "Now", "With your changes"].map((h) => el("th", { scope: "col", text: h })))),
+      el("tbody", {}, rows)) : null);
+}
+
+function uploadForm() {
+  const file = el("input", { id: "upload-file", type: "file", accept: ".wasm,application/wasm" });
+  const name = el("input", { id: "upload-name", type: "text", placeholder: "from the plugin" });
+  const status = el("p", { id: "upload-status", role: "status" });
+  return el("form", { class: "upload", onsubmit: async (e) => {
+      e.preventDefault();
+      if (!file.files.length) { status.textContent = "Pick a .wasm file."; return; }
+      const query = name.value.trim() ? "?name=" + encodeURIComponent(name.value.trim()) : "";
+      const res = await fetch("/api/v1/plugins" + query, { method: "POST",
+        headers: { Authorization: "Bearer " + token, "Content-Type": "application/wasm" }, body: file.files[0] });
+      const data = await res.json().catch(() => null);
+      status.textContent = res.ok ? "Installed " + data.name + "." : problem({ status: res.status, data });
+      if (res.ok) showRules();
+    } },
+    el("h3", { text: "Upload a plugin" }),
+    el("label", { for: "upload-file", text: "Component (.wasm)" }), file,
+    el("label", { for: "upload-name", text: "Name (optional)" }), name,
+    el("button", { type: "submit", text: "Upload" }), status);
+}
