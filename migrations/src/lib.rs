@@ -16,6 +16,7 @@ mod m20261126_000006_credentials;
 mod m20261126_000007_ticket_fields;
 mod m20261126_000008_pipeline_history;
 mod m20261126_000009_ticket_receipt;
+mod m20261126_000010_last_assigned;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000007_ticket_fields::Migration),
             Box::new(m20261126_000008_pipeline_history::Migration),
             Box::new(m20261126_000009_ticket_receipt::Migration),
+            Box::new(m20261126_000010_last_assigned::Migration),
         ]
     }
 }

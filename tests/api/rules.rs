@@ -15,6 +15,7 @@ on_both_databases!(
     a_shadow_run_shows_what_a_change_would_do_and_writes_nothing,
     every_pipeline_change_is_kept_and_can_be_rolled_back,
     a_ticket_keeps_the_receipt_of_what_ran_for_each_hook,
+    the_assignment_rule_can_balance_rotate_or_match_skills,
 );
 
 async fn put_pipeline(app: &TestApp, t: &TestTenant, hooks: Value) -> threadline_tests::Reply {
@@ -453,4 +454,61 @@ async fn a_ticket_keeps_the_receipt_of_what_ran_for_each_hook(app: TestApp) {
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     assert_eq!(r.body["receipt"][0]["outcome"], "typed", "{:?}", r.body["receipt"]);
+}
+
+async fn the_assignment_rule_can_balance_rotate_or_match_skills(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let bob = app.agent(&t, "Bob").await;
+    let cleo = app.agent(&t, "Cleo").await;
+    app.store
+        .set_agent_skills(&t.id, &cleo.id, &["billing".to_owned()])
+        .await
+        .unwrap();
+    // Online means seen using the API lately.
+    for token in [&t.admin.token, &bob.token, &cleo.token] {
+        assert_eq!(app.get("/api/v1/chats", token).await.status, StatusCode::OK);
+    }
+    let strategy = |s: &str| json!({"assignment": {"plugin": "assign-converting-agent", "config": {"strategy": s}}});
+    let convert = |message: &'static str| {
+        let (app, t) = (&app, &t);
+        async move {
+            let (chat, _) = app
+                .start_chat(t, json!({"visitor_name": "Grace Hopper", "message": message}))
+                .await;
+            let r = app
+                .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+            r.body["assignee"]["name"].as_str().unwrap().to_owned()
+        }
+    };
+
+    // Round robin: whoever was given a ticket longest ago (never: first),
+    // ties to the converting agent, then in the order agents were added.
+    assert_eq!(
+        put_pipeline(&app, &t, strategy("round_robin")).await.status,
+        StatusCode::OK
+    );
+    let mut order = Vec::new();
+    for _ in 0..4 {
+        order.push(convert("Hello?").await);
+    }
+    assert_eq!(order, ["Ada Admin", "Bob", "Cleo", "Ada Admin"]);
+
+    // Least loaded: Bob and Cleo hold one open ticket each, Ada two.
+    assert_eq!(
+        put_pipeline(&app, &t, strategy("least_loaded")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(convert("Hello?").await, "Bob");
+
+    // Skills: a skill the visitor names; nobody's skill named, the
+    // converting agent.
+    assert_eq!(put_pipeline(&app, &t, strategy("skills")).await.status, StatusCode::OK);
+    assert_eq!(convert("A billing question about order 4521").await, "Cleo");
+    assert_eq!(convert("Where is my parcel?").await, "Ada Admin");
+
+    let r = put_pipeline(&app, &t, strategy("random")).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.body["error"]["field"], "hooks.assignment.config.strategy");
 }

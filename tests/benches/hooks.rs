@@ -96,6 +96,7 @@ fn main() {
             online: i % 3 != 0,
             open_tickets: i,
             skills: vec!["billing".into()],
+            last_assigned_at: None,
         })
         .collect();
 

@@ -11,7 +11,10 @@
 use std::sync::{Arc, Mutex};
 
 use crate::domain::hooks::{HookAgent, HookCandidate, HookChat, HookFault, Receipt, TicketFields};
-use crate::domain::rules::{SubjectOptions, SummaryOptions, TranscriptOptions, subject_of, summary_of, transcript_of};
+use crate::domain::rules::{
+    AssignOptions, SubjectOptions, SummaryOptions, TranscriptOptions, assignee_of, subject_of, summary_of,
+    transcript_of,
+};
 use crate::store::{NewFault, Store, StoreError, Tenant};
 
 #[async_trait::async_trait]
@@ -144,7 +147,7 @@ impl Hooks {
         Self {
             subject: Arc::new(BuiltinSubject(options.subject)),
             transcript: Arc::new(BuiltinTranscript(options.transcript)),
-            assignment: Arc::new(AssignConvertingAgent),
+            assignment: Arc::new(BuiltinAssign(options.assignment)),
             summary: Arc::new(BuiltinSummary(options.summary)),
             fields: Arc::new(NoFields),
         }
@@ -157,6 +160,7 @@ impl Hooks {
 pub struct BuiltinOptions {
     pub subject: SubjectOptions,
     pub transcript: TranscriptOptions,
+    pub assignment: AssignOptions,
     pub summary: SummaryOptions,
 }
 
@@ -166,11 +170,13 @@ impl BuiltinOptions {
     pub fn from_configs<'a>(
         subject: impl IntoIterator<Item = (&'a str, &'a str)>,
         transcript: impl IntoIterator<Item = (&'a str, &'a str)>,
+        assignment: impl IntoIterator<Item = (&'a str, &'a str)>,
         summary: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Self {
         Self {
             subject: SubjectOptions::from_config(subject).unwrap_or_default(),
             transcript: TranscriptOptions::from_config(transcript).unwrap_or_default(),
+            assignment: AssignOptions::from_config(assignment).unwrap_or_default(),
             summary: SummaryOptions::from_config(summary).unwrap_or_default(),
         }
     }
@@ -204,21 +210,21 @@ impl TranscriptHook for BuiltinTranscript {
     }
 }
 
-/// The agent who converts gets the ticket.
-pub struct AssignConvertingAgent;
+/// The agent who converts gets the ticket; or the workspace's strategy.
+pub struct BuiltinAssign(pub AssignOptions);
 
 #[async_trait::async_trait]
-impl AssignmentHook for AssignConvertingAgent {
+impl AssignmentHook for BuiltinAssign {
     fn name(&self) -> &str {
         "builtin:assign-converting-agent"
     }
     async fn assignee(
         &self,
-        _chat: &HookChat,
+        chat: &HookChat,
         converting_agent: &HookAgent,
-        _candidates: &[HookCandidate],
+        candidates: &[HookCandidate],
     ) -> Result<String, HookFault> {
-        Ok(converting_agent.id.clone())
+        Ok(assignee_of(chat, converting_agent, candidates, &self.0))
     }
 }
 

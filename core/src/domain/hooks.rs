@@ -94,6 +94,8 @@ pub struct HookCandidate {
     /// Assigned tickets that are not solved or closed.
     pub open_tickets: u32,
     pub skills: Vec<String>,
+    /// When they were last given a ticket.
+    pub last_assigned_at: Option<DateTime<Utc>>,
 }
 
 /// How urgent a ticket is.

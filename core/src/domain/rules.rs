@@ -5,9 +5,9 @@
 use chrono::{Datelike, TimeZone, Timelike};
 
 use super::MessageKind;
-use super::hooks::HookChat;
+use super::hooks::{HookAgent, HookCandidate, HookChat};
 use threadline_rules::options::{self, Clock, SubjectFacts, Wall};
-pub use threadline_rules::options::{BadSetting, SubjectOptions, SummaryOptions, TranscriptOptions};
+pub use threadline_rules::options::{AssignOptions, BadSetting, SubjectOptions, SummaryOptions, TranscriptOptions};
 
 /// A zone's wall clock (UTC for a name chrono-tz does not know, which the
 /// settings API does not let in).
@@ -53,4 +53,38 @@ pub fn transcript_of(chat: &HookChat, options: &TranscriptOptions) -> String {
 
 pub fn summary_of(chat: &HookChat, options: &SummaryOptions) -> Option<String> {
     options::summary(&chat.messages, options)
+}
+
+impl options::Candidate for HookCandidate {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn online(&self) -> bool {
+        self.online
+    }
+    fn open_tickets(&self) -> u32 {
+        self.open_tickets
+    }
+    fn skills(&self) -> &[String] {
+        &self.skills
+    }
+    fn last_assigned_ms(&self) -> Option<i64> {
+        self.last_assigned_at.map(|t| t.timestamp_millis())
+    }
+}
+
+pub fn assignee_of(
+    chat: &HookChat,
+    agent: &HookAgent,
+    candidates: &[HookCandidate],
+    options: &AssignOptions,
+) -> String {
+    options::assign(options, &agent.id, candidates, || {
+        let mut text = chat.subject.clone().unwrap_or_default();
+        for m in chat.messages.iter().filter(|m| m.kind() == MessageKind::Visitor) {
+            text.push('\n');
+            text.push_str(&m.body);
+        }
+        text
+    })
 }

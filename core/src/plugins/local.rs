@@ -112,6 +112,9 @@ pub struct CandidateFile {
     pub open_tickets: u32,
     #[serde(default)]
     pub skills: Vec<String>,
+    /// When they were last given a ticket (round robin weighs it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_assigned_at: Option<DateTime<Utc>>,
 }
 
 fn default_id() -> String {
@@ -175,6 +178,7 @@ impl ChatFile {
                         online: c.online,
                         open_tickets: c.open_tickets,
                         skills: c.skills.clone(),
+                        last_assigned_at: c.last_assigned_at,
                     })
                     .collect()
             }),
@@ -211,6 +215,7 @@ impl ChatFile {
                     online: c.online,
                     open_tickets: c.open_tickets,
                     skills: c.skills,
+                    last_assigned_at: c.last_assigned_at,
                 })
                 .collect(),
             None => vec![HookCandidate {
@@ -219,6 +224,7 @@ impl ChatFile {
                 online: true,
                 open_tickets: 0,
                 skills: Vec::new(),
+                last_assigned_at: None,
             }],
         };
         Ok(Input {

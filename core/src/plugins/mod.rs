@@ -649,6 +649,7 @@ pub fn builtin_options(settings: &BTreeMap<HookKind, HookSettings>) -> BuiltinOp
     BuiltinOptions::from_configs(
         config(HookKind::Subject),
         config(HookKind::Transcript),
+        config(HookKind::Assignment),
         config(HookKind::Summary),
     )
 }
@@ -661,7 +662,7 @@ pub fn check_builtin_config(
     plugin: &str,
     config: &BTreeMap<String, String>,
 ) -> Result<(), (String, String)> {
-    use crate::domain::rules::{SubjectOptions, SummaryOptions, TranscriptOptions};
+    use crate::domain::rules::{AssignOptions, SubjectOptions, SummaryOptions, TranscriptOptions};
     if plugin != hook.default_plugin() {
         return Ok(());
     }
@@ -670,7 +671,8 @@ pub fn check_builtin_config(
         HookKind::Subject => SubjectOptions::from_config(pairs).map(drop),
         HookKind::Transcript => TranscriptOptions::from_config(pairs).map(drop),
         HookKind::Summary => SummaryOptions::from_config(pairs).map(drop),
-        HookKind::Assignment | HookKind::Fields => Ok(()),
+        HookKind::Assignment => AssignOptions::from_config(pairs).map(drop),
+        HookKind::Fields => Ok(()),
     };
     checked.map_err(|b| (b.key, b.reason))
 }
@@ -812,6 +814,7 @@ mod tests {
             online: true,
             open_tickets: 0,
             skills: vec![],
+            last_assigned_at: None,
         }];
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         for i in 0..300 {

@@ -59,6 +59,8 @@ pub mod agent {
         /// Tickets assigned to the agent and not yet solved or closed, kept
         /// by triggers on `tickets`.
         pub open_tickets: i64,
+        /// When the agent was last given a ticket (triggers on `tickets`).
+        pub last_assigned_at: Option<DateTimeUtc>,
     }
     no_relations!();
 }

@@ -391,6 +391,7 @@ pub(super) fn candidate(a: super::Agent) -> HookCandidate {
         online: a.last_seen_at.is_some_and(|t| t >= online_since),
         open_tickets: a.open_tickets.clamp(0, u32::MAX as i64) as u32,
         skills: serde_json::from_str(&a.skills).unwrap_or_default(),
+        last_assigned_at: a.last_assigned_at,
         id: a.id,
         name: a.name,
     }

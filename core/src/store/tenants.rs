@@ -183,6 +183,7 @@ async fn insert_agent(
         skills: Set("[]".to_owned()),
         last_seen_at: Set(None),
         open_tickets: Set(0),
+        last_assigned_at: Set(None),
     }
     .insert(txn)
     .await;

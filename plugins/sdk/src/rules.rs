@@ -43,7 +43,7 @@ pub fn extractive_summary(messages: &[Message]) -> Option<String> {
 }
 
 pub use threadline_rules::options::{
-    self, BadSetting, SUBJECT_PLACEHOLDERS, SubjectOptions, SummaryOptions, TranscriptOptions,
+    self, AssignOptions, BadSetting, SUBJECT_PLACEHOLDERS, Strategy, SubjectOptions, SummaryOptions, TranscriptOptions,
 };
 pub use threadline_rules::redact::redact;
 
@@ -103,4 +103,42 @@ pub fn transcript(messages: &[Message], options: &TranscriptOptions) -> String {
 /// The summary rule with these options.
 pub fn summary(messages: &[Message], options: &SummaryOptions) -> Option<String> {
     options::summary(messages, options)
+}
+
+impl options::Candidate for crate::Candidate {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn online(&self) -> bool {
+        self.online
+    }
+    fn open_tickets(&self) -> u32 {
+        self.open_tickets
+    }
+    fn skills(&self) -> &[String] {
+        &self.skills
+    }
+    fn last_assigned_ms(&self) -> Option<i64> {
+        self.last_assigned_at
+    }
+}
+
+/// The assignment rule with these options: who gets the ticket. Only the
+/// skills strategy reads the chat (its subject and the visitor's messages).
+pub fn assign(
+    chat: &Chat,
+    converting: &crate::Agent,
+    candidates: &[crate::Candidate],
+    options: &AssignOptions,
+) -> String {
+    options::assign(options, &converting.id, candidates, || {
+        let mut text = chat.subject().unwrap_or_default();
+        for m in chat.all_messages() {
+            if m.author == Author::Visitor {
+                text.push('\n');
+                text.push_str(&m.body);
+            }
+        }
+        text
+    })
 }

@@ -63,6 +63,7 @@ pub fn candidate(id: &str, name: &str, online: bool, open_tickets: u32, skills: 
         online,
         open_tickets,
         skills: skills.iter().map(|s| s.to_string()).collect(),
+        last_assigned_at: None,
     }
 }
 

@@ -150,6 +150,7 @@ pub fn candidates(candidates: &[crate::domain::hooks::HookCandidate]) -> Vec<wit
             online: c.online,
             open_tickets: c.open_tickets,
             skills: c.skills.clone(),
+            last_assigned_at: c.last_assigned_at.map(|t| t.timestamp_millis()),
         })
         .collect()
 }
