@@ -44,7 +44,7 @@ const BACKFILL: &str = "UPDATE agents SET open_tickets = c.n FROM (
     GROUP BY assignee_id
 ) AS c WHERE agents.id = c.assignee_id";
 
-const SQLITE_TRIGGERS: [&str; 3] = [
+pub(crate) const SQLITE_TRIGGERS: [&str; 3] = [
     "CREATE TRIGGER tickets_open_count_insert AFTER INSERT ON tickets
      WHEN NEW.assignee_id IS NOT NULL AND NEW.status NOT IN ('solved', 'closed')
      BEGIN
@@ -79,7 +79,7 @@ END $$";
 // Transition tables cannot be combined with `UPDATE OF <columns>`, so the
 // update trigger sees every update and only touches agents whose count
 // changes.
-const POSTGRES_TRIGGERS: [&str; 4] = [
+pub(crate) const POSTGRES_TRIGGERS: [&str; 4] = [
     "CREATE FUNCTION tickets_open_count() RETURNS trigger LANGUAGE plpgsql AS $$
      BEGIN
        IF TG_OP = 'INSERT' THEN

@@ -46,6 +46,8 @@ pub struct Wall {
     pub second: u8,
     /// The zone's abbreviation then, such as "CET", "UTC" or "+0530".
     pub zone: String,
+    /// The zone's offset from UTC then, in minutes.
+    pub offset_minutes: i32,
 }
 
 /// Turns timestamps into wall-clock times: the workspace's zone (the host
@@ -70,7 +72,46 @@ impl Clock for UtcClock {
             minute: (rem % 3600 / 60) as u8,
             second: (rem % 60) as u8,
             zone: "UTC".into(),
+            offset_minutes: 0,
         }
+    }
+}
+
+/// A clock that asks the one it wraps once per quarter of an hour of UTC
+/// time and works out the rest: a zone's offset only changes at its
+/// transitions, which fall on quarter hours. A transcript of a long chat
+/// then asks the workspace's zone (a host call, from a plugin) a few times
+/// instead of once a message.
+pub struct QuarterHourClock<'a> {
+    inner: &'a dyn Clock,
+    last: std::cell::RefCell<Option<(i64, i32, String)>>,
+}
+
+const QUARTER_HOUR_MS: i64 = 15 * 60 * 1000;
+
+impl<'a> QuarterHourClock<'a> {
+    pub fn new(inner: &'a dyn Clock) -> Self {
+        Self {
+            inner,
+            last: std::cell::RefCell::new(None),
+        }
+    }
+}
+
+impl Clock for QuarterHourClock<'_> {
+    fn wall(&self, ms: i64) -> Wall {
+        let bucket = ms.div_euclid(QUARTER_HOUR_MS);
+        if let Some((b, offset, zone)) = &*self.last.borrow()
+            && *b == bucket
+        {
+            let mut wall = UtcClock.wall(ms + i64::from(*offset) * 60_000);
+            wall.zone = zone.clone();
+            wall.offset_minutes = *offset;
+            return wall;
+        }
+        let wall = self.inner.wall(ms);
+        *self.last.borrow_mut() = Some((bucket, wall.offset_minutes, wall.zone.clone()));
+        wall
     }
 }
 
@@ -320,7 +361,8 @@ fn push_markdown_escaped(out: &mut String, s: &str) {
 /// is exactly [`crate::plain_transcript`].
 pub fn transcript<M: Message>(messages: &[M], clock: &dyn Clock, options: &TranscriptOptions) -> String {
     let utc = UtcClock;
-    let clock: &dyn Clock = if options.utc { &utc } else { clock };
+    let cached = QuarterHourClock::new(clock);
+    let clock: &dyn Clock = if options.utc { &utc } else { &cached };
     let mut out = String::with_capacity(messages.iter().map(|m| m.body().len() + 40).sum());
     for m in messages {
         if !options.include_system && m.speaker() == Speaker::System {
@@ -539,6 +581,34 @@ mod tests {
                 1_795_602_121_000,
             ),
         ]
+    }
+
+    /// UTC+1 before 2026-03-29T01:00Z, UTC+2 after, as Paris.
+    struct Paris;
+
+    impl Clock for Paris {
+        fn wall(&self, ms: i64) -> Wall {
+            let (offset, zone) = if ms < 1_774_746_000_000 {
+                (60, "CET")
+            } else {
+                (120, "CEST")
+            };
+            let mut w = UtcClock.wall(ms + offset * 60_000);
+            w.zone = zone.into();
+            w.offset_minutes = offset as i32;
+            w
+        }
+    }
+
+    #[test]
+    fn the_cached_clock_agrees_with_the_zone_across_a_change() {
+        let cached = QuarterHourClock::new(&Paris);
+        // Every minute from an hour before the change to an hour after.
+        let change = 1_774_746_000_000_i64;
+        for m in -60..60 {
+            let ms = change + m * 60_000 + 1_234;
+            assert_eq!(cached.wall(ms), Paris.wall(ms), "{m} min from the change");
+        }
     }
 
     #[test]

@@ -31,6 +31,7 @@ impl Clock for ZoneClock {
             minute: local.minute() as u8,
             second: local.second() as u8,
             zone: local.format("%Z").to_string(),
+            offset_minutes: chrono::Offset::fix(local.offset()).local_minus_utc() / 60,
         }
     }
 }

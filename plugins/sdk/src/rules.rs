@@ -75,6 +75,7 @@ impl options::Clock for HostClock {
             minute: t.minute,
             second: t.second,
             zone: t.abbreviation,
+            offset_minutes: t.utc_offset_minutes,
         }
     }
 }
