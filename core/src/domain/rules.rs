@@ -14,6 +14,10 @@ pub use threadline_rules::options::{AssignOptions, BadSetting, SubjectOptions, S
 pub struct ZoneClock(chrono_tz::Tz);
 
 impl ZoneClock {
+    pub fn new(zone: chrono_tz::Tz) -> Self {
+        Self(zone)
+    }
+
     pub fn named(zone: &str) -> Self {
         Self(zone.parse().unwrap_or(chrono_tz::UTC))
     }

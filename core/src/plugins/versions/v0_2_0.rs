@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
-use chrono::{Datelike, Offset, TimeZone, Timelike};
+use threadline_rules::options::Clock;
 use wasmtime::component::Resource;
 
 use crate::domain::MessageKind;
 use crate::domain::hooks::HookChat;
+use crate::domain::rules::ZoneClock;
 use crate::domain::transcript::PublicMessage;
 use crate::plugins::sandbox::CallState;
 
@@ -119,17 +120,17 @@ impl wit::Host for CallState {}
 
 impl bindings::threadline::plugin::clock::Host for CallState {
     fn local_time(&mut self, at: i64) -> bindings::threadline::plugin::clock::WallTime {
-        let utc = chrono::DateTime::from_timestamp_millis(at).unwrap_or_default();
-        let local = self.time_zone().from_utc_datetime(&utc.naive_utc());
+        // The same conversion the native rules use.
+        let wall = ZoneClock::new(self.time_zone()).wall(at);
         bindings::threadline::plugin::clock::WallTime {
-            year: local.year(),
-            month: local.month() as u8,
-            day: local.day() as u8,
-            hour: local.hour() as u8,
-            minute: local.minute() as u8,
-            second: local.second() as u8,
-            utc_offset_minutes: local.offset().fix().local_minus_utc() / 60,
-            abbreviation: local.format("%Z").to_string(),
+            year: wall.year,
+            month: wall.month,
+            day: wall.day,
+            hour: wall.hour,
+            minute: wall.minute,
+            second: wall.second,
+            utc_offset_minutes: wall.offset_minutes,
+            abbreviation: wall.zone,
         }
     }
 }
