@@ -17,6 +17,7 @@ mod m20261126_000007_ticket_fields;
 mod m20261126_000008_pipeline_history;
 mod m20261126_000009_ticket_receipt;
 mod m20261126_000010_last_assigned;
+mod m20261126_000011_ticket_events;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000008_pipeline_history::Migration),
             Box::new(m20261126_000009_ticket_receipt::Migration),
             Box::new(m20261126_000010_last_assigned::Migration),
+            Box::new(m20261126_000011_ticket_events::Migration),
         ]
     }
 }

@@ -19,3 +19,4 @@ mod pagination;
 mod plugins;
 mod rules;
 mod tenancy;
+mod work;

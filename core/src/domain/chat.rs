@@ -62,9 +62,9 @@ impl MessageKind {
 
 string_enum!(
     /// A ticket's lifecycle. A converted chat starts `in_progress`: someone is
-    /// already working on it.
+    /// already working on it. See [`TicketStatus::can_become`].
     TicketStatus {
-        New => "new",
+        Open => "open",
         InProgress => "in_progress",
         Pending => "pending",
         Solved => "solved",
@@ -78,6 +78,14 @@ impl TicketStatus {
     /// statuses (migration `m20261126_000004_conversion_cost`).
     pub fn is_open(self) -> bool {
         !matches!(self, TicketStatus::Solved | TicketStatus::Closed)
+    }
+
+    /// The transitions agents may make: any status but `closed` may become
+    /// any other (a solved ticket reopens as `open` or `in_progress`);
+    /// `closed` is final, as help desks keep it: a new request about the
+    /// same thing is a new ticket.
+    pub fn can_become(self, next: TicketStatus) -> bool {
+        self != TicketStatus::Closed && self != next
     }
 }
 

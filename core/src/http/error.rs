@@ -153,6 +153,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound => ApiError::NotFound("resource"),
             StoreError::Conflict(m) => ApiError::Conflict(m),
+            StoreError::Invalid(field, m) => ApiError::Invalid(crate::domain::InvalidInput::new(field, m)),
             StoreError::Db(db) => ApiError::Internal(db.into()),
         }
     }

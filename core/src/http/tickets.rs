@@ -5,22 +5,23 @@ use std::collections::HashMap;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use serde::Deserialize;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody, OrNotFound};
-use super::extract::AuthAgent;
+use super::extract::{ApiJson, AuthAgent};
 use super::pagination;
 use super::views::{AgentRef, TicketView};
-use crate::domain::{InvalidInput, TicketNumber};
-use crate::store::{Agent, Requester};
+use crate::domain::hooks::Priority;
+use crate::domain::{InvalidInput, TicketNumber, TicketStatus};
+use crate::store::{Agent, Requester, TicketChange};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_tickets))
-        .routes(routes!(get_ticket))
+        .routes(routes!(get_ticket, patch_ticket))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -98,5 +99,76 @@ async fn get_ticket(
         .ticket_by_number(&agent.tenant_id, number.0)
         .await
         .or_not_found("ticket")?;
-    Ok(axum::Json(TicketView::load(&state, ticket).await?))
+    Ok(axum::Json(with_activity(&state, ticket).await?))
+}
+
+/// The ticket's view with its activity.
+async fn with_activity(state: &AppState, ticket: crate::store::Ticket) -> Result<TicketView, ApiError> {
+    let events = state.store.ticket_events(&ticket.tenant_id, &ticket.id).await?;
+    let mut view = TicketView::load(state, ticket).await?;
+    view.activity = Some(events.into_iter().map(Into::into).collect());
+    Ok(view)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TicketUpdate {
+    /// `open`, `in_progress`, `pending`, `solved` or `closed`. Any status
+    /// but `closed` may become any other; a closed ticket cannot change.
+    status: Option<String>,
+    /// An agent of the workspace, or `null` to unassign.
+    #[serde(default, deserialize_with = "some")]
+    #[schema(value_type = Option<String>)]
+    assignee_id: Option<Option<String>>,
+    /// `low`, `normal`, `high` or `urgent`.
+    priority: Option<String>,
+}
+
+/// Tells a field given as `null` (`Some(None)`) from one left out (`None`).
+fn some<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// Works a ticket: its status, assignee and priority. Every change is kept
+/// in the ticket's activity; a request that changes nothing writes nothing.
+#[utoipa::path(patch, path = "/api/v1/tickets/{number}", tag = "tickets", security(("agent_token" = [])),
+    params(("number" = String, Path, example = "TK-1001")), request_body = TicketUpdate,
+    responses((status = 200, description = "OK", body = TicketView),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody),
+        (status = 409, description = "The ticket is closed", body = ErrorBody),
+        (status = 422, description = "Invalid input; the error names the field", body = ErrorBody)))]
+async fn patch_ticket(
+    State(state): State<AppState>,
+    AuthAgent(agent): AuthAgent,
+    Path(number): Path<String>,
+    ApiJson(update): ApiJson<TicketUpdate>,
+) -> Result<axum::Json<TicketView>, ApiError> {
+    let number = TicketNumber::parse(&number).ok_or(ApiError::NotFound("ticket"))?;
+    let status =
+        match update.status.as_deref() {
+            None => None,
+            Some(s) => Some(s.parse::<TicketStatus>().map_err(|_| {
+                InvalidInput::new("status", "status must be open, in_progress, pending, solved or closed")
+            })?),
+        };
+    let priority = match update.priority.as_deref() {
+        None => None,
+        Some(p) => Some(
+            Priority::parse(p)
+                .ok_or_else(|| InvalidInput::new("priority", "priority must be low, normal, high or urgent"))?,
+        ),
+    };
+    let change = TicketChange {
+        status,
+        assignee_id: update.assignee_id,
+        priority,
+    };
+    let ticket = state
+        .store
+        .change_ticket(&agent.tenant_id, number.0, &agent, &change)
+        .await
+        .or_not_found("ticket")?;
+    Ok(axum::Json(with_activity(&state, ticket).await?))
 }

@@ -139,8 +139,37 @@ pub struct TicketView {
     /// typed), reason, fuel, elapsed_ms}`.
     #[schema(value_type = Vec<Object>)]
     pub receipt: Vec<serde_json::Value>,
+    /// On a single ticket: who changed which field from what to what, and
+    /// when, oldest first (the newest 200).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activity: Option<Vec<TicketEventView>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TicketEventView {
+    /// `status`, `assignee` (agent ids) or `priority`.
+    pub field: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub by: AgentRef,
+    pub at: DateTime<Utc>,
+}
+
+impl From<crate::store::TicketEvent> for TicketEventView {
+    fn from(e: crate::store::TicketEvent) -> Self {
+        Self {
+            field: e.field,
+            from: e.old_value,
+            to: e.new_value,
+            by: AgentRef {
+                id: e.agent_id,
+                name: e.agent_name,
+            },
+            at: e.created_at,
+        }
+    }
 }
 
 impl TicketView {
@@ -164,6 +193,7 @@ impl TicketView {
             tags: serde_json::from_str(&ticket.tags).unwrap_or_default(),
             custom_fields: serde_json::from_str(&ticket.custom_fields).unwrap_or_default(),
             receipt: serde_json::from_str(&ticket.receipt).unwrap_or_default(),
+            activity: None,
             id: ticket.id,
             subject: ticket.subject,
             description: ticket.description,

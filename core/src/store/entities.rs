@@ -240,6 +240,27 @@ pub mod plugin {
     no_relations!();
 }
 
+pub mod ticket_event {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "ticket_events")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub tenant_id: String,
+        pub ticket_id: String,
+        pub agent_id: String,
+        pub agent_name: String,
+        /// `status`, `assignee` or `priority`.
+        pub field: String,
+        pub old_value: Option<String>,
+        pub new_value: Option<String>,
+        pub created_at: DateTimeUtc,
+    }
+    no_relations!();
+}
+
 pub mod pipeline_version {
     use sea_orm::entity::prelude::*;
 

@@ -45,6 +45,7 @@ pub use plugins::{
     PluginRow, is_uploaded_plugin_ref, seen_long_ago,
 };
 pub use tenants::{CreatedAgent, CreatedTenant};
+pub use tickets::{TicketChange, TicketEvent};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -54,6 +55,9 @@ pub enum StoreError {
     /// (for example posting to a closed chat). The text is shown to users.
     #[error("{0}")]
     Conflict(String),
+    /// An input names something that does not exist (422 on that field).
+    #[error("{1}")]
+    Invalid(&'static str, String),
     #[error("database error: {0}")]
     Db(#[from] DbErr),
 }

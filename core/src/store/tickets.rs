@@ -1,9 +1,16 @@
-//! Tickets and requesters (read side; tickets are written by conversion).
+//! Tickets and requesters: created by conversion, then worked by agents
+//! (status, assignee, priority), each change kept in the ticket's activity.
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use chrono::{SubsecRound, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 
-use super::entities::{requester, ticket};
-use super::{Requester, Store, StoreError, StoreResult, Ticket};
+use super::entities::{agent, requester, ticket, ticket_event};
+use super::{Agent, Requester, Store, StoreError, StoreResult, Ticket, new_id};
+use crate::domain::hooks::Priority;
+use crate::domain::{TicketNumber, TicketStatus};
 
 impl Store {
     pub async fn ticket_by_number(&self, tenant_id: &str, number: i64) -> StoreResult<Ticket> {
@@ -66,4 +73,160 @@ impl Store {
             .one(&self.db)
             .await?)
     }
+}
+
+/// A change to a ticket an agent asks for; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct TicketChange {
+    pub status: Option<TicketStatus>,
+    /// `Some(None)` unassigns.
+    pub assignee_id: Option<Option<String>>,
+    pub priority: Option<Priority>,
+}
+
+pub type TicketEvent = ticket_event::Model;
+
+/// Events shown with a ticket at most (the newest).
+pub const MAX_EVENTS_SHOWN: u64 = 200;
+
+impl Store {
+    /// Applies `change` to the ticket, as `agent`, with one activity entry
+    /// per field that changed, all in one transaction; returns the ticket.
+    /// A closed ticket refuses any change (409); an assignee must be an agent
+    /// of the workspace (422 on `assignee_id`). The open-ticket counts
+    /// follow through the triggers on `tickets`.
+    pub async fn change_ticket(
+        &self,
+        tenant_id: &str,
+        number: i64,
+        agent: &Agent,
+        change: &TicketChange,
+    ) -> StoreResult<Ticket> {
+        // Two agents reassigning tickets between each other at once can
+        // deadlock in PostgreSQL's count trigger (each transaction locks
+        // the two agents' rows in its own order); the database aborts one,
+        // which is retried.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self.change_ticket_once(tenant_id, number, agent, change).await {
+                Err(StoreError::Db(e)) if tries < 4 && is_deadlock(&e) => continue,
+                other => return other,
+            }
+        }
+    }
+
+    async fn change_ticket_once(
+        &self,
+        tenant_id: &str,
+        number: i64,
+        agent: &Agent,
+        change: &TicketChange,
+    ) -> StoreResult<Ticket> {
+        let txn = self.write_txn().await?;
+        let mut find = ticket::Entity::find()
+            .filter(ticket::Column::TenantId.eq(tenant_id))
+            .filter(ticket::Column::Number.eq(number));
+        if self.backend() == DbBackend::Postgres {
+            // SQLite's writer transaction is exclusive already.
+            find = find.lock_exclusive();
+        }
+        let ticket = find.one(&txn).await?.ok_or(StoreError::NotFound)?;
+        let status: TicketStatus = ticket
+            .status
+            .parse()
+            .map_err(|e: String| StoreError::Db(DbErr::Custom(e)))?;
+        let now = Utc::now().trunc_subsecs(6);
+        let mut events: Vec<(&str, Option<String>, Option<String>)> = Vec::new();
+        let mut update = ticket::Entity::update_many()
+            .filter(ticket::Column::Id.eq(&ticket.id))
+            .col_expr(ticket::Column::UpdatedAt, Expr::value(now));
+        if let Some(next) = change.status
+            && next != status
+        {
+            if !status.can_become(next) {
+                return Err(StoreError::Conflict(format!(
+                    "ticket {} is closed and cannot change; open a new ticket instead",
+                    TicketNumber(number)
+                )));
+            }
+            update = update.col_expr(ticket::Column::Status, Expr::value(next.as_str()));
+            events.push(("status", Some(status.to_string()), Some(next.to_string())));
+        } else if status == TicketStatus::Closed && (change.assignee_id.is_some() || change.priority.is_some()) {
+            return Err(StoreError::Conflict(format!(
+                "ticket {} is closed and cannot change; open a new ticket instead",
+                TicketNumber(number)
+            )));
+        }
+        if let Some(assignee) = &change.assignee_id
+            && *assignee != ticket.assignee_id
+        {
+            let name = |id: &Option<String>| id.clone();
+            if let Some(id) = assignee {
+                let found = agent::Entity::find_by_id(id)
+                    .filter(agent::Column::TenantId.eq(tenant_id))
+                    .one(&txn)
+                    .await?;
+                if found.is_none() {
+                    return Err(StoreError::Invalid(
+                        "assignee_id",
+                        "assignee_id must be an agent of this workspace".into(),
+                    ));
+                }
+            }
+            update = update.col_expr(ticket::Column::AssigneeId, Expr::value(assignee.clone()));
+            events.push(("assignee", name(&ticket.assignee_id), name(assignee)));
+        }
+        if let Some(p) = change.priority
+            && p.as_str() != ticket.priority
+        {
+            update = update.col_expr(ticket::Column::Priority, Expr::value(p.as_str()));
+            events.push(("priority", Some(ticket.priority.clone()), Some(p.as_str().to_owned())));
+        }
+        if events.is_empty() {
+            txn.commit().await?;
+            return Ok(ticket);
+        }
+        update.exec(&txn).await?;
+        for (field, old, new) in events {
+            ticket_event::ActiveModel {
+                id: Set(new_id()),
+                tenant_id: Set(tenant_id.to_owned()),
+                ticket_id: Set(ticket.id.clone()),
+                agent_id: Set(agent.id.clone()),
+                agent_name: Set(agent.name.clone()),
+                field: Set(field.to_owned()),
+                old_value: Set(old),
+                new_value: Set(new),
+                created_at: Set(now),
+            }
+            .insert(&txn)
+            .await?;
+        }
+        let ticket = ticket::Entity::find_by_id(&ticket.id)
+            .one(&txn)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        txn.commit().await?;
+        Ok(ticket)
+    }
+
+    /// A ticket's activity, oldest first (its newest [`MAX_EVENTS_SHOWN`]).
+    pub async fn ticket_events(&self, tenant_id: &str, ticket_id: &str) -> StoreResult<Vec<TicketEvent>> {
+        let mut events = ticket_event::Entity::find()
+            .filter(ticket_event::Column::TicketId.eq(ticket_id))
+            .filter(ticket_event::Column::TenantId.eq(tenant_id))
+            .order_by_desc(ticket_event::Column::CreatedAt)
+            .order_by_desc(ticket_event::Column::Id)
+            .limit(MAX_EVENTS_SHOWN)
+            .all(&self.db)
+            .await?;
+        events.reverse();
+        Ok(events)
+    }
+}
+
+/// PostgreSQL's "deadlock detected" (SQLSTATE 40P01).
+fn is_deadlock(e: &DbErr) -> bool {
+    e.to_string().contains("40P01") || e.to_string().contains("deadlock detected")
 }

@@ -1,0 +1,181 @@
+//! Agents work tickets: status along the documented transitions, assignee,
+//! priority; every change is kept in the ticket's activity, and the
+//! assignees' open-ticket counts follow.
+
+use reqwest::{Method, StatusCode};
+use sea_orm::Database;
+use serde_json::{Value, json};
+use threadline_tests::{TestApp, TestTenant, on_both_databases, sql};
+
+on_both_databases!(
+    a_ticket_moves_through_its_statuses_and_keeps_its_activity,
+    bad_ticket_changes_are_refused_and_change_nothing,
+);
+
+async fn converted(app: &TestApp, t: &TestTenant) -> String {
+    let (chat, _) = app.simple_chat(t).await;
+    let r = app
+        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    r.body["number"].as_str().unwrap().to_owned()
+}
+
+async fn patch(app: &TestApp, token: &str, number: &str, body: Value) -> threadline_tests::Reply {
+    app.call(
+        Method::PATCH,
+        &format!("/api/v1/tickets/{number}"),
+        Some(token),
+        Some(body),
+    )
+    .await
+}
+
+async fn open_tickets(app: &TestApp, agent_id: &str) -> i64 {
+    let db = Database::connect(&app.db.url).await.unwrap();
+    let rows = sql::query(
+        &db,
+        "SELECT open_tickets FROM agents WHERE id = $1",
+        vec![agent_id.into()],
+    )
+    .await;
+    rows[0].try_get("", "open_tickets").unwrap()
+}
+
+async fn a_ticket_moves_through_its_statuses_and_keeps_its_activity(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let bob = app.agent(&t, "Bob").await;
+    let number = converted(&app, &t).await;
+    assert_eq!(open_tickets(&app, &t.admin.id).await, 1);
+
+    // Any agent of the workspace works tickets.
+    let r = patch(
+        &app,
+        &bob.token,
+        &number,
+        json!({"status": "pending", "priority": "urgent"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["status"], "pending");
+    assert_eq!(r.body["priority"], "urgent");
+
+    let r = patch(&app, &t.admin.token, &number, json!({"assignee_id": bob.id})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["assignee"]["name"], "Bob");
+    assert_eq!(
+        open_tickets(&app, &t.admin.id).await,
+        0,
+        "the count moved with the ticket"
+    );
+    assert_eq!(open_tickets(&app, &bob.id).await, 1);
+
+    let r = patch(&app, &bob.token, &number, json!({"status": "solved"})).await;
+    assert_eq!(r.body["status"], "solved");
+    assert_eq!(open_tickets(&app, &bob.id).await, 0, "a solved ticket is not open");
+    // A solved ticket reopens.
+    let r = patch(&app, &bob.token, &number, json!({"status": "open"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(open_tickets(&app, &bob.id).await, 1);
+
+    // Nothing to change: no activity.
+    let r = patch(
+        &app,
+        &bob.token,
+        &number,
+        json!({"status": "open", "priority": "urgent"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+
+    let r = patch(&app, &bob.token, &number, json!({"assignee_id": null})).await;
+    assert!(r.body["assignee"].is_null(), "{:?}", r.body);
+    assert_eq!(open_tickets(&app, &bob.id).await, 0);
+
+    let r = app.get(&format!("/api/v1/tickets/{number}"), &t.admin.token).await;
+    let activity: Vec<(String, Value, Value, String)> = r.body["activity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["field"].as_str().unwrap().to_owned(),
+                e["from"].clone(),
+                e["to"].clone(),
+                e["by"]["name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let s = |v: &str| json!(v);
+    assert_eq!(
+        activity,
+        vec![
+            ("status".into(), s("in_progress"), s("pending"), "Bob".into()),
+            ("priority".into(), s("normal"), s("urgent"), "Bob".into()),
+            ("assignee".into(), s(&t.admin.id), s(&bob.id), "Ada Admin".into()),
+            ("status".into(), s("pending"), s("solved"), "Bob".into()),
+            ("status".into(), s("solved"), s("open"), "Bob".into()),
+            ("assignee".into(), s(&bob.id), Value::Null, "Bob".into()),
+        ]
+    );
+    // The list shows tickets without their activity.
+    let r = app.get("/api/v1/tickets", &t.admin.token).await;
+    assert!(r.body[0].get("activity").is_none());
+
+    // Closed is final.
+    let r = patch(&app, &bob.token, &number, json!({"status": "closed"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    for body in [
+        json!({"status": "open"}),
+        json!({"priority": "low"}),
+        json!({"assignee_id": bob.id}),
+    ] {
+        let r = patch(&app, &bob.token, &number, body.clone()).await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{body}: {:?}", r.body);
+    }
+}
+
+async fn bad_ticket_changes_are_refused_and_change_nothing(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let other = app.tenant("Other").await;
+    let number = converted(&app, &t).await;
+    for (body, field) in [
+        (json!({"status": "done"}), "status"),
+        (json!({"priority": "asap"}), "priority"),
+        (
+            json!({"assignee_id": other.admin.id, "status": "solved"}),
+            "assignee_id",
+        ),
+    ] {
+        let r = patch(&app, &t.admin.token, &number, body.clone()).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {:?}", r.body);
+        assert_eq!(r.body["error"]["field"], field, "{body}");
+    }
+    let r = patch(&app, &t.admin.token, &number, json!({"colour": "red"})).await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "an unknown field: {:?}",
+        r.body
+    );
+    let r = app.get(&format!("/api/v1/tickets/{number}"), &t.admin.token).await;
+    assert_eq!(
+        r.body["status"], "in_progress",
+        "the refused change with a valid status changed nothing"
+    );
+    assert_eq!(r.body["activity"], json!([]));
+
+    let r = patch(&app, &other.admin.token, &number, json!({"status": "solved"})).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "another workspace's ticket");
+    let r = patch(&app, &t.admin.token, "TK-999999", json!({"status": "solved"})).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/tickets/{number}"),
+            None,
+            Some(json!({"status": "solved"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
