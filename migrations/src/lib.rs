@@ -18,6 +18,7 @@ mod m20261126_000008_pipeline_history;
 mod m20261126_000009_ticket_receipt;
 mod m20261126_000010_last_assigned;
 mod m20261126_000011_ticket_events;
+mod m20261126_000012_ticket_filters;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000009_ticket_receipt::Migration),
             Box::new(m20261126_000010_last_assigned::Migration),
             Box::new(m20261126_000011_ticket_events::Migration),
+            Box::new(m20261126_000012_ticket_filters::Migration),
         ]
     }
 }

@@ -10,6 +10,7 @@ use threadline_tests::{TestApp, TestTenant, on_both_databases, sql};
 on_both_databases!(
     a_ticket_moves_through_its_statuses_and_keeps_its_activity,
     bad_ticket_changes_are_refused_and_change_nothing,
+    the_ticket_list_filters_by_status_assignee_and_requester,
 );
 
 async fn converted(app: &TestApp, t: &TestTenant) -> String {
@@ -178,4 +179,72 @@ async fn bad_ticket_changes_are_refused_and_change_nothing(app: TestApp) {
         )
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+async fn the_ticket_list_filters_by_status_assignee_and_requester(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let bob = app.agent(&t, "Bob").await;
+    let mut numbers = Vec::new();
+    for _ in 0..5 {
+        numbers.push(converted(&app, &t).await);
+    }
+    for n in &numbers[..3] {
+        let r = patch(
+            &app,
+            &t.admin.token,
+            n,
+            json!({"assignee_id": bob.id, "status": "pending"}),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    }
+    let listed = |query: String| {
+        let (app, token) = (&app, t.admin.token.clone());
+        async move {
+            let r = app.get(&format!("/api/v1/tickets?{query}"), &token).await;
+            assert_eq!(r.status, StatusCode::OK, "{query}: {:?}", r.body);
+            let numbers: Vec<String> = r
+                .body
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["number"].as_str().unwrap().to_owned())
+                .collect();
+            (numbers, r.headers.get("link").map(|l| l.to_str().unwrap().to_owned()))
+        }
+    };
+    let (pending, _) = listed("status=pending".into()).await;
+    assert_eq!(pending, [numbers[2].clone(), numbers[1].clone(), numbers[0].clone()]);
+    let (bobs, _) = listed(format!("assignee={}", bob.id)).await;
+    assert_eq!(bobs, pending);
+    let (in_progress, _) = listed("status=in_progress".into()).await;
+    assert_eq!(in_progress, [numbers[4].clone(), numbers[3].clone()]);
+
+    // Pages keep their filter.
+    let (first, link) = listed(format!("assignee={}&limit=2", bob.id)).await;
+    assert_eq!(first, [numbers[2].clone(), numbers[1].clone()]);
+    let link = link.expect("a next link");
+    assert!(link.contains(&format!("assignee={}", bob.id)), "{link}");
+    let next = link.trim_start_matches('<').split('>').next().unwrap().to_owned();
+    let r = app.get(&next, &t.admin.token).await;
+    assert_eq!(r.body.as_array().unwrap().len(), 1);
+    assert_eq!(r.body[0]["number"], numbers[0].as_str());
+
+    let ticket = app
+        .get(&format!("/api/v1/tickets/{}", numbers[0]), &t.admin.token)
+        .await
+        .body;
+    let requester = ticket["requester"]["id"].as_str().unwrap().to_owned();
+    let (theirs, _) = listed(format!("requester={requester}")).await;
+    assert_eq!(theirs.len(), 5, "the same visitor e-mail: one requester");
+
+    for (query, field) in [
+        ("status=done", "status"),
+        ("assignee=bob", "assignee"),
+        ("requester=x", "requester"),
+    ] {
+        let r = app.get(&format!("/api/v1/tickets?{query}"), &t.admin.token).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+        assert_eq!(r.body["error"]["field"], field);
+    }
 }

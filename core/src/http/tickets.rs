@@ -16,7 +16,7 @@ use super::pagination;
 use super::views::{AgentRef, TicketView};
 use crate::domain::hooks::Priority;
 use crate::domain::{InvalidInput, TicketNumber, TicketStatus};
-use crate::store::{Agent, Requester, TicketChange};
+use crate::store::{Agent, Requester, TicketChange, TicketFilter};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -31,6 +31,12 @@ pub struct ListTicketsQuery {
     limit: Option<String>,
     /// The number of the last ticket of the previous page, e.g. `TK-1050`.
     before: Option<String>,
+    /// Only tickets of this status.
+    status: Option<String>,
+    /// Only tickets assigned to this agent (an id).
+    assignee: Option<String>,
+    /// Only tickets of this requester (an id).
+    requester: Option<String>,
 }
 
 /// Tickets of the caller's workspace, newest number first, a page at a time
@@ -53,10 +59,41 @@ async fn list_tickets(
                 .0,
         ),
     };
+    let status =
+        match q.status.as_deref() {
+            None | Some("") => None,
+            Some(s) => Some(s.parse::<TicketStatus>().map_err(|_| {
+                InvalidInput::new("status", "status must be open, in_progress, pending, solved or closed")
+            })?),
+        };
+    // Ids are UUIDs: anything else matches nothing, and is refused so that
+    // a typo is not read as an empty list.
+    let id = |field: &'static str, raw: Option<&str>| -> Result<Option<String>, InvalidInput> {
+        match raw {
+            None | Some("") => Ok(None),
+            Some(v) if uuid::Uuid::parse_str(v).is_ok() => Ok(Some(v.to_owned())),
+            Some(_) => Err(InvalidInput::new(field, format!("{field} must be an id"))),
+        }
+    };
+    let filter = TicketFilter {
+        status,
+        assignee_id: id("assignee", q.assignee.as_deref())?,
+        requester_id: id("requester", q.requester.as_deref())?,
+    };
     let store = &state.store;
-    let tickets = store.list_tickets(&agent.tenant_id, before, limit).await?;
+    let tickets = store.list_tickets(&agent.tenant_id, &filter, before, limit).await?;
     let last = tickets.last().map(|t| TicketNumber(t.number).to_string());
-    let link = pagination::next_link("/api/v1/tickets", &[], tickets.len(), limit, last.as_deref());
+    let mut kept: Vec<(&str, &str)> = Vec::new();
+    if let Some(s) = filter.status {
+        kept.push(("status", s.as_str()));
+    }
+    if let Some(a) = &filter.assignee_id {
+        kept.push(("assignee", a));
+    }
+    if let Some(r) = &filter.requester_id {
+        kept.push(("requester", r));
+    }
+    let link = pagination::next_link("/api/v1/tickets", &kept, tickets.len(), limit, last.as_deref());
     // Three queries for the whole page, not two more per ticket.
     let agents: HashMap<String, Agent> = store
         .agents(&agent.tenant_id)

@@ -45,7 +45,7 @@ pub use plugins::{
     PluginRow, is_uploaded_plugin_ref, seen_long_ago,
 };
 pub use tenants::{CreatedAgent, CreatedTenant};
-pub use tickets::{TicketChange, TicketEvent};
+pub use tickets::{TicketChange, TicketEvent, TicketFilter};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

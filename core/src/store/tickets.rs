@@ -35,6 +35,7 @@ impl Store {
     pub async fn list_tickets(
         &self,
         tenant_id: &str,
+        filter: &TicketFilter,
         before_number: Option<i64>,
         limit: u64,
     ) -> StoreResult<Vec<Ticket>> {
@@ -42,6 +43,15 @@ impl Store {
             .filter(ticket::Column::TenantId.eq(tenant_id))
             .order_by_desc(ticket::Column::Number)
             .limit(limit);
+        if let Some(status) = filter.status {
+            query = query.filter(ticket::Column::Status.eq(status.as_str()));
+        }
+        if let Some(assignee) = &filter.assignee_id {
+            query = query.filter(ticket::Column::AssigneeId.eq(assignee.as_str()));
+        }
+        if let Some(requester) = &filter.requester_id {
+            query = query.filter(ticket::Column::RequesterId.eq(requester.as_str()));
+        }
         if let Some(n) = before_number {
             query = query.filter(ticket::Column::Number.lt(n));
         }
@@ -73,6 +83,14 @@ impl Store {
             .one(&self.db)
             .await?)
     }
+}
+
+/// Which tickets a list shows (each filter has its index, migration 12).
+#[derive(Debug, Clone, Default)]
+pub struct TicketFilter {
+    pub status: Option<TicketStatus>,
+    pub assignee_id: Option<String>,
+    pub requester_id: Option<String>,
 }
 
 /// A change to a ticket an agent asks for; `None` leaves a field as it is.
