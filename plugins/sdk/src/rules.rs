@@ -80,9 +80,23 @@ impl options::Clock for HostClock {
     }
 }
 
+/// The clock of the call's workspace: UTC without asking the host when the
+/// workspace is in UTC, the host's clock otherwise.
+fn clock(ctx: &crate::Context) -> &'static dyn options::Clock {
+    if ctx.time_zone == "UTC" {
+        &options::UtcClock
+    } else {
+        &HostClock
+    }
+}
+
 /// The subject rule with these options: the template filled in from the
-/// chat, or the spec's default.
-pub fn subject(chat: &Chat, options: &SubjectOptions) -> String {
+/// chat, or the spec's default (which reads only the subject and the
+/// visitor: a call pays for no more).
+pub fn subject(ctx: &crate::Context, chat: &Chat, options: &SubjectOptions) -> String {
+    if options.template.is_none() {
+        return default_subject(chat);
+    }
     let visitor = chat.visitor();
     let subject = chat.subject();
     let first = chat.first_visitor_message();
@@ -91,14 +105,14 @@ pub fn subject(chat: &Chat, options: &SubjectOptions) -> String {
         visitor_email: visitor.email.as_deref(),
         chat_subject: subject.as_deref(),
         first_message: first.as_ref().map(|m| m.body.as_str()),
-        started: options::Clock::wall(&HostClock, chat.started_at()),
+        started: clock(ctx).wall(chat.started_at()),
     };
     options::subject(options, &facts)
 }
 
 /// The transcript rule with these options, on the workspace's clock.
-pub fn transcript(messages: &[Message], options: &TranscriptOptions) -> String {
-    options::transcript(messages, &HostClock, options)
+pub fn transcript(ctx: &crate::Context, messages: &[Message], options: &TranscriptOptions) -> String {
+    options::transcript(messages, clock(ctx), options)
 }
 
 /// The summary rule with these options.

@@ -10,7 +10,7 @@ pub struct SubjectDefault;
 impl subject::Hook for SubjectDefault {
     fn default_subject(ctx: &Context, chat: &Chat) -> Result<String, Error> {
         let options = SubjectOptions::from_config(rules::settings(ctx))?;
-        Ok(rules::subject(chat, &options))
+        Ok(rules::subject(ctx, chat, &options))
     }
 }
 

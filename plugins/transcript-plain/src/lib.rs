@@ -12,7 +12,7 @@ pub struct TranscriptPlain;
 impl transcript::Hook for TranscriptPlain {
     fn format(ctx: &Context, chat: &Chat) -> Result<String, Error> {
         let options = TranscriptOptions::from_config(rules::settings(ctx))?;
-        Ok(rules::transcript(&chat.all_messages(), &options))
+        Ok(rules::transcript(ctx, &chat.all_messages(), &options))
     }
 }
 
