@@ -281,11 +281,8 @@ async fn answer(
 /// the answer or the fault, the built-in rule's answer, fuel, peak memory
 /// and time.
 pub async fn run(plugin: &PluginHook, hook: HookKind, input: &Input) -> Value {
+    let mut report = call(plugin, hook, input).await;
     let native = Hooks::builtin();
-    plugin.take_last_cost();
-    let started = std::time::Instant::now();
-    let output = answer(plugin, plugin, plugin, plugin, plugin, hook, input).await;
-    let elapsed = started.elapsed();
     // The built-in rules do not fail on a chat the runner accepted.
     let builtin = answer(
         &*native.subject,
@@ -297,6 +294,18 @@ pub async fn run(plugin: &PluginHook, hook: HookKind, input: &Input) -> Value {
         input,
     )
     .await;
+    report["builtin_output"] = builtin.unwrap_or(Value::Null);
+    report
+}
+
+/// One hook of `plugin` on `input`, with the server's limits and output
+/// checks: its answer or fault, fuel, peak memory and time (what a shadow
+/// run shows for each side).
+pub async fn call(plugin: &PluginHook, hook: HookKind, input: &Input) -> Value {
+    plugin.take_last_cost();
+    let started = std::time::Instant::now();
+    let output = answer(plugin, plugin, plugin, plugin, plugin, hook, input).await;
+    let elapsed = started.elapsed();
     let cost = plugin.take_last_cost();
     let (output, fault) = match output {
         Ok(v) => (v, Value::Null),
@@ -306,7 +315,6 @@ pub async fn run(plugin: &PluginHook, hook: HookKind, input: &Input) -> Value {
         "hook": hook.as_str(),
         "output": output,
         "fault": fault,
-        "builtin_output": builtin.unwrap_or(Value::Null),
         "fuel": cost.and_then(|c| c.fuel),
         "peak_memory_bytes": cost.map(|c| c.peak_memory_bytes),
         "elapsed_ms": elapsed.as_secs_f64() * 1000.0,

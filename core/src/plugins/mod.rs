@@ -554,9 +554,8 @@ impl PluginHost {
         let name = plugin.name.clone();
         let config = s.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let one = PluginHook::new(plugin, tenant_id.to_owned(), s.limits, config, self.gate.clone()).observed();
-        let mut ran = local::run(&one, hook, input).await;
+        let mut ran = local::call(&one, hook, input).await;
         if let Some(fields) = ran.as_object_mut() {
-            fields.remove("builtin_output");
             fields.remove("hook");
             fields.insert("plugin".into(), json!(s.plugin));
             fields.insert("plugin_name".into(), json!(name));

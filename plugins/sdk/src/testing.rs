@@ -67,29 +67,18 @@ pub fn candidate(id: &str, name: &str, online: bool, open_tickets: u32, skills: 
     }
 }
 
-/// `at` in UTC, as the clock answers natively.
+/// `at` in UTC, as the clock answers natively (the rules' own UTC clock).
 #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 pub(crate) fn utc_wall_time(at: i64) -> WallTime {
-    let secs = at.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's civil-from-days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let w = threadline_rules::options::Clock::wall(&threadline_rules::options::UtcClock, at);
     WallTime {
-        year: year as i32,
-        month: month as u8,
-        day: day as u8,
-        hour: (rem / 3600) as u8,
-        minute: (rem % 3600 / 60) as u8,
-        second: (rem % 60) as u8,
-        utc_offset_minutes: 0,
-        abbreviation: "UTC".into(),
+        year: w.year,
+        month: w.month,
+        day: w.day,
+        hour: w.hour,
+        minute: w.minute,
+        second: w.second,
+        utc_offset_minutes: w.offset_minutes,
+        abbreviation: w.zone,
     }
 }
