@@ -15,6 +15,7 @@ use crate::domain::password::Password;
 use crate::domain::{EmailAddress, single_line};
 use crate::http::AccessSettings;
 use crate::http::rate::RateSettings;
+use crate::mail::MailSettings;
 use crate::plugins::{HostSettings, Limits, local};
 use crate::server::{Config, DEFAULT_DATABASE_URL, HttpSettings, Server};
 use crate::store::{NewMessage, Store};
@@ -189,6 +190,32 @@ struct AccessArgs {
     visitor_token_days: u64,
 }
 
+/// Where replies to requesters are mailed.
+#[derive(clap::Args)]
+struct MailArgs {
+    /// SMTP server for replies to requesters, e.g.
+    /// `smtp://user:password@mail.example.com:587?tls=required` or
+    /// `smtps://…:465`. Without it, replies wait in the outbox (and the
+    /// console says e-mail is not configured) until a server started with
+    /// it sends them.
+    #[arg(long, env = "THREADLINE_SMTP_URL")]
+    smtp_url: Option<String>,
+    /// The address replies come from; the name shown is the agent's and
+    /// the workspace's.
+    #[arg(long, env = "THREADLINE_SMTP_FROM", default_value = "threadline@localhost")]
+    smtp_from: String,
+}
+
+impl MailArgs {
+    fn settings(self) -> MailSettings {
+        MailSettings {
+            smtp_url: self.smtp_url.filter(|u| !u.is_empty()),
+            from_address: self.smtp_from,
+            ..MailSettings::default()
+        }
+    }
+}
+
 impl AccessArgs {
     fn settings(self) -> AccessSettings {
         AccessSettings {
@@ -259,6 +286,8 @@ enum Command {
         rates: RateArgs,
         #[command(flatten)]
         access: AccessArgs,
+        #[command(flatten)]
+        mail: MailArgs,
         /// Also create a demo workspace with a chat to try, and print how.
         #[arg(long)]
         demo: bool,
@@ -549,6 +578,7 @@ async fn run(cli: Cli) -> Result<()> {
             http,
             rates,
             access,
+            mail,
             demo,
         } => {
             let config = Config {
@@ -558,6 +588,7 @@ async fn run(cli: Cli) -> Result<()> {
                 http: http.settings(rates.forwarded_for_hops > 0),
                 access: access.settings(),
                 rates: rates.settings(),
+                mail: mail.settings(),
             };
             serve(config, demo).await
         }

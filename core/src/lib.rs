@@ -14,6 +14,8 @@
 //!   document. The only module that knows HTTP and JSON.
 //! - [`realtime`]: the event bus behind the websockets (in memory, or
 //!   PostgreSQL LISTEN/NOTIFY across nodes).
+//! - [`mail`]: the sender that mails public ticket comments from the
+//!   outbox over SMTP.
 //! - [`server`]: startup and shutdown; [`cli`]: the `threadline` command.
 
 pub mod cli;
@@ -21,6 +23,7 @@ pub mod client;
 pub mod conversion;
 pub mod domain;
 pub mod http;
+pub mod mail;
 pub mod plugins;
 pub mod realtime;
 pub mod server;

@@ -19,6 +19,7 @@ use tower_http::trace::TraceLayer;
 use crate::conversion::Pipeline;
 use crate::http::rate::{RateLimits, RateSettings};
 use crate::http::{AccessSettings, AppState, ConnectionHold, router};
+use crate::mail::{MailSettings, Mailer, Sender};
 use crate::plugins::{HostSettings, PluginHost};
 use crate::realtime::Bus;
 use crate::store::Store;
@@ -36,6 +37,8 @@ pub struct Config {
     pub http: HttpSettings,
     pub rates: RateSettings,
     pub access: AccessSettings,
+    /// Where replies to requesters are mailed (nowhere by default).
+    pub mail: MailSettings,
 }
 
 /// How the server holds up against slow, idle or too many clients.
@@ -80,6 +83,8 @@ pub struct Server {
     http: HttpSettings,
     rates: RateSettings,
     access: AccessSettings,
+    mailer: Mailer,
+    sender: Option<Sender>,
 }
 
 impl Server {
@@ -91,6 +96,7 @@ impl Server {
             .await
             .with_context(|| format!("cannot listen on {}", config.bind))?;
         let plugins = PluginHost::new(store.clone(), config.plugins.clone());
+        let (mailer, sender) = Mailer::new(store.clone(), config.mail.clone())?;
         let bus = Bus::start(store.clone(), &config.database_url)
             .await
             .context("cannot listen for events on the database")?;
@@ -102,6 +108,8 @@ impl Server {
             http: config.http.clone(),
             rates: config.rates.clone(),
             access: config.access.clone(),
+            mailer,
+            sender,
         })
     }
 
@@ -124,6 +132,7 @@ impl Server {
         tokio::spawn(async move { plugins.warm_up().await });
         self.plugins.spawn_housekeeping();
         let checkpoints = self.store.spawn_wal_checkpoints();
+        let sending = self.sender.map(|s| tokio::spawn(s.run()));
         let state = AppState {
             pipeline: Pipeline::new(self.store.clone(), Arc::new(self.plugins.clone())),
             plugins: self.plugins,
@@ -132,6 +141,7 @@ impl Server {
             rates: RateLimits::new(self.rates),
             metrics: Default::default(),
             access: self.access,
+            mailer: self.mailer,
             password_checks: std::sync::Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, |n| n.get()),
             )),
@@ -154,6 +164,9 @@ impl Server {
             );
         serve(self.listener, app, &self.http, shutdown).await;
         if let Some(task) = checkpoints {
+            task.abort();
+        }
+        if let Some(task) = sending {
             task.abort();
         }
         Ok(())

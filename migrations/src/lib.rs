@@ -19,6 +19,7 @@ mod m20261126_000009_ticket_receipt;
 mod m20261126_000010_last_assigned;
 mod m20261126_000011_ticket_events;
 mod m20261126_000012_ticket_filters;
+mod m20261126_000013_ticket_comments;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000010_last_assigned::Migration),
             Box::new(m20261126_000011_ticket_events::Migration),
             Box::new(m20261126_000012_ticket_filters::Migration),
+            Box::new(m20261126_000013_ticket_comments::Migration),
         ]
     }
 }

@@ -5,6 +5,7 @@
 mod auth;
 mod authoring;
 mod chats;
+mod comments;
 mod concurrency;
 mod contract;
 mod conversion;

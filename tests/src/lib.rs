@@ -15,6 +15,7 @@ use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 use serde_json::{Value, json};
 use threadline::domain::EmailAddress;
 use threadline::http::rate::RateSettings;
+use threadline::mail::MailSettings;
 use threadline::plugins::{HostSettings, PluginHost, WorkerCommand};
 use threadline::server::{Config, Server};
 use threadline::store::Store;
@@ -31,6 +32,8 @@ pub enum Backend {
 /// WebAssembly components for the plugin tests, built by `build.rs`: the
 /// purpose-built bad plugins of `tests/plugins/` and the examples of
 /// `plugins/`.
+pub mod smtp;
+
 pub mod wasm {
     macro_rules! component {
         ($name:ident, $file:literal) => {
@@ -695,6 +698,35 @@ impl TestApp {
 
     /// A server with the rate limits of the test's choosing.
     pub async fn spawn_configured(db: std::sync::Arc<TestDb>, plugins: HostSettings, rates: RateSettings) -> Self {
+        Self::spawn_full(db, plugins, rates, MailSettings::default()).await
+    }
+
+    /// A node over `db` that mails replies through the SMTP server at
+    /// `smtp_url`, retrying quickly (from 100 ms, at most 1 s apart).
+    pub async fn spawn_mailing(db: std::sync::Arc<TestDb>, smtp_url: &str) -> Self {
+        let rates = RateSettings {
+            chats_burst: 1_000_000,
+            messages_burst: 1_000_000,
+            sign_ins_burst: 1_000_000,
+            ..RateSettings::default()
+        };
+        let mail = MailSettings {
+            smtp_url: Some(smtp_url.to_owned()),
+            from_address: "support@acme.test".into(),
+            first_retry_delay: Duration::from_millis(100),
+            max_retry_delay: Duration::from_secs(1),
+            poll_interval: Duration::from_millis(100),
+            ..MailSettings::default()
+        };
+        Self::spawn_full(db, plugin_settings(), rates, mail).await
+    }
+
+    async fn spawn_full(
+        db: std::sync::Arc<TestDb>,
+        plugins: HostSettings,
+        rates: RateSettings,
+        mail: MailSettings,
+    ) -> Self {
         let config = Config {
             bind: "127.0.0.1:0".into(),
             database_url: db.url.clone(),
@@ -702,6 +734,7 @@ impl TestApp {
             http: Default::default(),
             rates,
             access: Default::default(),
+            mail,
         };
         let server = Server::build(&config)
             .await

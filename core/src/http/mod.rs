@@ -40,6 +40,8 @@ pub struct AppState {
     pub rates: std::sync::Arc<rate::RateLimits>,
     pub metrics: std::sync::Arc<metrics::HttpMetrics>,
     pub access: AccessSettings,
+    /// Sends public ticket comments to requesters (if configured).
+    pub mailer: crate::mail::Mailer,
     /// Password hashes checked at once: each takes tens of milliseconds of
     /// CPU and 19 MiB, so a sign-in flood queues here instead of taking
     /// every core and the memory with it.

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -13,15 +13,16 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody, OrNotFound};
 use super::extract::{ApiJson, AuthAgent};
 use super::pagination;
-use super::views::{AgentRef, TicketView};
+use super::views::{AgentRef, CommentView, TicketView};
 use crate::domain::hooks::Priority;
-use crate::domain::{InvalidInput, TicketNumber, TicketStatus};
+use crate::domain::{InvalidInput, TicketNumber, TicketStatus, message_body};
 use crate::store::{Agent, Requester, TicketChange, TicketFilter};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_tickets))
         .routes(routes!(get_ticket, patch_ticket))
+        .routes(routes!(add_comment))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -139,12 +140,61 @@ async fn get_ticket(
     Ok(axum::Json(with_activity(&state, ticket).await?))
 }
 
-/// The ticket's view with its activity.
+/// The ticket's view with its activity and comments.
 async fn with_activity(state: &AppState, ticket: crate::store::Ticket) -> Result<TicketView, ApiError> {
     let events = state.store.ticket_events(&ticket.tenant_id, &ticket.id).await?;
+    let comments = state.store.ticket_comments(&ticket.tenant_id, &ticket.id).await?;
     let mut view = TicketView::load(state, ticket).await?;
     view.activity = Some(events.into_iter().map(Into::into).collect());
+    view.comments = Some(comments.into_iter().map(|(c, m)| CommentView::new(c, m)).collect());
+    view.email_delivery = Some(if state.mailer.configured() {
+        "smtp"
+    } else {
+        "not_configured"
+    });
     Ok(view)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewComment {
+    /// 1 to 10,000 characters; newlines are kept.
+    #[schema(value_type = String)]
+    body: Option<String>,
+    /// `true` for agents only; `false` (the default) mails it to the
+    /// requester.
+    #[serde(default)]
+    internal: bool,
+}
+
+/// Comments on a ticket. A public comment is mailed to the requester (see
+/// `delivery` on the comment) and, as the ticket's first public answer,
+/// sets its `first_response_at`; an internal one is for agents only.
+#[utoipa::path(post, path = "/api/v1/tickets/{number}/comments", tag = "tickets", security(("agent_token" = [])),
+    params(("number" = String, Path, example = "TK-1001")), request_body = NewComment,
+    responses((status = 201, description = "Created: the ticket, with the comment last", body = TicketView),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody),
+        (status = 409, description = "The ticket is closed", body = ErrorBody),
+        (status = 422, description = "Invalid input; the error names the field", body = ErrorBody)))]
+async fn add_comment(
+    State(state): State<AppState>,
+    AuthAgent(agent): AuthAgent,
+    Path(number): Path<String>,
+    ApiJson(comment): ApiJson<NewComment>,
+) -> Result<(StatusCode, axum::Json<TicketView>), ApiError> {
+    let number = TicketNumber::parse(&number).ok_or(ApiError::NotFound("ticket"))?;
+    let body = message_body("body", comment.body.as_deref().unwrap_or(""))?;
+    let (ticket, _, queued) = state
+        .store
+        .add_comment(&agent.tenant_id, number.0, &agent, &body, comment.internal)
+        .await
+        .or_not_found("ticket")?;
+    if queued.is_some() {
+        state.mailer.wake();
+    }
+    Ok((StatusCode::CREATED, axum::Json(with_activity(&state, ticket).await?)))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -143,6 +143,13 @@ pub struct TicketView {
     /// when, oldest first (the newest 200).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub activity: Option<Vec<TicketEventView>>,
+    /// On a single ticket: its comments, oldest first (the newest 200).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comments: Option<Vec<CommentView>>,
+    /// On a single ticket: `smtp` when public comments are mailed to the
+    /// requester, `not_configured` when they wait in the outbox.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_delivery: Option<&'static str>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -155,6 +162,52 @@ pub struct TicketEventView {
     pub to: Option<String>,
     pub by: AgentRef,
     pub at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CommentView {
+    pub id: String,
+    pub body: String,
+    /// Internal comments are for agents only; public ones are mailed to
+    /// the requester.
+    pub internal: bool,
+    pub author: AgentRef,
+    pub created_at: DateTime<Utc>,
+    /// A public comment's mail.
+    pub delivery: Option<DeliveryView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeliveryView {
+    /// `queued` (waiting, or retrying after a failure), `sent` or `failed`
+    /// (given up; see `last_error`).
+    pub state: String,
+    pub to: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+impl CommentView {
+    pub fn new(c: crate::store::Comment, mail: Option<crate::store::OutboxMail>) -> Self {
+        Self {
+            id: c.id,
+            body: c.body,
+            internal: c.internal,
+            author: AgentRef {
+                id: c.author_id,
+                name: c.author_name,
+            },
+            created_at: c.created_at,
+            delivery: mail.map(|m| DeliveryView {
+                state: m.state,
+                to: m.to_address,
+                attempts: m.attempts,
+                last_error: m.last_error,
+                sent_at: m.sent_at,
+            }),
+        }
+    }
 }
 
 impl From<crate::store::TicketEvent> for TicketEventView {
@@ -194,6 +247,8 @@ impl TicketView {
             custom_fields: serde_json::from_str(&ticket.custom_fields).unwrap_or_default(),
             receipt: serde_json::from_str(&ticket.receipt).unwrap_or_default(),
             activity: None,
+            comments: None,
+            email_delivery: None,
             id: ticket.id,
             subject: ticket.subject,
             description: ticket.description,

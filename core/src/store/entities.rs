@@ -261,6 +261,59 @@ pub mod ticket_event {
     no_relations!();
 }
 
+pub mod ticket_comment {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "ticket_comments")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub tenant_id: String,
+        pub ticket_id: String,
+        /// The agent who wrote it.
+        pub author_id: String,
+        pub author_name: String,
+        pub body: String,
+        /// Internal comments are for agents; public ones are mailed to the
+        /// requester through `mail_outbox`.
+        pub internal: bool,
+        pub created_at: DateTimeUtc,
+    }
+    no_relations!();
+}
+
+pub mod mail_outbox {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "mail_outbox")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub tenant_id: String,
+        /// The public comment this mail carries (one mail per comment).
+        pub comment_id: String,
+        pub to_address: String,
+        pub to_name: String,
+        /// The display name of the sender (the workspace).
+        pub from_name: String,
+        pub subject: String,
+        pub body: String,
+        /// Kept across retries, so a receiver can tell a resend.
+        pub message_id: String,
+        /// `queued`, `sent` or `failed`.
+        pub state: String,
+        pub attempts: i32,
+        /// When the sender may take it next; a claim pushes it past a lease.
+        pub next_attempt_at: DateTimeUtc,
+        pub last_error: Option<String>,
+        pub sent_at: Option<DateTimeUtc>,
+        pub created_at: DateTimeUtc,
+    }
+    no_relations!();
+}
+
 pub mod pipeline_version {
     use sea_orm::entity::prelude::*;
 

@@ -13,6 +13,7 @@
 //! the writers.
 
 mod chats;
+mod comments;
 mod conversion;
 mod credentials;
 pub mod entities;
@@ -35,6 +36,7 @@ use threadline_migrations::Migrator;
 use threadline_migrations::sea_orm_migration::MigratorTrait;
 
 pub use chats::{ChatListItem, NewMessage};
+pub use comments::{Comment, MAX_COMMENTS_SHOWN, MailOutcome, OutboxMail, mail_state};
 pub use conversion::{CommitOutcome, ConversionCommit, ConversionSnapshot, SnapshotMessage};
 pub use credentials::{Account, Credential, CredentialKind, Issued, slid_expiry};
 pub use entities::{agent::Model as Agent, chat::Model as Chat, message::Model as Message};

@@ -1,0 +1,65 @@
+//! The e-mail a public ticket comment becomes.
+
+use super::TicketNumber;
+
+/// What the requester receives for one public comment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyMail {
+    pub subject: String,
+    pub body: String,
+    /// The sender's display name: the agent, from the workspace (plain
+    /// words: parentheses would be a comment to mail readers).
+    pub from_name: String,
+    /// Stable across retries: `<comment id@threadline.invalid>`.
+    pub message_id: String,
+}
+
+/// Subject lines longer than this are cut (RFC 5322 advises 78 characters
+/// a line; folding handles the rest, but a very long subject helps nobody).
+const MAX_SUBJECT_CHARS: usize = 200;
+
+/// The mail for a reply on ticket `number`. The ticket's number leads the
+/// subject so that the requester (and their mail client's threading) can
+/// tell which request it answers.
+pub fn reply(
+    comment_id: &str,
+    number: TicketNumber,
+    ticket_subject: &str,
+    body: &str,
+    agent_name: &str,
+    workspace_name: &str,
+) -> ReplyMail {
+    let mut subject = format!("[{number}] {ticket_subject}");
+    if subject.chars().count() > MAX_SUBJECT_CHARS {
+        subject = subject.chars().take(MAX_SUBJECT_CHARS - 1).collect::<String>() + "…";
+    }
+    ReplyMail {
+        subject,
+        body: format!("{body}\n\n-- \n{agent_name}, {workspace_name}\nYour request {number}\n"),
+        from_name: format!("{agent_name} from {workspace_name}"),
+        // `.invalid` is reserved (RFC 2606): the id names no real host,
+        // and needs none; it only has to be unique and stay the same.
+        message_id: format!("<{comment_id}@threadline.invalid>"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_names_the_ticket_and_signs_with_the_agent_and_workspace() {
+        let m = reply("c1", TicketNumber(1042), "Refund", "Done.", "Ana", "Acme");
+        assert_eq!(m.subject, "[TK-1042] Refund");
+        assert!(m.body.starts_with("Done.\n\n-- \nAna, Acme\n"), "{}", m.body);
+        assert_eq!(m.from_name, "Ana from Acme");
+        assert_eq!(m.message_id, "<c1@threadline.invalid>");
+    }
+
+    #[test]
+    fn a_long_subject_is_cut() {
+        let m = reply("c1", TicketNumber(1), &"x".repeat(500), "b", "a", "w");
+        assert_eq!(m.subject.chars().count(), MAX_SUBJECT_CHARS);
+        assert!(m.subject.ends_with('…'));
+    }
+}

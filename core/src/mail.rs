@@ -1,0 +1,221 @@
+//! The mail sender: takes due rows of the outbox and sends them over SMTP.
+//!
+//! Every node runs one when `--smtp-url` is set. A row is claimed for a
+//! lease before it is sent (see [`Store::claim_due_mail`]) and marked sent
+//! as soon as the server accepted it, so a mail goes out once across
+//! retries, restarts and nodes. The one window left is a crash between the
+//! server's acceptance and that mark: the mail is then sent again after the
+//! lease, with the same `Message-ID`, which mail clients use to drop the
+//! copy. Without `--smtp-url` nothing is sent: the mail waits in the outbox,
+//! and the console says so.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use lettre::message::{Mailbox, header::ContentType};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use tokio::sync::Notify;
+
+use crate::store::{MailOutcome, OutboxMail, Store};
+
+/// Where and how mail goes.
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    /// `smtp://host:port`, `smtps://user:pass@host` or
+    /// `smtp://host?tls=required` (lettre's URL form); `None` keeps mail in
+    /// the outbox.
+    pub smtp_url: Option<String>,
+    /// The address mail is sent from; the display name is the agent's and
+    /// the workspace's.
+    pub from_address: String,
+    /// The wait before the first retry; it doubles each time, up to
+    /// `max_retry_delay`.
+    pub first_retry_delay: Duration,
+    pub max_retry_delay: Duration,
+    /// Attempts before a mail is given up as failed.
+    pub max_attempts: i32,
+    /// How long a claimed mail is this sender's alone: longer than one
+    /// SMTP exchange may take (see `SMTP_TIMEOUT`).
+    pub lease: Duration,
+    /// How often the outbox is read when nothing woke the sender (mail
+    /// written by another node, or retries coming due).
+    pub poll_interval: Duration,
+}
+
+/// One SMTP exchange (connect, hand over, quit) at most.
+const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self {
+            smtp_url: None,
+            from_address: "threadline@localhost".into(),
+            first_retry_delay: Duration::from_secs(30),
+            max_retry_delay: Duration::from_secs(3600),
+            // 30 s, 1, 2, 4 … 60 min: a bit over a day of trying.
+            max_attempts: 30,
+            lease: Duration::from_secs(120),
+            poll_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+impl MailSettings {
+    /// The wait after failed attempt number `attempts` (1 for the first).
+    pub fn retry_delay(&self, attempts: i32) -> Duration {
+        let doublings = u32::try_from(attempts.saturating_sub(1)).unwrap_or(0).min(20);
+        self.first_retry_delay
+            .saturating_mul(1 << doublings)
+            .min(self.max_retry_delay)
+    }
+}
+
+/// What the rest of the server sees of the sender: whether mail goes out,
+/// and a bell to ring when a mail is queued so it goes at once.
+#[derive(Clone, Default)]
+pub struct Mailer {
+    wake: Option<Arc<Notify>>,
+}
+
+impl Mailer {
+    /// True when `--smtp-url` is set.
+    pub fn configured(&self) -> bool {
+        self.wake.is_some()
+    }
+
+    /// A mail was queued: send it now rather than at the next poll.
+    pub fn wake(&self) {
+        if let Some(w) = &self.wake {
+            w.notify_one();
+        }
+    }
+
+    /// The mailer, and its sender to run if mail is configured. The URL is
+    /// checked here, so a bad one stops the server at start rather than
+    /// failing every mail later.
+    pub fn new(store: Store, settings: MailSettings) -> anyhow::Result<(Self, Option<Sender>)> {
+        let Some(url) = settings.smtp_url.clone() else {
+            return Ok((Self::default(), None));
+        };
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&url)
+            .map_err(|e| anyhow::anyhow!("--smtp-url is not a usable SMTP URL: {e}"))?
+            .timeout(Some(SMTP_TIMEOUT))
+            .build();
+        let from: lettre::Address = settings
+            .from_address
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--smtp-from {:?} is not an e-mail address: {e}", settings.from_address))?;
+        let wake = Arc::new(Notify::new());
+        let sender = Sender {
+            store,
+            transport,
+            from,
+            settings,
+            wake: wake.clone(),
+        };
+        Ok((Self { wake: Some(wake) }, Some(sender)))
+    }
+}
+
+/// Sends due mail until dropped with its task (see [`Sender::run`]).
+pub struct Sender {
+    store: Store,
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: lettre::Address,
+    settings: MailSettings,
+    wake: Arc<Notify>,
+}
+
+/// Mails claimed at once.
+const BATCH: u64 = 20;
+
+impl Sender {
+    /// Sends due mail, forever: the server runs it as a task and aborts it
+    /// at shutdown (a mail cut off mid-send is retried after its lease).
+    pub async fn run(self) {
+        loop {
+            let now = Utc::now();
+            let lease = chrono::Duration::from_std(self.settings.lease).unwrap_or(chrono::Duration::minutes(2));
+            let claimed = match self.store.claim_due_mail(now, now + lease, BATCH).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the mail outbox");
+                    Vec::new()
+                }
+            };
+            let full = claimed.len() as u64 == BATCH;
+            for mail in claimed {
+                let outcome = self.send(&mail).await;
+                if let Err(e) = self.store.mail_attempted(&mail.id, outcome).await {
+                    // The lease runs out and the mail is tried again.
+                    tracing::warn!(error = %e, mail = %mail.id, "cannot record a mail attempt");
+                }
+            }
+            if full {
+                continue;
+            }
+            tokio::select! {
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(self.settings.poll_interval) => {}
+            }
+        }
+    }
+
+    async fn send(&self, mail: &OutboxMail) -> MailOutcome {
+        let message = match self.message(mail) {
+            Ok(m) => m,
+            // Nothing about this mail will change: do not retry it.
+            Err(error) => return MailOutcome::Failed { error },
+        };
+        match self.transport.send(message).await {
+            Ok(_) => {
+                tracing::info!(mail = %mail.id, tenant = %mail.tenant_id, attempts = mail.attempts, "mail sent");
+                MailOutcome::Sent
+            }
+            Err(e) if e.is_permanent() || mail.attempts >= self.settings.max_attempts => {
+                tracing::warn!(mail = %mail.id, error = %e, attempts = mail.attempts, "mail failed for good");
+                MailOutcome::Failed { error: e.to_string() }
+            }
+            Err(e) => {
+                let delay = self.settings.retry_delay(mail.attempts);
+                tracing::info!(mail = %mail.id, error = %e, retry_in = ?delay, "mail not sent; will retry");
+                MailOutcome::Retry {
+                    error: e.to_string(),
+                    at: Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1)),
+                }
+            }
+        }
+    }
+
+    fn message(&self, mail: &OutboxMail) -> Result<Message, String> {
+        let to_address: lettre::Address = mail
+            .to_address
+            .parse()
+            .map_err(|e| format!("the requester's address {:?} cannot be mailed: {e}", mail.to_address))?;
+        Message::builder()
+            .from(Mailbox::new(Some(mail.from_name.clone()), self.from.clone()))
+            .to(Mailbox::new(Some(mail.to_name.clone()), to_address))
+            .subject(mail.subject.clone())
+            .message_id(Some(mail.message_id.clone()))
+            .date(mail.created_at.into())
+            .header(ContentType::TEXT_PLAIN)
+            .body(mail.body.clone())
+            .map_err(|e| format!("cannot build the mail: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_wait_twice_as_long_each_time_up_to_the_cap() {
+        let s = MailSettings::default();
+        assert_eq!(s.retry_delay(1), Duration::from_secs(30));
+        assert_eq!(s.retry_delay(2), Duration::from_secs(60));
+        assert_eq!(s.retry_delay(5), Duration::from_secs(480));
+        assert_eq!(s.retry_delay(8), Duration::from_secs(3600));
+        assert_eq!(s.retry_delay(400), Duration::from_secs(3600));
+    }
+}
