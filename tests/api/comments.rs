@@ -15,6 +15,7 @@ on_both_databases!(
     a_refused_recipient_fails_for_good_and_says_why,
     the_first_public_reply_is_the_first_response,
     bad_comments_are_refused_and_change_nothing,
+    the_reason_for_converting_is_the_first_internal_comment,
 );
 
 /// Waits as long as a loaded CI machine may need; the tests end as soon as
@@ -275,4 +276,48 @@ async fn bad_comments_are_refused_and_change_nothing(app: TestApp) {
     let r = comment(&app, &t.admin.token, &number, json!({"body": "too late"})).await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
     assert_eq!(ticket(&app, &t.admin.token, &number).await["comments"], json!([]));
+}
+
+async fn the_reason_for_converting_is_the_first_internal_comment(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let (chat, _) = app.simple_chat(&t).await;
+    // A bad reason is refused, and nothing is converted.
+    let r = app
+        .convert(
+            &t.admin.token,
+            &chat,
+            json!({"visitor_email": "grace@example.com", "reason": "a\u{0007}"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert_eq!(r.body["error"]["field"], "reason");
+    assert!(app.chat(&t.admin.token, &chat).await["ticket"].is_null());
+
+    let r = app
+        .convert(
+            &t.admin.token,
+            &chat,
+            json!({"visitor_email": "grace@example.com", "reason": "  Needs a refund from finance.  "}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let number = r.body["number"].as_str().unwrap();
+    let comments = ticket(&app, &t.admin.token, number).await["comments"].clone();
+    assert_eq!(comments.as_array().unwrap().len(), 1, "{comments}");
+    assert_eq!(comments[0]["body"], "Needs a refund from finance.");
+    assert_eq!(comments[0]["internal"], true);
+    assert_eq!(comments[0]["author"]["id"], t.admin.id.as_str());
+    assert!(comments[0]["delivery"].is_null());
+
+    // Without a reason (or a blank one) the ticket starts with no comment.
+    let (chat, _) = app.simple_chat(&t).await;
+    let r = app
+        .convert(
+            &t.admin.token,
+            &chat,
+            json!({"visitor_email": "grace@example.com", "reason": " "}),
+        )
+        .await;
+    let number = r.body["number"].as_str().unwrap();
+    assert_eq!(ticket(&app, &t.admin.token, number).await["comments"], json!([]));
 }

@@ -50,6 +50,8 @@ impl From<StoreError> for ConversionError {
 pub struct ConvertInput {
     pub visitor_email: Option<String>,
     pub subject: Option<String>,
+    /// Why the agent converts: the ticket's first internal comment.
+    pub reason: Option<String>,
 }
 
 /// The Convert panel's pre-filled fields.
@@ -160,6 +162,10 @@ impl Pipeline {
         input: &ConvertInput,
     ) -> Result<Converted, ConversionError> {
         let (email, typed_subject) = parse_input(input)?;
+        let reason = match input.reason.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(r) => Some(crate::domain::message_body("reason", r)?),
+        };
         for _ in 0..MAX_ATTEMPTS {
             let snap = self.snapshot(tenant_id, chat_id).await?;
             if let Some(ticket_id) = &snap.chat.ticket_id {
@@ -186,7 +192,9 @@ impl Pipeline {
                 description: plan.transcript,
                 assignee_id: assignee.id.clone(),
                 first_response_at: plan.first_response_at,
+                converting_agent_id: agent.id.clone(),
                 converting_agent_name: agent.name.clone(),
+                reason: reason.clone(),
                 fields: plan.fields,
                 receipt: serde_json::to_string(&plan.receipt).expect("receipts serialize"),
             };

@@ -284,6 +284,7 @@ async fn preview_conversion(
     let input = ConvertInput {
         visitor_email: req.visitor_email,
         subject: req.subject,
+        reason: req.reason,
     };
     let plan = state
         .pipeline
@@ -325,6 +326,7 @@ async fn convert(
     let input = ConvertInput {
         visitor_email: req.visitor_email,
         subject: req.subject,
+        reason: req.reason,
     };
     let converted = state
         .pipeline

@@ -281,6 +281,10 @@ pub struct ConvertRequest {
     /// Optional: blank or absent means the default subject.
     #[schema(max_length = 255)]
     pub subject: Option<String>,
+    /// Optional: why the chat becomes a ticket, kept as the ticket's first
+    /// internal comment (agents only, never mailed).
+    #[schema(max_length = 10000)]
+    pub reason: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]

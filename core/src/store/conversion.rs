@@ -36,7 +36,7 @@ use sea_orm::{
 };
 
 use super::chats::{NewMessage, message_row};
-use super::entities::{agent, chat, message, requester, tenant, ticket, visitor};
+use super::entities::{agent, chat, message, requester, tenant, ticket, ticket_comment, visitor};
 use super::plugins::candidate;
 use super::{Agent, Chat, Requester, Store, StoreError, StoreResult, Tenant, Ticket, Visitor, new_id, prefixed};
 use crate::domain::hooks::{HookCandidate, TicketFields};
@@ -82,7 +82,11 @@ pub struct ConversionCommit {
     pub description: String,
     pub assignee_id: String,
     pub first_response_at: Option<DateTime<Utc>>,
+    pub converting_agent_id: String,
     pub converting_agent_name: String,
+    /// Why the agent converted, if they said: the ticket's first internal
+    /// comment, written with it.
+    pub reason: Option<String>,
     /// Priority, tags and custom fields, checked already.
     pub fields: TicketFields,
     /// What ran for each hook (JSON).
@@ -226,6 +230,10 @@ impl Store {
             tags_json(&c.fields).into(),              // $21
             custom_json(&c.fields).into(),            // $22
             c.receipt.clone().into(),                 // $23
+            c.reason.clone().into(),                  // $24
+            new_id().into(),                          // $25
+            c.converting_agent_id.clone().into(),     // $26
+            c.converting_agent_name.clone().into(),   // $27
         ];
         let row = self
             .writer
@@ -343,6 +351,22 @@ impl Store {
             .exec_without_returning(&txn)
             .await?;
 
+        // 6. The agent's reason, as the ticket's first internal comment.
+        if let Some(reason) = &c.reason {
+            ticket_comment::Entity::insert(ticket_comment::ActiveModel {
+                id: Set(new_id()),
+                tenant_id: Set(c.tenant_id.clone()),
+                ticket_id: Set(ticket.id.clone()),
+                author_id: Set(c.converting_agent_id.clone()),
+                author_name: Set(c.converting_agent_name.clone()),
+                body: Set(reason.clone()),
+                internal: Set(true),
+                created_at: Set(now),
+            })
+            .exec_without_returning(&txn)
+            .await?;
+        }
+
         txn.commit().await?;
         Ok(CommitOutcome::Created(ticket, requester))
     }
@@ -444,6 +468,9 @@ WITH claim AS (
 ), log AS (
     INSERT INTO messages (tenant_id, chat_id, kind, author_name, agent_id, body, created_at)
     SELECT $4, $3, 'system', 'System', NULL, $18 || number.n::text || $19, $2 FROM number
+), reason AS (
+    INSERT INTO ticket_comments (id, tenant_id, ticket_id, author_id, author_name, body, internal, created_at)
+    SELECT $25, $4, $1, $26, $27, $24, TRUE, $2 FROM number WHERE $24::text IS NOT NULL
 )
 SELECT number.n AS number, requester.id AS r_id, requester.tenant_id AS r_tenant_id, requester.email AS r_email,
        requester.email_normalized AS r_email_normalized, requester.name AS r_name,
