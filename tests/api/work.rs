@@ -11,6 +11,7 @@ on_both_databases!(
     a_ticket_moves_through_its_statuses_and_keeps_its_activity,
     bad_ticket_changes_are_refused_and_change_nothing,
     the_ticket_list_filters_by_status_assignee_and_requester,
+    reopening_the_chat_opens_its_settled_ticket_again,
 );
 
 async fn converted(app: &TestApp, t: &TestTenant) -> String {
@@ -246,5 +247,52 @@ async fn the_ticket_list_filters_by_status_assignee_and_requester(app: TestApp) 
         let r = app.get(&format!("/api/v1/tickets?{query}"), &t.admin.token).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
         assert_eq!(r.body["error"]["field"], field);
+    }
+}
+
+async fn reopening_the_chat_opens_its_settled_ticket_again(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let bob = app.agent(&t, "Bob").await;
+    let reopen = |chat: String| {
+        let app = &app;
+        let token = bob.token.clone();
+        async move {
+            let r = app
+                .call(
+                    Method::POST,
+                    &format!("/api/v1/chats/{chat}/reopen"),
+                    Some(&token),
+                    None,
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        }
+    };
+    for (status, after) in [
+        ("solved", "open"),
+        ("pending", "open"),
+        ("in_progress", "in_progress"),
+        ("closed", "closed"),
+    ] {
+        let (chat, _) = app.simple_chat(&t).await;
+        let r = app
+            .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+            .await;
+        let number = r.body["number"].as_str().unwrap().to_owned();
+        if status != "in_progress" {
+            let r = patch(&app, &t.admin.token, &number, json!({"status": status})).await;
+            assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        }
+        reopen(chat.clone()).await;
+        let r = app.get(&format!("/api/v1/tickets/{number}"), &t.admin.token).await;
+        assert_eq!(r.body["status"], after, "a {status} ticket whose chat reopens");
+        assert_eq!(r.body["origin"]["chat_id"], chat.as_str(), "the link stays");
+        if status != after {
+            let last = r.body["activity"].as_array().unwrap().last().unwrap().clone();
+            assert_eq!(last["field"], "status");
+            assert_eq!(last["from"], status);
+            assert_eq!(last["to"], "open");
+            assert_eq!(last["by"]["id"], bob.id.as_str(), "{last}");
+        }
     }
 }

@@ -228,7 +228,10 @@ async fn close_chat(
 }
 
 /// Reopens a closed chat (converted or not). A converted chat keeps its
-/// ticket link; a system message records the reopening.
+/// ticket link; a system message records the reopening. The conversation
+/// going on means the request is not settled: its ticket, if pending or
+/// solved, is open again (kept in the ticket's activity, by the agent who
+/// reopened); a closed ticket stays closed.
 #[utoipa::path(post, path = "/api/v1/chats/{chat_id}/reopen", tag = "chats", security(("agent_token" = [])),
     params(("chat_id" = String, Path)),
     responses((status = 200, description = "OK", body = ChatView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody),
@@ -239,11 +242,27 @@ async fn reopen_chat(
     AuthAgent(agent): AuthAgent,
     Path(chat_id): Path<String>,
 ) -> Result<axum::Json<ChatView>, ApiError> {
-    state
+    let chat = state
         .store
         .reopen_chat(&agent.tenant_id, &chat_id, &agent.name)
         .await
         .or_not_found("chat")?;
+    if let Some(ticket_id) = &chat.ticket_id {
+        let ticket = state.store.ticket(&agent.tenant_id, ticket_id).await?;
+        let status = ticket.status.parse::<TicketStatus>().ok();
+        if matches!(status, Some(TicketStatus::Pending | TicketStatus::Solved)) {
+            let change = crate::store::TicketChange {
+                status: Some(TicketStatus::Open),
+                ..Default::default()
+            };
+            // A separate transaction: should it fail, the chat is open all
+            // the same and the agent sets the ticket by hand.
+            state
+                .store
+                .change_ticket(&agent.tenant_id, ticket.number, &agent, &change)
+                .await?;
+        }
+    }
     state
         .bus
         .publish(Event::new(&agent.tenant_id, EventKind::ChatReopened, &chat_id))
