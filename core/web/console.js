@@ -19,7 +19,8 @@ async function api(method, path, body) {
   });
   const data = res.status === 204 ? null : await res.json().catch(() => null);
   if (res.status === 401) { sessionEnded(); throw new Error("signed out"); }
-  return { status: res.status, ok: res.ok, data };
+  const link = (res.headers.get("Link") || "").match(/<([^>]+)>;\s*rel="next"/);
+  return { status: res.status, ok: res.ok, data, next: link ? link[1] : null };
 }
 
 function when(iso) {
@@ -102,6 +103,7 @@ function start() {
     el("header", { class: "top" },
       el("h1", { text: "Threadline" }),
       el("span", { id: "live", class: "status-dot", role: "status", text: "Connecting…" }),
+      el("a", { href: "#/tickets", id: "tickets-link", class: "top-link", text: "Tickets" }),
       el("a", { href: "#/rules", id: "rules-link", class: "top-link", text: "Conversion rules" }),
       el("button", { type: "button", onclick: signOut, text: "Sign out" })),
     el("main", { class: "console", id: "main" },
@@ -129,6 +131,7 @@ window.addEventListener("hashchange", () => { if (token) route(); });
 
 function route() {
   if (location.hash === "#/rules") { current = { kind: "rules", id: "" }; showRules(); return; }
+  if (location.hash === "#/tickets") { current = { kind: "ticket-list", id: "" }; showTicketList(); return; }
   const m = location.hash.match(/^#\/(chats|tickets)\/(.+)$/);
   if (!m) { current = null; return; }
   current = { kind: m[1], id: decodeURIComponent(m[2]) };
@@ -150,24 +153,42 @@ async function loadList() {
 // ---- a chat -----------------------------------------------------------
 
 async function showChat(id, { fresh }) {
-  const { status, data: chat } = await api("GET", "/chats/" + encodeURIComponent(id));
+  const thread = document.getElementById("thread");
+  if (fresh && thread) {
+    // Say at once what is coming, and take the previous chat (and its
+    // composer) off screen while this one loads.
+    restoreColumns();
+    thread.dataset.chat = id;
+    thread.replaceChildren(el("p", { class: "empty", role: "status", text: "Loading chat…" }));
+    document.getElementById("sidebar").replaceChildren();
+  }
+  const { status, data: chat } = await api("GET", "/chats/" + encodeURIComponent(id)).catch(() => ({ status: 0, data: null }));
   if (!current || current.id !== id) return;
   restoreColumns();
-  const thread = document.getElementById("thread");
+  if (status === 0) { if (fresh) thread.replaceChildren(el("p", { class: "error", text: "Could not load this chat: check your connection." })); return; }
   if (status !== 200) { thread.replaceChildren(el("p", { class: "error", text: "This chat does not exist." })); return; }
-  const draft = document.getElementById("composer-body");
-  const keep = draft && !fresh ? { body: draft.value, note: document.getElementById("composer-note").checked } : null;
-  thread.replaceChildren(
-    el("header", {},
-      el("h2", { text: (chat.subject || "Chat with " + chat.visitor.name) }),
-      el("span", { id: "chat-status", text: chat.status === "open" ? "Open" : "Closed" }),
-      chat.status === "open"
-        ? el("button", { type: "button", class: "secondary", onclick: () => act(id, "close"), text: "Close chat" })
-        : el("button", { type: "button", onclick: () => act(id, "reopen"), text: "Reopen" })),
-    el("ol", { class: "messages", id: "messages", "aria-live": "polite" }, chat.messages.map(message)),
-    chat.status === "open" ? composer(id, keep) : el("p", { class: "empty", text: "This chat is closed." }));
-  const list = document.getElementById("messages");
-  list.scrollTop = list.scrollHeight;
+  const header = el("header", { id: "thread-header" },
+    el("h2", { text: (chat.subject || "Chat with " + chat.visitor.name) }),
+    chat.rating ? el("span", { id: "chat-rating", class: "rating", text: "Rated " + chat.rating.score + "/5" + (chat.rating.comment ? ": " + chat.rating.comment : "") }) : null,
+    el("span", { id: "chat-status", text: chat.status === "open" ? "Open" : "Closed" }),
+    chat.status === "open"
+      ? el("button", { type: "button", class: "secondary", onclick: () => act(id, "close"), text: "Close chat" })
+      : el("button", { type: "button", onclick: () => act(id, "reopen"), text: "Reopen" }));
+  const messages = el("ol", { class: "messages", id: "messages", "aria-live": "polite" }, chat.messages.map(message));
+  const composerNow = document.getElementById("composer-form");
+  const old = document.getElementById("messages");
+  const atBottom = !old || old.scrollTop + old.clientHeight >= old.scrollHeight - 40;
+  if (!fresh && thread.dataset.chat === id && composerNow && chat.status === "open" && old) {
+    // A live update: the header and the messages change, the composer
+    // stays the very same node, so focus, caret and draft are untouched.
+    document.getElementById("thread-header").replaceWith(header);
+    old.replaceWith(messages);
+  } else {
+    thread.dataset.chat = id;
+    thread.replaceChildren(header, messages,
+      chat.status === "open" ? composer(id) : el("p", { class: "empty", text: "This chat is closed." }));
+  }
+  if (fresh || atBottom) messages.scrollTop = messages.scrollHeight;
   renderSidebar(chat, fresh);
   loadList();
 }
@@ -180,23 +201,34 @@ function message(m) {
     el("div", { class: "body", text: m.body }));
 }
 
-function composer(chatId, keep) {
+function composer(chatId) {
   const body = el("textarea", { id: "composer-body", name: "body", rows: 2, required: true });
   const note = el("input", { id: "composer-note", type: "checkbox" });
-  if (keep) { body.value = keep.body; note.checked = keep.note; }
   const error = el("p", { class: "error", role: "alert", id: "composer-error" });
-  const form = el("form", { class: "composer", onsubmit: async (e) => {
+  const label = el("label", { for: "composer-body", text: "Message to the visitor" });
+  const send = el("button", { type: "submit", id: "send", text: "Send" });
+  const form = el("form", { class: "composer", id: "composer-form", onsubmit: async (e) => {
       e.preventDefault();
       if (!body.value.trim()) { error.textContent = "Write a message first."; return; }
-      const res = await api("POST", "/chats/" + encodeURIComponent(chatId) + "/messages", { body: body.value, internal: note.checked });
+      const res = await api("POST", "/chats/" + encodeURIComponent(chatId) + "/messages", { body: body.value, internal: note.checked })
+        .catch(() => null);
+      // The draft stays until the server has the message.
+      if (!res) { error.textContent = "Not sent: you seem to be offline. Your message is kept; send it again when you are back."; return; }
       if (!res.ok) { error.textContent = res.data ? res.data.error.message : "Could not send."; return; }
-      body.value = ""; note.checked = false; error.textContent = "";
+      body.value = ""; note.checked = false; mode(); error.textContent = "";
       showChat(chatId, { fresh: false });
     } },
-    el("label", { for: "composer-body", text: "Message" }), body, error,
+    label, body, error,
     el("div", { class: "row" },
       el("label", { class: "inline", for: "composer-note" }, note, "Internal note (agents only)"),
-      el("button", { type: "submit", id: "send", text: "Send" })));
+      send));
+  // An internal note looks like one before it is sent.
+  const mode = () => {
+    form.classList.toggle("internal", note.checked);
+    label.textContent = note.checked ? "Internal note (agents only, never shown to the visitor)" : "Message to the visitor";
+    send.textContent = note.checked ? "Add note" : "Send";
+  };
+  note.addEventListener("change", mode);
   // Enter sends; Shift+Enter makes a new line.
   body.addEventListener("keydown", (e) => {
     if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); form.requestSubmit(); }
@@ -230,6 +262,7 @@ async function renderSidebar(chat, fresh) {
   const { data: prefill } = await api("GET", "/chats/" + encodeURIComponent(chat.id) + "/conversion");
   const email = el("input", { id: "convert-email", name: "visitor_email", type: "email", required: true, autocomplete: "off", "aria-describedby": "convert-email-error" });
   const subject = el("input", { id: "convert-subject", name: "subject", type: "text", maxlength: 255 });
+  const reason = el("textarea", { id: "convert-reason", name: "reason", rows: 2, maxlength: 10000 });
   email.value = (prefill && prefill.visitor_email) || "";
   subject.value = (prefill && prefill.subject) || "";
   const emailError = el("p", { id: "convert-email-error", class: "error", role: "alert" });
@@ -268,7 +301,7 @@ async function renderSidebar(chat, fresh) {
       if (!email.value.trim()) { showError("visitor_email", "Enter the visitor's email address."); return; }
       const button = document.getElementById("convert-button");
       button.disabled = true;
-      const res = await api("POST", "/chats/" + encodeURIComponent(chat.id) + "/conversion", { visitor_email: email.value, subject: typedSubject() });
+      const res = await api("POST", "/chats/" + encodeURIComponent(chat.id) + "/conversion", { visitor_email: email.value, subject: typedSubject(), reason: reason.value.trim() || undefined });
       button.disabled = false;
       if (!res.ok) { const err = res.data && res.data.error; showError(err && err.field, err ? err.message : "The ticket could not be created."); return; }
       showChat(chat.id, { fresh: true });
@@ -276,6 +309,7 @@ async function renderSidebar(chat, fresh) {
     el("h2", { text: "Convert to ticket" }),
     el("label", { for: "convert-email", text: "Visitor email" }), email, emailError,
     el("label", { for: "convert-subject", text: "Subject" }), subject,
+    el("label", { for: "convert-reason", text: "Why convert? (optional, an internal comment on the ticket)" }), reason,
     formError,
     el("p", {}, el("button", { type: "submit", id: "convert-button", text: "Create ticket from chat" })),
     preview);
@@ -283,32 +317,7 @@ async function renderSidebar(chat, fresh) {
   refreshPreview();
 }
 
-// ---- a ticket ---------------------------------------------------------
-
-async function showTicket(number) {
-  const { status, data: t } = await api("GET", "/tickets/" + encodeURIComponent(number));
-  if (!current || current.id !== number) return;
-  const main = document.getElementById("main");
-  const thread = document.getElementById("thread");
-  const side = document.getElementById("sidebar");
-  if (thread) thread.hidden = true;
-  if (side) side.hidden = true;
-  for (const id of ["ticket", "rules"]) { const n = document.getElementById(id); if (n) n.remove(); }
-  if (status !== 200) { main.append(el("article", { class: "ticket", id: "ticket" }, el("p", { class: "error", text: "No such ticket." }))); return; }
-  main.append(el("article", { class: "ticket", id: "ticket" },
-    el("h2", { text: t.number + " · " + t.subject }),
-    el("dl", {},
-      el("dt", { text: "Status" }), el("dd", { text: t.status.replace("_", " ") }),
-      el("dt", { text: "Assignee" }), el("dd", { text: t.assignee ? t.assignee.name : "nobody" }),
-      el("dt", { text: "Requester" }), el("dd", { text: t.requester.name + " <" + t.requester.email + ">" }),
-      el("dt", { text: "First response" }), el("dd", { text: t.first_response_at ? when(t.first_response_at) : "none yet" }),
-      el("dt", { text: "Created" }), el("dd", { text: when(t.created_at) })),
-    t.origin ? el("p", {}, el("a", { id: "origin-link", href: "#/chats/" + t.origin.chat_id, text: "Originated from chat →" })) : null,
-    t.summary ? el("section", {}, el("h3", { text: "Summary" }), el("p", { id: "ticket-summary", text: t.summary })) : null,
-    el("h3", { text: "Description" }),
-    el("pre", { id: "ticket-description", text: t.description }),
-    t.receipt && t.receipt.length ? receipt(t.receipt) : null));
-}
+// ---- tickets (see tickets.js) --------------------------------------
 
 // What ran for each step of the conversion that made the ticket.
 function receipt(entries) {
@@ -326,7 +335,7 @@ function receipt(entries) {
 }
 
 function restoreColumns() {
-  for (const id of ["ticket", "rules"]) { const n = document.getElementById(id); if (n) n.remove(); }
+  for (const id of ["ticket", "rules", "tickets"]) { const n = document.getElementById(id); if (n) n.remove(); }
   for (const id of ["thread", "sidebar"]) { const n = document.getElementById(id); if (n) n.hidden = false; }
 }
 
@@ -363,4 +372,6 @@ function connect() {
   };
 }
 
-if (token) start(); else renderSignIn();
+// Once every script of the page has run (rules.js and tickets.js come
+// after this one), so a reload on any page finds its code.
+window.addEventListener("DOMContentLoaded", () => { if (token) start(); else renderSignIn(); });

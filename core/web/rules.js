@@ -10,7 +10,7 @@ const HOOKS = ["subject", "transcript", "assignment", "summary", "fields"];
 async function showRules() {
   const main = document.getElementById("main");
   for (const id of ["thread", "sidebar"]) { const n = document.getElementById(id); if (n) n.hidden = true; }
-  for (const id of ["ticket", "rules"]) { const n = document.getElementById(id); if (n) n.remove(); }
+  for (const id of ["ticket", "rules", "tickets"]) { const n = document.getElementById(id); if (n) n.remove(); }
   const page = el("article", { class: "ticket rules", id: "rules" }, el("h2", { text: "Conversion rules" }), el("p", { text: "Loading…" }));
   main.append(page);
   const [pipeline, plugins, faults, history, usage] = await Promise.all(

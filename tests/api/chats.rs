@@ -63,6 +63,10 @@ async fn the_rating_prompt_shows_after_conversion_and_once_rated_goes_away(app: 
     assert_eq!(seen["rating_prompt"], false);
     assert_eq!(seen["rating"]["score"], 5);
     assert_eq!(seen["rating"]["comment"], "Quick!");
+    // The agents see it on the chat.
+    let agents_see = app.chat(&t.admin.token, &chat).await;
+    assert_eq!(agents_see["rating"]["score"], 5);
+    assert_eq!(agents_see["rating"]["comment"], "Quick!");
 
     let twice = app
         .post(

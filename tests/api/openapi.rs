@@ -47,6 +47,7 @@ async fn the_openapi_document_lists_every_route(app: TestApp) {
         ("/api/v1/pipeline/rollback", "post"),
         ("/api/v1/tickets/{number}", "patch"),
         ("/api/v1/tickets/{number}/comments", "post"),
+        ("/api/v1/agents", "get"),
     ] {
         assert!(
             paths[path][method].is_object(),
@@ -59,7 +60,7 @@ async fn the_openapi_document_lists_every_route(app: TestApp) {
         .values()
         .map(|p| p.as_object().unwrap().len())
         .sum();
-    assert_eq!(documented, 36, "a route was added without a test line above");
+    assert_eq!(documented, 37, "a route was added without a test line above");
     assert!(r.body["components"]["schemas"]["TicketView"].is_object());
     // OpenAPI requires a description on every response (validators refuse
     // the document without one).

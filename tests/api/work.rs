@@ -12,6 +12,7 @@ on_both_databases!(
     bad_ticket_changes_are_refused_and_change_nothing,
     the_ticket_list_filters_by_status_assignee_and_requester,
     reopening_the_chat_opens_its_settled_ticket_again,
+    an_agent_lists_whom_tickets_can_be_assigned_to,
 );
 
 async fn converted(app: &TestApp, t: &TestTenant) -> String {
@@ -295,4 +296,27 @@ async fn reopening_the_chat_opens_its_settled_ticket_again(app: TestApp) {
             assert_eq!(last["by"]["id"], bob.id.as_str(), "{last}");
         }
     }
+}
+
+async fn an_agent_lists_whom_tickets_can_be_assigned_to(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let bob = app.agent(&t, "Bob").await;
+    let other = app.tenant("Other").await;
+    let r = app.get("/api/v1/agents", &bob.token).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let ids: Vec<&str> = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![t.admin.id.as_str(), bob.id.as_str()],
+        "this workspace's agents only"
+    );
+    assert_eq!(r.body[1]["name"], "Bob");
+    let r = app.get("/api/v1/agents", &other.admin.token).await;
+    assert_eq!(r.body.as_array().unwrap().len(), 1);
 }

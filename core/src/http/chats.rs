@@ -133,6 +133,7 @@ pub(super) async fn chat_view(state: &AppState, tenant_id: &str, chat_id: &str) 
         None => None,
     };
     let messages = store.messages(tenant_id, chat_id).await?;
+    let rating = store.rating(tenant_id, chat_id).await?;
     Ok(ChatView {
         id: chat.id,
         status: chat.status,
@@ -148,6 +149,11 @@ pub(super) async fn chat_view(state: &AppState, tenant_id: &str, chat_id: &str) 
         created_at: chat.created_at,
         closed_at: chat.closed_at,
         messages: messages.into_iter().map(MessageView::from).collect(),
+        rating: rating.map(|r| RatingView {
+            score: r.score,
+            comment: r.comment,
+            created_at: r.created_at,
+        }),
     })
 }
 

@@ -86,6 +86,16 @@ pub struct ChatView {
     pub closed_at: Option<DateTime<Utc>>,
     /// Oldest first, internal notes included (agents only).
     pub messages: Vec<MessageView>,
+    /// The visitor's rating of the conversation, once given.
+    pub rating: Option<RatingView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RatingView {
+    /// 1 to 5.
+    pub score: i16,
+    pub comment: Option<String>,
+    pub created_at: DateTime<Utc>,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -9,7 +9,7 @@ use axum::routing::get;
 use super::AppState;
 
 /// Every embedded file: where it is served, and as what.
-const ASSETS: [(&str, &str, &str); 8] = [
+const ASSETS: [(&str, &str, &str); 9] = [
     ("/console", "text/html", include_str!("../../web/console.html")),
     ("/widget", "text/html", include_str!("../../web/widget.html")),
     ("/widget.js", "text/javascript", include_str!("../../web/widget.js")),
@@ -23,6 +23,11 @@ const ASSETS: [(&str, &str, &str); 8] = [
         "/assets/rules.js",
         "text/javascript",
         include_str!("../../web/rules.js"),
+    ),
+    (
+        "/assets/tickets.js",
+        "text/javascript",
+        include_str!("../../web/tickets.js"),
     ),
     (
         "/assets/widget-app.js",

@@ -1,0 +1,191 @@
+// Tickets in the console: the list (status and assignee filters, a page at
+// a time) and a ticket's page (status, priority and assignee controls, the
+// reply and internal comment composer, comments with their e-mail state,
+// the activity log, the description and the receipt).
+// Uses `api`, `el`, `when` and `current` from console.js.
+"use strict";
+
+const STATUSES = ["open", "in_progress", "pending", "solved", "closed"];
+const PRIORITIES = ["low", "normal", "high", "urgent"];
+const statusLabel = (s) => s.replace("_", " ");
+
+function ticketPage(id, ...children) {
+  const main = document.getElementById("main");
+  for (const n of ["thread", "sidebar"]) { const x = document.getElementById(n); if (x) x.hidden = true; }
+  for (const n of ["ticket", "rules", "tickets"]) { const x = document.getElementById(n); if (x) x.remove(); }
+  const page = el("article", { class: "ticket", id, tabindex: "-1" }, ...children);
+  main.append(page);
+  return page;
+}
+
+function select(id, values, selected, label) {
+  return el("select", { id, name: id }, values.map(([value, text]) =>
+    el("option", { value, selected: value === selected, text: text || label(value) })));
+}
+
+// ---- the list ---------------------------------------------------------
+
+let ticketFilter = { status: "", assignee: "" };
+
+async function showTicketList() {
+  const page = ticketPage("tickets", el("h2", { text: "Tickets" }), el("p", { role: "status", text: "Loading…" }));
+  const me = await api("GET", "/auth/session").catch(() => null);
+  const myId = me && me.ok && me.data && me.data.agent ? me.data.agent.id : "";
+  const status = select("ticket-filter-status", [["", "Any status"], ...STATUSES.map((s) => [s])], ticketFilter.status, statusLabel);
+  const mine = el("input", { id: "ticket-filter-mine", type: "checkbox", checked: !!ticketFilter.assignee });
+  const rows = el("tbody", { id: "ticket-rows" });
+  const more = el("button", { type: "button", class: "secondary", id: "tickets-more", hidden: true, text: "Show more" });
+  const note = el("p", { role: "status", id: "tickets-status" });
+  let next = null;
+  const load = async (path, append) => {
+    note.textContent = "Loading…";
+    const res = await api("GET", path);
+    if (!current || current.kind !== "ticket-list") return;
+    if (!res.ok) { note.textContent = res.data ? res.data.error.message : "Could not load tickets."; return; }
+    const found = res.data.map((t) => el("tr", {},
+      el("td", {}, el("a", { href: "#/tickets/" + t.number, text: t.number })),
+      el("td", { text: t.subject }),
+      el("td", { text: statusLabel(t.status) }),
+      el("td", { text: t.priority }),
+      el("td", { text: t.assignee ? t.assignee.name : "nobody" }),
+      el("td", { text: t.requester.name }),
+      el("td", {}, el("time", { datetime: t.updated_at, text: when(t.updated_at) }))));
+    if (append) rows.append(...found); else rows.replaceChildren(...found);
+    next = res.next;
+    more.hidden = !next;
+    note.textContent = rows.children.length ? "" : "No tickets match.";
+  };
+  const reload = () => {
+    ticketFilter = { status: status.value, assignee: mine.checked ? myId : "" };
+    const q = new URLSearchParams();
+    if (ticketFilter.status) q.set("status", ticketFilter.status);
+    if (ticketFilter.assignee) q.set("assignee", ticketFilter.assignee);
+    load("/tickets" + (q.toString() ? "?" + q : ""), false);
+  };
+  status.addEventListener("change", reload);
+  mine.addEventListener("change", reload);
+  more.addEventListener("click", () => { if (next) load(next.replace(/^\/api\/v1/, ""), true); });
+  page.replaceChildren(
+    el("h2", { text: "Tickets" }),
+    el("div", { class: "row filters" },
+      el("label", { class: "inline", for: "ticket-filter-status", text: "Status" }), status,
+      el("label", { class: "inline", for: "ticket-filter-mine" }, mine, "Assigned to me")),
+    el("table", { class: "receipt tickets" },
+      el("thead", {}, el("tr", {}, ["Ticket", "Subject", "Status", "Priority", "Assignee", "Requester", "Updated"].map((h) => el("th", { scope: "col", text: h })))),
+      rows),
+    note, more);
+  reload();
+}
+
+// ---- one ticket -------------------------------------------------------
+
+async function showTicket(number) {
+  const page = ticketPage("ticket", el("p", { role: "status", text: "Loading ticket " + number + "…" }));
+  const [{ status, data: t }, agents] = await Promise.all([
+    api("GET", "/tickets/" + encodeURIComponent(number)), api("GET", "/agents")]);
+  if (!current || current.id !== number) return;
+  if (status !== 200) { page.replaceChildren(el("p", { class: "error", text: "No such ticket." })); return; }
+  renderTicket(page, t, agents.ok ? agents.data : []);
+}
+
+function renderTicket(page, t, agents) {
+  const closed = t.status === "closed";
+  const message = el("p", { id: "ticket-message", role: "status" });
+  const statusSel = select("ticket-status", STATUSES.map((s) => [s]), t.status, statusLabel);
+  const prioritySel = select("ticket-priority", PRIORITIES.map((p) => [p]), t.priority, (p) => p);
+  const assigneeSel = select("ticket-assignee", [["", "Nobody"], ...agents.map((a) => [a.id, a.name])], t.assignee ? t.assignee.id : "", (x) => x);
+  for (const s of [statusSel, prioritySel, assigneeSel]) s.disabled = closed;
+  const controls = el("form", { id: "ticket-controls", class: "row controls", onsubmit: async (e) => {
+      e.preventDefault();
+      const change = {};
+      if (statusSel.value !== t.status) change.status = statusSel.value;
+      if (prioritySel.value !== t.priority) change.priority = prioritySel.value;
+      if (assigneeSel.value !== (t.assignee ? t.assignee.id : "")) change.assignee_id = assigneeSel.value || null;
+      if (!Object.keys(change).length) { message.textContent = "Nothing changed."; return; }
+      const res = await api("PATCH", "/tickets/" + encodeURIComponent(t.number), change);
+      if (!res.ok) { message.textContent = res.data ? res.data.error.message : "Could not save."; return; }
+      renderTicket(page, res.data, agents);
+      document.getElementById("ticket-message").textContent = "Saved.";
+    } },
+    el("label", { class: "inline", for: "ticket-status", text: "Status" }), statusSel,
+    el("label", { class: "inline", for: "ticket-priority", text: "Priority" }), prioritySel,
+    el("label", { class: "inline", for: "ticket-assignee", text: "Assignee" }), assigneeSel,
+    el("button", { type: "submit", id: "ticket-save", disabled: closed, text: "Save" }));
+  page.replaceChildren(
+    el("h2", { id: "ticket-title", text: t.number + " · " + t.subject }),
+    el("dl", {},
+      el("dt", { text: "Status" }), el("dd", { id: "ticket-status-text", text: statusLabel(t.status) }),
+      el("dt", { text: "Assignee" }), el("dd", { id: "ticket-assignee-text", text: t.assignee ? t.assignee.name : "nobody" }),
+      el("dt", { text: "Requester" }), el("dd", { text: t.requester.name + " <" + t.requester.email + ">" }),
+      el("dt", { text: "First response" }), el("dd", { text: t.first_response_at ? when(t.first_response_at) : "none yet" }),
+      el("dt", { text: "Created" }), el("dd", { text: when(t.created_at) })),
+    t.origin ? el("p", {}, el("a", { id: "origin-link", href: "#/chats/" + t.origin.chat_id, text: "Originated from chat →" })) : null,
+    closed ? el("p", { class: "meta", text: "This ticket is closed: it cannot change or take comments." }) : controls,
+    message,
+    el("h3", { text: "Conversation" }),
+    el("ol", { class: "messages comments", id: "ticket-comments" }, t.comments.map(commentItem)),
+    closed ? null : commentComposer(page, t, agents),
+    t.summary ? el("section", {}, el("h3", { text: "Summary" }), el("p", { id: "ticket-summary", text: t.summary })) : null,
+    el("h3", { text: "Description" }),
+    el("pre", { id: "ticket-description", text: t.description }),
+    el("h3", { text: "Activity" }),
+    t.activity.length ? el("ol", { id: "ticket-activity", class: "activity" }, t.activity.map((a) => el("li", {},
+      el("time", { datetime: a.at, text: when(a.at) }), " " + a.by.name + " changed " + a.field + " from " +
+        activityValue(a.field, a.from, agents) + " to " + activityValue(a.field, a.to, agents))))
+      : el("p", { class: "meta", id: "ticket-activity", text: "No changes yet." }),
+    t.receipt && t.receipt.length ? receipt(t.receipt) : null);
+}
+
+function activityValue(field, value, agents) {
+  if (value == null) return "nobody";
+  if (field === "assignee") { const a = agents.find((x) => x.id === value); return a ? a.name : "a former agent"; }
+  return statusLabel(value);
+}
+
+function commentItem(c) {
+  const d = c.delivery;
+  const state = { queued: d && d.attempts > 0 ? "not sent yet, retrying" : "queued", sent: "sent", failed: "failed" };
+  return el("li", { class: c.internal ? "internal_note" : "agent", "data-kind": c.internal ? "internal" : "reply" },
+    el("span", { class: "who", text: c.author.name }),
+    c.internal ? el("span", { class: "tag", text: "Internal" }) : null,
+    el("time", { datetime: c.created_at, text: when(c.created_at) }),
+    el("div", { class: "body", text: c.body }),
+    d ? el("div", { class: "meta delivery", "data-state": d.state,
+      text: "E-mail to " + d.to + ": " + (state[d.state] || d.state) + (d.sent_at ? " " + when(d.sent_at) : "") + (d.last_error && d.state !== "sent" ? " (" + d.last_error + ")" : "") }) : null);
+}
+
+function commentComposer(page, t, agents) {
+  const body = el("textarea", { id: "comment-body", name: "body", rows: 3 });
+  const internal = el("input", { id: "comment-internal", type: "checkbox" });
+  const send = el("button", { type: "submit", id: "comment-send", text: "Send reply" });
+  const error = el("p", { class: "error", role: "alert", id: "comment-error" });
+  const label = el("label", { for: "comment-body", text: "Reply to " + t.requester.name + " (by e-mail)" });
+  const notConfigured = t.email_delivery === "not_configured"
+    ? el("p", { class: "meta", id: "email-not-configured", text: "E-mail is not configured on this server: replies are kept and go out once it is." }) : null;
+  const form = el("form", { class: "composer", id: "comment-form" });
+  const mode = () => {
+    form.classList.toggle("internal", internal.checked);
+    label.textContent = internal.checked ? "Internal comment (agents only)" : "Reply to " + t.requester.name + " (by e-mail)";
+    send.textContent = internal.checked ? "Add internal comment" : "Send reply";
+  };
+  internal.addEventListener("change", mode);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (!body.value.trim()) { error.textContent = "Write something first."; body.focus(); return; }
+    send.disabled = true;
+    const res = await api("POST", "/tickets/" + encodeURIComponent(t.number) + "/comments", { body: body.value, internal: internal.checked })
+      .catch(() => ({ ok: false, data: null }));
+    send.disabled = false;
+    if (!res.ok) { error.textContent = res.data ? res.data.error.message : "Not sent: check your connection and try again."; return; }
+    renderTicket(page, res.data, agents);
+    const again = document.getElementById("comment-body");
+    if (again) again.focus();
+  });
+  // Enter sends; Shift+Enter makes a new line.
+  body.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); form.requestSubmit(); }
+  });
+  form.append(label, body, error, notConfigured || "",
+    el("div", { class: "row" }, el("label", { class: "inline", for: "comment-internal" }, internal, "Internal comment"), send));
+  return form;
+}
