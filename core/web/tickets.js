@@ -25,7 +25,7 @@ function select(id, values, selected, label) {
 
 // ---- the list ---------------------------------------------------------
 
-let ticketFilter = { status: "", assignee: "" };
+let ticketFilter = { status: "", assignee: "", sort: "number", breached: false };
 
 async function showTicketList() {
   const page = ticketPage("tickets", el("h2", { text: "Tickets" }), el("p", { role: "status", text: "Loading…" }));
@@ -33,6 +33,8 @@ async function showTicketList() {
   const myId = me && me.ok && me.data && me.data.agent ? me.data.agent.id : "";
   const status = select("ticket-filter-status", [["", "Any status"], ...STATUSES.map((s) => [s])], ticketFilter.status, statusLabel);
   const mine = el("input", { id: "ticket-filter-mine", type: "checkbox", checked: !!ticketFilter.assignee });
+  const sort = select("ticket-sort", [["number", "Newest first"], ["due", "Soonest due first"]], ticketFilter.sort, (x) => x);
+  const breached = el("input", { id: "ticket-filter-breached", type: "checkbox", checked: ticketFilter.breached });
   const rows = el("tbody", { id: "ticket-rows" });
   const more = el("button", { type: "button", class: "secondary", id: "tickets-more", hidden: true, text: "Show more" });
   const note = el("p", { role: "status", id: "tickets-status" });
@@ -49,6 +51,8 @@ async function showTicketList() {
       el("td", { text: t.priority }),
       el("td", { text: t.assignee ? t.assignee.name : "nobody" }),
       el("td", { text: t.requester.name }),
+      el("td", { class: t.sla.next_due_at && new Date(t.sla.next_due_at) < new Date() ? "overdue" : "" },
+        t.sla.next_due_at ? el("time", { datetime: t.sla.next_due_at, text: when(t.sla.next_due_at) }) : "—"),
       el("td", {}, el("time", { datetime: t.updated_at, text: when(t.updated_at) }))));
     if (append) rows.append(...found); else rows.replaceChildren(...found);
     next = res.next;
@@ -56,22 +60,28 @@ async function showTicketList() {
     note.textContent = rows.children.length ? "" : "No tickets match.";
   };
   const reload = () => {
-    ticketFilter = { status: status.value, assignee: mine.checked ? myId : "" };
+    ticketFilter = { status: status.value, assignee: mine.checked ? myId : "", sort: sort.value, breached: breached.checked };
     const q = new URLSearchParams();
+    if (ticketFilter.sort === "due") q.set("sort", "due");
+    if (ticketFilter.breached) q.set("breached", "true");
     if (ticketFilter.status) q.set("status", ticketFilter.status);
     if (ticketFilter.assignee) q.set("assignee", ticketFilter.assignee);
     load("/tickets" + (q.toString() ? "?" + q : ""), false);
   };
   status.addEventListener("change", reload);
   mine.addEventListener("change", reload);
+  sort.addEventListener("change", reload);
+  breached.addEventListener("change", reload);
   more.addEventListener("click", () => { if (next) load(next.replace(/^\/api\/v1/, ""), true); });
   page.replaceChildren(
     el("h2", { text: "Tickets" }),
     el("div", { class: "row filters" },
       el("label", { class: "inline", for: "ticket-filter-status", text: "Status" }), status,
-      el("label", { class: "inline", for: "ticket-filter-mine" }, mine, "Assigned to me")),
+      el("label", { class: "inline", for: "ticket-filter-mine" }, mine, "Assigned to me"),
+      el("label", { class: "inline", for: "ticket-sort", text: "Sort" }), sort,
+      el("label", { class: "inline", for: "ticket-filter-breached" }, breached, "Overdue only")),
     el("table", { class: "receipt tickets" },
-      el("thead", {}, el("tr", {}, ["Ticket", "Subject", "Status", "Priority", "Assignee", "Requester", "Updated"].map((h) => el("th", { scope: "col", text: h })))),
+      el("thead", {}, el("tr", {}, ["Ticket", "Subject", "Status", "Priority", "Assignee", "Requester", "Due", "Updated"].map((h) => el("th", { scope: "col", text: h })))),
       rows),
     note, more);
   reload();
@@ -118,6 +128,7 @@ function renderTicket(page, t, agents) {
       el("dt", { text: "Assignee" }), el("dd", { id: "ticket-assignee-text", text: t.assignee ? t.assignee.name : "nobody" }),
       el("dt", { text: "Requester" }), el("dd", { text: t.requester.name + " <" + t.requester.email + ">" }),
       el("dt", { text: "First response" }), el("dd", { text: t.first_response_at ? when(t.first_response_at) : "none yet" }),
+      el("dt", { text: "Due" }), el("dd", { id: "ticket-due", text: slaText(t.sla) }),
       el("dt", { text: "Created" }), el("dd", { text: when(t.created_at) })),
     t.origin ? el("p", {}, el("a", { id: "origin-link", href: "#/chats/" + t.origin.chat_id, text: "Originated from chat →" })) : null,
     closed ? el("p", { class: "meta", text: "This ticket is closed: it cannot change or take comments." }) : controls,
@@ -134,6 +145,15 @@ function renderTicket(page, t, agents) {
         activityValue(a.field, a.from, agents) + " to " + activityValue(a.field, a.to, agents))))
       : el("p", { class: "meta", id: "ticket-activity", text: "No changes yet." }),
     t.receipt && t.receipt.length ? receipt(t.receipt) : null);
+}
+
+// The service level line: what is due next, and any target missed.
+function slaText(sla) {
+  const parts = [];
+  parts.push(sla.next_due_at ? "next due " + when(sla.next_due_at) : "nothing due");
+  if (sla.first_response_breached_at) parts.push("first response target missed (due " + when(sla.first_response_breached_at) + ")");
+  if (sla.resolution_breached_at) parts.push("resolution target missed (due " + when(sla.resolution_breached_at) + ")");
+  return parts.join(" · ");
 }
 
 function activityValue(field, value, agents) {

@@ -20,6 +20,7 @@ mod m20261126_000010_last_assigned;
 mod m20261126_000011_ticket_events;
 mod m20261126_000012_ticket_filters;
 mod m20261126_000013_ticket_comments;
+mod m20261126_000014_sla;
 
 pub struct Migrator;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000011_ticket_events::Migration),
             Box::new(m20261126_000012_ticket_filters::Migration),
             Box::new(m20261126_000013_ticket_comments::Migration),
+            Box::new(m20261126_000014_sla::Migration),
         ]
     }
 }

@@ -19,5 +19,6 @@ mod operations;
 mod pagination;
 mod plugins;
 mod rules;
+mod sla;
 mod tenancy;
 mod work;

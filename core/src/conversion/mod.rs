@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::hooks::{
     FaultKind, HookAgent, HookCandidate, HookChat, HookFault, HookKind, Receipt, TicketFields, validate,
 };
+use crate::domain::sla;
 use crate::domain::{EmailAddress, InvalidInput, MessageKind, Subject, TicketNumber, transcript::PublicMessage};
 use crate::store::{
     Agent, Chat, CommitOutcome, ConversionCommit, Requester, SnapshotMessage, Store, StoreError, Tenant, Ticket,
@@ -179,6 +180,19 @@ impl Pipeline {
             let (snap, plan) = self.plan(snap, agent, email.clone(), typed_subject.clone()).await;
             let plan = plan?;
             let assignee = plan.assignee.clone();
+            // The request began with the chat: its targets count from there.
+            let targets = sla::Targets {
+                first_response_minutes: snap.tenant.sla_first_response_minutes,
+                resolution_minutes: snap.tenant.sla_resolution_minutes,
+            };
+            let (first_response_due_at, resolution_due_at) = sla::dues(snap.chat.created_at, targets);
+            let due_at = sla::Clock {
+                first_response_due_at,
+                resolution_due_at,
+                first_response_at: plan.first_response_at,
+                solved_at: None,
+            }
+            .next_due(crate::domain::TicketStatus::InProgress);
             let commit = ConversionCommit {
                 tenant_id: tenant_id.to_owned(),
                 chat_id: chat_id.to_owned(),
@@ -197,6 +211,9 @@ impl Pipeline {
                 reason: reason.clone(),
                 fields: plan.fields,
                 receipt: serde_json::to_string(&plan.receipt).expect("receipts serialize"),
+                first_response_due_at,
+                resolution_due_at,
+                due_at,
             };
             match self.store.commit_conversion(&commit).await? {
                 CommitOutcome::Created(ticket, requester) => {

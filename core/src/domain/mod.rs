@@ -7,6 +7,7 @@ pub mod hooks;
 pub mod mail;
 pub mod password;
 pub mod rules;
+pub mod sla;
 pub mod subject;
 pub mod summary;
 pub mod ticket_number;

@@ -10,6 +10,7 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, AuthAdmin};
 use crate::domain::InvalidInput;
+use crate::domain::sla::{MAX_TARGET_MINUTES, Targets};
 use crate::store::Tenant;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -22,6 +23,10 @@ pub struct SettingsView {
     summary_on_close: bool,
     /// IANA time zone; plugins get it (and its offset) with every call.
     time_zone: String,
+    /// Service level targets in minutes for tickets made from now on
+    /// (`null`: none), counted from the chat's start.
+    sla_first_response_minutes: Option<i32>,
+    sla_resolution_minutes: Option<i32>,
     workspace: WorkspaceView,
 }
 
@@ -39,6 +44,8 @@ impl From<Tenant> for SettingsView {
         Self {
             summary_on_close: t.summary_on_close,
             time_zone: t.time_zone,
+            sla_first_response_minutes: t.sla_first_response_minutes,
+            sla_resolution_minutes: t.sla_resolution_minutes,
             workspace: WorkspaceView {
                 id: t.id,
                 name: t.name,
@@ -56,6 +63,31 @@ pub struct SettingsUpdate {
     /// An IANA name such as `Europe/Paris`.
     #[schema(value_type = String)]
     time_zone: Option<String>,
+    /// Minutes from a chat's start to its first response, 1 to 525,600;
+    /// `null` removes the target.
+    #[serde(default, deserialize_with = "some_minutes")]
+    #[schema(value_type = Option<i32>)]
+    sla_first_response_minutes: Option<Option<i64>>,
+    /// Minutes from a chat's start to its ticket being solved.
+    #[serde(default, deserialize_with = "some_minutes")]
+    #[schema(value_type = Option<i32>)]
+    sla_resolution_minutes: Option<Option<i64>>,
+}
+
+/// Tells a target given as `null` (`Some(None)`) from one left out.
+fn some_minutes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+    Option::<i64>::deserialize(d).map(Some)
+}
+
+fn minutes(field: &'static str, v: Option<i64>) -> Result<Option<i32>, InvalidInput> {
+    match v {
+        None => Ok(None),
+        Some(m) if (1..=i64::from(MAX_TARGET_MINUTES)).contains(&m) => Ok(Some(m as i32)),
+        Some(_) => Err(InvalidInput::new(
+            field,
+            format!("{field} must be a whole number of minutes from 1 to {MAX_TARGET_MINUTES}, or null"),
+        )),
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/settings", tag = "settings", security(("agent_token" = [])),
@@ -77,7 +109,11 @@ async fn put_settings(
     AuthAdmin(admin): AuthAdmin,
     ApiJson(update): ApiJson<SettingsUpdate>,
 ) -> Result<axum::Json<SettingsView>, ApiError> {
-    if update.summary_on_close.is_none() && update.time_zone.is_none() {
+    if update.summary_on_close.is_none()
+        && update.time_zone.is_none()
+        && update.sla_first_response_minutes.is_none()
+        && update.sla_resolution_minutes.is_none()
+    {
         return Err(InvalidInput::new("summary_on_close", "summary_on_close is required (true or false)").into());
     }
     // Check everything before changing anything.
@@ -90,8 +126,24 @@ async fn put_settings(
         )
         .into());
     }
+    let first = update
+        .sla_first_response_minutes
+        .map(|v| minutes("sla_first_response_minutes", v))
+        .transpose()?;
+    let resolution = update
+        .sla_resolution_minutes
+        .map(|v| minutes("sla_resolution_minutes", v))
+        .transpose()?;
     if let Some(zone) = &update.time_zone {
         state.store.set_time_zone(&admin.tenant_id, zone).await?;
+    }
+    if first.is_some() || resolution.is_some() {
+        let current = state.store.tenant(&admin.tenant_id).await?;
+        let targets = Targets {
+            first_response_minutes: first.unwrap_or(current.sla_first_response_minutes),
+            resolution_minutes: resolution.unwrap_or(current.sla_resolution_minutes),
+        };
+        state.store.set_sla_targets(&admin.tenant_id, targets).await?;
     }
     if let Some(on) = update.summary_on_close {
         state.store.set_summary_on_close(&admin.tenant_id, on).await?;

@@ -58,6 +58,12 @@ pub struct ListTicketsQuery {
     assignee: Option<String>,
     /// Only tickets of this requester (an id).
     requester: Option<String>,
+    /// `number` (newest first, the default) or `due`: tickets with a
+    /// service level target still to meet, soonest due first.
+    sort: Option<String>,
+    /// `true`: only tickets past their next due time, most overdue first
+    /// (implies `sort=due`).
+    breached: Option<String>,
 }
 
 /// Tickets of the caller's workspace, newest number first, a page at a time
@@ -72,8 +78,19 @@ async fn list_tickets(
     Query(q): Query<ListTicketsQuery>,
 ) -> Result<(HeaderMap, axum::Json<Vec<TicketView>>), ApiError> {
     let limit = pagination::limit(q.limit.as_deref())?;
+    let breached = match q.breached.as_deref() {
+        None | Some("") | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(InvalidInput::new("breached", "breached must be true or false").into()),
+    };
+    let by_due = match q.sort.as_deref() {
+        None | Some("") | Some("number") => breached,
+        Some("due") => true,
+        Some(_) => return Err(InvalidInput::new("sort", "sort must be number or due").into()),
+    };
     let before = match q.before.as_deref() {
         None | Some("") => None,
+        Some(_) if by_due => None,
         Some(raw) => Some(
             TicketNumber::parse(raw)
                 .ok_or_else(|| InvalidInput::new("before", "before must be a ticket number like TK-1050"))?
@@ -102,9 +119,31 @@ async fn list_tickets(
         requester_id: id("requester", q.requester.as_deref())?,
     };
     let store = &state.store;
-    let tickets = store.list_tickets(&agent.tenant_id, &filter, before, limit).await?;
-    let last = tickets.last().map(|t| TicketNumber(t.number).to_string());
+    let tickets = if by_due {
+        let after = match q.before.as_deref() {
+            None | Some("") => None,
+            Some(raw) => Some(due_cursor(raw).ok_or_else(|| {
+                InvalidInput::new("before", "before must be the cursor of the previous page's Link header")
+            })?),
+        };
+        let overdue_at = breached.then(chrono::Utc::now);
+        store
+            .list_tickets_by_due(&agent.tenant_id, &filter, overdue_at, after, limit)
+            .await?
+    } else {
+        store.list_tickets(&agent.tenant_id, &filter, before, limit).await?
+    };
+    let last = tickets.last().map(|t| match (by_due, t.due_at) {
+        (true, Some(due)) => format!("{}.{}", due.timestamp_micros(), t.number),
+        _ => TicketNumber(t.number).to_string(),
+    });
     let mut kept: Vec<(&str, &str)> = Vec::new();
+    if by_due {
+        kept.push(("sort", "due"));
+    }
+    if breached {
+        kept.push(("breached", "true"));
+    }
     if let Some(s) = filter.status {
         kept.push(("status", s.as_str()));
     }
@@ -139,6 +178,13 @@ async fn list_tickets(
         views.push(TicketView::build(t, assignee.map(AgentRef::from), requester));
     }
     Ok((link, axum::Json(views)))
+}
+
+/// The due-sorted list's cursor: `<due time in µs since the epoch>.<number>`.
+fn due_cursor(raw: &str) -> Option<(chrono::DateTime<chrono::Utc>, i64)> {
+    let (micros, number) = raw.split_once('.')?;
+    let due = chrono::DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+    Some((due, number.parse().ok()?))
 }
 
 /// A ticket by its number (`TK-1001`), with its "Originated from chat" link.

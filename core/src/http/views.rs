@@ -149,6 +149,9 @@ pub struct TicketView {
     /// typed), reason, fuel, elapsed_ms}`.
     #[schema(value_type = Vec<Object>)]
     pub receipt: Vec<serde_json::Value>,
+    /// Service level: when the workspace's targets fall due (counted from
+    /// the chat's start) and whether they were missed.
+    pub sla: SlaView,
     /// On a single ticket: who changed which field from what to what, and
     /// when, oldest first (the newest 200).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -172,6 +175,41 @@ pub struct TicketEventView {
     pub to: Option<String>,
     pub by: AgentRef,
     pub at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SlaView {
+    pub first_response_due_at: Option<DateTime<Utc>>,
+    /// Set (to the due time) when the first response came late or has not
+    /// come by its due time.
+    pub first_response_breached_at: Option<DateTime<Utc>>,
+    pub resolution_due_at: Option<DateTime<Utc>>,
+    /// Set (to the due time) when the ticket was solved late or is not
+    /// solved by its due time.
+    pub resolution_breached_at: Option<DateTime<Utc>>,
+    /// The next target still to meet; none once solved.
+    pub next_due_at: Option<DateTime<Utc>>,
+    pub solved_at: Option<DateTime<Utc>>,
+}
+
+impl SlaView {
+    fn of(t: &Ticket) -> Self {
+        let clock = crate::domain::sla::Clock {
+            first_response_due_at: t.first_response_due_at,
+            resolution_due_at: t.resolution_due_at,
+            first_response_at: t.first_response_at,
+            solved_at: t.solved_at,
+        };
+        let now = Utc::now();
+        Self {
+            first_response_due_at: t.first_response_due_at,
+            first_response_breached_at: clock.first_response_breached_at(now),
+            resolution_due_at: t.resolution_due_at,
+            resolution_breached_at: clock.resolution_breached_at(now),
+            next_due_at: t.due_at,
+            solved_at: t.solved_at,
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -249,6 +287,7 @@ impl TicketView {
 
     pub fn build(ticket: Ticket, assignee: Option<AgentRef>, requester: Requester) -> Self {
         Self {
+            sla: SlaView::of(&ticket),
             number: TicketNumber(ticket.number).to_string(),
             priority: ticket.priority,
             // Written by this server as JSON; unreadable text would be a

@@ -72,7 +72,17 @@ impl Store {
         let mut queued = None;
         if !internal {
             if ticket.first_response_at.is_none() {
-                update = update.col_expr(ticket::Column::FirstResponseAt, Expr::value(now));
+                // The first response target is met: the resolution's is next.
+                let mut clock = super::tickets::sla_clock(&ticket, ticket.solved_at);
+                clock.first_response_at = Some(now);
+                let due = ticket
+                    .status
+                    .parse::<TicketStatus>()
+                    .ok()
+                    .and_then(|s| clock.next_due(s));
+                update = update
+                    .col_expr(ticket::Column::FirstResponseAt, Expr::value(now))
+                    .col_expr(ticket::Column::DueAt, Expr::value(due));
             }
             let requester = requester::Entity::find_by_id(&ticket.requester_id)
                 .filter(requester::Column::TenantId.eq(tenant_id))

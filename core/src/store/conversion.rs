@@ -87,6 +87,10 @@ pub struct ConversionCommit {
     /// Why the agent converted, if they said: the ticket's first internal
     /// comment, written with it.
     pub reason: Option<String>,
+    /// The service level due times (see `domain::sla`).
+    pub first_response_due_at: Option<DateTime<Utc>>,
+    pub resolution_due_at: Option<DateTime<Utc>>,
+    pub due_at: Option<DateTime<Utc>>,
     /// Priority, tags and custom fields, checked already.
     pub fields: TicketFields,
     /// What ran for each hook (JSON).
@@ -234,6 +238,9 @@ impl Store {
             new_id().into(),                          // $25
             c.converting_agent_id.clone().into(),     // $26
             c.converting_agent_name.clone().into(),   // $27
+            c.first_response_due_at.into(),           // $28
+            c.resolution_due_at.into(),               // $29
+            c.due_at.into(),                          // $30
         ];
         let row = self
             .writer
@@ -404,6 +411,10 @@ fn new_ticket(c: &ConversionCommit, id: String, number: i64, requester: &Request
         tags: tags_json(&c.fields),
         custom_fields: custom_json(&c.fields),
         receipt: c.receipt.clone(),
+        first_response_due_at: c.first_response_due_at,
+        resolution_due_at: c.resolution_due_at,
+        solved_at: None,
+        due_at: c.due_at,
     }
 }
 
@@ -462,8 +473,8 @@ WITH claim AS (
 ), ticket AS (
     INSERT INTO tickets (id, tenant_id, number, subject, description, status, assignee_id, requester_id,
                          first_response_at, origin_chat_id, summary, created_at, updated_at,
-                         priority, tags, custom_fields, receipt)
-    SELECT $1, $4, number.n, $13, $14, $15, $16, requester.id, $17, $3, NULL, $2, $2, $20, $21, $22, $23
+                         priority, tags, custom_fields, receipt, first_response_due_at, resolution_due_at, due_at)
+    SELECT $1, $4, number.n, $13, $14, $15, $16, requester.id, $17, $3, NULL, $2, $2, $20, $21, $22, $23, $28, $29, $30
     FROM number, requester
 ), log AS (
     INSERT INTO messages (tenant_id, chat_id, kind, author_name, agent_id, body, created_at)

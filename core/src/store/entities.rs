@@ -31,6 +31,9 @@ pub mod tenant {
         pub time_zone: String,
         /// Bumped by every change of the pipeline settings.
         pub pipeline_version: i64,
+        /// Service level targets for new tickets, in minutes (none: no target).
+        pub sla_first_response_minutes: Option<i32>,
+        pub sla_resolution_minutes: Option<i32>,
     }
     no_relations!();
 }
@@ -196,6 +199,15 @@ pub mod ticket {
         pub custom_fields: String,
         /// JSON array: what ran for each hook of the conversion.
         pub receipt: String,
+        /// When the workspace's targets fall due for this ticket (from its
+        /// chat's start), fixed when the ticket is made.
+        pub first_response_due_at: Option<DateTimeUtc>,
+        pub resolution_due_at: Option<DateTimeUtc>,
+        /// Set when the ticket is solved; cleared if it is worked again.
+        pub solved_at: Option<DateTimeUtc>,
+        /// The next target still to meet (none once solved): the list's
+        /// "sort by due".
+        pub due_at: Option<DateTimeUtc>,
     }
     no_relations!();
 }

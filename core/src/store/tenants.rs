@@ -58,6 +58,8 @@ impl Store {
                 created_at: Set(Utc::now()),
                 time_zone: Set("UTC".to_owned()),
                 pipeline_version: Set(0),
+                sla_first_response_minutes: Set(None),
+                sla_resolution_minutes: Set(None),
             }
             .insert(&txn)
             .await;
@@ -146,6 +148,22 @@ impl Store {
             .order_by_asc(agent::Column::CreatedAt)
             .all(&self.db)
             .await?)
+    }
+
+    /// Sets the workspace's service level targets for tickets made from now
+    /// on (a ticket keeps the due times it was made with).
+    pub async fn set_sla_targets(&self, tenant_id: &str, targets: crate::domain::sla::Targets) -> StoreResult<Tenant> {
+        let txn = self.write_txn().await?;
+        let found = tenant::Entity::find_by_id(tenant_id)
+            .one(&txn)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let mut active: tenant::ActiveModel = found.into();
+        active.sla_first_response_minutes = Set(targets.first_response_minutes);
+        active.sla_resolution_minutes = Set(targets.resolution_minutes);
+        let updated = active.update(&txn).await?;
+        txn.commit().await?;
+        Ok(updated)
     }
 
     pub async fn set_summary_on_close(&self, tenant_id: &str, on: bool) -> StoreResult<Tenant> {

@@ -10,7 +10,7 @@ use sea_orm::{
 use super::entities::{agent, requester, ticket, ticket_event};
 use super::{Agent, Requester, Store, StoreError, StoreResult, Ticket, new_id};
 use crate::domain::hooks::Priority;
-use crate::domain::{TicketNumber, TicketStatus};
+use crate::domain::{TicketNumber, TicketStatus, sla};
 
 impl Store {
     pub async fn ticket_by_number(&self, tenant_id: &str, number: i64) -> StoreResult<Ticket> {
@@ -54,6 +54,49 @@ impl Store {
         }
         if let Some(n) = before_number {
             query = query.filter(ticket::Column::Number.lt(n));
+        }
+        Ok(query.all(&self.db).await?)
+    }
+
+    /// Tickets with a target still to meet, soonest due first (then by
+    /// number), after `after` (the due time and number of the previous
+    /// page's last); with `overdue_at`, only those due before it. Read
+    /// through the `(tenant_id, due_at, number)` index.
+    pub async fn list_tickets_by_due(
+        &self,
+        tenant_id: &str,
+        filter: &TicketFilter,
+        overdue_at: Option<chrono::DateTime<Utc>>,
+        after: Option<(chrono::DateTime<Utc>, i64)>,
+        limit: u64,
+    ) -> StoreResult<Vec<Ticket>> {
+        use sea_orm::Condition;
+        let mut query = ticket::Entity::find()
+            .filter(ticket::Column::TenantId.eq(tenant_id))
+            .filter(ticket::Column::DueAt.is_not_null())
+            .order_by_asc(ticket::Column::DueAt)
+            .order_by_asc(ticket::Column::Number)
+            .limit(limit);
+        if let Some(status) = filter.status {
+            query = query.filter(ticket::Column::Status.eq(status.as_str()));
+        }
+        if let Some(assignee) = &filter.assignee_id {
+            query = query.filter(ticket::Column::AssigneeId.eq(assignee.as_str()));
+        }
+        if let Some(requester) = &filter.requester_id {
+            query = query.filter(ticket::Column::RequesterId.eq(requester.as_str()));
+        }
+        if let Some(at) = overdue_at {
+            query = query.filter(ticket::Column::DueAt.lt(at));
+        }
+        if let Some((due, number)) = after {
+            query = query.filter(
+                Condition::any().add(ticket::Column::DueAt.gt(due)).add(
+                    Condition::all()
+                        .add(ticket::Column::DueAt.eq(due))
+                        .add(ticket::Column::Number.gt(number)),
+                ),
+            );
         }
         Ok(query.all(&self.db).await?)
     }
@@ -169,6 +212,14 @@ impl Store {
                 )));
             }
             update = update.col_expr(ticket::Column::Status, Expr::value(next.as_str()));
+            // Solving stops the resolution clock; working it again restarts
+            // it from where the targets put it.
+            let settled = matches!(next, TicketStatus::Solved | TicketStatus::Closed);
+            let solved_at = if settled { ticket.solved_at.or(Some(now)) } else { None };
+            let clock = sla_clock(&ticket, solved_at);
+            update = update
+                .col_expr(ticket::Column::SolvedAt, Expr::value(solved_at))
+                .col_expr(ticket::Column::DueAt, Expr::value(clock.next_due(next)));
             events.push(("status", Some(status.to_string()), Some(next.to_string())));
         } else if status == TicketStatus::Closed && (change.assignee_id.is_some() || change.priority.is_some()) {
             return Err(StoreError::Conflict(format!(
@@ -241,6 +292,16 @@ impl Store {
             .await?;
         events.reverse();
         Ok(events)
+    }
+}
+
+/// A ticket's service level times, with `solved_at` as given.
+pub(super) fn sla_clock(t: &Ticket, solved_at: Option<chrono::DateTime<Utc>>) -> sla::Clock {
+    sla::Clock {
+        first_response_due_at: t.first_response_due_at,
+        resolution_due_at: t.resolution_due_at,
+        first_response_at: t.first_response_at,
+        solved_at,
     }
 }
 
