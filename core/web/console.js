@@ -124,7 +124,7 @@ function renderTabs() {
 
 function tab(status, label) {
   return el("button", { type: "button", class: status === listStatus ? "" : "secondary", "aria-pressed": String(status === listStatus),
-    onclick: () => { listStatus = status; renderTabs(); loadList(); }, text: label });
+    onclick: () => { listStatus = status; listShown = 0; renderTabs(); loadList(); }, text: label });
 }
 
 window.addEventListener("hashchange", () => { if (token) route(); });
@@ -139,15 +139,53 @@ function route() {
   else showTicket(current.id);
 }
 
-async function loadList() {
-  const { data } = await api("GET", "/chats?status=" + listStatus);
+// The inbox: chats by last activity, a page at a time ("Show more"
+// follows the API's next link), each with its newest message's first
+// words; a chat whose visitor wrote since this agent last opened it is
+// unread, and the page title counts them.
+let listShown = 0;
+let listNext = null;
+const seen = JSON.parse(localStorage.getItem("threadline.seen") || "{}");
+
+function markSeen(chat) {
+  seen[chat.id] = chat.updated_at || chat.closed_at || chat.created_at;
+  try { localStorage.setItem("threadline.seen", JSON.stringify(seen)); } catch (_) { /* full: marks last this session */ }
+}
+
+function chatItem(c) {
+  const unread = c.waiting && seen[c.id] !== c.updated_at;
+  return el("li", { class: unread ? "unread" : "", "data-unread": unread ? "true" : "false" },
+    el("a", { href: "#/chats/" + c.id, "aria-current": current && current.id === c.id ? "page" : false },
+      el("div", { class: "title" }, unread ? el("span", { class: "dot", "aria-label": "Unread" }) : null, c.subject || c.visitor.name),
+      c.last_message ? el("div", { class: "preview-line", text: c.last_message }) : null,
+      el("div", { class: "meta", text: c.visitor.name + " · " + when(c.updated_at) + (c.has_ticket ? " · ticket" : "") })));
+}
+
+function countUnread() {
+  const n = document.querySelectorAll("#chat-list li.unread").length;
+  document.title = (n ? "(" + n + ") " : "") + "Threadline";
+}
+
+async function loadList(more) {
   const list = document.getElementById("chat-list");
   if (!list) return;
-  list.replaceChildren(...(data || []).map((c) => el("li", {},
-    el("a", { href: "#/chats/" + c.id, "aria-current": current && current.id === c.id ? "page" : false },
-      el("div", { text: c.subject || c.visitor.name }),
-      el("div", { class: "meta", text: c.visitor.name + " · " + when(c.created_at) + (c.has_ticket ? " · ticket" : "") })))));
-  if (!data || data.length === 0) list.replaceChildren(el("li", { class: "empty", text: "No " + listStatus + " chats." }));
+  // A live refresh reloads as many chats as are shown (the API's page
+  // cap at most); "Show more" appends the next page.
+  const limit = Math.min(200, Math.max(50, listShown));
+  const path = more && listNext ? listNext.replace(/^\/api\/v1/, "") : "/chats?status=" + listStatus + "&limit=" + limit;
+  const res = await api("GET", path).catch(() => null);
+  if (!res || !res.ok) return;
+  const items = res.data.map(chatItem);
+  if (more) {
+    const button = document.getElementById("chats-more");
+    if (button) button.parentElement.remove();
+    list.append(...items);
+  } else list.replaceChildren(...items);
+  listShown = list.querySelectorAll("li:not(.more):not(.empty)").length;
+  listNext = res.next;
+  if (listNext) list.append(el("li", { class: "more" }, el("button", { type: "button", class: "secondary", id: "chats-more", onclick: () => loadList(true), text: "Show more" })));
+  if (!listShown) list.replaceChildren(el("li", { class: "empty", text: "No " + listStatus + " chats." }));
+  countUnread();
 }
 
 // ---- a chat -----------------------------------------------------------
@@ -189,6 +227,7 @@ async function showChat(id, { fresh }) {
       chat.status === "open" ? composer(id) : el("p", { class: "empty", text: "This chat is closed." }));
   }
   if (fresh || atBottom) messages.scrollTop = messages.scrollHeight;
+  markSeen(chat);
   renderSidebar(chat, fresh);
   loadList();
 }

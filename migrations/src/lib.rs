@@ -21,6 +21,7 @@ mod m20261126_000011_ticket_events;
 mod m20261126_000012_ticket_filters;
 mod m20261126_000013_ticket_comments;
 mod m20261126_000014_sla;
+mod m20261126_000015_chat_activity;
 
 pub struct Migrator;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000012_ticket_filters::Migration),
             Box::new(m20261126_000013_ticket_comments::Migration),
             Box::new(m20261126_000014_sla::Migration),
+            Box::new(m20261126_000015_chat_activity::Migration),
         ]
     }
 }

@@ -12,6 +12,7 @@ on_both_databases!(
     closed_chats_take_no_messages_until_reopened,
     the_chat_list_filters_by_status,
     a_visitor_token_opens_only_that_visitors_chats,
+    the_inbox_lists_chats_by_last_activity_with_a_preview,
 );
 
 async fn visitors_never_see_internal_notes(app: TestApp) {
@@ -233,4 +234,50 @@ async fn a_visitor_token_opens_only_that_visitors_chats(app: TestApp) {
         .call(Method::GET, &format!("/api/v1/widget/chats/{chat}"), None, None)
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+async fn the_inbox_lists_chats_by_last_activity_with_a_preview(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let mut chats = Vec::new();
+    for name in ["Ann", "Ben", "Cy"] {
+        let (chat, visitor) = app
+            .start_chat(&t, json!({"visitor_name": name, "message": format!("Hi, I am {name}")}))
+            .await;
+        chats.push((chat, visitor));
+    }
+    let body = list(&app, &t).await;
+    let names: Vec<&str> = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["visitor"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Cy", "Ben", "Ann"], "newest activity first");
+    assert_eq!(body[0]["last_message"], "Hi, I am Cy");
+    assert_eq!(body[0]["waiting"], true, "the visitor wrote last");
+
+    // Ann writes again: her chat comes first, with her words.
+    let (ann, ann_token) = &chats[0];
+    app.visitor_says(ann_token, ann, "Still\nthere?").await;
+    let body = list(&app, &t).await;
+    assert_eq!(body[0]["id"], ann.as_str());
+    assert_eq!(body[0]["last_message"], "Still there?", "on one line");
+    // An agent answers: no longer waiting. An internal note changes neither.
+    app.agent_says(&t.admin.token, ann, "Yes!", false).await;
+    app.agent_says(&t.admin.token, ann, "VIP customer", true).await;
+    let body = list(&app, &t).await;
+    assert_eq!(body[0]["id"], ann.as_str());
+    assert_eq!(body[0]["last_message"], "Yes!");
+    assert_eq!(body[0]["waiting"], false);
+    // A long message is cut for the preview.
+    let (cy, cy_token) = &chats[2];
+    app.visitor_says(cy_token, cy, &"word ".repeat(100)).await;
+    let body = list(&app, &t).await;
+    let preview = body[0]["last_message"].as_str().unwrap();
+    assert_eq!(preview.chars().count(), 120);
+    assert!(preview.ends_with('…'));
+}
+
+async fn list(app: &TestApp, t: &threadline_tests::TestTenant) -> serde_json::Value {
+    app.get("/api/v1/chats?status=open", &t.admin.token).await.body
 }

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use threadline_tests::{TestApp, on_both_databases};
 
 on_both_databases!(
-    following_the_links_walks_every_chat_once_newest_first,
+    following_the_links_walks_every_chat_once_by_last_activity,
     ticket_pages_follow_the_numbers_down,
     bad_page_parameters_are_a_422_naming_the_field,
 );
@@ -27,7 +27,7 @@ async fn walk(app: &TestApp, token: &str, first: &str) -> (Vec<Value>, usize) {
     (items, pages)
 }
 
-async fn following_the_links_walks_every_chat_once_newest_first(app: TestApp) {
+async fn following_the_links_walks_every_chat_once_by_last_activity(app: TestApp) {
     let t = app.tenant("Acme").await;
     let mut chats = Vec::new();
     for _ in 0..5 {
@@ -40,15 +40,17 @@ async fn following_the_links_walks_every_chat_once_newest_first(app: TestApp) {
     let ids = |items: &[Value]| -> Vec<String> { items.iter().map(|c| c["id"].as_str().unwrap().to_owned()).collect() };
 
     let (all, pages) = walk(&app, &t.admin.token, "/api/v1/chats?limit=2").await;
-    let newest_first: Vec<String> = chats.iter().rev().cloned().collect();
-    assert_eq!(ids(&all), newest_first);
+    // The two converted last come first (the latest conversion on top),
+    // then the others, newest first.
+    let by_activity: Vec<String> = [1, 0, 4, 3, 2].iter().map(|&i| chats[i].clone()).collect();
+    assert_eq!(ids(&all), by_activity);
     assert_eq!(pages, 3);
 
     // The filter is carried into the next links.
     let (open, _) = walk(&app, &t.admin.token, "/api/v1/chats?status=open&limit=1").await;
-    assert_eq!(ids(&open), newest_first[..3]);
+    assert_eq!(ids(&open), by_activity[2..]);
     let (closed, _) = walk(&app, &t.admin.token, "/api/v1/chats?status=closed&limit=1").await;
-    assert_eq!(ids(&closed), newest_first[3..]);
+    assert_eq!(ids(&closed), by_activity[..2]);
 
     // Without a limit a page holds 50.
     let (default, pages) = walk(&app, &t.admin.token, "/api/v1/chats").await;

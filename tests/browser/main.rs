@@ -617,3 +617,66 @@ async fn an_agent_works_a_converted_ticket_to_solved() {
     wait_text(&agent, "#chat-rating", "Rated 4/5: Fast").await;
     agent.close().await.unwrap();
 }
+
+/// With 120 open chats, the oldest is reachable from the inbox ("Show
+/// more"), and a chat whose visitor wrote shows as unread, in the title
+/// too, until the agent opens it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_reaches_the_120th_chat_and_sees_what_is_unread() {
+    let Some(driver) = chromedriver() else { return };
+    let app = TestApp::spawn(TestDb::create(Backend::Sqlite).await.unwrap()).await;
+    let t = app.tenant("Acme").await;
+    let mut first = None;
+    for i in 1..=120 {
+        let (chat, token) = app
+            .start_chat(
+                &t,
+                json!({"visitor_name": format!("Visitor {i}"), "message": format!("Question {i}")}),
+            )
+            .await;
+        first.get_or_insert((chat, token));
+    }
+    let (oldest, oldest_token) = first.unwrap();
+    let agent = browser(&driver).await;
+    sign_in(&agent, &app, &t).await;
+    wait_text(&agent, "#chat-list", "Visitor 120").await;
+    click(&agent, "#chats-more").await;
+    wait_text(&agent, "#chat-list", "Visitor 70").await;
+    click(&agent, "#chats-more").await;
+    let link = format!("#chat-list a[href='#/chats/{oldest}']");
+    find(&agent, &link).await.click().await.unwrap();
+    wait_text(&agent, "#messages", "Question 1").await;
+    screenshot(&agent, "console-inbox-120th-chat").await;
+
+    // Visitor 1 writes again: their chat comes first, with the new words.
+    agent.goto(&app.url("/console#/tickets")).await.unwrap();
+    find(&agent, "#tickets").await;
+    app.visitor_says(&oldest_token, &oldest, "Anyone there?").await;
+    wait_text(&agent, "#chat-list li:first-child", "Anyone there?").await;
+    let unread = find(&agent, "#chat-list li:first-child")
+        .await
+        .attr("data-unread")
+        .await
+        .unwrap();
+    assert_eq!(unread.as_deref(), Some("true"));
+    assert!(
+        agent.title().await.unwrap().starts_with('('),
+        "{:?}",
+        agent.title().await
+    );
+    click(&agent, "#chat-list li:first-child a").await;
+    wait_text(&agent, "#messages", "Anyone there?").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while find(&agent, "#chat-list li:first-child")
+        .await
+        .attr("data-unread")
+        .await
+        .unwrap()
+        .as_deref()
+        != Some("false")
+    {
+        assert!(Instant::now() < deadline, "the opened chat stays unread");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    agent.close().await.unwrap();
+}

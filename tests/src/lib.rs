@@ -295,6 +295,8 @@ pub mod seed {
                 created_at: Set(now),
                 updated_at: Set(now),
                 closed_at: Set(None),
+                last_message_preview: Set(None),
+                last_message_kind: Set(None),
             });
             for m in 0..=messages {
                 let (kind, author) = match m {

@@ -102,6 +102,9 @@ async fn list_chats(
                 email: i.visitor.email,
             },
             created_at: i.chat.created_at,
+            updated_at: i.chat.updated_at,
+            last_message: i.chat.last_message_preview,
+            waiting: i.chat.last_message_kind.as_deref() == Some("visitor"),
         })
         .collect();
     Ok((link, axum::Json(views)))
@@ -147,6 +150,7 @@ pub(super) async fn chat_view(state: &AppState, tenant_id: &str, chat_id: &str) 
         summary: chat.summary,
         ticket,
         created_at: chat.created_at,
+        updated_at: chat.updated_at,
         closed_at: chat.closed_at,
         messages: messages.into_iter().map(MessageView::from).collect(),
         rating: rating.map(|r| RatingView {

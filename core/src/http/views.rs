@@ -83,6 +83,8 @@ pub struct ChatView {
     /// The ticket this chat was converted to, if any. Reopening keeps it.
     pub ticket: Option<TicketRef>,
     pub created_at: DateTime<Utc>,
+    /// Last activity: a message, a close or a reopen.
+    pub updated_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
     /// Oldest first, internal notes included (agents only).
     pub messages: Vec<MessageView>,
@@ -106,6 +108,13 @@ pub struct ChatListItemView {
     pub visitor: VisitorView,
     pub has_ticket: bool,
     pub created_at: DateTime<Utc>,
+    /// Last activity (a message, a close, a reopen): the list's order,
+    /// newest first.
+    pub updated_at: DateTime<Utc>,
+    /// The newest public message's first words, on one line.
+    pub last_message: Option<String>,
+    /// The visitor wrote last: the chat waits for an agent's reply.
+    pub waiting: bool,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -78,6 +78,8 @@ impl Store {
             created_at: Set(now),
             updated_at: Set(now),
             closed_at: Set(None),
+            last_message_preview: Set(Some(preview(first_message))),
+            last_message_kind: Set(Some(MessageKind::Visitor.to_string())),
         }
         .insert(&txn)
         .await?;
@@ -119,19 +121,21 @@ impl Store {
     ) -> StoreResult<Vec<ChatListItem>> {
         let mut query = chat::Entity::find()
             .filter(chat::Column::TenantId.eq(tenant_id))
-            .order_by_desc(chat::Column::CreatedAt)
+            .order_by_desc(chat::Column::UpdatedAt)
             .order_by_desc(chat::Column::Id)
             .limit(limit);
         if let Some(status) = status {
             query = query.filter(chat::Column::Status.eq(status.as_str()));
         }
         if let Some(b) = before {
-            // Strictly after the cursor in (created_at, id) order, so a page
+            // Strictly after the cursor in (updated_at, id) order, so a page
             // boundary between two chats of the same instant loses neither.
+            // A chat active since the previous page moved to the top, where
+            // the live list shows it.
             query = query.filter(
-                Condition::any().add(chat::Column::CreatedAt.lt(b.created_at)).add(
+                Condition::any().add(chat::Column::UpdatedAt.lt(b.updated_at)).add(
                     Condition::all()
-                        .add(chat::Column::CreatedAt.eq(b.created_at))
+                        .add(chat::Column::UpdatedAt.eq(b.updated_at))
                         .add(chat::Column::Id.lt(b.id.as_str())),
                 ),
             );
@@ -178,6 +182,11 @@ impl Store {
             .filter(chat::Column::Id.eq(chat_id))
             .filter(chat::Column::TenantId.eq(tenant_id))
             .filter(chat::Column::Status.eq(ChatStatus::Open.as_str()));
+        if matches!(new.kind, MessageKind::Agent | MessageKind::Visitor) {
+            update = update
+                .col_expr(chat::Column::LastMessagePreview, Expr::value(preview(&new.body)))
+                .col_expr(chat::Column::LastMessageKind, Expr::value(new.kind.to_string()));
+        }
         if new.kind == MessageKind::Agent {
             update = update.col_expr(
                 chat::Column::FirstResponseAt,
@@ -346,6 +355,19 @@ pub(super) async fn insert_message(
     at: DateTime<Utc>,
 ) -> StoreResult<Message> {
     Ok(message_row(&chat.tenant_id, &chat.id, new, at).insert(txn).await?)
+}
+
+/// Characters of a message the inbox shows.
+const PREVIEW_CHARS: usize = 120;
+
+/// A message's first words on one line, for the inbox.
+fn preview(body: &str) -> String {
+    let line: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() > PREVIEW_CHARS {
+        line.chars().take(PREVIEW_CHARS - 1).collect::<String>() + "…"
+    } else {
+        line
+    }
 }
 
 /// A message row ready to insert (its id comes from the database).

@@ -129,8 +129,13 @@ pub mod chat {
         /// can tell whether the chat moved on since its snapshot.
         pub version: i64,
         pub created_at: DateTimeUtc,
+        /// Last activity: a message, a close or a reopen.
         pub updated_at: DateTimeUtc,
         pub closed_at: Option<DateTimeUtc>,
+        /// The newest public message's first words, and its kind (`visitor`
+        /// or `agent`): the inbox's preview and "waiting for a reply".
+        pub last_message_preview: Option<String>,
+        pub last_message_kind: Option<String>,
     }
     no_relations!();
 }
