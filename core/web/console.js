@@ -100,6 +100,13 @@ async function signOut() {
 
 function start() {
   $app.replaceChildren(
+    // Past the header to whatever the page shows (a chat, a ticket, rules).
+    el("a", { class: "skip-link", href: "#", id: "skip-link", onclick: (e) => {
+        e.preventDefault();
+        const target = ["ticket", "tickets", "rules"].map((id) => document.getElementById(id)).find(Boolean)
+          || document.getElementById("composer-body") || document.getElementById("chat-list");
+        if (target) { if (target.tagName !== "TEXTAREA") target.setAttribute("tabindex", "-1"); target.focus(); }
+      }, text: "Skip to content" }),
     el("header", { class: "top" },
       el("h1", { text: "Threadline" }),
       el("span", { id: "live", class: "status-dot", role: "status", text: "Connecting…" }),

@@ -20,6 +20,22 @@ async function call(method, path, body, auth) {
   return { ok: res.ok, status: res.status, data: await res.json().catch(() => null) };
 }
 
+// What went wrong, in words for a visitor rather than the API's.
+function forVisitors(res, fallback) {
+  if (!res) return "You seem to be offline. Check your connection and try again.";
+  if (res.status === 429) return "That was a lot of messages at once. Wait a moment, then try again.";
+  const field = res.data && res.data.error && res.data.error.field;
+  const words = {
+    visitor_email: "Please check your email address (for example name@example.com), or leave it empty.",
+    visitor_name: "Please tell us your name.",
+    message: "Please write your message (up to 10,000 characters).",
+    body: "Please write your message (up to 10,000 characters).",
+    score: "Pick a score from 1 to 5.",
+    comment: "Your comment is too long.",
+  };
+  return words[field] || fallback;
+}
+
 function startForm() {
   const name = el("input", { id: "visitor-name", name: "name", required: true, autocomplete: "name" });
   const email = el("input", { id: "visitor-email", name: "email", type: "email", autocomplete: "email" });
@@ -29,8 +45,8 @@ function startForm() {
     el("form", { id: "start-form", onsubmit: async (e) => {
         e.preventDefault();
         const res = await call("POST", "/" + encodeURIComponent(key) + "/chats",
-          { visitor_name: name.value, visitor_email: email.value || null, message: text.value });
-        if (!res.ok) { error.textContent = res.data ? res.data.error.message : "The chat could not start."; return; }
+          { visitor_name: name.value, visitor_email: email.value || null, message: text.value }).catch(() => null);
+        if (!res || !res.ok) { error.textContent = forVisitors(res, "The chat could not start. Please try again."); return; }
         session = { chat: res.data.chat_id, token: res.data.visitor_token };
         localStorage.setItem(store, JSON.stringify(session));
         connect();
@@ -53,10 +69,15 @@ async function render() {
   const list = el("ol", { class: "messages", id: "visitor-messages", "aria-live": "polite" },
     chat.messages.map((m) => el("li", { class: m.kind },
       el("span", { class: "who", text: m.kind === "visitor" ? "You" : m.author_name }),
+      m.created_at ? el("time", { datetime: m.created_at, text: new Date(m.created_at).toLocaleTimeString(undefined, { timeStyle: "short" }) }) : null,
       el("div", { class: "body", text: m.body }))));
   $box.replaceChildren(el("h1", { text: chat.subject || "Chat with us" }), list,
     chat.status === "open" ? composer(keep) : closed(chat));
   list.scrollTop = list.scrollHeight;
+  // On a phone the page itself may scroll: keep the newest message and
+  // the composer in view.
+  const last = list.lastElementChild;
+  if (last) last.scrollIntoView({ block: "nearest" });
 }
 
 function composer(keep) {
@@ -66,8 +87,8 @@ function composer(keep) {
   const form = el("form", { class: "composer", id: "visitor-composer", onsubmit: async (e) => {
       e.preventDefault();
       if (!body.value.trim()) return;
-      const res = await call("POST", "/chats/" + encodeURIComponent(session.chat) + "/messages", { body: body.value }, true);
-      if (!res.ok) { error.textContent = res.data ? res.data.error.message : "Not sent."; return; }
+      const res = await call("POST", "/chats/" + encodeURIComponent(session.chat) + "/messages", { body: body.value }, true).catch(() => null);
+      if (!res || !res.ok) { error.textContent = forVisitors(res, "Your message was not sent. Please try again."); return; }
       body.value = "";
       render();
     } },
@@ -90,7 +111,7 @@ function closed(chat) {
       if (!picked) { error.textContent = "Pick a score from 1 to 5."; return; }
       const res = await call("POST", "/chats/" + encodeURIComponent(session.chat) + "/rating",
         { score: Number(picked.value), comment: comment.value || null }, true);
-      if (!res.ok) { error.textContent = res.data ? res.data.error.message : "Not sent."; return; }
+      if (!res.ok) { error.textContent = forVisitors(res, "Your rating was not sent. Please try again."); return; }
       render();
     } },
     el("h2", { id: "rating-prompt", text: "How did we do?" }),

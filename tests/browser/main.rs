@@ -680,3 +680,50 @@ async fn an_agent_reaches_the_120th_chat_and_sees_what_is_unread() {
     }
     agent.close().await.unwrap();
 }
+
+/// On a 390×844 phone, a visitor reads words meant for them when the email
+/// is wrong, and after every message the newest one and the composer are
+/// on screen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visitor_on_a_phone_keeps_the_newest_message_in_view() {
+    let Some(driver) = chromedriver() else { return };
+    let app = TestApp::spawn(TestDb::create(Backend::Sqlite).await.unwrap()).await;
+    let t = app.tenant("Acme").await;
+    let visitor = browser(&driver).await;
+    visitor.set_window_size(390, 844).await.unwrap();
+    visitor
+        .goto(&app.url(&format!("/widget?key={}", t.widget_key)))
+        .await
+        .unwrap();
+    type_into(&visitor, "#visitor-name", "Grace").await;
+    type_into(&visitor, "#visitor-email", "grace@localhost").await;
+    type_into(&visitor, "#visitor-first", "Hello").await;
+    click(&visitor, "#start-form button[type=submit]").await;
+    wait_text(&visitor, "#start-error", "Please check your email address").await;
+    let said = text_of(&visitor, "#start-error").await;
+    assert!(!said.contains("visitor_email"), "API words shown to a visitor: {said}");
+    type_into(&visitor, "#visitor-email", "grace@example.com").await;
+    click(&visitor, "#start-form button[type=submit]").await;
+    wait_text(&visitor, "#visitor-messages", "Hello").await;
+    for i in 1..=15 {
+        type_into(&visitor, "#visitor-body", &format!("Line {i} of a long story\u{E007}")).await;
+        wait_text(&visitor, "#visitor-messages li:last-child", &format!("Line {i} of")).await;
+    }
+    let in_view = visitor
+        .execute(
+            "const h = window.innerHeight;
+             const last = document.querySelector('#visitor-messages li:last-child').getBoundingClientRect();
+             const box = document.getElementById('visitor-body').getBoundingClientRect();
+             return [last.bottom <= h + 1 && last.top >= 0, box.bottom <= h + 1 && box.top >= 0];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    screenshot(&visitor, "widget-phone").await;
+    assert_eq!(
+        in_view,
+        json!([true, true]),
+        "the newest message and the composer are on screen"
+    );
+    visitor.close().await.unwrap();
+}
