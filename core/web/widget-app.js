@@ -36,12 +36,23 @@ function forVisitors(res, fallback) {
   return words[field] || fallback;
 }
 
+// Embedded by widget.js: a Close button and Escape ask the page to close
+// the frame.
+const embedded = window.parent !== window;
+function closeFrame() {
+  if (embedded) window.parent.postMessage({ threadline: "close" }, "*");
+}
+document.addEventListener("keydown", (e) => { if (e.key === "Escape") closeFrame(); });
+function closeButton() {
+  return embedded ? el("button", { type: "button", class: "secondary close", id: "widget-close", "aria-label": "Close the chat", onclick: closeFrame, text: "Close" }) : null;
+}
+
 function startForm() {
   const name = el("input", { id: "visitor-name", name: "name", required: true, autocomplete: "name" });
   const email = el("input", { id: "visitor-email", name: "email", type: "email", autocomplete: "email" });
   const text = el("textarea", { id: "visitor-first", name: "message", required: true, rows: 3 });
   const error = el("p", { class: "error", role: "alert", id: "start-error" });
-  $box.replaceChildren(el("h1", { text: "Chat with us" }),
+  $box.replaceChildren(el("div", { class: "widget-head" }, el("h1", { text: "Chat with us" }), closeButton()),
     el("form", { id: "start-form", onsubmit: async (e) => {
         e.preventDefault();
         const res = await call("POST", "/" + encodeURIComponent(key) + "/chats",
@@ -71,7 +82,7 @@ async function render() {
       el("span", { class: "who", text: m.kind === "visitor" ? "You" : m.author_name }),
       m.created_at ? el("time", { datetime: m.created_at, text: new Date(m.created_at).toLocaleTimeString(undefined, { timeStyle: "short" }) }) : null,
       el("div", { class: "body", text: m.body }))));
-  $box.replaceChildren(el("h1", { text: chat.subject || "Chat with us" }), list,
+  $box.replaceChildren(el("div", { class: "widget-head" }, el("h1", { text: chat.subject || "Chat with us" }), closeButton()), list,
     chat.status === "open" ? composer(keep) : closed(chat));
   list.scrollTop = list.scrollHeight;
   // On a phone the page itself may scroll: keep the newest message and

@@ -1,6 +1,7 @@
 // Embeds the Threadline chat on a page:
 //   <script src="https://help.example.com/widget.js" data-key="wk_…" async></script>
-// It adds a "Chat with us" button that opens the chat in a frame.
+// It adds a "Chat with us" button that opens the chat in a frame; Escape
+// or the frame's Close button closes it. It works from <head> or <body>.
 (function () {
   "use strict";
   var script = document.currentScript;
@@ -19,10 +20,24 @@
   frame.hidden = true;
   frame.style.cssText = "position:fixed;right:1em;bottom:4.5em;z-index:2147483000;width:22em;height:32em;max-height:80vh;" +
     "border:1px solid #c9ccd1;border-radius:12px;background:#fff;box-shadow:0 6px 24px rgba(0,0,0,.2)";
-  button.addEventListener("click", function () {
-    frame.hidden = !frame.hidden;
-    button.setAttribute("aria-expanded", String(!frame.hidden));
+  function show(open) {
+    frame.hidden = !open;
+    button.setAttribute("aria-expanded", String(open));
+    if (open) frame.focus(); else button.focus();
+  }
+  button.addEventListener("click", function () { show(frame.hidden); });
+  // Escape closes the chat, on this page or inside the frame (which says
+  // so with a message, as does its Close button).
+  document.addEventListener("keydown", function (e) {
+    if (e.key === "Escape" && !frame.hidden) show(false);
   });
-  document.body.appendChild(frame);
-  document.body.appendChild(button);
+  window.addEventListener("message", function (e) {
+    if (e.origin === origin && e.source === frame.contentWindow && e.data && e.data.threadline === "close") show(false);
+  });
+  // Placed in <head>, the script runs before there is a body to add to.
+  function place() {
+    document.body.appendChild(frame);
+    document.body.appendChild(button);
+  }
+  if (document.body) place(); else document.addEventListener("DOMContentLoaded", place);
 })();

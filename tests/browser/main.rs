@@ -343,6 +343,56 @@ async fn the_embed_script_opens_the_widget_on_another_site() {
     wait_text(&site, "#visitor-messages", "Is this thing on?").await;
     let chats = app.get("/api/v1/chats", &t.admin.token).await.body;
     assert_eq!(chats[0]["visitor"]["name"], "Linus");
+    // Escape in the chat closes it; so does its Close button.
+    find(&site, "#visitor-body").await.send_keys("\u{E00C}").await.unwrap();
+    site.enter_parent_frame().await.unwrap();
+    wait_attr(&site, "button[aria-expanded]", "aria-expanded", "false").await;
+    click(&site, "button[aria-expanded]").await;
+    find(&site, "iframe[title='Chat with us']")
+        .await
+        .enter_frame()
+        .await
+        .unwrap();
+    click(&site, "#widget-close").await;
+    site.enter_parent_frame().await.unwrap();
+    wait_attr(&site, "button[aria-expanded]", "aria-expanded", "false").await;
+    site.close().await.unwrap();
+}
+
+/// Waits until the element at `css` has `attr` = `value` (ten seconds at most).
+async fn wait_attr(c: &Client, css: &str, attr: &str, value: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while find(c, css).await.attr(attr).await.unwrap().as_deref() != Some(value) {
+        assert!(Instant::now() < deadline, "{css} never had {attr}={value}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The embed script placed in `<head>`, before a slow script, still shows
+/// its button once the page is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embed_script_works_from_the_head() {
+    let Some(driver) = chromedriver() else { return };
+    let app = TestApp::spawn(TestDb::create(Backend::Sqlite).await.unwrap()).await;
+    let t = app.tenant("Acme").await;
+    let site = browser(&driver).await;
+    let page = format!(
+        "<!doctype html><html><head><title>Shop</title><script src=\"{}\" data-key=\"{}\"></script>\
+         <script>const until = Date.now() + 300; while (Date.now() < until) {{}}</script></head>\
+         <body><h1>Our shop</h1></body></html>",
+        app.url("/widget.js"),
+        t.widget_key
+    );
+    site.goto(&serve_page(page).await).await.unwrap();
+    let open = find(&site, "button[aria-expanded]").await;
+    assert_eq!(open.text().await.unwrap(), "Chat with us");
+    open.click().await.unwrap();
+    find(&site, "iframe[title='Chat with us']")
+        .await
+        .enter_frame()
+        .await
+        .unwrap();
+    find(&site, "#visitor-name").await;
     site.close().await.unwrap();
 }
 
