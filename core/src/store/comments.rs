@@ -38,15 +38,9 @@ impl Store {
         internal: bool,
     ) -> StoreResult<(Ticket, Comment, Option<OutboxMail>)> {
         let txn = self.write_txn().await?;
-        let mut find = ticket::Entity::find()
-            .filter(ticket::Column::TenantId.eq(tenant_id))
-            .filter(ticket::Column::Number.eq(number));
-        if self.backend() == DbBackend::Postgres {
-            // Orders this comment against a status change of the same
-            // ticket (a comment never lands on a ticket just closed).
-            find = find.lock_exclusive();
-        }
-        let ticket = find.one(&txn).await?.ok_or(StoreError::NotFound)?;
+        // Taken in turn with a status change of the same ticket: a comment
+        // never lands on a ticket just closed.
+        let ticket = self.ticket_for_update(&txn, tenant_id, number).await?;
         if ticket.status == TicketStatus::Closed.as_str() {
             return Err(StoreError::Conflict(format!(
                 "ticket {} is closed and takes no more comments; open a new ticket instead",

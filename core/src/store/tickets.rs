@@ -39,19 +39,10 @@ impl Store {
         before_number: Option<i64>,
         limit: u64,
     ) -> StoreResult<Vec<Ticket>> {
-        let mut query = ticket::Entity::find()
-            .filter(ticket::Column::TenantId.eq(tenant_id))
+        let mut query = filter
+            .apply(ticket::Entity::find().filter(ticket::Column::TenantId.eq(tenant_id)))
             .order_by_desc(ticket::Column::Number)
             .limit(limit);
-        if let Some(status) = filter.status {
-            query = query.filter(ticket::Column::Status.eq(status.as_str()));
-        }
-        if let Some(assignee) = &filter.assignee_id {
-            query = query.filter(ticket::Column::AssigneeId.eq(assignee.as_str()));
-        }
-        if let Some(requester) = &filter.requester_id {
-            query = query.filter(ticket::Column::RequesterId.eq(requester.as_str()));
-        }
         if let Some(n) = before_number {
             query = query.filter(ticket::Column::Number.lt(n));
         }
@@ -71,21 +62,12 @@ impl Store {
         limit: u64,
     ) -> StoreResult<Vec<Ticket>> {
         use sea_orm::Condition;
-        let mut query = ticket::Entity::find()
-            .filter(ticket::Column::TenantId.eq(tenant_id))
+        let mut query = filter
+            .apply(ticket::Entity::find().filter(ticket::Column::TenantId.eq(tenant_id)))
             .filter(ticket::Column::DueAt.is_not_null())
             .order_by_asc(ticket::Column::DueAt)
             .order_by_asc(ticket::Column::Number)
             .limit(limit);
-        if let Some(status) = filter.status {
-            query = query.filter(ticket::Column::Status.eq(status.as_str()));
-        }
-        if let Some(assignee) = &filter.assignee_id {
-            query = query.filter(ticket::Column::AssigneeId.eq(assignee.as_str()));
-        }
-        if let Some(requester) = &filter.requester_id {
-            query = query.filter(ticket::Column::RequesterId.eq(requester.as_str()));
-        }
         if let Some(at) = overdue_at {
             query = query.filter(ticket::Column::DueAt.lt(at));
         }
@@ -134,6 +116,22 @@ pub struct TicketFilter {
     pub status: Option<TicketStatus>,
     pub assignee_id: Option<String>,
     pub requester_id: Option<String>,
+}
+
+impl TicketFilter {
+    /// Adds the filters that are set to `query`.
+    fn apply(&self, mut query: sea_orm::Select<ticket::Entity>) -> sea_orm::Select<ticket::Entity> {
+        if let Some(status) = self.status {
+            query = query.filter(ticket::Column::Status.eq(status.as_str()));
+        }
+        if let Some(assignee) = &self.assignee_id {
+            query = query.filter(ticket::Column::AssigneeId.eq(assignee.as_str()));
+        }
+        if let Some(requester) = &self.requester_id {
+            query = query.filter(ticket::Column::RequesterId.eq(requester.as_str()));
+        }
+        query
+    }
 }
 
 /// A change to a ticket an agent asks for; `None` leaves a field as it is.
@@ -185,14 +183,7 @@ impl Store {
         change: &TicketChange,
     ) -> StoreResult<Ticket> {
         let txn = self.write_txn().await?;
-        let mut find = ticket::Entity::find()
-            .filter(ticket::Column::TenantId.eq(tenant_id))
-            .filter(ticket::Column::Number.eq(number));
-        if self.backend() == DbBackend::Postgres {
-            // SQLite's writer transaction is exclusive already.
-            find = find.lock_exclusive();
-        }
-        let ticket = find.one(&txn).await?.ok_or(StoreError::NotFound)?;
+        let ticket = self.ticket_for_update(&txn, tenant_id, number).await?;
         let status: TicketStatus = ticket
             .status
             .parse()
@@ -278,6 +269,24 @@ impl Store {
             .ok_or(StoreError::NotFound)?;
         txn.commit().await?;
         Ok(ticket)
+    }
+
+    /// Ticket `number`, read in `txn` under a row lock on PostgreSQL (SQLite's
+    /// writer transaction is exclusive already), so changes and comments of
+    /// one ticket take turns.
+    pub(super) async fn ticket_for_update(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        tenant_id: &str,
+        number: i64,
+    ) -> StoreResult<Ticket> {
+        let mut find = ticket::Entity::find()
+            .filter(ticket::Column::TenantId.eq(tenant_id))
+            .filter(ticket::Column::Number.eq(number));
+        if self.backend() == DbBackend::Postgres {
+            find = find.lock_exclusive();
+        }
+        find.one(txn).await?.ok_or(StoreError::NotFound)
     }
 
     /// A ticket's activity, oldest first (its newest [`MAX_EVENTS_SHOWN`]).
