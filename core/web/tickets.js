@@ -25,7 +25,7 @@ function select(id, values, selected, label) {
 
 // ---- the list ---------------------------------------------------------
 
-let ticketFilter = { status: "", assignee: "", sort: "number", breached: false };
+let ticketFilter = { q: "", status: "", assignee: "", sort: "number", breached: false };
 
 async function showTicketList() {
   const page = ticketPage("tickets", el("h2", { text: "Tickets" }), el("p", { role: "status", text: "Loading…" }));
@@ -35,14 +35,19 @@ async function showTicketList() {
   const mine = el("input", { id: "ticket-filter-mine", type: "checkbox", checked: !!ticketFilter.assignee });
   const sort = select("ticket-sort", [["number", "Newest first"], ["due", "Soonest due first"]], ticketFilter.sort, (x) => x);
   const breached = el("input", { id: "ticket-filter-breached", type: "checkbox", checked: ticketFilter.breached });
+  const search = el("input", { id: "ticket-search", type: "search", value: ticketFilter.q, placeholder: "Number, subject, requester, comment" });
   const rows = el("tbody", { id: "ticket-rows" });
   const more = el("button", { type: "button", class: "secondary", id: "tickets-more", hidden: true, text: "Show more" });
   const note = el("p", { role: "status", id: "tickets-status" });
   let next = null;
+  let latest = 0;
   const load = async (path, append) => {
     note.textContent = "Loading…";
+    const asked = ++latest;
     const res = await api("GET", path);
-    if (!current || current.kind !== "ticket-list") return;
+    // Only the newest request's answer is shown (a search typed fast
+    // asks several times).
+    if (!current || current.kind !== "ticket-list" || asked !== latest) return;
     if (!res.ok) { note.textContent = res.data ? res.data.error.message : "Could not load tickets."; return; }
     const found = res.data.map((t) => el("tr", {},
       el("td", {}, el("a", { href: "#/tickets/" + t.number, text: t.number })),
@@ -60,8 +65,9 @@ async function showTicketList() {
     note.textContent = rows.children.length ? "" : "No tickets match.";
   };
   const reload = () => {
-    ticketFilter = { status: status.value, assignee: mine.checked ? myId : "", sort: sort.value, breached: breached.checked };
+    ticketFilter = { q: search.value.trim(), status: status.value, assignee: mine.checked ? myId : "", sort: sort.value, breached: breached.checked };
     const q = new URLSearchParams();
+    if (ticketFilter.q) q.set("q", ticketFilter.q);
     if (ticketFilter.sort === "due") q.set("sort", "due");
     if (ticketFilter.breached) q.set("breached", "true");
     if (ticketFilter.status) q.set("status", ticketFilter.status);
@@ -72,10 +78,13 @@ async function showTicketList() {
   mine.addEventListener("change", reload);
   sort.addEventListener("change", reload);
   breached.addEventListener("change", reload);
+  let typed = null;
+  search.addEventListener("input", () => { clearTimeout(typed); typed = setTimeout(reload, 250); });
   more.addEventListener("click", () => { if (next) load(next.replace(/^\/api\/v1/, ""), true); });
   page.replaceChildren(
     el("h2", { text: "Tickets" }),
-    el("div", { class: "row filters" },
+    el("div", { class: "row filters", role: "search" },
+      el("label", { class: "inline", for: "ticket-search", text: "Search" }), search,
       el("label", { class: "inline", for: "ticket-filter-status", text: "Status" }), status,
       el("label", { class: "inline", for: "ticket-filter-mine" }, mine, "Assigned to me"),
       el("label", { class: "inline", for: "ticket-sort", text: "Sort" }), sort,

@@ -22,6 +22,8 @@ mod m20261126_000012_ticket_filters;
 mod m20261126_000013_ticket_comments;
 mod m20261126_000014_sla;
 mod m20261126_000015_chat_activity;
+mod m20261126_000016_search_terms;
+pub mod search;
 
 pub struct Migrator;
 
@@ -44,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000013_ticket_comments::Migration),
             Box::new(m20261126_000014_sla::Migration),
             Box::new(m20261126_000015_chat_activity::Migration),
+            Box::new(m20261126_000016_search_terms::Migration),
         ]
     }
 }

@@ -19,6 +19,7 @@ mod operations;
 mod pagination;
 mod plugins;
 mod rules;
+mod search;
 mod sla;
 mod tenancy;
 mod work;

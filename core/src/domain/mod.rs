@@ -7,6 +7,7 @@ pub mod hooks;
 pub mod mail;
 pub mod password;
 pub mod rules;
+pub mod search;
 pub mod sla;
 pub mod subject;
 pub mod summary;
@@ -15,6 +16,7 @@ pub mod transcript;
 
 pub use chat::{ChatStatus, MessageKind, TicketStatus};
 pub use email::EmailAddress;
+pub use search::SearchQuery;
 pub use subject::Subject;
 pub use ticket_number::TicketNumber;
 

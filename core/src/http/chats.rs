@@ -13,7 +13,7 @@ use super::extract::{ApiJson, AuthAgent};
 use super::pagination;
 use super::views::*;
 use crate::conversion::ConvertInput;
-use crate::domain::{ChatStatus, InvalidInput, MessageKind, TicketStatus, message_body};
+use crate::domain::{ChatStatus, InvalidInput, MessageKind, SearchQuery, TicketStatus, message_body};
 use crate::realtime::{Event, EventKind};
 use crate::store::{NewMessage, StoreError};
 
@@ -39,6 +39,9 @@ pub struct ListChatsQuery {
     limit: Option<String>,
     /// The id of the last chat of the previous page.
     before: Option<String>,
+    /// Words, each of which starts a word of the chat: the visitor's name
+    /// or email, the subject, or a message (`ana refu`).
+    q: Option<String>,
 }
 
 /// The chat list's filter, for the OpenAPI document. The handler parses the
@@ -71,6 +74,7 @@ async fn list_chats(
         ),
     };
     let limit = pagination::limit(q.limit.as_deref())?;
+    let search = SearchQuery::parse(q.q.as_deref())?;
     let before = match q.before.as_deref() {
         None | Some("") => None,
         Some(id) => Some(state.store.chat(&agent.tenant_id, id).await.map_err(|e| match e {
@@ -80,9 +84,11 @@ async fn list_chats(
     };
     let items = state
         .store
-        .list_chats(&agent.tenant_id, status, before.as_ref(), limit)
+        .list_chats(&agent.tenant_id, status, search.as_ref(), before.as_ref(), limit)
         .await?;
-    let filters: Vec<(&str, &str)> = status.iter().map(|s| ("status", s.as_str())).collect();
+    let searched = search.as_ref().map(SearchQuery::to_url_value);
+    let mut filters: Vec<(&str, &str)> = status.iter().map(|s| ("status", s.as_str())).collect();
+    filters.extend(searched.as_deref().map(|q| ("q", q)));
     let link = pagination::next_link(
         "/api/v1/chats",
         &filters,

@@ -748,7 +748,7 @@ async fn shadow_run(
     let chat_ids: Vec<String> = match (req.last, req.chat_ids) {
         (Some(n), None) if (1..=MAX_SHADOW_CHATS as u32).contains(&n) => state
             .store
-            .list_chats(&admin.tenant_id, Some(ChatStatus::Closed), None, u64::from(n))
+            .list_chats(&admin.tenant_id, Some(ChatStatus::Closed), None, None, u64::from(n))
             .await?
             .into_iter()
             .map(|c| c.chat.id)

@@ -15,7 +15,7 @@ use super::extract::{ApiJson, AuthAgent};
 use super::pagination;
 use super::views::{AgentRef, CommentView, TicketView};
 use crate::domain::hooks::Priority;
-use crate::domain::{InvalidInput, TicketNumber, TicketStatus, message_body};
+use crate::domain::{InvalidInput, SearchQuery, TicketNumber, TicketStatus, message_body};
 use crate::store::{Agent, Requester, TicketChange, TicketFilter};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -64,6 +64,9 @@ pub struct ListTicketsQuery {
     /// `true`: only tickets past their next due time, most overdue first
     /// (implies `sort=due`).
     breached: Option<String>,
+    /// Words, each of which starts a word of the ticket: its number
+    /// (`TK-1001`), subject, requester's name or email, or a comment.
+    q: Option<String>,
 }
 
 /// Tickets of the caller's workspace, newest number first, a page at a time
@@ -117,6 +120,7 @@ async fn list_tickets(
         status,
         assignee_id: id("assignee", q.assignee.as_deref())?,
         requester_id: id("requester", q.requester.as_deref())?,
+        search: SearchQuery::parse(q.q.as_deref())?,
     };
     let store = &state.store;
     let tickets = if by_due {
@@ -152,6 +156,10 @@ async fn list_tickets(
     }
     if let Some(r) = &filter.requester_id {
         kept.push(("requester", r));
+    }
+    let searched = filter.search.as_ref().map(SearchQuery::to_url_value);
+    if let Some(q) = &searched {
+        kept.push(("q", q));
     }
     let link = pagination::next_link("/api/v1/tickets", &kept, tickets.len(), limit, last.as_deref());
     // Three queries for the whole page, not two more per ticket.

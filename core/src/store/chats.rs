@@ -11,7 +11,8 @@ use sea_orm::{
 
 use super::entities::{chat, message, rating, visitor};
 use super::{Chat, Message, Rating, Store, StoreError, StoreResult, Tenant, Visitor, new_id, new_token};
-use crate::domain::{ChatStatus, MessageKind};
+use crate::domain::{ChatStatus, MessageKind, SearchQuery};
+use threadline_migrations::search::{self, SearchIndex};
 
 /// A message about to be written.
 #[derive(Debug, Clone)]
@@ -90,6 +91,15 @@ impl Store {
             body: first_message.to_owned(),
         };
         insert_message(&txn, &chat, &first, now).await?;
+        let found_by = [Some(visitor_name), visitor_email, subject];
+        super::index_terms(
+            &txn,
+            SearchIndex::Chats,
+            &tenant.id,
+            &chat.id,
+            found_by.into_iter().flatten(),
+        )
+        .await?;
         txn.commit().await?;
         Ok((chat, token))
     }
@@ -110,12 +120,14 @@ impl Store {
             .ok_or(StoreError::NotFound)
     }
 
-    /// Chats of a workspace, newest first, optionally of one status, after
-    /// the `before` chat of a previous page.
+    /// Chats of a workspace, newest activity first, optionally of one
+    /// status or matching a search, after the `before` chat of a previous
+    /// page.
     pub async fn list_chats(
         &self,
         tenant_id: &str,
         status: Option<ChatStatus>,
+        search: Option<&SearchQuery>,
         before: Option<&Chat>,
         limit: u64,
     ) -> StoreResult<Vec<ChatListItem>> {
@@ -126,6 +138,9 @@ impl Store {
             .limit(limit);
         if let Some(status) = status {
             query = query.filter(chat::Column::Status.eq(status.as_str()));
+        }
+        for term in search.map(SearchQuery::terms).unwrap_or_default() {
+            query = query.filter(chat::Column::Id.in_subquery(search::matching(SearchIndex::Chats, tenant_id, term)));
         }
         if let Some(b) = before {
             // Strictly after the cursor in (updated_at, id) order, so a page
@@ -354,7 +369,12 @@ pub(super) async fn insert_message(
     new: &NewMessage,
     at: DateTime<Utc>,
 ) -> StoreResult<Message> {
-    Ok(message_row(&chat.tenant_id, &chat.id, new, at).insert(txn).await?)
+    let message = message_row(&chat.tenant_id, &chat.id, new, at).insert(txn).await?;
+    // The server's own lines ("Chat closed by …") find nothing worth finding.
+    if new.kind != MessageKind::System {
+        super::index_terms(txn, SearchIndex::Chats, &chat.tenant_id, &chat.id, [new.body.as_str()]).await?;
+    }
+    Ok(message)
 }
 
 /// Characters of a message the inbox shows.

@@ -9,6 +9,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, DbBackend, EntityTrait, QueryFilter
 use super::entities::{mail_outbox, requester, tenant, ticket, ticket_comment};
 use super::{Agent, Store, StoreError, StoreResult, Ticket, new_id};
 use crate::domain::{TicketNumber, TicketStatus, mail};
+use threadline_migrations::search::SearchIndex;
 
 pub type Comment = ticket_comment::Model;
 pub type OutboxMail = mail_outbox::Model;
@@ -60,6 +61,7 @@ impl Store {
         }
         .insert(&txn)
         .await?;
+        super::index_terms(&txn, SearchIndex::Tickets, tenant_id, &ticket.id, [body]).await?;
         let mut update = ticket::Entity::update_many()
             .filter(ticket::Column::Id.eq(&ticket.id))
             .col_expr(ticket::Column::UpdatedAt, Expr::value(now));

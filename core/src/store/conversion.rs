@@ -42,6 +42,7 @@ use super::{Agent, Chat, Requester, Store, StoreError, StoreResult, Tenant, Tick
 use crate::domain::hooks::{HookCandidate, TicketFields};
 use crate::domain::ticket_number::PREFIX;
 use crate::domain::{ChatStatus, EmailAddress, MessageKind, TicketStatus};
+use threadline_migrations::search::{self, SearchIndex};
 
 /// What a conversion reads before its hooks run.
 #[derive(Debug, Clone)]
@@ -241,6 +242,7 @@ impl Store {
             c.first_response_due_at.into(),           // $28
             c.resolution_due_at.into(),               // $29
             c.due_at.into(),                          // $30
+            ticket_terms(c, None).join(" ").into(),   // $31
         ];
         let row = self
             .writer
@@ -358,7 +360,13 @@ impl Store {
             .exec_without_returning(&txn)
             .await?;
 
-        // 6. The agent's reason, as the ticket's first internal comment.
+        // 6. What finds the ticket in a search.
+        let terms = ticket_terms(c, Some(&number.to_string()));
+        if let Some(insert) = search::insert(SearchIndex::Tickets, &c.tenant_id, &ticket.id, &terms) {
+            txn.execute(&insert).await?;
+        }
+
+        // 7. The agent's reason, as the ticket's first internal comment.
         if let Some(reason) = &c.reason {
             ticket_comment::Entity::insert(ticket_comment::ActiveModel {
                 id: Set(new_id()),
@@ -389,6 +397,19 @@ impl Store {
             None => Ok(CommitOutcome::Stale),
         }
     }
+}
+
+/// The words that find a converted ticket: its subject, requester, the
+/// conversion's reason and, once taken, its number.
+fn ticket_terms(c: &ConversionCommit, number: Option<&str>) -> Vec<String> {
+    let texts = [
+        Some(c.subject.as_str()),
+        Some(c.requester_name.as_str()),
+        Some(c.requester_email.as_str()),
+        c.reason.as_deref(),
+        number,
+    ];
+    search::terms(texts.into_iter().flatten())
 }
 
 /// The ticket a conversion creates.
@@ -450,7 +471,9 @@ fn conversion_log(agent_name: &str) -> (String, &'static str) {
 /// requester, give the visitor the typed email if they had none, take the
 /// next number (after the requester, so the counter's row lock is taken
 /// last), insert the ticket (its trigger counts it for the assignee) and
-/// the system message. One statement is one transaction: all of it or none.
+/// the system message, the reason and the ticket's search words (`$31`,
+/// space-separated, and its number). One statement is one transaction: all
+/// of it or none.
 const COMMIT_POSTGRES: &str = "
 WITH claim AS (
     UPDATE chats
@@ -482,6 +505,10 @@ WITH claim AS (
 ), reason AS (
     INSERT INTO ticket_comments (id, tenant_id, ticket_id, author_id, author_name, body, internal, created_at)
     SELECT $25, $4, $1, $26, $27, $24, TRUE, $2 FROM number WHERE $24::text IS NOT NULL
+), terms AS (
+    INSERT INTO ticket_terms (tenant_id, term, ticket_id)
+    SELECT DISTINCT $4, term, $1 FROM number, unnest(string_to_array($31, ' ') || number.n::text) AS term
+    ON CONFLICT DO NOTHING
 )
 SELECT number.n AS number, requester.id AS r_id, requester.tenant_id AS r_tenant_id, requester.email AS r_email,
        requester.email_normalized AS r_email_normalized, requester.name AS r_name,

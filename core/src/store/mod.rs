@@ -354,6 +354,24 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Makes `owner` (a chat or ticket) findable by the words of `texts`, in
+/// the transaction that writes them: what is saved is searchable at once.
+pub(crate) async fn index_terms<'a>(
+    txn: &sea_orm::DatabaseTransaction,
+    index: threadline_migrations::search::SearchIndex,
+    tenant_id: &str,
+    owner: &str,
+    texts: impl IntoIterator<Item = &'a str>,
+) -> StoreResult<()> {
+    use sea_orm::ConnectionTrait;
+    use threadline_migrations::search;
+    let terms = search::terms(texts);
+    if let Some(insert) = search::insert(index, tenant_id, owner, &terms) {
+        txn.execute(&insert).await?;
+    }
+    Ok(())
+}
+
 /// Selects every column of `E` as `<prefix><column>`, for reading several
 /// entities from one joined row with `FromQueryResult::from_query_result`.
 pub(crate) fn prefixed<E: sea_orm::EntityTrait>(query: &mut sea_orm::sea_query::SelectStatement, prefix: &str) {

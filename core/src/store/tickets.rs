@@ -10,7 +10,8 @@ use sea_orm::{
 use super::entities::{agent, requester, ticket, ticket_event};
 use super::{Agent, Requester, Store, StoreError, StoreResult, Ticket, new_id};
 use crate::domain::hooks::Priority;
-use crate::domain::{TicketNumber, TicketStatus, sla};
+use crate::domain::{SearchQuery, TicketNumber, TicketStatus, sla};
+use threadline_migrations::search::{self, SearchIndex};
 
 impl Store {
     pub async fn ticket_by_number(&self, tenant_id: &str, number: i64) -> StoreResult<Ticket> {
@@ -40,7 +41,7 @@ impl Store {
         limit: u64,
     ) -> StoreResult<Vec<Ticket>> {
         let mut query = filter
-            .apply(ticket::Entity::find().filter(ticket::Column::TenantId.eq(tenant_id)))
+            .apply(tenant_id, ticket::Entity::find())
             .order_by_desc(ticket::Column::Number)
             .limit(limit);
         if let Some(n) = before_number {
@@ -63,7 +64,7 @@ impl Store {
     ) -> StoreResult<Vec<Ticket>> {
         use sea_orm::Condition;
         let mut query = filter
-            .apply(ticket::Entity::find().filter(ticket::Column::TenantId.eq(tenant_id)))
+            .apply(tenant_id, ticket::Entity::find())
             .filter(ticket::Column::DueAt.is_not_null())
             .order_by_asc(ticket::Column::DueAt)
             .order_by_asc(ticket::Column::Number)
@@ -110,17 +111,21 @@ impl Store {
     }
 }
 
-/// Which tickets a list shows (each filter has its index, migration 12).
+/// Which tickets a list shows (each filter has its index: migration 12, and
+/// 16 for search).
 #[derive(Debug, Clone, Default)]
 pub struct TicketFilter {
     pub status: Option<TicketStatus>,
     pub assignee_id: Option<String>,
     pub requester_id: Option<String>,
+    /// Only tickets this search finds.
+    pub search: Option<SearchQuery>,
 }
 
 impl TicketFilter {
     /// Adds the filters that are set to `query`.
-    fn apply(&self, mut query: sea_orm::Select<ticket::Entity>) -> sea_orm::Select<ticket::Entity> {
+    fn apply(&self, tenant_id: &str, mut query: sea_orm::Select<ticket::Entity>) -> sea_orm::Select<ticket::Entity> {
+        query = query.filter(ticket::Column::TenantId.eq(tenant_id));
         if let Some(status) = self.status {
             query = query.filter(ticket::Column::Status.eq(status.as_str()));
         }
@@ -129,6 +134,10 @@ impl TicketFilter {
         }
         if let Some(requester) = &self.requester_id {
             query = query.filter(ticket::Column::RequesterId.eq(requester.as_str()));
+        }
+        for term in self.search.as_ref().map(SearchQuery::terms).unwrap_or_default() {
+            query =
+                query.filter(ticket::Column::Id.in_subquery(search::matching(SearchIndex::Tickets, tenant_id, term)));
         }
         query
     }
