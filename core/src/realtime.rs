@@ -29,6 +29,10 @@ pub enum EventKind {
     ChatReopened,
     ChatConverted,
     ChatRated,
+    /// Someone is typing in the chat (`active`), or stopped. Sent by the
+    /// sockets themselves, never stored: a client shows it until told
+    /// otherwise or until [`TYPING_SHOWN_FOR`] passes without a repeat.
+    Typing,
     /// A session or API token was ended (signed out, revoked, its password
     /// changed): sockets opened with it close. Never sent to a client.
     CredentialEnded,
@@ -52,6 +56,34 @@ pub struct Event {
     /// For an ended credential: its id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential_id: Option<String>,
+    /// For typing: who types, and whether they still are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub typing: Option<Typing>,
+}
+
+/// How long a client shows "typing…" after the last word that someone is.
+/// A typist's client repeats it more often than this while keys are pressed.
+pub const TYPING_SHOWN_FOR: Duration = Duration::from_secs(6);
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Typing {
+    /// `visitor` or `agent`.
+    pub by: Typist,
+    /// The agent, when an agent types (so their own console ignores it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    /// The agent's name, shown to the visitor and to other agents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Still typing; `false` when they sent, cleared or left.
+    pub active: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Typist {
+    Visitor,
+    Agent,
 }
 
 impl Event {
@@ -64,6 +96,7 @@ impl Event {
             internal: false,
             ticket: None,
             credential_id: None,
+            typing: None,
         }
     }
 
@@ -72,6 +105,16 @@ impl Event {
         Self {
             credential_id: Some(credential_id.to_owned()),
             ..Self::new(tenant_id, EventKind::CredentialEnded, "")
+        }
+    }
+
+    /// Someone types in `chat_id` of the workspace, or stopped. An agent
+    /// writing an internal note types `internal`ly: visitors never see it.
+    pub fn typing(tenant_id: &str, chat_id: &str, typing: Typing, internal: bool) -> Self {
+        Self {
+            internal,
+            typing: Some(typing),
+            ..Self::new(tenant_id, EventKind::Typing, chat_id)
         }
     }
 

@@ -10,6 +10,7 @@ let token = localStorage.getItem("threadline.token");
 let listStatus = "open";
 let socket = null;
 let current = null; // the chat or ticket shown: { kind, id }
+let me = null; // this agent's id, to tell their own typing from others'
 
 async function api(method, path, body) {
   const res = await fetch("/api/v1" + path, {
@@ -115,6 +116,9 @@ function start() {
       el("button", { type: "button", onclick: signOut, text: "Sign out" })),
     el("main", { class: "console", id: "main" },
       el("nav", { class: "chats", "aria-label": "Chats" },
+        el("div", { role: "search" },
+          el("label", { for: "chat-search", class: "visually-hidden", text: "Search chats" }),
+          el("input", { id: "chat-search", type: "search", placeholder: "Search chats", value: listQuery, oninput: searchChats })),
         el("div", { class: "tabs", id: "tabs", role: "group", "aria-label": "Show chats" }),
         el("ul", { id: "chat-list" })),
       el("section", { class: "thread", id: "thread", "aria-label": "Chat" }, el("p", { class: "empty", text: "Pick a chat." })),
@@ -123,6 +127,7 @@ function start() {
   connect();
   loadList();
   route();
+  api("GET", "/auth/session").then((r) => { if (r.ok) me = r.data.agent.id; }).catch(() => {});
 }
 
 function renderTabs() {
@@ -152,6 +157,14 @@ function route() {
 // unread, and the page title counts them.
 let listShown = 0;
 let listNext = null;
+let listQuery = "";
+let listAsked = 0;
+let searchTimer = null;
+
+function searchChats(e) {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(() => { listQuery = e.target.value.trim(); listShown = 0; loadList(); }, 250);
+}
 const seen = JSON.parse(localStorage.getItem("threadline.seen") || "{}");
 
 function markSeen(chat) {
@@ -179,8 +192,16 @@ async function loadList(more) {
   // A live refresh reloads as many chats as are shown (the API's page
   // cap at most); "Show more" appends the next page.
   const limit = Math.min(200, Math.max(50, listShown));
-  const path = more && listNext ? listNext.replace(/^\/api\/v1/, "") : "/chats?status=" + listStatus + "&limit=" + limit;
+  const path = more && listNext ? listNext.replace(/^\/api\/v1/, "")
+    : "/chats?status=" + listStatus + "&limit=" + limit + (listQuery ? "&q=" + encodeURIComponent(listQuery) : "");
+  const asked = ++listAsked;
   const res = await api("GET", path).catch(() => null);
+  // Only the newest answer is shown: a search typed fast asks several times.
+  if (asked !== listAsked) return;
+  if (res && res.status === 422 && !more) {
+    list.replaceChildren(el("li", { class: "empty", text: res.data.error.message.replace(/^q must/, "A search must") }));
+    return;
+  }
   if (!res || !res.ok) return;
   const items = res.data.map(chatItem);
   if (more) {
@@ -191,7 +212,7 @@ async function loadList(more) {
   listShown = list.querySelectorAll("li:not(.more):not(.empty)").length;
   listNext = res.next;
   if (listNext) list.append(el("li", { class: "more" }, el("button", { type: "button", class: "secondary", id: "chats-more", onclick: () => loadList(true), text: "Show more" })));
-  if (!listShown) list.replaceChildren(el("li", { class: "empty", text: "No " + listStatus + " chats." }));
+  if (!listShown) list.replaceChildren(el("li", { class: "empty", text: listQuery ? "No " + listStatus + " chats match." : "No " + listStatus + " chats." }));
   countUnread();
 }
 
@@ -219,7 +240,7 @@ async function showChat(id, { fresh }) {
     chat.status === "open"
       ? el("button", { type: "button", class: "secondary", onclick: () => act(id, "close"), text: "Close chat" })
       : el("button", { type: "button", onclick: () => act(id, "reopen"), text: "Reopen" }));
-  const messages = el("ol", { class: "messages", id: "messages", "aria-live": "polite" }, chat.messages.map(message));
+  const messages = el("ol", { class: "messages", id: "messages", "aria-live": "polite", "aria-label": "Messages", tabindex: "0" }, chat.messages.map(message));
   const composerNow = document.getElementById("composer-form");
   const old = document.getElementById("messages");
   const atBottom = !old || old.scrollTop + old.clientHeight >= old.scrollHeight - 40;
@@ -230,8 +251,9 @@ async function showChat(id, { fresh }) {
     old.replaceWith(messages);
   } else {
     thread.dataset.chat = id;
-    thread.replaceChildren(header, messages,
+    thread.replaceChildren(header, messages, el("p", { id: "typing", class: "typing", role: "status" }),
       chat.status === "open" ? composer(id) : el("p", { class: "empty", text: "This chat is closed." }));
+    renderTyping();
   }
   if (fresh || atBottom) messages.scrollTop = messages.scrollHeight;
   markSeen(chat);
@@ -262,6 +284,7 @@ function composer(chatId) {
       if (!res) { error.textContent = "Not sent: you seem to be offline. Your message is kept; send it again when you are back."; return; }
       if (!res.ok) { error.textContent = res.data ? res.data.error.message : "Could not send."; return; }
       body.value = ""; note.checked = false; mode(); error.textContent = "";
+      typing.stop();
       showChat(chatId, { fresh: false });
     } },
     label, body, error,
@@ -274,6 +297,12 @@ function composer(chatId) {
     label.textContent = note.checked ? "Internal note (agents only, never shown to the visitor)" : "Message to the visitor";
     send.textContent = note.checked ? "Add note" : "Send";
   };
+  // The visitor sees "typing…" while the agent writes to them, never
+  // while they write an internal note.
+  const typing = typist((active, internal) => ({ kind: "typing", chat_id: chatId, active, internal }));
+  body.addEventListener("input", () => typing.typed(body.value, note.checked));
+  body.addEventListener("blur", () => typing.stop());
+  note.addEventListener("change", () => { typing.stop(); typing.typed(body.value, note.checked); });
   note.addEventListener("change", mode);
   // Enter sends; Shift+Enter makes a new line.
   body.addEventListener("keydown", (e) => {
@@ -385,6 +414,58 @@ function restoreColumns() {
   for (const id of ["thread", "sidebar"]) { const n = document.getElementById(id); if (n) n.hidden = false; }
 }
 
+// ---- typing -----------------------------------------------------------
+
+// Tells the other side a person types: at once when they start, again
+// every 2 s while keys are pressed (the other side forgets after 6 s), and
+// at once when they stop (sent, emptied, left the box).
+function typist(frame) {
+  let since = 0;
+  let shownAs = null; // null, or whether the notice went out as internal
+  const send = (active, internal) => {
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame(active, internal)));
+  };
+  return {
+    typed(text, internal) {
+      if (!text.trim()) { this.stop(); return; }
+      const now = Date.now();
+      if (shownAs === internal && now - since < 2000) return;
+      since = now; shownAs = internal;
+      send(true, internal);
+    },
+    stop() {
+      // Not internal, so that everyone who was told "typing" hears it stop.
+      if (shownAs !== null) send(false, false);
+      shownAs = null;
+    },
+  };
+}
+
+// Who types in which chat, until when: { chatId: { who: { name, until } } }.
+const typingNow = {};
+
+function onTyping(e) {
+  const t = e.typing;
+  if (!t || (t.by === "agent" && t.agent_id === me)) return;
+  const who = t.by === "visitor" ? "visitor" : t.agent_id;
+  const inChat = typingNow[e.chat_id] || (typingNow[e.chat_id] = {});
+  if (t.active) inChat[who] = { name: t.by === "visitor" ? "The visitor" : t.name + (e.internal ? " (internal note)" : ""), until: Date.now() + 6000 };
+  else delete inChat[who];
+  renderTyping();
+  setTimeout(renderTyping, 6100);
+}
+
+function renderTyping() {
+  const line = document.getElementById("typing");
+  const thread = document.getElementById("thread");
+  if (!line || !thread) return;
+  const now = Date.now();
+  const inChat = typingNow[thread.dataset.chat] || {};
+  const names = Object.values(inChat).filter((w) => w.until > now).map((w) => w.name);
+  const text = names.length ? names.join(" and ") + (names.length > 1 ? " are typing…" : " is typing…") : "";
+  if (line.textContent !== text) line.textContent = text;
+}
+
 // ---- live updates -----------------------------------------------------
 
 let retry = 0;
@@ -405,6 +486,9 @@ function connect() {
       if (current && current.kind === "chats") showChat(current.id, { fresh: false });
       return;
     }
+    if (e.kind === "typing") { onTyping(e); return; }
+    // A message ends its author's typing.
+    if (e.kind === "message_created" && typingNow[e.chat_id]) { typingNow[e.chat_id] = {}; renderTyping(); }
     loadList();
     if (current && current.kind === "chats" && (e.kind === "resync" || e.chat_id === current.id)) showChat(current.id, { fresh: false });
   };

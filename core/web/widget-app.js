@@ -75,15 +75,21 @@ async function render() {
   const res = await call("GET", "/chats/" + encodeURIComponent(session.chat), null, true);
   if (!res.ok) { localStorage.removeItem(store); session = null; startForm(); return; }
   const chat = res.data;
-  const draft = document.getElementById("visitor-body");
-  const keep = draft ? draft.value : "";
-  const list = el("ol", { class: "messages", id: "visitor-messages", "aria-live": "polite" },
+  const list = el("ol", { class: "messages", id: "visitor-messages", "aria-live": "polite", "aria-label": "Messages", tabindex: "0" },
     chat.messages.map((m) => el("li", { class: m.kind },
       el("span", { class: "who", text: m.kind === "visitor" ? "You" : m.author_name }),
       m.created_at ? el("time", { datetime: m.created_at, text: new Date(m.created_at).toLocaleTimeString(undefined, { timeStyle: "short" }) }) : null,
       el("div", { class: "body", text: m.body }))));
-  $box.replaceChildren(el("div", { class: "widget-head" }, el("h1", { text: chat.subject || "Chat with us" }), closeButton()), list,
-    chat.status === "open" ? composer(keep) : closed(chat));
+  const head = el("div", { class: "widget-head", id: "widget-head" }, el("h1", { text: chat.subject || "Chat with us" }), closeButton());
+  const old = document.getElementById("visitor-messages");
+  if (chat.status === "open" && old && document.getElementById("visitor-composer")) {
+    // A live update: the composer stays the very same node, so the
+    // visitor's focus, caret and draft are untouched.
+    document.getElementById("widget-head").replaceWith(head);
+    old.replaceWith(list);
+  } else {
+    $box.replaceChildren(head, list, typingLine, chat.status === "open" ? composer() : closed(chat));
+  }
   list.scrollTop = list.scrollHeight;
   // On a phone the page itself may scroll: keep the newest message and
   // the composer in view.
@@ -91,9 +97,42 @@ async function render() {
   if (last) last.scrollIntoView({ block: "nearest" });
 }
 
-function composer(keep) {
+// "Alice is typing…", kept across redraws; an agent's notice lasts 6 s
+// unless repeated, and a message from them ends it.
+const typingLine = el("p", { id: "typing", class: "typing", role: "status" });
+let agentsTyping = {};
+
+function onTyping(t) {
+  if (t.active) agentsTyping[t.agent_id] = { name: t.name, until: Date.now() + 6000 };
+  else delete agentsTyping[t.agent_id];
+  showTyping();
+  setTimeout(showTyping, 6100);
+}
+
+function showTyping() {
+  const now = Date.now();
+  const names = Object.values(agentsTyping).filter((a) => a.until > now).map((a) => a.name);
+  const text = names.length ? names.join(" and ") + (names.length > 1 ? " are typing…" : " is typing…") : "";
+  if (typingLine.textContent !== text) typingLine.textContent = text;
+}
+
+// Tells the agents the visitor types: at once, again every 2 s while keys
+// are pressed, and at once when they stop.
+let typingSince = 0;
+let typingShown = false;
+function sendTyping(active) {
+  if (!socket || socket.readyState !== WebSocket.OPEN) return;
+  const now = Date.now();
+  if (active && typingShown && now - typingSince < 2000) return;
+  if (!active && !typingShown) return;
+  typingSince = now; typingShown = active;
+  socket.send(JSON.stringify({ kind: "typing", active }));
+}
+
+function composer() {
   const body = el("textarea", { id: "visitor-body", rows: 2, required: true });
-  body.value = keep;
+  body.addEventListener("input", () => sendTyping(!!body.value.trim()));
+  body.addEventListener("blur", () => sendTyping(false));
   const error = el("p", { class: "error", role: "alert" });
   const form = el("form", { class: "composer", id: "visitor-composer", onsubmit: async (e) => {
       e.preventDefault();
@@ -101,6 +140,7 @@ function composer(keep) {
       const res = await call("POST", "/chats/" + encodeURIComponent(session.chat) + "/messages", { body: body.value }, true).catch(() => null);
       if (!res || !res.ok) { error.textContent = forVisitors(res, "Your message was not sent. Please try again."); return; }
       body.value = "";
+      sendTyping(false);
       render();
     } },
     el("label", { for: "visitor-body", text: "Message" }), body, error,
@@ -141,6 +181,8 @@ function connect() {
   socket.onmessage = (msg) => {
     const e = JSON.parse(msg.data);
     if (e.kind === "ready") { retry = 0; $offline.hidden = true; }
+    if (e.kind === "typing") { if (e.typing) onTyping(e.typing); return; }
+    if (e.kind === "message_created") { agentsTyping = {}; showTyping(); }
     render();
   };
   socket.onclose = (e) => {

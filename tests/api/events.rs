@@ -11,6 +11,9 @@ on_both_databases!(
     sockets_see_only_their_own_workspace,
     sockets_need_a_valid_token,
     a_socket_closes_when_the_session_it_was_opened_with_ends,
+    typing_reaches_the_other_side_and_an_internal_note_stays_with_agents,
+    a_flood_of_typing_costs_others_a_few_events,
+    a_socket_that_sends_a_huge_frame_is_closed,
 );
 
 async fn an_agent_sees_the_workspace_live(app: TestApp) {
@@ -254,4 +257,114 @@ async fn an_event_on_one_node_reaches_sockets_on_another() {
     assert_eq!(live.next().await["chat_id"], chat.as_str());
     two.visitor_says(&visitor, &chat, "via node two").await;
     assert_eq!(live.next().await["kind"], "message_created");
+}
+
+async fn typing_reaches_the_other_side_and_an_internal_note_stays_with_agents(app: TestApp) {
+    let (t, other) = (app.tenant("Acme").await, app.tenant("Other").await);
+    let bob = app.agent(&t, "Bob Agent").await;
+    let (chat, visitor) = app.simple_chat(&t).await;
+    let mut ada = app.events("/api/v1/events", &t.admin.token).await;
+    let mut bobs = app.events("/api/v1/events", &bob.token).await;
+    let mut grace = app
+        .events(&format!("/api/v1/widget/chats/{chat}/events"), &visitor)
+        .await;
+
+    // Another workspace's agent names this chat: nobody here hears it.
+    let mut stranger = app.events("/api/v1/events", &other.admin.token).await;
+    stranger
+        .send(json!({"kind": "typing", "chat_id": chat, "active": true}))
+        .await;
+    assert_eq!(stranger.next().await["typing"]["by"], "agent", "only its own workspace");
+
+    // The visitor types: agents see it, the visitor gets no echo.
+    grace.send(json!({"kind": "typing", "active": true})).await;
+    let seen = json!({"kind": "typing", "chat_id": chat, "internal": false,
+        "typing": {"by": "visitor", "active": true}});
+    assert_eq!(ada.next().await, seen);
+    assert_eq!(bobs.next().await, seen);
+
+    // Ada writes an internal note: Bob sees her typing it, the visitor not.
+    let ada_types = |active: bool, internal: bool| json!({"kind": "typing", "chat_id": chat, "active": active, "internal": internal});
+    let mut ada_socket = app.events("/api/v1/events", &t.admin.token).await;
+    ada_socket.send(ada_types(true, true)).await;
+    let e = bobs.next().await;
+    assert_eq!(
+        e,
+        json!({"kind": "typing", "chat_id": chat, "internal": true,
+            "typing": {"by": "agent", "agent_id": t.admin.id, "name": t.admin.name, "active": true}})
+    );
+    // She stops, then writes to the visitor.
+    ada_socket.send(ada_types(false, false)).await;
+    ada_socket.send(ada_types(true, false)).await;
+    let first = grace.next().await;
+    assert_eq!(
+        (&first["kind"], &first["internal"], &first["typing"]["active"]),
+        (&json!("typing"), &json!(false), &json!(false)),
+        "the first the visitor hears is Ada stopping, not her internal note: {first}"
+    );
+    assert_eq!(
+        grace.next().await,
+        json!({"kind": "typing", "chat_id": chat, "internal": false,
+            "typing": {"by": "agent", "agent_id": t.admin.id, "name": t.admin.name, "active": true}})
+    );
+    // And the stranger's typing never reached the visitor or Ada's workspace.
+    app.visitor_says(&visitor, &chat, "still there?").await;
+    for live in [&mut ada, &mut bobs] {
+        loop {
+            let e = live.next().await;
+            assert_ne!(e["typing"]["agent_id"], json!(other.admin.id), "{e}");
+            if e["kind"] == "message_created" {
+                break;
+            }
+        }
+    }
+    assert_eq!(grace.next().await["kind"], "message_created");
+}
+
+/// A script that sends typing a thousand times costs the others a few
+/// events, not a thousand.
+async fn a_flood_of_typing_costs_others_a_few_events(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let (chat, visitor) = app.simple_chat(&t).await;
+    let mut agent = app.events("/api/v1/events", &t.admin.token).await;
+    let mut bot = app
+        .events(&format!("/api/v1/widget/chats/{chat}/events"), &visitor)
+        .await;
+    for i in 0..1000 {
+        bot.send(json!({"kind": "typing", "active": i % 2 == 0})).await;
+    }
+    assert_eq!(agent.next().await["kind"], "typing", "the first frame goes through");
+    // A message after the flood marks its end on the agent's socket.
+    app.visitor_says(&visitor, &chat, "done").await;
+    let mut typing_events = 1;
+    loop {
+        let e = agent.next().await;
+        if e["kind"] == "message_created" {
+            break;
+        }
+        assert_eq!(e["kind"], "typing");
+        typing_events += 1;
+    }
+    assert!(
+        (1..=10).contains(&typing_events),
+        "{typing_events} typing events reached the agent for 1000 frames"
+    );
+}
+
+async fn a_socket_that_sends_a_huge_frame_is_closed(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let (chat, visitor) = app.simple_chat(&t).await;
+    let mut bot = app
+        .events(&format!("/api/v1/widget/chats/{chat}/events"), &visitor)
+        .await;
+    let huge = format!(
+        "{{\"kind\":\"typing\",\"active\":true,\"pad\":\"{}\"}}",
+        "x".repeat(1 << 20)
+    );
+    bot.send_text(huge).await;
+    assert!(bot.ends().await, "a 1 MiB frame ends the socket");
+    // The server is fine, and so are other sockets.
+    let mut agent = app.events("/api/v1/events", &t.admin.token).await;
+    app.visitor_says(&visitor, &chat, "still works").await;
+    assert_eq!(agent.next().await["kind"], "message_created");
 }

@@ -1013,6 +1013,39 @@ impl Events {
         next_text(&mut self.0).await
     }
 
+    /// Sends a frame, as a client says something (typing).
+    pub async fn send(&mut self, frame: Value) {
+        use futures::SinkExt;
+        self.0
+            .send(tokio_tungstenite::tungstenite::Message::Text(frame.to_string().into()))
+            .await
+            .expect("frame sent");
+    }
+
+    /// Sends raw text, whatever it holds; `false` if the socket is gone.
+    pub async fn send_text(&mut self, text: String) -> bool {
+        use futures::SinkExt;
+        self.0
+            .send(tokio_tungstenite::tungstenite::Message::Text(text.into()))
+            .await
+            .is_ok()
+    }
+
+    /// Whether the server ends the socket within ten seconds (closed, or
+    /// the connection dropped); events that come first are skipped.
+    pub async fn ends(&mut self) -> bool {
+        use futures::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match tokio::time::timeout_at(deadline, self.0.next()).await {
+                Err(_) => return false,
+                Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => return true,
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
+    }
+
     /// The code the server closes the socket with; fails if an event comes
     /// first, or nothing within ten seconds.
     pub async fn close_code(&mut self) -> u16 {

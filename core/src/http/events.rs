@@ -12,8 +12,16 @@
 //! is `{"kind":"ready"}`: from then on no event is missed. A socket that
 //! falls too far behind gets `{"kind":"resync"}` and should refetch. When
 //! the server shuts down, sockets are closed with code 1001.
+//!
+//! After the token, a client may say one thing: that its person is typing,
+//! `{"kind":"typing","chat_id":"…","active":true,"internal":false}` (a
+//! visitor's socket leaves out `chat_id`: it has one chat). It reaches the
+//! other side as a `typing` event; an agent typing an internal note is seen
+//! by agents only. A socket's typing is thinned (see [`TypingThrottle`]) and
+//! its frames are small ([`MAX_CLIENT_FRAME`]); anything else is ignored.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -28,10 +36,14 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use super::AppState;
 use super::edge::ConnectionHold;
 use super::error::ApiError;
-use crate::realtime::{Event, EventKind};
+use crate::realtime::{Bus, Event, EventKind, Typing, Typist};
 
 /// How long a socket may take to send its token frame.
 const TOKEN_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The largest frame a client may send: a token or a typing notice. A
+/// larger one closes the socket, so nobody can make the server buffer more.
+const MAX_CLIENT_FRAME: usize = 4 * 1024;
 
 /// Close codes in the range RFC 6455 leaves to applications, after the
 /// HTTP statuses they stand for.
@@ -83,7 +95,8 @@ async fn close(mut socket: WebSocket, code: u16, reason: &'static str) {
 }
 
 fn upgrade(ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>) -> Result<WebSocketUpgrade, ApiError> {
-    ws.map_err(|e| ApiError::BadRequest(format!("connect with a websocket here ({e})")))
+    ws.map(|ws| ws.max_message_size(MAX_CLIENT_FRAME).max_frame_size(MAX_CLIENT_FRAME))
+        .map_err(|e| ApiError::BadRequest(format!("connect with a websocket here ({e})")))
 }
 
 /// Why a socket's token was refused.
@@ -103,9 +116,121 @@ impl From<ApiError> for Refused {
     }
 }
 
-/// What an authenticated socket may see, and the agent credential it was
-/// opened with (none for a visitor's).
-type Admitted<W> = (W, Option<String>);
+/// What an authenticated socket may see, the agent credential it was
+/// opened with (none for a visitor's), and who it speaks for.
+type Admitted<W> = (W, Option<String>, Speaker);
+
+/// Who is at the other end of a socket, for what they may say.
+enum Speaker {
+    Agent {
+        tenant_id: String,
+        agent_id: String,
+        name: String,
+    },
+    Visitor {
+        tenant_id: String,
+        chat_id: String,
+    },
+}
+
+/// What a client may send once admitted.
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum ClientFrame {
+    Typing {
+        #[serde(default)]
+        chat_id: Option<String>,
+        active: bool,
+        #[serde(default)]
+        internal: bool,
+    },
+}
+
+impl Speaker {
+    /// The event a client's frame stands for, if it stands for one.
+    fn event(&self, frame: ClientFrame) -> Option<Event> {
+        let ClientFrame::Typing {
+            chat_id,
+            active,
+            internal,
+        } = frame;
+        match self {
+            Speaker::Agent {
+                tenant_id,
+                agent_id,
+                name,
+            } => {
+                // Only the agent's own workspace hears it, so a chat id of
+                // another reaches nobody; one that is no id at all is dropped.
+                let chat_id = chat_id.filter(|id| uuid::Uuid::parse_str(id).is_ok())?;
+                let typing = Typing {
+                    by: Typist::Agent,
+                    agent_id: Some(agent_id.clone()),
+                    name: Some(name.clone()),
+                    active,
+                };
+                Some(Event::typing(tenant_id, &chat_id, typing, internal))
+            }
+            Speaker::Visitor { tenant_id, chat_id } => {
+                let typing = Typing {
+                    by: Typist::Visitor,
+                    agent_id: None,
+                    name: None,
+                    active,
+                };
+                Some(Event::typing(tenant_id, chat_id, typing, false))
+            }
+        }
+    }
+}
+
+/// Thins a socket's typing notices: the same news for the same chat at most
+/// every [`TypingThrottle::REPEAT`], and a few notices a second in all (a
+/// bucket), so a client that sends one per key press, or a bot that sends
+/// thousands, costs the bus a handful of messages a second.
+struct TypingThrottle {
+    last: HashMap<String, (Instant, bool)>,
+    tokens: f64,
+    refilled: Instant,
+}
+
+impl TypingThrottle {
+    const REPEAT: Duration = Duration::from_secs(2);
+    const BURST: f64 = 4.0;
+    const PER_SECOND: f64 = 2.0;
+    /// Chats remembered; past it the memory starts over (a socket types in
+    /// a few chats, not hundreds).
+    const CHATS: usize = 32;
+
+    fn new(now: Instant) -> Self {
+        Self {
+            last: HashMap::new(),
+            tokens: Self::BURST,
+            refilled: now,
+        }
+    }
+
+    fn allow(&mut self, chat_id: &str, active: bool, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * Self::PER_SECOND).min(Self::BURST);
+        self.refilled = now;
+        if let Some(&(at, was)) = self.last.get(chat_id)
+            && was == active
+            && now.saturating_duration_since(at) < Self::REPEAT
+        {
+            return false;
+        }
+        if self.tokens < 1.0 {
+            return false;
+        }
+        self.tokens -= 1.0;
+        if self.last.len() >= Self::CHATS && !self.last.contains_key(chat_id) {
+            self.last.clear();
+        }
+        self.last.insert(chat_id.to_owned(), (now, active));
+        true
+    }
+}
 
 /// Serves a socket: authenticated already by its handshake header
 /// (`early`), else by its first frame through `who`; then subscribes and
@@ -125,7 +250,8 @@ async fn serve_socket<F, Fut, W>(
     // Subscribed before "ready" is sent (in `pump`), so nothing after it
     // can be missed.
     let events = state.bus.subscribe();
-    let (wanted, credential) = match early {
+    let bus = state.bus.clone();
+    let (wanted, credential, speaker) = match early {
         Some(admitted) => admitted,
         None => {
             let token = tokio::select! {
@@ -148,14 +274,23 @@ async fn serve_socket<F, Fut, W>(
             }
         }
     };
-    pump(socket, events, wanted, credential, hold).await
+    pump(socket, events, wanted, credential, speaker, bus, hold).await
 }
 
 /// An agent's socket sees every event of their workspace.
 async fn agent_admitted(state: AppState, token: String) -> Result<Admitted<impl Fn(&Event) -> bool>, ApiError> {
     let caller = super::extract::authenticate_agent(&state, &token).await?;
+    let speaker = Speaker::Agent {
+        tenant_id: caller.agent.tenant_id.clone(),
+        agent_id: caller.agent.id,
+        name: caller.agent.name,
+    };
     let tenant = caller.agent.tenant_id;
-    Ok((move |e: &Event| e.tenant_id == tenant, Some(caller.credential.id)))
+    Ok((
+        move |e: &Event| e.tenant_id == tenant,
+        Some(caller.credential.id),
+        speaker,
+    ))
 }
 
 /// A visitor's socket sees the public events of their own chat.
@@ -165,10 +300,18 @@ async fn visitor_admitted(
     chat_id: String,
 ) -> Result<Admitted<impl Fn(&Event) -> bool>, ApiError> {
     let tenant = visitor_of_chat(&state, &token, &chat_id).await?;
-    let wanted = move |e: &Event| {
-        e.tenant_id == tenant && e.chat_id == chat_id && !e.internal && e.kind != EventKind::ChatStarted
+    let speaker = Speaker::Visitor {
+        tenant_id: tenant.clone(),
+        chat_id: chat_id.clone(),
     };
-    Ok((wanted, None))
+    let wanted = move |e: &Event| {
+        e.tenant_id == tenant
+            && e.chat_id == chat_id
+            && !e.internal
+            && e.kind != EventKind::ChatStarted
+            && e.typing.as_ref().is_none_or(|t| t.by != Typist::Visitor)
+    };
+    Ok((wanted, None, speaker))
 }
 
 async fn agent_events(
@@ -221,8 +364,9 @@ async fn visitor_of_chat(state: &AppState, token: &str, chat_id: &str) -> Result
     Ok(visitor.tenant_id)
 }
 
-/// Forwards the events `wanted` lets through until either side goes away;
-/// pings keep proxies from closing a quiet socket. The socket keeps its
+/// Forwards the events `wanted` lets through until either side goes away,
+/// and publishes what the client says (typing) as `speaker`; pings keep
+/// proxies from closing a quiet socket. The socket keeps its
 /// connection's place under the server's connection caps (`hold`), is
 /// closed with 1001 (going away) when the server shuts down, and with 4401
 /// when the agent credential it was opened with (`credential`) ends.
@@ -231,8 +375,11 @@ async fn pump(
     mut events: broadcast::Receiver<Event>,
     wanted: impl Fn(&Event) -> bool,
     credential: Option<String>,
+    speaker: Speaker,
+    bus: Bus,
     hold: Option<ConnectionHold>,
 ) {
+    let mut throttle = TypingThrottle::new(Instant::now());
     let mut stopping = hold.as_ref().map(ConnectionHold::stopping);
     if socket.send(Message::Text(r#"{"kind":"ready"}"#.into())).await.is_err() {
         return;
@@ -255,6 +402,16 @@ async fn pump(
             },
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                Some(Ok(Message::Text(text))) => {
+                    let event = serde_json::from_str::<ClientFrame>(&text).ok().and_then(|f| speaker.event(f));
+                    if let Some(event) = event {
+                        let active = event.typing.as_ref().is_some_and(|t| t.active);
+                        if throttle.allow(&event.chat_id, active, Instant::now()) {
+                            bus.publish(event).await;
+                        }
+                    }
+                    continue;
+                }
                 Some(Ok(_)) => continue,
             },
             _ = ping.tick() => Message::Ping(Default::default()),
@@ -265,5 +422,45 @@ async fn pump(
         if socket.send(frame).await.is_err() {
             break;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typing_news_goes_out_at_once_and_repeats_are_thinned() {
+        let t0 = Instant::now();
+        let mut throttle = TypingThrottle::new(t0);
+        assert!(throttle.allow("c1", true, t0));
+        assert!(
+            !throttle.allow("c1", true, t0 + Duration::from_millis(500)),
+            "a repeat within 2 s"
+        );
+        assert!(
+            throttle.allow("c1", false, t0 + Duration::from_millis(600)),
+            "stopping is news"
+        );
+        assert!(
+            throttle.allow("c2", true, t0 + Duration::from_millis(700)),
+            "another chat"
+        );
+        assert!(throttle.allow("c1", true, t0 + Duration::from_millis(2700)));
+    }
+
+    #[test]
+    fn a_flood_of_typing_gets_a_few_notices_a_second() {
+        let t0 = Instant::now();
+        let mut throttle = TypingThrottle::new(t0);
+        let mut sent = 0;
+        // 10 seconds of a bot flipping between typing and not, 1000 times a second.
+        for i in 0..10_000u64 {
+            let now = t0 + Duration::from_millis(i);
+            if throttle.allow("c1", i % 2 == 0, now) {
+                sent += 1;
+            }
+        }
+        assert!((15..=25).contains(&sent), "{sent} notices in 10 s");
     }
 }
