@@ -4,8 +4,13 @@
 //! its Convert panel, the ticket page and the widget go to
 //! `target/screenshots/`.
 //!
-//! Without chromedriver the test says SKIPPED loudly; with `CI` set it
-//! fails instead (`.ci/run` installs the packages).
+//! Every page photographed is also audited with axe-core (the npm package,
+//! fetched once with `npm pack` into `target/axe-core-<version>/` and
+//! checked against its published SHA-512): no serious or critical
+//! violation, one `main` landmark, and on the console a skip link.
+//!
+//! Without chromedriver (or npm) the test says SKIPPED loudly; with `CI`
+//! set it fails instead (`.ci/run` installs the packages).
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -92,6 +97,20 @@ async fn wait_text(c: &Client, css: &str, text: &str) {
     }
 }
 
+/// Waits until the element at `css` holds exactly `text` (ten seconds at most).
+async fn wait_until(c: &Client, css: &str, text: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(e) = c.find(Locator::Css(css)).await
+            && e.text().await.is_ok_and(|t| t == text)
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{css} never came to hold exactly {text:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The element at `css`, once it is there (ten seconds at most).
 async fn find(c: &Client, css: &str) -> fantoccini::elements::Element {
     c.wait()
@@ -119,12 +138,101 @@ async fn type_into(c: &Client, css: &str, text: &str) {
     e.send_keys(text).await.unwrap();
 }
 
+/// Photographs the page into `target/screenshots/<name>.png`, then audits it.
 async fn screenshot(c: &Client, name: &str) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("{name}.png"));
     std::fs::write(&path, c.screenshot().await.unwrap()).unwrap();
     eprintln!("screenshot: {}", path.display());
+    audit(c, name).await;
+}
+
+/// The axe-core release the audits run, and its npm integrity (SHA-512).
+const AXE_VERSION: &str = "4.14.1";
+const AXE_SHA512: &str = "FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5qb2S4r76ASyFNNtuFooJpZe37OgudVGtQ==";
+
+/// axe-core's `axe.min.js`, from the npm registry the first time (one test
+/// at a time fetches it; the others wait and read the file).
+fn axe_source() -> String {
+    static FETCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = FETCH.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../target/axe-core-{AXE_VERSION}"));
+    let script = dir.join("axe.min.js");
+    if let Ok(source) = std::fs::read_to_string(&script) {
+        return source;
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    let packed = Command::new("npm")
+        .args([
+            "pack",
+            &format!("axe-core@{AXE_VERSION}"),
+            "--silent",
+            "--pack-destination",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap_or_else(|e| panic!("npm runs (apt-get install -y npm): {e}"));
+    assert!(
+        packed.status.success(),
+        "npm pack axe-core: {}",
+        String::from_utf8_lossy(&packed.stderr)
+    );
+    let tarball = dir.join(format!("axe-core-{AXE_VERSION}.tgz"));
+    let digest = {
+        use base64::Engine;
+        use sha2::Digest;
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha512::digest(std::fs::read(&tarball).unwrap()))
+    };
+    assert_eq!(
+        digest, AXE_SHA512,
+        "axe-core {AXE_VERSION} is not the published package"
+    );
+    let unpacked = Command::new("tar")
+        .arg("-xzf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(&dir)
+        .args(["--strip-components=1", "package/axe.min.js"])
+        .status()
+        .unwrap();
+    assert!(unpacked.success(), "tar extracts axe.min.js");
+    std::fs::read_to_string(&script).unwrap()
+}
+
+/// Runs axe-core on the page: no serious or critical violation, exactly one
+/// `main` landmark, and on the console (signed in) a skip link to it.
+async fn audit(c: &Client, name: &str) {
+    c.execute(&format!("{}\nreturn true;", axe_source()), vec![])
+        .await
+        .unwrap();
+    let found = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, { resultTypes: ['violations'] })
+               .then(r => done(r.violations
+                 .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                 .map(v => ({ rule: v.id, impact: v.impact, help: v.help,
+                              nodes: v.nodes.map(n => n.target.join(' ')) }))))
+               .catch(e => done([{ rule: 'axe failed', help: String(e) }]));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(found, json!([]), "axe-core on {name}: serious or critical violations");
+    let landmarks = c
+        .execute(
+            "return { main: document.querySelectorAll('main, [role=main]').length,
+                      console: !!document.querySelector('header.top'),
+                      skip: !!document.querySelector('a.skip-link') };",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(landmarks["main"], 1, "{name}: one main landmark");
+    if landmarks["console"] == true {
+        assert_eq!(landmarks["skip"], true, "{name}: a skip link");
+    }
 }
 
 /// The whole story of the spec, by clicking and typing: a visitor starts a
@@ -147,6 +255,7 @@ async fn convert_a_chat_in_the_console_while_the_visitor_watches() {
         .unwrap();
     find(&visitor, "#start-form").await;
     assert_every_field_is_labelled(&visitor).await;
+    screenshot(&visitor, "widget-start").await;
     type_into(&visitor, "#visitor-name", "Grace Hopper").await;
     type_into(&visitor, "#visitor-email", "grace@example.com").await;
     type_into(&visitor, "#visitor-first", "My order 4521 never arrived.").await;
@@ -158,6 +267,23 @@ async fn convert_a_chat_in_the_console_while_the_visitor_watches() {
     wait_text(&agent, "#chat-list", "Grace Hopper").await;
     click(&agent, "#chat-list a").await;
     wait_text(&agent, "#messages", "My order 4521 never arrived.").await;
+
+    // Each sees the other typing, and stop seeing it when they stop.
+    find(&visitor, "#visitor-body")
+        .await
+        .send_keys("Also, the")
+        .await
+        .unwrap();
+    wait_text(&agent, "#typing", "The visitor is typing…").await;
+    find(&agent, "#composer-body").await.send_keys("Looking").await.unwrap();
+    wait_text(&visitor, "#typing", &format!("{} is typing…", t.admin.name)).await;
+    find(&visitor, "#visitor-body").await.clear().await.unwrap();
+    find(&visitor, "#visitor-body")
+        .await
+        .send_keys(" \u{E003}")
+        .await
+        .unwrap();
+    wait_until(&agent, "#typing", "").await;
 
     // A reply (sent with Enter), which the visitor sees without reloading,
     // and an internal note, which they never see.
@@ -652,7 +778,12 @@ async fn an_agent_works_a_converted_ticket_to_solved() {
         .await
         .unwrap();
     wait_text(&agent, "#ticket-rows", "TK-1001").await;
+    // and by a word of its internal comment; a word of no ticket finds none.
+    type_into(&agent, "#ticket-search", "r-77").await;
+    wait_text(&agent, "#ticket-rows", "TK-1001").await;
     screenshot(&agent, "console-ticket-list").await;
+    type_into(&agent, "#ticket-search", "nothingsuch").await;
+    wait_text(&agent, "#tickets-status", "No tickets match.").await;
 
     // The visitor rates; the agent sees it on the chat.
     let r = app
@@ -728,7 +859,33 @@ async fn an_agent_reaches_the_120th_chat_and_sees_what_is_unread() {
         assert!(Instant::now() < deadline, "the opened chat stays unread");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+
+    // Search finds one chat of the 120 by its visitor, another by a word
+    // of a message; one letter asks for more.
+    type_into(&agent, "#chat-search", "visitor 77").await;
+    wait_until_count(&agent, "#chat-list li a", 1).await;
+    wait_text(&agent, "#chat-list", "Visitor 77").await;
+    type_into(&agent, "#chat-search", "anyone").await;
+    wait_until_count(&agent, "#chat-list li a", 1).await;
+    wait_text(&agent, "#chat-list", "Anyone there?").await;
+    screenshot(&agent, "console-inbox-search").await;
+    type_into(&agent, "#chat-search", "q").await;
+    wait_text(
+        &agent,
+        "#chat-list",
+        "A search must have a word of at least two letters or digits",
+    )
+    .await;
     agent.close().await.unwrap();
+}
+
+/// Waits until exactly `n` elements match `css` (ten seconds at most).
+async fn wait_until_count(c: &Client, css: &str, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.find_all(Locator::Css(css)).await.map(|v| v.len()).unwrap_or(0) != n {
+        assert!(Instant::now() < deadline, "{css} never matched exactly {n}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// On a 390×844 phone, a visitor reads words meant for them when the email
