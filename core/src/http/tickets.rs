@@ -28,7 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Agents of a workspace the list returns at most (a help desk's team,
 /// not its customers: hundreds at the very most).
-const MAX_AGENTS_LISTED: usize = 1000;
+const MAX_AGENTS_LISTED: u64 = 1000;
 
 /// The agents of the caller's workspace, oldest first: whom a ticket can
 /// be assigned to.
@@ -39,10 +39,8 @@ async fn list_agents(
     State(state): State<AppState>,
     AuthAgent(agent): AuthAgent,
 ) -> Result<axum::Json<Vec<AgentRef>>, ApiError> {
-    let agents = state.store.agents(&agent.tenant_id).await?;
-    Ok(axum::Json(
-        agents.into_iter().take(MAX_AGENTS_LISTED).map(AgentRef::from).collect(),
-    ))
+    let agents = state.store.agents(&agent.tenant_id, MAX_AGENTS_LISTED).await?;
+    Ok(axum::Json(agents.into_iter().map(AgentRef::from).collect()))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -162,9 +160,13 @@ async fn list_tickets(
         kept.push(("q", q));
     }
     let link = pagination::next_link("/api/v1/tickets", &kept, tickets.len(), limit, last.as_deref());
-    // Three queries for the whole page, not two more per ticket.
+    // Three queries for the whole page, not two more per ticket; each
+    // reads the page's own agents and requesters, not the workspace's.
+    let mut assignees: Vec<String> = tickets.iter().filter_map(|t| t.assignee_id.clone()).collect();
+    assignees.sort();
+    assignees.dedup();
     let agents: HashMap<String, Agent> = store
-        .agents(&agent.tenant_id)
+        .agents_by_ids(&agent.tenant_id, assignees)
         .await?
         .into_iter()
         .map(|a| (a.id.clone(), a))

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::credentials::{CredentialKind, insert_credential};
 use super::entities::{agent, chat, tenant, visitor};
@@ -142,10 +142,21 @@ impl Store {
     }
 
     /// The agents of a workspace, oldest first.
-    pub async fn agents(&self, tenant_id: &str) -> StoreResult<Vec<Agent>> {
+    /// The workspace's first `limit` agents, oldest first.
+    pub async fn agents(&self, tenant_id: &str, limit: u64) -> StoreResult<Vec<Agent>> {
         Ok(agent::Entity::find()
             .filter(agent::Column::TenantId.eq(tenant_id))
             .order_by_asc(agent::Column::CreatedAt)
+            .limit(limit)
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Agents by id, for building a page of tickets' views in one query.
+    pub async fn agents_by_ids(&self, tenant_id: &str, ids: Vec<String>) -> StoreResult<Vec<Agent>> {
+        Ok(agent::Entity::find()
+            .filter(agent::Column::TenantId.eq(tenant_id))
+            .filter(agent::Column::Id.is_in(ids))
             .all(&self.db)
             .await?)
     }
