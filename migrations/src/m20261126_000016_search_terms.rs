@@ -5,7 +5,8 @@
 //! with the same plain index (no extension, no per-backend search syntax).
 //!
 //! The column compares bytewise (`COLLATE "C"` on PostgreSQL; SQLite's
-//! default), which is what makes a word's prefix one range of the key.
+//! default), which is what makes a word's prefix one range of the key. On
+//! SQLite the tables are `WITHOUT ROWID`: a row is its key, written once.
 //! Existing chats and tickets are indexed here, in pages.
 
 use sea_orm_migration::prelude::*;
@@ -22,13 +23,20 @@ const PAGE: u64 = 500;
 #[sea_orm_migration::async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        let bytewise = match m.get_database_backend() {
+        let backend = m.get_database_backend();
+        let bytewise = match backend {
             DbBackend::Postgres => "COLLATE \"C\"",
             _ => "",
         };
         for index in [SearchIndex::Chats, SearchIndex::Tickets] {
+            let mut table = Table::create();
+            if backend == DbBackend::Sqlite {
+                // The key is the whole row: stored once, in the key's own
+                // B-tree, rather than in a rowid table plus its index.
+                table.extra("WITHOUT ROWID");
+            }
             m.create_table(
-                Table::create()
+                table
                     .table(index.table())
                     .col(ColumnDef::new(Alias::new("tenant_id")).string().not_null())
                     .col(ColumnDef::new(Alias::new("term")).string().not_null().extra(bytewise))
@@ -119,8 +127,8 @@ async fn backfill(m: &SchemaManager<'_>) -> Result<(), DbErr> {
                 .await?;
             for row in &rows {
                 let (tenant, owner, terms) = document(source, row)?;
-                if let Some(insert) = search::insert(source.index, &tenant, &owner, &terms) {
-                    db.execute(&insert).await?;
+                if let Some(insert) = search::insert(backend, source.index, &tenant, &owner, &terms) {
+                    db.execute_raw(insert).await?;
                 }
             }
             let Some(last) = rows.last() else { break };

@@ -10,6 +10,7 @@
 use std::collections::HashSet;
 
 use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::{DbBackend, Statement};
 
 /// Longer runs (hashes, tokens, base64) are cut here; a query for the whole
 /// run still matches, by its first characters.
@@ -69,40 +70,72 @@ pub enum SearchIndex {
 }
 
 impl SearchIndex {
-    pub(crate) fn table(self) -> Alias {
-        Alias::new(match self {
+    fn table_name(self) -> &'static str {
+        match self {
             SearchIndex::Chats => "chat_terms",
             SearchIndex::Tickets => "ticket_terms",
-        })
+        }
+    }
+
+    fn owner_name(self) -> &'static str {
+        match self {
+            SearchIndex::Chats => "chat_id",
+            SearchIndex::Tickets => "ticket_id",
+        }
+    }
+
+    pub(crate) fn table(self) -> Alias {
+        Alias::new(self.table_name())
     }
 
     pub(crate) fn owner(self) -> Alias {
-        Alias::new(match self {
-            SearchIndex::Chats => "chat_id",
-            SearchIndex::Tickets => "ticket_id",
-        })
+        Alias::new(self.owner_name())
     }
 }
 
 /// Adds `terms` to what finds `owner` (a chat or ticket id); terms it has
 /// already are skipped. `None` when there is nothing to add.
-pub fn insert(index: SearchIndex, tenant_id: &str, owner: &str, terms: &[String]) -> Option<InsertStatement> {
+///
+/// One statement whatever the number of terms, and always the same text
+/// (the terms travel as one value), so the database prepares it once per
+/// connection: a row per term in the SQL would make each count a new
+/// statement to parse and plan.
+pub fn insert(
+    backend: DbBackend,
+    index: SearchIndex,
+    tenant_id: &str,
+    owner: &str,
+    terms: &[String],
+) -> Option<Statement> {
     if terms.is_empty() {
         return None;
     }
-    let mut insert = Query::insert();
-    insert
-        .into_table(index.table())
-        .columns([Alias::new("tenant_id"), Alias::new("term"), index.owner()])
-        .on_conflict(
-            OnConflict::columns([Alias::new("tenant_id"), Alias::new("term"), index.owner()])
-                .do_nothing()
-                .to_owned(),
-        );
-    for term in terms {
-        insert.values_panic([tenant_id.into(), term.as_str().into(), owner.into()]);
-    }
-    Some(insert)
+    let (table, column) = (index.table_name(), index.owner_name());
+    // Terms are runs of letters and digits: nothing in them needs quoting
+    // in JSON, and none holds a space.
+    let (sql, list) = match backend {
+        DbBackend::Postgres => (
+            format!(
+                "INSERT INTO {table} (tenant_id, term, {column}) \
+                 SELECT $1, t, $2 FROM unnest(string_to_array($3, ' ')) AS t ON CONFLICT DO NOTHING"
+            ),
+            terms.join(" "),
+        ),
+        _ => (
+            // `WHERE true`: SQLite's parser needs it between a SELECT and
+            // an upsert's ON CONFLICT.
+            format!(
+                "INSERT INTO {table} (tenant_id, term, {column}) \
+                 SELECT ?, value, ? FROM json_each(?) WHERE true ON CONFLICT DO NOTHING"
+            ),
+            format!("[\"{}\"]", terms.join("\",\"")),
+        ),
+    };
+    Some(Statement::from_sql_and_values(
+        backend,
+        sql,
+        [tenant_id.into(), owner.into(), list.into()],
+    ))
 }
 
 /// The ids (chat or ticket) of the workspace that have a term starting with

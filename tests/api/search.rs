@@ -310,3 +310,43 @@ async fn chats_and_tickets_written_before_search_existed_are_found(app: TestApp)
     let body: Value = app.get("/api/v1/chats?q=converted", token).await.body;
     assert_eq!(body, json!([]), "system lines are not indexed by the backfill either");
 }
+
+/// A search word is one range of the index's key within the workspace, not
+/// a scan: SQLite's plan for the query the lists use, word by word.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_word_reads_one_key_range_of_its_workspace() {
+    use sea_orm::{ConnectionTrait, Statement};
+    use threadline_migrations::search::{self, SearchIndex};
+    let app = TestApp::spawn(
+        threadline_tests::TestDb::create(threadline_tests::Backend::Sqlite)
+            .await
+            .unwrap(),
+    )
+    .await;
+    let db = sea_orm::Database::connect(&app.db.url).await.unwrap();
+    for (index, table) in [
+        (SearchIndex::Chats, "chat_terms"),
+        (SearchIndex::Tickets, "ticket_terms"),
+    ] {
+        let built = db.get_database_backend().build(&search::matching(index, "t1", "ana"));
+        let sql = built.sql.clone();
+        let plan = db
+            .query_all_raw(Statement {
+                sql: format!("EXPLAIN QUERY PLAN {sql}"),
+                ..built
+            })
+            .await
+            .unwrap();
+        let steps: Vec<String> = plan
+            .iter()
+            .map(|r| r.try_get::<String>("", "detail").unwrap())
+            .collect();
+        assert_eq!(
+            steps,
+            [format!(
+                "SEARCH {table} USING PRIMARY KEY (tenant_id=? AND term>? AND term<?)"
+            )],
+            "{sql}"
+        );
+    }
+}

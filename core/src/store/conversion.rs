@@ -362,8 +362,14 @@ impl Store {
 
         // 6. What finds the ticket in a search.
         let terms = ticket_terms(c, Some(&number.to_string()));
-        if let Some(insert) = search::insert(SearchIndex::Tickets, &c.tenant_id, &ticket.id, &terms) {
-            txn.execute(&insert).await?;
+        if let Some(insert) = search::insert(
+            DbBackend::Sqlite,
+            SearchIndex::Tickets,
+            &c.tenant_id,
+            &ticket.id,
+            &terms,
+        ) {
+            txn.execute_raw(insert).await?;
         }
 
         // 7. The agent's reason, as the ticket's first internal comment.

@@ -366,8 +366,8 @@ pub(crate) async fn index_terms<'a>(
     use sea_orm::ConnectionTrait;
     use threadline_migrations::search;
     let terms = search::terms(texts);
-    if let Some(insert) = search::insert(index, tenant_id, owner, &terms) {
-        txn.execute(&insert).await?;
+    if let Some(insert) = search::insert(txn.get_database_backend(), index, tenant_id, owner, &terms) {
+        txn.execute_raw(insert).await?;
     }
     Ok(())
 }
