@@ -13,6 +13,7 @@
 //! set it fails instead (`.ci/run` installs the packages).
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -28,8 +29,13 @@ struct Driver {
 }
 
 impl Drop for Driver {
+    /// Ends chromedriver and every Chromium it started: they share its
+    /// process group, so a test that panics before closing its browser
+    /// leaves no Chromium running (and eating the CPU of what runs next).
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // SAFETY: kill(2) with a negative pid signals a process group; it
+        // touches no memory of ours.
+        unsafe { libc::kill(-(self.child.id() as i32), libc::SIGKILL) };
         let _ = self.child.wait();
     }
 }
@@ -48,6 +54,7 @@ fn chromedriver() -> Option<Driver> {
     };
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let child = Command::new(path)
+        .process_group(0)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
