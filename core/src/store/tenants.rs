@@ -164,27 +164,30 @@ impl Store {
     /// Sets the workspace's service level targets for tickets made from now
     /// on (a ticket keeps the due times it was made with).
     pub async fn set_sla_targets(&self, tenant_id: &str, targets: crate::domain::sla::Targets) -> StoreResult<Tenant> {
-        let txn = self.write_txn().await?;
-        let found = tenant::Entity::find_by_id(tenant_id)
-            .one(&txn)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let mut active: tenant::ActiveModel = found.into();
-        active.sla_first_response_minutes = Set(targets.first_response_minutes);
-        active.sla_resolution_minutes = Set(targets.resolution_minutes);
-        let updated = active.update(&txn).await?;
-        txn.commit().await?;
-        Ok(updated)
+        self.update_tenant(tenant_id, |t| {
+            t.sla_first_response_minutes = Set(targets.first_response_minutes);
+            t.sla_resolution_minutes = Set(targets.resolution_minutes);
+        })
+        .await
     }
 
     pub async fn set_summary_on_close(&self, tenant_id: &str, on: bool) -> StoreResult<Tenant> {
+        self.update_tenant(tenant_id, |t| t.summary_on_close = Set(on)).await
+    }
+
+    /// Changes the workspace's row as `change` says, in one transaction.
+    async fn update_tenant(
+        &self,
+        tenant_id: &str,
+        change: impl FnOnce(&mut tenant::ActiveModel),
+    ) -> StoreResult<Tenant> {
         let txn = self.write_txn().await?;
         let found = tenant::Entity::find_by_id(tenant_id)
             .one(&txn)
             .await?
             .ok_or(StoreError::NotFound)?;
         let mut active: tenant::ActiveModel = found.into();
-        active.summary_on_close = Set(on);
+        change(&mut active);
         let updated = active.update(&txn).await?;
         txn.commit().await?;
         Ok(updated)
