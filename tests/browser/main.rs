@@ -90,32 +90,34 @@ async fn browser(driver: &Driver) -> Client {
         .expect("a Chromium session")
 }
 
-/// Waits until the element at `css` holds `text` (ten seconds at most).
-async fn wait_text(c: &Client, css: &str, text: &str) {
+/// Polls `holds` every 50 ms until it is true; fails saying `what` after
+/// ten seconds.
+async fn eventually(what: impl std::fmt::Display, mut holds: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(e) = c.find(Locator::Css(css)).await
-            && e.text().await.is_ok_and(|t| t.contains(text))
-        {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{text:?} never appeared in {css}");
+    while !holds().await {
+        assert!(Instant::now() < deadline, "{what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
+/// Whether the element at `css` is there and its text passes `check`.
+async fn text_passes(c: &Client, css: &str, check: impl Fn(&str) -> bool) -> bool {
+    match c.find(Locator::Css(css)).await {
+        Ok(e) => e.text().await.is_ok_and(|t| check(&t)),
+        Err(_) => false,
+    }
+}
+
+/// Waits until the element at `css` holds `text` (ten seconds at most).
+async fn wait_text(c: &Client, css: &str, text: &str) {
+    let what = format!("{text:?} never appeared in {css}");
+    eventually(what, async || text_passes(c, css, |t| t.contains(text)).await).await
+}
+
 /// Waits until the element at `css` holds exactly `text` (ten seconds at most).
 async fn wait_until(c: &Client, css: &str, text: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(e) = c.find(Locator::Css(css)).await
-            && e.text().await.is_ok_and(|t| t == text)
-        {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{css} never came to hold exactly {text:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let what = format!("{css} never came to hold exactly {text:?}");
+    eventually(what, async || text_passes(c, css, |t| t == text).await).await
 }
 
 /// The element at `css`, once it is there (ten seconds at most).
@@ -494,11 +496,11 @@ async fn the_embed_script_opens_the_widget_on_another_site() {
 
 /// Waits until the element at `css` has `attr` = `value` (ten seconds at most).
 async fn wait_attr(c: &Client, css: &str, attr: &str, value: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while find(c, css).await.attr(attr).await.unwrap().as_deref() != Some(value) {
-        assert!(Instant::now() < deadline, "{css} never had {attr}={value}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let what = format!("{css} never had {attr}={value}");
+    eventually(what, async || {
+        find(c, css).await.attr(attr).await.unwrap().as_deref() == Some(value)
+    })
+    .await
 }
 
 /// The embed script placed in `<head>`, before a slow script, still shows
@@ -576,11 +578,10 @@ async fn signing_out_of_the_console_ends_the_session() {
     // The workspace is remembered for next time; the password never is.
     assert_eq!(value_of(&agent, "#workspace").await, t.slug);
     assert_eq!(value_of(&agent, "#password").await, "");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while app.get("/api/v1/chats", &token).await.status != reqwest::StatusCode::UNAUTHORIZED {
-        assert!(Instant::now() < deadline, "the session still works after signing out");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("the session still works after signing out", async || {
+        app.get("/api/v1/chats", &token).await.status == reqwest::StatusCode::UNAUTHORIZED
+    })
+    .await;
     agent.close().await.unwrap();
 }
 
@@ -854,18 +855,8 @@ async fn an_agent_reaches_the_120th_chat_and_sees_what_is_unread() {
     );
     click(&agent, "#chat-list li:first-child a").await;
     wait_text(&agent, "#messages", "Anyone there?").await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while find(&agent, "#chat-list li:first-child")
-        .await
-        .attr("data-unread")
-        .await
-        .unwrap()
-        .as_deref()
-        != Some("false")
-    {
-        assert!(Instant::now() < deadline, "the opened chat stays unread");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // The opened chat is read.
+    wait_attr(&agent, "#chat-list li:first-child", "data-unread", "false").await;
 
     // Search finds one chat of the 120 by its visitor, another by a word
     // of a message; one letter asks for more.
@@ -888,11 +879,11 @@ async fn an_agent_reaches_the_120th_chat_and_sees_what_is_unread() {
 
 /// Waits until exactly `n` elements match `css` (ten seconds at most).
 async fn wait_until_count(c: &Client, css: &str, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while c.find_all(Locator::Css(css)).await.map(|v| v.len()).unwrap_or(0) != n {
-        assert!(Instant::now() < deadline, "{css} never matched exactly {n}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let what = format!("{css} never matched exactly {n}");
+    eventually(what, async || {
+        c.find_all(Locator::Css(css)).await.map(|v| v.len()).unwrap_or(0) == n
+    })
+    .await
 }
 
 /// On a 390×844 phone, a visitor reads words meant for them when the email
