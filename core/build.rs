@@ -15,6 +15,7 @@ fn main() {
         "transcript_plain.wasm",
         "assign_converting_agent.wasm",
         "summary_extractive.wasm",
+        "javascript.wasm",
     ] {
         assert!(built.iter().any(|b| b == name), "plugins/ did not build {name}");
     }

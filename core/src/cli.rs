@@ -320,10 +320,21 @@ enum PluginCommand {
     /// server's limits and output checks: its answer (or fault), fuel, peak
     /// memory and time, beside the built-in rule's answer. Exits 1 when the
     /// plugin fails.
+    ///
+    /// With `--js FILE` instead of a component: the JavaScript rule in FILE
+    /// run by the built-in `javascript` plugin, as a pipeline's
+    /// `{"plugin": "javascript", "config": {"source": ...}}` runs it (with
+    /// JavaScript's default limits). A syntax error is reported at its line
+    /// and column.
     Run {
         /// The `.wasm` component.
-        wasm: PathBuf,
-        /// subject, transcript, assignment or summary.
+        #[arg(required_unless_present = "js", conflicts_with = "js")]
+        wasm: Option<PathBuf>,
+        /// A JavaScript rule (a function named after the hook) instead of
+        /// a component.
+        #[arg(long, value_name = "FILE")]
+        js: Option<PathBuf>,
+        /// subject, transcript, assignment, summary or fields.
         #[arg(long)]
         hook: String,
         /// The chat, as JSON (see plugins/README.md; a server exports one
@@ -403,29 +414,52 @@ struct RunArgs {
     /// A setting for the plugin, `key=value` (repeat for several).
     #[arg(long = "config", value_name = "KEY=VALUE")]
     config: Vec<String>,
-    #[arg(long, default_value_t = Limits::DEFAULT.fuel)]
-    fuel: u64,
-    #[arg(long, default_value_t = Limits::DEFAULT.timeout_ms)]
-    timeout_ms: u32,
-    #[arg(long, default_value_t = Limits::DEFAULT.memory_bytes)]
-    memory_bytes: u64,
+    /// [default: the server's, 100000000; for JavaScript 500000000]
+    #[arg(long)]
+    fuel: Option<u64>,
+    /// [default: the server's, 100; for JavaScript 250]
+    #[arg(long)]
+    timeout_ms: Option<u32>,
+    /// [default: the server's, 33554432; for JavaScript 67108864]
+    #[arg(long)]
+    memory_bytes: Option<u64>,
+    /// Where the compiled JavaScript plugin is kept between runs (making it
+    /// takes seconds, loading it milliseconds).
+    #[arg(long, env = "THREADLINE_PLUGIN_CACHE", default_value = "./data/plugin-cache")]
+    plugin_cache: PathBuf,
 }
 
 impl RunArgs {
+    fn limits(&self, defaults: Limits) -> Limits {
+        Limits {
+            fuel: self.fuel.unwrap_or(defaults.fuel),
+            timeout_ms: self.timeout_ms.unwrap_or(defaults.timeout_ms),
+            memory_bytes: self.memory_bytes.unwrap_or(defaults.memory_bytes),
+        }
+    }
+
     /// The component at `wasm`, loaded as the local runner runs it.
     fn load(&self, wasm: &std::path::Path) -> Result<crate::plugins::PluginHook> {
         let bytes = std::fs::read(wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
         let config = key_values(&self.config)?;
-        let limits = Limits {
-            fuel: self.fuel,
-            timeout_ms: self.timeout_ms,
-            memory_bytes: self.memory_bytes,
-        };
         let name = wasm
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        Ok(local::load(&bytes, &name, config, limits)?)
+        Ok(local::load(&bytes, &name, config, self.limits(Limits::DEFAULT))?)
+    }
+
+    /// The JavaScript rule in `file` for `hook`, checked as the server
+    /// checks it before saving.
+    async fn load_js(&self, file: &std::path::Path, hook: HookKind) -> Result<crate::plugins::PluginHook> {
+        let source = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+        if !self.config.is_empty() {
+            anyhow::bail!("a JavaScript rule takes no --config: its settings are its source");
+        }
+        let limits = self.limits(crate::plugins::javascript::LIMITS);
+        local::load_javascript(source, hook, limits, Some(self.plugin_cache.clone()))
+            .await
+            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))
     }
 }
 
@@ -693,13 +727,26 @@ async fn plugin_command(command: PluginCommand) -> Result<()> {
             print_json(&json!({ "hooks": hooks, "size_bytes": bytes.len() }));
             Ok(())
         }
-        PluginCommand::Run { wasm, hook, chat, run } => {
+        PluginCommand::Run {
+            wasm,
+            js,
+            hook,
+            chat,
+            run,
+        } => {
             let hook = parse_hook(&hook)?;
             let input = local::ChatFile::read(&chat)?.into_input().map_err(anyhow::Error::msg)?;
-            let plugin = run.load(&wasm)?;
-            if !plugin.exports(hook) {
-                anyhow::bail!("{} does not export the {hook} hook", wasm.display());
-            }
+            let plugin = match (&wasm, &js) {
+                (_, Some(js)) => run.load_js(js, hook).await?,
+                (Some(wasm), None) => {
+                    let plugin = run.load(wasm)?;
+                    if !plugin.exports(hook) {
+                        anyhow::bail!("{} does not export the {hook} hook", wasm.display());
+                    }
+                    plugin
+                }
+                (None, None) => unreachable!("clap requires a component or --js"),
+            };
             let result = local::run(&plugin, hook, &input).await;
             print_json(&result);
             if let Some(reason) = result["fault"]["reason"].as_str() {

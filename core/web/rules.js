@@ -7,6 +7,21 @@
 
 const HOOKS = ["subject", "transcript", "assignment", "summary", "fields"];
 
+// The built-in plugin that runs a rule written in JavaScript, the function
+// a rule defines for each hook, and a first rule to edit.
+const JAVASCRIPT = "javascript";
+// The page's hook forms, for a hook's "Try on this chat" (which runs the
+// pipeline as all the forms stand).
+let allForms = [];
+const JS_FUNCTION = { subject: "subject", transcript: "transcript", assignment: "assign", summary: "summary", fields: "fields" };
+const JS_STARTER = {
+  subject: "// The new ticket's subject when the agent leaves it blank.\nfunction subject(chat) {\n  return \"Chat with \" + chat.visitor.name;\n}\n",
+  transcript: "// The ticket's description, from the chat's messages.\nfunction transcript(chat) {\n  return chat.messages.map((m) => m.author_name + \": \" + m.body).join(\"\\n\");\n}\n",
+  assignment: "// Who gets the ticket: an id of one of the candidates.\nfunction assign(chat, agent, candidates) {\n  return agent.id;\n}\n",
+  summary: "// The summary kept with the chat when it closes (null for none).\nfunction summary(chat) {\n  const first = chat.first_visitor_message;\n  return first ? first.body.slice(0, 200) : null;\n}\n",
+  fields: "// The ticket's priority, tags and custom fields.\nfunction fields(chat) {\n  return { priority: null, tags: [], custom: {} };\n}\n",
+};
+
 async function showRules() {
   const main = document.getElementById("main");
   for (const id of ["thread", "sidebar"]) { const n = document.getElementById(id); if (n) n.hidden = true; }
@@ -19,6 +34,7 @@ async function showRules() {
   if (pipeline.status === 403) { page.replaceChildren(el("h2", { text: "Conversion rules" }), el("p", { class: "error", text: "Only admins can change conversion rules." })); return; }
   const byId = Object.fromEntries(plugins.data.map((p) => [p.id, p]));
   const forms = HOOKS.map((hook) => hookForm(hook, pipeline.data.hooks[hook], plugins.data, byId));
+  allForms = forms;
   const message = el("p", { id: "rules-message", role: "status" });
   const results = el("section", { id: "shadow-results", "aria-live": "polite" });
   const last = el("input", { id: "shadow-last", type: "number", min: "1", max: "200", value: "20" });
@@ -32,13 +48,14 @@ async function showRules() {
       el("button", { type: "button", id: "shadow-run", class: "secondary", onclick: async () => {
           message.textContent = "Running…";
           const res = await api("POST", "/pipeline/shadow", { hooks: candidate(forms), last: Number(last.value) });
-          if (!res.ok) { message.textContent = problem(res); return; }
+          if (!res.ok) { message.textContent = problem(res); showSourceError(forms, res); return; }
           message.textContent = "";
+          clearSourceErrors(forms);
           renderShadow(results, res.data);
         }, text: "Shadow run" }),
       el("button", { type: "button", id: "save-rules", onclick: async () => {
           const res = await api("PUT", "/pipeline", { hooks: candidate(forms) });
-          if (!res.ok) { message.textContent = problem(res); return; }
+          if (!res.ok) { message.textContent = problem(res); showSourceError(forms, res); return; }
           await showRules();
           const shown = document.getElementById("rules-message");
           if (shown) shown.textContent = "Saved.";
@@ -70,6 +87,99 @@ function problem(res) {
   return e ? (e.field ? e.field + ": " : "") + e.message : "The server answered " + res.status + ".";
 }
 
+// A JavaScript rule the server refused: the error under its editor, its
+// line marked, the caret put there.
+function showSourceError(forms, res) {
+  const e = res.data && res.data.error;
+  const hit = e && /^hooks\.(\w+)\.config\.source$/.exec(e.field || "");
+  const form = hit && forms.find((f) => f.hook === hit[1]);
+  if (!form || !form.editor) return;
+  form.editor.fail(e.message, e.line, e.column);
+}
+
+function clearSourceErrors(forms) {
+  for (const f of forms) if (f.editor) f.editor.fail(null);
+}
+
+// A monospace editor for a rule: a textarea beside a gutter of line
+// numbers kept in step with it; an error is shown under it, at its line.
+function codeEditor(hook, text) {
+  const id = "source-" + hook;
+  const gutter = el("pre", { class: "gutter", "aria-hidden": "true" });
+  const area = el("textarea", { id, class: "code", spellcheck: "false", autocapitalize: "off", autocomplete: "off",
+    wrap: "off", rows: "10", "aria-describedby": "source-error-" + hook });
+  area.value = text;
+  const error = el("p", { id: "source-error-" + hook, class: "error source-error", role: "alert" });
+  let errorLine = 0;
+  const number = () => {
+    const lines = area.value.split("\n").length;
+    gutter.replaceChildren(...Array.from({ length: lines }, (_, i) =>
+      el("span", { class: i + 1 === errorLine ? "error-line" : null, text: String(i + 1) + "\n" })));
+    gutter.scrollTop = area.scrollTop;
+  };
+  area.addEventListener("input", () => { errorLine = 0; error.textContent = ""; number(); });
+  area.addEventListener("scroll", () => { gutter.scrollTop = area.scrollTop; });
+  // Tab indents (two spaces) instead of leaving the editor; Escape then
+  // Tab still leaves it, so the keyboard is never trapped.
+  let escaped = false;
+  area.addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape") { escaped = true; return; }
+    if (ev.key === "Tab" && !ev.shiftKey && !escaped) {
+      ev.preventDefault();
+      area.setRangeText("  ", area.selectionStart, area.selectionEnd, "end");
+      number();
+    }
+    escaped = false;
+  });
+  number();
+  return {
+    node: el("div", { class: "setting" },
+      el("label", { for: id, text: "Rule (JavaScript): a function named " + JS_FUNCTION[hook] }),
+      el("div", { class: "editor" }, gutter, area), error),
+    value: () => area.value,
+    fail(message, line, column) {
+      error.textContent = message ? message : "";
+      errorLine = message && line ? line : 0;
+      number();
+      if (message && line) {
+        // The caret at the error, as an editor would put it.
+        const lines = area.value.split("\n");
+        let at = 0;
+        for (let i = 0; i < Math.min(line - 1, lines.length); i++) at += lines[i].length + 1;
+        at += Math.max(0, (column || 1) - 1);
+        area.focus();
+        area.setSelectionRange(at, at);
+      }
+    },
+  };
+}
+
+// "Try on this chat": the hook's rule as the form stands, on one chat (or
+// the latest closed one), its answer or fault shown under the editor.
+function tryOnChat(hook, forms) {
+  const chat = el("input", { id: "try-chat-" + hook, type: "text", placeholder: "latest closed chat" });
+  const result = el("pre", { id: "try-result-" + hook, class: "try-result", "aria-live": "polite" });
+  const run = el("button", { type: "button", id: "try-" + hook, class: "secondary", text: "Try on this chat", onclick: async () => {
+      result.textContent = "Running…";
+      const id = chat.value.trim().replace(/^.*#\/chats\//, "");
+      const body = { hooks: candidate(forms()) };
+      if (id) body.chat_ids = [id]; else body.last = 1;
+      const res = await api("POST", "/pipeline/shadow", body);
+      if (!res.ok) { result.textContent = problem(res); showSourceError(forms(), res); return; }
+      clearSourceErrors(forms());
+      const one = res.data.chats[0];
+      const h = one && one.hooks.find((x) => x.hook === hook);
+      if (!h) { result.textContent = "No closed chat to try it on."; return; }
+      const side = h.candidate;
+      const answer = side.fault ? "Fault: " + side.fault.reason
+        : (typeof side.output === "string" ? side.output : JSON.stringify(side.output));
+      result.textContent = "Chat " + one.chat_id.slice(-8) + " → " + answer +
+        (side.fuel ? " (" + (side.fuel / 1e6).toFixed(1) + " M fuel, " + side.elapsed_ms.toFixed(1) + " ms)" : "");
+    } });
+  return el("div", { class: "row try" },
+    el("label", { for: "try-chat-" + hook, class: "inline", text: "Chat" }), chat, run, result);
+}
+
 // One hook's fieldset: plugin, settings from its schema, policy, limits.
 function hookForm(hook, now, plugins, byId) {
   const usable = plugins.filter((p) => p.hooks.includes(hook));
@@ -80,13 +190,20 @@ function hookForm(hook, now, plugins, byId) {
     ["fallback", "reject"].map((v) => el("option", { value: v, selected: v === now.policy, text: v === "fallback" ? "Fall back to the built-in rule" : "Refuse the conversion" })));
   const limit = (key, label) => [el("label", { for: "limit-" + hook + "-" + key, text: label }),
     el("input", { id: "limit-" + hook + "-" + key, type: "number", min: "1", value: String(now.limits[key]) })];
-  const form = { hook, select, policy, inputs: {}, keep: {} };
+  const form = { hook, select, policy, inputs: {}, keep: {}, editor: null };
   const draw = () => {
     const plugin = byId[select.value];
     const schema = plugin && plugin.manifest ? plugin.manifest.settings : null;
     const config = select.value === now.plugin ? now.config : {};
     form.inputs = {};
     form.keep = schema ? {} : config;
+    form.editor = null;
+    if (select.value === JAVASCRIPT) {
+      form.keep = {};
+      form.editor = codeEditor(hook, config.source || JS_STARTER[hook]);
+      settings.replaceChildren(form.editor.node, tryOnChat(hook, () => allForms));
+      return;
+    }
     if (!schema) { settings.replaceChildren(el("p", { class: "meta", text: "This plugin declares no settings." })); return; }
     if (!schema.length) { settings.replaceChildren(el("p", { class: "meta", text: "No settings." })); return; }
     settings.replaceChildren(...schema.map((s) => {
@@ -104,7 +221,15 @@ function hookForm(hook, now, plugins, byId) {
         s.description ? el("p", { class: "meta", text: s.description }) : null);
     }));
   };
-  select.addEventListener("change", draw);
+  select.addEventListener("change", () => {
+    // Another plugin has other default limits (JavaScript's are larger):
+    // left blank, the server fills them in.
+    for (const k of ["timeout_ms", "fuel", "memory_bytes"]) {
+      const input = document.getElementById("limit-" + hook + "-" + k);
+      if (input) input.value = select.value === now.plugin ? String(now.limits[k]) : "";
+    }
+    draw();
+  });
   draw();
   form.node = el("fieldset", { class: "hook", id: "hook-" + hook },
     el("legend", { text: hook[0].toUpperCase() + hook.slice(1) }),
@@ -113,8 +238,9 @@ function hookForm(hook, now, plugins, byId) {
     el("label", { for: "policy-" + hook, text: "When it fails" }), policy,
     el("details", {}, el("summary", { text: "Limits" }),
       ...limit("timeout_ms", "Time limit (ms)"), ...limit("fuel", "Fuel (instructions)"), ...limit("memory_bytes", "Memory (bytes)")));
-  form.limits = () => Object.fromEntries(["timeout_ms", "fuel", "memory_bytes"].map((k) =>
-    [k, Number(document.getElementById("limit-" + hook + "-" + k).value)]));
+  form.limits = () => Object.fromEntries(["timeout_ms", "fuel", "memory_bytes"]
+    .map((k) => [k, document.getElementById("limit-" + hook + "-" + k).value.trim()])
+    .filter(([, v]) => v !== "").map(([k, v]) => [k, Number(v)]));
   return form;
 }
 
@@ -123,6 +249,7 @@ function hookForm(hook, now, plugins, byId) {
 function candidate(forms) {
   return Object.fromEntries(forms.map((f) => {
     const config = Object.assign({}, f.keep);
+    if (f.editor) config.source = f.editor.value();
     for (const [key, { input, spec }] of Object.entries(f.inputs)) {
       const v = input.value;
       if (v !== "" && v !== (spec.default || "")) config[key] = v;

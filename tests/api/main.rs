@@ -14,6 +14,7 @@ mod edge;
 mod errors;
 mod events;
 mod isolation;
+mod javascript;
 mod openapi;
 mod operations;
 mod pagination;

@@ -1,7 +1,11 @@
-//! What a hook costs, native against WebAssembly: each built-in rule run
-//! natively and as its default plugin (fresh store, fuel, deadline and
-//! memory cap per call, run on the plugin runtime, as in production), on chats of 0, 20 and 1,000
-//! messages. Prints medians and p99s; asserts nothing about time.
+//! What a hook costs, native against WebAssembly against JavaScript: each
+//! built-in rule run natively, as its default plugin (Rust compiled to
+//! WebAssembly), and as the same rule written in JavaScript for the
+//! built-in `javascript` plugin (fresh store, fuel, deadline and memory cap
+//! per call, run on the plugin runtime, as in production), on chats of 0,
+//! 20 and 1,000 messages. Prints medians and p99s, and what loading the
+//! JavaScript plugin costs cold and from a warm cache; asserts nothing
+//! about time.
 //!
 //! cargo bench -p threadline-tests --bench hooks
 //!
@@ -13,9 +17,10 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use threadline::conversion::hooks::{AssignmentHook, Hooks, SubjectHook, SummaryHook, TranscriptHook};
 use threadline::domain::MessageKind;
+use threadline::domain::hooks::HookKind;
 use threadline::domain::hooks::{HookAgent, HookCandidate, HookChat};
 use threadline::domain::transcript::PublicMessage;
-use threadline::plugins::{BUILTIN, Limits, local};
+use threadline::plugins::{BUILTIN, Limits, javascript, local};
 
 fn chat(messages: usize) -> HookChat {
     let start = DateTime::<Utc>::from_timestamp(1_795_600_000, 0).unwrap();
@@ -58,8 +63,34 @@ fn measure(runs: usize, mut f: impl FnMut()) -> (Duration, Duration) {
     (times[runs / 2], times[runs * 99 / 100])
 }
 
-/// A hook's name, its native rule and its plugin, each as one call.
-type Row<'a> = (&'static str, Box<dyn FnMut() + 'a>, Box<dyn FnMut() + 'a>);
+/// A hook's name, its native rule, its plugin and its JavaScript rule,
+/// each as one call.
+type Row<'a> = (
+    &'static str,
+    Box<dyn FnMut() + 'a>,
+    Box<dyn FnMut() + 'a>,
+    Box<dyn FnMut() + 'a>,
+    &'a threadline::plugins::PluginHook,
+);
+
+// The built-in rules, written in JavaScript as an operator would.
+const JS_SUBJECT: &str = "function subject(chat) {
+  return chat.subject || 'Chat with ' + chat.visitor.name;
+}";
+const JS_TRANSCRIPT: &str = "function transcript(chat, context) {
+  return chat.messages.map((m) => {
+    const t = context.local_time(m.sent_at);
+    const hh = String(t.hour).padStart(2, '0'), mm = String(t.minute).padStart(2, '0');
+    return `[${hh}:${mm}] ${m.author_name}: ${m.body}`;
+  }).join('\\n');
+}";
+const JS_ASSIGN: &str = "function assign(chat, agent, candidates) {
+  return candidates.some((c) => c.id === agent.id) ? agent.id : candidates[0].id;
+}";
+const JS_SUMMARY: &str = "function summary(chat) {
+  const first = chat.first_visitor_message;
+  return first ? first.body.slice(0, 280) : null;
+}";
 
 fn main() {
     // Plugin calls run on the plugin runtime, as in the server: the figures
@@ -80,6 +111,40 @@ fn main() {
         );
         p
     };
+    // The JavaScript plugin: pre-initialised and compiled once (cold), then
+    // loaded again from the cache as a restarted server loads it.
+    let cache = std::env::temp_dir().join(format!("threadline-bench-cache-{}", std::process::id()));
+    let js = |hook: HookKind, source: &str| {
+        rt.block_on(local::load_javascript(
+            source.to_owned(),
+            hook,
+            javascript::LIMITS,
+            Some(cache.clone()),
+        ))
+        .unwrap()
+    };
+    let started = Instant::now();
+    let js_subject = js(HookKind::Subject, JS_SUBJECT);
+    println!(
+        "{:<26} {:>6} KB, pre-initialised and compiled in {:?} (a cold cache)",
+        javascript::NAME,
+        BUILTIN[4].1.len() / 1024,
+        started.elapsed()
+    );
+    let started = Instant::now();
+    let js_transcript = js(HookKind::Transcript, JS_TRANSCRIPT);
+    let loaded = started.elapsed();
+    let tiny = chat(3);
+    let started = Instant::now();
+    rt.block_on(js_transcript.transcript(&tiny)).unwrap();
+    println!(
+        "{:<26} loaded from the warm cache in {loaded:?}, then its first call in {:?}",
+        "",
+        started.elapsed()
+    );
+    let js_assignment = js(HookKind::Assignment, JS_ASSIGN);
+    let js_summary = js(HookKind::Summary, JS_SUMMARY);
+    let _ = std::fs::remove_dir_all(&cache);
     let subject = plugin("subject-default");
     let transcript = plugin("transcript-plain");
     let assignment = plugin("assign-converting-agent");
@@ -102,8 +167,8 @@ fn main() {
 
     println!();
     println!(
-        "{:<12} {:>9} {:>14} {:>14} {:>14} {:>14}",
-        "hook", "messages", "native p50", "wasm p50", "wasm p99", "wasm/native"
+        "{:<12} {:>9} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12}",
+        "hook", "messages", "native p50", "wasm p50", "wasm p99", "js p50", "js p99", "js fuel"
     );
     let only = std::env::var("THREADLINE_BENCH_ONLY").ok();
     let only = only.as_deref().and_then(|o| o.split_once(':'));
@@ -122,6 +187,10 @@ fn main() {
                 Box::new(|| {
                     rt.block_on(subject.subject(&chat)).unwrap();
                 }),
+                Box::new(|| {
+                    rt.block_on(js_subject.subject(&chat)).unwrap();
+                }),
+                &js_subject,
             ),
             (
                 "transcript",
@@ -131,6 +200,10 @@ fn main() {
                 Box::new(|| {
                     rt.block_on(transcript.transcript(&chat)).unwrap();
                 }),
+                Box::new(|| {
+                    rt.block_on(js_transcript.transcript(&chat)).unwrap();
+                }),
+                &js_transcript,
             ),
             (
                 "assignment",
@@ -141,6 +214,10 @@ fn main() {
                 Box::new(|| {
                     rt.block_on(assignment.assignee(&chat, &agent, &candidates)).unwrap();
                 }),
+                Box::new(|| {
+                    rt.block_on(js_assignment.assignee(&chat, &agent, &candidates)).unwrap();
+                }),
+                &js_assignment,
             ),
             (
                 "summary",
@@ -150,20 +227,28 @@ fn main() {
                 Box::new(|| {
                     rt.block_on(summary.summary(&chat)).unwrap();
                 }),
+                Box::new(|| {
+                    rt.block_on(js_summary.summary(&chat)).unwrap();
+                }),
+                &js_summary,
             ),
         ];
-        for (hook, mut n, mut w) in rows {
+        for (hook, mut n, mut w, mut j, js) in rows {
             if only.is_some_and(|(h, _)| h != hook) {
                 continue;
             }
             let (native_p50, _) = measure(runs, &mut n);
             let (wasm_p50, wasm_p99) = measure(runs, &mut w);
+            let (js_p50, js_p99) = measure(runs, &mut j);
+            let fuel = js.take_last_cost().and_then(|c| c.fuel).unwrap_or(0);
             println!(
-                "{hook:<12} {size:>9} {:>14?} {:>14?} {:>14?} {:>13.0}x",
+                "{hook:<12} {size:>9} {:>12?} {:>12?} {:>12?} {:>12?} {:>12?} {:>11.1}M",
                 native_p50,
                 wasm_p50,
                 wasm_p99,
-                wasm_p50.as_secs_f64() / native_p50.as_secs_f64().max(1e-9)
+                js_p50,
+                js_p99,
+                fuel as f64 / 1e6
             );
         }
     }

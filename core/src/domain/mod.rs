@@ -29,6 +29,9 @@ pub struct InvalidInput {
     /// `hooks.subject.config.prefix`.
     pub field: std::borrow::Cow<'static, str>,
     pub message: String,
+    /// Where in the field's text, for text that is code (a rule's source):
+    /// line and column, from 1.
+    pub at: Option<(u32, u32)>,
 }
 
 impl InvalidInput {
@@ -36,7 +39,14 @@ impl InvalidInput {
         Self {
             field: field.into(),
             message: message.into(),
+            at: None,
         }
+    }
+
+    /// The same error, placed at `line` and `column` of the field's text.
+    pub fn at(mut self, line: u32, column: u32) -> Self {
+        self.at = Some((line, column));
+        self
     }
 }
 

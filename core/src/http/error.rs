@@ -69,6 +69,12 @@ pub struct ErrorDetail {
     /// The input field at fault, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// For a field holding code (a JavaScript rule's `source`): the line
+    /// and column (from 1) of the error in it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<u32>,
     /// Quote this when reporting an internal error.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
@@ -118,11 +124,17 @@ impl IntoResponse for ApiError {
             }
             other => (other.to_string(), None),
         };
+        let at = match &self {
+            ApiError::Invalid(e) => e.at,
+            _ => None,
+        };
         let body = ErrorBody {
             error: ErrorDetail {
                 code,
                 message,
                 field: field.map(str::to_owned),
+                line: at.map(|(line, _)| line),
+                column: at.map(|(_, column)| column),
                 request_id,
             },
         };

@@ -23,7 +23,7 @@ use crate::domain::ChatStatus;
 use crate::domain::hooks::HookKind;
 use crate::domain::{InvalidInput, single_line};
 use crate::plugins::manifest::Manifest;
-use crate::plugins::{self, BUILTIN, Figures, HookSettings, Limits, Policy, UploadError, limits};
+use crate::plugins::{self, BUILTIN, Figures, HookSettings, Limits, Policy, UploadError, javascript, limits};
 use crate::store::{PluginFaultRow, PluginInfo, PluginRow, is_uploaded_plugin_ref};
 
 /// Bodies up to this size are read in full even when refused.
@@ -211,6 +211,17 @@ async fn list_plugins(
             manifest: state.plugins.builtin_manifest(h.default_plugin()).await,
         });
     }
+    views.push(PluginView {
+        id: javascript::NAME.to_owned(),
+        name: javascript::NAME.to_owned(),
+        builtin: true,
+        hooks: HookKind::ALL.iter().map(|h| h.as_str().to_owned()).collect(),
+        sha256: None,
+        size_bytes: None,
+        uploaded_by: None,
+        created_at: None,
+        manifest: state.plugins.builtin_manifest(javascript::NAME).await,
+    });
     views.extend(
         state
             .store
@@ -597,9 +608,38 @@ async fn checked_pipeline(
         }
         plugins::check_builtin_config(hook, &s.plugin, &s.config)
             .map_err(|(key, why)| InvalidInput::new(format!("hooks.{hook}.config.{key}"), format!("{key} {why}")))?;
+        if s.plugin == javascript::NAME {
+            check_rule(state, tenant_id, hook, &s).await?;
+        }
         settings.insert(hook, s);
     }
     Ok(settings)
+}
+
+/// A JavaScript rule is saved only when it parses and defines its hook's
+/// function: the error names the setting, and the line and column.
+async fn check_rule(state: &AppState, tenant_id: &str, hook: HookKind, s: &HookSettings) -> Result<(), InvalidInput> {
+    let field = format!("hooks.{hook}.config.{}", javascript::SOURCE);
+    let source = s
+        .config
+        .get(javascript::SOURCE)
+        .filter(|src| !src.trim().is_empty())
+        .ok_or_else(|| {
+            InvalidInput::new(
+                field.clone(),
+                format!(
+                    "source is required: the rule's JavaScript, a function named {}",
+                    javascript::function(hook)
+                ),
+            )
+        })?;
+    match state.plugins.check_rule(tenant_id, hook, source, s.limits).await {
+        Ok(()) => Ok(()),
+        Err((Some((line, column)), message)) => {
+            Err(InvalidInput::new(field, format!("line {line}, column {column}: {message}")).at(line, column))
+        }
+        Err((None, message)) => Err(InvalidInput::new(field, message)),
+    }
 }
 
 fn hook_settings(hook: HookKind, u: HookUpdate) -> Result<HookSettings, InvalidInput> {
@@ -622,10 +662,16 @@ fn hook_settings(hook: HookKind, u: HookUpdate) -> Result<HookSettings, InvalidI
                 format!("setting names are 1 to 64 characters without control characters ({k:?})"),
             ));
         }
-        if v.len() > limits::MAX_CONFIG_VALUE_BYTES {
+        // A JavaScript rule's source is a program, not a value.
+        let max = if u.plugin == javascript::NAME && k == javascript::SOURCE {
+            javascript::MAX_SOURCE_BYTES
+        } else {
+            limits::MAX_CONFIG_VALUE_BYTES
+        };
+        if v.len() > max {
             return Err(InvalidInput::new(
-                "config",
-                format!("the setting {k:?} is over {} bytes", limits::MAX_CONFIG_VALUE_BYTES),
+                format!("hooks.{hook}.config.{k}"),
+                format!("the setting {k:?} is over {max} bytes"),
             ));
         }
     }
@@ -634,10 +680,11 @@ fn hook_settings(hook: HookKind, u: HookUpdate) -> Result<HookSettings, InvalidI
         timeout_ms: None,
         memory_bytes: None,
     });
+    let defaults = javascript::default_limits(&u.plugin);
     let limits = Limits {
-        fuel: given.fuel.unwrap_or(Limits::DEFAULT.fuel),
-        timeout_ms: given.timeout_ms.unwrap_or(Limits::DEFAULT.timeout_ms),
-        memory_bytes: given.memory_bytes.unwrap_or(Limits::DEFAULT.memory_bytes),
+        fuel: given.fuel.unwrap_or(defaults.fuel),
+        timeout_ms: given.timeout_ms.unwrap_or(defaults.timeout_ms),
+        memory_bytes: given.memory_bytes.unwrap_or(defaults.memory_bytes),
     };
     limits
         .check()

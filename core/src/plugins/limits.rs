@@ -75,6 +75,9 @@ pub const MAX_PLUGIN_BYTES: usize = 8 << 20;
 /// Settings a workspace may give one plugin on one hook.
 pub const MAX_CONFIG_ENTRIES: usize = 64;
 pub const MAX_CONFIG_VALUE_BYTES: usize = 4096;
+/// Standard error a call may write (where a Rust guest's panic message
+/// goes); a write past it fails, and the guest usually aborts.
+pub const MAX_STDERR_BYTES: usize = 16 << 10;
 /// Log lines a call may write, and their length; the rest is dropped.
 pub const MAX_LOG_LINES: u32 = 32;
 pub const MAX_LOG_LINE_BYTES: usize = 1024;

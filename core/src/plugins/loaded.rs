@@ -1,6 +1,7 @@
 //! A loaded plugin: one `InstancePre` per plugin, and a fresh `Store` with
 //! its own limits for every hook call.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -305,15 +306,71 @@ impl LoadedPlugin {
         let limits = call.limits;
         let deadline = started + Duration::from_millis(u64::from(limits.timeout_ms));
         let hook = input.hook();
-        let mut store = self.store(limits, &call.tenant_id, hook, &input.chat().time_zone);
-        if let Err(e) = store.set_fuel(limits.fuel) {
-            return Finished {
-                output: Err(PluginError::new(FaultKind::Trap, format!("it could not start: {e}"))),
-                fuel: None,
-                wall: started.elapsed(),
-                peak_memory_bytes: 0,
-            };
+        let mut store = match self.limited_store(limits, &call.tenant_id, hook, &input.chat().time_zone, deadline) {
+            Ok(store) => store,
+            Err(e) => {
+                return Finished {
+                    output: Err(e),
+                    fuel: None,
+                    wall: started.elapsed(),
+                    peak_memory_bytes: 0,
+                };
+            }
+        };
+
+        let outcome = tokio::time::timeout_at(deadline.into(), self.invoke(&mut store, &call.config, input)).await;
+        let wall = started.elapsed();
+        CALLS.fetch_add(1, Ordering::Relaxed);
+        let state = store.data();
+        if state.log.dropped > 0 {
+            tracing::warn!(tenant = %call.tenant_id, plugin = %self.name, %hook, dropped = state.log.dropped,
+                "plugin log lines over the per-call cap were dropped");
         }
+        let elapsed_ms = wall.as_secs_f64() * 1000.0;
+        let (output, fuel) = match outcome {
+            Err(_elapsed) => (Err(deadline_passed(limits, elapsed_ms)), None),
+            Ok(Err(e)) => (Err(explain(&e, limits, state, elapsed_ms)), None),
+            // A guest that caught the refused allocation (JavaScript's
+            // RangeError) still failed for want of memory: say so first.
+            Ok(Ok(Err(own))) if state.memory.hit => (
+                Err(PluginError::new(
+                    FaultKind::Memory,
+                    format!(
+                        "it tried to use more than its memory limit of {} MiB, then {own}",
+                        limits.memory_bytes >> 20
+                    ),
+                )),
+                None,
+            ),
+            Ok(Ok(Err(own))) => (Err(PluginError::new(FaultKind::Error, own)), None),
+            Ok(Ok(Ok(out))) => {
+                let fuel = limits.fuel - store.get_fuel().unwrap_or(0);
+                tracing::debug!(tenant = %call.tenant_id, plugin = %self.name, %hook, fuel, elapsed_ms, "plugin call");
+                (Ok(out), Some(fuel))
+            }
+        };
+        Finished {
+            output,
+            fuel,
+            wall,
+            peak_memory_bytes: state.memory.peak,
+        }
+    }
+
+    /// A store for one call: its fuel, its memory cap, and its deadline,
+    /// checked at every epoch tick (where the call also yields).
+    fn limited_store(
+        &self,
+        limits: Limits,
+        tenant_id: &str,
+        hook: HookKind,
+        time_zone: &str,
+        deadline: Instant,
+    ) -> Result<Store<CallState>, PluginError> {
+        let mut store = self.store(limits, tenant_id, hook, time_zone);
+        store
+            .set_fuel(limits.fuel)
+            .map_err(|e| PluginError::new(FaultKind::Trap, format!("it could not start: {e}")))?;
         // Yield every so much work too (not only at epoch ticks), so a
         // call's first slice, which runs on the caller's thread, is short.
         if let Err(e) = store.fuel_async_yield_interval(Some(YIELD_FUEL)) {
@@ -327,31 +384,40 @@ impl LoadedPlugin {
             })
         });
         store.set_epoch_deadline(1);
+        Ok(store)
+    }
 
-        let outcome = tokio::time::timeout_at(deadline.into(), self.invoke(&mut store, &call.config, input)).await;
-        let wall = started.elapsed();
-        CALLS.fetch_add(1, Ordering::Relaxed);
-        let state = store.data();
-        if state.log.dropped > 0 {
-            tracing::warn!(tenant = %call.tenant_id, plugin = %self.name, %hook, dropped = state.log.dropped,
-                "plugin log lines over the per-call cap were dropped");
-        }
-        let elapsed_ms = wall.as_secs_f64() * 1000.0;
-        let (output, fuel) = match outcome {
-            Err(_elapsed) => (Err(deadline_passed(limits, elapsed_ms)), None),
-            Ok(Err(e)) => (Err(explain(&e, limits, state.memory.hit, elapsed_ms)), None),
-            Ok(Ok(Err(own))) => (Err(PluginError::new(FaultKind::Error, own)), None),
-            Ok(Ok(Ok(out))) => {
-                let fuel = limits.fuel - store.get_fuel().unwrap_or(0);
-                tracing::debug!(tenant = %call.tenant_id, plugin = %self.name, %hook, fuel, elapsed_ms, "plugin call");
-                (Ok(out), Some(fuel))
-            }
-        };
-        Finished {
-            output,
-            fuel,
-            wall,
-            peak_memory_bytes: state.memory.peak,
+    /// The pre-linked component, for callers of exports beyond the hooks.
+    pub(super) fn pre(&self) -> &InstancePre<CallState> {
+        &self.pre
+    }
+
+    /// Instantiates the component and runs `call` on it under `limits`, as
+    /// a hook call runs (fuel, memory cap, deadline); a failure is worded
+    /// as a hook call's is.
+    pub(super) async fn run_with<T>(
+        &self,
+        limits: Limits,
+        tenant_id: &str,
+        hook: HookKind,
+        call: impl for<'a> FnOnce(
+            &'a mut Store<CallState>,
+            &'a wasmtime::component::Instance,
+        ) -> std::pin::Pin<Box<dyn Future<Output = wasmtime::Result<T>> + Send + 'a>>,
+    ) -> Result<T, PluginError> {
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(u64::from(limits.timeout_ms));
+        let mut store = self.limited_store(limits, tenant_id, hook, "UTC", deadline)?;
+        let outcome = tokio::time::timeout_at(deadline.into(), async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            call(&mut store, &instance).await
+        })
+        .await;
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        match outcome {
+            Err(_elapsed) => Err(deadline_passed(limits, elapsed_ms)),
+            Ok(Err(e)) => Err(explain(&e, limits, store.data(), elapsed_ms)),
+            Ok(Ok(value)) => Ok(value),
         }
     }
 
@@ -492,8 +558,9 @@ fn deadline_passed(limits: Limits, elapsed_ms: f64) -> PluginError {
 /// Turns a failed call into a reason an operator can act on, naming what
 /// actually stopped the plugin: a limit it hit is reported before the
 /// memory refusal that may have come earlier in the same call.
-fn explain(e: &wasmtime::Error, limits: Limits, memory_cap_hit: bool, elapsed_ms: f64) -> PluginError {
+fn explain(e: &wasmtime::Error, limits: Limits, state: &CallState, elapsed_ms: f64) -> PluginError {
     use FaultKind as K;
+    let memory_cap_hit = state.memory.hit;
     match e.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => deadline_passed(limits, elapsed_ms),
         Some(Trap::OutOfFuel) => PluginError::new(
@@ -514,9 +581,10 @@ fn explain(e: &wasmtime::Error, limits: Limits, memory_cap_hit: bool, elapsed_ms
             K::Trap,
             "it trapped on an out-of-bounds memory access (for Rust or C plugins, usually a stack overflow)",
         ),
-        Some(Trap::UnreachableCodeReached) => {
-            PluginError::new(K::Trap, "it trapped (unreachable code: a panic or an abort)")
-        }
+        Some(Trap::UnreachableCodeReached) => match panic_message(&state.stderr()) {
+            Some(message) => PluginError::new(K::Trap, format!("it panicked: {message}")),
+            None => PluginError::new(K::Trap, "it trapped (unreachable code: a panic or an abort)"),
+        },
         Some(trap) => PluginError::new(K::Trap, format!("it trapped: {trap}")),
         None => {
             let text = format!("{e:#}");
@@ -524,6 +592,33 @@ fn explain(e: &wasmtime::Error, limits: Limits, memory_cap_hit: bool, elapsed_ms
             PluginError::new(K::Trap, format!("it failed: {text}"))
         }
     }
+}
+
+/// The message of a Rust panic from what the guest wrote to standard
+/// error (`thread '…' panicked at FILE:LINE:COL:` then the message), on one
+/// line and clipped; `None` when there is none.
+fn panic_message(stderr: &str) -> Option<String> {
+    let after = stderr
+        .rfind("panicked at ")
+        .map(|i| &stderr[i + "panicked at ".len()..])?;
+    let (place, message) = after.split_once(":\n").unwrap_or(("", after));
+    let message: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("note: "))
+        .collect();
+    let mut text = message.join(" ");
+    // The standard library's own paths carry the toolchain's commit hash.
+    let place = place.trim();
+    let place = match place.find("/library/") {
+        Some(i) if place.starts_with("/rustc/") => &place[i + 1..],
+        _ => place,
+    };
+    if !place.is_empty() {
+        text.push_str(&format!(" (at {place})"));
+    }
+    let text: String = text.chars().filter(|c| !c.is_control()).take(400).collect();
+    (!text.is_empty()).then_some(text)
 }
 
 /// What one call carries in: who it runs for, its limits, and the

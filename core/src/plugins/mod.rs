@@ -13,6 +13,7 @@ mod cache;
 pub mod compiler;
 pub mod engine;
 pub mod error;
+pub mod javascript;
 pub mod limits;
 pub mod loaded;
 pub mod local;
@@ -44,8 +45,10 @@ pub use loaded::LoadedPlugin;
 pub use slots::SlotSettings;
 pub use usage::Figures;
 
-/// The default plugins, built from `plugins/` by `build.rs`.
-pub const BUILTIN: [(&str, &[u8]); 4] = [
+/// The built-in plugins, built from `plugins/` by `build.rs`: each hook's
+/// default, then the JavaScript runtime (last: it is the slowest to load
+/// with a cold cache, and the defaults should be ready first).
+pub const BUILTIN: [(&str, &[u8]); 5] = [
     (
         "subject-default",
         include_bytes!(concat!(env!("OUT_DIR"), "/subject_default.wasm")),
@@ -61,6 +64,10 @@ pub const BUILTIN: [(&str, &[u8]); 4] = [
     (
         "summary-extractive",
         include_bytes!(concat!(env!("OUT_DIR"), "/summary_extractive.wasm")),
+    ),
+    (
+        javascript::NAME,
+        include_bytes!(concat!(env!("OUT_DIR"), "/javascript.wasm")),
     ),
 ];
 
@@ -388,26 +395,17 @@ impl PluginHost {
         if let Some((p, _)) = builtins().lock().unwrap().get(name) {
             return Ok(p.clone());
         }
-        let disk = self.disk.clone();
-        let (plugin, component) = tokio::task::spawn_blocking(move || {
-            let sha256 = sha256_hex(wasm);
-            let component = match disk.as_ref().and_then(|d| d.read(&sha256)) {
-                Some(c) => c,
-                None => {
-                    let c = compiler::compile_in_process(wasm).map_err(|e| PluginError::load(e.to_string()))?;
-                    if let (Some(disk), Ok(bytes)) = (&disk, c.serialize()) {
-                        disk.write(&sha256, &bytes);
-                    }
-                    c
-                }
-            };
-            let mut plugin = LoadedPlugin::prepare(name.to_owned(), format!("builtin:{name}"), &component)?;
-            plugin.sha256 = sha256;
-            Ok::<_, PluginError>((plugin, component))
-        })
-        .await
-        .map_err(|e| PluginError::load(format!("loading the plugin failed: {e}")))??;
-        let mut plugin = plugin;
+        // One load at a time: two requests (or two servers of a process)
+        // wanting the JavaScript plugin with a cold cache would otherwise
+        // both spend seconds of CPU making the same thing.
+        static LOADING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        let _loading = LOADING.lock().await;
+        if let Some((p, _)) = builtins().lock().unwrap().get(name) {
+            return Ok(p.clone());
+        }
+        let component = compiled_builtin(name, wasm, self.disk.clone()).await?;
+        let mut plugin = LoadedPlugin::prepare(name.to_owned(), format!("builtin:{name}"), &component)?;
+        plugin.sha256 = sha256_hex(wasm);
         plugin.version = plugin.describe().await.ok().flatten().map(|m| m.version);
         let plugin = Arc::new(plugin);
         builtins().lock().unwrap().insert(name, (plugin.clone(), component));
@@ -426,11 +424,11 @@ impl PluginHost {
             // Another server of this process may have compiled it first:
             // this one's disk cache gets it too, for its next start.
             if let Some(disk) = &self.disk {
-                let sha256 = sha256_hex(wasm);
-                if !disk.has(&sha256) {
+                let key = builtin_cache_key(name, wasm);
+                if !disk.has(&key) {
                     let component = builtins().lock().unwrap().get(name).map(|(_, c)| c.clone());
                     if let Some(bytes) = component.and_then(|c| c.serialize().ok()) {
-                        disk.write(&sha256, &bytes);
+                        disk.write(&key, &bytes);
                     }
                 }
             }
@@ -563,6 +561,45 @@ impl PluginHost {
         ran
     }
 
+    /// Checks a JavaScript rule before it is saved for `hook`: it parses,
+    /// its top level runs within `limits`, and it defines the hook's
+    /// function. The check runs in the JavaScript plugin, through the
+    /// workspace's slots like any call. The error is the operator's to fix,
+    /// with the line and column when there is one.
+    pub async fn check_rule(
+        &self,
+        tenant_id: &str,
+        hook: HookKind,
+        source: &str,
+        limits: Limits,
+    ) -> Result<(), (Option<(u32, u32)>, String)> {
+        let plugin = self.builtin(javascript::NAME).await.map_err(|e| (None, e.reason))?;
+        let slot = self.gate.slots.acquire(tenant_id).await.map_err(|t| {
+            (
+                None,
+                format!(
+                    "the rule could not be checked: every plugin slot of the workspace stayed busy for {:.0} ms",
+                    t.waited.as_secs_f64() * 1000.0
+                ),
+            )
+        })?;
+        let (tenant, source) = (tenant_id.to_owned(), source.to_owned());
+        let checked = engine::runtime()
+            .spawn(async move {
+                let checked = javascript::check(&plugin, &tenant, hook, &source, limits).await;
+                drop(slot);
+                checked
+            })
+            .await
+            .map_err(|e| (None, format!("the rule could not be checked: {e}")))?;
+        match checked {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err((Some((e.line, e.column)), e.message)),
+            // A limit or a trap while its top level ran.
+            Err(e) => Err((None, format!("its top level {}", e.reason.trim_start_matches("it ")))),
+        }
+    }
+
     /// Entries and bytes of compiled code of uploaded plugins in memory.
     pub fn memory_cache_size(&self) -> (usize, usize) {
         self.memory.size()
@@ -690,7 +727,7 @@ async fn prune(store: &Store, disk: DiskCache) -> usize {
             return 0;
         }
     };
-    keep.extend(BUILTIN.iter().map(|(_, wasm)| sha256_hex(wasm)));
+    keep.extend(BUILTIN.iter().map(|(name, wasm)| builtin_cache_key(name, wasm)));
     let removed = tokio::task::spawn_blocking(move || disk.prune(&keep))
         .await
         .unwrap_or(0);
@@ -698,6 +735,70 @@ async fn prune(store: &Store, disk: DiskCache) -> usize {
         tracing::info!(removed, "pruned the plugin cache");
     }
     removed
+}
+
+/// A built-in plugin's compiled code: from the disk cache when it has it,
+/// else made (the JavaScript plugin pre-initialised first) and cached.
+pub(crate) async fn compiled_builtin(
+    name: &'static str,
+    wasm: &'static [u8],
+    disk: Option<DiskCache>,
+) -> Result<wasmtime::component::Component, PluginError> {
+    let key = builtin_cache_key(name, wasm);
+    let cached = match disk.clone() {
+        Some(disk) => {
+            let key = key.clone();
+            tokio::task::spawn_blocking(move || disk.read(&key))
+                .await
+                .ok()
+                .flatten()
+        }
+        None => None,
+    };
+    let component = match cached {
+        Some(c) => c,
+        None => {
+            let code: std::borrow::Cow<'static, [u8]> = if name == javascript::NAME {
+                let started = std::time::Instant::now();
+                let snapshot = engine::runtime()
+                    .spawn(javascript::preinitialize(wasm))
+                    .await
+                    .map_err(|e| PluginError::load(format!("pre-initialising the plugin failed: {e}")))?
+                    .map_err(|e| PluginError::load(format!("the plugin could not be pre-initialised: {e}")))?;
+                tracing::info!(
+                    plugin = name,
+                    ms = started.elapsed().as_millis() as u64,
+                    bytes = snapshot.len(),
+                    "pre-initialised a built-in plugin"
+                );
+                snapshot.into()
+            } else {
+                wasm.into()
+            };
+            tokio::task::spawn_blocking(move || {
+                let c = compiler::compile_in_process(&code).map_err(|e| PluginError::load(e.to_string()))?;
+                if let (Some(disk), Ok(bytes)) = (&disk, c.serialize()) {
+                    disk.write(&key, &bytes);
+                }
+                Ok::<_, PluginError>(c)
+            })
+            .await
+            .map_err(|e| PluginError::load(format!("loading the plugin failed: {e}")))??
+        }
+    };
+    Ok(component)
+}
+
+/// Where a built-in plugin's compiled code is kept on disk: its bytes' hash,
+/// marked for the JavaScript plugin, whose cached code is of its
+/// pre-initialised form.
+fn builtin_cache_key(name: &str, wasm: &[u8]) -> String {
+    let sha256 = sha256_hex(wasm);
+    if name == javascript::NAME {
+        format!("{sha256}-preinitialised")
+    } else {
+        sha256
+    }
 }
 
 /// The built-in plugins loaded in this process, with their components.

@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::engine::engine;
@@ -38,6 +39,7 @@ pub(crate) struct CallState {
     pub(super) log: LogSink,
     /// The workspace's zone, for the clock interface.
     time_zone: chrono_tz::Tz,
+    stderr: MemoryOutputPipe,
 }
 
 impl CallState {
@@ -48,7 +50,9 @@ impl CallState {
         hook: HookKind,
         time_zone: chrono_tz::Tz,
     ) -> Self {
-        // No directories, environment, arguments, network or stdio; clocks
+        let stderr = MemoryOutputPipe::new(limits::MAX_STDERR_BYTES);
+        // No directories, environment, arguments, network or stdin/stdout
+        // (standard error is kept, bounded, for the reason of a panic); clocks
         // stopped at the epoch and randomness fixed, so a plugin's output
         // depends only on what the contract passes in.
         let wasi = WasiCtxBuilder::new()
@@ -60,6 +64,7 @@ impl CallState {
             .secure_random(wasmtime_wasi::Deterministic::new(vec![0x5a; 32]))
             .insecure_random(wasmtime_wasi::Deterministic::new(vec![0xa5; 32]))
             .insecure_random_seed(0)
+            .stderr(stderr.clone())
             .build();
         Self {
             wasi,
@@ -77,7 +82,14 @@ impl CallState {
                 dropped: 0,
             },
             time_zone,
+            stderr,
         }
+    }
+
+    /// What the call wrote to standard error: a Rust guest's panic message
+    /// lands here before the abort that traps it.
+    pub(super) fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.contents()).into_owned()
     }
 
     pub(crate) fn time_zone(&self) -> chrono_tz::Tz {

@@ -1,0 +1,189 @@
+//! The built-in `javascript` plugin, host side: rules as source text run by
+//! one shared component that embeds a JavaScript engine (`plugins/javascript`).
+//!
+//! - Pre-initialisation: the engine's start-up (realm, built-ins) costs
+//!   about 2 M fuel a call. wasmtime-wizer runs the component's
+//!   `wizer-initialize` once and snapshots its memory into a new
+//!   component, whose instances start with the engine built. The snapshot
+//!   is made when a process first loads the plugin with a cold cache and is
+//!   kept compiled in the plugin cache, so a warm start compiles nothing.
+//! - The check of a rule's source at save time (its own export).
+//! - Limits: a JavaScript rule pays an interpreter, so its defaults are
+//!   larger than a Rust plugin's (sized from the hooks benchmark).
+
+use wasmtime::component::{Component, Instance, Lift, WasmList};
+use wasmtime::{Store, UpdateDeadline};
+
+use super::engine::engine;
+use super::limits::Limits;
+use super::loaded::LoadedPlugin;
+use super::sandbox::{CallState, linker};
+use crate::domain::hooks::HookKind;
+
+/// The built-in plugin's name, as pipelines name it.
+pub const NAME: &str = "javascript";
+
+/// The setting that holds a rule's source, and how long it may be.
+pub const SOURCE: &str = "source";
+pub const MAX_SOURCE_BYTES: usize = 64 << 10;
+
+/// Default limits of a JavaScript rule. A transcript rule over a
+/// 1,000-message chat (252 KB) used about 110 M fuel and 25 ms here
+/// (`cargo bench -p threadline-tests --bench hooks`); these leave it room
+/// fourfold, and an infinite loop is stopped in about 100 ms.
+pub const LIMITS: Limits = Limits {
+    fuel: 500_000_000,
+    timeout_ms: 250,
+    memory_bytes: 64 << 20,
+};
+
+/// The limits a hook running `plugin` gets when the pipeline sets none.
+pub fn default_limits(plugin: &str) -> Limits {
+    if plugin == NAME { LIMITS } else { Limits::DEFAULT }
+}
+
+/// The function a rule defines for `hook`.
+pub fn function(hook: HookKind) -> &'static str {
+    match hook {
+        HookKind::Subject => "subject",
+        HookKind::Transcript => "transcript",
+        HookKind::Assignment => "assign",
+        HookKind::Summary => "summary",
+        HookKind::Fields => "fields",
+    }
+}
+
+pub(super) mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../plugins/javascript/wit",
+        world: "javascript",
+        exports: { default: async },
+    });
+}
+
+pub use bindings::exports::threadline::javascript::rules::SourceError;
+
+/// Runs the component's `wizer-initialize` and returns the component with
+/// the memory it left behind as its initial state. Our own code, run once
+/// per cold cache: generous fuel, no deadline.
+pub async fn preinitialize(wasm: &[u8]) -> Result<Vec<u8>, String> {
+    let mut wizer = wasmtime_wizer::Wizer::new();
+    // Dropping the init export produced an invalid component with
+    // wasmtime-wizer 48 (seen in a probe); a second call is harmless.
+    wizer.keep_init_func(true);
+    let (cx, instrumented) = wizer
+        .instrument_component(wasm)
+        .map_err(|e| format!("cannot instrument the component: {e}"))?;
+    let component = Component::new(engine(), &instrumented)
+        .map_err(|e| format!("cannot compile the instrumented component: {e}"))?;
+    let mut store = Store::new(
+        engine(),
+        CallState::new(
+            LIMITS.memory_bytes as usize,
+            "",
+            NAME,
+            HookKind::Subject,
+            chrono_tz::UTC,
+        ),
+    );
+    store.limiter(|s| &mut s.memory);
+    store.set_fuel(10_000_000_000).map_err(|e| e.to_string())?;
+    store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+    store.set_epoch_deadline(1);
+    let instance = linker()
+        .instantiate_async(&mut store, &component)
+        .await
+        .map_err(|e| format!("cannot instantiate the instrumented component: {e}"))?;
+    let init = instance
+        .get_typed_func::<(), ()>(&mut store, wizer.get_init_func())
+        .map_err(|e| format!("it has no {}: {e}", wizer.get_init_func()))?;
+    init.call_async(&mut store, ())
+        .await
+        .map_err(|e| format!("its initialisation failed: {e:#}"))?;
+    let mut state = Snapshotting { store, instance };
+    wizer
+        .snapshot_component(&cx, &mut state)
+        .await
+        .map_err(|e| format!("cannot snapshot it: {e}"))
+}
+
+/// What wasmtime-wizer reads the initialised instance's state through.
+struct Snapshotting {
+    store: Store<CallState>,
+    instance: Instance,
+}
+
+impl Snapshotting {
+    /// Calls `func` of the exported instance `instance` (the accessors
+    /// wasmtime-wizer instrumented the component with). They exist by
+    /// construction, so a failure is a bug and panics.
+    async fn call<R>(&mut self, instance: &str, func: &str) -> R
+    where
+        R: Lift + Send + Sync + 'static,
+    {
+        let (_, exported) = self
+            .instance
+            .get_export(&mut self.store, None, instance)
+            .unwrap_or_else(|| panic!("the instrumented component exports {instance}"));
+        let (_, f) = self
+            .instance
+            .get_export(&mut self.store, Some(&exported), func)
+            .unwrap_or_else(|| panic!("{instance} exports {func}"));
+        let f = self
+            .instance
+            .get_typed_func::<(), (R,)>(&mut self.store, f)
+            .unwrap_or_else(|e| panic!("{instance}#{func} has the type wasmtime-wizer gave it: {e}"));
+        let (r,) = f
+            .call_async(&mut self.store, ())
+            .await
+            .unwrap_or_else(|e| panic!("{instance}#{func} runs: {e}"));
+        r
+    }
+}
+
+impl wasmtime_wizer::ComponentInstanceState for Snapshotting {
+    async fn call_func_ret_list_u8(&mut self, instance: &str, func: &str, contents: impl FnOnce(&[u8]) + Send) {
+        let list: WasmList<u8> = self.call(instance, func).await;
+        contents(list.as_le_slice(&self.store));
+    }
+
+    async fn call_func_ret_s32(&mut self, instance: &str, func: &str) -> i32 {
+        self.call(instance, func).await
+    }
+
+    async fn call_func_ret_s64(&mut self, instance: &str, func: &str) -> i64 {
+        self.call(instance, func).await
+    }
+
+    async fn call_func_ret_f32(&mut self, instance: &str, func: &str) -> u32 {
+        self.call::<f32>(instance, func).await.to_bits()
+    }
+
+    async fn call_func_ret_f64(&mut self, instance: &str, func: &str) -> u64 {
+        self.call::<f64>(instance, func).await.to_bits()
+    }
+}
+
+/// Checks a rule's source for `hook` in the plugin, under `limits`: it
+/// parses, its top level runs, and it defines the hook's function.
+/// `Ok(Err(..))` is the operator's mistake, with its line and column;
+/// `Err(..)` is the check itself failing (a limit, a trap).
+pub async fn check(
+    plugin: &LoadedPlugin,
+    tenant_id: &str,
+    hook: HookKind,
+    source: &str,
+    limits: Limits,
+) -> Result<Result<(), SourceError>, super::PluginError> {
+    let indices = bindings::exports::threadline::javascript::rules::GuestIndices::new(plugin.pre())
+        .map_err(|e| super::PluginError::load(format!("the JavaScript plugin has no check: {e}")))?;
+    let (source, function) = (source.to_owned(), function(hook));
+    plugin
+        .run_with(limits, tenant_id, hook, move |store, instance| {
+            Box::pin(async move {
+                let rules = indices.load(&mut *store, instance)?;
+                rules.call_check(&mut *store, &source, function).await
+            })
+        })
+        .await
+}

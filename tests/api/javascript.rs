@@ -1,0 +1,304 @@
+//! Rules in JavaScript, no toolchain: the built-in `javascript` plugin runs
+//! a workspace's rule, which is only its source text. A rule changes the
+//! next conversion; a rule that does not parse is refused where it is
+//! wrong; a rule that throws, spins, hoards memory or backtracks forever is
+//! a fault under its hook's policy, stopped within its limits, while other
+//! workspaces are served.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use threadline_tests::{Reply, TestApp, TestTenant, on_both_databases};
+
+on_both_databases!(
+    javascript_rules_for_subject_transcript_and_assignment_change_the_next_conversion,
+    a_rule_that_does_not_parse_is_refused_at_its_line_and_column_and_nothing_changes,
+    runaway_rules_are_faults_under_fallback_and_others_are_served,
+    runaway_rules_are_faults_under_reject_and_others_are_served,
+);
+
+async fn put_pipeline(app: &TestApp, t: &TestTenant, hooks: Value) -> Reply {
+    app.call(
+        Method::PUT,
+        "/api/v1/pipeline",
+        Some(&t.admin.token),
+        Some(json!({ "hooks": hooks })),
+    )
+    .await
+}
+
+fn rule(source: &str) -> Value {
+    json!({"plugin": "javascript", "config": {"source": source}})
+}
+
+const SUBJECT: &str =
+    "function subject(chat) {\n  return 'Case: ' + chat.visitor.name + ' (' + chat.message_count + ')';\n}";
+
+const TRANSCRIPT: &str = "// Markdown, one line a message.
+function transcript(chat, context) {
+  const lines = chat.messages.map((m) => `- **${m.author_name}** (${m.author}): ${m.body}`);
+  return `# Chat ${chat.id}\\n\\n` + lines.join('\\n');
+}";
+
+const ASSIGN: &str = "// Whoever has a skill the visitor names; else the converting agent.
+function assign(chat, agent, candidates) {
+  const text = chat.messages.filter((m) => m.author === 'visitor').map((m) => m.body.toLowerCase()).join(' ');
+  const skilled = candidates.filter((c) => c.skills.some((s) => text.includes(s)));
+  skilled.sort((a, b) => a.open_tickets - b.open_tickets);
+  return skilled.length ? skilled[0] : agent.id;
+}";
+
+async fn javascript_rules_for_subject_transcript_and_assignment_change_the_next_conversion(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let cleo = app.agent(&t, "Cleo").await;
+    app.store
+        .set_agent_skills(&t.id, &cleo.id, &["billing".to_owned()])
+        .await
+        .unwrap();
+    let plugins = app.get("/api/v1/plugins", &t.admin.token).await;
+    let js = plugins
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "javascript")
+        .expect("the JavaScript plugin is listed");
+    assert_eq!(js["builtin"], true);
+    assert_eq!(
+        js["hooks"],
+        json!(["subject", "transcript", "assignment", "summary", "fields"])
+    );
+
+    let r = put_pipeline(
+        &app,
+        &t,
+        json!({"subject": rule(SUBJECT), "transcript": rule(TRANSCRIPT), "assignment": rule(ASSIGN)}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    // JavaScript's own default limits, within the server's maximums.
+    assert_eq!(r.body["hooks"]["subject"]["limits"]["fuel"], 500_000_000);
+
+    let (chat, visitor) = app
+        .start_chat(
+            &t,
+            json!({"visitor_name": "Grace Hopper", "message": "A BILLING question"}),
+        )
+        .await;
+    app.agent_says(&t.admin.token, &chat, "Let me look.", false).await;
+    app.agent_says(&t.admin.token, &chat, "secret: card on file", true)
+        .await;
+    app.visitor_says(&visitor, &chat, "Thanks").await;
+    let r = app
+        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(
+        r.body["subject"], "Case: Grace Hopper (3)",
+        "internal notes are not counted"
+    );
+    let description = r.body["description"].as_str().unwrap();
+    assert_eq!(
+        description,
+        format!(
+            "# Chat {chat}\n\n- **Grace Hopper** (visitor): A BILLING question\n- **Ada Admin** (agent): Let me look.\n- \
+             **Grace Hopper** (visitor): Thanks"
+        )
+    );
+    assert!(!description.contains("secret"), "the host removes internal notes");
+    assert_eq!(r.body["assignee"]["name"], "Cleo", "{:?}", r.body["assignee"]);
+    assert!(app.faults(&t.admin.token).await.is_empty());
+
+    // No skill named: the converting agent.
+    let (chat, _) = app.simple_chat(&t).await;
+    let r = app
+        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+        .await;
+    assert_eq!(r.body["assignee"]["name"], "Ada Admin", "{:?}", r.body);
+}
+
+async fn a_rule_that_does_not_parse_is_refused_at_its_line_and_column_and_nothing_changes(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let before = app.get("/api/v1/pipeline", &t.admin.token).await.body;
+
+    let broken = "function subject(chat) {\n  return 'Case: ' +;\n}";
+    let r = put_pipeline(&app, &t, json!({"subject": rule(broken)})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    let e = &r.body["error"];
+    assert_eq!(e["field"], "hooks.subject.config.source");
+    assert_eq!((e["line"].clone(), e["column"].clone()), (json!(2), json!(20)), "{e}");
+    let message = e["message"].as_str().unwrap();
+    assert!(message.starts_with("line 2, column 20: SyntaxError"), "{message}");
+
+    // The function a hook needs, named after it.
+    let r = put_pipeline(
+        &app,
+        &t,
+        json!({"assignment": rule("function assignment() { return 'x' }")}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.body["error"]["field"], "hooks.assignment.config.source");
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no function named assign"),
+        "{:?}",
+        r.body
+    );
+    // A source is required; a top level that never ends is stopped.
+    let r = put_pipeline(&app, &t, json!({"subject": {"plugin": "javascript"}})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.body["error"]["field"], "hooks.subject.config.source");
+    let r = put_pipeline(
+        &app,
+        &t,
+        json!({"subject": rule("while (true) {}\nfunction subject() { return 'x' }")}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.body["error"]["message"].as_str().unwrap().contains("fuel"),
+        "{:?}",
+        r.body
+    );
+    // A shadow run checks the same way, so an editor can show the error.
+    let r = app
+        .post(
+            "/api/v1/pipeline/shadow",
+            &t.admin.token,
+            json!({"hooks": {"subject": rule(broken)}, "last": 5}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.body["error"]["line"], 2);
+
+    // Sources up to 64 KiB are taken (far past other settings' 4 KiB);
+    // past that, refused.
+    let comment = format!("// {}\n", "x".repeat(997));
+    let long = format!("{}{SUBJECT}", comment.repeat(64));
+    assert!(long.len() > 64_000 && long.len() <= 64 << 10, "{}", long.len());
+    let r = put_pipeline(&app, &t, json!({"subject": rule(&long)})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let too_long = format!("{}{SUBJECT}", comment.repeat(66));
+    let r = put_pipeline(&app, &t, json!({"subject": rule(&too_long)})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.body["error"]["field"], "hooks.subject.config.source");
+
+    // Refusals changed nothing: the one good save is the only change.
+    let history = app.get("/api/v1/pipeline/history", &t.admin.token).await.body;
+    assert_eq!(history.as_array().unwrap().len(), 1, "{history}");
+    let r = put_pipeline(&app, &t, json!({})).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(app.get("/api/v1/pipeline", &t.admin.token).await.body, before);
+}
+
+/// Rules that go wrong, and what the fault says of each (a spinning rule
+/// runs out of fuel, or on a busy machine may reach its deadline first:
+/// either limit stops it).
+const RUNAWAYS: [(&str, &str, &[&str]); 5] = [
+    (
+        "throws",
+        "function subject(chat) {\n  throw new Error('no VIP list for ' + chat.visitor.name);\n}",
+        &["Error: no VIP list for Grace Hopper\n  at subject (rule.js:2"],
+    ),
+    (
+        "loops forever",
+        "function subject() { for (;;) {} }",
+        &["fuel", "time limit"],
+    ),
+    (
+        "allocates without bound",
+        "function subject() { const kept = []; for (;;) kept.push(new ArrayBuffer(4 << 20)); }",
+        &["memory limit"],
+    ),
+    (
+        "backtracks forever",
+        "function subject() { return String(/^(a+)+$/.test('a'.repeat(40) + 'b')) }",
+        &["fuel", "time limit"],
+    ),
+    // A capacity overflow inside the engine: a Rust panic, reported with
+    // its message from the guest's standard error.
+    (
+        "panics the engine",
+        "function subject() { return 'x'.repeat(1 << 30) }",
+        &["panicked: capacity overflow"],
+    ),
+];
+
+async fn runaway_rules_are_faults(app: TestApp, policy: &str) {
+    let app = Arc::new(app);
+    let hostile = app.tenant("Hostile").await;
+    let bystander = app.tenant("Bystander").await;
+    for (what, source, says) in RUNAWAYS {
+        let r = put_pipeline(
+            &app,
+            &hostile,
+            json!({"subject": {"plugin": "javascript", "policy": policy, "config": {"source": source}}}),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "a rule that {what} parses: {:?}", r.body);
+        let (chat, _) = app.simple_chat(&hostile).await;
+        // The bystander converts while the runaway runs.
+        let others = {
+            let (app, b) = (app.clone(), bystander.clone());
+            tokio::spawn(async move {
+                let mut statuses = Vec::new();
+                for _ in 0..3 {
+                    let (chat, _) = app.simple_chat(&b).await;
+                    let r = app
+                        .convert(&b.admin.token, &chat, json!({"visitor_email": "b@example.com"}))
+                        .await;
+                    statuses.push((r.status, r.body["subject"].clone()));
+                }
+                statuses
+            })
+        };
+        let started = Instant::now();
+        let r = app
+            .convert(
+                &hostile.admin.token,
+                &chat,
+                json!({"visitor_email": "grace@example.com"}),
+            )
+            .await;
+        let took = started.elapsed();
+        match policy {
+            "reject" => assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{what}: {:?}", r.body),
+            _ => {
+                assert_eq!(r.status, StatusCode::CREATED, "{what}: {:?}", r.body);
+                assert_eq!(
+                    r.body["subject"], "Chat with Grace Hopper",
+                    "the built-in rule answered"
+                );
+            }
+        }
+        let faults = app.faults(&hostile.admin.token).await;
+        let fault = &faults[0];
+        let reason = fault["reason"].as_str().unwrap();
+        eprintln!("a rule that {what} ({policy}): {reason}; answered in {took:?}");
+        assert_eq!(fault["hook"], "subject");
+        assert_eq!(fault["plugin"], "javascript");
+        assert!(says.iter().any(|s| reason.contains(s)), "a rule that {what}: {reason}");
+        for (status, subject) in others.await.unwrap() {
+            assert_eq!(status, StatusCode::CREATED, "the bystander is served");
+            assert_eq!(subject, "Chat with Grace Hopper");
+        }
+    }
+    let faults = app.faults(&hostile.admin.token).await;
+    assert_eq!(faults.len(), RUNAWAYS.len());
+    let outcome = if policy == "reject" { "rejected" } else { "fell_back" };
+    assert!(faults.iter().all(|f| f["outcome"] == outcome), "{faults:?}");
+    assert!(app.faults(&bystander.admin.token).await.is_empty());
+}
+
+async fn runaway_rules_are_faults_under_fallback_and_others_are_served(app: TestApp) {
+    runaway_rules_are_faults(app, "fallback").await;
+}
+
+async fn runaway_rules_are_faults_under_reject_and_others_are_served(app: TestApp) {
+    runaway_rules_are_faults(app, "reject").await;
+}
