@@ -93,8 +93,9 @@ function showSourceError(forms, res) {
   const e = res.data && res.data.error;
   const hit = e && /^hooks\.(\w+)\.config\.source$/.exec(e.field || "");
   const form = hit && forms.find((f) => f.hook === hit[1]);
-  if (!form || !form.editor) return;
+  if (!form || !form.editor) return false;
   form.editor.fail(e.message, e.line, e.column);
+  return true;
 }
 
 function clearSourceErrors(forms) {
@@ -165,7 +166,7 @@ function tryOnChat(hook, forms) {
       const body = { hooks: candidate(forms()) };
       if (id) body.chat_ids = [id]; else body.last = 1;
       const res = await api("POST", "/pipeline/shadow", body);
-      if (!res.ok) { result.textContent = problem(res); showSourceError(forms(), res); return; }
+      if (!res.ok) { result.textContent = showSourceError(forms(), res) ? "" : problem(res); return; }
       clearSourceErrors(forms());
       const one = res.data.chats[0];
       const h = one && one.hooks.find((x) => x.hook === hook);

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use threadline_tests::{Reply, TestApp, TestTenant, on_both_databases};
+use threadline_tests::{Reply, TestApp, TestTenant, on_both_databases, threadline_cli};
 
 on_both_databases!(
     javascript_rules_for_subject_transcript_and_assignment_change_the_next_conversion,
@@ -50,6 +50,10 @@ function assign(chat, agent, candidates) {
   return skilled.length ? skilled[0] : agent.id;
 }";
 
+const FIELDS: &str = "async function fields(chat) {
+  return { priority: 'high', tags: ['lucky-' + Math.floor(Math.random() * 1e6), 'clock-' + Date.now()] };
+}";
+
 async fn javascript_rules_for_subject_transcript_and_assignment_change_the_next_conversion(app: TestApp) {
     let t = app.tenant("Acme").await;
     let cleo = app.agent(&t, "Cleo").await;
@@ -71,12 +75,8 @@ async fn javascript_rules_for_subject_transcript_and_assignment_change_the_next_
         json!(["subject", "transcript", "assignment", "summary", "fields"])
     );
 
-    let r = put_pipeline(
-        &app,
-        &t,
-        json!({"subject": rule(SUBJECT), "transcript": rule(TRANSCRIPT), "assignment": rule(ASSIGN)}),
-    )
-    .await;
+    let hooks = json!({"subject": rule(SUBJECT), "transcript": rule(TRANSCRIPT), "assignment": rule(ASSIGN), "fields": rule(FIELDS)});
+    let r = put_pipeline(&app, &t, hooks.clone()).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     // JavaScript's own default limits, within the server's maximums.
     assert_eq!(r.body["hooks"]["subject"]["limits"]["fuel"], 500_000_000);
@@ -110,6 +110,26 @@ async fn javascript_rules_for_subject_transcript_and_assignment_change_the_next_
     assert!(!description.contains("secret"), "the host removes internal notes");
     assert_eq!(r.body["assignee"]["name"], "Cleo", "{:?}", r.body["assignee"]);
     assert!(app.faults(&t.admin.token).await.is_empty());
+    // No clock, and Math.random seeded from the chat: a shadow run of the
+    // same chat answers exactly as the conversion did.
+    let tags = r.body["tags"].clone();
+    assert_eq!(tags[1], "clock-0", "{tags}");
+    let shadow = app
+        .post(
+            "/api/v1/pipeline/shadow",
+            &t.admin.token,
+            json!({"hooks": hooks, "chat_ids": [chat]}),
+        )
+        .await;
+    assert_eq!(shadow.status, StatusCode::OK, "{:?}", shadow.body);
+    let fields = shadow.body["chats"][0]["hooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["hook"] == "fields")
+        .unwrap()
+        .clone();
+    assert_eq!(fields["candidate"]["output"]["tags"], tags, "{fields}");
 
     // No skill named: the converting agent.
     let (chat, _) = app.simple_chat(&t).await;
@@ -301,4 +321,52 @@ async fn runaway_rules_are_faults_under_fallback_and_others_are_served(app: Test
 
 async fn runaway_rules_are_faults_under_reject_and_others_are_served(app: TestApp) {
     runaway_rules_are_faults(app, "reject").await;
+}
+
+/// `threadline plugin run --js`: plugins/README.md's three examples on the
+/// example chat, as the server would run them (the first run makes the
+/// plugin and caches it, the next ones load it); a syntax error is reported
+/// at its line and column, and exits 1.
+#[test]
+fn the_readme_examples_run_locally_with_plugin_run_js() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let cache = tempfile::tempdir().unwrap();
+    let run = |file: &std::path::Path, hook: &str| {
+        std::process::Command::new(threadline_cli())
+            .args(["plugin", "run", "--js"])
+            .arg(file)
+            .args(["--hook", hook, "--chat"])
+            .arg(root.join("plugins/examples/chats/refund.json"))
+            .arg("--plugin-cache")
+            .arg(cache.path())
+            .output()
+            .unwrap()
+    };
+    let examples = root.join("plugins/examples/javascript");
+    for (file, hook, expected) in [
+        ("subject.js", "subject", json!("[VIP] Order 4521: Ada Lovelace")),
+        (
+            "transcript-markdown.js",
+            "transcript",
+            json!(
+                "## Chat with Ada Lovelace\n\n- **Ada Lovelace** (2026-11-25 11:00 CET): I was charged twice for order \
+                 4521.\n- **Bob** (2026-11-25 11:01 CET): Sorry about that, let me check with billing.\n- **Bob** \
+                 (2026-11-25 11:04 CET): Billing will refund the second charge within 3 days."
+            ),
+        ),
+        ("assign-skills.js", "assignment", json!("agent-cleo")),
+    ] {
+        let out = run(&examples.join(file), hook);
+        assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stderr));
+        let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(printed["output"], expected, "{file}: {printed}");
+        assert!(printed["fuel"].as_u64().unwrap() > 0);
+    }
+
+    let broken = cache.path().join("broken.js");
+    std::fs::write(&broken, "function subject(chat) {\n  return chat.visitor.name +\n}\n").unwrap();
+    let out = run(&broken, "subject");
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("broken.js: line 3, column 1: SyntaxError"), "{said}");
 }

@@ -671,6 +671,107 @@ async fn an_admin_changes_the_rules_tries_them_on_recent_chats_and_sees_the_rece
     agent.close().await.unwrap();
 }
 
+/// An operator writes a rule in JavaScript on the Conversion rules page: a
+/// syntax error is shown at its line, the fixed rule is tried on a chat,
+/// saved, and the next conversion's ticket has the rule's subject.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_writes_a_javascript_subject_rule_tries_it_and_converts_with_it() {
+    let Some(driver) = chromedriver() else { return };
+    let app = TestApp::spawn(TestDb::create(Backend::Sqlite).await.unwrap()).await;
+    let t = app.tenant("Acme").await;
+    let (chat, _) = app
+        .start_chat(
+            &t,
+            json!({"visitor_name": "Grace Hopper", "message": "Order 4521 is late"}),
+        )
+        .await;
+    let r = app
+        .post(&format!("/api/v1/chats/{chat}/close"), &t.admin.token, json!({}))
+        .await;
+    assert!(r.status.is_success(), "{:?}", r.body);
+    // A new process makes the JavaScript plugin once (seconds in a debug
+    // build); wait for it here rather than in the page's ten-second waits.
+    let r = app
+        .post(
+            "/api/v1/pipeline/shadow",
+            &t.admin.token,
+            json!({"hooks": {"subject": {"plugin": "javascript", "config": {"source": "function subject() { return 'x' }"}}}, "last": 1}),
+        )
+        .await;
+    assert!(r.status.is_success(), "{:?}", r.body);
+
+    let agent = browser(&driver).await;
+    sign_in(&agent, &app, &t).await;
+    click(&agent, "#rules-link").await;
+    find(&agent, "#plugin-subject")
+        .await
+        .select_by_value("javascript")
+        .await
+        .unwrap();
+    // A first rule to start from, in a code editor with line numbers.
+    eventually("the editor holds a first rule", async || {
+        value_of(&agent, "#source-subject")
+            .await
+            .contains("function subject(chat)")
+    })
+    .await;
+    assert_every_field_is_labelled(&agent).await;
+
+    type_into(
+        &agent,
+        "#source-subject",
+        "function subject(chat) {\n  return 'Case: ' +;\n}",
+    )
+    .await;
+    click(&agent, "#try-subject").await;
+    wait_text(&agent, "#source-error-subject", "line 2, column 20: SyntaxError").await;
+    assert_eq!(text_of(&agent, "#hook-subject .gutter .error-line").await.trim(), "2");
+    screenshot(&agent, "console-javascript-rule-syntax-error").await;
+
+    type_into(
+        &agent,
+        "#source-subject",
+        "function subject(chat) {\n  const order = /order (\\d+)/i.exec(chat.first_visitor_message.body);\n  return \
+         (order ? `Order ${order[1]}: ` : '') + chat.visitor.name;\n}",
+    )
+    .await;
+    assert_eq!(
+        text_of(&agent, "#source-error-subject").await,
+        "",
+        "editing clears the error"
+    );
+    click(&agent, "#try-subject").await;
+    wait_text(&agent, "#try-result-subject", "Order 4521: Grace Hopper").await;
+    screenshot(&agent, "console-javascript-rule-tried").await;
+
+    click(&agent, "#save-rules").await;
+    wait_text(&agent, "#rules-message", "Saved.").await;
+    eventually("the saved rule is shown", async || {
+        value_of(&agent, "#source-subject").await.contains("Order ${order[1]}")
+    })
+    .await;
+
+    let (chat, _) = app
+        .start_chat(
+            &t,
+            json!({"visitor_name": "Ada Lovelace", "visitor_email": "ada@example.com",
+                   "message": "Where is order 77?"}),
+        )
+        .await;
+    agent.goto(&app.url(&format!("/console#/chats/{chat}"))).await.unwrap();
+    eventually("the rule's subject is pre-filled", async || {
+        value_of(&agent, "#convert-subject").await == "Order 77: Ada Lovelace"
+    })
+    .await;
+    click(&agent, "#convert-button").await;
+    wait_text(&agent, "#view-ticket", "View ticket TK-1001").await;
+    click(&agent, "#view-ticket").await;
+    wait_text(&agent, "#ticket h2", "TK-1001 · Order 77: Ada Lovelace").await;
+    wait_text(&agent, "#ticket-receipt", "javascript").await;
+    screenshot(&agent, "console-javascript-rule-ticket").await;
+    agent.close().await.unwrap();
+}
+
 /// A day's work on one request: the agent keeps typing while the visitor
 /// writes (no key lost), converts with a reason, then works the ticket to
 /// solved: a reply that reaches the requester by e-mail (a real SMTP server

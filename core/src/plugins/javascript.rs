@@ -42,6 +42,27 @@ pub fn default_limits(plugin: &str) -> Limits {
     if plugin == NAME { LIMITS } else { Limits::DEFAULT }
 }
 
+/// What the plugin says of itself (its `describe` export says the same; a
+/// test holds them together), known without loading it: with a cold cache
+/// a process spends seconds making it, and the plugin list should not wait.
+pub fn manifest() -> super::manifest::Manifest {
+    use super::manifest::{Manifest, SettingKind, SettingSpec};
+    Manifest {
+        name: NAME.into(),
+        version: "0.1.0".into(),
+        hooks: HookKind::ALL.iter().map(|h| h.as_str().to_owned()).collect(),
+        settings: vec![SettingSpec {
+            key: SOURCE.into(),
+            kind: SettingKind::Text,
+            default: None,
+            description: "The rule in JavaScript: a function named after the hook (subject, transcript, assign, \
+                          summary or fields) that takes the chat and returns the hook's answer."
+                .into(),
+            choices: Vec::new(),
+        }],
+    }
+}
+
 /// The function a rule defines for `hook`.
 pub fn function(hook: HookKind) -> &'static str {
     match hook {

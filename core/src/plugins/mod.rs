@@ -496,6 +496,9 @@ impl PluginHost {
     /// `None` for the native default of the fields hook, or a built-in
     /// without a `describe` export.
     pub async fn builtin_manifest(&self, name: &str) -> Option<manifest::Manifest> {
+        if name == javascript::NAME {
+            return Some(javascript::manifest());
+        }
         static SAID: OnceLock<Mutex<HashMap<String, Option<manifest::Manifest>>>> = OnceLock::new();
         let said = SAID.get_or_init(Default::default);
         if let Some(m) = said.lock().unwrap().get(name) {
@@ -943,6 +946,19 @@ mod tests {
                 "summary of chat {i}"
             );
         }
+    }
+
+    /// The JavaScript plugin's manifest, known without loading it, is what
+    /// its `describe` says; and its pre-initialised form still links and
+    /// exports every hook.
+    #[tokio::test]
+    async fn the_javascript_plugin_is_described_as_the_host_says() {
+        let (name, wasm) = BUILTIN[4];
+        assert_eq!(name, javascript::NAME);
+        let component = compiled_builtin(name, wasm, None).await.unwrap();
+        let plugin = LoadedPlugin::prepare(name.into(), name.into(), &component).unwrap();
+        assert_eq!(plugin.hooks(), HookKind::ALL.to_vec());
+        assert_eq!(plugin.describe().await.unwrap(), Some(javascript::manifest()));
     }
 
     #[test]
