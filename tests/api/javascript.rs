@@ -370,3 +370,60 @@ fn the_readme_examples_run_locally_with_plugin_run_js() {
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("broken.js: line 3, column 1: SyntaxError"), "{said}");
 }
+
+/// The JavaScript plugin is made once per cache: a server started with a
+/// cold cache pre-initialises and compiles it; started again on the same
+/// cache it compiles nothing, and its first conversion runs the rule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_with_a_warm_cache_compiles_nothing_and_runs_the_rule() {
+    use threadline_tests::{Backend, ServerProcess, TestDb};
+    let db = Arc::new(TestDb::create(Backend::Sqlite).await.unwrap());
+    let app = TestApp::spawn_on(db.clone()).await;
+    let t = app.tenant("Acme").await;
+    let cache = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let env = [("RUST_LOG", "threadline=info")];
+    let made = |server: &ServerProcess| {
+        server
+            .log_lines()
+            .into_iter()
+            .filter(|l| l.contains("compiled a built-in plugin") || l.contains("pre-initialised a built-in plugin"))
+            .count()
+    };
+
+    let mut first = ServerProcess::start_with_env(&db.url, cache.path(), &[], &env);
+    let r = http
+        .put(format!("{}/api/v1/pipeline", first.base))
+        .bearer_auth(&t.admin.token)
+        .json(&json!({"hooks": {"subject": rule(SUBJECT)}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // Every built-in plugin made (four compiled; the JavaScript one
+    // pre-initialised, then compiled) and cached.
+    let deadline = Instant::now() + std::time::Duration::from_secs(120);
+    while made(&first) < 6 {
+        assert!(Instant::now() < deadline, "{:?}", first.log_lines());
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    first.terminate();
+    assert!(first.exited_within(std::time::Duration::from_secs(10)).is_some());
+
+    let second = ServerProcess::start_with_env(&db.url, cache.path(), &[], &env);
+    let (chat, _) = app.simple_chat(&t).await;
+    let started = Instant::now();
+    let r = http
+        .post(format!("{}/api/v1/chats/{chat}/conversion", second.base))
+        .bearer_auth(&t.admin.token)
+        .json(&json!({"visitor_email": "grace@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let ticket: Value = r.json().await.unwrap();
+    assert_eq!(ticket["subject"], "Case: Grace Hopper (1)");
+    eprintln!("the first conversion after a restart on a warm cache took {took:?} (debug build)");
+    assert_eq!(made(&second), 0, "nothing is made again: {:?}", second.log_lines());
+}

@@ -779,7 +779,13 @@ pub(crate) async fn compiled_builtin(
                 wasm.into()
             };
             tokio::task::spawn_blocking(move || {
+                let started = std::time::Instant::now();
                 let c = compiler::compile_in_process(&code).map_err(|e| PluginError::load(e.to_string()))?;
+                tracing::info!(
+                    plugin = name,
+                    ms = started.elapsed().as_millis() as u64,
+                    "compiled a built-in plugin"
+                );
                 if let (Some(disk), Ok(bytes)) = (&disk, c.serialize()) {
                     disk.write(&key, &bytes);
                 }
