@@ -395,11 +395,14 @@ impl PluginHost {
         if let Some((p, _)) = builtins().lock().unwrap().get(name) {
             return Ok(p.clone());
         }
-        // One load at a time: two requests (or two servers of a process)
-        // wanting the JavaScript plugin with a cold cache would otherwise
-        // both spend seconds of CPU making the same thing.
-        static LOADING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-        let _loading = LOADING.lock().await;
+        // One load of each at a time: two requests (or two servers of a
+        // process) wanting the JavaScript plugin with a cold cache would
+        // otherwise both spend seconds of CPU making the same thing. Per
+        // plugin, so a default plugin never waits behind that.
+        static LOADING: [tokio::sync::Mutex<()>; BUILTIN.len()] =
+            [const { tokio::sync::Mutex::const_new(()) }; BUILTIN.len()];
+        let index = BUILTIN.iter().position(|(n, _)| *n == name).expect("found above");
+        let _loading = LOADING[index].lock().await;
         if let Some((p, _)) = builtins().lock().unwrap().get(name) {
             return Ok(p.clone());
         }
