@@ -203,7 +203,7 @@ async fn servers(
         let Some(db) = threadline_tests::TestDb::create(backend).await else {
             continue;
         };
-        let cache = tempfile::tempdir().unwrap();
+        let cache = threadline_tests::warm_plugin_cache().await;
         let server = threadline_tests::ServerProcess::start(&db.url, cache.path(), extra);
         servers.push((server, db, cache));
     }

@@ -324,13 +324,12 @@ async fn runaway_rules_are_faults_under_reject_and_others_are_served(app: TestAp
 }
 
 /// `threadline plugin run --js`: plugins/README.md's three examples on the
-/// example chat, as the server would run them (the first run makes the
-/// plugin and caches it, the next ones load it); a syntax error is reported
-/// at its line and column, and exits 1.
-#[test]
-fn the_readme_examples_run_locally_with_plugin_run_js() {
+/// example chat, as the server would run them (from a warm plugin cache);
+/// a syntax error is reported at its line and column, and exits 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_examples_run_locally_with_plugin_run_js() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let cache = tempfile::tempdir().unwrap();
+    let cache = threadline_tests::warm_plugin_cache().await;
     let run = |file: &std::path::Path, hook: &str| {
         std::process::Command::new(threadline_cli())
             .args(["plugin", "run", "--js"])

@@ -127,7 +127,7 @@ async fn json_logs_carry_the_request_id_and_the_workspace() {
     let db = threadline_tests::TestDb::create(threadline_tests::Backend::Sqlite)
         .await
         .unwrap();
-    let cache = tempfile::tempdir().unwrap();
+    let cache = threadline_tests::warm_plugin_cache().await;
     let server = threadline_tests::ServerProcess::start_with_env(
         &db.url,
         cache.path(),

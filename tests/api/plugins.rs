@@ -198,7 +198,8 @@ const TRAP: Misbehaviour = Misbehaviour {
     wasm: wasm::TRAP,
     name: "trap",
     hook: "subject",
-    reason: &["trapped"],
+    // The panic's own message, from the guest's standard error.
+    reason: &["it panicked: this plugin always traps"],
     limits: None,
 };
 const HUGE: Misbehaviour = Misbehaviour {

@@ -73,7 +73,7 @@ async fn main() {
 }
 
 async fn run(backend: Backend, db: &TestDb, levels: &[u64]) {
-    let cache = tempfile::tempdir().unwrap();
+    let cache = threadline_tests::warm_plugin_cache().await;
     let server = ServerProcess::start(&db.url, cache.path(), &[]);
     let store = Store::connect(&db.url).await.unwrap();
     let email = EmailAddress::parse("email", "admin@bench.test").unwrap();

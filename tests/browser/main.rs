@@ -689,16 +689,6 @@ async fn an_admin_writes_a_javascript_subject_rule_tries_it_and_converts_with_it
         .post(&format!("/api/v1/chats/{chat}/close"), &t.admin.token, json!({}))
         .await;
     assert!(r.status.is_success(), "{:?}", r.body);
-    // A new process makes the JavaScript plugin once (seconds in a debug
-    // build); wait for it here rather than in the page's ten-second waits.
-    let r = app
-        .post(
-            "/api/v1/pipeline/shadow",
-            &t.admin.token,
-            json!({"hooks": {"subject": {"plugin": "javascript", "config": {"source": "function subject() { return 'x' }"}}}, "last": 1}),
-        )
-        .await;
-    assert!(r.status.is_success(), "{:?}", r.body);
 
     let agent = browser(&driver).await;
     sign_in(&agent, &app, &t).await;

@@ -626,6 +626,42 @@ pub fn plugin_settings() -> HostSettings {
     settings
 }
 
+/// Where the test processes keep the built-in plugins' compiled code
+/// between runs (under `target/`): the JavaScript plugin costs seconds of
+/// CPU to make, and tests start many servers.
+fn builtin_cache_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-plugin-cache")
+}
+
+/// Every built-in plugin loaded into this process, before its first
+/// server starts: made at most once per test run (read from
+/// `target/test-plugin-cache` after that), and never beside a test that
+/// measures time.
+pub async fn builtins_ready() {
+    static READY: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    READY
+        .get_or_init(|| async {
+            threadline::plugins::cache_builtins(&builtin_cache_dir())
+                .await
+                .expect("the built-in plugins load");
+        })
+        .await;
+}
+
+/// A new plugin cache for a server process, holding the built-in plugins
+/// already, so the server makes none of them (use a bare temporary folder
+/// to test a cold start).
+pub async fn warm_plugin_cache() -> tempfile::TempDir {
+    builtins_ready().await;
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(builtin_cache_dir()).unwrap().flatten() {
+        if entry.file_name().to_string_lossy().ends_with(".cwasm") {
+            std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+        }
+    }
+    dir
+}
+
 /// The `threadline` command as this package builds it (`threadline-cli`),
 /// beside the test and bench binaries (which live in `deps/` below it).
 pub fn threadline_cli() -> std::path::PathBuf {
@@ -729,6 +765,7 @@ impl TestApp {
         rates: RateSettings,
         mail: MailSettings,
     ) -> Self {
+        builtins_ready().await;
         let config = Config {
             bind: "127.0.0.1:0".into(),
             database_url: db.url.clone(),

@@ -244,29 +244,16 @@ impl LoadedPlugin {
         else {
             return Ok(None);
         };
-        let limits = Limits::DEFAULT;
-        let mut store = self.store(limits, "", HookKind::Subject, "UTC");
-        store
-            .set_fuel(limits.fuel)
-            .map_err(|e| PluginError::load(format!("it could not start: {e}")))?;
-        let deadline = Instant::now() + Duration::from_millis(u64::from(limits.timeout_ms));
-        store.epoch_deadline_callback(move |_| {
-            Ok(if Instant::now() >= deadline {
-                UpdateDeadline::Interrupt
-            } else {
-                UpdateDeadline::Yield(1)
+        let indices = indices.clone();
+        let info = self
+            .run_with(Limits::DEFAULT, "", HookKind::Subject, move |store, instance| {
+                Box::pin(async move {
+                    let describe = indices.load(&mut *store, instance)?;
+                    describe.call_describe(&mut *store).await
+                })
             })
-        });
-        store.set_epoch_deadline(1);
-        let call = async {
-            let instance = self.pre.instantiate_async(&mut store).await?;
-            let describe = indices.load(&mut store, &instance)?;
-            describe.call_describe(&mut store).await
-        };
-        let info = tokio::time::timeout_at(deadline.into(), call)
             .await
-            .map_err(|_| PluginError::load("its describe() ran past its time limit"))?
-            .map_err(|e| PluginError::load(format!("its describe() failed: {e}")))?;
+            .map_err(|e| PluginError::load(format!("its describe() failed: {}", e.reason)))?;
         use v2::bindings::exports::threadline::plugin::describe::SettingKind as K;
         let manifest = Manifest {
             name: info.name,

@@ -344,16 +344,7 @@ impl PluginHost {
             e => PluginError::load(format!("cannot read plugin {key}: {e}")),
         };
         let info = self.store.plugin_info(tenant_id, key).await.map_err(not_found)?;
-        let cached = match self.disk.clone() {
-            Some(disk) => {
-                let sha = info.sha256.clone();
-                tokio::task::spawn_blocking(move || disk.read(&sha))
-                    .await
-                    .ok()
-                    .flatten()
-            }
-            None => None,
-        };
+        let cached = read_disk(self.disk.clone(), info.sha256.clone()).await;
         let component = match cached {
             Some(c) => c,
             None => {
@@ -387,32 +378,7 @@ impl PluginHost {
     /// A built-in plugin: compiled once per process (from this server's
     /// disk cache when it has one) and never evicted.
     async fn builtin(&self, name: &str) -> Result<Arc<LoadedPlugin>, PluginError> {
-        let (name, wasm) = BUILTIN
-            .iter()
-            .find(|(n, _)| *n == name)
-            .copied()
-            .ok_or_else(|| PluginError::load(format!("there is no built-in plugin named {name:?}")))?;
-        if let Some((p, _)) = builtins().lock().unwrap().get(name) {
-            return Ok(p.clone());
-        }
-        // One load of each at a time: two requests (or two servers of a
-        // process) wanting the JavaScript plugin with a cold cache would
-        // otherwise both spend seconds of CPU making the same thing. Per
-        // plugin, so a default plugin never waits behind that.
-        static LOADING: [tokio::sync::Mutex<()>; BUILTIN.len()] =
-            [const { tokio::sync::Mutex::const_new(()) }; BUILTIN.len()];
-        let index = BUILTIN.iter().position(|(n, _)| *n == name).expect("found above");
-        let _loading = LOADING[index].lock().await;
-        if let Some((p, _)) = builtins().lock().unwrap().get(name) {
-            return Ok(p.clone());
-        }
-        let component = compiled_builtin(name, wasm, self.disk.clone()).await?;
-        let mut plugin = LoadedPlugin::prepare(name.to_owned(), format!("builtin:{name}"), &component)?;
-        plugin.sha256 = sha256_hex(wasm);
-        plugin.version = plugin.describe().await.ok().flatten().map(|m| m.version);
-        let plugin = Arc::new(plugin);
-        builtins().lock().unwrap().insert(name, (plugin.clone(), component));
-        Ok(plugin)
+        load_builtin(name, self.disk.clone()).await
     }
 
     /// Loads the built-in plugins ahead of the first conversion (from the
@@ -743,6 +709,65 @@ async fn prune(store: &Store, disk: DiskCache) -> usize {
     removed
 }
 
+/// A built-in plugin, loaded once per process (from `disk` when it has it)
+/// and never evicted.
+async fn load_builtin(name: &str, disk: Option<DiskCache>) -> Result<Arc<LoadedPlugin>, PluginError> {
+    let (name, wasm) = BUILTIN
+        .iter()
+        .find(|(n, _)| *n == name)
+        .copied()
+        .ok_or_else(|| PluginError::load(format!("there is no built-in plugin named {name:?}")))?;
+    if let Some((p, _)) = builtins().lock().unwrap().get(name) {
+        return Ok(p.clone());
+    }
+    // One load of each at a time: two requests (or two servers of a
+    // process) wanting the JavaScript plugin with a cold cache would
+    // otherwise both spend seconds of CPU making the same thing. Per
+    // plugin, so a default plugin never waits behind that.
+    static LOADING: [tokio::sync::Mutex<()>; BUILTIN.len()] =
+        [const { tokio::sync::Mutex::const_new(()) }; BUILTIN.len()];
+    let index = BUILTIN.iter().position(|(n, _)| *n == name).expect("found above");
+    let _loading = LOADING[index].lock().await;
+    if let Some((p, _)) = builtins().lock().unwrap().get(name) {
+        return Ok(p.clone());
+    }
+    let component = compiled_builtin(name, wasm, disk).await?;
+    let mut plugin = LoadedPlugin::prepare(name.to_owned(), format!("builtin:{name}"), &component)?;
+    plugin.sha256 = sha256_hex(wasm);
+    plugin.version = plugin.describe().await.ok().flatten().map(|m| m.version);
+    let plugin = Arc::new(plugin);
+    builtins().lock().unwrap().insert(name, (plugin.clone(), component));
+    Ok(plugin)
+}
+
+/// Loads every built-in plugin into this process from the plugin cache in
+/// `dir` (making, and writing there, what it lacks), and prunes `dir` of
+/// anything else. For tests and benchmarks, which start many servers: the
+/// JavaScript plugin costs seconds of CPU to make, and a cache kept between
+/// runs makes it once.
+pub async fn cache_builtins(dir: &std::path::Path) -> Result<(), PluginError> {
+    let disk = DiskCache::new(dir.to_owned());
+    for (name, wasm) in BUILTIN {
+        load_builtin(name, Some(disk.clone())).await?;
+        let key = builtin_cache_key(name, wasm);
+        if !disk.has(&key) {
+            // Made by this process before, without this cache.
+            let component = builtins().lock().unwrap().get(name).map(|(_, c)| c.clone());
+            let bytes = component
+                .expect("loaded above")
+                .serialize()
+                .map_err(|e| PluginError::load(format!("cannot serialize {name}: {e}")))?;
+            disk.write(&key, &bytes);
+        }
+    }
+    let keep = BUILTIN
+        .iter()
+        .map(|(name, wasm)| builtin_cache_key(name, wasm))
+        .collect();
+    disk.prune(&keep);
+    Ok(())
+}
+
 /// A built-in plugin's compiled code: from the disk cache when it has it,
 /// else made (the JavaScript plugin pre-initialised first) and cached.
 pub(crate) async fn compiled_builtin(
@@ -751,23 +776,28 @@ pub(crate) async fn compiled_builtin(
     disk: Option<DiskCache>,
 ) -> Result<wasmtime::component::Component, PluginError> {
     let key = builtin_cache_key(name, wasm);
-    let cached = match disk.clone() {
-        Some(disk) => {
-            let key = key.clone();
-            tokio::task::spawn_blocking(move || disk.read(&key))
-                .await
-                .ok()
-                .flatten()
-        }
-        None => None,
-    };
+    let cached = read_disk(disk.clone(), key.clone()).await;
     let component = match cached {
         Some(c) => c,
         None => {
             let code: std::borrow::Cow<'static, [u8]> = if name == javascript::NAME {
                 let started = std::time::Instant::now();
-                let snapshot = engine::runtime()
-                    .spawn(javascript::preinitialize(wasm))
+                // Seconds of CPU (two compiles and the engine's start): on a
+                // thread of its own, never on the plugin runtime, whose few
+                // threads must keep ticking other calls' deadlines.
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                std::thread::Builder::new()
+                    .name("plugin-preinit".into())
+                    .spawn(move || {
+                        let made = tokio::runtime::Builder::new_current_thread()
+                            .enable_time()
+                            .build()
+                            .map_err(|e| e.to_string())
+                            .and_then(|rt| rt.block_on(javascript::preinitialize(wasm)));
+                        let _ = tx.send(made);
+                    })
+                    .map_err(|e| PluginError::load(format!("cannot start pre-initialising the plugin: {e}")))?;
+                let snapshot = rx
                     .await
                     .map_err(|e| PluginError::load(format!("pre-initialising the plugin failed: {e}")))?
                     .map_err(|e| PluginError::load(format!("the plugin could not be pre-initialised: {e}")))?;
@@ -799,6 +829,15 @@ pub(crate) async fn compiled_builtin(
         }
     };
     Ok(component)
+}
+
+/// Compiled code from the disk cache, read off the async threads.
+async fn read_disk(disk: Option<DiskCache>, key: String) -> Option<wasmtime::component::Component> {
+    let disk = disk?;
+    tokio::task::spawn_blocking(move || disk.read(&key))
+        .await
+        .ok()
+        .flatten()
 }
 
 /// Where a built-in plugin's compiled code is kept on disk: its bytes' hash,
