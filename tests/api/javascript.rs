@@ -17,6 +17,7 @@ on_both_databases!(
     a_rule_that_does_not_parse_is_refused_at_its_line_and_column_and_nothing_changes,
     runaway_rules_are_faults_under_fallback_and_others_are_served,
     runaway_rules_are_faults_under_reject_and_others_are_served,
+    the_history_of_long_rules_is_bounded_in_size,
 );
 
 async fn put_pipeline(app: &TestApp, t: &TestTenant, hooks: Value) -> Reply {
@@ -413,4 +414,43 @@ async fn a_restart_with_a_warm_cache_compiles_nothing_and_runs_the_rule() {
     // moment (from the cache it takes milliseconds; making one, seconds).
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     assert_eq!(made(&server), 0, "nothing is made: {:?}", server.log_lines());
+}
+
+/// Sources of 64 KiB on every hook would let a workspace keep 32 MB of
+/// pipeline history (a hundred versions): history is kept by count and by
+/// size, so the oldest versions go once it passes 4 MiB.
+async fn the_history_of_long_rules_is_bounded_in_size(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let padding = format!("// {}\n", "x".repeat(997)).repeat(60);
+    let functions = [
+        ("subject", "subject"),
+        ("transcript", "transcript"),
+        ("assignment", "assign"),
+        ("summary", "summary"),
+        ("fields", "fields"),
+    ];
+    for i in 0..16 {
+        let hooks: serde_json::Map<String, Value> = functions
+            .iter()
+            .map(|(hook, f)| {
+                let source = format!("{padding}function {f}() {{ return null }} // version {i}");
+                (hook.to_string(), rule(&source))
+            })
+            .collect();
+        let r = put_pipeline(&app, &t, Value::Object(hooks)).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    }
+    let history = app.get("/api/v1/pipeline/history", &t.admin.token).await.body;
+    let versions = history.as_array().unwrap();
+    let chars: usize = versions.iter().map(|v| v["hooks"].to_string().chars().count()).sum();
+    eprintln!("{} versions kept, {chars} characters", versions.len());
+    assert!((10..16).contains(&versions.len()), "{}", versions.len());
+    assert!(chars <= threadline::store::MAX_HISTORY_CHARS as usize, "{chars}");
+    assert_eq!(versions[0]["version"], 16, "the newest is kept");
+    assert!(
+        versions[0]["hooks"]["subject"]["config"]["source"]
+            .as_str()
+            .unwrap()
+            .ends_with("version 15")
+    );
 }

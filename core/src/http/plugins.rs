@@ -497,7 +497,7 @@ pub struct AgentRefView {
 }
 
 /// The workspace's pipeline changes, newest first: who, when, and the whole
-/// pipeline each made (the newest 100 are kept).
+/// pipeline each made (the newest 100 are kept, at most 4 M characters).
 #[utoipa::path(get, path = "/api/v1/pipeline/history", tag = "plugins", security(("agent_token" = [])),
     responses((status = 200, description = "OK", body = Vec<PipelineVersionView>),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),

@@ -43,8 +43,8 @@ pub use entities::{agent::Model as Agent, chat::Model as Chat, message::Model as
 pub use entities::{rating::Model as Rating, requester::Model as Requester, tenant::Model as Tenant};
 pub use entities::{ticket::Model as Ticket, visitor::Model as Visitor};
 pub use plugins::{
-    MAX_HISTORY_KEPT, NewFault, PipelineChange, PipelineHookRow, PipelineVersionRow, PluginFaultRow, PluginInfo,
-    PluginRow, is_uploaded_plugin_ref, seen_long_ago,
+    MAX_HISTORY_CHARS, MAX_HISTORY_KEPT, NewFault, PipelineChange, PipelineHookRow, PipelineVersionRow, PluginFaultRow,
+    PluginInfo, PluginRow, is_uploaded_plugin_ref, seen_long_ago,
 };
 pub use tenants::{CreatedAgent, CreatedTenant};
 pub use tickets::{TicketChange, TicketEvent, TicketFilter};

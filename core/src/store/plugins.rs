@@ -4,8 +4,8 @@
 use chrono::{Duration, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, ExprTrait, FromQueryResult, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, ExprTrait,
+    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 
 use super::entities::{agent, pipeline_hook, pipeline_version, plugin, plugin_fault, tenant};
@@ -45,6 +45,19 @@ pub struct NewFault {
 pub const MAX_FAULTS_KEPT: u64 = 1000;
 /// Pipeline versions kept per workspace.
 pub const MAX_HISTORY_KEPT: u64 = 100;
+/// And at most this much of it (characters of the pipelines it holds): a
+/// JavaScript rule may be 64 KiB a hook, and a hundred versions of five
+/// would let one workspace hold 32 MB of history.
+pub const MAX_HISTORY_CHARS: i64 = 4 << 20;
+
+/// The newest version past [`MAX_HISTORY_CHARS`], counting from the newest:
+/// it and everything older go.
+const HISTORY_OVER_POSTGRES: &str = "SELECT version FROM (SELECT version, SUM(LENGTH(hooks)) OVER (ORDER BY \
+     version DESC) AS kept FROM pipeline_versions WHERE tenant_id = $1) AS h WHERE kept > $2 ORDER BY version DESC \
+     LIMIT 1";
+const HISTORY_OVER_SQLITE: &str = "SELECT version FROM (SELECT version, SUM(LENGTH(hooks)) OVER (ORDER BY \
+     version DESC) AS kept FROM pipeline_versions WHERE tenant_id = ?) AS h WHERE kept > ? ORDER BY version DESC \
+     LIMIT 1";
 
 /// Who changed a pipeline, to what, and why.
 #[derive(Debug, Clone)]
@@ -264,6 +277,28 @@ impl Store {
             pipeline_version::Entity::delete_many()
                 .filter(pipeline_version::Column::TenantId.eq(tenant_id))
                 .filter(pipeline_version::Column::Version.lt(cutoff))
+                .exec(&txn)
+                .await?;
+        }
+        // Then by size (reading at most the hundred kept): the version
+        // just written always stays, being far under the cap.
+        let backend = txn.get_database_backend();
+        let sql = match backend {
+            DbBackend::Postgres => HISTORY_OVER_POSTGRES,
+            _ => HISTORY_OVER_SQLITE,
+        };
+        let over = txn
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [tenant_id.into(), MAX_HISTORY_CHARS.into()],
+            ))
+            .await?;
+        if let Some(row) = over {
+            let over: i64 = row.try_get("", "version")?;
+            pipeline_version::Entity::delete_many()
+                .filter(pipeline_version::Column::TenantId.eq(tenant_id))
+                .filter(pipeline_version::Column::Version.lte(over))
                 .exec(&txn)
                 .await?;
         }
