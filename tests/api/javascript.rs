@@ -8,9 +8,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
-use threadline_tests::{Reply, TestApp, TestTenant, on_both_databases, threadline_cli};
+use threadline_tests::{TestApp, on_both_databases, threadline_cli};
 
 on_both_databases!(
     javascript_rules_for_subject_transcript_and_assignment_change_the_next_conversion,
@@ -19,16 +19,6 @@ on_both_databases!(
     runaway_rules_are_faults_under_reject_and_others_are_served,
     the_history_of_long_rules_is_bounded_in_size,
 );
-
-async fn put_pipeline(app: &TestApp, t: &TestTenant, hooks: Value) -> Reply {
-    app.call(
-        Method::PUT,
-        "/api/v1/pipeline",
-        Some(&t.admin.token),
-        Some(json!({ "hooks": hooks })),
-    )
-    .await
-}
 
 fn rule(source: &str) -> Value {
     json!({"plugin": "javascript", "config": {"source": source}})
@@ -77,7 +67,7 @@ async fn javascript_rules_for_subject_transcript_and_assignment_change_the_next_
     );
 
     let hooks = json!({"subject": rule(SUBJECT), "transcript": rule(TRANSCRIPT), "assignment": rule(ASSIGN), "fields": rule(FIELDS)});
-    let r = put_pipeline(&app, &t, hooks.clone()).await;
+    let r = app.put_pipeline(&t.admin.token, hooks.clone()).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     // JavaScript's own default limits, within the server's maximums.
     assert_eq!(r.body["hooks"]["subject"]["limits"]["fuel"], 500_000_000);
@@ -145,7 +135,7 @@ async fn a_rule_that_does_not_parse_is_refused_at_its_line_and_column_and_nothin
     let before = app.get("/api/v1/pipeline", &t.admin.token).await.body;
 
     let broken = "function subject(chat) {\n  return 'Case: ' +;\n}";
-    let r = put_pipeline(&app, &t, json!({"subject": rule(broken)})).await;
+    let r = app.put_pipeline(&t.admin.token, json!({"subject": rule(broken)})).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
     let e = &r.body["error"];
     assert_eq!(e["field"], "hooks.subject.config.source");
@@ -154,12 +144,12 @@ async fn a_rule_that_does_not_parse_is_refused_at_its_line_and_column_and_nothin
     assert!(message.starts_with("line 2, column 20: SyntaxError"), "{message}");
 
     // The function a hook needs, named after it.
-    let r = put_pipeline(
-        &app,
-        &t,
-        json!({"assignment": rule("function assignment() { return 'x' }")}),
-    )
-    .await;
+    let r = app
+        .put_pipeline(
+            &t.admin.token,
+            json!({"assignment": rule("function assignment() { return 'x' }")}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.body["error"]["field"], "hooks.assignment.config.source");
     assert!(
@@ -171,15 +161,17 @@ async fn a_rule_that_does_not_parse_is_refused_at_its_line_and_column_and_nothin
         r.body
     );
     // A source is required; a top level that never ends is stopped.
-    let r = put_pipeline(&app, &t, json!({"subject": {"plugin": "javascript"}})).await;
+    let r = app
+        .put_pipeline(&t.admin.token, json!({"subject": {"plugin": "javascript"}}))
+        .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.body["error"]["field"], "hooks.subject.config.source");
-    let r = put_pipeline(
-        &app,
-        &t,
-        json!({"subject": rule("while (true) {}\nfunction subject() { return 'x' }")}),
-    )
-    .await;
+    let r = app
+        .put_pipeline(
+            &t.admin.token,
+            json!({"subject": rule("while (true) {}\nfunction subject() { return 'x' }")}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         r.body["error"]["message"].as_str().unwrap().contains("fuel"),
@@ -202,17 +194,19 @@ async fn a_rule_that_does_not_parse_is_refused_at_its_line_and_column_and_nothin
     let comment = format!("// {}\n", "x".repeat(997));
     let long = format!("{}{SUBJECT}", comment.repeat(64));
     assert!(long.len() > 64_000 && long.len() <= 64 << 10, "{}", long.len());
-    let r = put_pipeline(&app, &t, json!({"subject": rule(&long)})).await;
+    let r = app.put_pipeline(&t.admin.token, json!({"subject": rule(&long)})).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let too_long = format!("{}{SUBJECT}", comment.repeat(66));
-    let r = put_pipeline(&app, &t, json!({"subject": rule(&too_long)})).await;
+    let r = app
+        .put_pipeline(&t.admin.token, json!({"subject": rule(&too_long)}))
+        .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.body["error"]["field"], "hooks.subject.config.source");
 
     // Refusals changed nothing: the one good save is the only change.
     let history = app.get("/api/v1/pipeline/history", &t.admin.token).await.body;
     assert_eq!(history.as_array().unwrap().len(), 1, "{history}");
-    let r = put_pipeline(&app, &t, json!({})).await;
+    let r = app.put_pipeline(&t.admin.token, json!({})).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(app.get("/api/v1/pipeline", &t.admin.token).await.body, before);
 }
@@ -255,12 +249,12 @@ async fn runaway_rules_are_faults(app: TestApp, policy: &str) {
     let hostile = app.tenant("Hostile").await;
     let bystander = app.tenant("Bystander").await;
     for (what, source, says) in RUNAWAYS {
-        let r = put_pipeline(
-            &app,
-            &hostile,
-            json!({"subject": {"plugin": "javascript", "policy": policy, "config": {"source": source}}}),
-        )
-        .await;
+        let r = app
+            .put_pipeline(
+                &hostile.admin.token,
+                json!({"subject": {"plugin": "javascript", "policy": policy, "config": {"source": source}}}),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::OK, "a rule that {what} parses: {:?}", r.body);
         let (chat, _) = app.simple_chat(&hostile).await;
         // The bystander converts while the runaway runs.
@@ -382,7 +376,9 @@ async fn a_restart_with_a_warm_cache_compiles_nothing_and_runs_the_rule() {
     let db = Arc::new(TestDb::create(Backend::Sqlite).await.unwrap());
     let app = TestApp::spawn_on(db.clone()).await;
     let t = app.tenant("Acme").await;
-    let r = put_pipeline(&app, &t, json!({"subject": rule(SUBJECT)})).await;
+    let r = app
+        .put_pipeline(&t.admin.token, json!({"subject": rule(SUBJECT)}))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let cache = threadline_tests::warm_plugin_cache().await;
     let http = reqwest::Client::new();
@@ -437,7 +433,7 @@ async fn the_history_of_long_rules_is_bounded_in_size(app: TestApp) {
                 (hook.to_string(), rule(&source))
             })
             .collect();
-        let r = put_pipeline(&app, &t, Value::Object(hooks)).await;
+        let r = app.put_pipeline(&t.admin.token, Value::Object(hooks)).await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     }
     let history = app.get("/api/v1/pipeline/history", &t.admin.token).await.body;

@@ -5,7 +5,7 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use threadline_tests::{TestApp, TestTenant, on_both_databases};
+use threadline_tests::{TestApp, on_both_databases};
 
 on_both_databases!(
     a_card_a_phone_and_an_email_never_reach_the_ticket_when_redaction_is_on,
@@ -17,16 +17,6 @@ on_both_databases!(
     a_ticket_keeps_the_receipt_of_what_ran_for_each_hook,
     the_assignment_rule_can_balance_rotate_or_match_skills,
 );
-
-async fn put_pipeline(app: &TestApp, t: &TestTenant, hooks: Value) -> threadline_tests::Reply {
-    app.call(
-        Method::PUT,
-        "/api/v1/pipeline",
-        Some(&t.admin.token),
-        Some(json!({ "hooks": hooks })),
-    )
-    .await
-}
 
 async fn a_card_a_phone_and_an_email_never_reach_the_ticket_when_redaction_is_on(app: TestApp) {
     let t = app.tenant("Acme").await;
@@ -41,12 +31,12 @@ async fn a_card_a_phone_and_an_email_never_reach_the_ticket_when_redaction_is_on
         // must redact the same way.
         ("as the fallback", json!({"fuel": 1000})),
     ] {
-        let r = put_pipeline(
-            &app,
-            &t,
-            json!({"transcript": {"plugin": "transcript-plain", "config": {"redact": "true"}, "limits": limits}}),
-        )
-        .await;
+        let r = app
+            .put_pipeline(
+                &t.admin.token,
+                json!({"transcript": {"plugin": "transcript-plain", "config": {"redact": "true"}, "limits": limits}}),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
         let (chat, _) = app
             .start_chat(&t, json!({"visitor_name": "Grace Hopper", "message": typed}))
@@ -71,7 +61,7 @@ async fn a_card_a_phone_and_an_email_never_reach_the_ticket_when_redaction_is_on
     assert_eq!(faults.body[0]["outcome"], "fell_back");
 
     // Off (the default), the text is copied as typed.
-    put_pipeline(&app, &t, json!({})).await;
+    app.put_pipeline(&t.admin.token, json!({})).await;
     let (chat, _) = app
         .start_chat(&t, json!({"visitor_name": "Grace Hopper", "message": typed}))
         .await;
@@ -83,13 +73,13 @@ async fn a_card_a_phone_and_an_email_never_reach_the_ticket_when_redaction_is_on
 
 async fn a_subject_template_fills_in_the_chat(app: TestApp) {
     let t = app.tenant("Acme").await;
-    let r = put_pipeline(
-        &app,
-        &t,
-        json!({"subject": {"plugin": "subject-default",
+    let r = app
+        .put_pipeline(
+            &t.admin.token,
+            json!({"subject": {"plugin": "subject-default",
                            "config": {"template": "[Chat] {visitor_name}: {first_message:20}"}}}),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let (chat, _) = app
         .start_chat(
@@ -118,12 +108,12 @@ async fn the_transcript_follows_its_format_and_zone_settings(app: TestApp) {
     let convert = |config: Value| {
         let (app, t) = (&app, &t);
         async move {
-            let r = put_pipeline(
-                app,
-                t,
-                json!({"transcript": {"plugin": "transcript-plain", "config": config}}),
-            )
-            .await;
+            let r = app
+                .put_pipeline(
+                    &t.admin.token,
+                    json!({"transcript": {"plugin": "transcript-plain", "config": config}}),
+                )
+                .await;
             assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
             let (chat, _) = app
                 .start_chat(t, json!({"visitor_name": "Grace *Hopper*", "message": "Hello?"}))
@@ -164,7 +154,7 @@ async fn settings_the_built_in_rules_cannot_read_are_refused(app: TestApp) {
             "hooks.summary.config.length",
         ),
     ] {
-        let r = put_pipeline(&app, &t, hooks.clone()).await;
+        let r = app.put_pipeline(&t.admin.token, hooks.clone()).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{hooks}: {:?}", r.body);
         assert_eq!(r.body["error"]["field"], field, "{:?}", r.body);
     }
@@ -331,7 +321,7 @@ async fn every_pipeline_change_is_kept_and_can_be_rolled_back(app: TestApp) {
     let t = app.tenant("Acme").await;
     let template = |v: &str| json!({"subject": {"plugin": "subject-default", "config": {"template": v}}});
     for v in ["A {visitor_name}", "B {visitor_name}"] {
-        let r = put_pipeline(&app, &t, template(v)).await;
+        let r = app.put_pipeline(&t.admin.token, template(v)).await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     }
     let r = app.get("/api/v1/pipeline/history", &t.admin.token).await;
@@ -365,9 +355,10 @@ async fn every_pipeline_change_is_kept_and_can_be_rolled_back(app: TestApp) {
     let probe = app
         .install_plugin(&t.admin.token, "probe", threadline_tests::wasm::PROBE_V2)
         .await;
-    put_pipeline(&app, &t, json!({"fields": {"plugin": probe}})).await;
+    app.put_pipeline(&t.admin.token, json!({"fields": {"plugin": probe}}))
+        .await;
     let with_probe = app.get("/api/v1/pipeline/history", &t.admin.token).await.body[0]["version"].clone();
-    put_pipeline(&app, &t, json!({})).await;
+    app.put_pipeline(&t.admin.token, json!({})).await;
     let r = app
         .call(
             Method::DELETE,
@@ -410,12 +401,12 @@ async fn every_pipeline_change_is_kept_and_can_be_rolled_back(app: TestApp) {
 
 async fn a_ticket_keeps_the_receipt_of_what_ran_for_each_hook(app: TestApp) {
     let t = app.tenant("Acme").await;
-    let r = put_pipeline(
-        &app,
-        &t,
-        json!({"transcript": {"plugin": "transcript-plain", "limits": {"fuel": 1000}}}),
-    )
-    .await;
+    let r = app
+        .put_pipeline(
+            &t.admin.token,
+            json!({"transcript": {"plugin": "transcript-plain", "limits": {"fuel": 1000}}}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let (chat, _) = app.simple_chat(&t).await;
     let r = app
@@ -486,7 +477,7 @@ async fn the_assignment_rule_can_balance_rotate_or_match_skills(app: TestApp) {
     // Round robin: whoever was given a ticket longest ago (never: first),
     // ties to the converting agent, then in the order agents were added.
     assert_eq!(
-        put_pipeline(&app, &t, strategy("round_robin")).await.status,
+        app.put_pipeline(&t.admin.token, strategy("round_robin")).await.status,
         StatusCode::OK
     );
     let mut order = Vec::new();
@@ -497,18 +488,21 @@ async fn the_assignment_rule_can_balance_rotate_or_match_skills(app: TestApp) {
 
     // Least loaded: Bob and Cleo hold one open ticket each, Ada two.
     assert_eq!(
-        put_pipeline(&app, &t, strategy("least_loaded")).await.status,
+        app.put_pipeline(&t.admin.token, strategy("least_loaded")).await.status,
         StatusCode::OK
     );
     assert_eq!(convert("Hello?").await, "Bob");
 
     // Skills: a skill the visitor names; nobody's skill named, the
     // converting agent.
-    assert_eq!(put_pipeline(&app, &t, strategy("skills")).await.status, StatusCode::OK);
+    assert_eq!(
+        app.put_pipeline(&t.admin.token, strategy("skills")).await.status,
+        StatusCode::OK
+    );
     assert_eq!(convert("A billing question about order 4521").await, "Cleo");
     assert_eq!(convert("Where is my parcel?").await, "Ada Admin");
 
-    let r = put_pipeline(&app, &t, strategy("random")).await;
+    let r = app.put_pipeline(&t.admin.token, strategy("random")).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.body["error"]["field"], "hooks.assignment.config.strategy");
 }

@@ -999,15 +999,19 @@ impl TestApp {
 
     /// Sets the workspace's pipeline (`{"hooks": {...}}`), or panics.
     pub async fn set_pipeline(&self, token: &str, hooks: Value) {
-        let r = self
-            .call(
-                Method::PUT,
-                "/api/v1/pipeline",
-                Some(token),
-                Some(json!({ "hooks": hooks })),
-            )
-            .await;
+        let r = self.put_pipeline(token, hooks).await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    }
+
+    /// `PUT /api/v1/pipeline` with these hooks, whatever it answers.
+    pub async fn put_pipeline(&self, token: &str, hooks: Value) -> Reply {
+        self.call(
+            Method::PUT,
+            "/api/v1/pipeline",
+            Some(token),
+            Some(json!({ "hooks": hooks })),
+        )
+        .await
     }
 
     /// The workspace's plugin faults, newest first.
