@@ -475,7 +475,8 @@ fn key_values(args: &[String]) -> Result<Vec<(String, String)>> {
 }
 
 fn parse_hook(hook: &str) -> Result<HookKind> {
-    HookKind::parse(hook).with_context(|| format!("unknown hook {hook:?}: subject, transcript, assignment or summary"))
+    HookKind::parse(hook)
+        .with_context(|| format!("unknown hook {hook:?}: subject, transcript, assignment, summary or fields"))
 }
 
 #[derive(Subcommand)]

@@ -68,14 +68,14 @@ fn run<T>(
     })
 }
 
-fn text(value: JsValue, ctx: &mut Context) -> Result<String, String> {
+fn text(value: JsValue, _: &mut Context) -> Result<String, String> {
     match value.as_string() {
         Some(s) => Ok(s.to_std_string_escaped()),
-        None => Err(format!("must return a string; it returned {}", kind(&value, ctx))),
+        None => Err(format!("must return a string; it returned {}", kind(&value))),
     }
 }
 
-fn kind(value: &JsValue, _ctx: &mut Context) -> String {
+fn kind(value: &JsValue) -> String {
     if value.is_undefined() {
         "undefined (a missing return?)".into()
     } else if value.is_null() {
