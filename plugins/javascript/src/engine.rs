@@ -224,8 +224,13 @@ pub fn failure(message: String) -> Failure {
 fn thrown(e: &JsError, ctx: &mut Context) -> Failure {
     let text = match e.clone().into_opaque(ctx) {
         Ok(value) => describe_value(&value, ctx),
-        // Uncatchable errors (a runtime limit) have no JavaScript object.
-        Err(_) => e.to_string(),
+        // Uncatchable errors (a runtime limit) have no JavaScript object;
+        // their text carries the stack.
+        Err(_) => {
+            let text = e.to_string();
+            let head: Vec<&str> = text.lines().take_while(|l| !l.trim().starts_with("at ")).collect();
+            with_frames(head.join("\n"), &text)
+        }
     };
     let (line, column) = position_in_stack(&text).unzip();
     Failure {
@@ -255,16 +260,42 @@ fn describe_value(value: &JsValue, ctx: &mut Context) -> String {
         .and_then(|s| s.to_string(ctx).ok())
         .map(|s| s.to_std_string_escaped())
         .unwrap_or_default();
-    let frames: Vec<&str> = stack
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with("at "))
-        .take(MAX_STACK_LINES)
-        .collect();
+    with_frames(head, &stack)
+}
+
+/// `head`, then the stack's frames (`at …` lines), at most
+/// `MAX_STACK_LINES` of them.
+fn with_frames(head: String, stack: &str) -> String {
+    // Runs of the same frame (a recursion) are one line with a count.
+    let mut frames: Vec<String> = Vec::new();
+    let mut last: Option<(&str, usize)> = None;
+    for frame in stack.lines().map(str::trim).filter(|l| l.starts_with("at ")) {
+        match &mut last {
+            Some((seen, n)) if *seen == frame => *n += 1,
+            _ => {
+                if let Some((seen, n)) = last.take() {
+                    frames.push(repeated(seen, n));
+                }
+                last = Some((frame, 1));
+            }
+        }
+    }
+    if let Some((seen, n)) = last {
+        frames.push(repeated(seen, n));
+    }
+    frames.truncate(MAX_STACK_LINES);
     if frames.is_empty() {
         head
     } else {
         format!("{head}\n  {}", frames.join("\n  "))
+    }
+}
+
+fn repeated(frame: &str, times: usize) -> String {
+    if times == 1 {
+        frame.to_owned()
+    } else {
+        format!("{frame} (×{times})")
     }
 }
 

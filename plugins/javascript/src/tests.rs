@@ -154,3 +154,17 @@ fn a_rule_runs_in_the_context_built_ahead_and_leaves_nothing_for_the_next() {
         "seen 1"
     );
 }
+
+#[test]
+fn deep_recursion_is_a_clean_failure() {
+    let ctx = context(&[(
+        SOURCE,
+        "function f(n) { return f(n + 1) + 1 }\nfunction subject() { return String(f(0)) }",
+    )]);
+    let e = reason(<JavaScript as subject::Hook>::default_subject(&ctx, &hello()).unwrap_err());
+    assert!(
+        e.starts_with("RuntimeLimitError: reached the maximum number of recursive calls"),
+        "{e}"
+    );
+    assert!(e.contains("at f (rule.js:1:25) (×"), "one line for the recursion: {e}");
+}
