@@ -163,7 +163,7 @@ function tryOnChat(hook, forms) {
   const run = el("button", { type: "button", id: "try-" + hook, class: "secondary", text: "Try on this chat", onclick: async () => {
       result.textContent = "Running…";
       const id = chat.value.trim().replace(/^.*#\/chats\//, "");
-      const body = { hooks: candidate(forms()) };
+      const body = { hooks: candidate(forms()), hook };
       if (id) body.chat_ids = [id]; else body.last = 1;
       const res = await api("POST", "/pipeline/shadow", body);
       if (!res.ok) { result.textContent = showSourceError(forms(), res) ? "" : problem(res); return; }

@@ -109,18 +109,14 @@ async fn javascript_rules_for_subject_transcript_and_assignment_change_the_next_
         .post(
             "/api/v1/pipeline/shadow",
             &t.admin.token,
-            json!({"hooks": hooks, "chat_ids": [chat]}),
+            json!({"hooks": hooks, "chat_ids": [chat], "hook": "fields"}),
         )
         .await;
     assert_eq!(shadow.status, StatusCode::OK, "{:?}", shadow.body);
-    let fields = shadow.body["chats"][0]["hooks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["hook"] == "fields")
-        .unwrap()
-        .clone();
-    assert_eq!(fields["candidate"]["output"]["tags"], tags, "{fields}");
+    let tried = shadow.body["chats"][0]["hooks"].as_array().unwrap();
+    assert_eq!(tried.len(), 1, "only the hook asked for runs: {tried:?}");
+    assert_eq!(tried[0]["hook"], "fields");
+    assert_eq!(tried[0]["candidate"]["output"]["tags"], tags, "{tried:?}");
 
     // No skill named: the converting agent.
     let (chat, _) = app.simple_chat(&t).await;

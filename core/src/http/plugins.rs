@@ -745,6 +745,8 @@ pub struct ShadowRequest {
     last: Option<u32>,
     /// Or these chats of the workspace.
     chat_ids: Option<Vec<String>>,
+    /// Only this hook (a rule being tried); every hook when absent.
+    hook: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -791,6 +793,15 @@ async fn shadow_run(
     AuthAdmin(admin): AuthAdmin,
     ApiJson(req): ApiJson<ShadowRequest>,
 ) -> Result<axum::Json<ShadowView>, ApiError> {
+    let only = match req.hook.as_deref() {
+        None => None,
+        Some(h) => Some(HookKind::parse(h).ok_or_else(|| {
+            InvalidInput::new(
+                "hook",
+                "hook must be subject, transcript, assignment, summary or fields",
+            )
+        })?),
+    };
     let candidate = checked_pipeline(&state, &admin.tenant_id, req.hooks).await?;
     let chat_ids: Vec<String> = match (req.last, req.chat_ids) {
         (Some(n), None) if (1..=MAX_SHADOW_CHATS as u32).contains(&n) => state
@@ -819,7 +830,7 @@ async fn shadow_run(
             candidates,
         };
         let mut hooks = Vec::with_capacity(HookKind::ALL.len());
-        for hook in HookKind::ALL {
+        for hook in HookKind::ALL.into_iter().filter(|h| only.is_none_or(|o| o == *h)) {
             let now = state
                 .plugins
                 .trial(&admin.tenant_id, hook, &current[&hook], &input)
