@@ -425,6 +425,16 @@ async fn assert_every_field_is_labelled(c: &Client) {
 }
 
 /// The one chat of the workspace (the test starts exactly one).
+/// A chat started with `body`, then closed by the workspace's admin.
+async fn closed_chat(app: &TestApp, t: &threadline_tests::TestTenant, body: serde_json::Value) -> String {
+    let (chat, _) = app.start_chat(t, body).await;
+    let r = app
+        .post(&format!("/api/v1/chats/{chat}/close"), &t.admin.token, json!({}))
+        .await;
+    assert!(r.status.is_success(), "{:?}", r.body);
+    chat
+}
+
 async fn chat_id(app: &TestApp, t: &threadline_tests::TestTenant) -> String {
     let chats = app.get("/api/v1/chats", &t.admin.token).await.body;
     chats[0]["id"].as_str().unwrap().to_owned()
@@ -595,16 +605,12 @@ async fn an_admin_changes_the_rules_tries_them_on_recent_chats_and_sees_the_rece
     let app = TestApp::spawn(TestDb::create(Backend::Sqlite).await.unwrap()).await;
     let t = app.tenant("Acme").await;
     for i in 0..20 {
-        let (chat, _) = app
-            .start_chat(
-                &t,
-                json!({"visitor_name": format!("Visitor {i}"), "message": "My card is 4111 1111 1111 1111"}),
-            )
-            .await;
-        let r = app
-            .post(&format!("/api/v1/chats/{chat}/close"), &t.admin.token, json!({}))
-            .await;
-        assert!(r.status.is_success(), "{:?}", r.body);
+        closed_chat(
+            &app,
+            &t,
+            json!({"visitor_name": format!("Visitor {i}"), "message": "My card is 4111 1111 1111 1111"}),
+        )
+        .await;
     }
     let agent = browser(&driver).await;
     sign_in(&agent, &app, &t).await;
@@ -679,16 +685,12 @@ async fn an_admin_writes_a_javascript_subject_rule_tries_it_and_converts_with_it
     let Some(driver) = chromedriver() else { return };
     let app = TestApp::spawn(TestDb::create(Backend::Sqlite).await.unwrap()).await;
     let t = app.tenant("Acme").await;
-    let (chat, _) = app
-        .start_chat(
-            &t,
-            json!({"visitor_name": "Grace Hopper", "message": "Order 4521 is late"}),
-        )
-        .await;
-    let r = app
-        .post(&format!("/api/v1/chats/{chat}/close"), &t.admin.token, json!({}))
-        .await;
-    assert!(r.status.is_success(), "{:?}", r.body);
+    closed_chat(
+        &app,
+        &t,
+        json!({"visitor_name": "Grace Hopper", "message": "Order 4521 is late"}),
+    )
+    .await;
 
     let agent = browser(&driver).await;
     sign_in(&agent, &app, &t).await;

@@ -446,6 +446,15 @@ impl ServerProcess {
         self.log.lock().unwrap().clone()
     }
 
+    /// Built-in plugins this server compiled (made, not read from its
+    /// cache), from its log; it must log at `threadline=info`.
+    pub fn builtins_compiled(&self) -> usize {
+        self.log_lines()
+            .iter()
+            .filter(|l| l.contains("compiled a built-in plugin"))
+            .count()
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -633,13 +633,17 @@ async fn check_rule(state: &AppState, tenant_id: &str, hook: HookKind, s: &HookS
                 ),
             )
         })?;
-    match state.plugins.check_rule(tenant_id, hook, source, s.limits).await {
-        Ok(()) => Ok(()),
-        Err((Some((line, column)), message)) => {
-            Err(InvalidInput::new(field, format!("line {line}, column {column}: {message}")).at(line, column))
-        }
-        Err((None, message)) => Err(InvalidInput::new(field, message)),
-    }
+    state
+        .plugins
+        .check_rule(tenant_id, hook, source, s.limits)
+        .await
+        .map_err(|refusal| {
+            let invalid = InvalidInput::new(field, refusal.located());
+            match refusal.at {
+                Some((line, column)) => invalid.at(line, column),
+                None => invalid,
+            }
+        })
 }
 
 fn hook_settings(hook: HookKind, u: HookUpdate) -> Result<HookSettings, InvalidInput> {

@@ -84,6 +84,33 @@ pub(super) mod bindings {
 
 pub use bindings::exports::threadline::javascript::rules::SourceError;
 
+/// Why a rule is not saved: where in its source, when that is known (a
+/// syntax error; not a limit its top level ran into), and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub at: Option<(u32, u32)>,
+    pub message: String,
+}
+
+impl Refusal {
+    /// `line 2, column 20: SyntaxError: …`, or the message alone.
+    pub fn located(&self) -> String {
+        match self.at {
+            Some((line, column)) => format!("line {line}, column {column}: {}", self.message),
+            None => self.message.clone(),
+        }
+    }
+}
+
+impl From<SourceError> for Refusal {
+    fn from(e: SourceError) -> Self {
+        Self {
+            at: Some((e.line, e.column)),
+            message: e.message,
+        }
+    }
+}
+
 /// Runs the component's `wizer-initialize` and returns the component with
 /// the memory it left behind as its initial state. Our own code, run once
 /// per cold cache: generous fuel, no deadline.

@@ -50,25 +50,12 @@ pub async fn load_javascript(
             javascript::MAX_SOURCE_BYTES >> 10
         )));
     }
-    let wasm = super::BUILTIN
-        .iter()
-        .find(|(n, _)| *n == javascript::NAME)
-        .map(|(_, w)| *w)
-        .expect("the JavaScript plugin is built in");
-    let component =
-        super::compiled_builtin(javascript::NAME, wasm, cache_dir.map(super::cache::DiskCache::new)).await?;
-    let plugin = LoadedPlugin::prepare(javascript::NAME.into(), javascript::NAME.into(), &component)?;
-    match javascript::check(&plugin, "local", hook, &source, limits).await? {
-        Ok(()) => {}
-        Err(e) => {
-            return Err(PluginError::load(format!(
-                "line {}, column {}: {}",
-                e.line, e.column, e.message
-            )));
-        }
+    let plugin = super::load_builtin(javascript::NAME, cache_dir.map(super::cache::DiskCache::new)).await?;
+    if let Err(e) = javascript::check(&plugin, "local", hook, &source, limits).await? {
+        return Err(PluginError::load(javascript::Refusal::from(e).located()));
     }
     let config = vec![(javascript::SOURCE.to_owned(), source)];
-    Ok(PluginHook::new(Arc::new(plugin), "local".into(), limits, config, local_gate()).observed())
+    Ok(PluginHook::new(plugin, "local".into(), limits, config, local_gate()).observed())
 }
 
 /// Slots for local runs: as many as the engine has, no queueing to speak of.

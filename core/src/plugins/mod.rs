@@ -544,16 +544,14 @@ impl PluginHost {
         hook: HookKind,
         source: &str,
         limits: Limits,
-    ) -> Result<(), (Option<(u32, u32)>, String)> {
-        let plugin = self.builtin(javascript::NAME).await.map_err(|e| (None, e.reason))?;
+    ) -> Result<(), javascript::Refusal> {
+        let refused = |message: String| javascript::Refusal { at: None, message };
+        let plugin = self.builtin(javascript::NAME).await.map_err(|e| refused(e.reason))?;
         let slot = self.gate.slots.acquire(tenant_id).await.map_err(|t| {
-            (
-                None,
-                format!(
-                    "the rule could not be checked: every plugin slot of the workspace stayed busy for {:.0} ms",
-                    t.waited.as_secs_f64() * 1000.0
-                ),
-            )
+            refused(format!(
+                "the rule could not be checked: every plugin slot of the workspace stayed busy for {:.0} ms",
+                t.waited.as_secs_f64() * 1000.0
+            ))
         })?;
         let (tenant, source) = (tenant_id.to_owned(), source.to_owned());
         let checked = engine::runtime()
@@ -563,12 +561,11 @@ impl PluginHost {
                 checked
             })
             .await
-            .map_err(|e| (None, format!("the rule could not be checked: {e}")))?;
+            .map_err(|e| refused(format!("the rule could not be checked: {e}")))?;
         match checked {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err((Some((e.line, e.column)), e.message)),
+            Ok(result) => result.map_err(javascript::Refusal::from),
             // A limit or a trap while its top level ran.
-            Err(e) => Err((None, format!("its top level {}", e.reason.trim_start_matches("it ")))),
+            Err(e) => Err(refused(format!("its top level {}", e.reason.trim_start_matches("it ")))),
         }
     }
 
