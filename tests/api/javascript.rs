@@ -117,6 +117,15 @@ async fn javascript_rules_for_subject_transcript_and_assignment_change_the_next_
     assert_eq!(tried.len(), 1, "only the hook asked for runs: {tried:?}");
     assert_eq!(tried[0]["hook"], "fields");
     assert_eq!(tried[0]["candidate"]["output"]["tags"], tags, "{tried:?}");
+    let r = app
+        .post(
+            "/api/v1/pipeline/shadow",
+            &t.admin.token,
+            json!({"hooks": {}, "chat_ids": [chat], "hook": "priority"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.body["error"]["field"], "hook");
 
     // No skill named: the converting agent.
     let (chat, _) = app.simple_chat(&t).await;
