@@ -581,28 +581,34 @@ async fn bad_pipeline_settings_are_refused_and_change_nothing(app: TestApp) {
     assert_eq!(before["hooks"]["subject"]["limits"]["timeout_ms"], 100);
 
     let bad = [
-        (json!({"hooks": {"greeting": {"plugin": "subject-default"}}}), "hooks"),
-        (json!({"hooks": {"subject": {"plugin": least}}}), "plugin"),
-        (json!({"hooks": {"subject": {"plugin": "no-such-builtin"}}}), "plugin"),
+        (
+            json!({"hooks": {"greeting": {"plugin": "subject-default"}}}),
+            "hooks.greeting",
+        ),
+        (json!({"hooks": {"subject": {"plugin": least}}}), "hooks.subject.plugin"),
+        (
+            json!({"hooks": {"subject": {"plugin": "no-such-builtin"}}}),
+            "hooks.subject.plugin",
+        ),
         (
             json!({"hooks": {"subject": {"plugin": uuid::Uuid::now_v7().to_string()}}}),
-            "plugin",
+            "hooks.subject.plugin",
         ),
         (
             json!({"hooks": {"subject": {"plugin": "subject-default", "policy": "retry"}}}),
-            "policy",
+            "hooks.subject.policy",
         ),
         (
             json!({"hooks": {"subject": {"plugin": "subject-default", "limits": {"timeout_ms": 60000}}}}),
-            "limits.timeout_ms",
+            "hooks.subject.limits.timeout_ms",
         ),
         (
             json!({"hooks": {"subject": {"plugin": "subject-default", "limits": {"memory_bytes": 1u64 << 40}}}}),
-            "limits.memory_bytes",
+            "hooks.subject.limits.memory_bytes",
         ),
         (
             json!({"hooks": {"subject": {"plugin": "subject-default", "limits": {"fuel": 1}}}}),
-            "limits.fuel",
+            "hooks.subject.limits.fuel",
         ),
     ];
     for (body, field) in bad {

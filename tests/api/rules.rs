@@ -5,7 +5,7 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use threadline_tests::{TestApp, on_both_databases};
+use threadline_tests::{TestApp, on_both_databases, sql};
 
 on_both_databases!(
     a_card_a_phone_and_an_email_never_reach_the_ticket_when_redaction_is_on,
@@ -14,6 +14,7 @@ on_both_databases!(
     settings_the_built_in_rules_cannot_read_are_refused,
     a_shadow_run_shows_what_a_change_would_do_and_writes_nothing,
     every_pipeline_change_is_kept_and_can_be_rolled_back,
+    versions_stored_before_records_had_a_format_and_by_a_newer_server_roll_back,
     a_ticket_keeps_the_receipt_of_what_ran_for_each_hook,
     the_assignment_rule_can_balance_rotate_or_match_skills,
 );
@@ -505,4 +506,95 @@ async fn the_assignment_rule_can_balance_rotate_or_match_skills(app: TestApp) {
     let r = app.put_pipeline(&t.admin.token, strategy("random")).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.body["error"]["field"], "hooks.assignment.config.strategy");
+}
+
+/// History is stored in a format of its own, not as the API's view: a
+/// version written before that format had a number (the view's JSON of
+/// the time) and one written by a newer server (a field and a hook this
+/// one does not know) both roll back, and the history shows them.
+async fn versions_stored_before_records_had_a_format_and_by_a_newer_server_roll_back(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let r = app
+        .put_pipeline(&t.admin.token, json!({"subject": {"plugin": "subject-default"}}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let newest = app.get("/api/v1/pipeline/history", &t.admin.token).await.body[0]["version"]
+        .as_i64()
+        .unwrap();
+    let limits = json!({"fuel": 100_000_000, "timeout_ms": 100, "memory_bytes": 33_554_432});
+    let before = json!({
+        "subject": {"plugin": "subject-default", "config": {"template": "Old {visitor_name}"},
+                    "policy": "reject", "limits": limits},
+        "transcript": {"plugin": "transcript-plain", "config": {}, "policy": "fallback", "limits": limits},
+    });
+    let newer = json!({"format": 2, "hooks": {
+        "subject": {"plugin": "subject-default", "config": {"template": "New {visitor_name}"},
+                    "policy": "fallback", "limits": {"fuel": 2_000_000, "timeout_ms": 90, "memory_bytes": 33_554_432,
+                    "stack_bytes": 65_536}, "rollout": {"percent": 10}},
+        "escalation": {"plugin": "escalate-vip"},
+    }});
+    let db = sea_orm::Database::connect(&app.db.url).await.unwrap();
+    for (version, hooks) in [(newest + 1, &before), (newest + 2, &newer)] {
+        sql::exec(
+            &db,
+            "INSERT INTO pipeline_versions (tenant_id, version, hooks, changed_by, changed_by_name, changed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            vec![
+                t.id.as_str().into(),
+                version.into(),
+                hooks.to_string().into(),
+                t.admin.id.as_str().into(),
+                "Ada".into(),
+                chrono::Utc::now().into(),
+            ],
+        )
+        .await;
+    }
+    // As the server does when it saves a version.
+    sql::exec(
+        &db,
+        "UPDATE tenants SET pipeline_version = $1 WHERE id = $2",
+        vec![(newest + 2).into(), t.id.as_str().into()],
+    )
+    .await;
+
+    let history = app.get("/api/v1/pipeline/history", &t.admin.token).await;
+    assert_eq!(history.status, StatusCode::OK, "{:?}", history.body);
+    assert_eq!(history.body[0]["hooks"]["subject"]["limits"]["timeout_ms"], 90);
+    assert_eq!(history.body[1]["hooks"]["subject"]["policy"], "reject");
+    assert_eq!(history.body[1]["hooks"]["summary"]["plugin"], "summary-extractive");
+
+    for (version, template, policy, fuel) in [
+        (newest + 1, "Old {visitor_name}", "reject", 100_000_000),
+        (newest + 2, "New {visitor_name}", "fallback", 2_000_000),
+    ] {
+        let r = app
+            .post("/api/v1/pipeline/rollback", &t.admin.token, json!({"version": version}))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "version {version}: {:?}", r.body);
+        let subject = &r.body["hooks"]["subject"];
+        assert_eq!(subject["config"]["template"], template);
+        assert_eq!(subject["policy"], policy);
+        assert_eq!(subject["limits"]["fuel"], fuel);
+        assert!(r.body["hooks"].get("escalation").is_none(), "{:?}", r.body);
+        let (chat, _) = app.simple_chat(&t).await;
+        let preview = app
+            .get(&format!("/api/v1/chats/{chat}/conversion"), &t.admin.token)
+            .await;
+        assert_eq!(
+            preview.body["subject"],
+            template.replace("{visitor_name}", "Grace Hopper")
+        );
+    }
+    // What a rollback wrote reads back the same way again.
+    let last = app.get("/api/v1/pipeline/history", &t.admin.token).await.body[0].clone();
+    assert_eq!(last["hooks"]["subject"]["config"]["template"], "New {visitor_name}");
+    let r = app
+        .post(
+            "/api/v1/pipeline/rollback",
+            &t.admin.token,
+            json!({"version": last["version"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 }

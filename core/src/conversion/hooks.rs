@@ -59,24 +59,13 @@ pub trait FieldsHook: Send + Sync {
 }
 
 /// Where a conversion's hooks come from. The plugin host implements it
-/// with each workspace's plugins; [`NativeHooks`] runs the built-in rules.
-/// The pipeline knows nothing else of plugins.
+/// with each workspace's plugins. The pipeline knows nothing else of
+/// plugins.
 #[async_trait::async_trait]
 pub trait HookProvider: Send + Sync {
     /// The hooks for one conversion (or close) of `tenant`'s chat, and the
     /// log their faults go to. `tenant` is freshly read.
     async fn hooks_for(&self, tenant: &Tenant, chat_id: &str) -> Result<(Hooks, FaultLog), StoreError>;
-}
-
-/// The built-in rules, natively, for every workspace (the benchmarks
-/// compare plugins against this).
-pub struct NativeHooks(pub Hooks);
-
-#[async_trait::async_trait]
-impl HookProvider for NativeHooks {
-    async fn hooks_for(&self, _tenant: &Tenant, _chat_id: &str) -> Result<(Hooks, FaultLog), StoreError> {
-        Ok((self.0.clone(), FaultLog::default()))
-    }
 }
 
 /// Faults of one conversion, collected while its hooks run (synchronously,

@@ -75,8 +75,7 @@ impl From<&Agent> for AgentView {
 #[utoipa::path(post, path = "/api/v1/auth/sign-in", tag = "auth", request_body = SignIn,
     responses((status = 200, description = "Signed in", body = SessionView),
         (status = 401, description = "Wrong workspace, email or password", body = ErrorBody),
-        (status = 429, description = "Too many attempts; see Retry-After", body = ErrorBody),
-        (status = 400, description = "Malformed JSON", body = ErrorBody)))]
+        (status = 429, description = "Too many attempts; see Retry-After", body = ErrorBody)))]
 async fn sign_in(
     State(state): State<AppState>,
     Client(client): Client,
@@ -133,8 +132,7 @@ async fn sign_in(
 /// Ends the session (or API token) the request is made with: its token
 /// gets 401 from now on, on every node, and sockets opened with it close.
 #[utoipa::path(post, path = "/api/v1/auth/sign-out", tag = "auth", security(("agent_token" = [])),
-    responses((status = 204, description = "Signed out"),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody)))]
+    responses((status = 204, description = "Signed out")))]
 async fn sign_out(State(state): State<AppState>, caller: AuthCredential) -> Result<StatusCode, ApiError> {
     let (tenant_id, credential_id) = (&caller.agent.tenant_id, &caller.credential.id);
     match state.store.revoke_credential(tenant_id, credential_id, None).await {
@@ -160,8 +158,7 @@ pub struct CurrentSession {
 
 /// Who the token belongs to, and how long it lasts.
 #[utoipa::path(get, path = "/api/v1/auth/session", tag = "auth", security(("agent_token" = [])),
-    responses((status = 200, description = "OK", body = CurrentSession),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody)))]
+    responses((status = 200, description = "OK", body = CurrentSession)))]
 async fn session(caller: AuthCredential) -> axum::Json<CurrentSession> {
     axum::Json(CurrentSession {
         agent: (&caller.agent).into(),
@@ -181,7 +178,6 @@ pub struct PasswordChange {
 #[utoipa::path(put, path = "/api/v1/auth/password", tag = "auth", security(("agent_token" = [])),
     request_body = PasswordChange,
     responses((status = 204, description = "Changed"),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 422, description = "The current password is wrong, or the new one too short or too long", body = ErrorBody)))]
 async fn change_password(
     State(state): State<AppState>,
@@ -271,10 +267,8 @@ impl From<Credential> for TokenView {
 }
 
 /// The workspace's API tokens, newest first (admins).
-#[utoipa::path(get, path = "/api/v1/tokens", tag = "auth", security(("agent_token" = [])),
-    responses((status = 200, description = "OK", body = [TokenView]),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Admins only", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "auth", security(("agent_token" = ["admin"])),
+    responses((status = 200, description = "OK", body = [TokenView])))]
 async fn list_tokens(
     State(state): State<AppState>,
     AuthAdmin(admin): AuthAdmin,
@@ -292,11 +286,9 @@ pub struct NewToken {
 }
 
 /// Makes an API token (admins). The token is in this answer only.
-#[utoipa::path(post, path = "/api/v1/tokens", tag = "auth", security(("agent_token" = [])),
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "auth", security(("agent_token" = ["admin"])),
     request_body = NewToken,
     responses((status = 201, description = "Created", body = TokenView),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Admins only", body = ErrorBody),
         (status = 404, description = "No such agent in this workspace", body = ErrorBody),
         (status = 409, description = "The workspace holds as many tokens as it may", body = ErrorBody),
         (status = 422, description = "Invalid name", body = ErrorBody)))]
@@ -320,11 +312,9 @@ async fn create_token(
 }
 
 /// Revokes an API token of the workspace (admins): it gets 401 from now on.
-#[utoipa::path(delete, path = "/api/v1/tokens/{token_id}", tag = "auth", security(("agent_token" = [])),
+#[utoipa::path(delete, path = "/api/v1/tokens/{token_id}", tag = "auth", security(("agent_token" = ["admin"])),
     params(("token_id" = String, Path)),
     responses((status = 204, description = "Revoked"),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Admins only", body = ErrorBody),
         (status = 404, description = "No such token in this workspace", body = ErrorBody)))]
 async fn revoke_token(
     State(state): State<AppState>,

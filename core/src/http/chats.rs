@@ -59,8 +59,7 @@ enum StatusFilter {
 #[utoipa::path(get, path = "/api/v1/chats", tag = "chats", params(ListChatsQuery),
     security(("agent_token" = [])),
     responses((status = 200, description = "OK; a `Link: <…>; rel=\"next\"` header while more may follow", body = Vec<ChatListItemView>),
-        (status = 422, description = "Invalid input; the error names the field", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody)))]
+        (status = 422, description = "Invalid input; the error names the field", body = ErrorBody)))]
 async fn list_chats(
     State(state): State<AppState>,
     AuthAgent(agent): AuthAgent,
@@ -119,8 +118,7 @@ async fn list_chats(
 /// A chat with its whole thread (internal notes included) and ticket link.
 #[utoipa::path(get, path = "/api/v1/chats/{chat_id}", tag = "chats", security(("agent_token" = [])),
     params(("chat_id" = String, Path)),
-    responses((status = 200, description = "OK", body = ChatView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody)))]
+    responses((status = 200, description = "OK", body = ChatView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody)))]
 async fn get_chat(
     State(state): State<AppState>,
     AuthAgent(agent): AuthAgent,
@@ -182,8 +180,7 @@ pub struct PostMessageRequest {
 #[utoipa::path(post, path = "/api/v1/chats/{chat_id}/messages", tag = "chats", security(("agent_token" = [])),
     params(("chat_id" = String, Path)), request_body = PostMessageRequest,
     responses((status = 201, description = "Created", body = MessageView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody),
-        (status = 409, description = "The chat is closed", body = ErrorBody), (status = 422, description = "Invalid input; the error names the field", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody), (status = 400, description = "Malformed JSON", body = ErrorBody)))]
+        (status = 409, description = "The chat is closed", body = ErrorBody), (status = 422, description = "Invalid input; the error names the field", body = ErrorBody)))]
 async fn post_message(
     State(state): State<AppState>,
     AuthAgent(agent): AuthAgent,
@@ -223,8 +220,7 @@ pub(super) fn message_event(tenant_id: &str, message: &crate::store::Message) ->
 /// summary at close runs if the workspace enabled it.
 #[utoipa::path(post, path = "/api/v1/chats/{chat_id}/close", tag = "chats", security(("agent_token" = [])),
     params(("chat_id" = String, Path)),
-    responses((status = 200, description = "OK", body = ChatView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody), (status = 409, description = "The state of the chat forbids it", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody)))]
+    responses((status = 200, description = "OK", body = ChatView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody), (status = 409, description = "The state of the chat forbids it", body = ErrorBody)))]
 async fn close_chat(
     State(state): State<AppState>,
     AuthAgent(agent): AuthAgent,
@@ -251,8 +247,7 @@ async fn close_chat(
 #[utoipa::path(post, path = "/api/v1/chats/{chat_id}/reopen", tag = "chats", security(("agent_token" = [])),
     params(("chat_id" = String, Path)),
     responses((status = 200, description = "OK", body = ChatView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody),
-        (status = 409, description = "The chat is already open", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody)))]
+        (status = 409, description = "The chat is already open", body = ErrorBody)))]
 async fn reopen_chat(
     State(state): State<AppState>,
     AuthAgent(agent): AuthAgent,
@@ -290,8 +285,7 @@ async fn reopen_chat(
 /// captured, and the default subject.
 #[utoipa::path(get, path = "/api/v1/chats/{chat_id}/conversion", tag = "conversion", security(("agent_token" = [])),
     params(("chat_id" = String, Path)),
-    responses((status = 200, description = "OK", body = PrefillView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody)))]
+    responses((status = 200, description = "OK", body = PrefillView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody)))]
 async fn get_conversion(
     State(state): State<AppState>,
     AuthAgent(agent): AuthAgent,
@@ -308,8 +302,7 @@ async fn get_conversion(
 #[utoipa::path(post, path = "/api/v1/chats/{chat_id}/conversion/preview", tag = "conversion",
     security(("agent_token" = [])), params(("chat_id" = String, Path)), request_body = ConvertRequest,
     responses((status = 200, description = "OK", body = PreviewView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody), (status = 422, description = "Invalid input; the error names the field", body = ErrorBody),
-        (status = 502, description = "A conversion hook failed", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody), (status = 400, description = "Malformed JSON", body = ErrorBody)))]
+        (status = 502, description = "A conversion hook failed", body = ErrorBody)))]
 async fn preview_conversion(
     State(state): State<AppState>,
     AuthAgent(agent): AuthAgent,
@@ -349,9 +342,8 @@ async fn preview_conversion(
     security(("agent_token" = [])), params(("chat_id" = String, Path)), request_body = ConvertRequest,
     responses((status = 201, description = "Converted", body = TicketView),
         (status = 200, description = "Already converted: the existing ticket", body = TicketView),
-        (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody), (status = 422, description = "Invalid input; the error names the field", body = ErrorBody),
-        (status = 502, description = "A conversion hook failed", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody)))]
+        (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody), (status = 422, description = "Invalid input; the error names the field", body = ErrorBody),
+        (status = 502, description = "A conversion hook failed", body = ErrorBody)))]
 async fn convert(
     State(state): State<AppState>,
     AuthAgent(agent): AuthAgent,

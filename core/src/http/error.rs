@@ -196,3 +196,61 @@ impl<T> OrNotFound<T> for Result<T, StoreError> {
         })
     }
 }
+
+/// Declares, once for the whole OpenAPI document, the answers routes share
+/// by kind, so each route declares only its own: 401 for every route that
+/// needs a token, 403 for those that need an admin's (their security
+/// requirement names the `admin` scope), 400 for every JSON body.
+pub(super) fn document_shared_errors(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let error = |description: &str| -> RefOr<utoipa::openapi::Response> {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+            .into()
+    };
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in operations.into_iter().flatten() {
+            let security = serde_json::to_value(&op.security).unwrap_or_default();
+            let needs = |scope: Option<&str>| {
+                security.as_array().into_iter().flatten().any(|requirement| {
+                    requirement
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .any(|(_, scopes)| match scope {
+                            None => true,
+                            Some(scope) => scopes.as_array().is_some_and(|s| s.iter().any(|s| s == scope)),
+                        })
+                })
+            };
+            let json_body =
+                matches!(&op.request_body, Some(RefOr::T(body)) if body.content.contains_key("application/json"));
+            let responses = &mut op.responses.responses;
+            if needs(None) {
+                responses
+                    .entry("401".into())
+                    .or_insert_with(|| error("Missing or invalid token"));
+            }
+            if needs(Some("admin")) {
+                responses.entry("403".into()).or_insert_with(|| error("Admins only"));
+            }
+            if json_body {
+                responses.entry("400".into()).or_insert_with(|| error("Malformed JSON"));
+            }
+        }
+    }
+}

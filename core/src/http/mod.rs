@@ -10,9 +10,11 @@ mod events;
 mod extract;
 pub mod metrics;
 mod pagination;
+mod pipeline;
 mod plugins;
 pub mod rate;
 mod settings;
+mod shadow;
 mod tickets;
 mod views;
 mod web;
@@ -119,7 +121,11 @@ pub fn router(state: AppState) -> Router {
         .merge(tickets::router())
         .merge(settings::router())
         .merge(plugins::router())
+        .merge(pipeline::router())
+        .merge(shadow::router())
         .split_for_parts();
+    let mut doc = doc;
+    error::document_shared_errors(&mut doc);
     let doc = std::sync::Arc::new(doc);
     api.route(
         "/api/openapi.json",

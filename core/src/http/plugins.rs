@@ -1,8 +1,7 @@
-//! Plugins and the conversion pipeline (admins only): upload a component,
-//! list and delete them, choose which plugin runs each hook with what
-//! settings, limits and failure policy, and read the faults plugins caused.
+//! Plugins (admins only): upload a component, list and delete them, and
+//! read what they consumed and the faults they caused. Which plugin runs
+//! each hook is the pipeline's (`pipeline.rs`).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -17,13 +16,12 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody, OrNotFound};
-use super::extract::{ApiJson, AuthAdmin};
+use super::extract::AuthAdmin;
 use super::pagination;
-use crate::domain::ChatStatus;
 use crate::domain::hooks::HookKind;
 use crate::domain::{InvalidInput, single_line};
 use crate::plugins::manifest::Manifest;
-use crate::plugins::{self, BUILTIN, Figures, HookSettings, Limits, Policy, UploadError, javascript, limits};
+use crate::plugins::{BUILTIN, Figures, UploadError, javascript, limits};
 use crate::store::{PluginFaultRow, PluginInfo, PluginRow, is_uploaded_plugin_ref};
 
 /// Bodies up to this size are read in full even when refused.
@@ -33,13 +31,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(upload_plugin, list_plugins))
         .routes(routes!(delete_plugin))
-        .routes(routes!(hook_input))
         .routes(routes!(list_faults))
         .routes(routes!(plugin_usage))
-        .routes(routes!(get_pipeline, put_pipeline))
-        .routes(routes!(shadow_run))
-        .routes(routes!(pipeline_history))
-        .routes(routes!(rollback_pipeline))
         // Components are bigger than JSON bodies. The handler refuses anything
         // over the plugin limit with a clear 413; reading a body up to this
         // size first keeps the connection usable (a server that answers
@@ -96,11 +89,9 @@ pub struct UploadQuery {
 /// example `curl --data-binary @plugin.wasm -H 'Content-Type: application/wasm'`.
 /// It must export at least one hook of `threadline:plugin@0.1.0` and import
 /// nothing but what the server provides. Precompiled code is refused.
-#[utoipa::path(post, path = "/api/v1/plugins", tag = "plugins", security(("agent_token" = [])), params(UploadQuery),
+#[utoipa::path(post, path = "/api/v1/plugins", tag = "plugins", security(("agent_token" = ["admin"])), params(UploadQuery),
     request_body(content = Vec<u8>, content_type = "application/wasm", description = "The component's bytes"),
     responses((status = 201, description = "Installed", body = PluginView),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Admins only", body = ErrorBody),
         (status = 409, description = "A plugin with this name is installed", body = ErrorBody),
         (status = 413, description = "Over the size limit", body = ErrorBody),
         (status = 422, description = "Not a usable plugin (or too costly to compile); the message says why", body = ErrorBody),
@@ -189,10 +180,8 @@ fn plugin_name(raw: Option<&str>) -> Result<String, InvalidInput> {
 }
 
 /// The plugins the workspace can run: the built-in ones, then its own.
-#[utoipa::path(get, path = "/api/v1/plugins", tag = "plugins", security(("agent_token" = [])),
-    responses((status = 200, description = "OK", body = Vec<PluginView>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Admins only", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/plugins", tag = "plugins", security(("agent_token" = ["admin"])),
+    responses((status = 200, description = "OK", body = Vec<PluginView>)))]
 async fn list_plugins(
     State(state): State<AppState>,
     AuthAdmin(admin): AuthAdmin,
@@ -234,11 +223,9 @@ async fn list_plugins(
 }
 
 /// Uninstalls a plugin. One the pipeline still runs cannot be deleted (409).
-#[utoipa::path(delete, path = "/api/v1/plugins/{id}", tag = "plugins", security(("agent_token" = [])),
+#[utoipa::path(delete, path = "/api/v1/plugins/{id}", tag = "plugins", security(("agent_token" = ["admin"])),
     params(("id" = String, Path, description = "The plugin's id")),
     responses((status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Admins only", body = ErrorBody),
         (status = 404, description = "No such plugin in this workspace", body = ErrorBody),
         (status = 409, description = "The pipeline uses it", body = ErrorBody)))]
 async fn delete_plugin(
@@ -273,10 +260,8 @@ pub struct UsageView {
 
 /// What the workspace's plugins consumed over the last hour, per hook and
 /// plugin.
-#[utoipa::path(get, path = "/api/v1/plugins/usage", tag = "plugins", security(("agent_token" = [])),
-    responses((status = 200, description = "OK", body = UsageView),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Admins only", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/plugins/usage", tag = "plugins", security(("agent_token" = ["admin"])),
+    responses((status = 200, description = "OK", body = UsageView)))]
 async fn plugin_usage(State(state): State<AppState>, AuthAdmin(admin): AuthAdmin) -> axum::Json<UsageView> {
     let slots = state.plugins.slot_settings();
     axum::Json(UsageView {
@@ -328,10 +313,8 @@ pub struct FaultsQuery {
 
 /// Recent plugin faults, newest first: which hook, which plugin, which chat,
 /// why, and what happened then.
-#[utoipa::path(get, path = "/api/v1/plugins/faults", tag = "plugins", security(("agent_token" = [])), params(FaultsQuery),
+#[utoipa::path(get, path = "/api/v1/plugins/faults", tag = "plugins", security(("agent_token" = ["admin"])), params(FaultsQuery),
     responses((status = 200, description = "OK; a `Link: <…>; rel=\"next\"` header while more may follow", body = Vec<FaultView>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Admins only", body = ErrorBody),
         (status = 422, description = "Invalid input; the error names the field", body = ErrorBody)))]
 async fn list_faults(
     State(state): State<AppState>,
@@ -348,511 +331,4 @@ async fn list_faults(
     let last = faults.last().map(|f| f.id.clone());
     let link = pagination::next_link("/api/v1/plugins/faults", &[], faults.len(), limit, last.as_deref());
     Ok((link, axum::Json(faults.into_iter().map(FaultView::from).collect())))
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct PipelineView {
-    /// Every hook, with the defaults filled in.
-    hooks: BTreeMap<String, HookView>,
-    /// The most any hook may be given.
-    max_limits: Limits,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct HookView {
-    /// A built-in plugin's name or an uploaded plugin's id.
-    plugin: String,
-    config: BTreeMap<String, String>,
-    /// `fallback` or `reject`.
-    policy: String,
-    limits: Limits,
-}
-
-/// Which plugin runs each hook of the workspace's conversion pipeline.
-#[utoipa::path(get, path = "/api/v1/pipeline", tag = "plugins", security(("agent_token" = [])),
-    responses((status = 200, description = "OK", body = PipelineView),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Admins only", body = ErrorBody)))]
-async fn get_pipeline(
-    State(state): State<AppState>,
-    AuthAdmin(admin): AuthAdmin,
-) -> Result<axum::Json<PipelineView>, ApiError> {
-    let settings = plugins::pipeline_settings(&state.store, &admin.tenant_id).await?;
-    Ok(axum::Json(view(settings)))
-}
-
-fn view(settings: BTreeMap<HookKind, HookSettings>) -> PipelineView {
-    PipelineView {
-        hooks: settings
-            .into_iter()
-            .map(|(h, s)| {
-                (
-                    h.as_str().to_owned(),
-                    HookView {
-                        plugin: s.plugin,
-                        config: s.config,
-                        policy: s.policy.as_str().to_owned(),
-                        limits: s.limits,
-                    },
-                )
-            })
-            .collect(),
-        max_limits: Limits::MAX,
-    }
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PipelineUpdate {
-    /// Settings by hook name; a hook left out goes back to its default.
-    hooks: BTreeMap<String, HookUpdate>,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct HookUpdate {
-    /// A built-in plugin's name or an uploaded plugin's id; the plugin must
-    /// export this hook.
-    plugin: String,
-    #[serde(default)]
-    config: BTreeMap<String, String>,
-    /// `fallback` (the default) or `reject`.
-    policy: Option<String>,
-    limits: Option<LimitsUpdate>,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LimitsUpdate {
-    fuel: Option<u64>,
-    timeout_ms: Option<u32>,
-    memory_bytes: Option<u64>,
-}
-
-/// Sets the whole pipeline. Every plugin named is checked (it is installed
-/// in this workspace and exports the hook) before anything is saved.
-#[utoipa::path(put, path = "/api/v1/pipeline", tag = "plugins", security(("agent_token" = [])),
-    request_body = PipelineUpdate,
-    responses((status = 200, description = "OK", body = PipelineView),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Admins only", body = ErrorBody),
-        (status = 422, description = "Invalid input; the error names the field", body = ErrorBody)))]
-async fn put_pipeline(
-    State(state): State<AppState>,
-    AuthAdmin(admin): AuthAdmin,
-    ApiJson(update): ApiJson<PipelineUpdate>,
-) -> Result<axum::Json<PipelineView>, ApiError> {
-    let settings = checked_pipeline(&state, &admin.tenant_id, update.hooks).await?;
-    Ok(axum::Json(save_pipeline(&state, &admin, settings, None).await?))
-}
-
-/// Stores a checked pipeline and its history entry.
-async fn save_pipeline(
-    state: &AppState,
-    admin: &crate::store::Agent,
-    settings: BTreeMap<HookKind, HookSettings>,
-    note: Option<String>,
-) -> Result<PipelineView, ApiError> {
-    let rows = settings
-        .iter()
-        .filter(|(h, s)| **s != HookSettings::default_for(**h))
-        .map(|(h, s)| s.to_row(&admin.tenant_id, *h))
-        .collect();
-    let view = view(settings);
-    let change = crate::store::PipelineChange {
-        hooks: serde_json::to_string(&view.hooks).expect("a pipeline serializes"),
-        agent_id: admin.id.clone(),
-        agent_name: admin.name.clone(),
-        note,
-    };
-    state
-        .store
-        .set_pipeline(&admin.tenant_id, rows, change)
-        .await
-        .map_err(|e| match e {
-            crate::store::StoreError::Conflict(m) => ApiError::Invalid(InvalidInput::new("plugin", m)),
-            other => other.into(),
-        })?;
-    Ok(view)
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct PipelineVersionView {
-    version: i64,
-    /// Every hook as that version set it, in the shape `PUT
-    /// /api/v1/pipeline` takes.
-    #[schema(value_type = Object)]
-    hooks: serde_json::Value,
-    changed_by: AgentRefView,
-    changed_at: DateTime<Utc>,
-    /// For a rollback: which version it restored.
-    note: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct AgentRefView {
-    id: String,
-    name: String,
-}
-
-/// The workspace's pipeline changes, newest first: who, when, and the whole
-/// pipeline each made (the newest 100 are kept, at most 4 M characters).
-#[utoipa::path(get, path = "/api/v1/pipeline/history", tag = "plugins", security(("agent_token" = [])),
-    responses((status = 200, description = "OK", body = Vec<PipelineVersionView>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Admins only", body = ErrorBody)))]
-async fn pipeline_history(
-    State(state): State<AppState>,
-    AuthAdmin(admin): AuthAdmin,
-) -> Result<axum::Json<Vec<PipelineVersionView>>, ApiError> {
-    let rows = state
-        .store
-        .pipeline_history(&admin.tenant_id, crate::store::MAX_HISTORY_KEPT)
-        .await?;
-    Ok(axum::Json(rows.into_iter().map(version_view).collect()))
-}
-
-fn version_view(row: crate::store::PipelineVersionRow) -> PipelineVersionView {
-    PipelineVersionView {
-        version: row.version,
-        // Written by this server; unreadable text would be our bug.
-        hooks: serde_json::from_str(&row.hooks).unwrap_or_default(),
-        changed_by: AgentRefView {
-            id: row.changed_by,
-            name: row.changed_by_name,
-        },
-        changed_at: row.changed_at,
-        note: row.note,
-    }
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RollbackRequest {
-    /// A version from `GET /api/v1/pipeline/history`.
-    version: i64,
-}
-
-/// Makes an earlier version the pipeline again (as a new version, so the
-/// rollback is in the history too). Its plugins are checked as for `PUT`:
-/// one deleted since is a 422 naming it, and nothing changes.
-#[utoipa::path(post, path = "/api/v1/pipeline/rollback", tag = "plugins", security(("agent_token" = [])),
-    request_body = RollbackRequest,
-    responses((status = 200, description = "OK", body = PipelineView),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Admins only", body = ErrorBody),
-        (status = 404, description = "No such version in the history", body = ErrorBody),
-        (status = 422, description = "A plugin of that version cannot run now", body = ErrorBody)))]
-async fn rollback_pipeline(
-    State(state): State<AppState>,
-    AuthAdmin(admin): AuthAdmin,
-    ApiJson(req): ApiJson<RollbackRequest>,
-) -> Result<axum::Json<PipelineView>, ApiError> {
-    let row = state
-        .store
-        .pipeline_version(&admin.tenant_id, req.version)
-        .await
-        .or_not_found("pipeline version")?;
-    let hooks: BTreeMap<String, HookUpdate> = serde_json::from_str(&row.hooks)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("pipeline version {} does not read: {e}", row.version)))?;
-    let settings = checked_pipeline(&state, &admin.tenant_id, hooks).await?;
-    let note = Some(format!("rolled back to version {}", row.version));
-    Ok(axum::Json(save_pipeline(&state, &admin, settings, note).await?))
-}
-
-/// A whole pipeline from an update (hooks left out are their defaults),
-/// every plugin checked: installed in this workspace, exporting its hook,
-/// its settings as it declares them and as a built-in rule reads them.
-async fn checked_pipeline(
-    state: &AppState,
-    tenant_id: &str,
-    hooks: BTreeMap<String, HookUpdate>,
-) -> Result<BTreeMap<HookKind, HookSettings>, ApiError> {
-    let mut settings: BTreeMap<HookKind, HookSettings> = HookKind::ALL
-        .into_iter()
-        .map(|h| (h, HookSettings::default_for(h)))
-        .collect();
-    for (name, u) in hooks {
-        let hook = HookKind::parse(&name).ok_or_else(|| {
-            InvalidInput::new(
-                "hooks",
-                format!("unknown hook {name:?}; the hooks are subject, transcript, assignment, summary and fields"),
-            )
-        })?;
-        let s = hook_settings(hook, u)?;
-        if plugins::is_native_default(hook, &s.plugin) {
-            if !s.config.is_empty() {
-                return Err(InvalidInput::new(
-                    format!("hooks.{hook}.config"),
-                    format!("{} takes no settings", s.plugin),
-                )
-                .into());
-            }
-            settings.insert(hook, s);
-            continue;
-        }
-        let plugin = state.plugins.load(tenant_id, &s.plugin).await.map_err(|reason| {
-            InvalidInput::new("plugin", format!("the {hook} hook cannot run {}: {reason}", s.plugin))
-        })?;
-        if !plugin.exports(hook) {
-            return Err(InvalidInput::new("plugin", format!("{} does not export the {hook} hook", plugin.name)).into());
-        }
-        // A plugin that declares its settings gets only those, each of its
-        // kind: a typo is caught here, not at the next conversion.
-        if let Some(manifest) = state.plugins.manifest(tenant_id, &s.plugin).await? {
-            manifest
-                .check_config(&s.config)
-                .map_err(|(key, why)| InvalidInput::new(format!("hooks.{hook}.config.{key}"), why))?;
-        }
-        plugins::check_builtin_config(hook, &s.plugin, &s.config)
-            .map_err(|(key, why)| InvalidInput::new(format!("hooks.{hook}.config.{key}"), format!("{key} {why}")))?;
-        if s.plugin == javascript::NAME {
-            check_rule(state, tenant_id, hook, &s).await?;
-        }
-        settings.insert(hook, s);
-    }
-    Ok(settings)
-}
-
-/// A JavaScript rule is saved only when it parses and defines its hook's
-/// function: the error names the setting, and the line and column.
-async fn check_rule(state: &AppState, tenant_id: &str, hook: HookKind, s: &HookSettings) -> Result<(), InvalidInput> {
-    let field = format!("hooks.{hook}.config.{}", javascript::SOURCE);
-    let source = s
-        .config
-        .get(javascript::SOURCE)
-        .filter(|src| !src.trim().is_empty())
-        .ok_or_else(|| {
-            InvalidInput::new(
-                field.clone(),
-                format!(
-                    "source is required: the rule's JavaScript, a function named {}",
-                    javascript::function(hook)
-                ),
-            )
-        })?;
-    state
-        .plugins
-        .check_rule(tenant_id, hook, source, s.limits)
-        .await
-        .map_err(|refusal| {
-            let invalid = InvalidInput::new(field, refusal.located());
-            match refusal.at {
-                Some((line, column)) => invalid.at(line, column),
-                None => invalid,
-            }
-        })
-}
-
-fn hook_settings(hook: HookKind, u: HookUpdate) -> Result<HookSettings, InvalidInput> {
-    let policy = match u.policy.as_deref() {
-        None => Policy::Fallback,
-        Some(p) => Policy::parse(p).ok_or_else(|| {
-            InvalidInput::new("policy", format!("the {hook} hook's policy must be fallback or reject"))
-        })?,
-    };
-    if u.config.len() > limits::MAX_CONFIG_ENTRIES {
-        return Err(InvalidInput::new(
-            "config",
-            format!("at most {} settings per hook", limits::MAX_CONFIG_ENTRIES),
-        ));
-    }
-    for (k, v) in &u.config {
-        if k.is_empty() || k.len() > 64 || k.chars().any(char::is_control) {
-            return Err(InvalidInput::new(
-                "config",
-                format!("setting names are 1 to 64 characters without control characters ({k:?})"),
-            ));
-        }
-        // A JavaScript rule's source is a program, not a value.
-        let max = if u.plugin == javascript::NAME && k == javascript::SOURCE {
-            javascript::MAX_SOURCE_BYTES
-        } else {
-            limits::MAX_CONFIG_VALUE_BYTES
-        };
-        if v.len() > max {
-            return Err(InvalidInput::new(
-                format!("hooks.{hook}.config.{k}"),
-                format!("the setting {k:?} is over {max} bytes"),
-            ));
-        }
-    }
-    let given = u.limits.unwrap_or(LimitsUpdate {
-        fuel: None,
-        timeout_ms: None,
-        memory_bytes: None,
-    });
-    let defaults = javascript::default_limits(&u.plugin);
-    let limits = Limits {
-        fuel: given.fuel.unwrap_or(defaults.fuel),
-        timeout_ms: given.timeout_ms.unwrap_or(defaults.timeout_ms),
-        memory_bytes: given.memory_bytes.unwrap_or(defaults.memory_bytes),
-    };
-    limits
-        .check()
-        .map_err(|e| InvalidInput::new(e.field, format!("the {hook} hook: {}", e.message)))?;
-    Ok(HookSettings {
-        plugin: u.plugin,
-        config: u.config,
-        policy,
-        limits,
-    })
-}
-
-#[derive(Deserialize, IntoParams)]
-pub struct HookInputQuery {
-    /// subject, transcript, assignment or summary.
-    #[param(value_type = String)]
-    hook: Option<String>,
-}
-
-/// What a hook gets (or would get) for this chat, converted by the caller,
-/// in the chat-file format `threadline plugin run --chat` reads: a plugin
-/// author replays production. Internal notes are left out, as they are for
-/// every plugin (admins).
-#[utoipa::path(get, path = "/api/v1/chats/{chat_id}/hook-input", tag = "plugins", security(("agent_token" = [])),
-    params(("chat_id" = String, Path), HookInputQuery),
-    responses((status = 200, description = "The chat file", body = Object),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Admins only", body = ErrorBody),
-        (status = 404, description = "No such chat in this workspace", body = ErrorBody),
-        (status = 422, description = "No such hook", body = ErrorBody)))]
-async fn hook_input(
-    State(state): State<AppState>,
-    AuthAdmin(admin): AuthAdmin,
-    Path(chat_id): Path<String>,
-    Query(q): Query<HookInputQuery>,
-) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    let hook = q
-        .hook
-        .as_deref()
-        .and_then(HookKind::parse)
-        .ok_or_else(|| InvalidInput::new("hook", "hook must be subject, transcript, assignment or summary"))?;
-    let (chat, agent, candidates) = state.pipeline.hook_input(&admin.tenant_id, &admin, &chat_id).await?;
-    let file = crate::plugins::local::ChatFile::exported(hook, &chat, &agent, &candidates);
-    serde_json::to_value(file)
-        .map(axum::Json)
-        .map_err(|e| ApiError::Internal(e.into()))
-}
-
-/// Chats a shadow run may cover at once.
-const MAX_SHADOW_CHATS: usize = 200;
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ShadowRequest {
-    /// The candidate pipeline, as `PUT /api/v1/pipeline` takes it.
-    hooks: BTreeMap<String, HookUpdate>,
-    /// The workspace's last N closed (or converted) chats, newest first.
-    last: Option<u32>,
-    /// Or these chats of the workspace.
-    chat_ids: Option<Vec<String>>,
-    /// Only this hook (a rule being tried); every hook when absent.
-    hook: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ShadowView {
-    chats: Vec<ShadowChat>,
-    /// Chats where at least one hook answered differently.
-    changed: usize,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ShadowChat {
-    chat_id: String,
-    hooks: Vec<ShadowHook>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ShadowHook {
-    hook: String,
-    /// `{plugin, plugin_name, output, fault, fuel, peak_memory_bytes,
-    /// elapsed_ms}` under the pipeline in use (`plugin` as the pipeline
-    /// names it: a built-in's name or an upload's id).
-    #[schema(value_type = Object)]
-    current: serde_json::Value,
-    /// The same under the candidate pipeline.
-    #[schema(value_type = Object)]
-    candidate: serde_json::Value,
-    /// The output or the fault differs.
-    changed: bool,
-}
-
-/// Runs the pipeline in use and a candidate side by side on recent chats,
-/// without a policy between a plugin and its answer: each hook's output or
-/// fault, fuel and time. Writes nothing (no ticket, no number, no fault).
-#[utoipa::path(post, path = "/api/v1/pipeline/shadow", tag = "plugins", security(("agent_token" = [])),
-    request_body = ShadowRequest,
-    responses((status = 200, description = "OK", body = ShadowView),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Admins only", body = ErrorBody),
-        (status = 404, description = "A chat named is not in this workspace", body = ErrorBody),
-        (status = 422, description = "Invalid input; the error names the field", body = ErrorBody)))]
-async fn shadow_run(
-    State(state): State<AppState>,
-    AuthAdmin(admin): AuthAdmin,
-    ApiJson(req): ApiJson<ShadowRequest>,
-) -> Result<axum::Json<ShadowView>, ApiError> {
-    let only = match req.hook.as_deref() {
-        None => None,
-        Some(h) => Some(HookKind::parse(h).ok_or_else(|| {
-            InvalidInput::new(
-                "hook",
-                "hook must be subject, transcript, assignment, summary or fields",
-            )
-        })?),
-    };
-    let candidate = checked_pipeline(&state, &admin.tenant_id, req.hooks).await?;
-    let chat_ids: Vec<String> = match (req.last, req.chat_ids) {
-        (Some(n), None) if (1..=MAX_SHADOW_CHATS as u32).contains(&n) => state
-            .store
-            .list_chats(&admin.tenant_id, Some(ChatStatus::Closed), None, None, u64::from(n))
-            .await?
-            .into_iter()
-            .map(|c| c.chat.id)
-            .collect(),
-        (Some(_), None) => {
-            return Err(InvalidInput::new("last", format!("last must be 1 to {MAX_SHADOW_CHATS}")).into());
-        }
-        (None, Some(ids)) if (1..=MAX_SHADOW_CHATS).contains(&ids.len()) => ids,
-        (None, Some(_)) => {
-            return Err(InvalidInput::new("chat_ids", format!("give 1 to {MAX_SHADOW_CHATS} chat ids")).into());
-        }
-        _ => return Err(InvalidInput::new("last", "give either last or chat_ids").into()),
-    };
-    let current = plugins::pipeline_settings(&state.store, &admin.tenant_id).await?;
-    let mut chats = Vec::with_capacity(chat_ids.len());
-    for chat_id in chat_ids {
-        let (chat, agent, candidates) = state.pipeline.hook_input(&admin.tenant_id, &admin, &chat_id).await?;
-        let input = plugins::local::Input {
-            chat,
-            agent,
-            candidates,
-        };
-        let mut hooks = Vec::with_capacity(HookKind::ALL.len());
-        for hook in HookKind::ALL.into_iter().filter(|h| only.is_none_or(|o| o == *h)) {
-            let now = state
-                .plugins
-                .trial(&admin.tenant_id, hook, &current[&hook], &input)
-                .await;
-            let next = state
-                .plugins
-                .trial(&admin.tenant_id, hook, &candidate[&hook], &input)
-                .await;
-            let changed = now["output"] != next["output"] || now["fault"] != next["fault"];
-            hooks.push(ShadowHook {
-                hook: hook.as_str().to_owned(),
-                current: now,
-                candidate: next,
-                changed,
-            });
-        }
-        chats.push(ShadowChat { chat_id, hooks });
-    }
-    let changed = chats.iter().filter(|c| c.hooks.iter().any(|h| h.changed)).count();
-    Ok(axum::Json(ShadowView { chats, changed }))
 }

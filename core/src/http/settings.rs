@@ -10,7 +10,8 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, AuthAdmin};
 use crate::domain::InvalidInput;
-use crate::domain::sla::{MAX_TARGET_MINUTES, Targets};
+use crate::domain::sla::MAX_TARGET_MINUTES;
+use crate::store::SettingsChange;
 use crate::store::Tenant;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -90,9 +91,8 @@ fn minutes(field: &'static str, v: Option<i64>) -> Result<Option<i32>, InvalidIn
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/settings", tag = "settings", security(("agent_token" = [])),
-    responses((status = 200, description = "OK", body = SettingsView), (status = 403, description = "Admins only", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/settings", tag = "settings", security(("agent_token" = ["admin"])),
+    responses((status = 200, description = "OK", body = SettingsView)))]
 async fn get_settings(
     State(state): State<AppState>,
     AuthAdmin(admin): AuthAdmin,
@@ -100,10 +100,9 @@ async fn get_settings(
     Ok(axum::Json(state.store.tenant(&admin.tenant_id).await?.into()))
 }
 
-#[utoipa::path(put, path = "/api/v1/settings", tag = "settings", security(("agent_token" = [])),
+#[utoipa::path(put, path = "/api/v1/settings", tag = "settings", security(("agent_token" = ["admin"])),
     request_body = SettingsUpdate,
-    responses((status = 200, description = "OK", body = SettingsView), (status = 403, description = "Admins only", body = ErrorBody), (status = 422, description = "Invalid input; the error names the field", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody), (status = 400, description = "Malformed JSON", body = ErrorBody)))]
+    responses((status = 200, description = "OK", body = SettingsView), (status = 422, description = "Invalid input; the error names the field", body = ErrorBody)))]
 async fn put_settings(
     State(state): State<AppState>,
     AuthAdmin(admin): AuthAdmin,
@@ -134,19 +133,12 @@ async fn put_settings(
         .sla_resolution_minutes
         .map(|v| minutes("sla_resolution_minutes", v))
         .transpose()?;
-    if let Some(zone) = &update.time_zone {
-        state.store.set_time_zone(&admin.tenant_id, zone).await?;
-    }
-    if first.is_some() || resolution.is_some() {
-        let current = state.store.tenant(&admin.tenant_id).await?;
-        let targets = Targets {
-            first_response_minutes: first.unwrap_or(current.sla_first_response_minutes),
-            resolution_minutes: resolution.unwrap_or(current.sla_resolution_minutes),
-        };
-        state.store.set_sla_targets(&admin.tenant_id, targets).await?;
-    }
-    if let Some(on) = update.summary_on_close {
-        state.store.set_summary_on_close(&admin.tenant_id, on).await?;
-    }
-    Ok(axum::Json(state.store.tenant(&admin.tenant_id).await?.into()))
+    let change = SettingsChange {
+        time_zone: update.time_zone,
+        sla_first_response_minutes: first,
+        sla_resolution_minutes: resolution,
+        summary_on_close: update.summary_on_close,
+    };
+    let tenant = state.store.change_settings(&admin.tenant_id, change).await?;
+    Ok(axum::Json(tenant.into()))
 }

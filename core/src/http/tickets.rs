@@ -33,8 +33,7 @@ const MAX_AGENTS_LISTED: u64 = 1000;
 /// The agents of the caller's workspace, oldest first: whom a ticket can
 /// be assigned to.
 #[utoipa::path(get, path = "/api/v1/agents", tag = "tickets", security(("agent_token" = [])),
-    responses((status = 200, description = "OK", body = Vec<AgentRef>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody)))]
+    responses((status = 200, description = "OK", body = Vec<AgentRef>)))]
 async fn list_agents(
     State(state): State<AppState>,
     AuthAgent(agent): AuthAgent,
@@ -71,7 +70,6 @@ pub struct ListTicketsQuery {
 /// (see the `Link` header for the next page).
 #[utoipa::path(get, path = "/api/v1/tickets", tag = "tickets", security(("agent_token" = [])), params(ListTicketsQuery),
     responses((status = 200, description = "OK; a `Link: <…>; rel=\"next\"` header while more may follow", body = Vec<TicketView>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 422, description = "Invalid input; the error names the field", body = ErrorBody)))]
 async fn list_tickets(
     State(state): State<AppState>,
@@ -200,8 +198,7 @@ fn due_cursor(raw: &str) -> Option<(chrono::DateTime<chrono::Utc>, i64)> {
 /// A ticket by its number (`TK-1001`), with its "Originated from chat" link.
 #[utoipa::path(get, path = "/api/v1/tickets/{number}", tag = "tickets", security(("agent_token" = [])),
     params(("number" = String, Path, example = "TK-1001")),
-    responses((status = 200, description = "OK", body = TicketView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody)))]
+    responses((status = 200, description = "OK", body = TicketView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody)))]
 async fn get_ticket(
     State(state): State<AppState>,
     AuthAgent(agent): AuthAgent,
@@ -249,8 +246,6 @@ pub struct NewComment {
 #[utoipa::path(post, path = "/api/v1/tickets/{number}/comments", tag = "tickets", security(("agent_token" = [])),
     params(("number" = String, Path, example = "TK-1001")), request_body = NewComment,
     responses((status = 201, description = "Created: the ticket, with the comment last", body = TicketView),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody),
         (status = 409, description = "The ticket is closed", body = ErrorBody),
         (status = 422, description = "Invalid input; the error names the field", body = ErrorBody)))]
@@ -297,8 +292,6 @@ fn some<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>
 #[utoipa::path(patch, path = "/api/v1/tickets/{number}", tag = "tickets", security(("agent_token" = [])),
     params(("number" = String, Path, example = "TK-1001")), request_body = TicketUpdate,
     responses((status = 200, description = "OK", body = TicketView),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody),
         (status = 409, description = "The ticket is closed", body = ErrorBody),
         (status = 422, description = "Invalid input; the error names the field", body = ErrorBody)))]

@@ -52,7 +52,6 @@ pub struct StartChatResponse {
 #[utoipa::path(post, path = "/api/v1/widget/{widget_key}/chats", tag = "widget",
     params(("widget_key" = String, Path)), request_body = StartChatRequest,
     responses((status = 201, description = "Created", body = StartChatResponse), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody), (status = 422, description = "Invalid input; the error names the field", body = ErrorBody),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 429, description = "Too many chats from this address; see Retry-After", body = ErrorBody)))]
 async fn start_chat(
     State(state): State<AppState>,
@@ -121,7 +120,6 @@ pub struct VisitorMessageRequest {
     security(("visitor_token" = [])), params(("chat_id" = String, Path)), request_body = VisitorMessageRequest,
     responses((status = 201, description = "Created", body = MessageView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody), (status = 409, description = "The state of the chat forbids it", body = ErrorBody),
         (status = 422, description = "Invalid input; the error names the field", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody), (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 429, description = "Too many messages; see Retry-After", body = ErrorBody)))]
 async fn visitor_message(
     State(state): State<AppState>,
@@ -169,8 +167,7 @@ pub struct VisitorChatView {
 /// The visitor's view of their chat.
 #[utoipa::path(get, path = "/api/v1/widget/chats/{chat_id}", tag = "widget",
     security(("visitor_token" = [])), params(("chat_id" = String, Path)),
-    responses((status = 200, description = "OK", body = VisitorChatView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody)))]
+    responses((status = 200, description = "OK", body = VisitorChatView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody)))]
 async fn visitor_chat(
     State(state): State<AppState>,
     AuthVisitor(visitor): AuthVisitor,
@@ -210,8 +207,7 @@ pub struct RatingRequest {
 #[utoipa::path(post, path = "/api/v1/widget/chats/{chat_id}/rating", tag = "widget",
     security(("visitor_token" = [])), params(("chat_id" = String, Path)), request_body = RatingRequest,
     responses((status = 201, description = "Created", body = RatingView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody),
-        (status = 409, description = "Still open, or already rated", body = ErrorBody), (status = 422, description = "Invalid input; the error names the field", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody), (status = 400, description = "Malformed JSON", body = ErrorBody)))]
+        (status = 409, description = "Still open, or already rated", body = ErrorBody), (status = 422, description = "Invalid input; the error names the field", body = ErrorBody)))]
 async fn rate_chat(
     State(state): State<AppState>,
     AuthVisitor(visitor): AuthVisitor,

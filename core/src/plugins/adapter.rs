@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use super::Policy;
+use super::call::{CallSettings, HookInput, HookOutput};
 use super::engine;
 use super::limits::{self, Limits};
-use super::loaded::{CallSettings, HookInput, HookOutput, LoadedPlugin};
+use super::loaded::LoadedPlugin;
+use super::pipeline::Policy;
 use super::slots::{SlotSettings, Slots};
 use super::usage::{CallRecord, Usage};
 use crate::conversion::hooks::{AssignmentHook, FaultLog, FieldsHook, Hooks, SubjectHook, SummaryHook, TranscriptHook};
@@ -83,6 +84,11 @@ impl PluginHook {
     /// Whether the plugin exports `hook`.
     pub fn exports(&self, hook: HookKind) -> bool {
         self.plugin.exports(hook)
+    }
+
+    /// The plugin's name, as faults and logs show it.
+    pub fn plugin_name(&self) -> &str {
+        &self.plugin.name
     }
 
     /// What the last call cost since this was last asked (observed hooks

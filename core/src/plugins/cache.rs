@@ -170,3 +170,42 @@ impl MemoryCache {
         (lru.entries.len(), lru.bytes)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_disk_cache_is_used_a_damaged_entry_is_dropped_and_pruning_keeps_what_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = DiskCache::new(dir.path().to_owned());
+        let (_, wasm) = crate::plugins::builtin::BUILTIN[0];
+        let component = crate::plugins::compiler::compile_in_process(wasm).unwrap();
+        assert!(disk.read("kept").is_none());
+        disk.write("kept", &component.serialize().unwrap());
+        disk.write("gone", &component.serialize().unwrap());
+        assert!(disk.read("kept").is_some());
+
+        let entry = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy().starts_with("gone-"))
+            .unwrap()
+            .path();
+        std::fs::write(&entry, b"not compiled code").unwrap();
+        assert!(disk.read("gone").is_none(), "a damaged entry does not load");
+        assert!(!entry.exists(), "and is removed");
+
+        disk.write("gone", &component.serialize().unwrap());
+        std::fs::write(dir.path().join("x.cwasm.tmp42"), b"half").unwrap();
+        let removed = disk.prune(&["kept".to_owned()].into_iter().collect());
+        assert_eq!(removed, 2);
+        let left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left.len(), 1);
+        assert!(left[0].starts_with("kept-"));
+    }
+}

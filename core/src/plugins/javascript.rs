@@ -17,7 +17,8 @@ use wasmtime::{Store, UpdateDeadline};
 use super::engine::engine;
 use super::limits::Limits;
 use super::loaded::LoadedPlugin;
-use super::sandbox::{CallState, linker};
+use super::sandbox::CallState;
+use super::versions::linker;
 use crate::domain::hooks::HookKind;
 
 /// The built-in plugin's name, as pipelines name it.

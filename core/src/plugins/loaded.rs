@@ -2,65 +2,22 @@
 //! its own limits for every hook call.
 
 use std::future::Future;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, InstancePre};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
+use super::call::{CallSettings, HookInput, HookOutput};
 use super::engine::engine;
 use super::error::PluginError;
 use super::limits::Limits;
-use super::manifest::{Manifest, SettingKind, SettingSpec};
-use super::sandbox::{CallState, linker};
-use super::versions::{v0_1_0 as v1, v0_2_0 as v2};
-use crate::domain::hooks::{FaultKind, HookAgent, HookCandidate, HookChat, HookKind, TicketFields};
+use super::manifest::Manifest;
+use super::sandbox::CallState;
+use super::versions::{self, Contract};
+use crate::domain::hooks::{FaultKind, HookKind};
 
 /// Fuel between yields: about a millisecond of work.
 const YIELD_FUEL: u64 = 2_000_000;
-
-/// What a hook is handed. Each contract version turns it into its own WIT
-/// values (0.1.0 copies records in; 0.2.0 lends the chat as a resource).
-pub enum HookInput {
-    Subject(Arc<HookChat>),
-    Transcript(Arc<HookChat>),
-    Assignment {
-        chat: Arc<HookChat>,
-        agent: HookAgent,
-        candidates: Vec<HookCandidate>,
-    },
-    Summary(Arc<HookChat>),
-    Fields(Arc<HookChat>),
-}
-
-impl HookInput {
-    pub fn hook(&self) -> HookKind {
-        match self {
-            Self::Subject(_) => HookKind::Subject,
-            Self::Transcript(_) => HookKind::Transcript,
-            Self::Assignment { .. } => HookKind::Assignment,
-            Self::Summary(_) => HookKind::Summary,
-            Self::Fields(_) => HookKind::Fields,
-        }
-    }
-
-    fn chat(&self) -> &Arc<HookChat> {
-        match self {
-            Self::Subject(c) | Self::Transcript(c) | Self::Summary(c) | Self::Fields(c) => c,
-            Self::Assignment { chat, .. } => chat,
-        }
-    }
-}
-
-/// What a hook answered: text (subject, transcript, assignee id), a
-/// summary that may be absent, or ticket fields.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HookOutput {
-    Text(String),
-    Summary(Option<String>),
-    Fields(TicketFields),
-}
 
 /// A finished call: its answer or failure, and what it cost.
 #[derive(Debug)]
@@ -72,95 +29,6 @@ pub struct Finished {
     pub wall: Duration,
     /// The largest linear memory the call was given.
     pub peak_memory_bytes: usize,
-}
-
-/// Where a component's hooks are, by the contract version it was built
-/// against. A released version's case never changes.
-enum Exports {
-    V0_1 {
-        subject: Option<v1::bindings::exports::threadline::plugin::subject::GuestIndices>,
-        transcript: Option<v1::bindings::exports::threadline::plugin::transcript::GuestIndices>,
-        assignment: Option<v1::bindings::exports::threadline::plugin::assignment::GuestIndices>,
-        summary: Option<v1::bindings::exports::threadline::plugin::summary::GuestIndices>,
-    },
-    V0_2 {
-        subject: Option<v2::bindings::exports::threadline::plugin::subject::GuestIndices>,
-        transcript: Option<v2::bindings::exports::threadline::plugin::transcript::GuestIndices>,
-        assignment: Option<v2::bindings::exports::threadline::plugin::assignment::GuestIndices>,
-        summary: Option<v2::bindings::exports::threadline::plugin::summary::GuestIndices>,
-        fields: Option<v2::bindings::exports::threadline::plugin::fields::GuestIndices>,
-        describe: Option<v2::bindings::exports::threadline::plugin::describe::GuestIndices>,
-    },
-}
-
-impl Exports {
-    /// The newest version the component exports a hook of.
-    fn find(pre: &InstancePre<CallState>) -> Option<Self> {
-        use v2::bindings::exports::threadline::plugin as e2;
-        let newest = Self::V0_2 {
-            subject: e2::subject::GuestIndices::new(pre).ok(),
-            transcript: e2::transcript::GuestIndices::new(pre).ok(),
-            assignment: e2::assignment::GuestIndices::new(pre).ok(),
-            summary: e2::summary::GuestIndices::new(pre).ok(),
-            fields: e2::fields::GuestIndices::new(pre).ok(),
-            describe: e2::describe::GuestIndices::new(pre).ok(),
-        };
-        if !newest.hooks().is_empty() {
-            return Some(newest);
-        }
-        use v1::bindings::exports::threadline::plugin as e1;
-        let first = Self::V0_1 {
-            subject: e1::subject::GuestIndices::new(pre).ok(),
-            transcript: e1::transcript::GuestIndices::new(pre).ok(),
-            assignment: e1::assignment::GuestIndices::new(pre).ok(),
-            summary: e1::summary::GuestIndices::new(pre).ok(),
-        };
-        (!first.hooks().is_empty()).then_some(first)
-    }
-
-    fn hooks(&self) -> Vec<HookKind> {
-        let present = match self {
-            Self::V0_1 {
-                subject,
-                transcript,
-                assignment,
-                summary,
-            } => [
-                subject.is_some(),
-                transcript.is_some(),
-                assignment.is_some(),
-                summary.is_some(),
-                false,
-            ],
-            Self::V0_2 {
-                subject,
-                transcript,
-                assignment,
-                summary,
-                fields,
-                ..
-            } => [
-                subject.is_some(),
-                transcript.is_some(),
-                assignment.is_some(),
-                summary.is_some(),
-                fields.is_some(),
-            ],
-        };
-        HookKind::ALL
-            .into_iter()
-            .zip(present)
-            .filter(|(_, p)| *p)
-            .map(|(h, _)| h)
-            .collect()
-    }
-
-    fn version(&self) -> &'static str {
-        match self {
-            Self::V0_1 { .. } => v1::VERSION,
-            Self::V0_2 { .. } => v2::VERSION,
-        }
-    }
 }
 
 /// A plugin ready to run: its pre-linked component and which hooks it exports.
@@ -176,7 +44,9 @@ pub struct LoadedPlugin {
     pub sha256: String,
     pub version: Option<String>,
     pre: InstancePre<CallState>,
-    exports: Exports,
+    /// Its exports, in the terms of the contract version it was built
+    /// against.
+    exports: std::sync::Arc<dyn Contract>,
     hooks: Vec<HookKind>,
 }
 
@@ -186,15 +56,13 @@ impl LoadedPlugin {
     /// when it imports something the host does not give (a filesystem,
     /// sockets of its own, another package) or exports no hook.
     pub fn prepare(key: String, name: String, component: &Component) -> Result<Self, PluginError> {
-        let pre = linker()
+        let pre = versions::linker()
             .instantiate_pre(component)
             .map_err(|e| PluginError::load(format!("it needs imports this server does not provide: {e}")))?;
-        let exports = Exports::find(&pre).ok_or_else(|| {
+        let exports = versions::find(&pre).ok_or_else(|| {
             PluginError::load(format!(
-                "it exports no hook of threadline:plugin@{} or @{} (subject, transcript, assignment, summary or \
-                 fields)",
-                v2::VERSION,
-                v1::VERSION
+                "it exports no hook of {} (subject, transcript, assignment, summary or fields)",
+                versions::named()
             ))
         })?;
         let range = component.image_range();
@@ -237,47 +105,20 @@ impl LoadedPlugin {
     /// with a `describe` export): run once, at upload, under the default
     /// limits. `Ok(None)` when it has no such export.
     pub async fn describe(&self) -> Result<Option<Manifest>, PluginError> {
-        let Exports::V0_2 {
-            describe: Some(indices),
-            ..
-        } = &self.exports
-        else {
+        if !self.exports.describes() {
             return Ok(None);
-        };
-        let indices = indices.clone();
-        let info = self
+        }
+        let exports = self.exports.clone();
+        let manifest = self
             .run_with(Limits::DEFAULT, "", HookKind::Subject, move |store, instance| {
-                Box::pin(async move {
-                    let describe = indices.load(&mut *store, instance)?;
-                    describe.call_describe(&mut *store).await
-                })
+                Box::pin(async move { exports.describe(store, instance).await })
             })
             .await
             .map_err(|e| PluginError::load(format!("its describe() failed: {}", e.reason)))?;
-        use v2::bindings::exports::threadline::plugin::describe::SettingKind as K;
-        let manifest = Manifest {
-            name: info.name,
-            version: info.version,
-            hooks: info.hooks,
-            settings: info
-                .settings
-                .into_iter()
-                .map(|s| SettingSpec {
-                    key: s.key,
-                    kind: match s.kind {
-                        K::Text => SettingKind::Text,
-                        K::Integer => SettingKind::Integer,
-                        K::Boolean => SettingKind::Boolean,
-                        K::Choice => SettingKind::Choice,
-                    },
-                    default: s.default,
-                    description: s.description,
-                    choices: s.choices,
-                })
-                .collect(),
-        };
-        manifest.check(&self.hooks).map_err(PluginError::load)?;
-        Ok(Some(manifest))
+        if let Some(manifest) = &manifest {
+            manifest.check(&self.hooks).map_err(PluginError::load)?;
+        }
+        Ok(manifest)
     }
 
     /// One call in a fresh store: nothing survives it, so a trap cannot
@@ -307,7 +148,6 @@ impl LoadedPlugin {
 
         let outcome = tokio::time::timeout_at(deadline.into(), self.invoke(&mut store, &call.config, input)).await;
         let wall = started.elapsed();
-        CALLS.fetch_add(1, Ordering::Relaxed);
         let state = store.data();
         if state.log.dropped > 0 {
             tracing::warn!(tenant = %call.tenant_id, plugin = %self.name, %hook, dropped = state.log.dropped,
@@ -417,120 +257,10 @@ impl LoadedPlugin {
         config: &[(String, String)],
         input: HookInput,
     ) -> wasmtime::Result<Result<HookOutput, String>> {
-        let hook = input.hook();
-        let missing = || wasmtime::Error::msg(format!("it does not export the {hook} hook"));
         let instance = self.pre.instantiate_async(&mut *store).await?;
-        match &self.exports {
-            Exports::V0_1 {
-                subject,
-                transcript,
-                assignment,
-                summary,
-            } => {
-                let own = |e: String| format!("it returned an error: {}", e.chars().take(500).collect::<String>());
-                let ctx = v1::context(config, input.chat());
-                Ok(match input {
-                    HookInput::Subject(chat) => {
-                        let h = subject.as_ref().ok_or_else(missing)?.load(&mut *store, &instance)?;
-                        h.call_default_subject(&mut *store, &ctx, &v1::header(&chat))
-                            .await?
-                            .map(HookOutput::Text)
-                            .map_err(own)
-                    }
-                    HookInput::Transcript(chat) => {
-                        let h = transcript.as_ref().ok_or_else(missing)?.load(&mut *store, &instance)?;
-                        h.call_format(&mut *store, &ctx, &v1::whole(&chat))
-                            .await?
-                            .map(HookOutput::Text)
-                            .map_err(own)
-                    }
-                    HookInput::Assignment {
-                        chat,
-                        agent,
-                        candidates,
-                    } => {
-                        let h = assignment.as_ref().ok_or_else(missing)?.load(&mut *store, &instance)?;
-                        h.call_assign(
-                            &mut *store,
-                            &ctx,
-                            &v1::header(&chat),
-                            &v1::agent(&agent),
-                            &v1::candidates(&candidates),
-                        )
-                        .await?
-                        .map(HookOutput::Text)
-                        .map_err(own)
-                    }
-                    HookInput::Summary(chat) => {
-                        let h = summary.as_ref().ok_or_else(missing)?.load(&mut *store, &instance)?;
-                        h.call_summarize(&mut *store, &ctx, &v1::whole(&chat))
-                            .await?
-                            .map(HookOutput::Summary)
-                            .map_err(own)
-                    }
-                    HookInput::Fields(_) => return Err(missing()),
-                })
-            }
-            Exports::V0_2 {
-                subject,
-                transcript,
-                assignment,
-                summary,
-                fields,
-                ..
-            } => {
-                let ctx = v2::context(config, input.chat());
-                // The chat is lent, not copied: the plugin reads what it
-                // needs through the resource's getters.
-                let handle = store
-                    .data_mut()
-                    .resources_mut()
-                    .push(v2::ChatHandle(input.chat().clone()))?;
-                let chat = wasmtime::component::Resource::<v2::ChatHandle>::new_borrow(handle.rep());
-                let out = match input {
-                    HookInput::Subject(_) => {
-                        let h = subject.as_ref().ok_or_else(missing)?.load(&mut *store, &instance)?;
-                        h.call_default_subject(&mut *store, &ctx, chat)
-                            .await?
-                            .map(HookOutput::Text)
-                    }
-                    HookInput::Transcript(_) => {
-                        let h = transcript.as_ref().ok_or_else(missing)?.load(&mut *store, &instance)?;
-                        h.call_format(&mut *store, &ctx, chat).await?.map(HookOutput::Text)
-                    }
-                    HookInput::Assignment { agent, candidates, .. } => {
-                        let h = assignment.as_ref().ok_or_else(missing)?.load(&mut *store, &instance)?;
-                        h.call_assign(
-                            &mut *store,
-                            &ctx,
-                            chat,
-                            &v2::agent(&agent),
-                            &v2::candidates(&candidates),
-                        )
-                        .await?
-                        .map(HookOutput::Text)
-                    }
-                    HookInput::Summary(_) => {
-                        let h = summary.as_ref().ok_or_else(missing)?.load(&mut *store, &instance)?;
-                        h.call_summarize(&mut *store, &ctx, chat)
-                            .await?
-                            .map(HookOutput::Summary)
-                    }
-                    HookInput::Fields(_) => {
-                        let h = fields.as_ref().ok_or_else(missing)?.load(&mut *store, &instance)?;
-                        h.call_fields(&mut *store, &ctx, chat)
-                            .await?
-                            .map(|f| HookOutput::Fields(v2::fields(f)))
-                    }
-                };
-                Ok(out.map_err(v2::explain_error))
-            }
-        }
+        self.exports.invoke(store, &instance, config, input).await
     }
 }
-
-/// Hook calls made by this process (for tests that check a plugin ran).
-pub static CALLS: AtomicU64 = AtomicU64::new(0);
 
 fn deadline_passed(limits: Limits, elapsed_ms: f64) -> PluginError {
     PluginError::new(
@@ -606,12 +336,4 @@ fn panic_message(stderr: &str) -> Option<String> {
     }
     let text: String = text.chars().filter(|c| !c.is_control()).take(400).collect();
     (!text.is_empty()).then_some(text)
-}
-
-/// What one call carries in: who it runs for, its limits, and the
-/// workspace's settings for the plugin on this hook.
-pub struct CallSettings {
-    pub tenant_id: String,
-    pub limits: Limits,
-    pub config: Vec<(String, String)>,
 }

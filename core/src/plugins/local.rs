@@ -4,17 +4,19 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use super::adapter::{Gate, PluginHook};
+use super::call::HookOutput;
 use super::compiler::compile_in_process;
 use super::error::PluginError;
 use super::limits::{self, Limits};
 use super::loaded::LoadedPlugin;
 use super::slots::SlotSettings;
+use super::trial::{Trial, TrialFault};
 use crate::conversion::hooks::{AssignmentHook, FieldsHook, Hooks, SubjectHook, SummaryHook, TranscriptHook};
 use crate::conversion::utc_offset_minutes;
 use crate::domain::MessageKind;
@@ -50,7 +52,7 @@ pub async fn load_javascript(
             javascript::MAX_SOURCE_BYTES >> 10
         )));
     }
-    let plugin = super::load_builtin(javascript::NAME, cache_dir.map(super::cache::DiskCache::new)).await?;
+    let plugin = super::builtin::load(javascript::NAME, cache_dir.map(super::cache::DiskCache::new)).await?;
     if let Err(e) = javascript::check(&plugin, "local", hook, &source, limits).await? {
         return Err(PluginError::load(javascript::Refusal::from(e).located()));
     }
@@ -275,7 +277,7 @@ impl ChatFile {
     }
 }
 
-/// One hook's answer on `input`, as JSON, from whichever implementation.
+/// One hook's answer on `input`, from whichever implementation.
 async fn answer(
     subject: &dyn SubjectHook,
     transcript: &dyn TranscriptHook,
@@ -284,35 +286,23 @@ async fn answer(
     fields: &dyn FieldsHook,
     hook: HookKind,
     input: &Input,
-) -> Result<Value, HookFault> {
+) -> Result<HookOutput, HookFault> {
     let (chat, agent, candidates) = (&input.chat, &input.agent, &input.candidates[..]);
     Ok(match hook {
-        HookKind::Subject => json!(subject.subject(chat).await?),
-        HookKind::Transcript => json!(transcript.transcript(chat).await?),
-        HookKind::Assignment => json!(assignment.assignee(chat, agent, candidates).await?),
-        HookKind::Summary => json!(summary.summary(chat).await?),
-        HookKind::Fields => {
-            let f = fields.fields(chat).await?;
-            let custom: serde_json::Map<String, Value> =
-                f.custom.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
-            json!({
-                "priority": f.priority.map(|p| p.as_str()),
-                "tags": f.tags,
-                "custom": custom,
-            })
-        }
+        HookKind::Subject => HookOutput::Text(subject.subject(chat).await?),
+        HookKind::Transcript => HookOutput::Text(transcript.transcript(chat).await?),
+        HookKind::Assignment => HookOutput::Text(assignment.assignee(chat, agent, candidates).await?),
+        HookKind::Summary => HookOutput::Summary(summary.summary(chat).await?),
+        HookKind::Fields => HookOutput::Fields(fields.fields(chat).await?),
     })
 }
 
-/// Runs one hook of `plugin` on `input` beside the built-in rule, with the
-/// server's limits and output checks, and reports what an author needs:
-/// the answer or the fault, the built-in rule's answer, fuel, peak memory
-/// and time.
-pub async fn run(plugin: &PluginHook, hook: HookKind, input: &Input) -> Value {
-    let mut report = call(plugin, hook, input).await;
+/// What the built-in rule answers for `hook` on `input`, beside which the
+/// local runner shows a plugin's answer.
+pub async fn builtin_answer(hook: HookKind, input: &Input) -> Option<HookOutput> {
     let native = Hooks::builtin();
     // The built-in rules do not fail on a chat the runner accepted.
-    let builtin = answer(
+    answer(
         &*native.subject,
         &*native.transcript,
         &*native.assignment,
@@ -321,172 +311,36 @@ pub async fn run(plugin: &PluginHook, hook: HookKind, input: &Input) -> Value {
         hook,
         input,
     )
-    .await;
-    report["builtin_output"] = builtin.unwrap_or(Value::Null);
-    report
+    .await
+    .ok()
 }
 
 /// One hook of `plugin` on `input`, with the server's limits and output
 /// checks: its answer or fault, fuel, peak memory and time (what a shadow
-/// run shows for each side).
-pub async fn call(plugin: &PluginHook, hook: HookKind, input: &Input) -> Value {
+/// run shows for each side, and the local runner prints).
+pub async fn call(plugin: &PluginHook, hook: HookKind, input: &Input) -> Trial {
     plugin.take_last_cost();
     let started = std::time::Instant::now();
     let output = answer(plugin, plugin, plugin, plugin, plugin, hook, input).await;
     let elapsed = started.elapsed();
     let cost = plugin.take_last_cost();
     let (output, fault) = match output {
-        Ok(v) => (v, Value::Null),
-        Err(f) => (Value::Null, json!({"kind": f.kind.as_str(), "reason": f.reason})),
+        Ok(v) => (Some(v), None),
+        Err(f) => (
+            None,
+            Some(TrialFault {
+                kind: f.kind,
+                reason: f.reason,
+            }),
+        ),
     };
-    json!({
-        "hook": hook.as_str(),
-        "output": output,
-        "fault": fault,
-        "fuel": cost.and_then(|c| c.fuel),
-        "peak_memory_bytes": cost.map(|c| c.peak_memory_bytes),
-        "elapsed_ms": elapsed.as_secs_f64() * 1000.0,
-    })
-}
-
-/// Runs `hooks` of `plugin` on every chat file (`*.json`) of `dir`, in name
-/// order, and reports each run (its fault, or an answer other than the
-/// file's `expect`) and the totals: what `plugin test` prints.
-pub async fn test(plugin: &PluginHook, hooks: &[HookKind], dir: &std::path::Path) -> anyhow::Result<Value> {
-    use anyhow::Context;
-    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read the folder {}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    files.sort();
-    if files.is_empty() {
-        anyhow::bail!("no chat files (*.json) in {}", dir.display());
+    Trial {
+        plugin: plugin.plugin_name().to_owned(),
+        plugin_name: Some(plugin.plugin_name().to_owned()),
+        output,
+        fault,
+        fuel: cost.and_then(|c| c.fuel),
+        peak_memory_bytes: cost.map(|c| c.peak_memory_bytes),
+        elapsed,
     }
-    let (mut runs, mut failed) = (Vec::new(), 0usize);
-    let (mut max_fuel, mut max_ms, mut total_ms, mut timed) = (0u64, 0f64, 0f64, 0usize);
-    for file in &files {
-        let name = file
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let parsed = ChatFile::read(file).map_err(|e| format!("{e:#}")).and_then(|chat| {
-            let expect = chat.expect.clone().unwrap_or_default();
-            chat.into_input().map(|input| (expect, input))
-        });
-        let (expect, input) = match parsed {
-            Ok(parsed) => parsed,
-            Err(reason) => {
-                failed += 1;
-                runs.push(json!({"chat": name, "ok": false, "problem": format!("not a usable chat file: {reason}")}));
-                continue;
-            }
-        };
-        for &hook in hooks {
-            let result = run(plugin, hook, &input).await;
-            let problem = match (result["fault"]["reason"].as_str(), expect.get(hook.as_str())) {
-                (Some(reason), _) => Some(format!("the plugin failed: {reason}")),
-                (None, Some(expected)) if *expected != result["output"] => {
-                    Some(format!("expected {expected}, got {}", result["output"]))
-                }
-                _ => None,
-            };
-            let fuel = result["fuel"].as_u64();
-            let ms = result["elapsed_ms"].as_f64().unwrap_or(0.0);
-            max_fuel = max_fuel.max(fuel.unwrap_or(0));
-            max_ms = max_ms.max(ms);
-            total_ms += ms;
-            timed += 1;
-            failed += usize::from(problem.is_some());
-            runs.push(json!({
-                "chat": name,
-                "hook": hook.as_str(),
-                "ok": problem.is_none(),
-                "problem": problem,
-                "fuel": fuel,
-                "peak_memory_bytes": result["peak_memory_bytes"],
-                "elapsed_ms": ms,
-            }));
-        }
-    }
-    Ok(json!({
-        "chats": files.len(),
-        "passed": runs.len() - failed,
-        "failed": failed,
-        "max_fuel": max_fuel,
-        "max_elapsed_ms": max_ms,
-        "mean_elapsed_ms": if timed > 0 { total_ms / timed as f64 } else { 0.0 },
-        "runs": runs,
-    }))
-}
-
-/// The target plugins are built for.
-pub const TARGET: &str = "wasm32-wasip2";
-
-/// Builds the plugin crate in `dir` for [`TARGET`] in release mode
-/// (installing the target with rustup when it is missing), and says where
-/// the component is, how big, and which hooks it exports: what
-/// `plugin build` prints. Cargo's own messages go to standard error.
-pub fn build(dir: &std::path::Path) -> anyhow::Result<Value> {
-    use anyhow::Context;
-    use std::process::{Command, Stdio};
-    let manifest = dir.join("Cargo.toml");
-    let manifest = manifest
-        .canonicalize()
-        .with_context(|| format!("no Cargo.toml in {}", dir.display()))?;
-    let installed = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .current_dir(dir)
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .is_some_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == TARGET));
-    if !installed {
-        eprintln!("installing the {TARGET} target with rustup");
-        let status = Command::new("rustup")
-            .args(["target", "add", TARGET])
-            .current_dir(dir)
-            .status()
-            .context("the plugin needs the wasm32-wasip2 target, and rustup is not there to install it")?;
-        anyhow::ensure!(status.success(), "`rustup target add {TARGET}` failed");
-    }
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "--target",
-            TARGET,
-            "--message-format=json-render-diagnostics",
-        ])
-        .arg("--manifest-path")
-        .arg(&manifest)
-        .current_dir(dir)
-        .stderr(Stdio::inherit())
-        .output()
-        .context("cannot run cargo")?;
-    anyhow::ensure!(output.status.success(), "the build failed (see cargo's messages above)");
-    // Cargo says which files each crate of the build made; ours is the
-    // `.wasm` of the crate whose manifest is `dir`'s.
-    let wasm = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|m| m["reason"] == "compiler-artifact")
-        .filter(|m| m["manifest_path"].as_str().map(std::path::Path::new) == Some(manifest.as_path()))
-        .flat_map(|m| m["filenames"].as_array().cloned().unwrap_or_default())
-        .filter_map(|f| f.as_str().map(std::path::PathBuf::from))
-        .find(|f| f.extension().is_some_and(|x| x == "wasm"))
-        .with_context(|| {
-            format!(
-                "the build made no .wasm for {}: is it a library with crate-type = [\"cdylib\"]?",
-                manifest.display()
-            )
-        })?;
-    let bytes = std::fs::read(&wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
-    let hooks = exports(&bytes).map_err(|e| anyhow::anyhow!("it built, but the server would refuse it: {e}"))?;
-    Ok(json!({
-        "wasm": wasm,
-        "size_bytes": bytes.len(),
-        "hooks": hooks.iter().map(|h| h.as_str()).collect::<Vec<_>>(),
-    }))
 }

@@ -1,35 +1,15 @@
 //! The sandbox a call runs in: a WASI context with nothing in it, a memory
-//! cap, the host's capped logging, and the linker that gives plugins exactly
-//! these imports.
+//! cap, and the host's capped logging. What each contract version imports
+//! on top is linked by its own module (`versions/`).
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use super::engine::engine;
 use super::limits;
-use super::versions::{v0_1_0, v0_2_0};
 use crate::domain::hooks::HookKind;
-
-/// The host's imports, shared by every plugin: each contract version's
-/// interfaces (their names carry the version, so 0.1.0 and 0.2.0 plugins
-/// link side by side) and WASI with nothing in it (Rust's standard library
-/// imports WASI even when a plugin never uses it).
-pub(super) fn linker() -> &'static Linker<CallState> {
-    static LINKER: OnceLock<Linker<CallState>> = OnceLock::new();
-    LINKER.get_or_init(|| {
-        let mut linker = Linker::new(engine());
-        v0_1_0::bindings::Plugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
-            .expect("link the 0.1.0 plugin interfaces");
-        v0_2_0::bindings::Plugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
-            .expect("link the 0.2.0 plugin interfaces");
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).expect("link WASI");
-        linker
-    })
-}
 
 /// What one call's store holds.
 pub(crate) struct CallState {
@@ -168,48 +148,10 @@ pub(super) struct LogSink {
     pub(super) dropped: u32,
 }
 
-impl v0_1_0::bindings::threadline::plugin::types::Host for CallState {}
-
-impl v0_1_0::bindings::threadline::plugin::log::Host for CallState {
-    fn log(
-        &mut self,
-        level: v0_1_0::bindings::threadline::plugin::log::Level,
-        message: String,
-        fields: Vec<(String, String)>,
-    ) {
-        use v0_1_0::bindings::threadline::plugin::log::Level as L;
-        let level = match level {
-            L::Debug => tracing::Level::DEBUG,
-            L::Info => tracing::Level::INFO,
-            L::Warn => tracing::Level::WARN,
-            L::Error => tracing::Level::ERROR,
-        };
-        self.log.write(level, &message, &fields);
-    }
-}
-
-impl v0_2_0::bindings::threadline::plugin::log::Host for CallState {
-    fn log(
-        &mut self,
-        level: v0_2_0::bindings::threadline::plugin::log::Level,
-        message: String,
-        fields: Vec<(String, String)>,
-    ) {
-        use v0_2_0::bindings::threadline::plugin::log::Level as L;
-        let level = match level {
-            L::Debug => tracing::Level::DEBUG,
-            L::Info => tracing::Level::INFO,
-            L::Warn => tracing::Level::WARN,
-            L::Error => tracing::Level::ERROR,
-        };
-        self.log.write(level, &message, &fields);
-    }
-}
-
 impl LogSink {
     /// Keeps the line (clipped, with at most 16 fields) while the call is
     /// under its line cap, and counts it as dropped after.
-    fn write(&mut self, level: tracing::Level, message: &str, fields: &[(String, String)]) {
+    pub(super) fn write(&mut self, level: tracing::Level, message: &str, fields: &[(String, String)]) {
         if self.kept >= limits::MAX_LOG_LINES {
             self.dropped += 1;
             return;

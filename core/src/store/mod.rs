@@ -46,7 +46,7 @@ pub use plugins::{
     MAX_HISTORY_CHARS, MAX_HISTORY_KEPT, NewFault, PipelineChange, PipelineHookRow, PipelineVersionRow, PluginFaultRow,
     PluginInfo, PluginRow, is_uploaded_plugin_ref, seen_long_ago,
 };
-pub use tenants::{CreatedAgent, CreatedTenant};
+pub use tenants::{CreatedAgent, CreatedTenant, SettingsChange};
 pub use tickets::{TicketChange, TicketEvent, TicketFilter};
 
 #[derive(Debug, thiserror::Error)]

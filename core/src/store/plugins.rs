@@ -408,15 +408,6 @@ impl Store {
         }
         Ok(())
     }
-
-    pub async fn set_time_zone(&self, tenant_id: &str, zone: &str) -> StoreResult<()> {
-        tenant::Entity::update_many()
-            .col_expr(tenant::Column::TimeZone, zone.into())
-            .filter(tenant::Column::Id.eq(tenant_id))
-            .exec(&self.writer)
-            .await?;
-        Ok(())
-    }
 }
 
 /// An agent as assignment rules see it.

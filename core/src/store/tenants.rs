@@ -161,18 +161,25 @@ impl Store {
             .await?)
     }
 
-    /// Sets the workspace's service level targets for tickets made from now
-    /// on (a ticket keeps the due times it was made with).
-    pub async fn set_sla_targets(&self, tenant_id: &str, targets: crate::domain::sla::Targets) -> StoreResult<Tenant> {
+    /// Changes the workspace's settings that `change` gives, all in one
+    /// write. Service level targets apply to tickets made from then on (a
+    /// ticket keeps the due times it was made with).
+    pub async fn change_settings(&self, tenant_id: &str, change: SettingsChange) -> StoreResult<Tenant> {
         self.update_tenant(tenant_id, |t| {
-            t.sla_first_response_minutes = Set(targets.first_response_minutes);
-            t.sla_resolution_minutes = Set(targets.resolution_minutes);
+            if let Some(zone) = change.time_zone {
+                t.time_zone = Set(zone);
+            }
+            if let Some(minutes) = change.sla_first_response_minutes {
+                t.sla_first_response_minutes = Set(minutes);
+            }
+            if let Some(minutes) = change.sla_resolution_minutes {
+                t.sla_resolution_minutes = Set(minutes);
+            }
+            if let Some(on) = change.summary_on_close {
+                t.summary_on_close = Set(on);
+            }
         })
         .await
-    }
-
-    pub async fn set_summary_on_close(&self, tenant_id: &str, on: bool) -> StoreResult<Tenant> {
-        self.update_tenant(tenant_id, |t| t.summary_on_close = Set(on)).await
     }
 
     /// Changes the workspace's row as `change` says, in one transaction.
@@ -265,4 +272,15 @@ mod tests {
         assert_eq!(slugify("  --Ünïcode!! "), "n-code");
         assert_eq!(slugify("!!!"), "workspace");
     }
+}
+
+/// Workspace settings to change: `None` leaves one as it is. An SLA target
+/// of `Some(None)` turns it off.
+#[derive(Debug, Default)]
+pub struct SettingsChange {
+    /// An IANA zone name, checked by the caller.
+    pub time_zone: Option<String>,
+    pub sla_first_response_minutes: Option<Option<i32>>,
+    pub sla_resolution_minutes: Option<Option<i32>>,
+    pub summary_on_close: Option<bool>,
 }

@@ -1,8 +1,124 @@
 //! The contract versions this host loads, one module each (the way Zed's
 //! extension host keeps `since_v*` modules): a released version is frozen,
 //! and its module stays as long as plugins built against it may exist.
-//! `loaded::Exports` has one case per version; a new version adds a module
-//! and a case, and changes neither of the old ones.
+//!
+//! Each module owns everything of its version: the bindings, the host side
+//! of its imports (logging, the chat resource, the clock), its linking, and
+//! its exports ([`Contract`]: which hooks a component has, how a call is
+//! made, what `describe` says). The rest of the host sees versions only
+//! through [`VERSIONS`]: adding one is a new module and one line there.
 
 pub mod v0_1_0;
 pub mod v0_2_0;
+
+use std::sync::{Arc, OnceLock};
+
+use wasmtime::Store;
+use wasmtime::component::{Instance, InstancePre, Linker};
+
+use super::call::{HookInput, HookOutput};
+use super::engine::engine;
+use super::manifest::Manifest;
+use super::sandbox::CallState;
+use crate::domain::hooks::HookKind;
+
+/// One contract version, as the host links and finds it.
+pub struct Version {
+    pub version: &'static str,
+    /// Adds the host side of this version's imports.
+    link: fn(&mut Linker<CallState>),
+    /// This version's exports of a component, `None` when it exports no
+    /// hook of this version.
+    find: fn(&InstancePre<CallState>) -> Option<Arc<dyn Contract>>,
+}
+
+/// Every version the host loads, newest first: a component is run in the
+/// terms of the newest version it exports a hook of.
+pub const VERSIONS: [Version; 2] = [
+    Version {
+        version: v0_2_0::VERSION,
+        link: v0_2_0::link,
+        find: v0_2_0::find,
+    },
+    Version {
+        version: v0_1_0::VERSION,
+        link: v0_1_0::link,
+        find: v0_1_0::find,
+    },
+];
+
+/// A component's exports in the terms of the contract version it was built
+/// against.
+#[async_trait::async_trait]
+pub trait Contract: Send + Sync {
+    fn version(&self) -> &'static str;
+
+    /// The hooks it exports, in [`HookKind::ALL`]'s order.
+    fn hooks(&self) -> Vec<HookKind>;
+
+    /// Whether it can say what it is (a `describe` export).
+    fn describes(&self) -> bool {
+        false
+    }
+
+    /// Calls the hook `input` is for on `instance`. The inner error is the
+    /// plugin's own, worded for the operator.
+    async fn invoke(
+        &self,
+        store: &mut Store<CallState>,
+        instance: &Instance,
+        config: &[(String, String)],
+        input: HookInput,
+    ) -> wasmtime::Result<Result<HookOutput, String>>;
+
+    /// What its `describe` export says, unchecked; `None` without one.
+    async fn describe(
+        &self,
+        _store: &mut Store<CallState>,
+        _instance: &Instance,
+    ) -> wasmtime::Result<Option<Manifest>> {
+        Ok(None)
+    }
+}
+
+/// A component's exports, of the newest version it exports a hook of.
+pub fn find(pre: &InstancePre<CallState>) -> Option<Arc<dyn Contract>> {
+    VERSIONS.iter().find_map(|v| (v.find)(pre))
+}
+
+/// `threadline:plugin@0.2.0 or @0.1.0`, for errors that name them all.
+pub fn named() -> String {
+    let versions: Vec<String> = VERSIONS.iter().map(|v| format!("@{}", v.version)).collect();
+    format!("threadline:plugin{}", versions.join(" or "))
+}
+
+/// The host's imports, shared by every plugin: each contract version's
+/// interfaces (their names carry the version, so plugins of every version
+/// link side by side) and WASI with nothing in it (Rust's standard library
+/// imports WASI even when a plugin never uses it).
+pub fn linker() -> &'static Linker<CallState> {
+    static LINKER: OnceLock<Linker<CallState>> = OnceLock::new();
+    LINKER.get_or_init(|| {
+        let mut linker = Linker::new(engine());
+        for v in &VERSIONS {
+            (v.link)(&mut linker);
+        }
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).expect("link WASI");
+        linker
+    })
+}
+
+/// The hooks whose exports were found, in [`HookKind::ALL`]'s order.
+fn present(found: [bool; 5]) -> Vec<HookKind> {
+    HookKind::ALL
+        .into_iter()
+        .zip(found)
+        .filter(|(_, p)| *p)
+        .map(|(h, _)| h)
+        .collect()
+}
+
+/// The error for a hook a component does not export.
+fn missing(hook: HookKind) -> wasmtime::Error {
+    wasmtime::Error::msg(format!("it does not export the {hook} hook"))
+}

@@ -1,15 +1,20 @@
 //! `threadline:plugin@0.2.0` (`wit/0.2.0`): the host's bindings of it, the
-//! chat resource plugins read, and the clock they ask for local time.
+//! chat resource plugins read, the clock they ask for local time, their
+//! logging, and their exports (the five hooks and `describe`).
 
 use std::sync::Arc;
 
 use threadline_rules::options::Clock;
-use wasmtime::component::Resource;
+use wasmtime::Store;
+use wasmtime::component::{HasSelf, Instance, InstancePre, Linker, Resource};
 
+use super::{Contract, missing, present};
 use crate::domain::MessageKind;
-use crate::domain::hooks::HookChat;
+use crate::domain::hooks::{HookChat, HookKind};
 use crate::domain::rules::ZoneClock;
 use crate::domain::transcript::PublicMessage;
+use crate::plugins::call::{HookInput, HookOutput};
+use crate::plugins::manifest::{Manifest, SettingKind, SettingSpec};
 use crate::plugins::sandbox::CallState;
 
 /// The WIT package version of this module.
@@ -135,14 +140,14 @@ impl bindings::threadline::plugin::clock::Host for CallState {
     }
 }
 
-pub fn agent(agent: &crate::domain::hooks::HookAgent) -> wit::Agent {
+fn agent(agent: &crate::domain::hooks::HookAgent) -> wit::Agent {
     wit::Agent {
         id: agent.id.clone(),
         name: agent.name.clone(),
     }
 }
 
-pub fn candidates(candidates: &[crate::domain::hooks::HookCandidate]) -> Vec<wit::Candidate> {
+fn candidates(candidates: &[crate::domain::hooks::HookCandidate]) -> Vec<wit::Candidate> {
     candidates
         .iter()
         .map(|c| wit::Candidate {
@@ -156,7 +161,7 @@ pub fn candidates(candidates: &[crate::domain::hooks::HookCandidate]) -> Vec<wit
         .collect()
 }
 
-pub fn context(config: &[(String, String)], chat: &HookChat) -> wit::Context {
+fn context(config: &[(String, String)], chat: &HookChat) -> wit::Context {
     wit::Context {
         config: config.to_vec(),
         time_zone: chat.time_zone.clone(),
@@ -164,7 +169,7 @@ pub fn context(config: &[(String, String)], chat: &HookChat) -> wit::Context {
 }
 
 /// A plugin's own error, as the operator reads it.
-pub fn explain_error(e: wit::Error) -> String {
+fn explain_error(e: wit::Error) -> String {
     let clip = |s: String| -> String { s.chars().take(500).collect() };
     match e {
         wit::Error::Setting(s) => format!("it says its setting {:?} is wrong: {}", clip(s.key), clip(s.reason)),
@@ -173,7 +178,7 @@ pub fn explain_error(e: wit::Error) -> String {
     }
 }
 
-pub fn fields(f: bindings::exports::threadline::plugin::fields::TicketFields) -> crate::domain::hooks::TicketFields {
+fn fields(f: bindings::exports::threadline::plugin::fields::TicketFields) -> crate::domain::hooks::TicketFields {
     use crate::domain::hooks::Priority;
     use bindings::exports::threadline::plugin::fields::Priority as P;
     crate::domain::hooks::TicketFields {
@@ -185,5 +190,170 @@ pub fn fields(f: bindings::exports::threadline::plugin::fields::TicketFields) ->
         }),
         tags: f.tags,
         custom: f.custom,
+    }
+}
+
+pub fn link(linker: &mut Linker<CallState>) {
+    bindings::Plugin::add_to_linker::<CallState, HasSelf<CallState>>(linker, |s| s)
+        .expect("link the 0.2.0 plugin interfaces");
+}
+
+impl bindings::threadline::plugin::log::Host for CallState {
+    fn log(&mut self, level: bindings::threadline::plugin::log::Level, message: String, fields: Vec<(String, String)>) {
+        use bindings::threadline::plugin::log::Level as L;
+        let level = match level {
+            L::Debug => tracing::Level::DEBUG,
+            L::Info => tracing::Level::INFO,
+            L::Warn => tracing::Level::WARN,
+            L::Error => tracing::Level::ERROR,
+        };
+        self.log.write(level, &message, &fields);
+    }
+}
+
+use bindings::exports::threadline::plugin as e;
+
+/// Where a 0.2.0 component's hooks and `describe` are.
+struct Exports {
+    subject: Option<e::subject::GuestIndices>,
+    transcript: Option<e::transcript::GuestIndices>,
+    assignment: Option<e::assignment::GuestIndices>,
+    summary: Option<e::summary::GuestIndices>,
+    fields: Option<e::fields::GuestIndices>,
+    describe: Option<e::describe::GuestIndices>,
+}
+
+pub fn find(pre: &InstancePre<CallState>) -> Option<std::sync::Arc<dyn Contract>> {
+    let exports = Exports {
+        subject: e::subject::GuestIndices::new(pre).ok(),
+        transcript: e::transcript::GuestIndices::new(pre).ok(),
+        assignment: e::assignment::GuestIndices::new(pre).ok(),
+        summary: e::summary::GuestIndices::new(pre).ok(),
+        fields: e::fields::GuestIndices::new(pre).ok(),
+        describe: e::describe::GuestIndices::new(pre).ok(),
+    };
+    (!exports.hooks().is_empty()).then(|| std::sync::Arc::new(exports) as std::sync::Arc<dyn Contract>)
+}
+
+#[async_trait::async_trait]
+impl Contract for Exports {
+    fn version(&self) -> &'static str {
+        VERSION
+    }
+
+    fn hooks(&self) -> Vec<HookKind> {
+        present([
+            self.subject.is_some(),
+            self.transcript.is_some(),
+            self.assignment.is_some(),
+            self.summary.is_some(),
+            self.fields.is_some(),
+        ])
+    }
+
+    fn describes(&self) -> bool {
+        self.describe.is_some()
+    }
+
+    async fn invoke(
+        &self,
+        store: &mut Store<CallState>,
+        instance: &Instance,
+        config: &[(String, String)],
+        input: HookInput,
+    ) -> wasmtime::Result<Result<HookOutput, String>> {
+        let hook = input.hook();
+        let ctx = context(config, input.chat());
+        // The chat is lent, not copied: the plugin reads what it needs
+        // through the resource's getters.
+        let handle = store
+            .data_mut()
+            .resources_mut()
+            .push(ChatHandle(input.chat().clone()))?;
+        let chat = Resource::<ChatHandle>::new_borrow(handle.rep());
+        let out = match input {
+            HookInput::Subject(_) => {
+                let h = self
+                    .subject
+                    .as_ref()
+                    .ok_or_else(|| missing(hook))?
+                    .load(&mut *store, instance)?;
+                h.call_default_subject(&mut *store, &ctx, chat)
+                    .await?
+                    .map(HookOutput::Text)
+            }
+            HookInput::Transcript(_) => {
+                let h = self
+                    .transcript
+                    .as_ref()
+                    .ok_or_else(|| missing(hook))?
+                    .load(&mut *store, instance)?;
+                h.call_format(&mut *store, &ctx, chat).await?.map(HookOutput::Text)
+            }
+            HookInput::Assignment {
+                agent: a,
+                candidates: c,
+                ..
+            } => {
+                let h = self
+                    .assignment
+                    .as_ref()
+                    .ok_or_else(|| missing(hook))?
+                    .load(&mut *store, instance)?;
+                h.call_assign(&mut *store, &ctx, chat, &agent(&a), &candidates(&c))
+                    .await?
+                    .map(HookOutput::Text)
+            }
+            HookInput::Summary(_) => {
+                let h = self
+                    .summary
+                    .as_ref()
+                    .ok_or_else(|| missing(hook))?
+                    .load(&mut *store, instance)?;
+                h.call_summarize(&mut *store, &ctx, chat)
+                    .await?
+                    .map(HookOutput::Summary)
+            }
+            HookInput::Fields(_) => {
+                let h = self
+                    .fields
+                    .as_ref()
+                    .ok_or_else(|| missing(hook))?
+                    .load(&mut *store, instance)?;
+                h.call_fields(&mut *store, &ctx, chat)
+                    .await?
+                    .map(|f| HookOutput::Fields(fields(f)))
+            }
+        };
+        Ok(out.map_err(explain_error))
+    }
+
+    async fn describe(&self, store: &mut Store<CallState>, instance: &Instance) -> wasmtime::Result<Option<Manifest>> {
+        let Some(indices) = &self.describe else {
+            return Ok(None);
+        };
+        let info = indices.load(&mut *store, instance)?.call_describe(&mut *store).await?;
+        use e::describe::SettingKind as K;
+        Ok(Some(Manifest {
+            name: info.name,
+            version: info.version,
+            hooks: info.hooks,
+            settings: info
+                .settings
+                .into_iter()
+                .map(|s| SettingSpec {
+                    key: s.key,
+                    kind: match s.kind {
+                        K::Text => SettingKind::Text,
+                        K::Integer => SettingKind::Integer,
+                        K::Boolean => SettingKind::Boolean,
+                        K::Choice => SettingKind::Choice,
+                    },
+                    default: s.default,
+                    description: s.description,
+                    choices: s.choices,
+                })
+                .collect(),
+        }))
     }
 }

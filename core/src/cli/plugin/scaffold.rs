@@ -9,15 +9,15 @@ use anyhow::{Context, Result, bail};
 
 use crate::domain::hooks::HookKind;
 
-const SDK_LIB: &str = include_str!("../../../plugins/sdk/src/lib.rs");
-const SDK_RULES: &str = include_str!("../../../plugins/sdk/src/rules.rs");
-const SDK_CHAT: &str = include_str!("../../../plugins/sdk/src/chat.rs");
-const SDK_TESTING: &str = include_str!("../../../plugins/sdk/src/testing.rs");
-const RULES_LIB: &str = include_str!("../../../rules/src/lib.rs");
-const RULES_OPTIONS: &str = include_str!("../../../rules/src/options.rs");
-const RULES_REDACT: &str = include_str!("../../../rules/src/redact.rs");
+const SDK_LIB: &str = include_str!("../../../../plugins/sdk/src/lib.rs");
+const SDK_RULES: &str = include_str!("../../../../plugins/sdk/src/rules.rs");
+const SDK_CHAT: &str = include_str!("../../../../plugins/sdk/src/chat.rs");
+const SDK_TESTING: &str = include_str!("../../../../plugins/sdk/src/testing.rs");
+const RULES_LIB: &str = include_str!("../../../../rules/src/lib.rs");
+const RULES_OPTIONS: &str = include_str!("../../../../rules/src/options.rs");
+const RULES_REDACT: &str = include_str!("../../../../rules/src/redact.rs");
 /// The contract the SDK binds (the newest version).
-const WIT: &str = include_str!("../../../wit/0.2.0/plugin.wit");
+const WIT: &str = include_str!("../../../../wit/0.2.0/plugin.wit");
 
 /// The wit-bindgen the SDK is built and tested with.
 const WIT_BINDGEN: &str = "=0.61.1";

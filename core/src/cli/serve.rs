@@ -1,0 +1,311 @@
+//! `threadline serve`: the server's settings as flags (each also an
+//! environment variable), and running it until it is asked to stop.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use super::DbArgs;
+use crate::http::AccessSettings;
+use crate::http::rate::RateSettings;
+use crate::mail::MailSettings;
+use crate::plugins::HostSettings;
+use crate::server::{Config, HttpSettings, Server};
+
+/// Everything `threadline serve` takes.
+#[derive(clap::Args)]
+pub(super) struct ServeArgs {
+    #[arg(long, env = "THREADLINE_BIND", default_value = "127.0.0.1:8080")]
+    bind: String,
+    #[command(flatten)]
+    db: DbArgs,
+    #[command(flatten)]
+    plugins: PluginArgs,
+    #[command(flatten)]
+    http: HttpArgs,
+    #[command(flatten)]
+    rates: RateArgs,
+    #[command(flatten)]
+    access: AccessArgs,
+    #[command(flatten)]
+    mail: MailArgs,
+    /// Also create a demo workspace with a chat to try, and print how.
+    #[arg(long)]
+    demo: bool,
+}
+
+pub(super) async fn run(args: ServeArgs) -> Result<()> {
+    let config = Config {
+        bind: args.bind,
+        database_url: args.db.database_url,
+        plugins: args.plugins.settings(),
+        http: args.http.settings(args.rates.forwarded_for_hops > 0),
+        access: args.access.settings(),
+        rates: args.rates.settings(),
+        mail: args.mail.settings(),
+    };
+    serve(config, args.demo).await
+}
+
+/// How plugins share the server between workspaces. Defaults derive from
+/// the number of cores.
+#[derive(clap::Args)]
+pub(super) struct PluginArgs {
+    /// Where compiled plugins are kept, so a restart does not compile
+    /// them again. Only this server should be able to write here.
+    #[arg(long, env = "THREADLINE_PLUGIN_CACHE", default_value = "./data/plugin-cache")]
+    plugin_cache: PathBuf,
+    /// Plugin calls running at once on this server [default: 4 per core, at most 64].
+    #[arg(long, env = "THREADLINE_PLUGIN_CALLS", value_parser = clap::value_parser!(u32).range(1..=64))]
+    plugin_calls: Option<u32>,
+    /// Plugin calls one workspace may run at once [default: half the cores, at least 1].
+    #[arg(long, env = "THREADLINE_PLUGIN_CALLS_PER_WORKSPACE", value_parser = clap::value_parser!(u32).range(1..=64))]
+    plugin_calls_per_workspace: Option<u32>,
+    /// How long a plugin call may wait for a slot before it is a fault
+    /// (then its hook's failure policy applies).
+    #[arg(long, env = "THREADLINE_PLUGIN_QUEUE_TIMEOUT_MS", default_value_t = 1000)]
+    plugin_queue_timeout_ms: u64,
+    /// Uploads compiled at once [default: half the cores, at least 1].
+    #[arg(long, env = "THREADLINE_PLUGIN_COMPILE_JOBS", value_parser = clap::value_parser!(u32).range(1..=64))]
+    plugin_compile_jobs: Option<u32>,
+    /// Memory one compile may use, in MiB; a component that needs more is refused.
+    #[arg(long, env = "THREADLINE_PLUGIN_COMPILE_MEMORY_MB", default_value_t = 1024)]
+    plugin_compile_memory_mb: u64,
+    /// Time one compile may take, in seconds; a component that needs more is refused.
+    #[arg(long, env = "THREADLINE_PLUGIN_COMPILE_TIMEOUT_SECS", default_value_t = 15)]
+    plugin_compile_timeout_secs: u64,
+    /// Compiled code of uploaded plugins kept in memory, in MiB (least
+    /// recently used out first).
+    #[arg(long, env = "THREADLINE_PLUGIN_MEMORY_CACHE_MB", default_value_t = 256)]
+    plugin_memory_cache_mb: usize,
+}
+
+impl PluginArgs {
+    fn settings(self) -> HostSettings {
+        let mut s = HostSettings::defaults(Some(self.plugin_cache));
+        if let Some(n) = self.plugin_calls {
+            s.slots.total = n as usize;
+        }
+        if let Some(n) = self.plugin_calls_per_workspace {
+            s.slots.per_workspace = n as usize;
+        }
+        s.slots.queue_timeout = Duration::from_millis(self.plugin_queue_timeout_ms);
+        if let Some(n) = self.plugin_compile_jobs {
+            s.compile.jobs = n as usize;
+        }
+        s.compile.memory_bytes = self.plugin_compile_memory_mb << 20;
+        s.compile.timeout = Duration::from_secs(self.plugin_compile_timeout_secs);
+        s.memory_cache_bytes = self.plugin_memory_cache_mb << 20;
+        s
+    }
+}
+
+/// How the server holds up against slow, idle or too many clients.
+#[derive(clap::Args)]
+pub(super) struct HttpArgs {
+    /// Seconds a connection may take to send a complete request head,
+    /// counted from its opening or from its previous response (so also how
+    /// long an idle keep-alive connection stays open).
+    #[arg(long, env = "THREADLINE_HTTP_IDLE_TIMEOUT_SECS", default_value_t = 30)]
+    http_idle_timeout_secs: u64,
+    /// Seconds a request may take to send its body.
+    #[arg(long, env = "THREADLINE_HTTP_BODY_TIMEOUT_SECS", default_value_t = 30)]
+    http_body_timeout_secs: u64,
+    /// Connections open at once; more are closed as soon as they are
+    /// accepted [default: 4096, or three quarters of the open-file limit if
+    /// that is lower].
+    #[arg(long, env = "THREADLINE_HTTP_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
+    http_max_connections: Option<u32>,
+    /// Connections one client address (an IPv6 /64) may hold open at once;
+    /// 0 for no cap [default: 256, or none with --forwarded-for-hops, since
+    /// then every connection comes from a proxy].
+    #[arg(long, env = "THREADLINE_HTTP_MAX_CONNECTIONS_PER_ADDRESS")]
+    http_max_connections_per_address: Option<u32>,
+    /// Seconds requests in flight may take to finish once the server is
+    /// asked to stop (SIGTERM, Ctrl-C); connections still open then are
+    /// closed.
+    #[arg(long, env = "THREADLINE_SHUTDOWN_TIMEOUT_SECS", default_value_t = 20)]
+    shutdown_timeout_secs: u64,
+}
+
+/// What clients may do how often: rate limits, each counted on this node
+/// (see README).
+#[derive(clap::Args)]
+pub(super) struct RateArgs {
+    /// Chats one client address may start in a workspace in a burst.
+    #[arg(long, env = "THREADLINE_RATE_CHATS_BURST", default_value_t = 100)]
+    rate_chats_burst: u32,
+    /// Chats one client address may then start per hour in a workspace.
+    #[arg(long, env = "THREADLINE_RATE_CHATS_PER_HOUR", default_value_t = 600)]
+    rate_chats_per_hour: u32,
+    /// Messages one visitor may send in a burst.
+    #[arg(long, env = "THREADLINE_RATE_MESSAGES_BURST", default_value_t = 30)]
+    rate_messages_burst: u32,
+    /// Messages one visitor may then send per minute.
+    #[arg(long, env = "THREADLINE_RATE_MESSAGES_PER_MINUTE", default_value_t = 60)]
+    rate_messages_per_minute: u32,
+    /// Behind reverse proxies: take the client's address from
+    /// X-Forwarded-For, this many entries from the end (1: the one the
+    /// nearest proxy added). 0 (the default) trusts no header.
+    #[arg(long, env = "THREADLINE_FORWARDED_FOR_HOPS", default_value_t = 0)]
+    forwarded_for_hops: usize,
+    /// Sign-in attempts one client address may make in a burst.
+    #[arg(long, env = "THREADLINE_RATE_SIGN_INS_BURST", default_value_t = 30)]
+    rate_sign_ins_burst: u32,
+    /// Sign-in attempts one client address may then make per minute.
+    #[arg(long, env = "THREADLINE_RATE_SIGN_INS_PER_MINUTE", default_value_t = 30)]
+    rate_sign_ins_per_minute: u32,
+    /// Failed sign-ins for one account after which its sign-ins get 429,
+    /// until the oldest failure leaves the window.
+    #[arg(long, env = "THREADLINE_SIGN_IN_FAILURES", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    sign_in_failures: u32,
+    /// The window failed sign-ins are counted over, in minutes.
+    #[arg(long, env = "THREADLINE_SIGN_IN_FAILURE_WINDOW_MINS", default_value_t = 15)]
+    sign_in_failure_window_mins: u64,
+}
+
+impl RateArgs {
+    fn settings(self) -> RateSettings {
+        RateSettings {
+            chats_burst: self.rate_chats_burst,
+            chats_per_hour: self.rate_chats_per_hour,
+            messages_burst: self.rate_messages_burst,
+            messages_per_minute: self.rate_messages_per_minute,
+            sign_ins_burst: self.rate_sign_ins_burst,
+            sign_ins_per_minute: self.rate_sign_ins_per_minute,
+            sign_in_failures: self.sign_in_failures,
+            sign_in_failure_window: Duration::from_secs(self.sign_in_failure_window_mins.saturating_mul(60)),
+            forwarded_for_hops: self.forwarded_for_hops,
+        }
+    }
+}
+
+/// How long credentials last.
+#[derive(clap::Args)]
+pub(super) struct AccessArgs {
+    /// Hours a session from a sign-in lasts unused; every use moves its end
+    /// forward.
+    #[arg(long, env = "THREADLINE_SESSION_HOURS", default_value_t = 168, value_parser = clap::value_parser!(u64).range(1..))]
+    session_hours: u64,
+    /// Days a visitor's token keeps working after their chat closed (it
+    /// works again if the chat is reopened).
+    #[arg(long, env = "THREADLINE_VISITOR_TOKEN_DAYS", default_value_t = 30)]
+    visitor_token_days: u64,
+}
+
+/// Where replies to requesters are mailed.
+#[derive(clap::Args)]
+pub(super) struct MailArgs {
+    /// SMTP server for replies to requesters, e.g.
+    /// `smtp://user:password@mail.example.com:587?tls=required` or
+    /// `smtps://…:465`. Without it, replies wait in the outbox (and the
+    /// console says e-mail is not configured) until a server started with
+    /// it sends them.
+    #[arg(long, env = "THREADLINE_SMTP_URL")]
+    smtp_url: Option<String>,
+    /// The address replies come from; the name shown is the agent's and
+    /// the workspace's.
+    #[arg(long, env = "THREADLINE_SMTP_FROM", default_value = "threadline@localhost")]
+    smtp_from: String,
+}
+
+impl MailArgs {
+    fn settings(self) -> MailSettings {
+        MailSettings {
+            smtp_url: self.smtp_url.filter(|u| !u.is_empty()),
+            from_address: self.smtp_from,
+            ..MailSettings::default()
+        }
+    }
+}
+
+impl AccessArgs {
+    fn settings(self) -> AccessSettings {
+        AccessSettings {
+            visitor_token_ttl: Duration::from_secs(self.visitor_token_days.saturating_mul(86_400)),
+            session_ttl: Duration::from_secs(self.session_hours.saturating_mul(3_600)),
+        }
+    }
+}
+
+impl HttpArgs {
+    fn settings(self, behind_proxies: bool) -> HttpSettings {
+        let defaults = HttpSettings::default();
+        HttpSettings {
+            max_connections_per_address: match self.http_max_connections_per_address {
+                Some(n) => n as usize,
+                None if behind_proxies => 0,
+                None => defaults.max_connections_per_address,
+            },
+            idle_timeout: Duration::from_secs(self.http_idle_timeout_secs.max(1)),
+            body_timeout: Duration::from_secs(self.http_body_timeout_secs.max(1)),
+            max_connections: match self.http_max_connections {
+                Some(n) => n as usize,
+                None => defaults.max_connections.min(open_file_limit() * 3 / 4).max(1),
+            },
+            shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
+        }
+    }
+}
+
+/// Raises this process's open-file limit to its hard limit and returns it.
+fn open_file_limit() -> usize {
+    #[cfg(unix)]
+    // SAFETY: getrlimit/setrlimit on this process with a valid struct.
+    unsafe {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+            if limit.rlim_cur < limit.rlim_max {
+                let raised = libc::rlimit {
+                    rlim_cur: limit.rlim_max,
+                    rlim_max: limit.rlim_max,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                    limit.rlim_cur = limit.rlim_max;
+                }
+            }
+            return usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX);
+        }
+    }
+    1024
+}
+
+async fn serve(config: Config, demo: bool) -> Result<()> {
+    let server = Server::build(&config).await?;
+    let addr = server.local_addr();
+    if demo {
+        super::demo::seed(server.store(), &format!("http://{addr}")).await?;
+    }
+    tracing::info!("threadline listening on http://{addr}");
+    eprintln!("Threadline is listening on http://{addr} (Ctrl-C to stop)");
+    server.run(shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Ctrl-C, or SIGTERM (how orchestrators stop a node): either lets in-flight
+/// requests finish before the process exits.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

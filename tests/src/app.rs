@@ -1,0 +1,447 @@
+//! [`TestApp`]: the real server on port 0 over a test's own database, and
+//! an HTTP client for it with a helper per endpoint the tests use often.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use threadline::domain::EmailAddress;
+use threadline::http::rate::RateSettings;
+use threadline::mail::MailSettings;
+use threadline::plugins::{HostSettings, PluginHost, WorkerCommand};
+use threadline::server::{Config, Server};
+use threadline::store::Store;
+use tokio::sync::oneshot;
+
+use super::TestDb;
+use super::events::{Events, next_text};
+use super::process::threadline_cli;
+
+/// The server's default plugin settings, with this package's
+/// `threadline-cli` as the compile worker (the test binary itself cannot be
+/// one) and no disk cache.
+pub fn plugin_settings() -> HostSettings {
+    let mut settings = HostSettings::defaults(None);
+    settings.compile.worker = Some(WorkerCommand {
+        program: threadline_cli(),
+        args: vec!["plugin".into(), "compile-worker".into()],
+    });
+    settings
+}
+
+/// Where the test processes keep the built-in plugins' compiled code
+/// between runs (under `target/`): the JavaScript plugin costs seconds of
+/// CPU to make, and tests start many servers.
+fn builtin_cache_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-plugin-cache")
+}
+
+/// Every built-in plugin loaded into this process, before its first
+/// server starts: made at most once per test run (read from
+/// `target/test-plugin-cache` after that), and never beside a test that
+/// measures time.
+pub async fn builtins_ready() {
+    static READY: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    READY
+        .get_or_init(|| async {
+            threadline::plugins::cache_builtins(&builtin_cache_dir())
+                .await
+                .expect("the built-in plugins load");
+        })
+        .await;
+}
+
+/// A new plugin cache for a server process, holding the built-in plugins
+/// already, so the server makes none of them (use a bare temporary folder
+/// to test a cold start).
+pub async fn warm_plugin_cache() -> tempfile::TempDir {
+    builtins_ready().await;
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(builtin_cache_dir()).unwrap().flatten() {
+        if entry.file_name().to_string_lossy().ends_with(".cwasm") {
+            std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+        }
+    }
+    dir
+}
+
+/// A running server and a client for it.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub store: Store,
+    pub plugins: PluginHost,
+    pub client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    // Declared last so the server stops before its database is dropped.
+    pub db: std::sync::Arc<TestDb>,
+}
+
+/// A workspace made for a test, with its admin's credentials.
+#[derive(Debug, Clone)]
+pub struct TestTenant {
+    pub id: String,
+    pub slug: String,
+    pub widget_key: String,
+    pub admin: TestAgent,
+}
+
+#[derive(Debug, Clone)]
+pub struct TestAgent {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub email: String,
+    /// The API token the agent was created with.
+    pub token: String,
+}
+
+/// A response: status and JSON body (`Value::Null` when the body is not JSON).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl TestApp {
+    pub async fn spawn(db: TestDb) -> Self {
+        Self::spawn_on(std::sync::Arc::new(db)).await
+    }
+
+    /// Another server node over the same database (multi-node tests).
+    pub async fn spawn_on(db: std::sync::Arc<TestDb>) -> Self {
+        Self::spawn_with(db, plugin_settings()).await
+    }
+
+    /// A server with plugin settings of the test's choosing.
+    pub async fn spawn_with(db: std::sync::Arc<TestDb>, plugins: HostSettings) -> Self {
+        // Tests make hundreds of chats from one address in a moment; the
+        // rate-limit tests ask for the real limits.
+        let rates = RateSettings {
+            chats_burst: 1_000_000,
+            messages_burst: 1_000_000,
+            sign_ins_burst: 1_000_000,
+            ..RateSettings::default()
+        };
+        Self::spawn_configured(db, plugins, rates).await
+    }
+
+    /// A server with the rate limits of the test's choosing.
+    pub async fn spawn_configured(db: std::sync::Arc<TestDb>, plugins: HostSettings, rates: RateSettings) -> Self {
+        Self::spawn_full(db, plugins, rates, MailSettings::default()).await
+    }
+
+    /// A node over `db` that mails replies through the SMTP server at
+    /// `smtp_url`, retrying quickly (from 100 ms, at most 1 s apart).
+    pub async fn spawn_mailing(db: std::sync::Arc<TestDb>, smtp_url: &str) -> Self {
+        let rates = RateSettings {
+            chats_burst: 1_000_000,
+            messages_burst: 1_000_000,
+            sign_ins_burst: 1_000_000,
+            ..RateSettings::default()
+        };
+        let mail = MailSettings {
+            smtp_url: Some(smtp_url.to_owned()),
+            from_address: "support@acme.test".into(),
+            first_retry_delay: Duration::from_millis(100),
+            max_retry_delay: Duration::from_secs(1),
+            poll_interval: Duration::from_millis(100),
+            ..MailSettings::default()
+        };
+        Self::spawn_full(db, plugin_settings(), rates, mail).await
+    }
+
+    async fn spawn_full(
+        db: std::sync::Arc<TestDb>,
+        plugins: HostSettings,
+        rates: RateSettings,
+        mail: MailSettings,
+    ) -> Self {
+        builtins_ready().await;
+        let config = Config {
+            bind: "127.0.0.1:0".into(),
+            database_url: db.url.clone(),
+            plugins,
+            http: Default::default(),
+            rates,
+            access: Default::default(),
+            mail,
+        };
+        let server = Server::build(&config)
+            .await
+            .unwrap_or_else(|e| panic!("the server does not start: {e:#}"));
+        let addr = server.local_addr();
+        let store = server.store().clone();
+        let plugins = server.plugins().clone();
+        let (tx, rx) = oneshot::channel();
+        tokio::spawn(server.run(async {
+            let _ = rx.await;
+        }));
+        Self {
+            addr,
+            store,
+            plugins,
+            client: reqwest::Client::new(),
+            shutdown: Some(tx),
+            db,
+        }
+    }
+
+    /// Uploaded plugins this node keeps loaded, and their compiled code's
+    /// bytes.
+    pub fn plugins_in_memory(&self) -> (usize, usize) {
+        self.plugins.memory_cache_size()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Sends a request; `token` goes in `Authorization: Bearer`.
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.expect("response body");
+        Reply {
+            status,
+            headers,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::DELETE, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    /// Sends a raw body (for malformed JSON).
+    pub async fn post_raw(&self, path: &str, token: &str, body: &'static str) -> Reply {
+        self.post_bytes(path, token, "application/json", body.as_bytes().to_vec())
+            .await
+    }
+
+    /// POSTs `body` as it is, with `content_type`.
+    pub async fn post_bytes(&self, path: &str, token: &str, content_type: &str, body: Vec<u8>) -> Reply {
+        let res = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request sent");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res.json().await.unwrap_or(Value::Null);
+        Reply { status, headers, body }
+    }
+
+    /// Converts `chat` as the agent with `token`.
+    pub async fn convert(&self, token: &str, chat: &str, body: Value) -> Reply {
+        self.post(&format!("/api/v1/chats/{chat}/conversion"), token, body)
+            .await
+    }
+
+    /// The agents' view of a chat.
+    pub async fn chat(&self, token: &str, chat: &str) -> Value {
+        self.get(&format!("/api/v1/chats/{chat}"), token).await.body
+    }
+
+    /// The visitor's view of their chat.
+    pub async fn visitor_view(&self, visitor_token: &str, chat: &str) -> Value {
+        self.get(&format!("/api/v1/widget/chats/{chat}"), visitor_token)
+            .await
+            .body
+    }
+
+    /// An agent's reply (`internal: false`) or internal note (`internal: true`).
+    pub async fn agent_says(&self, token: &str, chat: &str, body: &str, internal: bool) -> Reply {
+        self.post(
+            &format!("/api/v1/chats/{chat}/messages"),
+            token,
+            json!({"body": body, "internal": internal}),
+        )
+        .await
+    }
+
+    /// The visitor writes.
+    pub async fn visitor_says(&self, visitor_token: &str, chat: &str, body: &str) -> Reply {
+        self.post(
+            &format!("/api/v1/widget/chats/{chat}/messages"),
+            visitor_token,
+            json!({"body": body}),
+        )
+        .await
+    }
+
+    /// A new workspace, made the way `threadline tenant create` makes one.
+    pub async fn tenant(&self, name: &str) -> TestTenant {
+        let email = EmailAddress::parse("email", &format!("admin@{}.test", uuid::Uuid::new_v4().simple())).unwrap();
+        let created = self
+            .store
+            .create_tenant(name, "Ada Admin", &email)
+            .await
+            .expect("tenant created");
+        TestTenant {
+            id: created.tenant.id,
+            slug: created.tenant.slug,
+            widget_key: created.tenant.widget_key,
+            admin: TestAgent {
+                id: created.admin.agent.id,
+                tenant_id: created.admin.agent.tenant_id,
+                name: created.admin.agent.name,
+                email: created.admin.agent.email,
+                token: created.admin.token,
+            },
+        }
+    }
+
+    /// A plain (not admin) agent in `tenant`.
+    pub async fn agent(&self, tenant: &TestTenant, name: &str) -> TestAgent {
+        let email = EmailAddress::parse("email", &format!("{}@agents.test", uuid::Uuid::new_v4().simple())).unwrap();
+        let created = self
+            .store
+            .create_agent(&tenant.id, name, &email, false)
+            .await
+            .expect("agent created");
+        TestAgent {
+            id: created.agent.id,
+            tenant_id: created.agent.tenant_id,
+            name: created.agent.name,
+            email: created.agent.email,
+            token: created.token,
+        }
+    }
+
+    /// Gives `agent` a password, as `threadline agent set-password` does.
+    pub async fn set_password(&self, agent: &TestAgent, password: &str) {
+        let hash = threadline::domain::password::Password::parse("password", password)
+            .expect("a valid password")
+            .hash();
+        self.store
+            .set_password(&agent.tenant_id, &agent.id, &hash)
+            .await
+            .expect("password set");
+    }
+
+    /// `POST /api/v1/auth/sign-in`.
+    pub async fn sign_in(&self, workspace: &str, email: &str, password: &str) -> Reply {
+        self.call(
+            Method::POST,
+            "/api/v1/auth/sign-in",
+            None,
+            Some(json!({"workspace": workspace, "email": email, "password": password})),
+        )
+        .await
+    }
+
+    /// A session token for `agent` of `tenant` (who gets a password first).
+    pub async fn session(&self, tenant: &TestTenant, agent: &TestAgent) -> String {
+        self.set_password(agent, "a long enough password").await;
+        let r = self.sign_in(&tenant.slug, &agent.email, "a long enough password").await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        r.body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// A visitor starts a chat through the widget API; returns (chat id, visitor token).
+    pub async fn start_chat(&self, tenant: &TestTenant, body: Value) -> (String, String) {
+        let reply = self
+            .call(
+                Method::POST,
+                &format!("/api/v1/widget/{}/chats", tenant.widget_key),
+                None,
+                Some(body),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
+        (
+            reply.body["chat_id"].as_str().unwrap().to_owned(),
+            reply.body["visitor_token"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// Uploads a plugin component as `token`'s workspace admin.
+    pub async fn upload_plugin(&self, token: &str, name: &str, wasm: &[u8]) -> Reply {
+        let path = format!("/api/v1/plugins?name={name}");
+        self.post_bytes(&path, token, "application/wasm", wasm.to_vec()).await
+    }
+
+    /// Uploads a plugin and returns its id, or panics.
+    pub async fn install_plugin(&self, token: &str, name: &str, wasm: &[u8]) -> String {
+        let r = self.upload_plugin(token, name, wasm).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        r.body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Sets the workspace's pipeline (`{"hooks": {...}}`), or panics.
+    pub async fn set_pipeline(&self, token: &str, hooks: Value) {
+        let r = self.put_pipeline(token, hooks).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    }
+
+    /// `PUT /api/v1/pipeline` with these hooks, whatever it answers.
+    pub async fn put_pipeline(&self, token: &str, hooks: Value) -> Reply {
+        self.call(
+            Method::PUT,
+            "/api/v1/pipeline",
+            Some(token),
+            Some(json!({ "hooks": hooks })),
+        )
+        .await
+    }
+
+    /// The workspace's plugin faults, newest first.
+    pub async fn faults(&self, token: &str) -> Vec<Value> {
+        let r = self.get("/api/v1/plugins/faults", token).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        r.body.as_array().unwrap().clone()
+    }
+
+    /// Opens a websocket on `path`, sends `token` as its first frame (as
+    /// browsers do), and waits for its `ready` frame.
+    pub async fn events(&self, path: &str, token: &str) -> Events {
+        use futures::SinkExt;
+        let url = format!("ws://{}{path}", self.addr);
+        let (mut socket, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connects");
+        socket
+            .send(tokio_tungstenite::tungstenite::Message::Text(
+                json!({ "token": token }).to_string().into(),
+            ))
+            .await
+            .expect("token frame sent");
+        let ready = next_text(&mut socket).await;
+        assert_eq!(ready, json!({"kind": "ready"}));
+        Events(socket)
+    }
+
+    /// A chat from Grace (no email captured, no subject) with one message.
+    pub async fn simple_chat(&self, tenant: &TestTenant) -> (String, String) {
+        self.start_chat(tenant, json!({"visitor_name": "Grace Hopper", "message": "Hello?"}))
+            .await
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
