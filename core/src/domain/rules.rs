@@ -6,8 +6,14 @@ use chrono::{Datelike, TimeZone, Timelike};
 
 use super::MessageKind;
 use super::hooks::{HookAgent, HookCandidate, HookChat};
-use threadline_rules::options::{self, Clock, SubjectFacts, Wall};
-pub use threadline_rules::options::{AssignOptions, BadSetting, SubjectOptions, SummaryOptions, TranscriptOptions};
+pub use threadline_rules::assign::AssignOptions;
+use threadline_rules::clock::{Clock, Wall};
+pub use threadline_rules::settings::BadSetting;
+use threadline_rules::subject::SubjectFacts;
+pub use threadline_rules::subject::SubjectOptions;
+pub use threadline_rules::summary::SummaryOptions;
+pub use threadline_rules::transcript::TranscriptOptions;
+use threadline_rules::{assign, subject, summary, transcript};
 
 /// A zone's wall clock (UTC for a name chrono-tz does not know, which the
 /// settings API does not let in).
@@ -49,18 +55,18 @@ pub fn subject_of(chat: &HookChat, options: &SubjectOptions) -> String {
         first_message: first.map(|m| m.body.as_str()),
         started: ZoneClock::named(&chat.time_zone).wall(chat.started_at.timestamp_millis()),
     };
-    options::subject(options, &facts)
+    subject::subject(options, &facts)
 }
 
 pub fn transcript_of(chat: &HookChat, options: &TranscriptOptions) -> String {
-    options::transcript(&chat.messages, &ZoneClock::named(&chat.time_zone), options)
+    transcript::transcript(&chat.messages, &ZoneClock::named(&chat.time_zone), options)
 }
 
 pub fn summary_of(chat: &HookChat, options: &SummaryOptions) -> Option<String> {
-    options::summary(&chat.messages, options)
+    summary::summary(&chat.messages, options)
 }
 
-impl options::Candidate for HookCandidate {
+impl assign::Candidate for HookCandidate {
     fn id(&self) -> &str {
         &self.id
     }
@@ -84,7 +90,7 @@ pub fn assignee_of(
     candidates: &[HookCandidate],
     options: &AssignOptions,
 ) -> String {
-    options::assign(options, &agent.id, candidates, || {
+    assign::assign(options, &agent.id, candidates, || {
         let mut text = chat.subject.clone().unwrap_or_default();
         for m in chat.messages.iter().filter(|m| m.kind() == MessageKind::Visitor) {
             text.push('\n');

@@ -42,10 +42,12 @@ pub fn extractive_summary(messages: &[Message]) -> Option<String> {
     threadline_rules::extractive_summary(messages)
 }
 
-pub use threadline_rules::options::{
-    self, AssignOptions, BadSetting, SUBJECT_PLACEHOLDERS, Strategy, SubjectOptions, SummaryOptions, TranscriptOptions,
-};
+pub use threadline_rules::assign::{AssignOptions, Strategy};
 pub use threadline_rules::redact::redact;
+pub use threadline_rules::settings::BadSetting;
+pub use threadline_rules::subject::{SUBJECT_PLACEHOLDERS, SubjectOptions};
+pub use threadline_rules::summary::SummaryOptions;
+pub use threadline_rules::transcript::TranscriptOptions;
 
 /// The workspace's settings as the rules read them.
 pub fn settings(ctx: &crate::Context) -> impl Iterator<Item = (&str, &str)> {
@@ -64,10 +66,10 @@ impl From<BadSetting> for crate::Error {
 /// The host's clock (the workspace's zone), as the rules read time.
 pub struct HostClock;
 
-impl options::Clock for HostClock {
-    fn wall(&self, ms: i64) -> options::Wall {
+impl threadline_rules::clock::Clock for HostClock {
+    fn wall(&self, ms: i64) -> threadline_rules::clock::Wall {
         let t = crate::local_time(ms);
-        options::Wall {
+        threadline_rules::clock::Wall {
             year: t.year,
             month: t.month,
             day: t.day,
@@ -82,9 +84,9 @@ impl options::Clock for HostClock {
 
 /// The clock of the call's workspace: UTC without asking the host when the
 /// workspace is in UTC, the host's clock otherwise.
-fn clock(ctx: &crate::Context) -> &'static dyn options::Clock {
+fn clock(ctx: &crate::Context) -> &'static dyn threadline_rules::clock::Clock {
     if ctx.time_zone == "UTC" {
-        &options::UtcClock
+        &threadline_rules::clock::UtcClock
     } else {
         &HostClock
     }
@@ -100,27 +102,27 @@ pub fn subject(ctx: &crate::Context, chat: &Chat, options: &SubjectOptions) -> S
     let visitor = chat.visitor();
     let subject = chat.subject();
     let first = chat.first_visitor_message();
-    let facts = options::SubjectFacts {
+    let facts = threadline_rules::subject::SubjectFacts {
         visitor_name: &visitor.name,
         visitor_email: visitor.email.as_deref(),
         chat_subject: subject.as_deref(),
         first_message: first.as_ref().map(|m| m.body.as_str()),
         started: clock(ctx).wall(chat.started_at()),
     };
-    options::subject(options, &facts)
+    threadline_rules::subject::subject(options, &facts)
 }
 
 /// The transcript rule with these options, on the workspace's clock.
 pub fn transcript(ctx: &crate::Context, messages: &[Message], options: &TranscriptOptions) -> String {
-    options::transcript(messages, clock(ctx), options)
+    threadline_rules::transcript::transcript(messages, clock(ctx), options)
 }
 
 /// The summary rule with these options.
 pub fn summary(messages: &[Message], options: &SummaryOptions) -> Option<String> {
-    options::summary(messages, options)
+    threadline_rules::summary::summary(messages, options)
 }
 
-impl options::Candidate for crate::Candidate {
+impl threadline_rules::assign::Candidate for crate::Candidate {
     fn id(&self) -> &str {
         &self.id
     }
@@ -146,7 +148,7 @@ pub fn assign(
     candidates: &[crate::Candidate],
     options: &AssignOptions,
 ) -> String {
-    options::assign(options, &converting.id, candidates, || {
+    threadline_rules::assign::assign(options, &converting.id, candidates, || {
         let mut text = chat.subject().unwrap_or_default();
         for m in chat.all_messages() {
             if m.author == Author::Visitor {

@@ -70,7 +70,7 @@ pub fn candidate(id: &str, name: &str, online: bool, open_tickets: u32, skills: 
 /// `at` in UTC, as the clock answers natively (the rules' own UTC clock).
 #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 pub(crate) fn utc_wall_time(at: i64) -> WallTime {
-    let w = threadline_rules::options::Clock::wall(&threadline_rules::options::UtcClock, at);
+    let w = threadline_rules::clock::Clock::wall(&threadline_rules::clock::UtcClock, at);
     WallTime {
         year: w.year,
         month: w.month,

@@ -13,9 +13,17 @@ const SDK_LIB: &str = include_str!("../../../../plugins/sdk/src/lib.rs");
 const SDK_RULES: &str = include_str!("../../../../plugins/sdk/src/rules.rs");
 const SDK_CHAT: &str = include_str!("../../../../plugins/sdk/src/chat.rs");
 const SDK_TESTING: &str = include_str!("../../../../plugins/sdk/src/testing.rs");
-const RULES_LIB: &str = include_str!("../../../../rules/src/lib.rs");
-const RULES_OPTIONS: &str = include_str!("../../../../rules/src/options.rs");
-const RULES_REDACT: &str = include_str!("../../../../rules/src/redact.rs");
+/// The rules' sources, a file per rule, as the vendored crate holds them.
+const RULES: [(&str, &str); 8] = [
+    ("lib.rs", include_str!("../../../../rules/src/lib.rs")),
+    ("settings.rs", include_str!("../../../../rules/src/settings.rs")),
+    ("clock.rs", include_str!("../../../../rules/src/clock.rs")),
+    ("subject.rs", include_str!("../../../../rules/src/subject.rs")),
+    ("transcript.rs", include_str!("../../../../rules/src/transcript.rs")),
+    ("assign.rs", include_str!("../../../../rules/src/assign.rs")),
+    ("summary.rs", include_str!("../../../../rules/src/summary.rs")),
+    ("redact.rs", include_str!("../../../../rules/src/redact.rs")),
+];
 /// The contract the SDK binds (the newest version).
 const WIT: &str = include_str!("../../../../wit/0.2.0/plugin.wit");
 
@@ -37,7 +45,7 @@ pub fn new_plugin(dir: &Path, name: &str, hook: HookKind) -> Result<Vec<String>>
     if dir.exists() {
         bail!("{} exists already", dir.display());
     }
-    let files: Vec<(&str, String)> = vec![
+    let mut files: Vec<(String, String)> = [
         ("Cargo.toml", crate_manifest(name)),
         ("src/lib.rs", hook_source(name, hook)),
         ("chats/sample.json", sample_chat(hook)),
@@ -50,10 +58,15 @@ pub fn new_plugin(dir: &Path, name: &str, hook: HookKind) -> Result<Vec<String>>
         ("vendor/threadline-plugin-sdk/src/testing.rs", SDK_TESTING.into()),
         ("vendor/threadline-plugin-sdk/src/rules.rs", SDK_RULES.into()),
         ("vendor/threadline-rules/Cargo.toml", rules_manifest()),
-        ("vendor/threadline-rules/src/lib.rs", RULES_LIB.into()),
-        ("vendor/threadline-rules/src/options.rs", RULES_OPTIONS.into()),
-        ("vendor/threadline-rules/src/redact.rs", RULES_REDACT.into()),
-    ];
+    ]
+    .into_iter()
+    .map(|(path, text)| (path.to_owned(), text))
+    .collect();
+    files.extend(
+        RULES
+            .iter()
+            .map(|(file, text)| (format!("vendor/threadline-rules/src/{file}"), (*text).to_owned())),
+    );
     for (path, text) in &files {
         let path = dir.join(path);
         if let Some(parent) = path.parent() {
@@ -61,7 +74,7 @@ pub fn new_plugin(dir: &Path, name: &str, hook: HookKind) -> Result<Vec<String>>
         }
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    Ok(files.into_iter().map(|(p, _)| p.to_owned()).collect())
+    Ok(files.into_iter().map(|(p, _)| p).collect())
 }
 
 fn crate_manifest(name: &str) -> String {

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use threadline_rules::options::Clock;
+use threadline_rules::clock::Clock;
 use wasmtime::Store;
 use wasmtime::component::{HasSelf, Instance, InstancePre, Linker, Resource};
 
