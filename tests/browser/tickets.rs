@@ -1,0 +1,146 @@
+//! A ticket's page: worked to solved, with e-mail out.
+
+use std::time::Duration;
+
+use serde_json::json;
+use threadline_tests::{Backend, TestApp, TestDb};
+
+use crate::axe::screenshot;
+use crate::driver::{browser, chromedriver};
+use crate::page::*;
+
+/// A day's work on one request: the agent keeps typing while the visitor
+/// writes (no key lost), converts with a reason, then works the ticket to
+/// solved: a reply that reaches the requester by e-mail (a real SMTP server
+/// on loopback), an internal comment, a reassignment and a status change,
+/// each in the activity log; finds it in the ticket list, and sees the
+/// visitor's rating on the chat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_works_a_converted_ticket_to_solved() {
+    let Some(driver) = chromedriver() else { return };
+    let smtp = threadline_tests::smtp::SmtpServer::start().await;
+    let db = std::sync::Arc::new(TestDb::create(Backend::Sqlite).await.unwrap());
+    let app = TestApp::spawn_mailing(db, &smtp.url()).await;
+    let t = app.tenant("Acme").await;
+    let bob = app.agent(&t, "Bob").await;
+    let (chat, visitor) = app
+        .start_chat(
+            &t,
+            json!({"visitor_name": "Grace Hopper", "visitor_email": "grace@example.com", "message": "I was charged twice."}),
+        )
+        .await;
+    let agent = browser(&driver).await;
+    sign_in(&agent, &app, &t).await;
+    agent.goto(&app.url(&format!("/console#/chats/{chat}"))).await.unwrap();
+    wait_text(&agent, "#messages", "I was charged twice.").await;
+
+    // The visitor writes while the agent is typing: the thread updates,
+    // the composer keeps its focus and every key.
+    find(&agent, "#composer-body")
+        .await
+        .send_keys("Let me che")
+        .await
+        .unwrap();
+    app.visitor_says(&visitor, &chat, "Order 4521, if that helps").await;
+    wait_text(&agent, "#messages", "Order 4521").await;
+    agent.active_element().await.unwrap().send_keys("ck").await.unwrap();
+    assert_eq!(value_of(&agent, "#composer-body").await, "Let me check");
+    // Shift+Enter adds a line; Enter sends.
+    let active = agent.active_element().await.unwrap();
+    active.send_keys("\u{E008}\u{E007}").await.unwrap();
+    active.send_keys("with billing.\u{E007}").await.unwrap();
+    wait_text(&agent, "#messages", "with billing.").await;
+    assert_eq!(value_of(&agent, "#composer-body").await, "");
+    let sent = app.chat(&t.admin.token, &chat).await["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()["body"]
+        .clone();
+    assert_eq!(sent, "Let me check\nwith billing.");
+    // An internal note looks like one before it is sent.
+    click(&agent, "#composer-note").await;
+    assert!(
+        find(&agent, "#composer-form")
+            .await
+            .attr("class")
+            .await
+            .unwrap()
+            .unwrap()
+            .contains("internal")
+    );
+    click(&agent, "#composer-note").await;
+
+    type_into(&agent, "#convert-reason", "Finance must refund the second charge.").await;
+    click(&agent, "#convert-button").await;
+    wait_text(&agent, "#view-ticket", "View ticket TK-1001").await;
+    click(&agent, "#view-ticket").await;
+    wait_text(&agent, "#ticket-title", "TK-1001").await;
+    wait_text(&agent, "#ticket-comments", "Finance must refund the second charge.").await;
+    assert_every_field_is_labelled(&agent).await;
+
+    // A reply by e-mail.
+    type_into(&agent, "#comment-body", "Your refund is on its way.").await;
+    click(&agent, "#comment-send").await;
+    wait_text(&agent, "#ticket-comments", "Your refund is on its way.").await;
+    let mails = smtp.wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].to, vec!["grace@example.com".to_owned()]);
+    assert!(mails[0].data.contains("Your refund is on its way."));
+    // An internal comment, which is not mailed.
+    click(&agent, "#comment-internal").await;
+    wait_text(&agent, "#comment-send", "Add internal comment").await;
+    type_into(&agent, "#comment-body", "Refund id R-77.").await;
+    click(&agent, "#comment-send").await;
+    wait_text(&agent, "#ticket-comments", "Refund id R-77.").await;
+    // Reassign to Bob and solve.
+    find(&agent, "#ticket-assignee")
+        .await
+        .select_by_value(&bob.id)
+        .await
+        .unwrap();
+    find(&agent, "#ticket-status")
+        .await
+        .select_by_value("solved")
+        .await
+        .unwrap();
+    click(&agent, "#ticket-save").await;
+    wait_text(&agent, "#ticket-message", "Saved.").await;
+    wait_text(&agent, "#ticket-status-text", "solved").await;
+    wait_text(&agent, "#ticket-assignee-text", "Bob").await;
+    wait_text(&agent, "#ticket-activity", "changed status from in progress to solved").await;
+    wait_text(&agent, "#ticket-activity", "changed assignee from Ada Admin to Bob").await;
+    // Reloaded, the reply shows it went out.
+    agent.refresh().await.unwrap();
+    wait_text(&agent, "#ticket-comments .delivery", "sent").await;
+    screenshot(&agent, "console-ticket-worked").await;
+    assert_eq!(smtp.received().len(), 1, "one mail: the internal comment stays inside");
+
+    // The ticket list finds it under its status.
+    click(&agent, "#tickets-link").await;
+    find(&agent, "#ticket-filter-status")
+        .await
+        .select_by_value("solved")
+        .await
+        .unwrap();
+    wait_text(&agent, "#ticket-rows", "TK-1001").await;
+    // and by a word of its internal comment; a word of no ticket finds none.
+    type_into(&agent, "#ticket-search", "r-77").await;
+    wait_text(&agent, "#ticket-rows", "TK-1001").await;
+    screenshot(&agent, "console-ticket-list").await;
+    type_into(&agent, "#ticket-search", "nothingsuch").await;
+    wait_text(&agent, "#tickets-status", "No tickets match.").await;
+
+    // The visitor rates; the agent sees it on the chat.
+    let r = app
+        .post(
+            &format!("/api/v1/widget/chats/{chat}/rating"),
+            &visitor,
+            json!({"score": 4, "comment": "Fast"}),
+        )
+        .await;
+    assert_eq!(r.status, reqwest::StatusCode::CREATED, "{:?}", r.body);
+    agent.goto(&app.url(&format!("/console#/chats/{chat}"))).await.unwrap();
+    wait_text(&agent, "#chat-rating", "Rated 4/5: Fast").await;
+    agent.close().await.unwrap();
+}
