@@ -1,32 +1,19 @@
 // The agent console: sign in with workspace, email and password; chats (open, closed), a
 // thread with a composer, the Convert to ticket panel, ticket pages. Live
 // updates come over a websocket; every user-supplied string is put in the
-// page as text, never as HTML.
-"use strict";
+// page as text, never as HTML. The rules page and the tickets pages are
+// modules of their own (rules.js, tickets.js); this one routes to them.
+import { api } from "./api.js";
+import { el, when } from "./dom.js";
+import { live } from "./live.js";
+import { showRules } from "./rules.js";
+import { state } from "./state.js";
+import { showTicket, showTicketList } from "./tickets.js";
+import { typingBoard, typist } from "./typing.js";
 
 const $app = document.getElementById("app");
 const $offline = document.getElementById("offline");
-let token = localStorage.getItem("threadline.token");
-let listStatus = "open";
-let socket = null;
-let current = null; // the chat or ticket shown: { kind, id }
-let me = null; // this agent's id, to tell their own typing from others'
-
-async function api(method, path, body) {
-  const res = await fetch("/api/v1" + path, {
-    method,
-    headers: Object.assign({ Authorization: "Bearer " + token }, body ? { "Content-Type": "application/json" } : {}),
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const data = res.status === 204 ? null : await res.json().catch(() => null);
-  if (res.status === 401) { sessionEnded(); throw new Error("signed out"); }
-  const link = (res.headers.get("Link") || "").match(/<([^>]+)>;\s*rel="next"/);
-  return { status: res.status, ok: res.ok, data, next: link ? link[1] : null };
-}
-
-function when(iso) {
-  return new Date(iso).toLocaleString(undefined, { dateStyle: "short", timeStyle: "short" });
-}
+let feed = null; // the live-updates socket
 
 // ---- sign in ----------------------------------------------------------
 
@@ -55,8 +42,8 @@ function renderSignIn(message) {
           document.getElementById("password").select();
           return;
         }
-        token = data.token;
-        localStorage.setItem("threadline.token", token);
+        state.token = data.token;
+        localStorage.setItem("threadline.token", state.token);
         localStorage.setItem("threadline.workspace", value("workspace").trim());
         start();
       } catch (_) {
@@ -78,8 +65,8 @@ function renderSignIn(message) {
 
 function forget() {
   localStorage.removeItem("threadline.token");
-  token = null;
-  if (socket) { socket.onclose = null; socket.close(); socket = null; }
+  state.token = null;
+  if (feed) { feed.stop(); feed = null; }
   $offline.hidden = true;
 }
 
@@ -88,10 +75,11 @@ function sessionEnded() {
   forget();
   renderSignIn("Your session has ended. Sign in again.");
 }
+state.onSignedOut = sessionEnded;
 
 // Ends the session on the server too, so the token is worthless if it was copied.
 async function signOut() {
-  const ending = token;
+  const ending = state.token;
   forget();
   renderSignIn();
   await fetch("/api/v1/auth/sign-out", { method: "POST", headers: { Authorization: "Bearer " + ending } }).catch(() => {});
@@ -127,7 +115,7 @@ function start() {
   connect();
   loadList();
   route();
-  api("GET", "/auth/session").then((r) => { if (r.ok) me = r.data.agent.id; }).catch(() => {});
+  api("GET", "/auth/session").then((r) => { if (r.ok) state.me = r.data.agent.id; }).catch(() => {});
 }
 
 function renderTabs() {
@@ -135,20 +123,20 @@ function renderTabs() {
 }
 
 function tab(status, label) {
-  return el("button", { type: "button", class: status === listStatus ? "" : "secondary", "aria-pressed": String(status === listStatus),
-    onclick: () => { listStatus = status; listShown = 0; renderTabs(); loadList(); }, text: label });
+  return el("button", { type: "button", class: status === state.listStatus ? "" : "secondary", "aria-pressed": String(status === state.listStatus),
+    onclick: () => { state.listStatus = status; listShown = 0; renderTabs(); loadList(); }, text: label });
 }
 
-window.addEventListener("hashchange", () => { if (token) route(); });
+window.addEventListener("hashchange", () => { if (state.token) route(); });
 
 function route() {
-  if (location.hash === "#/rules") { current = { kind: "rules", id: "" }; showRules(); return; }
-  if (location.hash === "#/tickets") { current = { kind: "ticket-list", id: "" }; showTicketList(); return; }
+  if (location.hash === "#/rules") { state.current = { kind: "rules", id: "" }; showRules(); return; }
+  if (location.hash === "#/tickets") { state.current = { kind: "ticket-list", id: "" }; showTicketList(); return; }
   const m = location.hash.match(/^#\/(chats|tickets)\/(.+)$/);
-  if (!m) { current = null; return; }
-  current = { kind: m[1], id: decodeURIComponent(m[2]) };
-  if (current.kind === "chats") showChat(current.id, { fresh: true });
-  else showTicket(current.id);
+  if (!m) { state.current = null; return; }
+  state.current = { kind: m[1], id: decodeURIComponent(m[2]) };
+  if (state.current.kind === "chats") showChat(state.current.id, { fresh: true });
+  else showTicket(state.current.id);
 }
 
 // The inbox: chats by last activity, a page at a time ("Show more"
@@ -175,7 +163,7 @@ function markSeen(chat) {
 function chatItem(c) {
   const unread = c.waiting && seen[c.id] !== c.updated_at;
   return el("li", { class: unread ? "unread" : "", "data-unread": unread ? "true" : "false" },
-    el("a", { href: "#/chats/" + c.id, "aria-current": current && current.id === c.id ? "page" : false },
+    el("a", { href: "#/chats/" + c.id, "aria-current": state.current && state.current.id === c.id ? "page" : false },
       el("div", { class: "title" }, unread ? el("span", { class: "dot", "aria-label": "Unread" }) : null, c.subject || c.visitor.name),
       c.last_message ? el("div", { class: "preview-line", text: c.last_message }) : null,
       el("div", { class: "meta", text: c.visitor.name + " · " + when(c.updated_at) + (c.has_ticket ? " · ticket" : "") })));
@@ -193,7 +181,7 @@ async function loadList(more) {
   // cap at most); "Show more" appends the next page.
   const limit = Math.min(200, Math.max(50, listShown));
   const path = more && listNext ? listNext.replace(/^\/api\/v1/, "")
-    : "/chats?status=" + listStatus + "&limit=" + limit + (listQuery ? "&q=" + encodeURIComponent(listQuery) : "");
+    : "/chats?status=" + state.listStatus + "&limit=" + limit + (listQuery ? "&q=" + encodeURIComponent(listQuery) : "");
   const asked = ++listAsked;
   const res = await api("GET", path).catch(() => null);
   // Only the newest answer is shown: a search typed fast asks several times.
@@ -212,7 +200,7 @@ async function loadList(more) {
   listShown = list.querySelectorAll("li:not(.more):not(.empty)").length;
   listNext = res.next;
   if (listNext) list.append(el("li", { class: "more" }, el("button", { type: "button", class: "secondary", id: "chats-more", onclick: () => loadList(true), text: "Show more" })));
-  if (!listShown) list.replaceChildren(el("li", { class: "empty", text: listQuery ? "No " + listStatus + " chats match." : "No " + listStatus + " chats." }));
+  if (!listShown) list.replaceChildren(el("li", { class: "empty", text: listQuery ? "No " + state.listStatus + " chats match." : "No " + state.listStatus + " chats." }));
   countUnread();
 }
 
@@ -229,7 +217,7 @@ async function showChat(id, { fresh }) {
     document.getElementById("sidebar").replaceChildren();
   }
   const { status, data: chat } = await api("GET", "/chats/" + encodeURIComponent(id)).catch(() => ({ status: 0, data: null }));
-  if (!current || current.id !== id) return;
+  if (!state.current || state.current.id !== id) return;
   restoreColumns();
   if (status === 0) { if (fresh) thread.replaceChildren(el("p", { class: "error", text: "Could not load this chat: check your connection." })); return; }
   if (status !== 200) { thread.replaceChildren(el("p", { class: "error", text: "This chat does not exist." })); return; }
@@ -299,7 +287,7 @@ function composer(chatId) {
   };
   // The visitor sees "typing…" while the agent writes to them, never
   // while they write an internal note.
-  const typing = typist((active, internal) => ({ kind: "typing", chat_id: chatId, active, internal }));
+  const typing = typist((active, internal) => { if (feed) feed.send({ kind: "typing", chat_id: chatId, active, internal }); });
   body.addEventListener("input", () => typing.typed(body.value, note.checked));
   body.addEventListener("blur", () => typing.stop());
   note.addEventListener("change", () => { typing.stop(); typing.typed(body.value, note.checked); });
@@ -392,116 +380,61 @@ async function renderSidebar(chat, fresh) {
   refreshPreview();
 }
 
-// ---- tickets (see tickets.js) --------------------------------------
-
-// What ran for each step of the conversion that made the ticket.
-function receipt(entries) {
-  const outcome = { ok: "ok", fell_back: "fell back to the built-in rule", native: "built-in rule", typed: "typed by the agent" };
-  return el("section", { id: "ticket-receipt" },
-    el("h3", { text: "How this ticket was made" }),
-    el("table", { class: "receipt" },
-      el("thead", {}, el("tr", {}, ["Step", "Plugin", "Outcome", "Fuel", "Time"].map((h) => el("th", { scope: "col", text: h })))),
-      el("tbody", {}, entries.map((r) => el("tr", {},
-        el("td", { text: r.hook }),
-        el("td", { title: r.sha256 || "", text: r.plugin_name.replace(/^builtin:/, "") + (r.version ? " " + r.version : "") + (r.sha256 ? " · " + r.sha256.slice(0, 12) : "") }),
-        el("td", { text: (outcome[r.outcome] || r.outcome) + (r.reason ? ": " + r.reason : "") }),
-        el("td", { text: r.fuel == null ? "" : r.fuel.toLocaleString() }),
-        el("td", { text: r.elapsed_ms == null ? "" : r.elapsed_ms.toFixed(2) + " ms" }))))));
-}
-
 function restoreColumns() {
   for (const id of ["ticket", "rules", "tickets"]) { const n = document.getElementById(id); if (n) n.remove(); }
   for (const id of ["thread", "sidebar"]) { const n = document.getElementById(id); if (n) n.hidden = false; }
 }
 
-// ---- typing -----------------------------------------------------------
+// ---- typing and live updates -----------------------------------------
 
-// Tells the other side a person types: at once when they start, again
-// every 2 s while keys are pressed (the other side forgets after 6 s), and
-// at once when they stop (sent, emptied, left the box).
-function typist(frame) {
-  let since = 0;
-  let shownAs = null; // null, or whether the notice went out as internal
-  const send = (active, internal) => {
-    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame(active, internal)));
-  };
-  return {
-    typed(text, internal) {
-      if (!text.trim()) { this.stop(); return; }
-      const now = Date.now();
-      if (shownAs === internal && now - since < 2000) return;
-      since = now; shownAs = internal;
-      send(true, internal);
-    },
-    stop() {
-      // Not internal, so that everyone who was told "typing" hears it stop.
-      if (shownAs !== null) send(false, false);
-      shownAs = null;
-    },
-  };
-}
-
-// Who types in which chat, until when: { chatId: { who: { name, until } } }.
-const typingNow = {};
+// Who types in which chat: agents' notes show as such.
+const typingNow = typingBoard(renderTyping);
 
 function onTyping(e) {
   const t = e.typing;
-  if (!t || (t.by === "agent" && t.agent_id === me)) return;
+  if (!t || (t.by === "agent" && t.agent_id === state.me)) return;
   const who = t.by === "visitor" ? "visitor" : t.agent_id;
-  const inChat = typingNow[e.chat_id] || (typingNow[e.chat_id] = {});
-  if (t.active) inChat[who] = { name: t.by === "visitor" ? "The visitor" : t.name + (e.internal ? " (internal note)" : ""), until: Date.now() + 6000 };
-  else delete inChat[who];
-  renderTyping();
-  setTimeout(renderTyping, 6100);
+  const name = t.by === "visitor" ? "The visitor" : t.name + (e.internal ? " (internal note)" : "");
+  typingNow.heard(e.chat_id, who, name, t.active);
 }
 
 function renderTyping() {
   const line = document.getElementById("typing");
   const thread = document.getElementById("thread");
   if (!line || !thread) return;
-  const now = Date.now();
-  const inChat = typingNow[thread.dataset.chat] || {};
-  const names = Object.values(inChat).filter((w) => w.until > now).map((w) => w.name);
-  const text = names.length ? names.join(" and ") + (names.length > 1 ? " are typing…" : " is typing…") : "";
+  const text = typingNow.text(thread.dataset.chat);
   if (line.textContent !== text) line.textContent = text;
 }
 
-// ---- live updates -----------------------------------------------------
-
-let retry = 0;
-
 function connect() {
-  if (socket) { socket.onclose = null; socket.close(); }
-  const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-  // The token goes in the first frame, never in the URL (where proxies log it).
-  socket = new WebSocket(scheme + location.host + "/api/v1/events");
-  socket.onopen = () => socket.send(JSON.stringify({ token }));
-  const live = () => document.getElementById("live");
-  socket.onmessage = (msg) => {
-    const e = JSON.parse(msg.data);
-    if (e.kind === "ready") {
-      retry = 0; $offline.hidden = true;
-      if (live()) live().textContent = "Live";
+  if (feed) feed.stop();
+  const shown = () => document.getElementById("live");
+  const showing = (chat) => state.current && state.current.kind === "chats" && (chat === undefined || chat === state.current.id);
+  feed = live({
+    path: "/api/v1/events",
+    hello: () => ({ token: state.token }),
+    onEvent: (e) => {
+      if (e.kind === "ready") {
+        $offline.hidden = true;
+        if (shown()) shown().textContent = "Live";
+        loadList();
+        if (showing()) showChat(state.current.id, { fresh: false });
+        return;
+      }
+      if (e.kind === "typing") { onTyping(e); return; }
+      if (e.kind === "message_created") typingNow.clear(e.chat_id);
       loadList();
-      if (current && current.kind === "chats") showChat(current.id, { fresh: false });
-      return;
-    }
-    if (e.kind === "typing") { onTyping(e); return; }
-    // A message ends its author's typing.
-    if (e.kind === "message_created" && typingNow[e.chat_id]) { typingNow[e.chat_id] = {}; renderTyping(); }
-    loadList();
-    if (current && current.kind === "chats" && (e.kind === "resync" || e.chat_id === current.id)) showChat(current.id, { fresh: false });
-  };
-  socket.onclose = (e) => {
-    if (!token) return;
-    if (e.code === 4401) { sessionEnded(); return; }
-    $offline.hidden = false;
-    if (live()) live().textContent = "Offline";
-    retry = Math.min(retry + 1, 5);
-    setTimeout(() => { if (token) connect(); }, 500 * retry);
-  };
+      if (showing(e.kind === "resync" ? undefined : e.chat_id)) showChat(state.current.id, { fresh: false });
+    },
+    onDown: (code) => {
+      if (!state.token) return false;
+      if (code === 4401) { sessionEnded(); return false; }
+      $offline.hidden = false;
+      if (shown()) shown().textContent = "Offline";
+      return true;
+    },
+  });
 }
 
-// Once every script of the page has run (rules.js and tickets.js come
-// after this one), so a reload on any page finds its code.
-window.addEventListener("DOMContentLoaded", () => { if (token) start(); else renderSignIn(); });
+// Module scripts run once the page is parsed.
+if (state.token) start(); else renderSignIn();

@@ -1,8 +1,7 @@
 // Shared by the console and the widget: build DOM nodes. Text goes in as
 // text (`text:` or string children), never as HTML.
-"use strict";
 
-function el(tag, attrs = {}, ...children) {
+export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (v === false || v === null || v === undefined) continue;
@@ -12,4 +11,20 @@ function el(tag, attrs = {}, ...children) {
   }
   for (const c of children.flat()) if (c !== null && c !== undefined) node.append(c);
   return node;
+}
+
+// A date and time in the reader's own words.
+export function when(iso) {
+  return new Date(iso).toLocaleString(undefined, { dateStyle: "short", timeStyle: "short" });
+}
+
+// The console's pages of their own (a ticket, the ticket list, the rules)
+// take the main column: the chat's columns are hidden (kept, with any
+// draft), and another such page is removed.
+export function showPage(attrs, ...children) {
+  for (const id of ["thread", "sidebar"]) { const n = document.getElementById(id); if (n) n.hidden = true; }
+  for (const id of ["ticket", "rules", "tickets"]) { const n = document.getElementById(id); if (n) n.remove(); }
+  const page = el("article", attrs, ...children);
+  document.getElementById("main").append(page);
+  return page;
 }

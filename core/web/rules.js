@@ -2,38 +2,28 @@
 // settings as a form generated from the schema the plugin declares, its
 // policy and limits; a shadow run of the changes over recent chats; save;
 // upload a plugin; recent faults, usage, and the history with rollback.
-// Uses `api`, `el`, `when` and `current` from console.js.
-"use strict";
+import { api } from "./api.js";
+import { el, showPage, when } from "./dom.js";
+import { state } from "./state.js";
 
-const HOOKS = ["subject", "transcript", "assignment", "summary", "fields"];
-
-// The built-in plugin that runs a rule written in JavaScript, the function
-// a rule defines for each hook, and a first rule to edit.
+// The built-in plugin that runs a rule written in JavaScript.
 const JAVASCRIPT = "javascript";
 // The page's hook forms, for a hook's "Try on this chat" (which runs the
 // pipeline as all the forms stand).
 let allForms = [];
-const JS_FUNCTION = { subject: "subject", transcript: "transcript", assignment: "assign", summary: "summary", fields: "fields" };
-const JS_STARTER = {
-  subject: "// The new ticket's subject when the agent leaves it blank.\nfunction subject(chat) {\n  return \"Chat with \" + chat.visitor.name;\n}\n",
-  transcript: "// The ticket's description, from the chat's messages.\nfunction transcript(chat) {\n  return chat.messages.map((m) => m.author_name + \": \" + m.body).join(\"\\n\");\n}\n",
-  assignment: "// Who gets the ticket: an id of one of the candidates.\nfunction assign(chat, agent, candidates) {\n  return agent.id;\n}\n",
-  summary: "// The summary kept with the chat when it closes (null for none).\nfunction summary(chat) {\n  const first = chat.first_visitor_message;\n  return first ? first.body.slice(0, 200) : null;\n}\n",
-  fields: "// The ticket's priority, tags and custom fields.\nfunction fields(chat) {\n  return { priority: null, tags: [], custom: {} };\n}\n",
-};
+// Each hook's JavaScript function name and first rule, as the server says
+// (GET /pipeline/hooks), by hook.
+let jsRules = {};
 
-async function showRules() {
-  const main = document.getElementById("main");
-  for (const id of ["thread", "sidebar"]) { const n = document.getElementById(id); if (n) n.hidden = true; }
-  for (const id of ["ticket", "rules", "tickets"]) { const n = document.getElementById(id); if (n) n.remove(); }
-  const page = el("article", { class: "ticket rules", id: "rules" }, el("h2", { text: "Conversion rules" }), el("p", { text: "Loading…" }));
-  main.append(page);
-  const [pipeline, plugins, faults, history, usage] = await Promise.all(
-    ["/pipeline", "/plugins", "/plugins/faults?limit=10", "/pipeline/history", "/plugins/usage"].map((p) => api("GET", p)));
-  if (!current || current.kind !== "rules") return;
+export async function showRules() {
+  const page = showPage({ class: "ticket rules", id: "rules" }, el("h2", { text: "Conversion rules" }), el("p", { text: "Loading…" }));
+  const [pipeline, plugins, faults, history, usage, hooks] = await Promise.all(
+    ["/pipeline", "/plugins", "/plugins/faults?limit=10", "/pipeline/history", "/plugins/usage", "/pipeline/hooks"].map((p) => api("GET", p)));
+  if (!state.current || state.current.kind !== "rules") return;
   if (pipeline.status === 403) { page.replaceChildren(el("h2", { text: "Conversion rules" }), el("p", { class: "error", text: "Only admins can change conversion rules." })); return; }
   const byId = Object.fromEntries(plugins.data.map((p) => [p.id, p]));
-  const forms = HOOKS.map((hook) => hookForm(hook, pipeline.data.hooks[hook], plugins.data, byId));
+  jsRules = Object.fromEntries(hooks.data.map((h) => [h.hook, h]));
+  const forms = hooks.data.map((h) => hookForm(h.hook, pipeline.data.hooks[h.hook], plugins.data, byId));
   allForms = forms;
   const message = el("p", { id: "rules-message", role: "status" });
   const results = el("section", { id: "shadow-results", "aria-live": "polite" });
@@ -135,7 +125,7 @@ function codeEditor(hook, text) {
   number();
   return {
     node: el("div", { class: "setting" },
-      el("label", { for: id, text: "Rule (JavaScript): a function named " + JS_FUNCTION[hook] }),
+      el("label", { for: id, text: "Rule (JavaScript): a function named " + jsRules[hook].javascript_function }),
       el("div", { class: "editor" }, gutter, area), error),
     value: () => area.value,
     fail(message, line, column) {
@@ -201,7 +191,7 @@ function hookForm(hook, now, plugins, byId) {
     form.editor = null;
     if (select.value === JAVASCRIPT) {
       form.keep = {};
-      form.editor = codeEditor(hook, config.source || JS_STARTER[hook]);
+      form.editor = codeEditor(hook, config.source || jsRules[hook].javascript_starter);
       settings.replaceChildren(form.editor.node, tryOnChat(hook, () => allForms));
       return;
     }
@@ -288,7 +278,7 @@ function uploadForm() {
       if (!file.files.length) { status.textContent = "Pick a .wasm file."; return; }
       const query = name.value.trim() ? "?name=" + encodeURIComponent(name.value.trim()) : "";
       const res = await fetch("/api/v1/plugins" + query, { method: "POST",
-        headers: { Authorization: "Bearer " + token, "Content-Type": "application/wasm" }, body: file.files[0] });
+        headers: { Authorization: "Bearer " + state.token, "Content-Type": "application/wasm" }, body: file.files[0] });
       const data = await res.json().catch(() => null);
       status.textContent = res.ok ? "Installed " + data.name + "." : problem({ status: res.status, data });
       if (res.ok) showRules();

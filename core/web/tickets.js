@@ -2,20 +2,16 @@
 // a time) and a ticket's page (status, priority and assignee controls, the
 // reply and internal comment composer, comments with their e-mail state,
 // the activity log, the description and the receipt).
-// Uses `api`, `el`, `when` and `current` from console.js.
-"use strict";
+import { api } from "./api.js";
+import { el, showPage, when } from "./dom.js";
+import { state } from "./state.js";
 
 const STATUSES = ["open", "in_progress", "pending", "solved", "closed"];
 const PRIORITIES = ["low", "normal", "high", "urgent"];
 const statusLabel = (s) => s.replace("_", " ");
 
 function ticketPage(id, ...children) {
-  const main = document.getElementById("main");
-  for (const n of ["thread", "sidebar"]) { const x = document.getElementById(n); if (x) x.hidden = true; }
-  for (const n of ["ticket", "rules", "tickets"]) { const x = document.getElementById(n); if (x) x.remove(); }
-  const page = el("article", { class: "ticket", id, tabindex: "-1" }, ...children);
-  main.append(page);
-  return page;
+  return showPage({ class: "ticket", id, tabindex: "-1" }, ...children);
 }
 
 function select(id, values, selected, label) {
@@ -27,7 +23,7 @@ function select(id, values, selected, label) {
 
 let ticketFilter = { q: "", status: "", assignee: "", sort: "number", breached: false };
 
-async function showTicketList() {
+export async function showTicketList() {
   const page = ticketPage("tickets", el("h2", { text: "Tickets" }), el("p", { role: "status", text: "Loading…" }));
   const me = await api("GET", "/auth/session").catch(() => null);
   const myId = me && me.ok && me.data && me.data.agent ? me.data.agent.id : "";
@@ -47,7 +43,7 @@ async function showTicketList() {
     const res = await api("GET", path);
     // Only the newest request's answer is shown (a search typed fast
     // asks several times).
-    if (!current || current.kind !== "ticket-list" || asked !== latest) return;
+    if (!state.current || state.current.kind !== "ticket-list" || asked !== latest) return;
     if (!res.ok) { note.textContent = res.data ? res.data.error.message : "Could not load tickets."; return; }
     const found = res.data.map((t) => el("tr", {},
       el("td", {}, el("a", { href: "#/tickets/" + t.number, text: t.number })),
@@ -98,11 +94,11 @@ async function showTicketList() {
 
 // ---- one ticket -------------------------------------------------------
 
-async function showTicket(number) {
+export async function showTicket(number) {
   const page = ticketPage("ticket", el("p", { role: "status", text: "Loading ticket " + number + "…" }));
   const [{ status, data: t }, agents] = await Promise.all([
     api("GET", "/tickets/" + encodeURIComponent(number)), api("GET", "/agents")]);
-  if (!current || current.id !== number) return;
+  if (!state.current || state.current.id !== number) return;
   if (status !== 200) { page.replaceChildren(el("p", { class: "error", text: "No such ticket." })); return; }
   renderTicket(page, t, agents.ok ? agents.data : []);
 }
@@ -217,4 +213,19 @@ function commentComposer(page, t, agents) {
   form.append(label, body, error, notConfigured || "",
     el("div", { class: "row" }, el("label", { class: "inline", for: "comment-internal" }, internal, "Internal comment"), send));
   return form;
+}
+
+// What ran for each step of the conversion that made the ticket.
+function receipt(entries) {
+  const outcome = { ok: "ok", fell_back: "fell back to the built-in rule", native: "built-in rule", typed: "typed by the agent" };
+  return el("section", { id: "ticket-receipt" },
+    el("h3", { text: "How this ticket was made" }),
+    el("table", { class: "receipt" },
+      el("thead", {}, el("tr", {}, ["Step", "Plugin", "Outcome", "Fuel", "Time"].map((h) => el("th", { scope: "col", text: h })))),
+      el("tbody", {}, entries.map((r) => el("tr", {},
+        el("td", { text: r.hook }),
+        el("td", { title: r.sha256 || "", text: r.plugin_name.replace(/^builtin:/, "") + (r.version ? " " + r.version : "") + (r.sha256 ? " · " + r.sha256.slice(0, 12) : "") }),
+        el("td", { text: (outcome[r.outcome] || r.outcome) + (r.reason ? ": " + r.reason : "") }),
+        el("td", { text: r.fuel == null ? "" : r.fuel.toLocaleString() }),
+        el("td", { text: r.elapsed_ms == null ? "" : r.elapsed_ms.toFixed(2) + " ms" }))))));
 }

@@ -1,15 +1,16 @@
 // The visitor's chat: start a chat, talk live, rate it once it closes
 // (conversion to a ticket included). The page is /widget?key=<widget key>;
 // sites embed it with /widget.js. Strings from the server go in as text.
-"use strict";
+import { el } from "./dom.js";
+import { live } from "./live.js";
+import { typingBoard, typist } from "./typing.js";
 
 const key = new URLSearchParams(location.search).get("key") || "";
 const store = "threadline.chat." + key;
 const $box = document.getElementById("widget");
 const $offline = document.getElementById("offline");
 let session = JSON.parse(localStorage.getItem(store) || "null"); // { chat, token }
-let socket = null;
-let retry = 0;
+let feed = null; // the live-updates socket
 
 async function call(method, path, body, auth) {
   const res = await fetch("/api/v1/widget" + path, {
@@ -97,42 +98,20 @@ async function render() {
   if (last) last.scrollIntoView({ block: "nearest" });
 }
 
-// "Alice is typing…", kept across redraws; an agent's notice lasts 6 s
-// unless repeated, and a message from them ends it.
+// "Alice is typing…", kept across redraws; a message from them ends it.
 const typingLine = el("p", { id: "typing", class: "typing", role: "status" });
-let agentsTyping = {};
-
-function onTyping(t) {
-  if (t.active) agentsTyping[t.agent_id] = { name: t.name, until: Date.now() + 6000 };
-  else delete agentsTyping[t.agent_id];
-  showTyping();
-  setTimeout(showTyping, 6100);
-}
-
-function showTyping() {
-  const now = Date.now();
-  const names = Object.values(agentsTyping).filter((a) => a.until > now).map((a) => a.name);
-  const text = names.length ? names.join(" and ") + (names.length > 1 ? " are typing…" : " is typing…") : "";
+const agentsTyping = typingBoard(() => {
+  const text = agentsTyping.text("chat");
   if (typingLine.textContent !== text) typingLine.textContent = text;
-}
+});
 
-// Tells the agents the visitor types: at once, again every 2 s while keys
-// are pressed, and at once when they stop.
-let typingSince = 0;
-let typingShown = false;
-function sendTyping(active) {
-  if (!socket || socket.readyState !== WebSocket.OPEN) return;
-  const now = Date.now();
-  if (active && typingShown && now - typingSince < 2000) return;
-  if (!active && !typingShown) return;
-  typingSince = now; typingShown = active;
-  socket.send(JSON.stringify({ kind: "typing", active }));
-}
+// Tells the agents the visitor types.
+const typing = typist((active) => { if (feed) feed.send({ kind: "typing", active }); });
 
 function composer() {
   const body = el("textarea", { id: "visitor-body", rows: 2, required: true });
-  body.addEventListener("input", () => sendTyping(!!body.value.trim()));
-  body.addEventListener("blur", () => sendTyping(false));
+  body.addEventListener("input", () => typing.typed(body.value));
+  body.addEventListener("blur", () => typing.stop());
   const error = el("p", { class: "error", role: "alert" });
   const form = el("form", { class: "composer", id: "visitor-composer", onsubmit: async (e) => {
       e.preventDefault();
@@ -140,7 +119,7 @@ function composer() {
       const res = await call("POST", "/chats/" + encodeURIComponent(session.chat) + "/messages", { body: body.value }, true).catch(() => null);
       if (!res || !res.ok) { error.textContent = forVisitors(res, "Your message was not sent. Please try again."); return; }
       body.value = "";
-      sendTyping(false);
+      typing.stop();
       render();
     } },
     el("label", { for: "visitor-body", text: "Message" }), body, error,
@@ -173,26 +152,29 @@ function closed(chat) {
 }
 
 function connect() {
-  const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-  // The token goes in the first frame, never in the URL (where proxies log it).
-  socket = new WebSocket(scheme + location.host + "/api/v1/widget/chats/" + encodeURIComponent(session.chat) + "/events");
+  if (feed) feed.stop();
   const sent = session.token;
-  socket.onopen = () => socket.send(JSON.stringify({ token: sent }));
-  socket.onmessage = (msg) => {
-    const e = JSON.parse(msg.data);
-    if (e.kind === "ready") { retry = 0; $offline.hidden = true; }
-    if (e.kind === "typing") { if (e.typing) onTyping(e.typing); return; }
-    if (e.kind === "message_created") { agentsTyping = {}; showTyping(); }
-    render();
-  };
-  socket.onclose = (e) => {
-    if (!session) return;
-    // The chat closed long ago and its token expired: start afresh.
-    if (e.code === 4401 || e.code === 4404) { localStorage.removeItem(store); session = null; startForm(); return; }
-    $offline.hidden = false;
-    retry = Math.min(retry + 1, 5);
-    setTimeout(connect, 500 * retry);
-  };
+  feed = live({
+    path: "/api/v1/widget/chats/" + encodeURIComponent(session.chat) + "/events",
+    hello: () => ({ token: sent }),
+    onEvent: (e) => {
+      if (e.kind === "ready") $offline.hidden = true;
+      if (e.kind === "typing") {
+        const t = e.typing;
+        if (t) agentsTyping.heard("chat", t.agent_id, t.name, t.active);
+        return;
+      }
+      if (e.kind === "message_created") agentsTyping.clear("chat");
+      render();
+    },
+    onDown: (code) => {
+      if (!session) return false;
+      // The chat closed long ago and its token expired: start afresh.
+      if (code === 4401 || code === 4404) { localStorage.removeItem(store); session = null; startForm(); return false; }
+      $offline.hidden = false;
+      return true;
+    },
+  });
 }
 
 if (session) { connect(); render(); } else startForm();

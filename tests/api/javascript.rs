@@ -18,6 +18,7 @@ on_both_databases!(
     runaway_rules_are_faults_under_fallback_and_others_are_served,
     runaway_rules_are_faults_under_reject_and_others_are_served,
     the_history_of_long_rules_is_bounded_in_size,
+    the_server_names_the_hooks_and_a_starter_rule_for_each_that_saves_and_runs,
 );
 
 fn rule(source: &str) -> Value {
@@ -451,5 +452,49 @@ async fn the_history_of_long_rules_is_bounded_in_size(app: TestApp) {
             .as_str()
             .unwrap()
             .ends_with("version 15")
+    );
+}
+
+/// The console builds its rules page from the server's list of hooks (in
+/// the order a conversion runs them) and each hook's first JavaScript rule;
+/// every starter is a rule the server accepts, and runs.
+async fn the_server_names_the_hooks_and_a_starter_rule_for_each_that_saves_and_runs(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let r = app.get("/api/v1/pipeline/hooks", &t.admin.token).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let hooks = r.body.as_array().unwrap().clone();
+    let names: Vec<&str> = hooks.iter().map(|h| h["hook"].as_str().unwrap()).collect();
+    assert_eq!(names, ["subject", "transcript", "assignment", "summary", "fields"]);
+    assert_eq!(hooks[2]["javascript_function"], "assign");
+    let mut pipeline = serde_json::Map::new();
+    for h in &hooks {
+        let starter = h["javascript_starter"].as_str().unwrap();
+        let function = h["javascript_function"].as_str().unwrap();
+        assert!(starter.contains(&format!("function {function}(")), "{starter}");
+        pipeline.insert(h["hook"].as_str().unwrap().to_owned(), rule(starter));
+    }
+    let r = app.put_pipeline(&t.admin.token, Value::Object(pipeline)).await;
+    assert_eq!(r.status, StatusCode::OK, "every starter saves: {:?}", r.body);
+    let (chat, _) = app.simple_chat(&t).await;
+    let r = app
+        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@navy.mil"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["subject"], "Chat with Grace Hopper");
+    let number = r.body["number"].as_str().unwrap().to_owned();
+    let r = app.get(&format!("/api/v1/tickets/{number}"), &t.admin.token).await;
+    let receipt = r.body["receipt"].as_array().unwrap();
+    assert_eq!(receipt.len(), 4, "{receipt:?}");
+    assert!(
+        receipt
+            .iter()
+            .all(|e| e["outcome"] == "ok" && e["plugin"] == "javascript"),
+        "every hook ran its starter: {receipt:?}"
+    );
+
+    let bob = app.agent(&t, "Bob").await;
+    assert_eq!(
+        app.get("/api/v1/pipeline/hooks", &bob.token).await.status,
+        StatusCode::FORBIDDEN
     );
 }

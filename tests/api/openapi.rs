@@ -44,6 +44,7 @@ async fn the_openapi_document_lists_every_route(app: TestApp) {
         ("/api/v1/chats/{chat_id}/hook-input", "get"),
         ("/api/v1/pipeline/shadow", "post"),
         ("/api/v1/pipeline/history", "get"),
+        ("/api/v1/pipeline/hooks", "get"),
         ("/api/v1/pipeline/rollback", "post"),
         ("/api/v1/tickets/{number}", "patch"),
         ("/api/v1/tickets/{number}/comments", "post"),
@@ -60,7 +61,16 @@ async fn the_openapi_document_lists_every_route(app: TestApp) {
         .values()
         .map(|p| p.as_object().unwrap().len())
         .sum();
-    assert_eq!(documented, 37, "a route was added without a test line above");
+    assert_eq!(documented, 38, "a route was added without a test line above");
+    // Answers shared by kind are declared once for the document: 403 where
+    // the route needs an admin (the `admin` scope), 400 for a JSON body.
+    let put_pipeline = &paths["/api/v1/pipeline"]["put"];
+    assert_eq!(put_pipeline["security"][0]["agent_token"], serde_json::json!(["admin"]));
+    assert_eq!(put_pipeline["responses"]["403"]["description"], "Admins only");
+    assert_eq!(put_pipeline["responses"]["400"]["description"], "Malformed JSON");
+    let list_chats = &paths["/api/v1/chats"]["get"];
+    assert!(list_chats["responses"]["403"].is_null(), "agents may list chats");
+    assert!(list_chats["responses"]["400"].is_null(), "no body to be malformed");
     assert!(r.body["components"]["schemas"]["TicketView"].is_object());
     // OpenAPI requires a description on every response (validators refuse
     // the document without one).

@@ -26,6 +26,7 @@ pub(super) const MAX_PIPELINE_BODY: usize = 4 << 20;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_pipeline, put_pipeline))
+        .routes(routes!(pipeline_hooks))
         .routes(routes!(pipeline_history))
         .routes(routes!(rollback_pipeline))
         .layer(DefaultBodyLimit::max(MAX_PIPELINE_BODY))
@@ -78,6 +79,34 @@ fn view(settings: BTreeMap<HookKind, HookSettings>) -> PipelineView {
             .collect(),
         max_limits: Limits::MAX,
     }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HookInfoView {
+    /// subject, transcript, assignment, summary or fields.
+    hook: String,
+    /// The function a JavaScript rule for this hook defines.
+    javascript_function: String,
+    /// A first JavaScript rule to start from.
+    javascript_starter: String,
+}
+
+/// The pipeline's hooks, in the order a conversion runs them, with what a
+/// JavaScript rule for each looks like: the console builds its page from
+/// this rather than keeping its own copy.
+#[utoipa::path(get, path = "/api/v1/pipeline/hooks", tag = "plugins", security(("agent_token" = ["admin"])),
+    responses((status = 200, description = "OK", body = Vec<HookInfoView>)))]
+async fn pipeline_hooks(AuthAdmin(_admin): AuthAdmin) -> axum::Json<Vec<HookInfoView>> {
+    axum::Json(
+        HookKind::ALL
+            .into_iter()
+            .map(|hook| HookInfoView {
+                hook: hook.as_str().to_owned(),
+                javascript_function: javascript::function(hook).to_owned(),
+                javascript_starter: javascript::starter(hook).to_owned(),
+            })
+            .collect(),
+    )
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -8,33 +8,34 @@ use axum::routing::get;
 
 use super::AppState;
 
-/// Every embedded file: where it is served, and as what.
-const ASSETS: [(&str, &str, &str); 9] = [
+/// An embedded file of `web/` served under `/assets/`.
+macro_rules! asset {
+    ($file:literal, $type:literal) => {
+        (
+            concat!("/assets/", $file),
+            $type,
+            include_str!(concat!("../../web/", $file)),
+        )
+    };
+}
+
+/// Every embedded file: where it is served, and as what. The console and
+/// the widget are ES modules (no build step): the pages load their entry
+/// module, which imports the rest.
+const ASSETS: [(&str, &str, &str); 13] = [
     ("/console", "text/html", include_str!("../../web/console.html")),
     ("/widget", "text/html", include_str!("../../web/widget.html")),
     ("/widget.js", "text/javascript", include_str!("../../web/widget.js")),
-    ("/assets/dom.js", "text/javascript", include_str!("../../web/dom.js")),
-    (
-        "/assets/console.js",
-        "text/javascript",
-        include_str!("../../web/console.js"),
-    ),
-    (
-        "/assets/rules.js",
-        "text/javascript",
-        include_str!("../../web/rules.js"),
-    ),
-    (
-        "/assets/tickets.js",
-        "text/javascript",
-        include_str!("../../web/tickets.js"),
-    ),
-    (
-        "/assets/widget-app.js",
-        "text/javascript",
-        include_str!("../../web/widget-app.js"),
-    ),
-    ("/assets/style.css", "text/css", include_str!("../../web/style.css")),
+    asset!("api.js", "text/javascript"),
+    asset!("console.js", "text/javascript"),
+    asset!("dom.js", "text/javascript"),
+    asset!("live.js", "text/javascript"),
+    asset!("rules.js", "text/javascript"),
+    asset!("state.js", "text/javascript"),
+    asset!("tickets.js", "text/javascript"),
+    asset!("typing.js", "text/javascript"),
+    asset!("widget-app.js", "text/javascript"),
+    asset!("style.css", "text/css"),
 ];
 
 pub fn router() -> axum::Router<AppState> {

@@ -75,6 +75,33 @@ pub fn function(hook: HookKind) -> &'static str {
     }
 }
 
+/// A first rule for `hook`, for an operator to start from: it gives the
+/// built-in rule's kind of answer.
+pub fn starter(hook: HookKind) -> &'static str {
+    match hook {
+        HookKind::Subject => {
+            "// The new ticket's subject when the agent leaves it blank.\nfunction subject(chat) {\n  return \"Chat \
+             with \" + chat.visitor.name;\n}\n"
+        }
+        HookKind::Transcript => {
+            "// The ticket's description, from the chat's messages.\nfunction transcript(chat) {\n  return \
+             chat.messages.map((m) => m.author_name + \": \" + m.body).join(\"\\n\");\n}\n"
+        }
+        HookKind::Assignment => {
+            "// Who gets the ticket: an id of one of the candidates.\nfunction assign(chat, agent, candidates) {\n  \
+             return agent.id;\n}\n"
+        }
+        HookKind::Summary => {
+            "// The summary kept with the chat when it closes (null for none).\nfunction summary(chat) {\n  const \
+             first = chat.first_visitor_message;\n  return first ? first.body.slice(0, 200) : null;\n}\n"
+        }
+        HookKind::Fields => {
+            "// The ticket's priority, tags and custom fields.\nfunction fields(chat) {\n  return { priority: null, \
+             tags: [], custom: {} };\n}\n"
+        }
+    }
+}
+
 pub(super) mod bindings {
     wasmtime::component::bindgen!({
         path: "../plugins/javascript/wit",

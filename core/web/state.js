@@ -1,0 +1,16 @@
+// The console's one state object: who is signed in, what the page shows,
+// and what happens when the server ends the session. Every module reads
+// and writes it here rather than keeping globals of its own.
+
+export const state = {
+  token: localStorage.getItem("threadline.token"),
+  // This agent's id, to tell their own typing from others'.
+  me: null,
+  // The chat, ticket or page shown: { kind, id }; a page that loads checks
+  // it is still the one shown before it draws.
+  current: null,
+  // Which chats the inbox lists: "open" or "closed".
+  listStatus: "open",
+  // Set by the console: the server no longer knows the session.
+  onSignedOut: () => {},
+};
