@@ -17,8 +17,7 @@ impl assignment::Hook for AssignConvertingAgent {
 
 impl Describe for AssignConvertingAgent {
     fn describe() -> Info {
-        let mut info = describe::info(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"), &["assignment"]);
-        info.settings = vec![
+        describe::settings(vec![
             describe::choice(
                 "strategy",
                 &["converting_agent", "least_loaded", "round_robin", "skills"],
@@ -28,10 +27,8 @@ impl Describe for AssignConvertingAgent {
                  subject or the visitor's messages name. Nobody fits: the converting agent.",
             ),
             describe::boolean("include_offline", Some(false), "Consider agents who are not online."),
-        ];
-        info
+        ])
     }
 }
 
-threadline_plugin_sdk::export_assignment_hook!(AssignConvertingAgent);
-threadline_plugin_sdk::export_describe!(AssignConvertingAgent);
+threadline_plugin_sdk::export_plugin!(AssignConvertingAgent, hooks: [assignment]);

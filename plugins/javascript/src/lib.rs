@@ -247,12 +247,7 @@ pub fn check(source: &str, function: &str) -> Result<(), Failure> {
     engine::load(source, function, &mut js).map(drop)
 }
 
-threadline_plugin_sdk::export_subject_hook!(JavaScript);
-threadline_plugin_sdk::export_transcript_hook!(JavaScript);
-threadline_plugin_sdk::export_assignment_hook!(JavaScript);
-threadline_plugin_sdk::export_summary_hook!(JavaScript);
-threadline_plugin_sdk::export_fields_hook!(JavaScript);
-threadline_plugin_sdk::export_describe!(JavaScript);
+threadline_plugin_sdk::export_plugin!(JavaScript, hooks: [subject, transcript, assignment, summary, fields]);
 
 #[cfg(target_arch = "wasm32")]
 mod component {

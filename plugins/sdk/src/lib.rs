@@ -254,8 +254,14 @@ pub mod describe {
 
     pub use bindings::exports::threadline::plugin::describe::{Info, Setting, SettingKind};
 
+    /// What a plugin says of itself. With [`export_plugin!`](crate::export_plugin)
+    /// the name, version and hooks are filled in from the crate and the
+    /// macro's hook list, so a plugin says only what else it has: its
+    /// settings. Without settings, the default says nothing more.
     pub trait Describe {
-        fn describe() -> Info;
+        fn describe() -> Info {
+            info("", "", &[])
+        }
     }
 
     #[doc(hidden)]
@@ -265,6 +271,14 @@ pub mod describe {
         fn describe() -> Info {
             T::describe()
         }
+    }
+
+    /// A description that says only which settings the plugin takes; with
+    /// `export_plugin!` the rest is filled in.
+    pub fn settings(settings: Vec<Setting>) -> Info {
+        let mut info = info("", "", &[]);
+        info.settings = settings;
+        info
     }
 
     /// The plugin's name and version (pass `env!("CARGO_PKG_NAME")` and
@@ -440,6 +454,62 @@ macro_rules! export_fields_hook {
             type __ThreadlineExport = $crate::fields::Export<$ty>;
             $crate::fields::bindings::__export_fields_hook!(__ThreadlineExport);
         };
+    };
+}
+
+/// Exports a plugin: each hook it names (the type implements that hook's
+/// `Hook` trait) and its `describe`, whose name, version and hook list are
+/// filled in here from the crate and the hooks named, so they cannot
+/// disagree with what the component exports. The type implements
+/// `describe::Describe` for its settings (the default says none).
+///
+/// ```ignore
+/// threadline_plugin_sdk::export_plugin!(Plugin, hooks: [subject, fields]);
+/// ```
+#[macro_export]
+macro_rules! export_plugin {
+    ($ty:ty, hooks: [$($hook:ident),+ $(,)?]) => {
+        $( $crate::__export_hook!($hook, $ty); )+
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            struct __ThreadlineDescribe;
+            impl $crate::describe::Describe for __ThreadlineDescribe {
+                fn describe() -> $crate::describe::Info {
+                    let mut info = <$ty as $crate::describe::Describe>::describe();
+                    if info.name.is_empty() {
+                        info.name = env!("CARGO_PKG_NAME").into();
+                    }
+                    if info.version.is_empty() {
+                        info.version = env!("CARGO_PKG_VERSION").into();
+                    }
+                    info.hooks = ::std::vec![$(::std::string::String::from(stringify!($hook))),+];
+                    info
+                }
+            }
+            type __ThreadlineExport = $crate::describe::Export<__ThreadlineDescribe>;
+            $crate::describe::bindings::__export_describe!(__ThreadlineExport);
+        };
+    };
+}
+
+/// One hook of [`export_plugin!`], by its name in the contract.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_hook {
+    (subject, $ty:ty) => {
+        $crate::export_subject_hook!($ty);
+    };
+    (transcript, $ty:ty) => {
+        $crate::export_transcript_hook!($ty);
+    };
+    (assignment, $ty:ty) => {
+        $crate::export_assignment_hook!($ty);
+    };
+    (summary, $ty:ty) => {
+        $crate::export_summary_hook!($ty);
+    };
+    (fields, $ty:ty) => {
+        $crate::export_fields_hook!($ty);
     };
 }
 

@@ -16,15 +16,12 @@ impl subject::Hook for SubjectDefault {
 
 impl Describe for SubjectDefault {
     fn describe() -> Info {
-        let mut info = describe::info(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"), &["subject"]);
         let about = format!(
             "The subject, with placeholders {}. Empty: the chat's own subject, else \"Chat with\" the visitor's name.",
             rules::SUBJECT_PLACEHOLDERS
         );
-        info.settings = vec![describe::text("template", None, &about)];
-        info
+        describe::settings(vec![describe::text("template", None, &about)])
     }
 }
 
-threadline_plugin_sdk::export_subject_hook!(SubjectDefault);
-threadline_plugin_sdk::export_describe!(SubjectDefault);
+threadline_plugin_sdk::export_plugin!(SubjectDefault, hooks: [subject]);

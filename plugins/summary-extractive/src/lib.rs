@@ -19,8 +19,7 @@ impl summary::Hook for SummaryExtractive {
 
 impl Describe for SummaryExtractive {
     fn describe() -> Info {
-        let mut info = describe::info(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"), &["summary"]);
-        info.settings = vec![
+        describe::settings(vec![
             describe::boolean("enabled", Some(true), "Write a summary when a chat closes."),
             describe::integer("length", Some(200), "Characters quoted of each message (20 to 2000)."),
             describe::boolean(
@@ -28,10 +27,8 @@ impl Describe for SummaryExtractive {
                 Some(false),
                 "Replace e-mail addresses, phone numbers and card numbers in the quotes.",
             ),
-        ];
-        info
+        ])
     }
 }
 
-threadline_plugin_sdk::export_summary_hook!(SummaryExtractive);
-threadline_plugin_sdk::export_describe!(SummaryExtractive);
+threadline_plugin_sdk::export_plugin!(SummaryExtractive, hooks: [summary]);

@@ -18,8 +18,7 @@ impl transcript::Hook for TranscriptPlain {
 
 impl Describe for TranscriptPlain {
     fn describe() -> Info {
-        let mut info = describe::info(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"), &["transcript"]);
-        info.settings = vec![
+        describe::settings(vec![
             describe::choice(
                 "format",
                 &["plain", "markdown"],
@@ -48,10 +47,8 @@ impl Describe for TranscriptPlain {
                 Some(false),
                 "Replace e-mail addresses, phone numbers and card numbers before the text reaches the ticket.",
             ),
-        ];
-        info
+        ])
     }
 }
 
-threadline_plugin_sdk::export_transcript_hook!(TranscriptPlain);
-threadline_plugin_sdk::export_describe!(TranscriptPlain);
+threadline_plugin_sdk::export_plugin!(TranscriptPlain, hooks: [transcript]);

@@ -133,224 +133,40 @@ publish = false
     .into()
 }
 
+/// What `plugin new` writes for each hook: the crates of
+/// `plugins/templates/`, which CI builds and tests like any plugin.
+const TEMPLATES: [(HookKind, &str); 5] = [
+    (
+        HookKind::Subject,
+        include_str!("../../../../plugins/templates/subject/src/lib.rs"),
+    ),
+    (
+        HookKind::Transcript,
+        include_str!("../../../../plugins/templates/transcript/src/lib.rs"),
+    ),
+    (
+        HookKind::Assignment,
+        include_str!("../../../../plugins/templates/assignment/src/lib.rs"),
+    ),
+    (
+        HookKind::Summary,
+        include_str!("../../../../plugins/templates/summary/src/lib.rs"),
+    ),
+    (
+        HookKind::Fields,
+        include_str!("../../../../plugins/templates/fields/src/lib.rs"),
+    ),
+];
+
 /// The hook's logic is one short function, what the plugin says of
-/// itself, and a native test of the logic.
+/// itself, and a native test of the logic: the hook's template, under the
+/// new crate's name.
 fn hook_source(name: &str, hook: HookKind) -> String {
-    let body = match hook {
-        HookKind::Subject => {
-            r#"use threadline_plugin_sdk::{Chat, Context, Error, rules, setting, subject};
-
-pub struct Plugin;
-
-impl subject::Hook for Plugin {
-    /// The built-in subject, after a prefix an operator can set.
-    fn default_subject(ctx: &Context, chat: &Chat) -> Result<String, Error> {
-        let prefix: String = setting(ctx, "prefix")?.unwrap_or_else(|| "[Chat]".into());
-        Ok(format!("{prefix} {}", rules::default_subject(chat)))
-    }
-}
-
-SETTINGS describe::text("prefix", Some("[Chat]"), "Put before the subject.")
-
-threadline_plugin_sdk::export_subject_hook!(Plugin);
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use threadline_plugin_sdk::Author;
-    use threadline_plugin_sdk::subject::Hook;
-    use threadline_plugin_sdk::testing::{chat, context};
-
-    #[test]
-    fn prefixes_the_default_subject() {
-        let chat = chat("Ada", None, &[(Author::Visitor, "Ada", "Hello?")]);
-        let subject = Plugin::default_subject(&context(&[("prefix", "[VIP]")]), &chat).unwrap();
-        assert_eq!(subject, "[VIP] Chat with Ada");
-    }
-}
-"#
-        }
-        HookKind::Transcript => {
-            r#"use threadline_plugin_sdk::{Chat, Context, Error, rules, transcript};
-
-pub struct Plugin;
-
-impl transcript::Hook for Plugin {
-    /// The built-in transcript, under a line that says whose chat it was.
-    fn format(_ctx: &Context, chat: &Chat) -> Result<String, Error> {
-        let lines = rules::plain_transcript(&chat.all_messages());
-        Ok(format!("Chat with {}\n\n{lines}", chat.visitor().name))
-    }
-}
-
-SETTINGS
-
-threadline_plugin_sdk::export_transcript_hook!(Plugin);
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use threadline_plugin_sdk::Author;
-    use threadline_plugin_sdk::testing::{chat, context};
-    use threadline_plugin_sdk::transcript::Hook;
-
-    #[test]
-    fn heads_the_transcript_with_the_visitor() {
-        let chat = chat("Ada", None, &[(Author::Visitor, "Ada", "Hello?")]);
-        let text = Plugin::format(&context(&[]), &chat).unwrap();
-        assert_eq!(text, "Chat with Ada\n\n[2026-11-25 10:00:00 UTC] Ada: Hello?");
-    }
-}
-"#
-        }
-        HookKind::Assignment => {
-            r#"use threadline_plugin_sdk::{Agent, Candidate, Chat, Context, Error, assignment};
-
-pub struct Plugin;
-
-impl assignment::Hook for Plugin {
-    /// The online agent with the fewest open tickets; the converting agent
-    /// when nobody is online.
-    fn assign(_ctx: &Context, _chat: &Chat, converting: &Agent, candidates: &[Candidate]) -> Result<String, Error> {
-        let least_loaded = candidates.iter().filter(|c| c.online).min_by_key(|c| c.open_tickets);
-        Ok(least_loaded.map_or_else(|| converting.id.clone(), |c| c.id.clone()))
-    }
-}
-
-SETTINGS
-
-threadline_plugin_sdk::export_assignment_hook!(Plugin);
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use threadline_plugin_sdk::assignment::Hook;
-    use threadline_plugin_sdk::testing::{agent, candidate, chat, context};
-
-    #[test]
-    fn picks_the_least_loaded_online_agent() {
-        let candidates = [
-            candidate("bob", "Bob", true, 7, &[]),
-            candidate("cleo", "Cleo", true, 2, &[]),
-            candidate("dev", "Dev", false, 0, &[]),
-        ];
-        let chat = chat("Ada", None, &[]);
-        let chosen = Plugin::assign(&context(&[]), &chat, &agent("bob", "Bob"), &candidates).unwrap();
-        assert_eq!(chosen, "cleo");
-    }
-}
-"#
-        }
-        HookKind::Summary => {
-            r#"use threadline_plugin_sdk::{Chat, Context, Error, rules, summary};
-
-pub struct Plugin;
-
-impl summary::Hook for Plugin {
-    /// The built-in summary, with how long the chat ran.
-    fn summarize(_ctx: &Context, chat: &Chat) -> Result<Option<String>, Error> {
-        let messages = chat.all_messages();
-        let minutes = match (messages.first(), messages.last()) {
-            (Some(first), Some(last)) => (last.sent_at - first.sent_at) / 60_000,
-            _ => 0,
-        };
-        Ok(rules::extractive_summary(&messages).map(|s| format!("{s}\nThe chat ran {minutes} min.")))
-    }
-}
-
-SETTINGS
-
-threadline_plugin_sdk::export_summary_hook!(Plugin);
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use threadline_plugin_sdk::Author;
-    use threadline_plugin_sdk::summary::Hook;
-    use threadline_plugin_sdk::testing::{chat, context};
-
-    #[test]
-    fn says_how_long_the_chat_ran() {
-        let chat = chat("Ada", None, &[(Author::Visitor, "Ada", "Hello?"), (Author::Agent, "Bob", "Hi!")]);
-        let summary = Plugin::summarize(&context(&[]), &chat).unwrap().unwrap();
-        assert!(summary.ends_with("The chat ran 1 min."), "{summary}");
-    }
-}
-"#
-        }
-        HookKind::Fields => {
-            r#"use threadline_plugin_sdk::fields::{self, Priority, TicketFields};
-use threadline_plugin_sdk::{Chat, Context, Error};
-
-pub struct Plugin;
-
-impl fields::Hook for Plugin {
-    /// Urgent, tagged `refund`, when the visitor's first message asks for
-    /// a refund.
-    fn fields(_ctx: &Context, chat: &Chat) -> Result<TicketFields, Error> {
-        let first = chat.first_visitor_message().map(|m| m.body.to_lowercase()).unwrap_or_default();
-        if first.contains("refund") || first.contains("charged twice") {
-            return Ok(TicketFields {
-                priority: Some(Priority::Urgent),
-                tags: vec!["refund".into()],
-                custom: Vec::new(),
-            });
-        }
-        Ok(TicketFields {
-            priority: None,
-            tags: Vec::new(),
-            custom: Vec::new(),
-        })
-    }
-}
-
-SETTINGS
-
-threadline_plugin_sdk::export_fields_hook!(Plugin);
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use threadline_plugin_sdk::Author;
-    use threadline_plugin_sdk::fields::Hook;
-    use threadline_plugin_sdk::testing::{chat, context};
-
-    #[test]
-    fn refunds_are_urgent() {
-        let chat = chat("Ada", None, &[(Author::Visitor, "Ada", "I want a refund")]);
-        let fields = Plugin::fields(&context(&[]), &chat).unwrap();
-        assert_eq!(fields.priority, Some(Priority::Urgent));
-        assert_eq!(fields.tags, ["refund"]);
-    }
-}
-"#
-        }
-    };
-    let (head, rest) = body
-        .split_once("SETTINGS")
-        .expect("every template has its settings line");
-    let (settings, rest) = rest.split_once('\n').unwrap_or((rest, ""));
-    let settings = settings.trim();
-    let settings = if settings.is_empty() {
-        String::new()
-    } else {
-        format!("\n        info.settings = vec![{settings}];")
-    };
-    let describe = format!(
-        r#"impl Describe for Plugin {{
-    /// What the server shows of this plugin, and the settings it checks.
-    fn describe() -> Info {{
-        #[allow(unused_mut)]
-        let mut info = describe::info(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"), &["{hook}"]);{settings}
-        info
-    }}
-}}
-
-threadline_plugin_sdk::export_describe!(Plugin);"#
-    );
-    format!(
-        "//! {name}: a Threadline {hook} plugin.\n\nuse threadline_plugin_sdk::describe::{{self, Describe, Info}};\n{head}{describe}{rest}"
-    )
+    let (_, template) = TEMPLATES
+        .iter()
+        .find(|(h, _)| *h == hook)
+        .expect("a template for every hook");
+    template.replacen(&format!("template-{hook}"), name, 1)
 }
 
 /// A chat to try the plugin on, with the answer `plugin test` expects.

@@ -36,14 +36,11 @@ impl assignment::Hook for LeastLoaded {
 
 impl Describe for LeastLoaded {
     fn describe() -> Info {
-        let mut info = describe::info(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"), &["assignment"]);
-        info.settings = vec![
+        describe::settings(vec![
             describe::text("skill", None, "Prefer agents with this skill."),
             describe::boolean("include_offline", Some(false), "Consider agents who are not online."),
-        ];
-        info
+        ])
     }
 }
 
-threadline_plugin_sdk::export_assignment_hook!(LeastLoaded);
-threadline_plugin_sdk::export_describe!(LeastLoaded);
+threadline_plugin_sdk::export_plugin!(LeastLoaded, hooks: [assignment]);
