@@ -162,7 +162,11 @@ async fn one_address_cannot_try_sign_ins_without_end(app: TestApp) {
         sign_ins_per_minute: 1,
         ..RateSettings::default()
     };
-    let app = TestApp::spawn_configured(app.db.clone(), threadline_tests::plugin_settings(), rates).await;
+    let app = TestApp::builder(app.db.clone())
+        .plugins(threadline_tests::plugin_settings())
+        .rates(rates)
+        .spawn()
+        .await;
     let t = app.tenant("Acme").await;
     for i in 0..5 {
         let r = app
@@ -331,21 +335,19 @@ async fn changing_a_password_ends_the_other_sessions(app: TestApp) {
     let phone = app.session(&t, &t.admin).await;
     let change = |current: &str, new: &str| json!({"current_password": current, "new_password": new});
     let r = app
-        .call(
-            Method::PUT,
+        .put(
             "/api/v1/auth/password",
-            Some(&laptop),
-            Some(change("wrong password!", "a brand new passphrase")),
+            &laptop,
+            change("wrong password!", "a brand new passphrase"),
         )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.body["error"]["field"], "current_password");
     let r = app
-        .call(
-            Method::PUT,
+        .put(
             "/api/v1/auth/password",
-            Some(&laptop),
-            Some(change("a long enough password", "short")),
+            &laptop,
+            change("a long enough password", "short"),
         )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -357,11 +359,10 @@ async fn changing_a_password_ends_the_other_sessions(app: TestApp) {
     );
 
     let r = app
-        .call(
-            Method::PUT,
+        .put(
             "/api/v1/auth/password",
-            Some(&laptop),
-            Some(change("a long enough password", "a brand new passphrase")),
+            &laptop,
+            change("a long enough password", "a brand new passphrase"),
         )
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);

@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use threadline_tests::smtp::{SmtpServer, unused_addr};
-use threadline_tests::{Reply, TestApp, TestTenant, on_both_databases};
+use threadline_tests::{Reply, TestApp, on_both_databases};
 
 on_both_databases!(
     a_public_reply_is_mailed_to_the_requester_and_an_internal_comment_is_not,
@@ -22,15 +22,6 @@ on_both_databases!(
 /// what they wait for happens.
 const PATIENCE: Duration = Duration::from_secs(20);
 
-async fn converted(app: &TestApp, t: &TestTenant, email: &str) -> String {
-    let (chat, _) = app.simple_chat(t).await;
-    let r = app
-        .convert(&t.admin.token, &chat, json!({"visitor_email": email}))
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    r.body["number"].as_str().unwrap().to_owned()
-}
-
 async fn comment(app: &TestApp, token: &str, number: &str, body: Value) -> Reply {
     app.call(
         Method::POST,
@@ -41,17 +32,11 @@ async fn comment(app: &TestApp, token: &str, number: &str, body: Value) -> Reply
     .await
 }
 
-async fn ticket(app: &TestApp, token: &str, number: &str) -> Value {
-    let r = app.get(&format!("/api/v1/tickets/{number}"), token).await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    r.body
-}
-
 /// Reads the ticket until its last comment's mail is in `state`.
 async fn delivery_becomes(app: &TestApp, token: &str, number: &str, state: &str) -> Value {
     let start = std::time::Instant::now();
     loop {
-        let t = ticket(app, token, number).await;
+        let t = app.ticket(token, number).await;
         let delivery = t["comments"].as_array().unwrap().last().unwrap()["delivery"].clone();
         if delivery["state"] == state {
             return delivery;
@@ -63,7 +48,7 @@ async fn delivery_becomes(app: &TestApp, token: &str, number: &str, state: &str)
 
 async fn a_public_reply_is_mailed_to_the_requester_and_an_internal_comment_is_not(app: TestApp) {
     let t = app.tenant("Acme").await;
-    let number = converted(&app, &t, "grace@example.com").await;
+    let number = app.converted(&t, "grace@example.com").await;
 
     let r = comment(
         &app,
@@ -96,13 +81,10 @@ async fn a_public_reply_is_mailed_to_the_requester_and_an_internal_comment_is_no
     // A node that can mail sends it: to the requester, from the workspace,
     // naming the ticket.
     let smtp = SmtpServer::start().await;
-    let mailing = TestApp::spawn_mailing(app.db.clone(), &smtp.url()).await;
+    let mailing = TestApp::builder(app.db.clone()).mailing(&smtp.url()).spawn().await;
     let delivery = delivery_becomes(&mailing, &t.admin.token, &number, "sent").await;
     assert!(delivery["sent_at"].is_string(), "{delivery}");
-    assert_eq!(
-        ticket(&mailing, &t.admin.token, &number).await["email_delivery"],
-        "smtp"
-    );
+    assert_eq!(mailing.ticket(&t.admin.token, &number).await["email_delivery"], "smtp");
     let mails = smtp.received();
     assert_eq!(mails.len(), 1, "one mail for one public comment: {mails:?}");
     let mail = &mails[0];
@@ -128,17 +110,17 @@ async fn a_public_reply_is_mailed_to_the_requester_and_an_internal_comment_is_no
 
 async fn smtp_down_then_up_delivers_exactly_once_across_a_restart_and_two_nodes(app: TestApp) {
     let t = app.tenant("Acme").await;
-    let number = converted(&app, &t, "grace@example.com").await;
+    let number = app.converted(&t, "grace@example.com").await;
     let addr = unused_addr();
     let url = format!("smtp://{addr}");
 
     // The SMTP server is down: the node tries, fails, and keeps the mail.
-    let node = TestApp::spawn_mailing(app.db.clone(), &url).await;
+    let node = TestApp::builder(app.db.clone()).mailing(&url).spawn().await;
     let r = comment(&node, &t.admin.token, &number, json!({"body": "We are on it."})).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let start = std::time::Instant::now();
     let delivery = loop {
-        let d = ticket(&node, &t.admin.token, &number).await["comments"][0]["delivery"].clone();
+        let d = node.ticket(&t.admin.token, &number).await["comments"][0]["delivery"].clone();
         if d["attempts"].as_i64().unwrap() >= 2 {
             break d;
         }
@@ -155,30 +137,30 @@ async fn smtp_down_then_up_delivers_exactly_once_across_a_restart_and_two_nodes(
     // server comes up.
     drop(node);
     let smtp = SmtpServer::start_on(addr).await;
-    let a = TestApp::spawn_mailing(app.db.clone(), &url).await;
-    let b = TestApp::spawn_mailing(app.db.clone(), &url).await;
+    let a = TestApp::builder(app.db.clone()).mailing(&url).spawn().await;
+    let b = TestApp::builder(app.db.clone()).mailing(&url).spawn().await;
     delivery_becomes(&a, &t.admin.token, &number, "sent").await;
     // Long enough for either node to poll many times over.
     tokio::time::sleep(Duration::from_millis(800)).await;
     let mails = smtp.received();
     assert_eq!(mails.len(), 1, "delivered exactly once: {mails:?}");
-    let d = ticket(&b, &t.admin.token, &number).await["comments"][0]["delivery"].clone();
+    let d = b.ticket(&t.admin.token, &number).await["comments"][0]["delivery"].clone();
     assert_eq!(d["state"], "sent");
     assert!(d["last_error"].is_null(), "{d}");
 }
 
 async fn a_refused_recipient_fails_for_good_and_says_why(app: TestApp) {
     let t = app.tenant("Acme").await;
-    let number = converted(&app, &t, "bounce@example.com").await;
+    let number = app.converted(&t, "bounce@example.com").await;
     let smtp = SmtpServer::start().await;
-    let node = TestApp::spawn_mailing(app.db.clone(), &smtp.url()).await;
+    let node = TestApp::builder(app.db.clone()).mailing(&smtp.url()).spawn().await;
     let r = comment(&node, &t.admin.token, &number, json!({"body": "Hello?"})).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let d = delivery_becomes(&node, &t.admin.token, &number, "failed").await;
     assert_eq!(d["attempts"], 1, "a permanent refusal is not retried: {d}");
     assert!(d["last_error"].as_str().unwrap().contains("No such user"), "{d}");
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let d = ticket(&node, &t.admin.token, &number).await["comments"][0]["delivery"].clone();
+    let d = node.ticket(&t.admin.token, &number).await["comments"][0]["delivery"].clone();
     assert_eq!(d["attempts"], 1, "{d}");
     assert!(smtp.received().is_empty());
 }
@@ -186,8 +168,8 @@ async fn a_refused_recipient_fails_for_good_and_says_why(app: TestApp) {
 async fn the_first_public_reply_is_the_first_response(app: TestApp) {
     let t = app.tenant("Acme").await;
     // Nobody answered in the chat: the ticket has no first response yet.
-    let number = converted(&app, &t, "grace@example.com").await;
-    assert!(ticket(&app, &t.admin.token, &number).await["first_response_at"].is_null());
+    let number = app.converted(&t, "grace@example.com").await;
+    assert!(app.ticket(&t.admin.token, &number).await["first_response_at"].is_null());
     let r = comment(&app, &t.admin.token, &number, json!({"body": "note", "internal": true})).await;
     assert!(r.body["first_response_at"].is_null(), "an internal note answers nobody");
     let r = comment(&app, &t.admin.token, &number, json!({"body": "Hello"})).await;
@@ -215,7 +197,7 @@ async fn the_first_public_reply_is_the_first_response(app: TestApp) {
 async fn bad_comments_are_refused_and_change_nothing(app: TestApp) {
     let t = app.tenant("Acme").await;
     let other = app.tenant("Other").await;
-    let number = converted(&app, &t, "grace@example.com").await;
+    let number = app.converted(&t, "grace@example.com").await;
     for (body, status, field) in [
         (json!({"body": "   "}), StatusCode::UNPROCESSABLE_ENTITY, Some("body")),
         (json!({}), StatusCode::UNPROCESSABLE_ENTITY, Some("body")),
@@ -260,22 +242,21 @@ async fn bad_comments_are_refused_and_change_nothing(app: TestApp) {
         )
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    let t_now = ticket(&app, &t.admin.token, &number).await;
+    let t_now = app.ticket(&t.admin.token, &number).await;
     assert_eq!(t_now["comments"], json!([]), "nothing was written");
 
     // A closed ticket takes no more comments.
     let r = app
-        .call(
-            Method::PATCH,
+        .patch(
             &format!("/api/v1/tickets/{number}"),
-            Some(&t.admin.token),
-            Some(json!({"status": "closed"})),
+            &t.admin.token,
+            json!({"status": "closed"}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let r = comment(&app, &t.admin.token, &number, json!({"body": "too late"})).await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
-    assert_eq!(ticket(&app, &t.admin.token, &number).await["comments"], json!([]));
+    assert_eq!(app.ticket(&t.admin.token, &number).await["comments"], json!([]));
 }
 
 async fn the_reason_for_converting_is_the_first_internal_comment(app: TestApp) {
@@ -302,7 +283,7 @@ async fn the_reason_for_converting_is_the_first_internal_comment(app: TestApp) {
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let number = r.body["number"].as_str().unwrap();
-    let comments = ticket(&app, &t.admin.token, number).await["comments"].clone();
+    let comments = app.ticket(&t.admin.token, number).await["comments"].clone();
     assert_eq!(comments.as_array().unwrap().len(), 1, "{comments}");
     assert_eq!(comments[0]["body"], "Needs a refund from finance.");
     assert_eq!(comments[0]["internal"], true);
@@ -319,5 +300,5 @@ async fn the_reason_for_converting_is_the_first_internal_comment(app: TestApp) {
         )
         .await;
     let number = r.body["number"].as_str().unwrap();
-    assert_eq!(ticket(&app, &t.admin.token, number).await["comments"], json!([]));
+    assert_eq!(app.ticket(&t.admin.token, number).await["comments"], json!([]));
 }

@@ -3,7 +3,7 @@
 //! its resource, asks the host for local time, returns typed errors, sets
 //! ticket fields and describes its settings, which the server then checks.
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 use threadline_tests::{TestApp, on_both_databases, wasm};
 
@@ -16,12 +16,7 @@ on_both_databases!(
 
 async fn in_kolkata(app: &TestApp, token: &str) {
     let r = app
-        .call(
-            Method::PUT,
-            "/api/v1/settings",
-            Some(token),
-            Some(json!({"time_zone": "Asia/Kolkata"})),
-        )
+        .put("/api/v1/settings", token, json!({"time_zone": "Asia/Kolkata"}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 }
@@ -145,15 +140,7 @@ async fn settings_are_checked_against_what_a_plugin_declares(app: TestApp) {
     let put = |hooks: serde_json::Value| {
         let app = &app;
         let token = t.admin.token.clone();
-        async move {
-            app.call(
-                Method::PUT,
-                "/api/v1/pipeline",
-                Some(&token),
-                Some(json!({ "hooks": hooks })),
-            )
-            .await
-        }
+        async move { app.put("/api/v1/pipeline", &token, json!({ "hooks": hooks })).await }
     };
     let r = put(json!({"fields": {"plugin": probe, "config": {"priority": "highest"}}})).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);

@@ -313,7 +313,11 @@ async fn a_body_sent_too_slowly_is_a_408() {
 /// another workspace, are not held back. The 31st message of a visitor in a
 /// burst likewise.
 async fn bursts_over_the_rate_limits_get_a_429_with_retry_after(app: TestApp) {
-    let app = TestApp::spawn_configured(app.db.clone(), threadline_tests::plugin_settings(), Default::default()).await;
+    let app = TestApp::builder(app.db.clone())
+        .plugins(threadline_tests::plugin_settings())
+        .rates(Default::default())
+        .spawn()
+        .await;
     let t = app.tenant("Acme").await;
     let other = app.tenant("Other").await;
     let path = format!("/api/v1/widget/{}/chats", t.widget_key);

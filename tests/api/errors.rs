@@ -187,26 +187,14 @@ async fn settings_are_for_admins_only(app: TestApp) {
         StatusCode::FORBIDDEN
     );
     let r = app
-        .call(
-            Method::PUT,
-            "/api/v1/settings",
-            Some(&bob.token),
-            Some(json!({"summary_on_close": true})),
-        )
+        .put("/api/v1/settings", &bob.token, json!({"summary_on_close": true}))
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = app
-        .call(Method::PUT, "/api/v1/settings", Some(&t.admin.token), Some(json!({})))
-        .await;
+    let r = app.put("/api/v1/settings", &t.admin.token, json!({})).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.body["error"]["field"], "summary_on_close");
     let r = app
-        .call(
-            Method::PUT,
-            "/api/v1/settings",
-            Some(&t.admin.token),
-            Some(json!({"summary_on_close": "yes"})),
-        )
+        .put("/api/v1/settings", &t.admin.token, json!({"summary_on_close": "yes"}))
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     let s = app.get("/api/v1/settings", &t.admin.token).await.body;

@@ -123,11 +123,10 @@ async fn a_socket_closes_when_the_session_it_was_opened_with_ends(app: TestApp) 
     // session that made the change and the API token stay.
     let third = app.session(&t, &t.admin).await;
     let r = app
-        .call(
-            Method::PUT,
+        .put(
             "/api/v1/auth/password",
-            Some(&third),
-            Some(json!({"current_password": "a long enough password", "new_password": "another long password"})),
+            &third,
+            json!({"current_password": "a long enough password", "new_password": "another long password"}),
         )
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);

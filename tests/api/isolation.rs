@@ -94,7 +94,7 @@ async fn flood_does_not_slow_another(app: TestApp, policy: &str) {
     // start failing over to their policy midway).
     let mut settings = plugin_settings();
     settings.slots.queue_timeout = Duration::from_secs(5);
-    let app = Arc::new(TestApp::spawn_with(app.db.clone(), settings).await);
+    let app = Arc::new(TestApp::builder(app.db.clone()).plugins(settings).spawn().await);
     let a = app.tenant("Hostile").await;
     let b = app.tenant("Bystander").await;
     let id = app.install_plugin(&a.admin.token, "sleep", wasm::SLEEP).await;
@@ -244,7 +244,7 @@ async fn refused_uploads_and_deleted_plugins_leave_nothing_in_the_plugin_cache(a
     let dir = tempfile::tempdir().unwrap();
     let mut settings = plugin_settings();
     settings.cache_dir = Some(dir.path().to_owned());
-    let node = TestApp::spawn_with(app.db.clone(), settings.clone()).await;
+    let node = TestApp::builder(app.db.clone()).plugins(settings.clone()).spawn().await;
     let t = node.tenant("Acme").await;
     let other = node.tenant("Elsewhere").await;
     // The built-in plugins are written into the cache at start (by the
@@ -311,7 +311,7 @@ async fn refused_uploads_and_deleted_plugins_leave_nothing_in_the_plugin_cache(a
     // A node starting over this cache prunes what no plugin has.
     std::fs::write(dir.path().join(format!("{}-stale.cwasm", "0".repeat(64))), b"old").unwrap();
     drop(node);
-    let restarted = TestApp::spawn_with(app.db.clone(), settings).await;
+    let restarted = TestApp::builder(app.db.clone()).plugins(settings).spawn().await;
     for _ in 0..2400 {
         if cache_files(dir.path()) == builtins {
             break;
@@ -332,7 +332,7 @@ async fn compile_heavy_uploads_are_bounded_and_the_server_keeps_serving() {
     // rest of the suite, running beside this test, keeps its CPU.
     let mut settings = plugin_settings();
     settings.compile.memory_bytes = 512 << 20;
-    let app = Arc::new(TestApp::spawn_with(Arc::new(db), settings).await);
+    let app = Arc::new(TestApp::builder(Arc::new(db)).plugins(settings).spawn().await);
     let heavy = Arc::new(threadline_tests::make::compile_heavy(7_000_000));
     eprintln!("compile-heavy component: {} bytes", heavy.len());
     let mut uploads = Vec::new();

@@ -133,12 +133,7 @@ async fn builtin_plugins_give_what_the_native_rules_give(app: TestApp) {
 
 async fn enable_summaries(app: &TestApp, t: &TestTenant) {
     let r = app
-        .call(
-            Method::PUT,
-            "/api/v1/settings",
-            Some(&t.admin.token),
-            Some(json!({"summary_on_close": true})),
-        )
+        .put("/api/v1/settings", &t.admin.token, json!({"summary_on_close": true}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 }
@@ -423,11 +418,10 @@ async fn one_workspace_plugin_never_runs_for_another(app: TestApp) {
     let listed = app.get("/api/v1/plugins", &b.admin.token).await;
     assert!(listed.body.as_array().unwrap().iter().all(|p| p["id"] != id.as_str()));
     let r = app
-        .call(
-            Method::PUT,
+        .put(
             "/api/v1/pipeline",
-            Some(&b.admin.token),
-            Some(json!({"hooks": {"subject": {"plugin": id}}})),
+            &b.admin.token,
+            json!({"hooks": {"subject": {"plugin": id}}}),
         )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
@@ -612,35 +606,16 @@ async fn bad_pipeline_settings_are_refused_and_change_nothing(app: TestApp) {
         ),
     ];
     for (body, field) in bad {
-        let r = app
-            .call(
-                Method::PUT,
-                "/api/v1/pipeline",
-                Some(&t.admin.token),
-                Some(body.clone()),
-            )
-            .await;
+        let r = app.put("/api/v1/pipeline", &t.admin.token, body.clone()).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {:?}", r.body);
         assert_eq!(r.body["error"]["field"], field, "{body}: {:?}", r.body);
     }
     let r = app
-        .call(
-            Method::PUT,
-            "/api/v1/pipeline",
-            Some(&t.admin.token),
-            Some(json!({"hooks": {"subject": {}}})),
-        )
+        .put("/api/v1/pipeline", &t.admin.token, json!({"hooks": {"subject": {}}}))
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     let agent = app.agent(&t, "Bea").await;
-    let r = app
-        .call(
-            Method::PUT,
-            "/api/v1/pipeline",
-            Some(&agent.token),
-            Some(json!({"hooks": {}})),
-        )
-        .await;
+    let r = app.put("/api/v1/pipeline", &agent.token, json!({"hooks": {}})).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(app.get("/api/v1/pipeline", &t.admin.token).await.body, before);
 }
@@ -669,22 +644,12 @@ async fn a_plugin_the_pipeline_runs_cannot_be_deleted(app: TestApp) {
 async fn plugins_get_the_workspace_settings_and_time_zone_but_no_internal_notes(app: TestApp) {
     let t = app.tenant("Acme").await;
     let r = app
-        .call(
-            Method::PUT,
-            "/api/v1/settings",
-            Some(&t.admin.token),
-            Some(json!({"time_zone": "Mars/Olympus"})),
-        )
+        .put("/api/v1/settings", &t.admin.token, json!({"time_zone": "Mars/Olympus"}))
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.body["error"]["field"], "time_zone");
     let r = app
-        .call(
-            Method::PUT,
-            "/api/v1/settings",
-            Some(&t.admin.token),
-            Some(json!({"time_zone": "Asia/Kolkata"})),
-        )
+        .put("/api/v1/settings", &t.admin.token, json!({"time_zone": "Asia/Kolkata"}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["time_zone"], "Asia/Kolkata");

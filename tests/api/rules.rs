@@ -98,12 +98,7 @@ async fn a_subject_template_fills_in_the_chat(app: TestApp) {
 async fn the_transcript_follows_its_format_and_zone_settings(app: TestApp) {
     let t = app.tenant("Acme").await;
     let r = app
-        .call(
-            Method::PUT,
-            "/api/v1/settings",
-            Some(&t.admin.token),
-            Some(json!({"time_zone": "Asia/Kolkata"})),
-        )
+        .put("/api/v1/settings", &t.admin.token, json!({"time_zone": "Asia/Kolkata"}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let convert = |config: Value| {

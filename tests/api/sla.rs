@@ -3,21 +3,16 @@
 //! ticket says when a target was missed; the list sorts and filters by due.
 
 use chrono::{DateTime, Duration, Utc};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use sea_orm::Database;
 use serde_json::{Value, json};
-use threadline_tests::{Reply, TestApp, TestTenant, on_both_databases, sql};
+use threadline_tests::{TestApp, TestTenant, on_both_databases, sql};
 
 on_both_databases!(
     due_times_count_from_the_chat_and_follow_the_ticket_through_its_work,
     the_ticket_list_sorts_and_filters_by_due,
     bad_targets_are_refused_and_new_ones_leave_existing_tickets_alone,
 );
-
-async fn settings(app: &TestApp, t: &TestTenant, body: Value) -> Reply {
-    app.call(Method::PUT, "/api/v1/settings", Some(&t.admin.token), Some(body))
-        .await
-}
 
 /// A chat that started `minutes_ago`, converted; its ticket's number.
 async fn converted_started(app: &TestApp, t: &TestTenant, minutes_ago: i64, answered: bool) -> String {
@@ -44,30 +39,21 @@ fn at(v: &Value) -> DateTime<Utc> {
     v.as_str().unwrap_or_else(|| panic!("not a time: {v}")).parse().unwrap()
 }
 
-async fn ticket(app: &TestApp, t: &TestTenant, number: &str) -> Value {
-    app.get(&format!("/api/v1/tickets/{number}"), &t.admin.token).await.body
-}
-
 async fn patch(app: &TestApp, t: &TestTenant, number: &str, body: Value) {
     let r = app
-        .call(
-            Method::PATCH,
-            &format!("/api/v1/tickets/{number}"),
-            Some(&t.admin.token),
-            Some(body),
-        )
+        .patch(&format!("/api/v1/tickets/{number}"), &t.admin.token, body)
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 }
 
 async fn due_times_count_from_the_chat_and_follow_the_ticket_through_its_work(app: TestApp) {
     let t = app.tenant("Acme").await;
-    let r = settings(
-        &app,
-        &t,
-        json!({"sla_first_response_minutes": 60, "sla_resolution_minutes": 480}),
-    )
-    .await;
+    let r = app
+        .settings(
+            &t,
+            json!({"sla_first_response_minutes": 60, "sla_resolution_minutes": 480}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["sla_first_response_minutes"], 60);
     assert_eq!(r.body["sla_resolution_minutes"], 480);
@@ -75,7 +61,7 @@ async fn due_times_count_from_the_chat_and_follow_the_ticket_through_its_work(ap
     // The chat began two hours ago and nobody answered: the ticket, made
     // now, is already late on its first response.
     let number = converted_started(&app, &t, 120, false).await;
-    let tk = ticket(&app, &t, &number).await;
+    let tk = app.ticket(&t.admin.token, &number).await;
     let sla = &tk["sla"];
     let fr_due = at(&sla["first_response_due_at"]);
     let res_due = at(&sla["resolution_due_at"]);
@@ -102,19 +88,19 @@ async fn due_times_count_from_the_chat_and_follow_the_ticket_through_its_work(ap
     // Solved in time: nothing is due, nothing breached; worked again, the
     // resolution target is back.
     patch(&app, &t, &number, json!({"status": "solved"})).await;
-    let sla = ticket(&app, &t, &number).await["sla"].clone();
+    let sla = app.ticket(&t.admin.token, &number).await["sla"].clone();
     assert!(sla["next_due_at"].is_null(), "{sla}");
     assert!(sla["solved_at"].is_string(), "{sla}");
     assert!(sla["resolution_breached_at"].is_null(), "{sla}");
     patch(&app, &t, &number, json!({"status": "open"})).await;
-    let sla = ticket(&app, &t, &number).await["sla"].clone();
+    let sla = app.ticket(&t.admin.token, &number).await["sla"].clone();
     assert!(sla["solved_at"].is_null(), "{sla}");
     assert_eq!(sla["next_due_at"], sla["resolution_due_at"]);
 
     // A chat answered in time carries its first response over: converting
     // does not make the ticket wait for another.
     let number = converted_started(&app, &t, 10, true).await;
-    let sla = ticket(&app, &t, &number).await["sla"].clone();
+    let sla = app.ticket(&t.admin.token, &number).await["sla"].clone();
     assert!(sla["first_response_breached_at"].is_null(), "{sla}");
     assert_eq!(sla["next_due_at"], sla["resolution_due_at"], "{sla}");
 }
@@ -146,7 +132,7 @@ async fn the_ticket_list_sorts_and_filters_by_due(app: TestApp) {
     // Without targets nothing is due.
     let untimed = converted_started(&app, &t, 0, false).await;
     assert_eq!(list(&app, &t, "sort=due").await.0, Vec::<String>::new());
-    settings(&app, &t, json!({"sla_first_response_minutes": 30})).await;
+    app.settings(&t, json!({"sla_first_response_minutes": 30})).await;
     let fresh = converted_started(&app, &t, 5, false).await; // due in 25 min
     let late = converted_started(&app, &t, 90, false).await; // 60 min overdue
     let later = converted_started(&app, &t, 40, false).await; // 10 min overdue
@@ -178,9 +164,9 @@ async fn the_ticket_list_sorts_and_filters_by_due(app: TestApp) {
 
 async fn bad_targets_are_refused_and_new_ones_leave_existing_tickets_alone(app: TestApp) {
     let t = app.tenant("Acme").await;
-    settings(&app, &t, json!({"sla_resolution_minutes": 60})).await;
+    app.settings(&t, json!({"sla_resolution_minutes": 60})).await;
     let number = converted_started(&app, &t, 0, false).await;
-    let before = ticket(&app, &t, &number).await["sla"].clone();
+    let before = app.ticket(&t.admin.token, &number).await["sla"].clone();
     for (body, field) in [
         (json!({"sla_first_response_minutes": 0}), "sla_first_response_minutes"),
         (json!({"sla_resolution_minutes": 525_601}), "sla_resolution_minutes"),
@@ -189,34 +175,29 @@ async fn bad_targets_are_refused_and_new_ones_leave_existing_tickets_alone(app: 
             "sla_resolution_minutes",
         ),
     ] {
-        let r = settings(&app, &t, body.clone()).await;
+        let r = app.settings(&t, body.clone()).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {:?}", r.body);
         assert_eq!(r.body["error"]["field"], field, "{body}");
     }
-    let r = settings(&app, &t, json!({"sla_first_response_minutes": "soon"})).await;
+    let r = app.settings(&t, json!({"sla_first_response_minutes": "soon"})).await;
     assert!(r.status.is_client_error(), "{:?}", r.body);
     let now = app.get("/api/v1/settings", &t.admin.token).await.body;
     assert!(now["sla_first_response_minutes"].is_null(), "nothing changed: {now}");
     assert_eq!(now["sla_resolution_minutes"], 60);
     // New targets are for new tickets; null removes one.
-    let r = settings(
-        &app,
-        &t,
-        json!({"sla_resolution_minutes": null, "sla_first_response_minutes": 15}),
-    )
-    .await;
+    let r = app
+        .settings(
+            &t,
+            json!({"sla_resolution_minutes": null, "sla_first_response_minutes": 15}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert!(r.body["sla_resolution_minutes"].is_null());
-    assert_eq!(ticket(&app, &t, &number).await["sla"], before);
+    assert_eq!(app.ticket(&t.admin.token, &number).await["sla"], before);
     // Agents who are not admins cannot change them.
     let bob = app.agent(&t, "Bob").await;
     let r = app
-        .call(
-            Method::PUT,
-            "/api/v1/settings",
-            Some(&bob.token),
-            Some(json!({"sla_resolution_minutes": 5})),
-        )
+        .put("/api/v1/settings", &bob.token, json!({"sla_resolution_minutes": 5}))
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 }

@@ -25,13 +25,7 @@ async fn converted(app: &TestApp, t: &TestTenant) -> String {
 }
 
 async fn patch(app: &TestApp, token: &str, number: &str, body: Value) -> threadline_tests::Reply {
-    app.call(
-        Method::PATCH,
-        &format!("/api/v1/tickets/{number}"),
-        Some(token),
-        Some(body),
-    )
-    .await
+    app.patch(&format!("/api/v1/tickets/{number}"), token, body).await
 }
 
 async fn open_tickets(app: &TestApp, agent_id: &str) -> i64 {

@@ -3,10 +3,9 @@
 
 use fantoccini::Locator;
 use serde_json::json;
-use threadline_tests::{Backend, TestApp, TestDb};
 
 use crate::axe::screenshot;
-use crate::driver::{browser, chromedriver};
+use crate::driver::browser;
 use crate::page::*;
 
 /// The whole story of the spec, by clicking and typing: a visitor starts a
@@ -16,9 +15,7 @@ use crate::page::*;
 /// its link. The visitor's page updates live as the agent acts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn convert_a_chat_in_the_console_while_the_visitor_watches() {
-    let Some(driver) = chromedriver() else { return };
-    let app = TestApp::spawn(TestDb::create(Backend::Sqlite).await.unwrap()).await;
-    let t = app.tenant("Acme").await;
+    let Some((driver, app, t)) = acme().await else { return };
     let visitor = browser(&driver).await;
     let agent = browser(&driver).await;
 
@@ -158,9 +155,7 @@ async fn convert_a_chat_in_the_console_while_the_visitor_watches() {
 /// A lost connection is shown, and the console reconnects by itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_shows_a_lost_connection_and_reconnects() {
-    let Some(driver) = chromedriver() else { return };
-    let app = TestApp::spawn(TestDb::create(Backend::Sqlite).await.unwrap()).await;
-    let t = app.tenant("Acme").await;
+    let Some((driver, app, t)) = acme().await else { return };
     let agent = browser(&driver).await;
     sign_in(&agent, &app, &t).await;
     // Drop the socket from the page's side, as a network blip would.
@@ -183,9 +178,7 @@ async fn the_console_shows_a_lost_connection_and_reconnects() {
 /// token the page held no longer works anywhere.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_out_of_the_console_ends_the_session() {
-    let Some(driver) = chromedriver() else { return };
-    let app = TestApp::spawn(TestDb::create(Backend::Sqlite).await.unwrap()).await;
-    let t = app.tenant("Acme").await;
+    let Some((driver, app, t)) = acme().await else { return };
     let agent = browser(&driver).await;
     sign_in(&agent, &app, &t).await;
     screenshot(&agent, "console-signed-in").await;
@@ -215,9 +208,7 @@ async fn signing_out_of_the_console_ends_the_session() {
 /// too, until the agent opens it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_reaches_the_120th_chat_and_sees_what_is_unread() {
-    let Some(driver) = chromedriver() else { return };
-    let app = TestApp::spawn(TestDb::create(Backend::Sqlite).await.unwrap()).await;
-    let t = app.tenant("Acme").await;
+    let Some((driver, app, t)) = acme().await else { return };
     let mut first = None;
     for i in 1..=120 {
         let (chat, token) = app

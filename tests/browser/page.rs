@@ -5,9 +5,20 @@ use std::time::{Duration, Instant};
 
 use fantoccini::{Client, Locator};
 use serde_json::json;
-use threadline_tests::{TestApp, TestTenant};
+use threadline_tests::{Backend, TestApp, TestDb, TestTenant};
 
 use crate::axe::screenshot;
+use crate::driver::{Driver, chromedriver};
+
+/// What most tests start from: Chromium under chromedriver, the server on
+/// a fresh SQLite file, and a workspace "Acme". `None` when chromedriver is
+/// missing (it says so loudly; under CI it fails instead).
+pub(crate) async fn acme() -> Option<(Driver, TestApp, TestTenant)> {
+    let driver = chromedriver()?;
+    let app = TestApp::spawn(TestDb::create(Backend::Sqlite).await.unwrap()).await;
+    let t = app.tenant("Acme").await;
+    Some((driver, app, t))
+}
 
 /// Polls `holds` every 50 ms until it is true; fails saying `what` after
 /// ten seconds.

@@ -1,10 +1,9 @@
 //! The Conversion rules page: settings, a shadow run, a JavaScript rule.
 
 use serde_json::json;
-use threadline_tests::{Backend, TestApp, TestDb};
 
 use crate::axe::screenshot;
-use crate::driver::{browser, chromedriver};
+use crate::driver::browser;
 use crate::page::*;
 
 /// An operator changes the rules without code: a subject template and
@@ -13,9 +12,7 @@ use crate::page::*;
 /// and the ticket page shows the receipt of what ran.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_changes_the_rules_tries_them_on_recent_chats_and_sees_the_receipt() {
-    let Some(driver) = chromedriver() else { return };
-    let app = TestApp::spawn(TestDb::create(Backend::Sqlite).await.unwrap()).await;
-    let t = app.tenant("Acme").await;
+    let Some((driver, app, t)) = acme().await else { return };
     for i in 0..20 {
         closed_chat(
             &app,
@@ -94,9 +91,7 @@ async fn an_admin_changes_the_rules_tries_them_on_recent_chats_and_sees_the_rece
 /// saved, and the next conversion's ticket has the rule's subject.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_writes_a_javascript_subject_rule_tries_it_and_converts_with_it() {
-    let Some(driver) = chromedriver() else { return };
-    let app = TestApp::spawn(TestDb::create(Backend::Sqlite).await.unwrap()).await;
-    let t = app.tenant("Acme").await;
+    let Some((driver, app, t)) = acme().await else { return };
     closed_chat(
         &app,
         &t,

@@ -20,7 +20,7 @@ async fn an_agent_works_a_converted_ticket_to_solved() {
     let Some(driver) = chromedriver() else { return };
     let smtp = threadline_tests::smtp::SmtpServer::start().await;
     let db = std::sync::Arc::new(TestDb::create(Backend::Sqlite).await.unwrap());
-    let app = TestApp::spawn_mailing(db, &smtp.url()).await;
+    let app = TestApp::builder(db).mailing(&smtp.url()).spawn().await;
     let t = app.tenant("Acme").await;
     let bob = app.agent(&t, "Bob").await;
     let (chat, visitor) = app

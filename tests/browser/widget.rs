@@ -1,19 +1,16 @@
 //! The visitor's widget: embedded on another site, and on a phone.
 
 use serde_json::json;
-use threadline_tests::{Backend, TestApp, TestDb};
 
 use crate::axe::screenshot;
-use crate::driver::{browser, chromedriver};
+use crate::driver::browser;
 use crate::page::*;
 
 /// A site embeds the widget with one script tag: a button opens the chat in
 /// a frame, and a chat started there reaches the agents.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_embed_script_opens_the_widget_on_another_site() {
-    let Some(driver) = chromedriver() else { return };
-    let app = TestApp::spawn(TestDb::create(Backend::Sqlite).await.unwrap()).await;
-    let t = app.tenant("Acme").await;
+    let Some((driver, app, t)) = acme().await else { return };
     let site = browser(&driver).await;
     // A page of some other site: another origin (a port of its own).
     let page = format!(
@@ -57,9 +54,7 @@ async fn the_embed_script_opens_the_widget_on_another_site() {
 /// its button once the page is there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_embed_script_works_from_the_head() {
-    let Some(driver) = chromedriver() else { return };
-    let app = TestApp::spawn(TestDb::create(Backend::Sqlite).await.unwrap()).await;
-    let t = app.tenant("Acme").await;
+    let Some((driver, app, t)) = acme().await else { return };
     let site = browser(&driver).await;
     let page = format!(
         "<!doctype html><html><head><title>Shop</title><script src=\"{}\" data-key=\"{}\"></script>\
@@ -86,9 +81,7 @@ async fn the_embed_script_works_from_the_head() {
 /// on screen.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_visitor_on_a_phone_keeps_the_newest_message_in_view() {
-    let Some(driver) = chromedriver() else { return };
-    let app = TestApp::spawn(TestDb::create(Backend::Sqlite).await.unwrap()).await;
-    let t = app.tenant("Acme").await;
+    let Some((driver, app, t)) = acme().await else { return };
     let visitor = browser(&driver).await;
     visitor.set_window_size(390, 844).await.unwrap();
     visitor

@@ -104,44 +104,33 @@ pub struct Reply {
     pub body: Value,
 }
 
-impl TestApp {
-    pub async fn spawn(db: TestDb) -> Self {
-        Self::spawn_on(std::sync::Arc::new(db)).await
+/// A test server's settings: the defaults of [`TestApp::spawn`], changed
+/// one at a time.
+pub struct TestAppBuilder {
+    db: std::sync::Arc<TestDb>,
+    plugins: HostSettings,
+    rates: RateSettings,
+    mail: MailSettings,
+}
+
+impl TestAppBuilder {
+    /// Plugin settings of the test's choosing.
+    pub fn plugins(mut self, plugins: HostSettings) -> Self {
+        self.plugins = plugins;
+        self
     }
 
-    /// Another server node over the same database (multi-node tests).
-    pub async fn spawn_on(db: std::sync::Arc<TestDb>) -> Self {
-        Self::spawn_with(db, plugin_settings()).await
+    /// Rate limits of the test's choosing (the rate-limit tests ask for
+    /// the real ones).
+    pub fn rates(mut self, rates: RateSettings) -> Self {
+        self.rates = rates;
+        self
     }
 
-    /// A server with plugin settings of the test's choosing.
-    pub async fn spawn_with(db: std::sync::Arc<TestDb>, plugins: HostSettings) -> Self {
-        // Tests make hundreds of chats from one address in a moment; the
-        // rate-limit tests ask for the real limits.
-        let rates = RateSettings {
-            chats_burst: 1_000_000,
-            messages_burst: 1_000_000,
-            sign_ins_burst: 1_000_000,
-            ..RateSettings::default()
-        };
-        Self::spawn_configured(db, plugins, rates).await
-    }
-
-    /// A server with the rate limits of the test's choosing.
-    pub async fn spawn_configured(db: std::sync::Arc<TestDb>, plugins: HostSettings, rates: RateSettings) -> Self {
-        Self::spawn_full(db, plugins, rates, MailSettings::default()).await
-    }
-
-    /// A node over `db` that mails replies through the SMTP server at
-    /// `smtp_url`, retrying quickly (from 100 ms, at most 1 s apart).
-    pub async fn spawn_mailing(db: std::sync::Arc<TestDb>, smtp_url: &str) -> Self {
-        let rates = RateSettings {
-            chats_burst: 1_000_000,
-            messages_burst: 1_000_000,
-            sign_ins_burst: 1_000_000,
-            ..RateSettings::default()
-        };
-        let mail = MailSettings {
+    /// Mails replies through the SMTP server at `smtp_url`, retrying
+    /// quickly (from 100 ms, at most 1 s apart).
+    pub fn mailing(mut self, smtp_url: &str) -> Self {
+        self.mail = MailSettings {
             smtp_url: Some(smtp_url.to_owned()),
             from_address: "support@acme.test".into(),
             first_retry_delay: Duration::from_millis(100),
@@ -149,14 +138,48 @@ impl TestApp {
             poll_interval: Duration::from_millis(100),
             ..MailSettings::default()
         };
-        Self::spawn_full(db, plugin_settings(), rates, mail).await
+        self
     }
 
-    async fn spawn_full(
-        db: std::sync::Arc<TestDb>,
-        plugins: HostSettings,
-        rates: RateSettings,
-        mail: MailSettings,
+    pub async fn spawn(self) -> TestApp {
+        TestApp::start(self).await
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(db: TestDb) -> Self {
+        Self::spawn_on(std::sync::Arc::new(db)).await
+    }
+
+    /// Another server node over the same database (multi-node tests).
+    pub async fn spawn_on(db: std::sync::Arc<TestDb>) -> Self {
+        Self::builder(db).spawn().await
+    }
+
+    /// A server over `db` with the tests' defaults: plugins compiled by
+    /// `threadline-cli`, rate limits out of the way (tests make hundreds of
+    /// chats from one address in a moment), no mail.
+    pub fn builder(db: std::sync::Arc<TestDb>) -> TestAppBuilder {
+        TestAppBuilder {
+            db,
+            plugins: plugin_settings(),
+            rates: RateSettings {
+                chats_burst: 1_000_000,
+                messages_burst: 1_000_000,
+                sign_ins_burst: 1_000_000,
+                ..RateSettings::default()
+            },
+            mail: MailSettings::default(),
+        }
+    }
+
+    async fn start(
+        TestAppBuilder {
+            db,
+            plugins,
+            rates,
+            mail,
+        }: TestAppBuilder,
     ) -> Self {
         builtins_ready().await;
         let config = Config {
@@ -228,6 +251,37 @@ impl TestApp {
 
     pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
         self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::PUT, path, Some(token), Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::PATCH, path, Some(token), Some(body)).await
+    }
+
+    /// `PUT /api/v1/settings` as `tenant`'s admin.
+    pub async fn settings(&self, tenant: &TestTenant, body: Value) -> Reply {
+        self.put("/api/v1/settings", &tenant.admin.token, body).await
+    }
+
+    /// A chat of `tenant` converted by its admin with `email`: the new
+    /// ticket's number.
+    pub async fn converted(&self, tenant: &TestTenant, email: &str) -> String {
+        let (chat, _) = self.simple_chat(tenant).await;
+        let r = self
+            .convert(&tenant.admin.token, &chat, json!({"visitor_email": email}))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        r.body["number"].as_str().unwrap().to_owned()
+    }
+
+    /// A ticket as `token` reads it (it must be there).
+    pub async fn ticket(&self, token: &str, number: &str) -> Value {
+        let r = self.get(&format!("/api/v1/tickets/{number}"), token).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        r.body
     }
 
     /// Sends a raw body (for malformed JSON).

@@ -23,7 +23,9 @@ pub mod seed;
 pub mod smtp;
 pub mod sql;
 
-pub use app::{Reply, TestAgent, TestApp, TestTenant, builtins_ready, plugin_settings, warm_plugin_cache};
+pub use app::{
+    Reply, TestAgent, TestApp, TestAppBuilder, TestTenant, builtins_ready, plugin_settings, warm_plugin_cache,
+};
 pub use components::{make, wasm};
 pub use db::TestDb;
 pub use events::Events;
