@@ -660,3 +660,60 @@ async fn a_new_plugin_goes_from_scaffold_to_a_conversion() {
     assert_eq!(ticket["subject"], "[VIP] Refund for order #4521");
     tokio::task::spawn_blocking(move || stop(server)).await.unwrap();
 }
+
+/// `plugin new --sdk-path` depends on a checkout's SDK instead of copying
+/// it: nothing is vendored, and the crate's own tests pass against it. A
+/// folder that is not the SDK is refused and writes nothing.
+#[test]
+fn a_new_plugin_can_depend_on_the_sdk_in_a_checkout() {
+    let work = tempfile::tempdir().unwrap();
+    let sdk = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/sdk");
+    let out = threadline(work.path())
+        .args(["plugin", "new", "tagger", "--hook", "fields", "--sdk-path"])
+        .arg(&sdk)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let crate_dir = work.path().join("tagger");
+    assert!(!crate_dir.join("vendor").exists(), "nothing is copied");
+    let manifest = std::fs::read_to_string(crate_dir.join("Cargo.toml")).unwrap();
+    let sdk = sdk.canonicalize().unwrap();
+    assert!(
+        manifest.contains(&format!(
+            "threadline-plugin-sdk = {{ path = {:?} }}",
+            sdk.display().to_string()
+        )),
+        "{manifest}"
+    );
+    // The same target folder as the vendored crate's test: the SDK's
+    // dependencies are built once.
+    let target = std::path::Path::new(env!("OUT_DIR"))
+        .ancestors()
+        .nth(4)
+        .unwrap()
+        .join("guests/scaffold-host");
+    let status = Command::new(env!("CARGO"))
+        .arg("test")
+        .current_dir(&crate_dir)
+        .env("CARGO_TARGET_DIR", target)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "the crate's own tests pass against the checkout's SDK"
+    );
+
+    let out = threadline(work.path())
+        .args(["plugin", "new", "nowhere", "--hook", "subject", "--sdk-path"])
+        .arg(work.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("holds no Cargo.toml"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!work.path().join("nowhere").exists());
+}

@@ -101,6 +101,14 @@ pub(super) enum PluginCommand {
         /// subject, transcript, assignment or summary.
         #[arg(long)]
         hook: String,
+        /// Depend on the SDK in this folder (`plugins/sdk` of a Threadline
+        /// checkout) instead of a copy under `vendor/`.
+        #[arg(long, value_name = "DIR", conflicts_with = "sdk_git")]
+        sdk_path: Option<PathBuf>,
+        /// Depend on the SDK of this git repository (a Threadline
+        /// repository; cargo finds the package in it) instead of a copy.
+        #[arg(long, value_name = "URL")]
+        sdk_git: Option<String>,
     },
     /// Build the plugin crate in DIR (default: here) for wasm32-wasip2,
     /// installing the target with rustup if it is missing, and print the
@@ -284,10 +292,30 @@ pub(super) async fn run(command: PluginCommand) -> Result<()> {
             print_json(&installed?);
             Ok(())
         }
-        PluginCommand::New { name, hook } => {
+        PluginCommand::New {
+            name,
+            hook,
+            sdk_path,
+            sdk_git,
+        } => {
             let hook = parse_hook(&hook)?;
             let dir = std::path::PathBuf::from(&name);
-            let files = scaffold::new_plugin(&dir, &name, hook)?;
+            let sdk = match (sdk_path, sdk_git) {
+                (Some(path), _) => {
+                    let path = path
+                        .canonicalize()
+                        .with_context(|| format!("no SDK at {}", path.display()))?;
+                    anyhow::ensure!(
+                        path.join("Cargo.toml").is_file(),
+                        "{} holds no Cargo.toml: point --sdk-path at plugins/sdk of a Threadline checkout",
+                        path.display()
+                    );
+                    scaffold::Sdk::Path(path)
+                }
+                (None, Some(url)) => scaffold::Sdk::Git(url),
+                (None, None) => scaffold::Sdk::Vendored,
+            };
+            let files = scaffold::new_plugin(&dir, &name, hook, &sdk)?;
             print_json(&json!({ "dir": dir, "hook": hook.as_str(), "files": files }));
             Ok(())
         }

@@ -32,7 +32,30 @@ const WIT_BINDGEN: &str = "=0.61.1";
 
 /// Writes a new plugin crate named `name` implementing `hook` into `dir`
 /// (which must not exist yet); returns the files written.
-pub fn new_plugin(dir: &Path, name: &str, hook: HookKind) -> Result<Vec<String>> {
+/// Where a new crate's SDK comes from.
+pub enum Sdk {
+    /// A copy under `vendor/`, with the rules and the WIT: the crate builds
+    /// anywhere, from nothing but itself.
+    Vendored,
+    /// `plugins/sdk` of a checkout, by path.
+    Path(std::path::PathBuf),
+    /// A Threadline git repository (cargo finds the package in it).
+    Git(String),
+}
+
+impl Sdk {
+    /// The dependency line of the new crate's manifest.
+    fn dependency(&self) -> String {
+        // TOML basic strings escape like Rust's debug form for paths and URLs.
+        match self {
+            Sdk::Vendored => r#"{ path = "vendor/threadline-plugin-sdk" }"#.into(),
+            Sdk::Path(path) => format!("{{ path = {:?} }}", path.display().to_string()),
+            Sdk::Git(url) => format!("{{ git = {url:?} }}"),
+        }
+    }
+}
+
+pub fn new_plugin(dir: &Path, name: &str, hook: HookKind, sdk: &Sdk) -> Result<Vec<String>> {
     let valid = !name.is_empty()
         && name.len() <= 64
         && name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
@@ -46,10 +69,10 @@ pub fn new_plugin(dir: &Path, name: &str, hook: HookKind) -> Result<Vec<String>>
         bail!("{} exists already", dir.display());
     }
     let mut files: Vec<(String, String)> = [
-        ("Cargo.toml", crate_manifest(name)),
+        ("Cargo.toml", crate_manifest(name, sdk)),
         ("src/lib.rs", hook_source(name, hook)),
         ("chats/sample.json", sample_chat(hook)),
-        ("README.md", readme(name, hook)),
+        ("README.md", readme(name, hook, sdk)),
         (".gitignore", "/target\n".into()),
         ("vendor/threadline-plugin-sdk/Cargo.toml", sdk_manifest()),
         ("vendor/threadline-plugin-sdk/wit/0.2.0/plugin.wit", WIT.into()),
@@ -67,6 +90,9 @@ pub fn new_plugin(dir: &Path, name: &str, hook: HookKind) -> Result<Vec<String>>
             .iter()
             .map(|(file, text)| (format!("vendor/threadline-rules/src/{file}"), (*text).to_owned())),
     );
+    if !matches!(sdk, Sdk::Vendored) {
+        files.retain(|(path, _)| !path.starts_with("vendor/"));
+    }
     for (path, text) in &files {
         let path = dir.join(path);
         if let Some(parent) = path.parent() {
@@ -77,7 +103,8 @@ pub fn new_plugin(dir: &Path, name: &str, hook: HookKind) -> Result<Vec<String>>
     Ok(files.into_iter().map(|(p, _)| p).collect())
 }
 
-fn crate_manifest(name: &str) -> String {
+fn crate_manifest(name: &str, sdk: &Sdk) -> String {
+    let sdk = sdk.dependency();
     format!(
         r#"[package]
 name = "{name}"
@@ -90,7 +117,7 @@ publish = false
 crate-type = ["cdylib", "rlib"]
 
 [dependencies]
-threadline-plugin-sdk = {{ path = "vendor/threadline-plugin-sdk" }}
+threadline-plugin-sdk = {sdk}
 
 # A crate of its own, wherever it is put.
 [workspace]
@@ -206,13 +233,19 @@ fn sample_chat(hook: HookKind) -> String {
     )
 }
 
-fn readme(name: &str, hook: HookKind) -> String {
+fn readme(name: &str, hook: HookKind, sdk: &Sdk) -> String {
+    let sdk = match sdk {
+        Sdk::Vendored => {
+            "`vendor/` holds\nthe SDK (the contract, `threadline:plugin@0.2.0`, is in its `wit/`) and the\nbuilt-in rules, written out by `threadline plugin new`."
+        }
+        Sdk::Path(_) | Sdk::Git(_) => {
+            "the SDK (with the\ncontract, `threadline:plugin@0.2.0`, and the built-in rules) is a dependency\nin `Cargo.toml`."
+        }
+    };
     format!(
         r#"# {name}
 
-A Threadline `{hook}` plugin. The logic is in `src/lib.rs`; `vendor/` holds
-the SDK (the contract, `threadline:plugin@0.2.0`, is in its `wit/`) and the
-built-in rules, written out by `threadline plugin new`.
+A Threadline `{hook}` plugin. The logic is in `src/lib.rs`; {sdk}
 
 ```sh
 cargo test                                   # the logic, natively
