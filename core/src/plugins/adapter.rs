@@ -282,26 +282,6 @@ impl PluginHook {
 
 // A plugin on its own, without a policy (the local runner, benchmarks).
 #[async_trait::async_trait]
-impl SubjectHook for PluginHook {
-    fn name(&self) -> &str {
-        &self.plugin.name
-    }
-    async fn subject(&self, chat: &HookChat) -> Result<String, HookFault> {
-        self.run_subject(chat).await
-    }
-}
-
-#[async_trait::async_trait]
-impl TranscriptHook for PluginHook {
-    fn name(&self) -> &str {
-        &self.plugin.name
-    }
-    async fn transcript(&self, chat: &HookChat) -> Result<String, HookFault> {
-        self.run_transcript(chat).await
-    }
-}
-
-#[async_trait::async_trait]
 impl AssignmentHook for PluginHook {
     fn name(&self) -> &str {
         &self.plugin.name
@@ -313,26 +293,6 @@ impl AssignmentHook for PluginHook {
         candidates: &[HookCandidate],
     ) -> Result<String, HookFault> {
         self.run_assignment(chat, agent, candidates).await
-    }
-}
-
-#[async_trait::async_trait]
-impl SummaryHook for PluginHook {
-    fn name(&self) -> &str {
-        &self.plugin.name
-    }
-    async fn summary(&self, chat: &HookChat) -> Result<Option<String>, HookFault> {
-        self.run_summary(chat).await
-    }
-}
-
-#[async_trait::async_trait]
-impl FieldsHook for PluginHook {
-    fn name(&self) -> &str {
-        &self.plugin.name
-    }
-    async fn fields(&self, chat: &HookChat) -> Result<TicketFields, HookFault> {
-        self.run_fields(chat).await
     }
 }
 
@@ -429,28 +389,6 @@ impl Guarded {
 }
 
 #[async_trait::async_trait]
-impl SubjectHook for Guarded {
-    fn name(&self) -> &str {
-        self.plugin_name()
-    }
-    async fn subject(&self, chat: &HookChat) -> Result<String, HookFault> {
-        let plugin = async { self.plugin()?.run_subject(chat).await };
-        self.settle(plugin, self.native.subject.subject(chat)).await
-    }
-}
-
-#[async_trait::async_trait]
-impl TranscriptHook for Guarded {
-    fn name(&self) -> &str {
-        self.plugin_name()
-    }
-    async fn transcript(&self, chat: &HookChat) -> Result<String, HookFault> {
-        let plugin = async { self.plugin()?.run_transcript(chat).await };
-        self.settle(plugin, self.native.transcript.transcript(chat)).await
-    }
-}
-
-#[async_trait::async_trait]
 impl AssignmentHook for Guarded {
     fn name(&self) -> &str {
         self.plugin_name()
@@ -467,26 +405,39 @@ impl AssignmentHook for Guarded {
     }
 }
 
-#[async_trait::async_trait]
-impl SummaryHook for Guarded {
-    fn name(&self) -> &str {
-        self.plugin_name()
-    }
-    async fn summary(&self, chat: &HookChat) -> Result<Option<String>, HookFault> {
-        let plugin = async { self.plugin()?.run_summary(chat).await };
-        self.settle(plugin, self.native.summary.summary(chat)).await
-    }
+/// The hooks that take the chat alone, implemented alike for a plugin on
+/// its own (the local runner, benchmarks: no policy) and for a guarded one
+/// (its fault settled by the policy, the native rule as the fallback).
+macro_rules! chat_hooks {
+    ($($hook:ident :: $method:ident -> $out:ty = $run:ident, $native:ident;)+) => { $(
+        #[async_trait::async_trait]
+        impl $hook for PluginHook {
+            fn name(&self) -> &str {
+                &self.plugin.name
+            }
+            async fn $method(&self, chat: &HookChat) -> Result<$out, HookFault> {
+                self.$run(chat).await
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $hook for Guarded {
+            fn name(&self) -> &str {
+                self.plugin_name()
+            }
+            async fn $method(&self, chat: &HookChat) -> Result<$out, HookFault> {
+                let plugin = async { self.plugin()?.$run(chat).await };
+                self.settle(plugin, self.native.$native.$method(chat)).await
+            }
+        }
+    )+ };
 }
 
-#[async_trait::async_trait]
-impl FieldsHook for Guarded {
-    fn name(&self) -> &str {
-        self.plugin_name()
-    }
-    async fn fields(&self, chat: &HookChat) -> Result<TicketFields, HookFault> {
-        let plugin = async { self.plugin()?.run_fields(chat).await };
-        self.settle(plugin, self.native.fields.fields(chat)).await
-    }
+chat_hooks! {
+    SubjectHook::subject -> String = run_subject, subject;
+    TranscriptHook::transcript -> String = run_transcript, transcript;
+    SummaryHook::summary -> Option<String> = run_summary, summary;
+    FieldsHook::fields -> TicketFields = run_fields, fields;
 }
 
 /// The text a call hands over, roughly what it costs to copy in.
