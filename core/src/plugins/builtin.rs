@@ -6,12 +6,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::cache::DiskCache;
+use super::cache::sha256_hex;
 use super::compiler;
 use super::error::PluginError;
 use super::javascript;
 use super::loaded::LoadedPlugin;
 use super::manifest::Manifest;
-use super::sha256_hex;
 
 // `BUILTIN`: each built-in plugin's name and component.
 include!(concat!(env!("OUT_DIR"), "/builtin.rs"));

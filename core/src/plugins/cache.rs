@@ -171,6 +171,13 @@ impl MemoryCache {
     }
 }
 
+/// A component's SHA-256, in hex: what the disk cache files its compiled
+/// code under, and what a ticket's receipt names.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::adapter::{Gate, Guarded, PluginHook};
 use super::builtin::{self, BUILTIN};
+use super::cache::sha256_hex;
 use super::cache::{DiskCache, MemoryCache};
 use super::compiler::{CompileError, CompileSettings, Compiled, Compiler};
 use super::engine;
@@ -17,7 +18,6 @@ use super::limits;
 use super::loaded::LoadedPlugin;
 use super::manifest;
 use super::pipeline::{PipelineCache, builtin_options, is_native_default};
-use super::sha256_hex;
 use super::slots::SlotSettings;
 use super::usage::Figures;
 use crate::conversion::hooks::{FaultLog, HookProvider, Hooks};

@@ -250,9 +250,9 @@ pub async fn check(
     hook: HookKind,
     source: &str,
     limits: Limits,
-) -> Result<Result<(), SourceError>, super::PluginError> {
+) -> Result<Result<(), SourceError>, super::error::PluginError> {
     let indices = bindings::exports::threadline::javascript::rules::GuestIndices::new(plugin.pre())
-        .map_err(|e| super::PluginError::load(format!("the JavaScript plugin has no check: {e}")))?;
+        .map_err(|e| super::error::PluginError::load(format!("the JavaScript plugin has no check: {e}")))?;
     let (source, function) = (source.to_owned(), function(hook));
     plugin
         .run_with(limits, tenant_id, hook, move |store, instance| {

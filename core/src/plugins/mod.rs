@@ -46,10 +46,9 @@ pub mod trial;
 pub mod usage;
 pub(crate) mod versions;
 
-use sha2::{Digest, Sha256};
-
 pub use adapter::{Gate, PluginHook};
 pub use builtin::{BUILTIN, cache_builtins};
+pub use cache::sha256_hex;
 pub use compiler::{CompileError, CompileSettings, Compiled, Compiler, WorkerCommand};
 pub use error::PluginError;
 pub use host::{HostSettings, Inspected, PluginHost, UploadError};
@@ -62,7 +61,3 @@ pub use pipeline::{
 pub use slots::SlotSettings;
 pub use trial::{Trial, TrialFault};
 pub use usage::Figures;
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}

@@ -8,19 +8,18 @@
 //! made, what `describe` says). The rest of the host sees versions only
 //! through [`VERSIONS`]: adding one is a new module and one line there.
 
+mod contract;
 pub mod v0_1_0;
 pub mod v0_2_0;
 
 use std::sync::{Arc, OnceLock};
 
-use wasmtime::Store;
-use wasmtime::component::{Instance, InstancePre, Linker};
+use wasmtime::component::{InstancePre, Linker};
 
-use super::call::{HookInput, HookOutput};
+pub use contract::Contract;
+
 use super::engine::engine;
-use super::manifest::Manifest;
 use super::sandbox::CallState;
-use crate::domain::hooks::HookKind;
 
 /// One contract version, as the host links and finds it.
 pub struct Version {
@@ -35,49 +34,17 @@ pub struct Version {
 /// Every version the host loads, newest first: a component is run in the
 /// terms of the newest version it exports a hook of.
 pub const VERSIONS: [Version; 2] = [
-    Version {
-        version: v0_2_0::VERSION,
-        link: v0_2_0::link,
-        find: v0_2_0::find,
-    },
-    Version {
-        version: v0_1_0::VERSION,
-        link: v0_1_0::link,
-        find: v0_1_0::find,
-    },
+    Version::of(v0_2_0::VERSION, v0_2_0::link, v0_2_0::find),
+    Version::of(v0_1_0::VERSION, v0_1_0::link, v0_1_0::find),
 ];
 
-/// A component's exports in the terms of the contract version it was built
-/// against.
-#[async_trait::async_trait]
-pub trait Contract: Send + Sync {
-    fn version(&self) -> &'static str;
-
-    /// The hooks it exports, in [`HookKind::ALL`]'s order.
-    fn hooks(&self) -> Vec<HookKind>;
-
-    /// Whether it can say what it is (a `describe` export).
-    fn describes(&self) -> bool {
-        false
-    }
-
-    /// Calls the hook `input` is for on `instance`. The inner error is the
-    /// plugin's own, worded for the operator.
-    async fn invoke(
-        &self,
-        store: &mut Store<CallState>,
-        instance: &Instance,
-        config: &[(String, String)],
-        input: HookInput,
-    ) -> wasmtime::Result<Result<HookOutput, String>>;
-
-    /// What its `describe` export says, unchecked; `None` without one.
-    async fn describe(
-        &self,
-        _store: &mut Store<CallState>,
-        _instance: &Instance,
-    ) -> wasmtime::Result<Option<Manifest>> {
-        Ok(None)
+impl Version {
+    const fn of(
+        version: &'static str,
+        link: fn(&mut Linker<CallState>),
+        find: fn(&InstancePre<CallState>) -> Option<Arc<dyn Contract>>,
+    ) -> Self {
+        Self { version, link, find }
     }
 }
 
@@ -106,19 +73,4 @@ pub fn linker() -> &'static Linker<CallState> {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).expect("link WASI");
         linker
     })
-}
-
-/// The hooks whose exports were found, in [`HookKind::ALL`]'s order.
-fn present(found: [bool; 5]) -> Vec<HookKind> {
-    HookKind::ALL
-        .into_iter()
-        .zip(found)
-        .filter(|(_, p)| *p)
-        .map(|(h, _)| h)
-        .collect()
-}
-
-/// The error for a hook a component does not export.
-fn missing(hook: HookKind) -> wasmtime::Error {
-    wasmtime::Error::msg(format!("it does not export the {hook} hook"))
 }

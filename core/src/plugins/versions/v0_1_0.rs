@@ -23,7 +23,7 @@ pub mod wit {
 use wasmtime::Store;
 use wasmtime::component::{HasSelf, Instance, InstancePre, Linker};
 
-use super::{Contract, missing, present};
+use super::contract::{Contract, missing, present};
 use crate::domain::MessageKind;
 use crate::domain::hooks::{HookAgent, HookCandidate, HookChat, HookKind};
 use crate::domain::transcript::PublicMessage;

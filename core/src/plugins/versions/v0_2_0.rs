@@ -8,7 +8,7 @@ use threadline_rules::clock::Clock;
 use wasmtime::Store;
 use wasmtime::component::{HasSelf, Instance, InstancePre, Linker, Resource};
 
-use super::{Contract, missing, present};
+use super::contract::{Contract, missing, present};
 use crate::domain::MessageKind;
 use crate::domain::hooks::{HookChat, HookKind};
 use crate::domain::rules::ZoneClock;
