@@ -1,7 +1,7 @@
 //! Signing in with a password, sessions that slide and end, the lock after
 //! repeated failures, and admins' named API tokens.
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use sea_orm::Database;
 use serde_json::json;
 use threadline::http::rate::RateSettings;
@@ -63,9 +63,7 @@ async fn a_password_signs_in_and_signing_out_ends_the_session(app: TestApp) {
     .await;
     assert_eq!(rows[0].try_get::<i64>("", "n").unwrap(), 0);
 
-    let out = app
-        .call(Method::POST, "/api/v1/auth/sign-out", Some(&session), None)
-        .await;
+    let out = app.post_empty("/api/v1/auth/sign-out", &session).await;
     assert_eq!(out.status, StatusCode::NO_CONTENT);
     let after = app.get("/api/v1/chats", &session).await;
     assert_eq!(after.status, StatusCode::UNAUTHORIZED);
@@ -96,12 +94,7 @@ async fn wrong_workspace_email_or_password_all_get_the_same_401(app: TestApp) {
     }
     // Malformed requests are told what is wrong.
     let r = app
-        .call(
-            Method::POST,
-            "/api/v1/auth/sign-in",
-            None,
-            Some(json!({"workspace": "x"})),
-        )
+        .post_anonymous("/api/v1/auth/sign-in", json!({"workspace": "x"}))
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
@@ -312,8 +305,7 @@ async fn admins_make_list_and_revoke_named_api_tokens(app: TestApp) {
     let r = app
         .post("/api/v1/tokens", &t.admin.token, json!({"name": "CRM\u{202E}cnys"}))
         .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(r.body["error"]["field"], "name");
+    r.assert_invalid("name");
 
     let r = app.delete(&format!("/api/v1/tokens/{crm_id}"), &t.admin.token).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
@@ -341,8 +333,7 @@ async fn changing_a_password_ends_the_other_sessions(app: TestApp) {
             change("wrong password!", "a brand new passphrase"),
         )
         .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(r.body["error"]["field"], "current_password");
+    r.assert_invalid("current_password");
     let r = app
         .put(
             "/api/v1/auth/password",
@@ -350,8 +341,7 @@ async fn changing_a_password_ends_the_other_sessions(app: TestApp) {
             change("a long enough password", "short"),
         )
         .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(r.body["error"]["field"], "new_password");
+    r.assert_invalid("new_password");
     assert_eq!(
         app.get("/api/v1/chats", &phone).await.status,
         StatusCode::OK,

@@ -58,7 +58,7 @@ async fn a_hook_input_replays_what_the_hook_got_without_internal_notes(app: Test
     // Exactly what the hook got: the built-in transcript of the exported
     // chat is the description the conversion writes.
     let r = app
-        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@navy.mil"}))
+        .admin_converts(&t, &chat, json!({"visitor_email": "grace@navy.mil"}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
     assert_eq!(r.body["description"], plain_transcript(&input.chat.messages));
@@ -91,11 +91,7 @@ async fn a_hook_input_replays_what_the_hook_got_without_internal_notes(app: Test
 /// next conversion shows it.
 async fn plugin_install_uploads_a_plugin_and_points_a_hook_at_it(app: TestApp) {
     let t = app.tenant("Acme").await;
-    let cleo = app.agent(&t, "Cleo").await;
-    app.store
-        .set_agent_skills(&t.id, &cleo.id, &["billing".to_owned()])
-        .await
-        .unwrap();
+    let cleo = app.skilled_agent(&t, "Cleo", &["billing"]).await;
     // Cleo is online (seen), the admin converts: the built-in rule would
     // give the admin the ticket; the plugin gives it to the billing agent.
     app.get("/api/v1/chats", &cleo.token).await;
@@ -141,7 +137,7 @@ async fn plugin_install_uploads_a_plugin_and_points_a_hook_at_it(app: TestApp) {
 
     let (chat, _) = app.simple_chat(&t).await;
     let r = app
-        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@navy.mil"}))
+        .admin_converts(&t, &chat, json!({"visitor_email": "grace@navy.mil"}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     assert_eq!(r.body["assignee"]["id"], cleo.id.as_str());

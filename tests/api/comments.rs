@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 use threadline_tests::smtp::{SmtpServer, unused_addr};
 use threadline_tests::{Reply, TestApp, on_both_databases};
@@ -23,13 +23,8 @@ on_both_databases!(
 const PATIENCE: Duration = Duration::from_secs(20);
 
 async fn comment(app: &TestApp, token: &str, number: &str, body: Value) -> Reply {
-    app.call(
-        Method::POST,
-        &format!("/api/v1/tickets/{number}/comments"),
-        Some(token),
-        Some(body),
-    )
-    .await
+    app.post(&format!("/api/v1/tickets/{number}/comments"), token, body)
+        .await
 }
 
 /// Reads the ticket until its last comment's mail is in `state`.
@@ -185,7 +180,7 @@ async fn the_first_public_reply_is_the_first_response(app: TestApp) {
         StatusCode::CREATED
     );
     let r = app
-        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+        .admin_converts(&t, &chat, json!({"visitor_email": "grace@example.com"}))
         .await;
     let carried = r.body["first_response_at"].clone();
     assert!(carried.is_string());
@@ -234,12 +229,7 @@ async fn bad_comments_are_refused_and_change_nothing(app: TestApp) {
     let r = comment(&app, &t.admin.token, "TK-9999", json!({"body": "hi"})).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let r = app
-        .call(
-            Method::POST,
-            &format!("/api/v1/tickets/{number}/comments"),
-            None,
-            Some(json!({"body": "hi"})),
-        )
+        .post_anonymous(&format!("/api/v1/tickets/{number}/comments"), json!({"body": "hi"}))
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let t_now = app.ticket(&t.admin.token, &number).await;
@@ -264,19 +254,18 @@ async fn the_reason_for_converting_is_the_first_internal_comment(app: TestApp) {
     let (chat, _) = app.simple_chat(&t).await;
     // A bad reason is refused, and nothing is converted.
     let r = app
-        .convert(
-            &t.admin.token,
+        .admin_converts(
+            &t,
             &chat,
             json!({"visitor_email": "grace@example.com", "reason": "a\u{0007}"}),
         )
         .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
-    assert_eq!(r.body["error"]["field"], "reason");
+    r.assert_invalid("reason");
     assert!(app.chat(&t.admin.token, &chat).await["ticket"].is_null());
 
     let r = app
-        .convert(
-            &t.admin.token,
+        .admin_converts(
+            &t,
             &chat,
             json!({"visitor_email": "grace@example.com", "reason": "  Needs a refund from finance.  "}),
         )
@@ -293,11 +282,7 @@ async fn the_reason_for_converting_is_the_first_internal_comment(app: TestApp) {
     // Without a reason (or a blank one) the ticket starts with no comment.
     let (chat, _) = app.simple_chat(&t).await;
     let r = app
-        .convert(
-            &t.admin.token,
-            &chat,
-            json!({"visitor_email": "grace@example.com", "reason": " "}),
-        )
+        .admin_converts(&t, &chat, json!({"visitor_email": "grace@example.com", "reason": " "}))
         .await;
     let number = r.body["number"].as_str().unwrap();
     assert_eq!(app.ticket(&t.admin.token, number).await["comments"], json!([]));

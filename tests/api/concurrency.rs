@@ -159,7 +159,7 @@ async fn nodes_starting_together_on_a_fresh_database_all_come_up(app: TestApp) {
     let t = nodes[0].tenant("Acme").await;
     let (chat, _) = nodes[1].simple_chat(&t).await;
     let r = nodes[2]
-        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@navy.mil"}))
+        .admin_converts(&t, &chat, json!({"visitor_email": "grace@navy.mil"}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
 }

@@ -88,7 +88,7 @@ async fn a_plugin_sets_the_new_tickets_priority_tags_and_custom_fields(app: Test
     let probe = app.install_plugin(&t.admin.token, "probe", wasm::PROBE_V2).await;
     let (plain, _) = app.simple_chat(&t).await;
     let r = app
-        .convert(&t.admin.token, &plain, json!({"visitor_email": "grace@navy.mil"}))
+        .admin_converts(&t, &plain, json!({"visitor_email": "grace@navy.mil"}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     assert_eq!(r.body["priority"], "normal", "the default sets nothing");
@@ -103,7 +103,7 @@ async fn a_plugin_sets_the_new_tickets_priority_tags_and_custom_fields(app: Test
     .await;
     let (chat, _) = app.simple_chat(&t).await;
     let r = app
-        .convert(&t.admin.token, &chat, json!({"visitor_email": "ada@example.com"}))
+        .admin_converts(&t, &chat, json!({"visitor_email": "ada@example.com"}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     assert_eq!(r.body["priority"], "high");
@@ -123,14 +123,10 @@ async fn a_plugin_sets_the_new_tickets_priority_tags_and_custom_fields(app: Test
     .await;
     let (chat, _) = app.simple_chat(&t).await;
     let r = app
-        .convert(&t.admin.token, &chat, json!({"visitor_email": "bad@example.com"}))
+        .admin_converts(&t, &chat, json!({"visitor_email": "bad@example.com"}))
         .await;
     assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{:?}", r.body);
-    assert!(
-        r.body["error"]["message"].as_str().unwrap().contains("tag"),
-        "{:?}",
-        r.body
-    );
+    assert!(r.error_message().contains("tag"), "{:?}", r.body);
     assert!(app.chat(&t.admin.token, &chat).await["ticket"].is_null());
 }
 
@@ -143,30 +139,19 @@ async fn settings_are_checked_against_what_a_plugin_declares(app: TestApp) {
         async move { app.put("/api/v1/pipeline", &token, json!({ "hooks": hooks })).await }
     };
     let r = put(json!({"fields": {"plugin": probe, "config": {"priority": "highest"}}})).await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
-    assert_eq!(r.body["error"]["field"], "hooks.fields.config.priority");
-    assert!(
-        r.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("low, normal, high, urgent")
-    );
+    r.assert_invalid("hooks.fields.config.priority");
+    assert!(r.error_message().contains("low, normal, high, urgent"));
 
     let r = put(json!({"fields": {"plugin": probe, "config": {"prority": "high"}}})).await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
-    assert_eq!(r.body["error"]["field"], "hooks.fields.config.prority");
+    r.assert_invalid("hooks.fields.config.prority");
     assert!(
-        r.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("priority, tags, fail"),
+        r.error_message().contains("priority, tags, fail"),
         "the keys it has are named: {:?}",
         r.body
     );
 
     let r = put(json!({"subject": {"plugin": "subject-default", "config": {"prefix": "x"}}})).await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
-    assert_eq!(r.body["error"]["field"], "hooks.subject.config.prefix");
+    r.assert_invalid("hooks.subject.config.prefix");
 
     let r = put(json!({"fields": {"plugin": "fields-none", "config": {"x": "y"}}})).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);

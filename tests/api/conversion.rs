@@ -65,7 +65,7 @@ async fn the_default_subject_is_chat_with_the_visitor_name_when_the_chat_has_non
     );
 
     let r = app
-        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@navy.mil"}))
+        .admin_converts(&t, &chat, json!({"visitor_email": "grace@navy.mil"}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
     assert_eq!(r.body["subject"], "Chat with Grace Hopper");
@@ -105,7 +105,7 @@ async fn the_transcript_has_timestamps_and_speakers_but_no_internal_notes(app: T
     let t = app.tenant("Acme").await;
     let chat = chat_with_history(&app, &t, &t.admin.token).await;
     let ticket = app
-        .convert(&t.admin.token, &chat, json!({"visitor_email": "ada@example.com"}))
+        .admin_converts(&t, &chat, json!({"visitor_email": "ada@example.com"}))
         .await
         .body;
     let description = ticket["description"].as_str().unwrap();
@@ -155,7 +155,7 @@ async fn first_response_at_carries_over_from_the_chat(app: TestApp) {
     assert_eq!(app.get(&path, &t.admin.token).await.body["first_response_at"], first);
 
     let ticket = app
-        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@navy.mil"}))
+        .admin_converts(&t, &chat, json!({"visitor_email": "grace@navy.mil"}))
         .await
         .body;
     assert_eq!(ticket["first_response_at"], first);
@@ -165,7 +165,7 @@ async fn the_chat_is_closed_logged_and_linked_both_ways(app: TestApp) {
     let t = app.tenant("Acme").await;
     let chat = chat_with_history(&app, &t, &t.admin.token).await;
     let ticket = app
-        .convert(&t.admin.token, &chat, json!({"visitor_email": "ada@example.com"}))
+        .admin_converts(&t, &chat, json!({"visitor_email": "ada@example.com"}))
         .await
         .body;
 
@@ -204,8 +204,8 @@ async fn an_operator_typed_subject_wins_over_the_default(app: TestApp) {
     let t = app.tenant("Acme").await;
     let chat = chat_with_history(&app, &t, &t.admin.token).await;
     let r = app
-        .convert(
-            &t.admin.token,
+        .admin_converts(
+            &t,
             &chat,
             json!({"visitor_email": "ada@example.com", "subject": "  Double charge: refund 4521  "}),
         )
@@ -216,11 +216,7 @@ async fn an_operator_typed_subject_wins_over_the_default(app: TestApp) {
     // A blank subject means "use the default".
     let (other, _) = app.simple_chat(&t).await;
     let r = app
-        .convert(
-            &t.admin.token,
-            &other,
-            json!({"visitor_email": "grace@navy.mil", "subject": "   "}),
-        )
+        .admin_converts(&t, &other, json!({"visitor_email": "grace@navy.mil", "subject": "   "}))
         .await;
     assert_eq!(r.body["subject"], "Chat with Grace Hopper");
 }
@@ -230,11 +226,11 @@ async fn requesters_are_found_by_email_case_insensitively(app: TestApp) {
     let (first, _) = app.simple_chat(&t).await;
     let (second, _) = app.simple_chat(&t).await;
     let a = app
-        .convert(&t.admin.token, &first, json!({"visitor_email": "Grace@Navy.MIL"}))
+        .admin_converts(&t, &first, json!({"visitor_email": "Grace@Navy.MIL"}))
         .await
         .body;
     let b = app
-        .convert(&t.admin.token, &second, json!({"visitor_email": "grace@navy.mil"}))
+        .admin_converts(&t, &second, json!({"visitor_email": "grace@navy.mil"}))
         .await
         .body;
     assert_eq!(a["requester"]["id"], b["requester"]["id"], "one requester per email");
@@ -248,7 +244,7 @@ async fn requesters_are_found_by_email_case_insensitively(app: TestApp) {
     let other = app.tenant("Globex").await;
     let (theirs, _) = app.simple_chat(&other).await;
     let c = app
-        .convert(&other.admin.token, &theirs, json!({"visitor_email": "grace@navy.mil"}))
+        .admin_converts(&other, &theirs, json!({"visitor_email": "grace@navy.mil"}))
         .await
         .body;
     assert_ne!(c["requester"]["id"], a["requester"]["id"]);
@@ -258,7 +254,7 @@ async fn requesters_are_found_by_email_case_insensitively(app: TestApp) {
 async fn the_email_typed_in_the_panel_is_remembered_for_the_visitor(app: TestApp) {
     let t = app.tenant("Acme").await;
     let (chat, _) = app.simple_chat(&t).await;
-    app.convert(&t.admin.token, &chat, json!({"visitor_email": "grace@navy.mil"}))
+    app.admin_converts(&t, &chat, json!({"visitor_email": "grace@navy.mil"}))
         .await;
     let c = app.chat(&t.admin.token, &chat).await;
     assert_eq!(c["visitor"]["email"], "grace@navy.mil");
@@ -317,12 +313,12 @@ async fn converting_again_returns_the_same_ticket(app: TestApp) {
     let bob = app.agent(&t, "Bob Builder").await;
     let (chat, _) = app.simple_chat(&t).await;
     let first = app
-        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@navy.mil"}))
+        .admin_converts(&t, &chat, json!({"visitor_email": "grace@navy.mil"}))
         .await;
     assert_eq!(first.status, StatusCode::CREATED);
     // A double click, then a second agent with other input: same ticket, 200.
     let again = app
-        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@navy.mil"}))
+        .admin_converts(&t, &chat, json!({"visitor_email": "grace@navy.mil"}))
         .await;
     assert_eq!(again.status, StatusCode::OK);
     assert_eq!(again.body, first.body);
@@ -372,7 +368,7 @@ async fn summary_at_close_runs_when_the_workspace_enables_it(app: TestApp) {
 
     let chat = chat_with_history(&app, &t, &t.admin.token).await;
     let r = app
-        .convert(&t.admin.token, &chat, json!({"visitor_email": "ada@example.com"}))
+        .admin_converts(&t, &chat, json!({"visitor_email": "ada@example.com"}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
     let on_ticket = wait_for_summary(&app, &t.admin.token, "/api/v1/tickets/TK-1001").await;
@@ -401,7 +397,7 @@ async fn no_summary_is_made_when_the_workspace_has_not_enabled_it(app: TestApp) 
     let settings = app.get("/api/v1/settings", &t.admin.token).await.body;
     assert_eq!(settings["summary_on_close"], false);
     let chat = chat_with_history(&app, &t, &t.admin.token).await;
-    app.convert(&t.admin.token, &chat, json!({"visitor_email": "ada@example.com"}))
+    app.admin_converts(&t, &chat, json!({"visitor_email": "ada@example.com"}))
         .await;
     // The summary task would be spawned before the response; give it time.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -418,7 +414,7 @@ async fn a_chat_closed_without_a_ticket_can_still_be_converted(app: TestApp) {
         .await
         .body;
     let r = app
-        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@navy.mil"}))
+        .admin_converts(&t, &chat, json!({"visitor_email": "grace@navy.mil"}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let after = app.chat(&t.admin.token, &chat).await;

@@ -65,14 +65,7 @@ async fn ids_with_control_characters_are_a_404_on_every_route_and_cursors_a_422(
         ] {
             let r = app.call(Method::GET, &path, agent, None).await;
             assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {:?}", r.body);
-            assert!(
-                r.body["error"]["message"]
-                    .as_str()
-                    .unwrap()
-                    .contains("control characters"),
-                "{path}: {:?}",
-                r.body
-            );
+            assert!(r.error_message().contains("control characters"), "{path}: {:?}", r.body);
         }
     }
     // Nothing changed, and the chat is still there under its real id.
@@ -169,21 +162,20 @@ async fn names_and_subjects_with_bidirectional_controls_are_refused(app: TestApp
             "subject",
         ),
     ] {
-        let r = app.call(Method::POST, &path, None, Some(body)).await;
+        let r = app.post_anonymous(&path, body).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
         assert_eq!(r.body["error"]["field"], field);
-        assert!(r.body["error"]["message"].as_str().unwrap().contains("bidirectional"));
+        assert!(r.error_message().contains("bidirectional"));
     }
     let (chat, _) = app.simple_chat(&t).await;
     let r = app
-        .convert(
-            &t.admin.token,
+        .admin_converts(
+            &t,
             &chat,
             json!({"visitor_email": "a@example.com", "subject": "Hi \u{202D}there"}),
         )
         .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
-    assert_eq!(r.body["error"]["field"], "subject");
+    r.assert_invalid("subject");
     let chats = app.get("/api/v1/chats", &t.admin.token).await.body;
     assert_eq!(chats.as_array().unwrap().len(), 1, "only the plain chat was started");
 }
@@ -323,10 +315,10 @@ async fn bursts_over_the_rate_limits_get_a_429_with_retry_after(app: TestApp) {
     let path = format!("/api/v1/widget/{}/chats", t.widget_key);
     let body = json!({"visitor_name": "Ada", "message": "hi"});
     for i in 0..100 {
-        let r = app.call(Method::POST, &path, None, Some(body.clone())).await;
+        let r = app.post_anonymous(&path, body.clone()).await;
         assert_eq!(r.status, StatusCode::CREATED, "chat {i}: {:?}", r.body);
     }
-    let r = app.call(Method::POST, &path, None, Some(body.clone())).await;
+    let r = app.post_anonymous(&path, body.clone()).await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{:?}", r.body);
     assert_eq!(r.body["error"]["code"], "rate_limited");
     let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
@@ -336,12 +328,7 @@ async fn bursts_over_the_rate_limits_get_a_429_with_retry_after(app: TestApp) {
 
     // Another workspace's widget from the same address is its own bucket.
     let r = app
-        .call(
-            Method::POST,
-            &format!("/api/v1/widget/{}/chats", other.widget_key),
-            None,
-            Some(body.clone()),
-        )
+        .post_anonymous(&format!("/api/v1/widget/{}/chats", other.widget_key), body.clone())
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
 
@@ -359,7 +346,7 @@ async fn a_visitor_token_stops_working_thirty_days_after_its_chat_closed(app: Te
     let t = app.tenant("Acme").await;
     let (chat, visitor) = app.simple_chat(&t).await;
     let path = format!("/api/v1/widget/chats/{chat}");
-    let view = || app.call(Method::GET, &path, Some(&visitor), None);
+    let view = || app.get(&path, &visitor);
     let r = app
         .post(&format!("/api/v1/chats/{chat}/close"), &t.admin.token, json!({}))
         .await;

@@ -52,7 +52,7 @@ async fn a_missing_or_invalid_email_is_a_422_naming_the_field_and_changes_nothin
             );
         }
     }
-    let r = app.convert(&t.admin.token, &chat, json!({"visitor_email": 42})).await;
+    let r = app.admin_converts(&t, &chat, json!({"visitor_email": 42})).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "a number is no email");
     assert_eq!(state_of(&app, &t, &chat).await, before);
 }
@@ -63,24 +63,15 @@ async fn a_subject_over_255_characters_is_a_422_and_changes_nothing(app: TestApp
     let before = state_of(&app, &t, &chat).await;
     let long = "é".repeat(256);
     let r = app
-        .convert(
-            &t.admin.token,
-            &chat,
-            json!({"visitor_email": "g@navy.mil", "subject": long}),
-        )
+        .admin_converts(&t, &chat, json!({"visitor_email": "g@navy.mil", "subject": long}))
         .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(r.body["error"]["field"], "subject");
+    r.assert_invalid("subject");
     assert_eq!(state_of(&app, &t, &chat).await, before);
 
     // Exactly 255 is fine.
     let ok = "é".repeat(255);
     let r = app
-        .convert(
-            &t.admin.token,
-            &chat,
-            json!({"visitor_email": "g@navy.mil", "subject": ok}),
-        )
+        .admin_converts(&t, &chat, json!({"visitor_email": "g@navy.mil", "subject": ok}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
 }
@@ -132,11 +123,9 @@ async fn an_unknown_chat_or_ticket_is_a_404(app: TestApp) {
         assert_eq!(r.body["error"]["code"], "not_found");
     }
     let r = app
-        .call(
-            Method::POST,
+        .post_anonymous(
             "/api/v1/widget/wk_nope/chats",
-            None,
-            Some(json!({"visitor_name": "A", "message": "hi"})),
+            json!({"visitor_name": "A", "message": "hi"}),
         )
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
@@ -191,8 +180,7 @@ async fn settings_are_for_admins_only(app: TestApp) {
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let r = app.put("/api/v1/settings", &t.admin.token, json!({})).await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(r.body["error"]["field"], "summary_on_close");
+    r.assert_invalid("summary_on_close");
     let r = app
         .put("/api/v1/settings", &t.admin.token, json!({"summary_on_close": "yes"}))
         .await;
@@ -219,7 +207,7 @@ async fn starting_a_chat_validates_every_field(app: TestApp) {
             "subject",
         ),
     ] {
-        let r = app.call(Method::POST, &path, None, Some(body.clone())).await;
+        let r = app.post_anonymous(&path, body.clone()).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
         assert_eq!(r.body["error"]["field"], field, "{body}");
     }

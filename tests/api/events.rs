@@ -1,7 +1,7 @@
 //! Live updates over websockets: what agents and visitors see as it
 //! happens, and what they never see.
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 use threadline_tests::{Backend, TestApp, TestDb, on_both_databases};
 
@@ -37,7 +37,7 @@ async fn an_agent_sees_the_workspace_live(app: TestApp) {
     assert_eq!((&e["kind"], &e["internal"]), (&json!("message_created"), &json!(true)));
 
     let r = app
-        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+        .admin_converts(&t, &chat, json!({"visitor_email": "grace@example.com"}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
     assert_eq!(
@@ -45,12 +45,7 @@ async fn an_agent_sees_the_workspace_live(app: TestApp) {
         json!({"kind": "chat_converted", "chat_id": chat, "internal": false, "ticket": "TK-1001"})
     );
     let r = app
-        .call(
-            Method::POST,
-            &format!("/api/v1/chats/{chat}/reopen"),
-            Some(&t.admin.token),
-            None,
-        )
+        .post_empty(&format!("/api/v1/chats/{chat}/reopen"), &t.admin.token)
         .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(live.next().await["kind"], "chat_reopened");
@@ -76,12 +71,7 @@ async fn a_visitor_sees_their_chat_live_but_never_internal_notes(app: TestApp) {
     );
 
     let r = app
-        .call(
-            Method::POST,
-            &format!("/api/v1/chats/{chat}/close"),
-            Some(&t.admin.token),
-            None,
-        )
+        .post_empty(&format!("/api/v1/chats/{chat}/close"), &t.admin.token)
         .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(
@@ -113,9 +103,7 @@ async fn a_socket_closes_when_the_session_it_was_opened_with_ends(app: TestApp) 
     let mut on_phone = app.events("/api/v1/events", &phone).await;
     let mut script = app.events("/api/v1/events", &t.admin.token).await;
 
-    let r = app
-        .call(Method::POST, "/api/v1/auth/sign-out", Some(&laptop), None)
-        .await;
+    let r = app.post_empty("/api/v1/auth/sign-out", &laptop).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(on_laptop.close_code().await, 4401);
 
@@ -228,16 +216,12 @@ async fn sockets_need_a_valid_token(app: TestApp) {
     // A signed-out session's socket is refused too.
     let session = app.session(&t, &t.admin).await;
     assert_eq!(socket_outcome(&app, agent_path, frame(&session), None).await, Ok(()));
-    let r = app
-        .call(Method::POST, "/api/v1/auth/sign-out", Some(&session), None)
-        .await;
+    let r = app.post_empty("/api/v1/auth/sign-out", &session).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(socket_outcome(&app, agent_path, frame(&session), None).await, Err(4401));
 
     // Without a websocket handshake, a clear 400.
-    let r = app
-        .call(Method::GET, "/api/v1/events", Some(&t.admin.token), None)
-        .await;
+    let r = app.get("/api/v1/events", &t.admin.token).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
 

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 use threadline::plugins::BUILTIN;
 use threadline_tests::{TestApp, TestDb, on_both_databases, plugin_settings, wasm};
@@ -34,7 +34,7 @@ async fn sleeping_plugin_is_stopped(app: TestApp, policy: &str) {
     let (chat, _) = app.simple_chat(&t).await;
     let started = Instant::now();
     let r = app
-        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+        .admin_converts(&t, &chat, json!({"visitor_email": "grace@example.com"}))
         .await;
     let took = started.elapsed();
     let faults = app.faults(&t.admin.token).await;
@@ -75,11 +75,7 @@ async fn median_conversion(app: &TestApp, t: &threadline_tests::TestTenant, n: u
         let (chat, _) = app.simple_chat(t).await;
         let started = Instant::now();
         let r = app
-            .convert(
-                &t.admin.token,
-                &chat,
-                json!({"visitor_email": format!("b{i}@example.com")}),
-            )
+            .admin_converts(&t, &chat, json!({"visitor_email": format!("b{i}@example.com")}))
             .await;
         times.push(started.elapsed());
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
@@ -183,7 +179,7 @@ async fn usage_shows_calls_fuel_time_waits_and_faults_per_hook(app: TestApp) {
     for _ in 0..2 {
         let (chat, _) = app.simple_chat(&t).await;
         let r = app
-            .convert(&t.admin.token, &chat, json!({"visitor_email": "g@example.com"}))
+            .admin_converts(&t, &chat, json!({"visitor_email": "g@example.com"}))
             .await;
         assert_eq!(r.status, StatusCode::CREATED);
     }
@@ -191,7 +187,7 @@ async fn usage_shows_calls_fuel_time_waits_and_faults_per_hook(app: TestApp) {
         .await;
     let (chat, _) = app.simple_chat(&t).await;
     let r = app
-        .convert(&t.admin.token, &chat, json!({"visitor_email": "g@example.com"}))
+        .admin_converts(&t, &chat, json!({"visitor_email": "g@example.com"}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
 
@@ -272,11 +268,7 @@ async fn refused_uploads_and_deleted_plugins_leave_nothing_in_the_plugin_cache(a
     {
         let r = node.upload_plugin(&t.admin.token, &format!("nohook{i}"), &wasm).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
-        assert!(
-            r.body["error"]["message"].as_str().unwrap().contains("exports no hook"),
-            "{:?}",
-            r.body
-        );
+        assert!(r.error_message().contains("exports no hook"), "{:?}", r.body);
     }
     assert_eq!(cache_files(dir.path()), builtins);
     assert_eq!(node.plugins_in_memory(), (0, 0));
@@ -292,9 +284,7 @@ async fn refused_uploads_and_deleted_plugins_leave_nothing_in_the_plugin_cache(a
     let delete = |token: String, id: String| {
         let node = &node;
         async move {
-            let r = node
-                .call(Method::DELETE, &format!("/api/v1/plugins/{id}"), Some(&token), None)
-                .await;
+            let r = node.delete(&format!("/api/v1/plugins/{id}"), &token).await;
             assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
         }
     };
@@ -366,14 +356,7 @@ async fn compile_heavy_uploads_are_bounded_and_the_server_keeps_serving() {
         );
         assert!(took < Duration::from_secs(60), "{took:?}");
         if r.status == StatusCode::UNPROCESSABLE_ENTITY {
-            assert!(
-                r.body["error"]["message"]
-                    .as_str()
-                    .unwrap()
-                    .contains("too costly to compile"),
-                "{:?}",
-                r.body
-            );
+            assert!(r.error_message().contains("too costly to compile"), "{:?}", r.body);
         }
     }
     eprintln!(

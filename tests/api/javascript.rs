@@ -48,11 +48,8 @@ const FIELDS: &str = "async function fields(chat) {
 
 async fn javascript_rules_for_subject_transcript_and_assignment_change_the_next_conversion(app: TestApp) {
     let t = app.tenant("Acme").await;
-    let cleo = app.agent(&t, "Cleo").await;
-    app.store
-        .set_agent_skills(&t.id, &cleo.id, &["billing".to_owned()])
-        .await
-        .unwrap();
+    // The assignment rule below picks whoever has a skill the visitor names.
+    app.skilled_agent(&t, "Cleo", &["billing"]).await;
     let plugins = app.get("/api/v1/plugins", &t.admin.token).await;
     let js = plugins
         .body
@@ -84,7 +81,7 @@ async fn javascript_rules_for_subject_transcript_and_assignment_change_the_next_
         .await;
     app.visitor_says(&visitor, &chat, "Thanks").await;
     let r = app
-        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+        .admin_converts(&t, &chat, json!({"visitor_email": "grace@example.com"}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     assert_eq!(
@@ -125,13 +122,12 @@ async fn javascript_rules_for_subject_transcript_and_assignment_change_the_next_
             json!({"hooks": {}, "chat_ids": [chat], "hook": "priority"}),
         )
         .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(r.body["error"]["field"], "hook");
+    r.assert_invalid("hook");
 
     // No skill named: the converting agent.
     let (chat, _) = app.simple_chat(&t).await;
     let r = app
-        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+        .admin_converts(&t, &chat, json!({"visitor_email": "grace@example.com"}))
         .await;
     assert_eq!(r.body["assignee"]["name"], "Ada Admin", "{:?}", r.body);
 }
@@ -156,22 +152,13 @@ async fn a_rule_that_does_not_parse_is_refused_at_its_line_and_column_and_nothin
             json!({"assignment": rule("function assignment() { return 'x' }")}),
         )
         .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(r.body["error"]["field"], "hooks.assignment.config.source");
-    assert!(
-        r.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("no function named assign"),
-        "{:?}",
-        r.body
-    );
+    r.assert_invalid("hooks.assignment.config.source");
+    assert!(r.error_message().contains("no function named assign"), "{:?}", r.body);
     // A source is required; a top level that never ends is stopped.
     let r = app
         .put_pipeline(&t.admin.token, json!({"subject": {"plugin": "javascript"}}))
         .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(r.body["error"]["field"], "hooks.subject.config.source");
+    r.assert_invalid("hooks.subject.config.source");
     let r = app
         .put_pipeline(
             &t.admin.token,
@@ -179,11 +166,7 @@ async fn a_rule_that_does_not_parse_is_refused_at_its_line_and_column_and_nothin
         )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        r.body["error"]["message"].as_str().unwrap().contains("fuel"),
-        "{:?}",
-        r.body
-    );
+    assert!(r.error_message().contains("fuel"), "{:?}", r.body);
     // A shadow run checks the same way, so an editor can show the error.
     let r = app
         .post(
@@ -206,8 +189,7 @@ async fn a_rule_that_does_not_parse_is_refused_at_its_line_and_column_and_nothin
     let r = app
         .put_pipeline(&t.admin.token, json!({"subject": rule(&too_long)}))
         .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(r.body["error"]["field"], "hooks.subject.config.source");
+    r.assert_invalid("hooks.subject.config.source");
 
     // Refusals changed nothing: the one good save is the only change.
     let history = app.get("/api/v1/pipeline/history", &t.admin.token).await.body;
@@ -271,7 +253,7 @@ async fn runaway_rules_are_faults(app: TestApp, policy: &str) {
                 for _ in 0..3 {
                     let (chat, _) = app.simple_chat(&b).await;
                     let r = app
-                        .convert(&b.admin.token, &chat, json!({"visitor_email": "b@example.com"}))
+                        .admin_converts(&b, &chat, json!({"visitor_email": "b@example.com"}))
                         .await;
                     statuses.push((r.status, r.body["subject"].clone()));
                 }
@@ -280,11 +262,7 @@ async fn runaway_rules_are_faults(app: TestApp, policy: &str) {
         };
         let started = Instant::now();
         let r = app
-            .convert(
-                &hostile.admin.token,
-                &chat,
-                json!({"visitor_email": "grace@example.com"}),
-            )
+            .admin_converts(&hostile, &chat, json!({"visitor_email": "grace@example.com"}))
             .await;
         let took = started.elapsed();
         match policy {
@@ -391,17 +369,7 @@ async fn a_restart_with_a_warm_cache_compiles_nothing_and_runs_the_rule() {
     let env = [("RUST_LOG", "threadline=info")];
     let server = ServerProcess::start_with_env(&db.url, cache.path(), &[], &env);
     let (chat, _) = app.simple_chat(&t).await;
-    let started = Instant::now();
-    let r = http
-        .post(format!("{}/api/v1/chats/{chat}/conversion", server.base))
-        .bearer_auth(&t.admin.token)
-        .json(&json!({"visitor_email": "grace@example.com"}))
-        .send()
-        .await
-        .unwrap();
-    let took = started.elapsed();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let ticket: Value = r.json().await.unwrap();
+    let (ticket, took) = server.convert(&http, &t.admin.token, &chat).await;
     assert_eq!(ticket["subject"], "Case: Grace Hopper (1)");
     eprintln!("the first conversion after a restart on a warm cache took {took:?} (debug build)");
     // The warm-up loads the rest beside the first requests: give it a
@@ -477,7 +445,7 @@ async fn the_server_names_the_hooks_and_a_starter_rule_for_each_that_saves_and_r
     assert_eq!(r.status, StatusCode::OK, "every starter saves: {:?}", r.body);
     let (chat, _) = app.simple_chat(&t).await;
     let r = app
-        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@navy.mil"}))
+        .admin_converts(&t, &chat, json!({"visitor_email": "grace@navy.mil"}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     assert_eq!(r.body["subject"], "Chat with Grace Hopper");

@@ -27,16 +27,14 @@ fn value(text: &str, series: &str) -> Option<f64> {
 async fn metrics_count_requests_conversions_and_plugin_calls(app: TestApp) {
     let t = app.tenant("Acme").await;
     let (chat, _) = app.simple_chat(&t).await;
-    let r = app
-        .convert(&t.admin.token, &chat, json!({"visitor_email": "nope"}))
-        .await;
+    let r = app.admin_converts(&t, &chat, json!({"visitor_email": "nope"})).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     let r = app
-        .convert(&t.admin.token, &chat, json!({"visitor_email": "ada@example.com"}))
+        .admin_converts(&t, &chat, json!({"visitor_email": "ada@example.com"}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
     let r = app
-        .convert(&t.admin.token, &chat, json!({"visitor_email": "ada@example.com"}))
+        .admin_converts(&t, &chat, json!({"visitor_email": "ada@example.com"}))
         .await;
     assert_eq!(r.status, StatusCode::OK);
 

@@ -34,7 +34,7 @@ async fn following_the_links_walks_every_chat_once_by_last_activity(app: TestApp
         chats.push(app.simple_chat(&t).await.0);
     }
     for chat in &chats[..2] {
-        app.convert(&t.admin.token, chat, json!({"visitor_email": "g@navy.mil"}))
+        app.admin_converts(&t, chat, json!({"visitor_email": "g@navy.mil"}))
             .await;
     }
     let ids = |items: &[Value]| -> Vec<String> { items.iter().map(|c| c["id"].as_str().unwrap().to_owned()).collect() };
@@ -61,7 +61,7 @@ async fn ticket_pages_follow_the_numbers_down(app: TestApp) {
     let t = app.tenant("Acme").await;
     for _ in 0..3 {
         let (chat, _) = app.simple_chat(&t).await;
-        app.convert(&t.admin.token, &chat, json!({"visitor_email": "g@navy.mil"}))
+        app.admin_converts(&t, &chat, json!({"visitor_email": "g@navy.mil"}))
             .await;
     }
     let first = app.get("/api/v1/tickets?limit=2", &t.admin.token).await;

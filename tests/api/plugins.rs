@@ -76,7 +76,7 @@ async fn by_default_conversion_runs_the_builtin_wasm_plugins(app: TestApp) {
     .await;
     let (chat, _) = app.simple_chat(&t).await;
     let r = app
-        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+        .admin_converts(&t, &chat, json!({"visitor_email": "grace@example.com"}))
         .await;
     assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{:?}", r.body);
     let message = r.body["error"]["message"].as_str().unwrap();
@@ -86,7 +86,7 @@ async fn by_default_conversion_runs_the_builtin_wasm_plugins(app: TestApp) {
     // With its normal limits it gives the spec's default subject.
     app.set_pipeline(&t.admin.token, json!({})).await;
     let r = app
-        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+        .admin_converts(&t, &chat, json!({"visitor_email": "grace@example.com"}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     assert_eq!(r.body["subject"], "Chat with Grace Hopper");
@@ -115,11 +115,7 @@ async fn builtin_plugins_give_what_the_native_rules_give(app: TestApp) {
             .await;
         assert_eq!(prefill.body["subject"], expected.subject.as_str(), "chat {i}");
         let r = app
-            .convert(
-                &t.admin.token,
-                &chat,
-                json!({"visitor_email": format!("v{i}@example.com")}),
-            )
+            .admin_converts(&t, &chat, json!({"visitor_email": format!("v{i}@example.com")}))
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
         assert_eq!(r.body["subject"], expected.subject.as_str(), "chat {i}");
@@ -229,7 +225,7 @@ async fn misbehaves(app: TestApp, bad: Misbehaviour, policy: &str) {
 
     let started = Instant::now();
     let r = app
-        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+        .admin_converts(&t, &chat, json!({"visitor_email": "grace@example.com"}))
         .await;
     let took = started.elapsed();
     eprintln!("{} under {policy}: answered in {took:?}", bad.name);
@@ -324,12 +320,7 @@ async fn a_failing_summary_plugin_falls_back_at_close(app: TestApp) {
     let (chat, _) = app.simple_chat(&t).await;
     let expected = native(&app, &t, &chat).await;
     let r = app
-        .call(
-            Method::POST,
-            &format!("/api/v1/chats/{chat}/close"),
-            Some(&t.admin.token),
-            None,
-        )
+        .post_empty(&format!("/api/v1/chats/{chat}/close"), &t.admin.token)
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let summary = wait_for(&app, &t.admin.token, &format!("/api/v1/chats/{chat}"), "summary").await;
@@ -375,7 +366,7 @@ async fn the_server_keeps_serving_while_a_plugin_spins(app: TestApp) {
     let other = app.tenant("Other").await;
     let (chat, _) = app.simple_chat(&other).await;
     let r = app
-        .convert(&other.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+        .admin_converts(&other, &chat, json!({"visitor_email": "grace@example.com"}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
     for _ in 0..10 {
@@ -401,7 +392,7 @@ async fn a_plugin_that_floods_the_log_still_answers(app: TestApp) {
     .await;
     let (chat, _) = app.simple_chat(&t).await;
     let r = app
-        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+        .admin_converts(&t, &chat, json!({"visitor_email": "grace@example.com"}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     assert_eq!(r.body["subject"], "Logged a lot");
@@ -425,25 +416,18 @@ async fn one_workspace_plugin_never_runs_for_another(app: TestApp) {
         )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
-    let r = app
-        .call(
-            Method::DELETE,
-            &format!("/api/v1/plugins/{id}"),
-            Some(&b.admin.token),
-            None,
-        )
-        .await;
+    let r = app.delete(&format!("/api/v1/plugins/{id}"), &b.admin.token).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 
     // A's conversions run it (and fail, by A's policy); B's never do.
     let (chat_a, _) = app.simple_chat(&a).await;
     let r = app
-        .convert(&a.admin.token, &chat_a, json!({"visitor_email": "grace@example.com"}))
+        .admin_converts(&a, &chat_a, json!({"visitor_email": "grace@example.com"}))
         .await;
     assert_eq!(r.status, StatusCode::BAD_GATEWAY);
     let (chat_b, _) = app.simple_chat(&b).await;
     let r = app
-        .convert(&b.admin.token, &chat_b, json!({"visitor_email": "grace@example.com"}))
+        .admin_converts(&b, &chat_b, json!({"visitor_email": "grace@example.com"}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     assert_eq!(r.body["subject"], "Chat with Grace Hopper");
@@ -460,7 +444,7 @@ async fn least_loaded_assignment_installed_through_the_api_changes_the_next_conv
     // By default the converting agent gets the ticket, so the admin now has one open.
     let (chat, _) = app.simple_chat(&t).await;
     let r = app
-        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+        .admin_converts(&t, &chat, json!({"visitor_email": "grace@example.com"}))
         .await;
     assert_eq!(r.body["assignee"]["id"], t.admin.id.as_str());
 
@@ -474,7 +458,7 @@ async fn least_loaded_assignment_installed_through_the_api_changes_the_next_conv
     .await;
     let (chat, _) = app.simple_chat(&t).await;
     let r = app
-        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+        .admin_converts(&t, &chat, json!({"visitor_email": "grace@example.com"}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     assert_eq!(
@@ -487,7 +471,7 @@ async fn least_loaded_assignment_installed_through_the_api_changes_the_next_conv
     // Now both have one open ticket: the tie goes to the converting agent.
     let (chat, _) = app.simple_chat(&t).await;
     let r = app
-        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+        .admin_converts(&t, &chat, json!({"visitor_email": "grace@example.com"}))
         .await;
     assert_eq!(r.body["assignee"]["id"], t.admin.id.as_str());
 }
@@ -628,14 +612,14 @@ async fn a_plugin_the_pipeline_runs_cannot_be_deleted(app: TestApp) {
     app.set_pipeline(&t.admin.token, json!({"assignment": {"plugin": id}}))
         .await;
     let path = format!("/api/v1/plugins/{id}");
-    let r = app.call(Method::DELETE, &path, Some(&t.admin.token), None).await;
+    let r = app.delete(&path, &t.admin.token).await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
-    assert!(r.body["error"]["message"].as_str().unwrap().contains("assignment"));
+    assert!(r.error_message().contains("assignment"));
 
     app.set_pipeline(&t.admin.token, json!({})).await;
-    let r = app.call(Method::DELETE, &path, Some(&t.admin.token), None).await;
+    let r = app.delete(&path, &t.admin.token).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
-    let r = app.call(Method::DELETE, &path, Some(&t.admin.token), None).await;
+    let r = app.delete(&path, &t.admin.token).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let listed = app.get("/api/v1/plugins", &t.admin.token).await;
     assert!(listed.body.as_array().unwrap().iter().all(|p| p["id"] != id.as_str()));
@@ -646,8 +630,7 @@ async fn plugins_get_the_workspace_settings_and_time_zone_but_no_internal_notes(
     let r = app
         .put("/api/v1/settings", &t.admin.token, json!({"time_zone": "Mars/Olympus"}))
         .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(r.body["error"]["field"], "time_zone");
+    r.assert_invalid("time_zone");
     let r = app
         .put("/api/v1/settings", &t.admin.token, json!({"time_zone": "Asia/Kolkata"}))
         .await;

@@ -3,7 +3,7 @@
 //! length. The native fallback of a default plugin answers with the same
 //! settings, so a failing plugin never undoes a redaction.
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 use threadline_tests::{TestApp, on_both_databases, sql};
 
@@ -43,7 +43,7 @@ async fn a_card_a_phone_and_an_email_never_reach_the_ticket_when_redaction_is_on
             .start_chat(&t, json!({"visitor_name": "Grace Hopper", "message": typed}))
             .await;
         let r = app
-            .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+            .admin_converts(&t, &chat, json!({"visitor_email": "grace@example.com"}))
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{label}: {:?}", r.body);
         let description = r.body["description"].as_str().unwrap();
@@ -67,7 +67,7 @@ async fn a_card_a_phone_and_an_email_never_reach_the_ticket_when_redaction_is_on
         .start_chat(&t, json!({"visitor_name": "Grace Hopper", "message": typed}))
         .await;
     let r = app
-        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+        .admin_converts(&t, &chat, json!({"visitor_email": "grace@example.com"}))
         .await;
     assert!(r.body["description"].as_str().unwrap().contains(secrets[0]));
 }
@@ -115,7 +115,7 @@ async fn the_transcript_follows_its_format_and_zone_settings(app: TestApp) {
                 .start_chat(t, json!({"visitor_name": "Grace *Hopper*", "message": "Hello?"}))
                 .await;
             let r = app
-                .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+                .admin_converts(&t, &chat, json!({"visitor_email": "grace@example.com"}))
                 .await;
             assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
             r.body["description"].as_str().unwrap().to_owned()
@@ -188,7 +188,7 @@ async fn a_shadow_run_shows_what_a_change_would_do_and_writes_nothing(app: TestA
             .await;
         if i == 0 {
             let r = app
-                .convert(&t.admin.token, &chat, json!({"visitor_email": "ada@example.com"}))
+                .admin_converts(&t, &chat, json!({"visitor_email": "ada@example.com"}))
                 .await;
             assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
         } else {
@@ -355,14 +355,7 @@ async fn every_pipeline_change_is_kept_and_can_be_rolled_back(app: TestApp) {
         .await;
     let with_probe = app.get("/api/v1/pipeline/history", &t.admin.token).await.body[0]["version"].clone();
     app.put_pipeline(&t.admin.token, json!({})).await;
-    let r = app
-        .call(
-            Method::DELETE,
-            &format!("/api/v1/plugins/{probe}"),
-            Some(&t.admin.token),
-            None,
-        )
-        .await;
+    let r = app.delete(&format!("/api/v1/plugins/{probe}"), &t.admin.token).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
     let r = app
         .post(
@@ -406,7 +399,7 @@ async fn a_ticket_keeps_the_receipt_of_what_ran_for_each_hook(app: TestApp) {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let (chat, _) = app.simple_chat(&t).await;
     let r = app
-        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+        .admin_converts(&t, &chat, json!({"visitor_email": "grace@example.com"}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let number = r.body["number"].as_str().unwrap().to_owned();
@@ -433,8 +426,8 @@ async fn a_ticket_keeps_the_receipt_of_what_ran_for_each_hook(app: TestApp) {
     // A subject the agent typed is theirs.
     let (chat, _) = app.simple_chat(&t).await;
     let r = app
-        .convert(
-            &t.admin.token,
+        .admin_converts(
+            &t,
             &chat,
             json!({"visitor_email": "grace@example.com", "subject": "Typed by hand"}),
         )
@@ -446,11 +439,7 @@ async fn a_ticket_keeps_the_receipt_of_what_ran_for_each_hook(app: TestApp) {
 async fn the_assignment_rule_can_balance_rotate_or_match_skills(app: TestApp) {
     let t = app.tenant("Acme").await;
     let bob = app.agent(&t, "Bob").await;
-    let cleo = app.agent(&t, "Cleo").await;
-    app.store
-        .set_agent_skills(&t.id, &cleo.id, &["billing".to_owned()])
-        .await
-        .unwrap();
+    let cleo = app.skilled_agent(&t, "Cleo", &["billing"]).await;
     // Online means seen using the API lately.
     for token in [&t.admin.token, &bob.token, &cleo.token] {
         assert_eq!(app.get("/api/v1/chats", token).await.status, StatusCode::OK);
@@ -463,7 +452,7 @@ async fn the_assignment_rule_can_balance_rotate_or_match_skills(app: TestApp) {
                 .start_chat(t, json!({"visitor_name": "Grace Hopper", "message": message}))
                 .await;
             let r = app
-                .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+                .admin_converts(&t, &chat, json!({"visitor_email": "grace@example.com"}))
                 .await;
             assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
             r.body["assignee"]["name"].as_str().unwrap().to_owned()
@@ -499,8 +488,7 @@ async fn the_assignment_rule_can_balance_rotate_or_match_skills(app: TestApp) {
     assert_eq!(convert("Where is my parcel?").await, "Ada Admin");
 
     let r = app.put_pipeline(&t.admin.token, strategy("random")).await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(r.body["error"]["field"], "hooks.assignment.config.strategy");
+    r.assert_invalid("hooks.assignment.config.strategy");
 }
 
 /// History is stored in a format of its own, not as the API's view: a

@@ -29,7 +29,7 @@ async fn converted_started(app: &TestApp, t: &TestTenant, minutes_ago: i64, answ
     )
     .await;
     let r = app
-        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+        .admin_converts(&t, &chat, json!({"visitor_email": "grace@example.com"}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     r.body["number"].as_str().unwrap().to_owned()
@@ -108,13 +108,7 @@ async fn due_times_count_from_the_chat_and_follow_the_ticket_through_its_work(ap
 async fn list(app: &TestApp, t: &TestTenant, query: &str) -> (Vec<String>, Option<String>) {
     let r = app.get(&format!("/api/v1/tickets?{query}"), &t.admin.token).await;
     assert_eq!(r.status, StatusCode::OK, "{query}: {:?}", r.body);
-    let numbers = r
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["number"].as_str().unwrap().to_owned())
-        .collect();
+    let numbers = r.each("number");
     let next = r.headers.get("link").map(|l| {
         l.to_str()
             .unwrap()

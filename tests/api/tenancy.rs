@@ -10,7 +10,7 @@ async fn another_workspaces_chats_and_tickets_are_404(app: TestApp) {
     let acme = app.tenant("Acme").await;
     let globex = app.tenant("Globex").await;
     let (chat, _) = app.simple_chat(&acme).await;
-    app.convert(&acme.admin.token, &chat, json!({"visitor_email": "g@navy.mil"}))
+    app.admin_converts(&acme, &chat, json!({"visitor_email": "g@navy.mil"}))
         .await;
     app.post(&format!("/api/v1/chats/{chat}/reopen"), &acme.admin.token, json!({}))
         .await;

@@ -18,7 +18,7 @@ on_both_databases!(
 async fn converted(app: &TestApp, t: &TestTenant) -> String {
     let (chat, _) = app.simple_chat(t).await;
     let r = app
-        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+        .admin_converts(&t, &chat, json!({"visitor_email": "grace@example.com"}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     r.body["number"].as_str().unwrap().to_owned()
@@ -199,13 +199,7 @@ async fn the_ticket_list_filters_by_status_assignee_and_requester(app: TestApp) 
         async move {
             let r = app.get(&format!("/api/v1/tickets?{query}"), &token).await;
             assert_eq!(r.status, StatusCode::OK, "{query}: {:?}", r.body);
-            let numbers: Vec<String> = r
-                .body
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|t| t["number"].as_str().unwrap().to_owned())
-                .collect();
+            let numbers: Vec<String> = r.each("number");
             (numbers, r.headers.get("link").map(|l| l.to_str().unwrap().to_owned()))
         }
     };
@@ -252,14 +246,7 @@ async fn reopening_the_chat_opens_its_settled_ticket_again(app: TestApp) {
         let app = &app;
         let token = bob.token.clone();
         async move {
-            let r = app
-                .call(
-                    Method::POST,
-                    &format!("/api/v1/chats/{chat}/reopen"),
-                    Some(&token),
-                    None,
-                )
-                .await;
+            let r = app.post_empty(&format!("/api/v1/chats/{chat}/reopen"), &token).await;
             assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
         }
     };
@@ -271,7 +258,7 @@ async fn reopening_the_chat_opens_its_settled_ticket_again(app: TestApp) {
     ] {
         let (chat, _) = app.simple_chat(&t).await;
         let r = app
-            .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+            .admin_converts(&t, &chat, json!({"visitor_email": "grace@example.com"}))
             .await;
         let number = r.body["number"].as_str().unwrap().to_owned();
         if status != "in_progress" {

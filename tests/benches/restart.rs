@@ -48,17 +48,7 @@ async fn main() {
     for _ in 0..RESTARTS {
         let (chat, _) = app.simple_chat(&t).await;
         let mut server = ServerProcess::start_with_env(&db.url, cache.path(), &[], &env);
-        let started = Instant::now();
-        let r = http
-            .post(format!("{}/api/v1/chats/{chat}/conversion", server.base))
-            .bearer_auth(&t.admin.token)
-            .json(&json!({"visitor_email": "grace@example.com"}))
-            .send()
-            .await
-            .unwrap();
-        let took = started.elapsed();
-        assert_eq!(r.status(), 201);
-        let ticket: serde_json::Value = r.json().await.unwrap();
+        let (ticket, took) = server.convert(&http, &t.admin.token, &chat).await;
         assert_eq!(ticket["subject"], "Case: Grace Hopper");
         assert_eq!(server.builtins_compiled(), 0, "a warm start compiles nothing");
         firsts.push(took);

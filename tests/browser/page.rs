@@ -83,6 +83,11 @@ pub(crate) async fn find(c: &Client, css: &str) -> fantoccini::elements::Element
         .unwrap_or_else(|e| panic!("{css} never appeared: {e}"))
 }
 
+/// Picks `value` in the select at `css`.
+pub(crate) async fn choose(c: &Client, css: &str, value: &str) {
+    find(c, css).await.select_by_value(value).await.unwrap();
+}
+
 pub(crate) async fn text_of(c: &Client, css: &str) -> String {
     find(c, css).await.text().await.unwrap()
 }

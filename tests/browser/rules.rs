@@ -27,11 +27,7 @@ async fn an_admin_changes_the_rules_tries_them_on_recent_chats_and_sees_the_rece
     find(&agent, "#setting-subject-template").await;
     assert_every_field_is_labelled(&agent).await;
     type_into(&agent, "#setting-subject-template", "[VIP] {visitor_name}").await;
-    find(&agent, "#setting-transcript-redact")
-        .await
-        .select_by_value("true")
-        .await
-        .unwrap();
+    choose(&agent, "#setting-transcript-redact", "true").await;
 
     type_into(&agent, "#shadow-last", "20").await;
     click(&agent, "#shadow-run").await;
@@ -102,11 +98,7 @@ async fn an_admin_writes_a_javascript_subject_rule_tries_it_and_converts_with_it
     let agent = browser(&driver).await;
     sign_in(&agent, &app, &t).await;
     click(&agent, "#rules-link").await;
-    find(&agent, "#plugin-subject")
-        .await
-        .select_by_value("javascript")
-        .await
-        .unwrap();
+    choose(&agent, "#plugin-subject", "javascript").await;
     // A first rule to start from, in a code editor with line numbers.
     eventually("the editor holds a first rule", async || {
         value_of(&agent, "#source-subject")

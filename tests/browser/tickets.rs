@@ -94,16 +94,8 @@ async fn an_agent_works_a_converted_ticket_to_solved() {
     click(&agent, "#comment-send").await;
     wait_text(&agent, "#ticket-comments", "Refund id R-77.").await;
     // Reassign to Bob and solve.
-    find(&agent, "#ticket-assignee")
-        .await
-        .select_by_value(&bob.id)
-        .await
-        .unwrap();
-    find(&agent, "#ticket-status")
-        .await
-        .select_by_value("solved")
-        .await
-        .unwrap();
+    choose(&agent, "#ticket-assignee", &bob.id).await;
+    choose(&agent, "#ticket-status", "solved").await;
     click(&agent, "#ticket-save").await;
     wait_text(&agent, "#ticket-message", "Saved.").await;
     wait_text(&agent, "#ticket-status-text", "solved").await;
@@ -118,11 +110,7 @@ async fn an_agent_works_a_converted_ticket_to_solved() {
 
     // The ticket list finds it under its status.
     click(&agent, "#tickets-link").await;
-    find(&agent, "#ticket-filter-status")
-        .await
-        .select_by_value("solved")
-        .await
-        .unwrap();
+    choose(&agent, "#ticket-filter-status", "solved").await;
     wait_text(&agent, "#ticket-rows", "TK-1001").await;
     // and by a word of its internal comment; a word of no ticket finds none.
     type_into(&agent, "#ticket-search", "r-77").await;

@@ -104,6 +104,29 @@ pub struct Reply {
     pub body: Value,
 }
 
+impl Reply {
+    /// `key` of every item of a list body, as text (ticket numbers, ids).
+    pub fn each(&self, key: &str) -> Vec<String> {
+        let items = self.body.as_array().map(Vec::as_slice).unwrap_or_default();
+        items
+            .iter()
+            .map(|item| item[key].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// A 422 naming `field`, as every refusal of invalid input is.
+    #[track_caller]
+    pub fn assert_invalid(&self, field: &str) {
+        assert_eq!(self.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", self.body);
+        assert_eq!(self.body["error"]["field"], field, "{:?}", self.body);
+    }
+
+    /// The error's message (`""` when the body is no error).
+    pub fn error_message(&self) -> &str {
+        self.body["error"]["message"].as_str().unwrap_or("")
+    }
+}
+
 /// A test server's settings: the defaults of [`TestApp::spawn`], changed
 /// one at a time.
 pub struct TestAppBuilder {
@@ -245,6 +268,16 @@ impl TestApp {
         self.call(Method::GET, path, Some(token), None).await
     }
 
+    /// A POST without a token (sign-in, the widget, a refused request).
+    pub async fn post_anonymous(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, None, Some(body)).await
+    }
+
+    /// A POST without a body (an action: close, reopen, resend).
+    pub async fn post_empty(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::POST, path, Some(token), None).await
+    }
+
     pub async fn delete(&self, path: &str, token: &str) -> Reply {
         self.call(Method::DELETE, path, Some(token), None).await
     }
@@ -264,6 +297,11 @@ impl TestApp {
     /// `PUT /api/v1/settings` as `tenant`'s admin.
     pub async fn settings(&self, tenant: &TestTenant, body: Value) -> Reply {
         self.put("/api/v1/settings", &tenant.admin.token, body).await
+    }
+
+    /// `tenant`'s admin converts `chat` with `body` (`{"visitor_email", …}`).
+    pub async fn admin_converts(&self, tenant: &TestTenant, chat: &str, body: Value) -> Reply {
+        self.convert(&tenant.admin.token, chat, body).await
     }
 
     /// A chat of `tenant` converted by its admin with `email`: the new
@@ -382,6 +420,18 @@ impl TestApp {
             email: created.agent.email,
             token: created.token,
         }
+    }
+
+    /// An agent of `tenant` with `skills` (what skills-based assignment
+    /// matches on).
+    pub async fn skilled_agent(&self, tenant: &TestTenant, name: &str, skills: &[&str]) -> TestAgent {
+        let agent = self.agent(tenant, name).await;
+        let skills: Vec<String> = skills.iter().map(|s| (*s).to_owned()).collect();
+        self.store
+            .set_agent_skills(&tenant.id, &agent.id, &skills)
+            .await
+            .expect("skills set");
+        agent
     }
 
     /// Gives `agent` a password, as `threadline agent set-password` does.

@@ -116,6 +116,24 @@ impl ServerProcess {
     }
 }
 
+impl ServerProcess {
+    /// Converts `chat` on this server as `token`'s agent, with the e-mail
+    /// the tests use: the new ticket, and how long the request took.
+    pub async fn convert(&self, http: &reqwest::Client, token: &str, chat: &str) -> (serde_json::Value, Duration) {
+        let started = std::time::Instant::now();
+        let r = http
+            .post(format!("{}/api/v1/chats/{chat}/conversion", self.base))
+            .bearer_auth(token)
+            .json(&serde_json::json!({"visitor_email": "grace@example.com"}))
+            .send()
+            .await
+            .unwrap();
+        let took = started.elapsed();
+        assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+        (r.json().await.unwrap(), took)
+    }
+}
+
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
