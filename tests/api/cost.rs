@@ -202,7 +202,7 @@ async fn a_conversion_sends_the_same_few_statements_however_many_tickets_exist(a
 }
 
 async fn convert(app: &TestApp, t: &TestTenant, chat: &str) -> StatusCode {
-    app.admin_converts(&t, chat, json!({"visitor_email": "v@example.com"}))
+    app.admin_converts(t, chat, json!({"visitor_email": "v@example.com"}))
         .await
         .status
 }

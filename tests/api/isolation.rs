@@ -75,7 +75,7 @@ async fn median_conversion(app: &TestApp, t: &threadline_tests::TestTenant, n: u
         let (chat, _) = app.simple_chat(t).await;
         let started = Instant::now();
         let r = app
-            .admin_converts(&t, &chat, json!({"visitor_email": format!("b{i}@example.com")}))
+            .admin_converts(t, &chat, json!({"visitor_email": format!("b{i}@example.com")}))
             .await;
         times.push(started.elapsed());
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);

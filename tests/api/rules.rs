@@ -115,7 +115,7 @@ async fn the_transcript_follows_its_format_and_zone_settings(app: TestApp) {
                 .start_chat(t, json!({"visitor_name": "Grace *Hopper*", "message": "Hello?"}))
                 .await;
             let r = app
-                .admin_converts(&t, &chat, json!({"visitor_email": "grace@example.com"}))
+                .admin_converts(t, &chat, json!({"visitor_email": "grace@example.com"}))
                 .await;
             assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
             r.body["description"].as_str().unwrap().to_owned()
@@ -452,7 +452,7 @@ async fn the_assignment_rule_can_balance_rotate_or_match_skills(app: TestApp) {
                 .start_chat(t, json!({"visitor_name": "Grace Hopper", "message": message}))
                 .await;
             let r = app
-                .admin_converts(&t, &chat, json!({"visitor_email": "grace@example.com"}))
+                .admin_converts(t, &chat, json!({"visitor_email": "grace@example.com"}))
                 .await;
             assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
             r.body["assignee"]["name"].as_str().unwrap().to_owned()

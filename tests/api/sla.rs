@@ -29,7 +29,7 @@ async fn converted_started(app: &TestApp, t: &TestTenant, minutes_ago: i64, answ
     )
     .await;
     let r = app
-        .admin_converts(&t, &chat, json!({"visitor_email": "grace@example.com"}))
+        .admin_converts(t, &chat, json!({"visitor_email": "grace@example.com"}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     r.body["number"].as_str().unwrap().to_owned()

@@ -18,7 +18,7 @@ on_both_databases!(
 async fn converted(app: &TestApp, t: &TestTenant) -> String {
     let (chat, _) = app.simple_chat(t).await;
     let r = app
-        .admin_converts(&t, &chat, json!({"visitor_email": "grace@example.com"}))
+        .admin_converts(t, &chat, json!({"visitor_email": "grace@example.com"}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     r.body["number"].as_str().unwrap().to_owned()
