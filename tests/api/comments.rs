@@ -62,7 +62,9 @@ async fn a_public_reply_is_mailed_to_the_requester_and_an_internal_comment_is_no
         &app,
         &t.admin.token,
         &number,
-        json!({"body": "Hello Grace,\nyour refund is on its way.\n.\nThanks"}),
+        // Line ends as a client may send them: CRLF, and a bare CR before a
+        // dot (which lenient relays may read as the end of the message).
+        json!({"body": "Hello Grace,\r\nyour refund is on its way.\r.\nThanks"}),
     )
     .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
@@ -93,6 +95,12 @@ async fn a_public_reply_is_mailed_to_the_requester_and_an_internal_comment_is_no
         mail.header("From")
     );
     assert!(mail.header("Message-ID").unwrap().ends_with("@threadline.invalid>"));
+    // Every line of the mail ends with CRLF: no bare CR reached SMTP.
+    let bare_cr = mail
+        .data
+        .match_indices('\r')
+        .any(|(i, _)| !mail.data[i + 1..].starts_with('\n'));
+    assert!(!bare_cr, "{:?}", mail.data);
     // The body arrives whole, the line holding a lone dot included.
     assert!(
         mail.data

@@ -466,3 +466,45 @@ async fn the_server_names_the_hooks_and_a_starter_rule_for_each_that_saves_and_r
         StatusCode::FORBIDDEN
     );
 }
+
+/// A rule's error is the workspace's text: in the server's log its line
+/// breaks and terminal escapes are escaped, so a rule cannot forge a line
+/// of the log (issue 24).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_cannot_forge_a_line_of_the_server_log() {
+    use threadline_tests::{Backend, ServerProcess, TestDb};
+    let db = Arc::new(TestDb::create(Backend::Sqlite).await.unwrap());
+    let app = TestApp::spawn_on(db.clone()).await;
+    let t = app.tenant("Acme").await;
+    let forged = "2026-12-06T03:00:00.000000Z  INFO threadline: admin signed in";
+    let source = format!("function subject(chat) {{\n  throw new Error('nope\\n{forged}\\u001b[2J');\n}}");
+    let r = app
+        .put_pipeline(&t.admin.token, json!({"subject": rule(&source)}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let cache = threadline_tests::warm_plugin_cache().await;
+    let server = ServerProcess::start(&db.url, cache.path(), &[]);
+    let (chat, _) = app.simple_chat(&t).await;
+    let (ticket, _) = server.convert(&reqwest::Client::new(), &t.admin.token, &chat).await;
+    assert_eq!(ticket["subject"], "Chat with Grace Hopper", "the fallback answered");
+    // The fault is logged at warn, the server's default level here.
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    let logged = loop {
+        let lines = server.log_lines();
+        if let Some(line) = lines.iter().find(|l| l.contains("plugin fault")) {
+            break (line.clone(), lines);
+        }
+        assert!(Instant::now() < deadline, "no fault logged: {lines:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let (line, lines) = logged;
+    assert!(line.contains("nope\\n2026-12-06"), "the break is shown escaped: {line}");
+    assert!(
+        !line.contains("\u{1b}[2J"),
+        "no terminal escape of the rule's: {line:?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.starts_with(forged)),
+        "no line of the log is the rule's: {lines:?}"
+    );
+}

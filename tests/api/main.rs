@@ -13,6 +13,7 @@ mod cost;
 mod edge;
 mod errors;
 mod events;
+mod headers;
 mod isolation;
 mod javascript;
 mod openapi;

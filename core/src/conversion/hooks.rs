@@ -11,6 +11,7 @@
 use std::sync::{Arc, Mutex};
 
 use crate::domain::hooks::{HookAgent, HookCandidate, HookChat, HookFault, Receipt, TicketFields};
+use crate::domain::log_text;
 use crate::domain::rules::{
     AssignOptions, SubjectOptions, SummaryOptions, TranscriptOptions, assignee_of, subject_of, summary_of,
     transcript_of,
@@ -106,8 +107,10 @@ impl FaultLog {
             return;
         }
         for f in &faults {
-            tracing::warn!(tenant = %f.tenant_id, hook = %f.hook, plugin = %f.plugin_name, outcome = %f.outcome,
-                reason = %f.reason, "plugin fault");
+            // The reason and the name are the workspace's words.
+            let (plugin, reason) = (log_text(&f.plugin_name), log_text(&f.reason));
+            tracing::warn!(tenant = %f.tenant_id, hook = %f.hook, %plugin, outcome = %f.outcome, %reason,
+                "plugin fault");
         }
         if let Err(e) = store.record_faults(faults).await {
             tracing::error!(error = %e, "cannot record plugin faults");

@@ -83,6 +83,25 @@ pub fn single_line(field: &'static str, value: &str, max: usize) -> Result<Strin
     Ok(value.to_owned())
 }
 
+/// Text a workspace chose (a fault's reason, a plugin's name), as a log
+/// line may carry it: control characters escaped (`\n` as the two
+/// characters `\` `n`), so no workspace can end a line of the server's log
+/// and forge the next one, or send a terminal escape to whoever reads it.
+pub fn log_text(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// The Unicode characters that change the direction of the text around
 /// them (embeddings, overrides, isolates and marks).
 pub fn is_bidi_control(c: char) -> bool {
@@ -90,9 +109,13 @@ pub fn is_bidi_control(c: char) -> bool {
 }
 
 /// Trims a message body and bounds its size. Newlines are allowed; other
-/// control characters are not.
+/// control characters are not. Line ends are kept as `\n` alone: a `\r\n`
+/// or a bare `\r` becomes `\n`, so a body mailed out can only ever have the
+/// CRLF line ends the mailer writes (a bare CR reaching SMTP, `line1\r.`,
+/// is what lenient relays may read as the end of the message).
 pub fn message_body(field: &'static str, value: &str) -> Result<String, InvalidInput> {
     const MAX: usize = 10_000;
+    let value = value.replace("\r\n", "\n").replace('\r', "\n");
     let value = value.trim();
     if value.is_empty() {
         return Err(InvalidInput::new(field, format!("{field} is required")));
@@ -140,5 +163,21 @@ mod tests {
         assert!(message_body("body", "a\u{7}b").is_err());
         assert!(message_body("body", "").is_err());
         assert!(message_body("body", &"x".repeat(10_001)).is_err());
+    }
+
+    #[test]
+    fn log_text_escapes_control_characters_and_keeps_the_rest() {
+        assert_eq!(log_text("plain, Zoë 😀"), "plain, Zoë 😀");
+        assert_eq!(
+            log_text("oops\n2026-12-06T03:00:00Z INFO signed in\u{1b}[2J"),
+            "oops\\n2026-12-06T03:00:00Z INFO signed in\\u{1b}[2J"
+        );
+    }
+
+    #[test]
+    fn message_body_ends_every_line_with_a_newline_alone() {
+        assert_eq!(message_body("body", "a\r\nb\rc\n\rd").unwrap(), "a\nb\nc\n\nd");
+        assert_eq!(message_body("body", "line1\r.").unwrap(), "line1\n.");
+        assert!(!message_body("body", "x\r\r\ny\r").unwrap().contains('\r'));
     }
 }

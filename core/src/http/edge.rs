@@ -98,6 +98,17 @@ fn has_control(s: &str) -> bool {
     percent_decode_str(s).any(|b| b < 0x20 || b == 0x7f)
 }
 
+/// Headers every response carries: browsers take a body for the type it
+/// says it is (never sniff a script out of a JSON error), and a link
+/// followed out of the console or the widget tells the other site nothing
+/// of the page it came from.
+pub async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    response
+}
+
 #[cfg(test)]
 mod tests {
     use super::has_control;

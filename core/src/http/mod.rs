@@ -137,6 +137,7 @@ pub fn router(state: AppState) -> Router {
     .merge(events::router())
     .merge(web::router())
     .fallback(|| async { ApiError::NotFound("route") })
+    .layer(axum::middleware::map_response(edge::security_headers))
     .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::count))
     .layer(axum::middleware::from_fn(edge::guard))
     .with_state(state)

@@ -155,7 +155,7 @@ async fn upload_plugin(
     state
         .plugins
         .installed(&admin.tenant_id, &info.id, &info.name, inspected);
-    tracing::info!(tenant = %admin.tenant_id, plugin = %info.name, id = %info.id, hooks = %info.hooks, "plugin installed");
+    tracing::info!(tenant = %admin.tenant_id, plugin = %crate::domain::log_text(&info.name), id = %info.id, hooks = %info.hooks, "plugin installed");
     Ok((StatusCode::CREATED, axum::Json(info.into())))
 }
 

@@ -2,7 +2,8 @@
 //! `/console`, the visitor widget's page at `/widget?key=…`, and
 //! `/widget.js`, which a site includes to show the widget.
 
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::HeaderValue;
+use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, X_FRAME_OPTIONS};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
@@ -45,8 +46,14 @@ pub fn router() -> axum::Router<AppState> {
     )
 }
 
+/// What the pages may load: their own scripts, styles and connections
+/// only (no inline script or style, no plugins, no other origin), so a
+/// string that slipped into the page as markup could still run nothing.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
+                   object-src 'none'; base-uri 'none'; form-action 'self'";
+
 fn asset(content_type: &'static str, body: &'static str) -> Response {
-    (
+    let mut response = (
         [
             (CONTENT_TYPE, format!("{content_type}; charset=utf-8")),
             // Small files that change with the binary: revalidate each time.
@@ -54,5 +61,22 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         ],
         body,
     )
-        .into_response()
+        .into_response();
+    if content_type == "text/html" {
+        // The console is never framed (no other site can dress it up and
+        // have an agent click in it); the widget is made to be framed by
+        // the sites that embed it.
+        let console = body.contains("/assets/console.js");
+        let ancestors = if console { "'none'" } else { "*" };
+        let policy = format!("{CSP}; frame-ancestors {ancestors}");
+        let headers = response.headers_mut();
+        headers.insert(
+            CONTENT_SECURITY_POLICY,
+            HeaderValue::from_str(&policy).expect("an ASCII policy"),
+        );
+        if console {
+            headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        }
+    }
+    response
 }

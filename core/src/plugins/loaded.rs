@@ -15,6 +15,7 @@ use super::manifest::Manifest;
 use super::sandbox::CallState;
 use super::versions::{self, Contract};
 use crate::domain::hooks::{FaultKind, HookKind};
+use crate::domain::log_text;
 
 /// Fuel between yields: about a millisecond of work.
 const YIELD_FUEL: u64 = 2_000_000;
@@ -150,7 +151,7 @@ impl LoadedPlugin {
         let wall = started.elapsed();
         let state = store.data();
         if state.log.dropped > 0 {
-            tracing::warn!(tenant = %call.tenant_id, plugin = %self.name, %hook, dropped = state.log.dropped,
+            tracing::warn!(tenant = %call.tenant_id, plugin = %log_text(&self.name), %hook, dropped = state.log.dropped,
                 "plugin log lines over the per-call cap were dropped");
         }
         let elapsed_ms = wall.as_secs_f64() * 1000.0;
@@ -172,7 +173,7 @@ impl LoadedPlugin {
             Ok(Ok(Err(own))) => (Err(PluginError::new(FaultKind::Error, own)), None),
             Ok(Ok(Ok(out))) => {
                 let fuel = limits.fuel - store.get_fuel().unwrap_or(0);
-                tracing::debug!(tenant = %call.tenant_id, plugin = %self.name, %hook, fuel, elapsed_ms, "plugin call");
+                tracing::debug!(tenant = %call.tenant_id, plugin = %log_text(&self.name), %hook, fuel, elapsed_ms, "plugin call");
                 (Ok(out), Some(fuel))
             }
         };
