@@ -14,6 +14,7 @@ on_both_databases!(
     wrong_workspace_email_or_password_all_get_the_same_401,
     ten_failed_sign_ins_lock_the_account_with_a_429,
     guesses_sent_all_at_once_cannot_slip_past_the_lock,
+    a_strangers_guesses_from_one_network_do_not_keep_the_owner_out,
     one_address_cannot_try_sign_ins_without_end,
     a_session_slides_forward_as_it_is_used_and_ends_when_left_unused,
     admins_make_list_and_revoke_named_api_tokens,
@@ -398,4 +399,80 @@ async fn tokens_made_before_the_upgrade_keep_working(app: TestApp) {
     assert_eq!(app.get("/api/v1/chats", &t.admin.token).await.status, StatusCode::OK);
     let list = app.get("/api/v1/tokens", &t.admin.token).await;
     assert_eq!(list.body[0]["name"], "created with the agent");
+}
+
+/// Ten wrong passwords from one network lock that network out of the
+/// account, not its owner elsewhere: the right password from another
+/// address signs in (issue 24). An IPv6 /64 is one network. Past twenty
+/// failures from all networks together, the account's sign-ins are slowed
+/// down, one a second at first, and the right password still gets in.
+async fn a_strangers_guesses_from_one_network_do_not_keep_the_owner_out(app: TestApp) {
+    let rates = RateSettings {
+        forwarded_for_hops: 1,
+        sign_ins_burst: 1_000_000,
+        ..RateSettings::default()
+    };
+    let app = TestApp::builder(app.db.clone()).rates(rates).spawn().await;
+    let t = app.tenant("Acme").await;
+    app.set_password(&t.admin, PASSWORD).await;
+    let from = |address: String, password: &'static str| {
+        let (app, t) = (&app, &t);
+        async move {
+            let body = json!({"workspace": t.slug, "email": t.admin.email, "password": password});
+            let r = app
+                .client
+                .post(app.url("/api/v1/auth/sign-in"))
+                .header("x-forwarded-for", address)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let retry = r
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
+            (r.status(), retry)
+        }
+    };
+    let stranger = "203.0.113.7".to_owned();
+    for attempt in 1..=10 {
+        let (status, _) = from(stranger.clone(), "not the password").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {attempt}");
+    }
+    let (status, retry) = from(stranger.clone(), PASSWORD).await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the stranger's network is locked"
+    );
+    assert!(retry.is_some_and(|s| s > 800), "{retry:?}");
+    let (status, _) = from("2001:db8:1:2::9".into(), PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "the owner, elsewhere, signs in");
+
+    // One /64 is one network, whichever of its addresses a guess comes from.
+    for i in 1..=10 {
+        let (status, _) = from(format!("2001:db8:5:6::{i:x}"), "not the password").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    let (status, _) = from("2001:db8:5:6::ffff".into(), "not the password").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+
+    // Ten more from ten other networks: twenty in all. Now every network
+    // waits a growing delay after each failure, the owner's included.
+    for i in 1..=10 {
+        let (status, _) = from(format!("198.51.100.{i}"), "not the password").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    let (status, retry) = from("198.51.100.50".into(), "not the password").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "a second after the last failure");
+    assert!(retry.is_some_and(|s| s <= 2), "a short wait, not a lockout: {retry:?}");
+    tokio::time::sleep(std::time::Duration::from_secs(retry.unwrap())).await;
+    let (status, _) = from("198.51.100.51".into(), "not the password").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "checked after the wait");
+    let (status, retry) = from("198.51.100.52".into(), "not the password").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "and the next wait is longer");
+    assert!(retry.is_some_and(|s| (2..=3).contains(&s)), "{retry:?}");
+    tokio::time::sleep(std::time::Duration::from_secs(retry.unwrap())).await;
+    let (status, _) = from("192.0.2.1".into(), PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "the owner gets in after the wait");
 }

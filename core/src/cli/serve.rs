@@ -156,8 +156,10 @@ pub(super) struct RateArgs {
     /// Sign-in attempts one client address may then make per minute.
     #[arg(long, env = "THREADLINE_RATE_SIGN_INS_PER_MINUTE", default_value_t = 30)]
     rate_sign_ins_per_minute: u32,
-    /// Failed sign-ins for one account after which its sign-ins get 429,
-    /// until the oldest failure leaves the window.
+    /// Failed sign-ins for one account from one client network after which
+    /// that network's sign-ins to it get 429, until the oldest failure
+    /// leaves the window; past twice as many from all networks, the
+    /// account's sign-ins are slowed down (1, 2, 4, ... s apart, at most 60).
     #[arg(long, env = "THREADLINE_SIGN_IN_FAILURES", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     sign_in_failures: u32,
     /// The window failed sign-ins are counted over, in minutes.

@@ -70,8 +70,11 @@ impl From<&Agent> for AgentView {
 }
 
 /// Signs an agent in. Wrong workspace, email and password all get the same
-/// 401; ten failures for one account within 15 minutes (by default) make
-/// its sign-ins answer 429 until the oldest failure is 15 minutes old.
+/// 401; ten failures for one account from one client network within 15
+/// minutes (by default) make that network's sign-ins to it answer 429 until
+/// the oldest failure is 15 minutes old, while other networks still sign
+/// in; past twenty from all networks, the account's sign-ins are slowed
+/// down (1, 2, 4, ... seconds apart, at most a minute).
 #[utoipa::path(post, path = "/api/v1/auth/sign-in", tag = "auth", request_body = SignIn,
     responses((status = 200, description = "Signed in", body = SessionView),
         (status = 401, description = "Wrong workspace, email or password", body = ErrorBody),
@@ -113,7 +116,7 @@ async fn sign_in(
         state.rates.sign_in_failed(account, attempt, exists);
         return Err(ApiError::WrongCredentials);
     };
-    state.rates.signed_in(&account);
+    state.rates.signed_in(&account, attempt);
     let agent = account_row.agent;
     let expires_at = Utc::now() + state.access.session_ttl();
     let issued = state
@@ -211,7 +214,7 @@ async fn change_password(
         )
         .into());
     };
-    state.rates.signed_in(&key);
+    state.rates.signed_in(&key, attempt);
     state.store.set_password(&agent.tenant_id, &agent.id, &hash).await?;
     let ended = state
         .store

@@ -35,9 +35,12 @@ pub struct RateSettings {
     pub sign_ins_burst: u32,
     /// ...and then per minute.
     pub sign_ins_per_minute: u32,
-    /// Failed sign-ins for one account (workspace and email) within
-    /// `sign_in_failure_window` after which the account's sign-ins get 429
-    /// until the oldest failure leaves the window.
+    /// Failed sign-ins for one account (workspace and email) from one
+    /// client network within `sign_in_failure_window` after which that
+    /// network's sign-ins to the account get 429 until the oldest failure
+    /// leaves the window. Other networks are not refused: past twice this
+    /// many failures from anywhere, the account's sign-ins are slowed down
+    /// instead, one every 1, 2, 4, ... seconds, at most a minute apart.
     pub sign_in_failures: u32,
     pub sign_in_failure_window: Duration,
     /// Behind a reverse proxy, the client's address is taken from
@@ -66,7 +69,7 @@ pub struct RateLimits {
     chats: DefaultKeyedRateLimiter<(String, IpAddr)>,
     messages: DefaultKeyedRateLimiter<String>,
     sign_ins: DefaultKeyedRateLimiter<IpAddr>,
-    failures: Failures,
+    failures: std::sync::Mutex<Failures>,
     settings: RateSettings,
 }
 
@@ -74,16 +77,45 @@ pub struct RateLimits {
 #[must_use = "say how the attempt ended"]
 pub struct Attempt {
     counted: bool,
+    network: IpAddr,
 }
 
-/// Accounts whose failed sign-ins are kept at once (about 200 bytes each).
+/// Accounts (and account and network pairs) whose failed sign-ins are kept
+/// at once (about 200 bytes each).
 const MAX_ACCOUNTS_TRACKED: usize = 200_000;
 
-/// Failed sign-ins per account, as the times they happened (at most the
-/// allowed number each): a sliding window, exact where a bucket would let a
-/// patient attacker through a little faster.
+/// The slowest an account's sign-ins are slowed down to, past the failures
+/// let through at once: one a minute.
+const MAX_SIGN_IN_DELAY: Duration = Duration::from_secs(60);
+
+/// An account as typed: workspace slug and email, lowercased.
+pub type Account = (String, String);
+
+/// Failed sign-ins as the times they happened: a sliding window, exact
+/// where a bucket would let a patient attacker through a little faster.
+/// Per account and client network, which the lock refuses (a stranger
+/// guessing from elsewhere cannot lock the right person out); and per
+/// account from anywhere, which slows guesses down across networks.
 #[derive(Default)]
-struct Failures(std::sync::Mutex<std::collections::HashMap<(String, String), std::collections::VecDeque<Instant>>>);
+struct Failures {
+    by_network: std::collections::HashMap<(Account, IpAddr), std::collections::VecDeque<Instant>>,
+    by_account: std::collections::HashMap<Account, std::collections::VecDeque<Instant>>,
+}
+
+impl Failures {
+    fn prune(times: &mut std::collections::VecDeque<Instant>, now: Instant, window: Duration) {
+        while times.front().is_some_and(|t| now.duration_since(*t) >= window) {
+            times.pop_front();
+        }
+    }
+
+    fn push(times: &mut std::collections::VecDeque<Instant>, now: Instant, keep: usize) {
+        if times.len() >= keep {
+            times.pop_front();
+        }
+        times.push_back(now);
+    }
+}
 
 impl RateLimits {
     pub fn new(settings: RateSettings) -> Arc<Self> {
@@ -109,7 +141,7 @@ impl RateLimits {
                 settings.sign_ins_per_minute,
                 settings.sign_ins_burst,
             )),
-            failures: Failures::default(),
+            failures: Default::default(),
             settings,
         });
         spawn_pruning(Arc::downgrade(&limits));
@@ -131,60 +163,96 @@ impl RateLimits {
     }
 
     /// Counts a sign-in attempt from `client`, and refuses one for an
-    /// account with too many recent failures. `account` is the workspace
-    /// slug and email as typed (lowercased): whether they exist is not
-    /// asked, so a 429 tells nothing about which accounts there are.
+    /// account with too many recent failures from this client's network, or
+    /// made sooner than the account's slow-down allows. `account` is the
+    /// workspace slug and email as typed (lowercased): whether they exist is
+    /// not asked, so a 429 tells nothing about which accounts there are.
     ///
     /// The attempt counts as a failure from now on, until [`Self::signed_in`]
     /// says otherwise: attempts sent all at once are counted before any
     /// password check ends, so they cannot slip past the lock together.
-    pub fn sign_in(&self, client: IpAddr, account: &(String, String)) -> Result<Attempt, ApiError> {
+    pub fn sign_in(&self, client: IpAddr, account: &Account) -> Result<Attempt, ApiError> {
         self.sign_ins
             .check_key(&client)
             .map_err(|not_until| too_many("sign-in attempts from this address", &not_until))?;
         let window = self.settings.sign_in_failure_window;
-        let cap = self.settings.sign_in_failures.max(1) as usize;
+        let (cap, free) = self.failure_caps();
         let now = Instant::now();
-        let mut failures = self.failures.0.lock().unwrap();
-        if let Some(times) = failures.get_mut(account) {
-            while times.front().is_some_and(|t| now.duration_since(*t) >= window) {
-                times.pop_front();
-            }
+        let mut failures = self.failures.lock().unwrap();
+        let key = (account.clone(), client);
+        if let Some(times) = failures.by_network.get_mut(&key) {
+            Failures::prune(times, now, window);
             if times.len() >= cap {
                 let seconds = retry_seconds(window.saturating_sub(now.duration_since(times[0])));
                 return Err(ApiError::TooManyRequests(
-                    format!("too many failed sign-ins for this account; try again in {seconds} s"),
+                    format!("too many failed sign-ins for this account from this network; try again in {seconds} s"),
                     seconds,
                 ));
             }
-        } else if failures.len() >= MAX_ACCOUNTS_TRACKED {
-            // Counted once the account is known to exist (see `failed`).
-            return Ok(Attempt { counted: false });
         }
-        failures.entry(account.clone()).or_default().push_back(now);
-        Ok(Attempt { counted: true })
+        if let Some(times) = failures.by_account.get_mut(account) {
+            Failures::prune(times, now, window);
+            if let (Some(gap), Some(last)) = (sign_in_delay(times.len(), free), times.back()) {
+                let since = now.duration_since(*last);
+                if since < gap {
+                    let seconds = retry_seconds(gap - since);
+                    return Err(ApiError::TooManyRequests(
+                        format!("too many failed sign-ins for this account; try again in {seconds} s"),
+                        seconds,
+                    ));
+                }
+            }
+        }
+        if failures.by_network.len() >= MAX_ACCOUNTS_TRACKED || failures.by_account.len() >= MAX_ACCOUNTS_TRACKED {
+            // Counted once the account is known to exist (see `failed`).
+            return Ok(Attempt {
+                counted: false,
+                network: client,
+            });
+        }
+        Failures::push(failures.by_network.entry(key).or_default(), now, cap);
+        Failures::push(failures.by_account.entry(account.clone()).or_default(), now, free + 64);
+        Ok(Attempt {
+            counted: true,
+            network: client,
+        })
+    }
+
+    /// Failures let through from one network, and from all of them before
+    /// the account's sign-ins are slowed down.
+    fn failure_caps(&self) -> (usize, usize) {
+        let cap = self.settings.sign_in_failures.max(1) as usize;
+        (cap, 2 * cap)
     }
 
     /// The attempt failed (`exists`: for an account that exists). It was
-    /// counted when it began, unless the map was at its cap then: a flood
-    /// of made-up accounts from many addresses costs no more memory past
-    /// the cap, and real accounts are still protected.
-    pub fn sign_in_failed(&self, account: (String, String), attempt: Attempt, exists: bool) {
+    /// counted when it began, unless the maps were at their cap then: a
+    /// flood of made-up accounts from many addresses costs no more memory
+    /// past the cap, and real accounts are still protected.
+    pub fn sign_in_failed(&self, account: Account, attempt: Attempt, exists: bool) {
         if attempt.counted || !exists {
             return;
         }
-        let cap = self.settings.sign_in_failures.max(1) as usize;
-        let mut failures = self.failures.0.lock().unwrap();
-        let times = failures.entry(account).or_default();
-        if times.len() >= cap {
-            times.pop_front();
-        }
-        times.push_back(Instant::now());
+        let (cap, free) = self.failure_caps();
+        let now = Instant::now();
+        let mut failures = self.failures.lock().unwrap();
+        Failures::push(
+            failures
+                .by_network
+                .entry((account.clone(), attempt.network))
+                .or_default(),
+            now,
+            cap,
+        );
+        Failures::push(failures.by_account.entry(account).or_default(), now, free + 64);
     }
 
-    /// A successful sign-in clears the account's failures.
-    pub fn signed_in(&self, account: &(String, String)) {
-        self.failures.0.lock().unwrap().remove(account);
+    /// A successful sign-in clears the account's failures from everywhere
+    /// and from the network it came from; other networks' stay refused.
+    pub fn signed_in(&self, account: &Account, attempt: Attempt) {
+        let mut failures = self.failures.lock().unwrap();
+        failures.by_account.remove(account);
+        failures.by_network.remove(&(account.clone(), attempt.network));
     }
 
     /// The client's address: the connection's, or the forwarded one when
@@ -226,6 +294,18 @@ fn too_many(what: &str, not_until: &governor::NotUntil<<DefaultClock as Clock>::
     ApiError::TooManyRequests(format!("too many {what}; try again in {seconds} s"), seconds)
 }
 
+/// How long an account's next sign-in must wait after its last failure,
+/// with `failed` failures from all networks in the window: nothing up to
+/// `free`, then 1 s, doubling with each failure, at most a minute. With the
+/// defaults (10 a network, 20 free) an account takes at most about 35
+/// guesses in 15 minutes from all the world together, and its owner, from
+/// a network of their own, waits at most a minute.
+fn sign_in_delay(failed: usize, free: usize) -> Option<Duration> {
+    let past = failed.checked_sub(free)?;
+    let seconds = 1u64.checked_shl(past.min(16) as u32).unwrap_or(u64::MAX);
+    Some(Duration::from_secs(seconds).min(MAX_SIGN_IN_DELAY))
+}
+
 /// `Retry-After` for a wait: whole seconds, rounded up so a client that
 /// waits that long is let through.
 fn retry_seconds(wait: Duration) -> u32 {
@@ -247,12 +327,25 @@ fn spawn_pruning(limits: Weak<RateLimits>) {
             limits.messages.retain_recent();
             limits.sign_ins.retain_recent();
             let window = limits.settings.sign_in_failure_window;
-            limits
-                .failures
-                .0
-                .lock()
-                .unwrap()
-                .retain(|_, times| times.back().is_some_and(|t| t.elapsed() < window));
+            let recent =
+                |times: &std::collections::VecDeque<Instant>| times.back().is_some_and(|t| t.elapsed() < window);
+            let mut failures = limits.failures.lock().unwrap();
+            failures.by_network.retain(|_, times| recent(times));
+            failures.by_account.retain(|_, times| recent(times));
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_slow_down_starts_past_the_free_failures_doubles_and_stops_at_a_minute() {
+        assert_eq!(sign_in_delay(19, 20), None);
+        let seconds = |failed| sign_in_delay(failed, 20).unwrap().as_secs();
+        assert_eq!([20, 21, 22, 23, 25].map(seconds), [1, 2, 4, 8, 32]);
+        assert_eq!(seconds(26), 60);
+        assert_eq!(seconds(10_000), 60, "no overflow however many");
+    }
 }
