@@ -176,7 +176,10 @@ const ALLOC: Misbehaviour = Misbehaviour {
     name: "alloc-unbounded",
     hook: "transcript",
     reason: &["memory limit"],
-    limits: None,
+    // Time enough that the memory limit always comes first: growing to
+    // the cap can outlast the default 100 ms on a loaded machine, and what
+    // this case tests is the memory limit.
+    limits: Some(r#"{"timeout_ms": 2000}"#),
 };
 const STACK: Misbehaviour = Misbehaviour {
     wasm: wasm::STACK_OVERFLOW,
@@ -198,7 +201,8 @@ const HUGE: Misbehaviour = Misbehaviour {
     name: "huge-output",
     hook: "transcript",
     reason: &["10485760 bytes"],
-    limits: None,
+    // As for ALLOC: what is tested is the output cap, not the clock.
+    limits: Some(r#"{"timeout_ms": 2000}"#),
 };
 const FOREIGN: Misbehaviour = Misbehaviour {
     wasm: wasm::FOREIGN_AGENT,
