@@ -16,6 +16,7 @@ mod events;
 mod headers;
 mod isolation;
 mod javascript;
+mod misbehaving;
 mod openapi;
 mod operations;
 mod pagination;
