@@ -26,8 +26,9 @@ pub struct MailSettings {
     /// `smtp://host?tls=required` (lettre's URL form); `None` keeps mail in
     /// the outbox.
     pub smtp_url: Option<String>,
-    /// The address mail is sent from; the display name is the agent's and
-    /// the workspace's.
+    /// The address mail is sent from (envelope and From); the display
+    /// name is the workspace's (with the agent's, for replies), and a
+    /// workspace may set a Reply-To of its own.
     pub from_address: String,
     /// The wait before the first retry; it doubles each time, up to
     /// `max_retry_delay`.
@@ -193,9 +194,19 @@ impl Sender {
             .to_address
             .parse()
             .map_err(|e| format!("the requester's address {:?} cannot be mailed: {e}", mail.to_address))?;
-        Message::builder()
+        let to_name = Some(mail.to_name.clone()).filter(|n| !n.is_empty());
+        let mut builder = Message::builder()
             .from(Mailbox::new(Some(mail.from_name.clone()), self.from.clone()))
-            .to(Mailbox::new(Some(mail.to_name.clone()), to_address))
+            .to(Mailbox::new(to_name, to_address));
+        // The workspace's own address for answers; `--smtp-from` stays
+        // the sender (the envelope and From), which the relay vouches for.
+        if let Some(reply_to) = &mail.reply_to {
+            let address: lettre::Address = reply_to
+                .parse()
+                .map_err(|e| format!("the workspace's Reply-To {reply_to:?} cannot be used: {e}"))?;
+            builder = builder.reply_to(Mailbox::new(Some(mail.from_name.clone()), address));
+        }
+        builder
             .subject(mail.subject.clone())
             .message_id(Some(mail.message_id.clone()))
             .date(mail.created_at.into())

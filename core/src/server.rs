@@ -18,7 +18,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::conversion::Pipeline;
 use crate::http::rate::{RateLimits, RateSettings};
-use crate::http::{AccessSettings, AppState, ConnectionHold, router};
+use crate::http::{AccessSettings, Addresses, AppState, ConnectionHold, router};
 use crate::mail::{MailSettings, Mailer, Sender};
 use crate::plugins::{HostSettings, PluginHost};
 use crate::realtime::Bus;
@@ -61,6 +61,14 @@ pub struct HttpSettings {
     /// On shutdown, how long requests in flight may take to finish before
     /// the connections left are closed.
     pub shutdown_timeout: Duration,
+    /// The origin people reach the console at (`https://help.example.com`),
+    /// which links in mail start with; `http://<the bound address>` when
+    /// unset.
+    pub public_url: Option<String>,
+    /// An origin of its own for the widget (`https://chat.example.com`),
+    /// so that a script in the widget's page cannot read the console's
+    /// storage; unset, the widget shares the console's origin.
+    pub widget_origin: Option<String>,
 }
 
 impl Default for HttpSettings {
@@ -71,6 +79,8 @@ impl Default for HttpSettings {
             max_connections: 4096,
             max_connections_per_address: 256,
             shutdown_timeout: Duration::from_secs(20),
+            public_url: None,
+            widget_origin: None,
         }
     }
 }
@@ -85,6 +95,7 @@ pub struct Server {
     access: AccessSettings,
     mailer: Mailer,
     sender: Option<Sender>,
+    addresses: Arc<Addresses>,
 }
 
 impl Server {
@@ -95,6 +106,24 @@ impl Server {
         let listener = TcpListener::bind(&config.bind)
             .await
             .with_context(|| format!("cannot listen on {}", config.bind))?;
+        let bound = listener.local_addr()?;
+        let public_url = match &config.http.public_url {
+            Some(url) => origin("--public-url", url)?,
+            None => format!("http://{bound}"),
+        };
+        let widget_origin = config
+            .http
+            .widget_origin
+            .as_deref()
+            .map(|o| origin("--widget-origin", o))
+            .transpose()?;
+        if widget_origin.as_deref() == Some(public_url.as_str()) {
+            anyhow::bail!("--widget-origin must differ from --public-url: the point is that they are apart");
+        }
+        let addresses = Arc::new(Addresses {
+            public_url,
+            widget_origin,
+        });
         let plugins = PluginHost::new(store.clone(), config.plugins.clone());
         let (mailer, sender) = Mailer::new(store.clone(), config.mail.clone())?;
         let bus = Bus::start(store.clone(), &config.database_url)
@@ -110,11 +139,17 @@ impl Server {
             access: config.access.clone(),
             mailer,
             sender,
+            addresses,
         })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// The origin links in mail start with.
+    pub fn public_url(&self) -> &str {
+        &self.addresses.public_url
     }
 
     pub fn store(&self) -> &Store {
@@ -142,6 +177,7 @@ impl Server {
             metrics: Default::default(),
             access: self.access,
             mailer: self.mailer,
+            addresses: self.addresses,
             password_checks: std::sync::Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, |n| n.get()),
             )),
@@ -346,5 +382,48 @@ mod tests {
         );
         assert_eq!(redact("postgres://app@db/tl"), "postgres://app@db/tl");
         assert_eq!(redact("sqlite://./data/t.db"), "sqlite://./data/t.db");
+    }
+}
+
+/// `value` as an origin (`https://host[:port]`, nothing after), which
+/// `flag` must be: links are made by appending paths to it.
+fn origin(flag: &str, value: &str) -> anyhow::Result<String> {
+    let uri: axum::http::Uri = value
+        .trim()
+        .parse()
+        .map_err(|e| anyhow::anyhow!("{flag} {value:?} is not a URL: {e}"))?;
+    let scheme = uri.scheme_str().unwrap_or("");
+    let Some(authority) = uri.authority().filter(|_| scheme == "http" || scheme == "https") else {
+        anyhow::bail!("{flag} {value:?} must start with http:// or https:// and name a host");
+    };
+    if !matches!(uri.path(), "" | "/") || uri.query().is_some() || authority.as_str().contains('@') {
+        anyhow::bail!("{flag} {value:?} must be an origin only, such as https://help.example.com");
+    }
+    Ok(format!("{scheme}://{}", authority.as_str().to_ascii_lowercase()))
+}
+
+#[cfg(test)]
+mod origin_tests {
+    use super::origin;
+
+    #[test]
+    fn an_origin_is_a_scheme_and_a_host_and_nothing_else() {
+        assert_eq!(
+            origin("--public-url", "https://Help.Example.com/").unwrap(),
+            "https://help.example.com"
+        );
+        assert_eq!(
+            origin("--public-url", "http://127.0.0.1:8080").unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        for bad in [
+            "help.example.com",
+            "ftp://x",
+            "https://x/console",
+            "https://x?a=1",
+            "https://u@x",
+        ] {
+            assert!(origin("--public-url", bad).is_err(), "{bad}");
+        }
     }
 }

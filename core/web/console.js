@@ -3,11 +3,13 @@
 // updates come over a websocket; every user-supplied string is put in the
 // page as text, never as HTML. The rules page and the tickets pages are
 // modules of their own (rules.js, tickets.js); this one routes to them.
+import { linkToken, showInvitation, showResetComplete, showResetRequest } from "./account.js";
 import { api } from "./api.js";
 import { el, when } from "./dom.js";
 import { live } from "./live.js";
 import { showRules } from "./rules.js";
 import { state } from "./state.js";
+import { availabilityPicker, showTeam } from "./team.js";
 import { showTicket, showTicketList } from "./tickets.js";
 import { typingBoard, typist } from "./typing.js";
 
@@ -42,10 +44,8 @@ function renderSignIn(message) {
           document.getElementById("password").select();
           return;
         }
-        state.token = data.token;
-        localStorage.setItem("threadline.token", state.token);
         localStorage.setItem("threadline.workspace", value("workspace").trim());
-        start();
+        signedIn(data);
       } catch (_) {
         error.textContent = "Cannot reach the server. Check your connection and try again.";
       } finally {
@@ -58,9 +58,20 @@ function renderSignIn(message) {
     ...field("email", "Email", { type: "email", autocomplete: "username" }),
     ...field("password", "Password", { type: "password", autocomplete: "current-password" }),
     error, button);
-  $app.replaceChildren(el("main", { id: "main" }, form));
+  const main = el("main", { id: "main" }, form,
+    el("p", { class: "signin-extra" }, el("button", { type: "button", class: "link", id: "forgot-password",
+      onclick: () => showResetRequest(main, document.getElementById("workspace").value.trim(), () => renderSignIn()),
+      text: "Forgot your password?" })));
+  $app.replaceChildren(main);
   const first = ["workspace", "email"].map((id) => document.getElementById(id)).find((i) => !i.value);
   (first || document.getElementById("password")).focus();
+}
+
+// A session from a sign-in, an accepted invitation or a password reset.
+function signedIn(session) {
+  state.token = session.token;
+  localStorage.setItem("threadline.token", state.token);
+  start();
 }
 
 function forget() {
@@ -87,12 +98,16 @@ async function signOut() {
 
 // ---- layout -----------------------------------------------------------
 
-function start() {
+async function start() {
+  const session = await api("GET", "/auth/session").catch(() => null);
+  if (!session || !session.ok) return;
+  state.me = session.data.agent.id;
+  const picker = availabilityPicker();
   $app.replaceChildren(
     // Past the header to whatever the page shows (a chat, a ticket, rules).
     el("a", { class: "skip-link", href: "#", id: "skip-link", onclick: (e) => {
         e.preventDefault();
-        const target = ["ticket", "tickets", "rules"].map((id) => document.getElementById(id)).find(Boolean)
+        const target = ["ticket", "tickets", "rules", "team"].map((id) => document.getElementById(id)).find(Boolean)
           || document.getElementById("composer-body") || document.getElementById("chat-list");
         if (target) { if (target.tagName !== "TEXTAREA") target.setAttribute("tabindex", "-1"); target.focus(); }
       }, text: "Skip to content" }),
@@ -101,6 +116,8 @@ function start() {
       el("span", { id: "live", class: "status-dot", role: "status", text: "Connecting…" }),
       el("a", { href: "#/tickets", id: "tickets-link", class: "top-link", text: "Tickets" }),
       el("a", { href: "#/rules", id: "rules-link", class: "top-link", text: "Conversion rules" }),
+      el("a", { href: "#/team", id: "team-link", class: "top-link", text: "Team" }),
+      picker,
       el("button", { type: "button", onclick: signOut, text: "Sign out" })),
     el("main", { class: "console", id: "main" },
       el("nav", { class: "chats", "aria-label": "Chats" },
@@ -115,7 +132,6 @@ function start() {
   connect();
   loadList();
   route();
-  api("GET", "/auth/session").then((r) => { if (r.ok) state.me = r.data.agent.id; }).catch(() => {});
 }
 
 function renderTabs() {
@@ -132,6 +148,7 @@ window.addEventListener("hashchange", () => { if (state.token) route(); });
 function route() {
   if (location.hash === "#/rules") { state.current = { kind: "rules", id: "" }; showRules(); return; }
   if (location.hash === "#/tickets") { state.current = { kind: "ticket-list", id: "" }; showTicketList(); return; }
+  if (location.hash === "#/team") { state.current = { kind: "team", id: "" }; showTeam(); return; }
   const m = location.hash.match(/^#\/(chats|tickets)\/(.+)$/);
   if (!m) { state.current = null; return; }
   state.current = { kind: m[1], id: decodeURIComponent(m[2]) };
@@ -436,5 +453,13 @@ function connect() {
   });
 }
 
-// Module scripts run once the page is parsed.
-if (state.token) start(); else renderSignIn();
+// Module scripts run once the page is parsed. A mailed link wins over a
+// session this browser may hold (someone else's, on a shared machine).
+const link = linkToken();
+if (link) {
+  forget();
+  const main = el("main", { id: "main" });
+  $app.replaceChildren(main);
+  if (link.kind === "invitation") showInvitation(main, link.token, signedIn);
+  else showResetComplete(main, link.token, signedIn);
+} else if (state.token) start(); else renderSignIn();

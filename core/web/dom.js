@@ -23,7 +23,7 @@ export function when(iso) {
 // draft), and another such page is removed.
 export function showPage(attrs, ...children) {
   for (const id of ["thread", "sidebar"]) { const n = document.getElementById(id); if (n) n.hidden = true; }
-  for (const id of ["ticket", "rules", "tickets"]) { const n = document.getElementById(id); if (n) n.remove(); }
+  for (const id of ["ticket", "rules", "tickets", "team"]) { const n = document.getElementById(id); if (n) n.remove(); }
   const page = el("article", attrs, ...children);
   document.getElementById("main").append(page);
   return page;

@@ -108,7 +108,9 @@ function renderTicket(page, t, agents) {
   const message = el("p", { id: "ticket-message", role: "status" });
   const statusSel = select("ticket-status", STATUSES.map((s) => [s]), t.status, statusLabel);
   const prioritySel = select("ticket-priority", PRIORITIES.map((p) => [p]), t.priority, (p) => p);
-  const assigneeSel = select("ticket-assignee", [["", "Nobody"], ...agents.map((a) => [a.id, a.name])], t.assignee ? t.assignee.id : "", (x) => x);
+  // Deactivated agents take no tickets; one who holds this ticket is still shown.
+  const assignable = agents.filter((a) => a.active || (t.assignee && a.id === t.assignee.id));
+  const assigneeSel = select("ticket-assignee", [["", "Nobody"], ...assignable.map((a) => [a.id, a.name])], t.assignee ? t.assignee.id : "", (x) => x);
   for (const s of [statusSel, prioritySel, assigneeSel]) s.disabled = closed;
   const controls = el("form", { id: "ticket-controls", class: "row controls", onsubmit: async (e) => {
       e.preventDefault();

@@ -53,7 +53,16 @@ function startForm() {
   const email = el("input", { id: "visitor-email", name: "email", type: "email", autocomplete: "email" });
   const text = el("textarea", { id: "visitor-first", name: "message", required: true, rows: 3 });
   const error = el("p", { class: "error", role: "alert", id: "start-error" });
+  // Whether someone is here now; until the answer comes, nothing is promised.
+  const presence = el("p", { id: "presence", class: "presence", role: "status" });
+  call("GET", "/" + encodeURIComponent(key) + "/presence").then((res) => {
+    if (!res.ok) return;
+    presence.textContent = res.data.available ? "We're here: someone will answer in a moment."
+      : "No one is here right now. Leave your email and we'll get back to you.";
+    presence.classList.toggle("here", res.data.available);
+  }).catch(() => {});
   $box.replaceChildren(el("div", { class: "widget-head" }, el("h1", { text: "Chat with us" }), closeButton()),
+    presence,
     el("form", { id: "start-form", onsubmit: async (e) => {
         e.preventDefault();
         const res = await call("POST", "/" + encodeURIComponent(key) + "/chats",

@@ -32,7 +32,9 @@
     if (e.key === "Escape" && !frame.hidden) show(false);
   });
   window.addEventListener("message", function (e) {
-    if (e.origin === origin && e.source === frame.contentWindow && e.data && e.data.threadline === "close") show(false);
+    // From the frame itself: its origin may be the widget's own
+    // (--widget-origin), not this script's.
+    if (e.source === frame.contentWindow && e.data && e.data.threadline === "close") show(false);
   });
   // Placed in <head>, the script runs before there is a body to add to.
   function place() {

@@ -23,6 +23,7 @@ mod m20261126_000013_ticket_comments;
 mod m20261126_000014_sla;
 mod m20261126_000015_chat_activity;
 mod m20261126_000016_search_terms;
+mod m20261206_000017_team;
 pub mod search;
 
 pub struct Migrator;
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000014_sla::Migration),
             Box::new(m20261126_000015_chat_activity::Migration),
             Box::new(m20261126_000016_search_terms::Migration),
+            Box::new(m20261206_000017_team::Migration),
         ]
     }
 }

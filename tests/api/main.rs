@@ -24,5 +24,6 @@ mod plugins;
 mod rules;
 mod search;
 mod sla;
+mod team;
 mod tenancy;
 mod work;

@@ -13,7 +13,7 @@
 //! set it fails instead (`.ci/run` installs the packages).
 
 //! The tests by page: `console.rs` (inbox and chat), `widget.rs`,
-//! `rules.rs`, `tickets.rs`; `driver.rs` starts Chromium, `axe.rs`
+//! `rules.rs`, `tickets.rs`, `team.rs` (the team, invitations, reset); `driver.rs` starts Chromium, `axe.rs`
 //! photographs and audits, `page.rs` acts as a person would.
 
 mod axe;
@@ -21,5 +21,6 @@ mod console;
 mod driver;
 mod page;
 mod rules;
+mod team;
 mod tickets;
 mod widget;

@@ -10,7 +10,7 @@ use threadline::domain::EmailAddress;
 use threadline::http::rate::RateSettings;
 use threadline::mail::MailSettings;
 use threadline::plugins::{HostSettings, PluginHost, WorkerCommand};
-use threadline::server::{Config, Server};
+use threadline::server::{Config, HttpSettings, Server};
 use threadline::store::Store;
 use tokio::sync::oneshot;
 
@@ -134,9 +134,16 @@ pub struct TestAppBuilder {
     plugins: HostSettings,
     rates: RateSettings,
     mail: MailSettings,
+    http: HttpSettings,
 }
 
 impl TestAppBuilder {
+    /// Serves the widget from `origin` of its own (`--widget-origin`).
+    pub fn widget_origin(mut self, origin: &str) -> Self {
+        self.http.widget_origin = Some(origin.to_owned());
+        self
+    }
+
     /// Plugin settings of the test's choosing.
     pub fn plugins(mut self, plugins: HostSettings) -> Self {
         self.plugins = plugins;
@@ -193,6 +200,7 @@ impl TestApp {
                 ..RateSettings::default()
             },
             mail: MailSettings::default(),
+            http: HttpSettings::default(),
         }
     }
 
@@ -202,6 +210,7 @@ impl TestApp {
             plugins,
             rates,
             mail,
+            http,
         }: TestAppBuilder,
     ) -> Self {
         builtins_ready().await;
@@ -209,7 +218,7 @@ impl TestApp {
             bind: "127.0.0.1:0".into(),
             database_url: db.url.clone(),
             plugins,
-            http: Default::default(),
+            http,
             rates,
             access: Default::default(),
             mail,

@@ -127,6 +127,19 @@ pub(super) struct HttpArgs {
     /// closed.
     #[arg(long, env = "THREADLINE_SHUTDOWN_TIMEOUT_SECS", default_value_t = 20)]
     shutdown_timeout_secs: u64,
+    /// The origin people reach the console at, e.g.
+    /// `https://help.example.com`: every link the server mails
+    /// (invitations, password resets) starts with it [default:
+    /// http://<the address bound>, right only on this machine].
+    #[arg(long, env = "THREADLINE_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// An origin of its own for the visitor widget, e.g.
+    /// `https://chat.example.com` (a name for this same server): `/widget`
+    /// is then served only there and the console never is, so a script in
+    /// a widget page cannot read an agent's session [default: the widget
+    /// shares the console's origin].
+    #[arg(long, env = "THREADLINE_WIDGET_ORIGIN")]
+    widget_origin: Option<String>,
 }
 
 /// What clients may do how often: rate limits, each counted on this node
@@ -247,6 +260,8 @@ impl HttpArgs {
                 None => defaults.max_connections.min(open_file_limit() * 3 / 4).max(1),
             },
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
+            public_url: self.public_url.filter(|u| !u.is_empty()),
+            widget_origin: self.widget_origin.filter(|u| !u.is_empty()),
         }
     }
 }
@@ -280,7 +295,7 @@ async fn serve(config: Config, demo: bool) -> Result<()> {
     let server = Server::build(&config).await?;
     let addr = server.local_addr();
     if demo {
-        super::demo::seed(server.store(), &format!("http://{addr}")).await?;
+        super::demo::seed(server.store(), server.public_url()).await?;
     }
     tracing::info!("threadline listening on http://{addr}");
     eprintln!("Threadline is listening on http://{addr} (Ctrl-C to stop)");

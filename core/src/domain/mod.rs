@@ -11,6 +11,7 @@ pub mod search;
 pub mod sla;
 pub mod subject;
 pub mod summary;
+pub mod team;
 pub mod ticket_number;
 pub mod transcript;
 

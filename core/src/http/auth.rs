@@ -17,9 +17,10 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody, OrNotFound};
 use super::extract::{ApiJson, AuthAdmin, AuthCredential, Client};
 use crate::domain::password::{self, Password};
+use crate::domain::team::Role;
 use crate::domain::{EmailAddress, InvalidInput, single_line};
 use crate::realtime::Event;
-use crate::store::{Agent, Credential, CredentialKind, StoreError};
+use crate::store::{Agent, Credential, CredentialKind, Issued, StoreError};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -48,12 +49,26 @@ pub struct SessionView {
     agent: AgentView,
 }
 
+impl SessionView {
+    /// The answer for a session just issued to `agent`.
+    pub(super) fn new(issued: Issued, agent: &Agent, expires_at: DateTime<Utc>) -> Self {
+        Self {
+            token: issued.token,
+            expires_at: issued.credential.expires_at.unwrap_or(expires_at),
+            agent: agent.into(),
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct AgentView {
     id: String,
     tenant_id: String,
     name: String,
     email: String,
+    /// `admin` or `agent`.
+    role: String,
+    /// The same as `role == "admin"`.
     admin: bool,
 }
 
@@ -64,6 +79,7 @@ impl From<&Agent> for AgentView {
             tenant_id: a.tenant_id.clone(),
             name: a.name.clone(),
             email: a.email.clone(),
+            role: Role::of(a.is_admin).as_str().to_owned(),
             admin: a.is_admin,
         }
     }
@@ -78,6 +94,7 @@ impl From<&Agent> for AgentView {
 #[utoipa::path(post, path = "/api/v1/auth/sign-in", tag = "auth", request_body = SignIn,
     responses((status = 200, description = "Signed in", body = SessionView),
         (status = 401, description = "Wrong workspace, email or password", body = ErrorBody),
+        (status = 403, description = "The password is right but the account is deactivated", body = ErrorBody),
         (status = 429, description = "Too many attempts; see Retry-After", body = ErrorBody)))]
 async fn sign_in(
     State(state): State<AppState>,
@@ -118,6 +135,12 @@ async fn sign_in(
     };
     state.rates.signed_in(&account, attempt);
     let agent = account_row.agent;
+    if !agent.active {
+        // Said only to whoever knows the password: the account's owner.
+        return Err(ApiError::Forbidden(
+            "this account is deactivated; an admin of the workspace can reactivate it",
+        ));
+    }
     let expires_at = Utc::now() + state.access.session_ttl();
     let issued = state
         .store
@@ -125,11 +148,7 @@ async fn sign_in(
         .await?;
     tracing::Span::current().record("workspace", agent.tenant_id.as_str());
     tracing::info!(agent = %agent.id, "signed in");
-    Ok(axum::Json(SessionView {
-        token: issued.token,
-        expires_at: issued.credential.expires_at.unwrap_or(expires_at),
-        agent: (&agent).into(),
-    }))
+    Ok(axum::Json(SessionView::new(issued, &agent, expires_at)))
 }
 
 /// Ends the session (or API token) the request is made with: its token
@@ -228,7 +247,7 @@ async fn change_password(
 
 /// Runs password hashing work on the blocking pool, at most one job per
 /// core at a time (see `AppState::password_checks`).
-async fn hashing<T: Send + 'static>(
+pub(super) async fn hashing<T: Send + 'static>(
     state: &AppState,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -293,7 +312,7 @@ pub struct NewToken {
     request_body = NewToken,
     responses((status = 201, description = "Created", body = TokenView),
         (status = 404, description = "No such agent in this workspace", body = ErrorBody),
-        (status = 409, description = "The workspace holds as many tokens as it may", body = ErrorBody),
+        (status = 409, description = "The workspace holds as many tokens as it may, or the agent is deactivated", body = ErrorBody),
         (status = 422, description = "Invalid name", body = ErrorBody)))]
 async fn create_token(
     State(state): State<AppState>,
@@ -305,6 +324,12 @@ async fn create_token(
         None => admin,
         Some(id) => state.store.agent(&admin.tenant_id, id).await.or_not_found("agent")?,
     };
+    if !agent.active {
+        return Err(ApiError::Conflict(format!(
+            "{} is deactivated; reactivate them before making them a token",
+            agent.name
+        )));
+    }
     let issued = state
         .store
         .issue_credential(&agent, CredentialKind::Api, &name, None)

@@ -29,6 +29,10 @@ pub enum ApiError {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(String),
+    /// A mailed link (an invitation, a password reset) that was used,
+    /// revoked or expired: nothing was done.
+    #[error("{0}")]
+    LinkUnusable(&'static str),
     #[error("{0}")]
     Invalid(InvalidInput),
     /// The request's JSON had the right syntax but the wrong shape.
@@ -90,6 +94,7 @@ impl ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", None),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", None),
+            ApiError::LinkUnusable(_) => (StatusCode::GONE, "link_unusable", None),
             ApiError::Invalid(e) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", Some(&e.field)),
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", None),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", None),

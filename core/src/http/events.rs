@@ -36,7 +36,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use super::AppState;
 use super::edge::ConnectionHold;
 use super::error::ApiError;
-use crate::realtime::{Bus, Event, EventKind, Typing, Typist};
+use crate::realtime::{Event, EventKind, Typing, Typist};
 
 /// How long a socket may take to send its token frame.
 const TOKEN_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
@@ -250,7 +250,7 @@ async fn serve_socket<F, Fut, W>(
     // Subscribed before "ready" is sent (in `pump`), so nothing after it
     // can be missed.
     let events = state.bus.subscribe();
-    let bus = state.bus.clone();
+    let kept = state.clone();
     let (wanted, credential, speaker) = match early {
         Some(admitted) => admitted,
         None => {
@@ -274,7 +274,7 @@ async fn serve_socket<F, Fut, W>(
             }
         }
     };
-    pump(socket, events, wanted, credential, speaker, bus, hold).await
+    pump(socket, events, wanted, credential, speaker, kept, hold).await
 }
 
 /// An agent's socket sees every event of their workspace.
@@ -369,16 +369,20 @@ async fn visitor_of_chat(state: &AppState, token: &str, chat_id: &str) -> Result
 /// proxies from closing a quiet socket. The socket keeps its
 /// connection's place under the server's connection caps (`hold`), is
 /// closed with 1001 (going away) when the server shuts down, and with 4401
-/// when the agent credential it was opened with (`credential`) ends.
+/// when the agent credential it was opened with (`credential`) ends. An
+/// agent's open socket is their console being there: it notes them as
+/// seen once a minute, so an `online` agent turns `away` only when their
+/// console has gone (see `domain::team::Availability`).
 async fn pump(
     mut socket: WebSocket,
     mut events: broadcast::Receiver<Event>,
     wanted: impl Fn(&Event) -> bool,
     credential: Option<String>,
     speaker: Speaker,
-    bus: Bus,
+    state: AppState,
     hold: Option<ConnectionHold>,
 ) {
+    let bus = &state.bus;
     let mut throttle = TypingThrottle::new(Instant::now());
     let mut stopping = hold.as_ref().map(ConnectionHold::stopping);
     if socket.send(Message::Text(r#"{"kind":"ready"}"#.into())).await.is_err() {
@@ -386,6 +390,7 @@ async fn pump(
     }
     let mut ping = tokio::time::interval(Duration::from_secs(25));
     ping.tick().await;
+    let mut seen_at = Instant::now();
     loop {
         let frame = tokio::select! {
             event = events.recv() => match event {
@@ -414,7 +419,17 @@ async fn pump(
                 }
                 Some(Ok(_)) => continue,
             },
-            _ = ping.tick() => Message::Ping(Default::default()),
+            _ = ping.tick() => {
+                if let Speaker::Agent { agent_id, .. } = &speaker
+                    && seen_at.elapsed() >= Duration::from_secs(60)
+                {
+                    seen_at = Instant::now();
+                    if let Err(e) = state.store.touch_agent(agent_id).await {
+                        tracing::warn!(agent = %agent_id, error = %e, "cannot note agent activity");
+                    }
+                }
+                Message::Ping(Default::default())
+            }
             () = super::edge::stopped(stopping.as_mut()) => {
                 return close(socket, 1001, "server shutting down").await;
             }

@@ -2,6 +2,7 @@
 //! module knows HTTP and JSON shapes; handlers parse, call the store or the
 //! conversion pipeline, and map errors.
 
+mod account;
 mod auth;
 mod chats;
 mod edge;
@@ -15,6 +16,7 @@ mod plugins;
 pub mod rate;
 mod settings;
 mod shadow;
+mod team;
 mod tickets;
 mod views;
 mod web;
@@ -44,10 +46,24 @@ pub struct AppState {
     pub access: AccessSettings,
     /// Sends public ticket comments to requesters (if configured).
     pub mailer: crate::mail::Mailer,
+    /// Where the server is reached, for links it mails and for telling
+    /// the widget's origin from the console's.
+    pub addresses: std::sync::Arc<Addresses>,
     /// Password hashes checked at once: each takes tens of milliseconds of
     /// CPU and 19 MiB, so a sign-in flood queues here instead of taking
     /// every core and the memory with it.
     pub password_checks: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+/// Where the server is reached from outside.
+#[derive(Debug, Clone, Default)]
+pub struct Addresses {
+    /// The console's origin as people reach it (`https://help.example.com`,
+    /// no trailing slash): every link the server mails starts with it.
+    pub public_url: String,
+    /// Another origin the widget is served from, if any (see
+    /// `web::Origins`): the console is never served there.
+    pub widget_origin: Option<String>,
 }
 
 /// How long credentials last.
@@ -91,6 +107,7 @@ impl AccessSettings {
         (name = "chats", description = "Agents' view of chats"),
         (name = "conversion", description = "Convert chat to ticket"),
         (name = "tickets"),
+        (name = "team", description = "The workspace's agents, their roles and availability, and invitations"),
         (name = "widget", description = "Visitors' chat widget"),
         (name = "settings", description = "Workspace settings (admins)"),
         (name = "plugins", description = "Conversion plugins and the pipeline (admins)"),
@@ -116,6 +133,8 @@ impl Modify for BearerAuth {
 pub fn router(state: AppState) -> Router {
     let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(auth::router())
+        .merge(account::router())
+        .merge(team::router())
         .merge(chats::router())
         .merge(widget::router())
         .merge(tickets::router())

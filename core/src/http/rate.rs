@@ -162,6 +162,17 @@ impl RateLimits {
             .map_err(|not_until| too_many("messages", &not_until))
     }
 
+    /// An anonymous request about an account that is not a password guess
+    /// (asking for a reset mail, using a mailed link): drawn from the
+    /// sign-in bucket of the client's address, so a bot cannot make the
+    /// server hash passwords or look up accounts faster than it could sign
+    /// in.
+    pub fn account_request(&self, client: IpAddr) -> Result<(), ApiError> {
+        self.sign_ins
+            .check_key(&client)
+            .map_err(|not_until| too_many("account requests from this address", &not_until))
+    }
+
     /// Counts a sign-in attempt from `client`, and refuses one for an
     /// account with too many recent failures from this client's network, or
     /// made sooner than the account's slow-down allows. `account` is the

@@ -9,8 +9,8 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, AuthAdmin};
-use crate::domain::InvalidInput;
 use crate::domain::sla::MAX_TARGET_MINUTES;
+use crate::domain::{EmailAddress, InvalidInput, single_line};
 use crate::store::SettingsChange;
 use crate::store::Tenant;
 
@@ -28,6 +28,12 @@ pub struct SettingsView {
     /// (`null`: none), counted from the chat's start.
     sla_first_response_minutes: Option<i32>,
     sla_resolution_minutes: Option<i32>,
+    /// The display name the workspace's mail goes out under (replies say
+    /// "<agent> from <it>"); the workspace's name when `null`.
+    sender_name: Option<String>,
+    /// Where answers to the workspace's mail go (a Reply-To header); the
+    /// sender's address (`--smtp-from`) when `null`.
+    reply_to: Option<String>,
     workspace: WorkspaceView,
 }
 
@@ -47,6 +53,8 @@ impl From<Tenant> for SettingsView {
             time_zone: t.time_zone,
             sla_first_response_minutes: t.sla_first_response_minutes,
             sla_resolution_minutes: t.sla_resolution_minutes,
+            sender_name: t.sender_name,
+            reply_to: t.reply_to,
             workspace: WorkspaceView {
                 id: t.id,
                 name: t.name,
@@ -66,18 +74,27 @@ pub struct SettingsUpdate {
     time_zone: Option<String>,
     /// Minutes from a chat's start to its first response, 1 to 525,600;
     /// `null` removes the target.
-    #[serde(default, deserialize_with = "some_minutes")]
+    #[serde(default, deserialize_with = "some_value")]
     #[schema(value_type = Option<i32>)]
     sla_first_response_minutes: Option<Option<i64>>,
     /// Minutes from a chat's start to its ticket being solved.
-    #[serde(default, deserialize_with = "some_minutes")]
+    #[serde(default, deserialize_with = "some_value")]
     #[schema(value_type = Option<i32>)]
     sla_resolution_minutes: Option<Option<i64>>,
+    /// Up to 100 characters on one line; `null` goes back to the
+    /// workspace's name.
+    #[serde(default, deserialize_with = "some_value")]
+    #[schema(value_type = Option<String>)]
+    sender_name: Option<Option<String>>,
+    /// An e-mail address; `null` removes it.
+    #[serde(default, deserialize_with = "some_value")]
+    #[schema(value_type = Option<String>)]
+    reply_to: Option<Option<String>>,
 }
 
-/// Tells a target given as `null` (`Some(None)`) from one left out.
-fn some_minutes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
-    Option::<i64>::deserialize(d).map(Some)
+/// Tells a value given as `null` (`Some(None)`) from one left out.
+fn some_value<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 fn minutes(field: &'static str, v: Option<i64>) -> Result<Option<i32>, InvalidInput> {
@@ -112,6 +129,8 @@ async fn put_settings(
         && update.time_zone.is_none()
         && update.sla_first_response_minutes.is_none()
         && update.sla_resolution_minutes.is_none()
+        && update.sender_name.is_none()
+        && update.reply_to.is_none()
     {
         return Err(InvalidInput::new("summary_on_close", "summary_on_close is required (true or false)").into());
     }
@@ -133,7 +152,20 @@ async fn put_settings(
         .sla_resolution_minutes
         .map(|v| minutes("sla_resolution_minutes", v))
         .transpose()?;
+    let sender_name = update
+        .sender_name
+        .map(|v| v.map(|n| single_line("sender_name", &n, 100)).transpose())
+        .transpose()?;
+    let reply_to = update
+        .reply_to
+        .map(|v| {
+            v.map(|a| EmailAddress::parse("reply_to", &a).map(|a| a.as_str().to_owned()))
+                .transpose()
+        })
+        .transpose()?;
     let change = SettingsChange {
+        sender_name,
+        reply_to,
         time_zone: update.time_zone,
         sla_first_response_minutes: first,
         sla_resolution_minutes: resolution,

@@ -23,23 +23,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_tickets))
         .routes(routes!(get_ticket, patch_ticket))
         .routes(routes!(add_comment))
-        .routes(routes!(list_agents))
-}
-
-/// Agents of a workspace the list returns at most (a help desk's team,
-/// not its customers: hundreds at the very most).
-const MAX_AGENTS_LISTED: u64 = 1000;
-
-/// The agents of the caller's workspace, oldest first: whom a ticket can
-/// be assigned to.
-#[utoipa::path(get, path = "/api/v1/agents", tag = "tickets", security(("agent_token" = [])),
-    responses((status = 200, description = "OK", body = Vec<AgentRef>)))]
-async fn list_agents(
-    State(state): State<AppState>,
-    AuthAgent(agent): AuthAgent,
-) -> Result<axum::Json<Vec<AgentRef>>, ApiError> {
-    let agents = state.store.agents(&agent.tenant_id, MAX_AGENTS_LISTED).await?;
-    Ok(axum::Json(agents.into_iter().map(AgentRef::from).collect()))
 }
 
 #[derive(Deserialize, IntoParams)]

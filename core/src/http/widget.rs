@@ -25,6 +25,33 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(visitor_message))
         .routes(routes!(visitor_chat))
         .routes(routes!(rate_chat))
+        .routes(routes!(presence))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PresenceView {
+    /// Someone of the team is online now (said so, and their console is
+    /// not quiet): the widget says a person is here.
+    available: bool,
+}
+
+/// Whether someone is here to answer: what the widget shows before a chat
+/// starts.
+#[utoipa::path(get, path = "/api/v1/widget/{widget_key}/presence", tag = "widget",
+    params(("widget_key" = String, Path)),
+    responses((status = 200, description = "OK", body = PresenceView),
+        (status = 404, description = "No workspace has this widget key", body = ErrorBody)))]
+async fn presence(
+    State(state): State<AppState>,
+    Path(widget_key): Path<String>,
+) -> Result<axum::Json<PresenceView>, ApiError> {
+    let tenant = state
+        .store
+        .tenant_by_widget_key(&widget_key)
+        .await
+        .or_not_found("widget")?;
+    let available = state.store.someone_available(&tenant.id).await?;
+    Ok(axum::Json(PresenceView { available }))
 }
 
 #[derive(Deserialize, ToSchema)]

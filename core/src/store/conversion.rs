@@ -137,7 +137,10 @@ impl Store {
             .join(
                 JoinType::LeftJoin,
                 agent::Entity,
-                Expr::col((agent::Entity, agent::Column::TenantId)).equals((chat::Entity, chat::Column::TenantId)),
+                // Deactivated agents are in no assignment pool.
+                Expr::col((agent::Entity, agent::Column::TenantId))
+                    .equals((chat::Entity, chat::Column::TenantId))
+                    .and(Expr::col((agent::Entity, agent::Column::Active)).eq(true)),
             )
             .and_where(Expr::col((chat::Entity, chat::Column::Id)).eq(chat_id))
             .and_where(Expr::col((chat::Entity, chat::Column::TenantId)).eq(tenant_id))

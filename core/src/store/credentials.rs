@@ -57,14 +57,7 @@ impl Store {
     pub async fn set_password(&self, tenant_id: &str, agent_id: &str, password_hash: &str) -> StoreResult<()> {
         let done = self
             .writer
-            .execute(
-                &Query::update()
-                    .table(agent::Entity)
-                    .value(Alias::new("password_hash"), password_hash)
-                    .and_where(Expr::col(agent::Column::Id).eq(agent_id))
-                    .and_where(Expr::col(agent::Column::TenantId).eq(tenant_id))
-                    .to_owned(),
-            )
+            .execute(&password_update(tenant_id, agent_id, password_hash))
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -173,6 +166,9 @@ impl Store {
                     ),
             )
             .and_where(Expr::col((agent_credential::Entity, agent_credential::Column::TokenHash)).eq(token_hash(token)))
+            // Deactivating deletes an agent's credentials; this holds even
+            // for one written by a request racing the deactivation.
+            .and_where(Expr::col((agent::Entity, agent::Column::Active)).eq(true))
             .and_where(
                 Expr::col((agent_credential::Entity, agent_credential::Column::ExpiresAt))
                     .is_null()
@@ -261,6 +257,21 @@ impl Store {
         txn.commit().await?;
         Ok(ids)
     }
+}
+
+/// The statement that sets an agent's password hash (a column the entity
+/// leaves out, so that no agent read elsewhere carries it).
+pub(super) fn password_update(
+    tenant_id: &str,
+    agent_id: &str,
+    password_hash: &str,
+) -> sea_orm::sea_query::UpdateStatement {
+    Query::update()
+        .table(agent::Entity)
+        .value(Alias::new("password_hash"), password_hash)
+        .and_where(Expr::col(agent::Column::Id).eq(agent_id))
+        .and_where(Expr::col(agent::Column::TenantId).eq(tenant_id))
+        .to_owned()
 }
 
 /// Inserts a credential in `txn`; the token is returned only here.

@@ -34,6 +34,11 @@ pub mod tenant {
         /// Service level targets for new tickets, in minutes (none: no target).
         pub sla_first_response_minutes: Option<i32>,
         pub sla_resolution_minutes: Option<i32>,
+        /// The display name the workspace's mail goes out under (its name
+        /// when unset).
+        pub sender_name: Option<String>,
+        /// Where requesters' answers to its mail go (none: to the sender).
+        pub reply_to: Option<String>,
     }
     no_relations!();
 }
@@ -64,6 +69,11 @@ pub mod agent {
         pub open_tickets: i64,
         /// When the agent was last given a ticket (triggers on `tickets`).
         pub last_assigned_at: Option<DateTimeUtc>,
+        /// False once deactivated: no sign-in, no credential, no ticket.
+        pub active: bool,
+        /// What the agent said: `online`, `away` or `offline` (see
+        /// `domain::Availability` for what an idle `online` becomes).
+        pub availability: String,
     }
     no_relations!();
 }
@@ -327,6 +337,56 @@ pub mod mail_outbox {
         pub last_error: Option<String>,
         pub sent_at: Option<DateTimeUtc>,
         pub created_at: DateTimeUtc,
+        /// `reply` (a public comment), `invitation` or `password_reset`;
+        /// an account mail's body is blanked once sent (it holds a token).
+        pub kind: String,
+        pub reply_to: Option<String>,
+    }
+    no_relations!();
+}
+
+/// An invitation to join a workspace, pending until accepted; revoking
+/// one deletes it.
+pub mod agent_invitation {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "agent_invitations")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub tenant_id: String,
+        pub email: String,
+        pub email_normalized: String,
+        pub name: Option<String>,
+        /// `admin` or `agent`.
+        pub role: String,
+        pub token_hash: String,
+        pub invited_by: String,
+        pub created_at: DateTimeUtc,
+        /// The last time it was mailed (a resend moves it).
+        pub sent_at: DateTimeUtc,
+        pub expires_at: DateTimeUtc,
+        pub accepted_at: Option<DateTimeUtc>,
+    }
+    no_relations!();
+}
+
+/// A password reset mailed to an agent: single use (deleted when used),
+/// valid until `expires_at`.
+pub mod password_reset {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "password_resets")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub tenant_id: String,
+        pub agent_id: String,
+        pub token_hash: String,
+        pub created_at: DateTimeUtc,
+        pub expires_at: DateTimeUtc,
     }
     no_relations!();
 }

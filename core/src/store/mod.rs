@@ -18,7 +18,9 @@ mod conversion;
 mod credentials;
 pub mod entities;
 mod nodelay;
+mod outbox;
 mod plugins;
+mod team;
 mod tenants;
 mod tickets;
 
@@ -36,16 +38,18 @@ use threadline_migrations::Migrator;
 use threadline_migrations::sea_orm_migration::MigratorTrait;
 
 pub use chats::{ChatListItem, NewMessage};
-pub use comments::{Comment, MAX_COMMENTS_SHOWN, MailOutcome, OutboxMail, mail_state};
+pub use comments::{Comment, MAX_COMMENTS_SHOWN};
 pub use conversion::{CommitOutcome, ConversionCommit, ConversionSnapshot, SnapshotMessage};
 pub use credentials::{Account, Credential, CredentialKind, Issued, slid_expiry};
 pub use entities::{agent::Model as Agent, chat::Model as Chat, message::Model as Message};
 pub use entities::{rating::Model as Rating, requester::Model as Requester, tenant::Model as Tenant};
 pub use entities::{ticket::Model as Ticket, visitor::Model as Visitor};
+pub use outbox::{MailKind, MailOutcome, OutboxMail, mail_state};
 pub use plugins::{
     MAX_HISTORY_CHARS, MAX_HISTORY_KEPT, NewFault, PipelineChange, PipelineHookRow, PipelineVersionRow, PluginFaultRow,
     PluginInfo, PluginRow, is_uploaded_plugin_ref, seen_long_ago,
 };
+pub use team::{AgentChange, Invitation, MAX_PENDING_INVITATIONS};
 pub use tenants::{CreatedAgent, CreatedTenant, SettingsChange};
 pub use tickets::{TicketChange, TicketEvent, TicketFilter};
 

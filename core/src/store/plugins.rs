@@ -11,6 +11,7 @@ use sea_orm::{
 use super::entities::{agent, pipeline_hook, pipeline_version, plugin, plugin_fault, tenant};
 use super::{Store, StoreError, StoreResult, new_id};
 use crate::domain::hooks::HookCandidate;
+use crate::domain::team::Availability;
 
 pub use super::entities::pipeline_hook::Model as PipelineHookRow;
 pub use super::entities::plugin::Model as PluginRow;
@@ -71,8 +72,6 @@ pub struct PipelineChange {
 
 pub type PipelineVersionRow = pipeline_version::Model;
 
-/// "Online" means the agent used the API this recently.
-const ONLINE_WINDOW_SECS: i64 = 300;
 /// `last_seen_at` is refreshed at most this often, so reads stay reads.
 const SEEN_GRANULARITY_SECS: i64 = 60;
 
@@ -410,11 +409,12 @@ impl Store {
     }
 }
 
-/// An agent as assignment rules see it.
+/// An agent as assignment rules see it: online if they said so and their
+/// console has not gone quiet.
 pub(super) fn candidate(a: super::Agent) -> HookCandidate {
-    let online_since = Utc::now() - Duration::seconds(ONLINE_WINDOW_SECS);
+    let availability = Availability::effective(&a.availability, a.last_seen_at, Utc::now());
     HookCandidate {
-        online: a.last_seen_at.is_some_and(|t| t >= online_since),
+        online: availability == Availability::Online,
         open_tickets: a.open_tickets.clamp(0, u32::MAX as i64) as u32,
         skills: serde_json::from_str(&a.skills).unwrap_or_default(),
         last_assigned_at: a.last_assigned_at,

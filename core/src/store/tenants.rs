@@ -7,6 +7,7 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, Quer
 use super::credentials::{CredentialKind, insert_credential};
 use super::entities::{agent, chat, tenant, visitor};
 use super::{Agent, Store, StoreError, StoreResult, Tenant, Visitor, new_id, new_public_key, token_hash};
+use crate::domain::team::Availability;
 use crate::domain::{ChatStatus, EmailAddress};
 
 /// What `tenant create` hands back: the only time the admin's token is shown.
@@ -60,6 +61,8 @@ impl Store {
                 pipeline_version: Set(0),
                 sla_first_response_minutes: Set(None),
                 sla_resolution_minutes: Set(None),
+                sender_name: Set(None),
+                reply_to: Set(None),
             }
             .insert(&txn)
             .await;
@@ -69,7 +72,7 @@ impl Store {
                 Err(e) if e.sql_err().is_some() => continue,
                 Err(e) => return Err(e.into()),
             };
-            let admin = insert_agent(&txn, &tenant.id, admin_name, admin_email, true).await?;
+            let admin = insert_agent_with_token(&txn, &tenant.id, admin_name, admin_email, true).await?;
             txn.commit().await?;
             return Ok(CreatedTenant { tenant, admin });
         }
@@ -84,7 +87,7 @@ impl Store {
         is_admin: bool,
     ) -> StoreResult<CreatedAgent> {
         let txn = self.write_txn().await?;
-        let created = insert_agent(&txn, tenant_id, name, email, is_admin).await?;
+        let created = insert_agent_with_token(&txn, tenant_id, name, email, is_admin).await?;
         txn.commit().await?;
         Ok(created)
     }
@@ -178,6 +181,12 @@ impl Store {
             if let Some(on) = change.summary_on_close {
                 t.summary_on_close = Set(on);
             }
+            if let Some(name) = change.sender_name {
+                t.sender_name = Set(name);
+            }
+            if let Some(address) = change.reply_to {
+                t.reply_to = Set(address);
+            }
         })
         .await
     }
@@ -201,13 +210,30 @@ impl Store {
     }
 }
 
-async fn insert_agent(
+/// An agent made on the server's shell, with an API token to start with.
+async fn insert_agent_with_token(
     txn: &sea_orm::DatabaseTransaction,
     tenant_id: &str,
     name: &str,
     email: &EmailAddress,
     is_admin: bool,
 ) -> StoreResult<CreatedAgent> {
+    let agent = insert_agent(txn, tenant_id, name, email, is_admin).await?;
+    let issued = insert_credential(txn, &agent, CredentialKind::Api, "created with the agent", None).await?;
+    Ok(CreatedAgent {
+        agent,
+        token: issued.token,
+    })
+}
+
+/// Inserts an agent; an address the workspace has already is a conflict.
+pub(super) async fn insert_agent(
+    txn: &sea_orm::DatabaseTransaction,
+    tenant_id: &str,
+    name: &str,
+    email: &EmailAddress,
+    is_admin: bool,
+) -> StoreResult<Agent> {
     let id = new_id();
     let inserted = agent::ActiveModel {
         id: Set(id.clone()),
@@ -223,17 +249,13 @@ async fn insert_agent(
         last_seen_at: Set(None),
         open_tickets: Set(0),
         last_assigned_at: Set(None),
+        active: Set(true),
+        availability: Set(Availability::Online.as_str().to_owned()),
     }
     .insert(txn)
     .await;
     match inserted {
-        Ok(agent) => {
-            let issued = insert_credential(txn, &agent, CredentialKind::Api, "created with the agent", None).await?;
-            Ok(CreatedAgent {
-                agent,
-                token: issued.token,
-            })
-        }
+        Ok(agent) => Ok(agent),
         Err(e) if e.sql_err().is_some() => Err(StoreError::Conflict(format!(
             "an agent with email {} already exists in this workspace",
             email.as_str()
@@ -283,4 +305,7 @@ pub struct SettingsChange {
     pub sla_first_response_minutes: Option<Option<i32>>,
     pub sla_resolution_minutes: Option<Option<i32>>,
     pub summary_on_close: Option<bool>,
+    /// `Some(None)` goes back to the workspace's name.
+    pub sender_name: Option<Option<String>>,
+    pub reply_to: Option<Option<String>>,
 }

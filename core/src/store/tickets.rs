@@ -236,11 +236,20 @@ impl Store {
                     .filter(agent::Column::TenantId.eq(tenant_id))
                     .one(&txn)
                     .await?;
-                if found.is_none() {
-                    return Err(StoreError::Invalid(
-                        "assignee_id",
-                        "assignee_id must be an agent of this workspace".into(),
-                    ));
+                match found {
+                    None => {
+                        return Err(StoreError::Invalid(
+                            "assignee_id",
+                            "assignee_id must be an agent of this workspace".into(),
+                        ));
+                    }
+                    Some(a) if !a.active => {
+                        return Err(StoreError::Invalid(
+                            "assignee_id",
+                            format!("{} is deactivated and takes no tickets", a.name),
+                        ));
+                    }
+                    Some(_) => {}
                 }
             }
             update = update.col_expr(ticket::Column::AssigneeId, Expr::value(assignee.clone()));

@@ -1,0 +1,185 @@
+//! The mail outbox: every mail the server sends is a row written in the
+//! same transaction as what causes it (a public comment, an invitation, a
+//! password reset), claimed under a lease by a node's sender (see
+//! `crate::mail`) and marked with how each attempt ended.
+
+use chrono::{DateTime, SubsecRound, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+
+use super::entities::{mail_outbox, tenant};
+use super::{Store, StoreResult, new_id};
+
+pub type OutboxMail = mail_outbox::Model;
+
+/// The states of an outbox row.
+pub mod mail_state {
+    pub const QUEUED: &str = "queued";
+    pub const SENT: &str = "sent";
+    pub const FAILED: &str = "failed";
+}
+
+/// What a mail is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailKind {
+    /// A public ticket comment, to its requester.
+    Reply,
+    /// An invitation to join a workspace.
+    Invitation,
+    /// A password reset link.
+    PasswordReset,
+}
+
+impl MailKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reply => "reply",
+            Self::Invitation => "invitation",
+            Self::PasswordReset => "password_reset",
+        }
+    }
+}
+
+/// A mail to queue.
+pub struct NewMail {
+    pub kind: MailKind,
+    /// For a reply, its comment; account mails carry none.
+    pub comment_id: Option<String>,
+    pub to_address: String,
+    pub to_name: String,
+    pub from_name: String,
+    pub subject: String,
+    pub body: String,
+    pub message_id: String,
+}
+
+/// The body an account mail keeps once sent: its link carried a token,
+/// which the database need not hold any longer than the sending.
+const SENT_ACCOUNT_MAIL_BODY: &str = "(removed once sent: it held a single-use link)";
+
+/// Queues `mail` from `workspace` in `txn`: its sender name and Reply-To are
+/// the workspace's (its name when it set none).
+pub(super) async fn queue(
+    txn: &sea_orm::DatabaseTransaction,
+    workspace: &tenant::Model,
+    mail: NewMail,
+) -> StoreResult<OutboxMail> {
+    let now = Utc::now().trunc_subsecs(6);
+    let id = new_id();
+    Ok(mail_outbox::ActiveModel {
+        // `comment_id` is unique and not null: an account mail puts its
+        // own id there (see migration 17).
+        comment_id: Set(mail.comment_id.unwrap_or_else(|| id.clone())),
+        id: Set(id),
+        tenant_id: Set(workspace.id.clone()),
+        to_address: Set(mail.to_address),
+        to_name: Set(mail.to_name),
+        from_name: Set(mail.from_name),
+        subject: Set(mail.subject),
+        body: Set(mail.body),
+        message_id: Set(mail.message_id),
+        state: Set(mail_state::QUEUED.to_owned()),
+        attempts: Set(0),
+        next_attempt_at: Set(now),
+        last_error: Set(None),
+        sent_at: Set(None),
+        created_at: Set(now),
+        kind: Set(mail.kind.as_str().to_owned()),
+        reply_to: Set(workspace.reply_to.clone()),
+    }
+    .insert(txn)
+    .await?)
+}
+
+/// The name a workspace's mail goes out under.
+pub fn sender_name(workspace: &tenant::Model) -> &str {
+    workspace.sender_name.as_deref().unwrap_or(&workspace.name)
+}
+
+impl Store {
+    /// Takes up to `limit` mails that are due, for this sender alone until
+    /// `lease_until`: their next attempt moves there, so a sender that dies
+    /// mid-send leaves them to be retried once the lease is over, and
+    /// another node's sender skips them meanwhile.
+    pub async fn claim_due_mail(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u64,
+    ) -> StoreResult<Vec<OutboxMail>> {
+        let txn = self.write_txn().await?;
+        let mut due = mail_outbox::Entity::find()
+            .select_only()
+            .column(mail_outbox::Column::Id)
+            .filter(mail_outbox::Column::State.eq(mail_state::QUEUED))
+            .filter(mail_outbox::Column::NextAttemptAt.lte(now))
+            .order_by_asc(mail_outbox::Column::NextAttemptAt)
+            .limit(limit);
+        if self.backend() == DbBackend::Postgres {
+            // Two nodes polling at once take different rows rather than
+            // waiting on each other.
+            due = due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        }
+        let ids: Vec<String> = due.into_tuple().all(&txn).await?;
+        if ids.is_empty() {
+            txn.commit().await?;
+            return Ok(Vec::new());
+        }
+        mail_outbox::Entity::update_many()
+            .col_expr(mail_outbox::Column::NextAttemptAt, Expr::value(lease_until))
+            .col_expr(
+                mail_outbox::Column::Attempts,
+                Expr::col(mail_outbox::Column::Attempts).add(1),
+            )
+            .filter(mail_outbox::Column::Id.is_in(ids.clone()))
+            .exec(&txn)
+            .await?;
+        let claimed = mail_outbox::Entity::find()
+            .filter(mail_outbox::Column::Id.is_in(ids))
+            .order_by_asc(mail_outbox::Column::CreatedAt)
+            .all(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(claimed)
+    }
+
+    /// Records how an attempt at a claimed mail ended: `sent`, `failed`
+    /// for good, or queued again for `retry_at`. Only a queued row moves,
+    /// so a late report cannot undo a newer one. An account mail's body
+    /// goes once it is sent or given up.
+    pub async fn mail_attempted(&self, id: &str, outcome: MailOutcome) -> StoreResult<()> {
+        let now = Utc::now().trunc_subsecs(6);
+        let update = mail_outbox::Entity::update_many()
+            .filter(mail_outbox::Column::Id.eq(id))
+            .filter(mail_outbox::Column::State.eq(mail_state::QUEUED));
+        let scrubbed = Expr::case(
+            Expr::col(mail_outbox::Column::Kind).eq(MailKind::Reply.as_str()),
+            Expr::col(mail_outbox::Column::Body),
+        )
+        .finally(SENT_ACCOUNT_MAIL_BODY);
+        let update = match outcome {
+            MailOutcome::Sent => update
+                .col_expr(mail_outbox::Column::State, Expr::value(mail_state::SENT))
+                .col_expr(mail_outbox::Column::SentAt, Expr::value(now))
+                .col_expr(mail_outbox::Column::LastError, Expr::value(Option::<String>::None))
+                .col_expr(mail_outbox::Column::Body, scrubbed.into()),
+            MailOutcome::Retry { error, at } => update
+                .col_expr(mail_outbox::Column::NextAttemptAt, Expr::value(at))
+                .col_expr(mail_outbox::Column::LastError, Expr::value(error)),
+            MailOutcome::Failed { error } => update
+                .col_expr(mail_outbox::Column::State, Expr::value(mail_state::FAILED))
+                .col_expr(mail_outbox::Column::LastError, Expr::value(error))
+                .col_expr(mail_outbox::Column::Body, scrubbed.into()),
+        };
+        update.exec(&self.writer).await?;
+        Ok(())
+    }
+}
+
+/// How one attempt at a mail ended.
+#[derive(Debug, Clone)]
+pub enum MailOutcome {
+    Sent,
+    Retry { error: String, at: DateTime<Utc> },
+    Failed { error: String },
+}
