@@ -21,6 +21,18 @@ pub struct ReceivedMail {
 }
 
 impl ReceivedMail {
+    /// The token of the console link the mail carries
+    /// (`…/console#<what>=<token>`).
+    pub fn link_token(&self, what: &str) -> String {
+        let text = self.text();
+        let marker = format!("/console#{what}=");
+        let at = text.find(&marker).unwrap_or_else(|| panic!("no {what} link: {text}")) + marker.len();
+        text[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    }
+
     /// The body as a reader sees it: decoded from quoted-printable when
     /// the mail says it is (lettre picks it for lines over 76 characters,
     /// such as a link with a token).
@@ -118,6 +130,23 @@ impl SmtpServer {
             if got.len() >= n || start.elapsed() > limit {
                 return got;
             }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// The mails to `to`, once there are `n` of them (twenty seconds at
+    /// most, as a loaded CI machine may need).
+    pub async fn mails_to(&self, to: &str, n: usize) -> Vec<ReceivedMail> {
+        let start = std::time::Instant::now();
+        loop {
+            let got: Vec<_> = self.received().into_iter().filter(|m| m.to == [to]).collect();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "{n} mails to {to} never came: {got:?}"
+            );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
