@@ -5,7 +5,7 @@
 use reqwest::StatusCode;
 use sea_orm::Database;
 use serde_json::{Value, json};
-use threadline_tests::{Backend, TestApp, TestDb, on_both_databases, sql};
+use threadline_tests::{Backend, Events, ServerProcess, TestApp, TestDb, on_both_databases, sql};
 
 on_both_databases!(
     roles_change_but_the_last_active_admin_stays,
@@ -199,28 +199,36 @@ async fn deactivation_ends_every_credential_and_takes_the_agent_out_of_assignmen
     );
 }
 
-/// On two nodes over one PostgreSQL, deactivating through one closes the
-/// agent's socket on the other.
+/// On two server processes over one PostgreSQL, deactivating through one
+/// closes the agent's sockets on the other at once, and its requests fail.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deactivation_closes_the_agents_socket_on_another_node() {
     let Some(db) = TestDb::create(Backend::Postgres).await else {
         return;
     };
     let one = TestApp::spawn(db).await;
-    let two = TestApp::spawn_on(one.db.clone()).await;
     let t = one.tenant("Acme").await;
     let bob = one.agent(&t, "Bob").await;
     let session = one.session(&t, &bob).await;
-    let mut on_one = one.events("/api/v1/events", &session).await;
-    let mut token_on_one = one.events("/api/v1/events", &bob.token).await;
-    let r = change(&two, &t.admin.token, &bob.id, json!({"active": false})).await;
+    let cache = threadline_tests::warm_plugin_cache().await;
+    let two = ServerProcess::start(&one.db.url, cache.path(), &[]);
+    let socket = |token: &str| {
+        let url = format!("{}/api/v1/events", two.base.replacen("http://", "ws://", 1));
+        let token = token.to_owned();
+        async move { Events::open(&url, &token).await }
+    };
+    let (mut by_session, mut by_token) = (socket(&session).await, socket(&bob.token).await);
+    let r = change(&one, &t.admin.token, &bob.id, json!({"active": false})).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    assert_eq!(on_one.close_code().await, 4401);
-    assert_eq!(token_on_one.close_code().await, 4401);
-    assert_eq!(
-        one.get("/api/v1/chats", &session).await.status,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(by_session.close_code().await, 4401);
+    assert_eq!(by_token.close_code().await, 4401);
+    let chats = reqwest::Client::new()
+        .get(format!("{}/api/v1/chats", two.base))
+        .bearer_auth(&session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(chats.status(), StatusCode::UNAUTHORIZED);
 }
 
 async fn availability_decides_who_is_online_for_assignment_and_the_widget(app: TestApp) {

@@ -15,7 +15,7 @@ use threadline::store::Store;
 use tokio::sync::oneshot;
 
 use super::TestDb;
-use super::events::{Events, next_text};
+use super::events::Events;
 use super::process::threadline_cli;
 
 /// The server's default plugin settings, with this package's
@@ -530,18 +530,7 @@ impl TestApp {
     /// Opens a websocket on `path`, sends `token` as its first frame (as
     /// browsers do), and waits for its `ready` frame.
     pub async fn events(&self, path: &str, token: &str) -> Events {
-        use futures::SinkExt;
-        let url = format!("ws://{}{path}", self.addr);
-        let (mut socket, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connects");
-        socket
-            .send(tokio_tungstenite::tungstenite::Message::Text(
-                json!({ "token": token }).to_string().into(),
-            ))
-            .await
-            .expect("token frame sent");
-        let ready = next_text(&mut socket).await;
-        assert_eq!(ready, json!({"kind": "ready"}));
-        Events(socket)
+        Events::open(&format!("ws://{}{path}", self.addr), token).await
     }
 
     /// A chat from Grace (no email captured, no subject) with one message.

@@ -7,6 +7,22 @@ pub struct Events(
 );
 
 impl Events {
+    /// Opens the socket at `url` (`ws://…`) with `token` as its first
+    /// frame, once the server says it is ready.
+    pub async fn open(url: &str, token: &str) -> Self {
+        use futures::SinkExt;
+        let (mut socket, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connects");
+        socket
+            .send(tokio_tungstenite::tungstenite::Message::Text(
+                serde_json::json!({ "token": token }).to_string().into(),
+            ))
+            .await
+            .expect("token frame sent");
+        let ready = next_text(&mut socket).await;
+        assert_eq!(ready, serde_json::json!({"kind": "ready"}));
+        Events(socket)
+    }
+
     /// The next event (pings skipped); fails after ten seconds without one.
     pub async fn next(&mut self) -> Value {
         next_text(&mut self.0).await
