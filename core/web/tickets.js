@@ -181,9 +181,17 @@ function commentItem(c) {
       text: "E-mail to " + d.to + ": " + (state[d.state] || d.state) + (d.sent_at ? " " + when(d.sent_at) : "") + (d.last_error && d.state !== "sent" ? " (" + d.last_error + ")" : "") }) : null);
 }
 
+// Whether each ticket's composer is on internal comments: it stays as the
+// agent left it, across sending, redrawing and reloading (this tab only).
+const internalMode = {
+  get: (number) => sessionStorage.getItem("threadline.internal." + number) === "1",
+  set: (number, on) => sessionStorage.setItem("threadline.internal." + number, on ? "1" : "0"),
+};
+
 function commentComposer(page, t, agents) {
-  const body = el("textarea", { id: "comment-body", name: "body", rows: 3 });
+  const body = el("textarea", { id: "comment-body", name: "body", rows: 3, "aria-describedby": "comment-hint" });
   const internal = el("input", { id: "comment-internal", type: "checkbox" });
+  internal.checked = internalMode.get(t.number);
   const send = el("button", { type: "submit", id: "comment-send", text: "Send reply" });
   const error = el("p", { class: "error", role: "alert", id: "comment-error" });
   const label = el("label", { for: "comment-body", text: "Reply to " + t.requester.name + " (by e-mail)" });
@@ -195,7 +203,7 @@ function commentComposer(page, t, agents) {
     label.textContent = internal.checked ? "Internal comment (agents only)" : "Reply to " + t.requester.name + " (by e-mail)";
     send.textContent = internal.checked ? "Add internal comment" : "Send reply";
   };
-  internal.addEventListener("change", mode);
+  internal.addEventListener("change", () => { internalMode.set(t.number, internal.checked); mode(); });
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     if (!body.value.trim()) { error.textContent = "Write something first."; body.focus(); return; }
@@ -208,12 +216,16 @@ function commentComposer(page, t, agents) {
     const again = document.getElementById("comment-body");
     if (again) again.focus();
   });
-  // Enter sends; Shift+Enter makes a new line.
+  // A reply is an e-mail: Enter adds a line, and only Ctrl+Enter (or
+  // Cmd+Enter) sends, so a greeting never goes out on its own.
   body.addEventListener("keydown", (e) => {
-    if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); form.requestSubmit(); }
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); form.requestSubmit(); }
   });
-  form.append(label, body, error, notConfigured || "",
-    el("div", { class: "row" }, el("label", { class: "inline", for: "comment-internal" }, internal, "Internal comment"), send));
+  const hint = el("p", { class: "meta", id: "comment-hint", text: "Enter adds a line; Ctrl+Enter sends." });
+  form.append(...[label, body, hint, error, notConfigured,
+    el("div", { class: "row" }, el("label", { class: "inline", for: "comment-internal" }, internal, "Internal comment"), send)]
+    .filter(Boolean));
+  mode();
   return form;
 }
 

@@ -48,9 +48,12 @@ function closeButton() {
   return embedded ? el("button", { type: "button", class: "secondary close", id: "widget-close", "aria-label": "Close the chat", onclick: closeFrame, text: "Close" }) : null;
 }
 
+// A visitor whose chat ended starts another as the same visitor: their
+// token goes along, and their name and email are filled in.
 function startForm() {
-  const name = el("input", { id: "visitor-name", name: "name", required: true, autocomplete: "name" });
-  const email = el("input", { id: "visitor-email", name: "email", type: "email", autocomplete: "email" });
+  const back = session && session.token ? session : null;
+  const name = el("input", { id: "visitor-name", name: "name", required: true, autocomplete: "name", value: back ? back.name || "" : "" });
+  const email = el("input", { id: "visitor-email", name: "email", type: "email", autocomplete: "email", value: back ? back.email || "" : "" });
   const text = el("textarea", { id: "visitor-first", name: "message", required: true, rows: 3 });
   const error = el("p", { class: "error", role: "alert", id: "start-error" });
   // Whether someone is here now; until the answer comes, nothing is promised.
@@ -66,9 +69,9 @@ function startForm() {
     el("form", { id: "start-form", onsubmit: async (e) => {
         e.preventDefault();
         const res = await call("POST", "/" + encodeURIComponent(key) + "/chats",
-          { visitor_name: name.value, visitor_email: email.value || null, message: text.value }).catch(() => null);
+          { visitor_name: name.value, visitor_email: email.value || null, message: text.value }, Boolean(back)).catch(() => null);
         if (!res || !res.ok) { error.textContent = forVisitors(res, "The chat could not start. Please try again."); return; }
-        session = { chat: res.data.chat_id, token: res.data.visitor_token };
+        session = { chat: res.data.chat_id, token: res.data.visitor_token, name: name.value, email: email.value };
         localStorage.setItem(store, JSON.stringify(session));
         connect();
         render();
@@ -140,11 +143,12 @@ function composer() {
 }
 
 function closed(chat) {
-  if (chat.rating) return el("p", { class: "thanks", id: "rated", text: "Thanks for your rating (" + chat.rating.score + "/5)." });
-  if (!chat.rating_prompt) return el("p", { text: "This chat has ended." });
+  const again = el("p", {}, el("button", { type: "button", id: "new-chat", class: "secondary", onclick: startForm, text: "Start a new chat" }));
+  if (chat.rating) return el("div", {}, el("p", { class: "thanks", id: "rated", text: "Thanks for your rating (" + chat.rating.score + "/5)." }), again);
+  if (!chat.rating_prompt) return el("div", {}, el("p", { text: "This chat has ended." }), again);
   const comment = el("textarea", { id: "rating-comment", rows: 2 });
   const error = el("p", { class: "error", role: "alert" });
-  return el("form", { id: "rating-form", onsubmit: async (e) => {
+  return el("div", {}, el("form", { id: "rating-form", onsubmit: async (e) => {
       e.preventDefault();
       const picked = document.querySelector('input[name="score"]:checked');
       if (!picked) { error.textContent = "Pick a score from 1 to 5."; return; }
@@ -157,7 +161,7 @@ function closed(chat) {
     el("fieldset", { class: "stars" }, el("legend", { text: "Your rating" }),
       [1, 2, 3, 4, 5].map((n) => el("label", { class: "inline" }, el("input", { type: "radio", name: "score", value: n }), String(n)))),
     el("label", { for: "rating-comment", text: "Anything to add? (optional)" }), comment, error,
-    el("p", {}, el("button", { type: "submit", text: "Send rating" })));
+    el("p", {}, el("button", { type: "submit", text: "Send rating" }))), again);
 }
 
 function connect() {

@@ -13,6 +13,7 @@ on_both_databases!(
     the_chat_list_filters_by_status,
     a_visitor_token_opens_only_that_visitors_chats,
     the_inbox_lists_chats_by_last_activity_with_a_preview,
+    a_visitor_back_after_a_chat_ended_starts_another_as_the_same_visitor,
 );
 
 async fn visitors_never_see_internal_notes(app: TestApp) {
@@ -279,4 +280,65 @@ async fn the_inbox_lists_chats_by_last_activity_with_a_preview(app: TestApp) {
 
 async fn list(app: &TestApp, t: &threadline_tests::TestTenant) -> serde_json::Value {
     app.get("/api/v1/chats?status=open", &t.admin.token).await.body
+}
+
+async fn a_visitor_back_after_a_chat_ended_starts_another_as_the_same_visitor(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let other = app.tenant("Other").await;
+    let (first, visitor) = app.simple_chat(&t).await;
+    let r = app
+        .post_empty(&format!("/api/v1/chats/{first}/close"), &t.admin.token)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let start = |key: &str, token: Option<&str>, email: Option<&str>| {
+        let body = json!({"visitor_name": "Grace H.", "visitor_email": email, "message": "Me again"});
+        let path = format!("/api/v1/widget/{key}/chats");
+        let (app, token) = (&app, token.map(str::to_owned));
+        async move { app.call(Method::POST, &path, token.as_deref(), Some(body)).await }
+    };
+
+    // With their token: the same visitor, who keeps their token, with the
+    // name and address given now.
+    let r = start(&t.widget_key, Some(&visitor), Some("grace@example.com")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["visitor_token"], visitor.as_str());
+    let second = r.body["chat_id"].as_str().unwrap().to_owned();
+    assert_ne!(second, first);
+    for chat in [&first, &second] {
+        let seen = app.get(&format!("/api/v1/widget/chats/{chat}"), &visitor).await;
+        assert_eq!(seen.status, StatusCode::OK, "{chat}: {:?}", seen.body);
+    }
+    let shown = app.chat(&t.admin.token, &second).await;
+    assert_eq!(shown["visitor"]["email"], "grace@example.com", "{shown}");
+    assert_eq!(shown["visitor"]["name"], "Grace H.");
+    let db = sea_orm::Database::connect(&app.db.url).await.unwrap();
+    let visitors = threadline_tests::sql::query(
+        &db,
+        "SELECT COUNT(DISTINCT visitor_id) AS n FROM chats WHERE id IN ($1, $2)",
+        vec![first.as_str().into(), second.as_str().into()],
+    )
+    .await;
+    assert_eq!(visitors[0].try_get::<i64>("", "n").unwrap(), 1);
+
+    // Their token lasts as long as their newest chat: the first one closed
+    // long ago does not end it while the second is open.
+    let long_ago = chrono::Utc::now() - chrono::Duration::days(40);
+    threadline_tests::sql::exec(
+        &db,
+        "UPDATE chats SET closed_at = $1 WHERE id = $2",
+        vec![long_ago.into(), first.as_str().into()],
+    )
+    .await;
+    assert_eq!(
+        app.visitor_says(&visitor, &second, "still here").await.status,
+        StatusCode::CREATED
+    );
+
+    // Another workspace's widget, or a made-up token: a new visitor.
+    let r = start(&other.widget_key, Some(&visitor), None).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_ne!(r.body["visitor_token"], visitor.as_str());
+    let r = start(&t.widget_key, Some("tlv_madeup"), None).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_ne!(r.body["visitor_token"], "tlv_madeup");
 }

@@ -79,20 +79,44 @@ async fn an_agent_works_a_converted_ticket_to_solved() {
     wait_text(&agent, "#ticket-comments", "Finance must refund the second charge.").await;
     assert_every_field_is_labelled(&agent).await;
 
-    // A reply by e-mail.
-    type_into(&agent, "#comment-body", "Your refund is on its way.").await;
-    click(&agent, "#comment-send").await;
+    // A reply by e-mail: Enter adds a line and sends nothing; Ctrl+Enter
+    // sends.
+    type_into(&agent, "#comment-body", "Hi Grace,\n").await;
+    assert_eq!(value_of(&agent, "#comment-body").await, "Hi Grace,\n");
+    wait_until_count(&agent, "#ticket-comments li", 1).await;
+    find(&agent, "#comment-body")
+        .await
+        .send_keys("Your refund is on its way.\u{E009}\u{E007}\u{E000}")
+        .await
+        .unwrap();
     wait_text(&agent, "#ticket-comments", "Your refund is on its way.").await;
+    // One reply, the greeting in it: nothing went out on Enter.
+    wait_until_count(&agent, "#ticket-comments li", 2).await;
     let mails = smtp.wait_for(1, Duration::from_secs(20)).await;
     assert_eq!(mails.len(), 1);
     assert_eq!(mails[0].to, vec!["grace@example.com".to_owned()]);
-    assert!(mails[0].data.contains("Your refund is on its way."));
+    assert!(
+        mails[0].text().contains("Hi Grace,\r\nYour refund is on its way."),
+        "{}",
+        mails[0].text()
+    );
     // An internal comment, which is not mailed.
     click(&agent, "#comment-internal").await;
     wait_text(&agent, "#comment-send", "Add internal comment").await;
     type_into(&agent, "#comment-body", "Refund id R-77.").await;
     click(&agent, "#comment-send").await;
     wait_text(&agent, "#ticket-comments", "Refund id R-77.").await;
+    // The composer stays on internal comments, as the agent left it.
+    wait_text(&agent, "#comment-send", "Add internal comment").await;
+    assert_eq!(
+        find(&agent, "#comment-internal")
+            .await
+            .prop("checked")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("true")
+    );
     // Reassign to Bob and solve.
     choose(&agent, "#ticket-assignee", &bob.id).await;
     choose(&agent, "#ticket-status", "solved").await;

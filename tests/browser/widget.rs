@@ -120,3 +120,64 @@ async fn a_visitor_on_a_phone_keeps_the_newest_message_in_view() {
     );
     visitor.close().await.unwrap();
 }
+
+/// A visitor whose chat ended (and who rated it) starts another from the
+/// same widget, as the same visitor: their name and email are filled in,
+/// and both chats are theirs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visitor_starts_a_second_chat_after_rating_the_first() {
+    let Some((driver, app, t)) = acme().await else { return };
+    let visitor = browser(&driver).await;
+    visitor
+        .goto(&app.url(&format!("/widget?key={}", t.widget_key)))
+        .await
+        .unwrap();
+    type_into(&visitor, "#visitor-name", "Grace Hopper").await;
+    type_into(&visitor, "#visitor-email", "grace@example.com").await;
+    type_into(&visitor, "#visitor-first", "My first question.").await;
+    click(&visitor, "#start-form button[type=submit]").await;
+    wait_text(&visitor, "#visitor-messages", "My first question.").await;
+    let first = chat_id(&app, &t).await;
+    let r = app
+        .post_empty(&format!("/api/v1/chats/{first}/close"), &t.admin.token)
+        .await;
+    assert!(r.status.is_success(), "{:?}", r.body);
+    click(&visitor, "input[name=score][value='4']").await;
+    click(&visitor, "#rating-form button[type=submit]").await;
+    wait_text(&visitor, "#rated", "Thanks for your rating (4/5).").await;
+
+    click(&visitor, "#new-chat").await;
+    find(&visitor, "#start-form").await;
+    assert_eq!(value_of(&visitor, "#visitor-name").await, "Grace Hopper");
+    assert_eq!(value_of(&visitor, "#visitor-email").await, "grace@example.com");
+    screenshot(&visitor, "widget-new-chat").await;
+    type_into(&visitor, "#visitor-first", "And a second one.").await;
+    click(&visitor, "#start-form button[type=submit]").await;
+    wait_text(&visitor, "#visitor-messages", "And a second one.").await;
+    assert!(
+        !text_of(&visitor, "#visitor-messages")
+            .await
+            .contains("My first question.")
+    );
+
+    // The agents see two chats of one visitor: the new one open.
+    let chats = app.get("/api/v1/chats?status=open", &t.admin.token).await.body;
+    assert_eq!(chats.as_array().unwrap().len(), 1, "{chats}");
+    assert_eq!(chats[0]["visitor"]["email"], "grace@example.com");
+    assert_ne!(chats[0]["id"], first.as_str());
+    let second = chats[0]["id"].as_str().unwrap().to_owned();
+    let visitor_of = |chat: String| {
+        let db = app.db.url.clone();
+        async move {
+            let db = sea_orm::Database::connect(&db).await.unwrap();
+            let rows = threadline_tests::sql::query(
+                &db,
+                "SELECT visitor_id FROM chats WHERE id = $1",
+                vec![chat.as_str().into()],
+            )
+            .await;
+            rows[0].try_get::<String>("", "visitor_id").unwrap()
+        }
+    };
+    assert_eq!(visitor_of(first).await, visitor_of(second).await);
+}

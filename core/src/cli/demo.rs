@@ -29,6 +29,7 @@ pub(super) async fn seed(store: &Store, base: &str) -> Result<()> {
             Some("ada@example.com"),
             Some("Refund for order #4521"),
             "Hi! I was charged twice for order #4521.",
+            None,
         )
         .await?;
     let agent = &created.admin.agent;

@@ -3,7 +3,8 @@
 //! start hands back. They never see internal notes.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -13,7 +14,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::chats::message_event;
 use super::error::{ApiError, ErrorBody, OrNotFound};
-use super::extract::{ApiJson, AuthVisitor, Client};
+use super::extract::{ApiJson, AuthVisitor, Client, bearer_token};
 use super::views::MessageView;
 use crate::domain::{ChatStatus, EmailAddress, InvalidInput, MessageKind, Subject, message_body, single_line};
 use crate::realtime::{Event, EventKind};
@@ -75,7 +76,9 @@ pub struct StartChatResponse {
     visitor_token: String,
 }
 
-/// A visitor starts a chat on a site that embeds the widget.
+/// A visitor starts a chat on a site that embeds the widget. A visitor
+/// back after a chat ended sends their token (`Authorization: Bearer`) to
+/// stay the same visitor; the answer then hands the same token back.
 #[utoipa::path(post, path = "/api/v1/widget/{widget_key}/chats", tag = "widget",
     params(("widget_key" = String, Path)), request_body = StartChatRequest,
     responses((status = 201, description = "Created", body = StartChatResponse), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody), (status = 422, description = "Invalid input; the error names the field", body = ErrorBody),
@@ -84,6 +87,7 @@ async fn start_chat(
     State(state): State<AppState>,
     Client(client): Client,
     Path(widget_key): Path<String>,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<StartChatRequest>,
 ) -> Result<(StatusCode, axum::Json<StartChatResponse>), ApiError> {
     let tenant = state
@@ -99,6 +103,23 @@ async fn start_chat(
     };
     let subject = Subject::parse_optional("subject", req.subject.as_deref())?;
     let message = message_body("message", req.message.as_deref().unwrap_or(""))?;
+    // A visitor back with their token (after a chat ended) stays the same
+    // visitor; a token that no longer works, or is another workspace's,
+    // just starts afresh.
+    let token = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer_token);
+    let returning = match token {
+        Some(token) => state
+            .store
+            .visitor_by_token(token, state.access.visitor_chats_closed_before())
+            .await
+            .ok()
+            .filter(|v| v.tenant_id == tenant.id)
+            .map(|v| (v, token)),
+        None => None,
+    };
     let (chat, visitor_token) = state
         .store
         .start_chat(
@@ -107,6 +128,7 @@ async fn start_chat(
             email.as_ref().map(EmailAddress::as_str),
             subject.as_ref().map(Subject::as_str),
             &message,
+            returning.as_ref().map(|(v, t)| (v, *t)),
         )
         .await?;
     state

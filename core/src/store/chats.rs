@@ -51,20 +51,37 @@ impl Store {
         visitor_email: Option<&str>,
         subject: Option<&str>,
         first_message: &str,
+        returning: Option<(&Visitor, &str)>,
     ) -> StoreResult<(Chat, String)> {
         let now = Utc::now();
-        let (token, hash) = new_token("tlv");
         let txn = self.write_txn().await?;
-        let visitor = visitor::ActiveModel {
-            id: Set(new_id()),
-            tenant_id: Set(tenant.id.clone()),
-            name: Set(visitor_name.to_owned()),
-            email: Set(visitor_email.map(str::to_owned)),
-            token_hash: Set(hash),
-            created_at: Set(now),
-        }
-        .insert(&txn)
-        .await?;
+        let (visitor, token) = match returning {
+            // A visitor back after a chat ended: the same visitor (their
+            // chats stay together, their token keeps working), with the
+            // name and address they give now.
+            Some((known, token)) => {
+                let mut row: visitor::ActiveModel = known.clone().into();
+                row.name = Set(visitor_name.to_owned());
+                if let Some(email) = visitor_email {
+                    row.email = Set(Some(email.to_owned()));
+                }
+                (row.update(&txn).await?, token.to_owned())
+            }
+            None => {
+                let (token, hash) = new_token("tlv");
+                let visitor = visitor::ActiveModel {
+                    id: Set(new_id()),
+                    tenant_id: Set(tenant.id.clone()),
+                    name: Set(visitor_name.to_owned()),
+                    email: Set(visitor_email.map(str::to_owned)),
+                    token_hash: Set(hash),
+                    created_at: Set(now),
+                }
+                .insert(&txn)
+                .await?;
+                (visitor, token)
+            }
+        };
         let chat = chat::ActiveModel {
             id: Set(new_id()),
             tenant_id: Set(tenant.id.clone()),

@@ -115,22 +115,25 @@ impl Store {
             .ok_or(StoreError::NotFound)
     }
 
-    /// The visitor holding `token`, unless their chat closed before
-    /// `closed_before` (their token has expired then; reopening the chat
-    /// brings it back).
+    /// The visitor holding `token`, unless every chat of theirs closed
+    /// before `closed_before` (their token has expired then; reopening a
+    /// chat brings it back). A visitor back with a new chat keeps it.
     pub async fn visitor_by_token(&self, token: &str, closed_before: DateTime<Utc>) -> StoreResult<Visitor> {
-        let expired = Query::select()
+        let live = Query::select()
             .expr(Expr::val(1))
             .from(chat::Entity)
             .and_where(
                 Expr::col((chat::Entity, chat::Column::VisitorId)).equals((visitor::Entity, visitor::Column::Id)),
             )
-            .and_where(Expr::col((chat::Entity, chat::Column::Status)).eq(ChatStatus::Closed.as_str()))
-            .and_where(Expr::col((chat::Entity, chat::Column::ClosedAt)).lt(closed_before))
+            .and_where(
+                Expr::col((chat::Entity, chat::Column::Status))
+                    .ne(ChatStatus::Closed.as_str())
+                    .or(Expr::col((chat::Entity, chat::Column::ClosedAt)).gte(closed_before)),
+            )
             .to_owned();
         visitor::Entity::find()
             .filter(visitor::Column::TokenHash.eq(token_hash(token)))
-            .filter(Expr::exists(expired).not())
+            .filter(Expr::exists(live))
             .one(&self.db)
             .await?
             .ok_or(StoreError::NotFound)
