@@ -203,8 +203,8 @@ pub(super) struct AccessArgs {
     /// forward.
     #[arg(long, env = "THREADLINE_SESSION_HOURS", default_value_t = 168, value_parser = clap::value_parser!(u64).range(1..))]
     session_hours: u64,
-    /// Days a visitor's token keeps working after their chat closed (it
-    /// works again if the chat is reopened).
+    /// Days a visitor's token keeps working after their newest chat
+    /// closed (it works again if one is reopened).
     #[arg(long, env = "THREADLINE_VISITOR_TOKEN_DAYS", default_value_t = 30)]
     visitor_token_days: u64,
 }
