@@ -135,7 +135,7 @@ function renderTicket(page, t, agents) {
       el("dt", { text: "Assignee" }), el("dd", { id: "ticket-assignee-text", text: t.assignee ? t.assignee.name : "nobody" }),
       el("dt", { text: "Requester" }), el("dd", { text: t.requester.name + " <" + t.requester.email + ">" }),
       el("dt", { text: "First response" }), el("dd", { text: t.first_response_at ? when(t.first_response_at) : "none yet" }),
-      el("dt", { text: "Due" }), el("dd", { id: "ticket-due", text: slaText(t.sla) }),
+      el("dt", { text: "Due" }), el("dd", { id: "ticket-due", class: missed(t.sla) ? "breached" : null, text: slaText(t.sla) }),
       el("dt", { text: "Created" }), el("dd", { text: when(t.created_at) })),
     t.origin ? el("p", {}, el("a", { id: "origin-link", href: "#/chats/" + t.origin.chat_id, text: "Originated from chat →" })) : null,
     closed ? el("p", { class: "meta", text: "This ticket is closed: it cannot change or take comments." }) : controls,
@@ -152,6 +152,12 @@ function renderTicket(page, t, agents) {
         activityValue(a.field, a.from, agents) + " to " + activityValue(a.field, a.to, agents))))
       : el("p", { class: "meta", id: "ticket-activity", text: "No changes yet." }),
     t.receipt && t.receipt.length ? receipt(t.receipt) : null);
+}
+
+// Whether a service level target was missed: the line is then shown as
+// an alarm, not as plain text.
+function missed(sla) {
+  return Boolean(sla.first_response_breached_at || sla.resolution_breached_at);
 }
 
 // The service level line: what is due next, and any target missed.

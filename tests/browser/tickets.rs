@@ -156,3 +156,31 @@ async fn an_agent_works_a_converted_ticket_to_solved() {
     wait_text(&agent, "#chat-rating", "Rated 4/5: Fast").await;
     agent.close().await.unwrap();
 }
+
+/// A ticket that missed its first response target says so as an alarm,
+/// not as plain text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missed_target_stands_out_on_the_ticket_page() {
+    let Some((driver, app, t)) = acme().await else { return };
+    let r = app.settings(&t, json!({"sla_first_response_minutes": 1})).await;
+    assert_eq!(r.status, reqwest::StatusCode::OK, "{:?}", r.body);
+    let number = app.converted(&t, "grace@example.com").await;
+    // As if the chat had started two minutes ago.
+    let db = sea_orm::Database::connect(&app.db.url).await.unwrap();
+    let past = chrono::Utc::now() - chrono::Duration::minutes(1);
+    threadline_tests::sql::exec(
+        &db,
+        "UPDATE tickets SET first_response_due_at = $1, due_at = $1 WHERE tenant_id = $2",
+        vec![past.into(), t.id.as_str().into()],
+    )
+    .await;
+    let agent = browser(&driver).await;
+    sign_in(&agent, &app, &t).await;
+    agent
+        .goto(&app.url(&format!("/console#/tickets/{number}")))
+        .await
+        .unwrap();
+    wait_text(&agent, "#ticket-due", "first response target missed").await;
+    wait_attr(&agent, "#ticket-due", "class", "breached").await;
+    screenshot(&agent, "console-ticket-missed-target").await;
+}
