@@ -24,6 +24,7 @@ mod m20261126_000014_sla;
 mod m20261126_000015_chat_activity;
 mod m20261126_000016_search_terms;
 mod m20261206_000017_team;
+mod m20261206_000018_inbox_views;
 pub mod search;
 
 pub struct Migrator;
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000015_chat_activity::Migration),
             Box::new(m20261126_000016_search_terms::Migration),
             Box::new(m20261206_000017_team::Migration),
+            Box::new(m20261206_000018_inbox_views::Migration),
         ]
     }
 }

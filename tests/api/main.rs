@@ -14,6 +14,7 @@ mod edge;
 mod errors;
 mod events;
 mod headers;
+mod inbox;
 mod invitations;
 mod isolation;
 mod javascript;

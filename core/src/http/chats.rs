@@ -2,7 +2,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -15,12 +15,13 @@ use super::views::*;
 use crate::conversion::ConvertInput;
 use crate::domain::{ChatStatus, InvalidInput, MessageKind, SearchQuery, TicketStatus, message_body};
 use crate::realtime::{Event, EventKind};
-use crate::store::{NewMessage, StoreError};
+use crate::store::{ChatListing, NewMessage, StoreError};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_chats))
-        .routes(routes!(get_chat))
+        .routes(routes!(get_chat, assign_chat))
+        .routes(routes!(inbox_counts))
         .routes(routes!(post_message))
         .routes(routes!(close_chat))
         .routes(routes!(reopen_chat))
@@ -42,6 +43,11 @@ pub struct ListChatsQuery {
     /// Words, each of which starts a word of the chat: the visitor's name
     /// or email, the subject, or a message (`ana refu`).
     q: Option<String>,
+    /// `me` (the caller's chats), `none` (nobody's), or an agent's id.
+    assignee: Option<String>,
+    /// `waiting`: only open chats whose visitor wrote last, the longest
+    /// waiting first; `activity` (the default): the newest activity first.
+    sort: Option<String>,
 }
 
 /// The chat list's filter, for the OpenAPI document. The handler parses the
@@ -81,13 +87,34 @@ async fn list_chats(
             other => other.into(),
         })?),
     };
-    let items = state
-        .store
-        .list_chats(&agent.tenant_id, status, search.as_ref(), before.as_ref(), limit)
-        .await?;
+    let assignee = match q.assignee.as_deref() {
+        None | Some("") => None,
+        Some("me") => Some(Some(agent.id.clone())),
+        Some("none") => Some(None),
+        Some(id) if id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') => {
+            Some(Some(id.to_owned()))
+        }
+        Some(_) => return Err(InvalidInput::new("assignee", "assignee is me, none or an agent's id").into()),
+    };
+    let longest_waiting = match q.sort.as_deref() {
+        None | Some("") | Some("activity") => false,
+        Some("waiting") => true,
+        Some(_) => return Err(InvalidInput::new("sort", "sort is activity or waiting").into()),
+    };
+    let listing = ChatListing {
+        status,
+        search: search.as_ref(),
+        assignee,
+        longest_waiting,
+        before: before.as_ref(),
+        limit,
+    };
+    let items = state.store.list_chats(&agent.tenant_id, &listing).await?;
     let searched = search.as_ref().map(SearchQuery::to_url_value);
     let mut filters: Vec<(&str, &str)> = status.iter().map(|s| ("status", s.as_str())).collect();
     filters.extend(searched.as_deref().map(|q| ("q", q)));
+    filters.extend(q.assignee.as_deref().filter(|a| !a.is_empty()).map(|a| ("assignee", a)));
+    filters.extend(longest_waiting.then_some(("sort", "waiting")));
     let link = pagination::next_link(
         "/api/v1/chats",
         &filters,
@@ -110,9 +137,83 @@ async fn list_chats(
             updated_at: i.chat.updated_at,
             last_message: i.chat.last_message_preview,
             waiting: i.chat.last_message_kind.as_deref() == Some("visitor"),
+            assignee_id: i.chat.assignee_id,
         })
         .collect();
     Ok((link, axum::Json(views)))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InboxCountsView {
+    /// Open chats whose visitor wrote last: what the console's title counts.
+    waiting: u64,
+    /// Open chats assigned to the caller.
+    mine: u64,
+    /// Open chats nobody has.
+    unassigned: u64,
+}
+
+/// How many open chats wait, are the caller's, and are nobody's.
+#[utoipa::path(get, path = "/api/v1/chats/counts", tag = "chats", security(("agent_token" = [])),
+    responses((status = 200, description = "OK", body = InboxCountsView)))]
+async fn inbox_counts(
+    State(state): State<AppState>,
+    AuthAgent(agent): AuthAgent,
+) -> Result<axum::Json<InboxCountsView>, ApiError> {
+    let c = state.store.inbox_counts(&agent.tenant_id, &agent.id).await?;
+    Ok(axum::Json(InboxCountsView {
+        waiting: c.waiting,
+        mine: c.mine,
+        unassigned: c.unassigned,
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChatAssignment {
+    /// An active agent of the workspace (the caller's own id takes the
+    /// chat), or `null` for nobody.
+    #[serde(default, deserialize_with = "given")]
+    #[schema(required = true, value_type = Option<String>)]
+    assignee_id: Option<Option<String>>,
+}
+
+/// Tells `null` (`Some(None)`) from a field left out (`None`).
+fn given<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// Gives an open chat to an agent (assign, take, transfer) or to nobody.
+/// Agents see who did it in the thread, as an internal line; visitors do
+/// not.
+#[utoipa::path(patch, path = "/api/v1/chats/{chat_id}", tag = "chats", security(("agent_token" = [])),
+    params(("chat_id" = String, Path)), request_body = ChatAssignment,
+    responses((status = 200, description = "OK", body = ChatView),
+        (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody),
+        (status = 409, description = "The chat is closed", body = ErrorBody),
+        (status = 422, description = "Not an active agent of this workspace", body = ErrorBody)))]
+async fn assign_chat(
+    State(state): State<AppState>,
+    AuthAgent(agent): AuthAgent,
+    Path(chat_id): Path<String>,
+    ApiJson(body): ApiJson<ChatAssignment>,
+) -> Result<axum::Json<ChatView>, ApiError> {
+    let Some(assignee) = body.assignee_id else {
+        return Err(InvalidInput::new(
+            "assignee_id",
+            "assignee_id is required: an agent's id, or null for nobody",
+        )
+        .into());
+    };
+    let (_, line) = state
+        .store
+        .assign_chat(&agent.tenant_id, &chat_id, &agent, assignee.as_deref())
+        .await
+        .or_not_found("chat")?;
+    if let Some(line) = &line {
+        state.bus.publish(message_event(&agent.tenant_id, line)).await;
+    }
+    Ok(axum::Json(chat_view(&state, &agent.tenant_id, &chat_id).await?))
 }
 
 /// A chat with its whole thread (internal notes included) and ticket link.

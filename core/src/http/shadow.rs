@@ -18,6 +18,7 @@ use crate::domain::ChatStatus;
 use crate::domain::InvalidInput;
 use crate::domain::hooks::HookKind;
 use crate::plugins::{self, Trial};
+use crate::store::ChatListing;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -126,7 +127,14 @@ async fn shadow_run(
     let chat_ids: Vec<String> = match (req.last, req.chat_ids) {
         (Some(n), None) if (1..=MAX_SHADOW_CHATS as u32).contains(&n) => state
             .store
-            .list_chats(&admin.tenant_id, Some(ChatStatus::Closed), None, None, u64::from(n))
+            .list_chats(
+                &admin.tenant_id,
+                &ChatListing {
+                    status: Some(ChatStatus::Closed),
+                    limit: u64::from(n),
+                    ..ChatListing::default()
+                },
+            )
             .await?
             .into_iter()
             .map(|c| c.chat.id)

@@ -113,8 +113,11 @@ pub struct ChatListItemView {
     pub updated_at: DateTime<Utc>,
     /// The newest public message's first words, on one line.
     pub last_message: Option<String>,
-    /// The visitor wrote last: the chat waits for an agent's reply.
+    /// The visitor wrote last: the chat waits for an agent's reply (since
+    /// `updated_at`).
     pub waiting: bool,
+    /// Who has the chat, if anyone.
+    pub assignee_id: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -1,18 +1,15 @@
 //! Chats, their messages, and ratings.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
 };
 
 use super::entities::{chat, message, rating, visitor};
 use super::{Chat, Message, Rating, Store, StoreError, StoreResult, Tenant, Visitor, new_id, new_token};
-use crate::domain::{ChatStatus, MessageKind, SearchQuery};
-use threadline_migrations::search::{self, SearchIndex};
+use crate::domain::{ChatStatus, MessageKind};
+use threadline_migrations::search::SearchIndex;
 
 /// A message about to be written.
 #[derive(Debug, Clone)]
@@ -32,13 +29,6 @@ impl NewMessage {
             body: body.into(),
         }
     }
-}
-
-/// A row of the chat list: the chat and who it is with.
-#[derive(Debug, Clone)]
-pub struct ChatListItem {
-    pub chat: Chat,
-    pub visitor: Visitor,
 }
 
 impl Store {
@@ -135,60 +125,6 @@ impl Store {
             .one(&self.db)
             .await?
             .ok_or(StoreError::NotFound)
-    }
-
-    /// Chats of a workspace, newest activity first, optionally of one
-    /// status or matching a search, after the `before` chat of a previous
-    /// page.
-    pub async fn list_chats(
-        &self,
-        tenant_id: &str,
-        status: Option<ChatStatus>,
-        search: Option<&SearchQuery>,
-        before: Option<&Chat>,
-        limit: u64,
-    ) -> StoreResult<Vec<ChatListItem>> {
-        let mut query = chat::Entity::find()
-            .filter(chat::Column::TenantId.eq(tenant_id))
-            .order_by_desc(chat::Column::UpdatedAt)
-            .order_by_desc(chat::Column::Id)
-            .limit(limit);
-        if let Some(status) = status {
-            query = query.filter(chat::Column::Status.eq(status.as_str()));
-        }
-        for term in search.map(SearchQuery::terms).unwrap_or_default() {
-            query = query.filter(chat::Column::Id.in_subquery(search::matching(SearchIndex::Chats, tenant_id, term)));
-        }
-        if let Some(b) = before {
-            // Strictly after the cursor in (updated_at, id) order, so a page
-            // boundary between two chats of the same instant loses neither.
-            // A chat active since the previous page moved to the top, where
-            // the live list shows it.
-            query = query.filter(
-                Condition::any().add(chat::Column::UpdatedAt.lt(b.updated_at)).add(
-                    Condition::all()
-                        .add(chat::Column::UpdatedAt.eq(b.updated_at))
-                        .add(chat::Column::Id.lt(b.id.as_str())),
-                ),
-            );
-        }
-        let chats = query.all(&self.db).await?;
-        let ids: Vec<&str> = chats.iter().map(|c| c.visitor_id.as_str()).collect();
-        let visitors: HashMap<String, Visitor> = visitor::Entity::find()
-            .filter(visitor::Column::TenantId.eq(tenant_id))
-            .filter(visitor::Column::Id.is_in(ids))
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|v| (v.id.clone(), v))
-            .collect();
-        Ok(chats
-            .into_iter()
-            .filter_map(|chat| {
-                let visitor = visitors.get(&chat.visitor_id)?.clone();
-                Some(ChatListItem { chat, visitor })
-            })
-            .collect())
     }
 
     /// All messages of a chat in the order they were written, internal notes

@@ -17,6 +17,7 @@ mod comments;
 mod conversion;
 mod credentials;
 pub mod entities;
+mod inbox;
 mod nodelay;
 mod outbox;
 mod plugins;
@@ -37,13 +38,14 @@ use sha2::{Digest, Sha256};
 use threadline_migrations::Migrator;
 use threadline_migrations::sea_orm_migration::MigratorTrait;
 
-pub use chats::{ChatListItem, NewMessage};
+pub use chats::NewMessage;
 pub use comments::{Comment, MAX_COMMENTS_SHOWN};
 pub use conversion::{CommitOutcome, ConversionCommit, ConversionSnapshot, SnapshotMessage};
 pub use credentials::{Account, Credential, CredentialKind, Issued, slid_expiry};
 pub use entities::{agent::Model as Agent, chat::Model as Chat, message::Model as Message};
 pub use entities::{rating::Model as Rating, requester::Model as Requester, tenant::Model as Tenant};
 pub use entities::{ticket::Model as Ticket, visitor::Model as Visitor};
+pub use inbox::{ChatListItem, ChatListing, InboxCounts};
 pub use outbox::{MailKind, MailOutcome, OutboxMail, mail_state};
 pub use plugins::{
     MAX_HISTORY_CHARS, MAX_HISTORY_KEPT, NewFault, PipelineChange, PipelineHookRow, PipelineVersionRow, PluginFaultRow,
