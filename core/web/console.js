@@ -125,6 +125,15 @@ async function start() {
           el("label", { for: "chat-search", class: "visually-hidden", text: "Search chats" }),
           el("input", { id: "chat-search", type: "search", placeholder: "Search chats", value: listQuery, oninput: searchChats })),
         el("div", { class: "tabs", id: "tabs", role: "group", "aria-label": "Show chats" }),
+        el("div", { class: "row views" },
+          el("label", { for: "chat-view", class: "visually-hidden", text: "Whose chats" }),
+          el("select", { id: "chat-view", onchange: (e) => { state.listView = e.target.value; listShown = 0; loadList(); } },
+            [["all", "All"], ["me", "Mine"], ["none", "Unassigned"]].map(([v, t]) =>
+              el("option", { value: v, selected: v === state.listView, text: t }))),
+          el("label", { class: "inline", for: "chat-waiting-first" },
+            el("input", { id: "chat-waiting-first", type: "checkbox", checked: state.listSort === "waiting",
+              onchange: (e) => { state.listSort = e.target.checked ? "waiting" : "activity"; listShown = 0; loadList(); } }),
+            "Longest waiting first")),
         el("ul", { id: "chat-list" })),
       el("section", { class: "thread", id: "thread", "aria-label": "Chat" }, el("p", { class: "empty", text: "Pick a chat." })),
       el("aside", { class: "sidebar", id: "sidebar", "aria-label": "Convert to ticket" })));
@@ -177,18 +186,30 @@ function markSeen(chat) {
   try { localStorage.setItem("threadline.seen", JSON.stringify(seen)); } catch (_) { /* full: marks last this session */ }
 }
 
+// How long a visitor has waited, in a few words.
+function waited(since) {
+  const minutes = Math.max(0, Math.floor((Date.now() - new Date(since)) / 60000));
+  if (minutes < 1) return "waiting < 1 min";
+  if (minutes < 60) return "waiting " + minutes + " min";
+  const hours = Math.floor(minutes / 60);
+  return hours < 48 ? "waiting " + hours + " h" : "waiting " + Math.floor(hours / 24) + " days";
+}
+
 function chatItem(c) {
   const unread = c.waiting && seen[c.id] !== c.updated_at;
+  const waiting = c.waiting && c.status === "open" ? el("span", { class: "waited", text: " · " + waited(c.updated_at) }) : null;
   return el("li", { class: unread ? "unread" : "", "data-unread": unread ? "true" : "false" },
     el("a", { href: "#/chats/" + c.id, "aria-current": state.current && state.current.id === c.id ? "page" : false },
       el("div", { class: "title" }, unread ? el("span", { class: "dot", "aria-label": "Unread" }) : null, c.subject || c.visitor.name),
       c.last_message ? el("div", { class: "preview-line", text: c.last_message }) : null,
-      el("div", { class: "meta", text: c.visitor.name + " · " + when(c.updated_at) + (c.has_ticket ? " · ticket" : "") })));
+      el("div", { class: "meta" }, c.visitor.name + " · " + when(c.updated_at) + (c.has_ticket ? " · ticket" : ""), waiting)));
 }
 
-function countUnread() {
-  const n = document.querySelectorAll("#chat-list li.unread").length;
-  document.title = (n ? "(" + n + ") " : "") + "Threadline";
+// The title counts the open chats waiting for a reply, all of them (not
+// only those the list shows).
+async function countWaiting() {
+  const res = await api("GET", "/chats/counts").catch(() => null);
+  if (res && res.ok) document.title = (res.data.waiting ? "(" + res.data.waiting + ") " : "") + "Threadline";
 }
 
 async function loadList(more) {
@@ -198,7 +219,8 @@ async function loadList(more) {
   // cap at most); "Show more" appends the next page.
   const limit = Math.min(200, Math.max(50, listShown));
   const path = more && listNext ? listNext.replace(/^\/api\/v1/, "")
-    : "/chats?status=" + state.listStatus + "&limit=" + limit + (listQuery ? "&q=" + encodeURIComponent(listQuery) : "");
+    : "/chats?status=" + state.listStatus + "&limit=" + limit + (listQuery ? "&q=" + encodeURIComponent(listQuery) : "")
+      + (state.listView !== "all" ? "&assignee=" + state.listView : "") + (state.listSort === "waiting" ? "&sort=waiting" : "");
   const asked = ++listAsked;
   const res = await api("GET", path).catch(() => null);
   // Only the newest answer is shown: a search typed fast asks several times.
@@ -218,7 +240,7 @@ async function loadList(more) {
   listNext = res.next;
   if (listNext) list.append(el("li", { class: "more" }, el("button", { type: "button", class: "secondary", id: "chats-more", onclick: () => loadList(true), text: "Show more" })));
   if (!listShown) list.replaceChildren(el("li", { class: "empty", text: listQuery ? "No " + state.listStatus + " chats match." : "No " + state.listStatus + " chats." }));
-  countUnread();
+  countWaiting();
 }
 
 // ---- a chat -----------------------------------------------------------
@@ -242,6 +264,7 @@ async function showChat(id, { fresh }) {
     el("h2", { text: (chat.subject || "Chat with " + chat.visitor.name) }),
     chat.rating ? el("span", { id: "chat-rating", class: "rating", text: "Rated " + chat.rating.score + "/5" + (chat.rating.comment ? ": " + chat.rating.comment : "") }) : null,
     el("span", { id: "chat-status", text: chat.status === "open" ? "Open" : "Closed" }),
+    chat.status === "open" ? assigneePicker(chat) : null,
     chat.status === "open"
       ? el("button", { type: "button", class: "secondary", onclick: () => act(id, "close"), text: "Close chat" })
       : el("button", { type: "button", onclick: () => act(id, "reopen"), text: "Reopen" }));
@@ -264,6 +287,31 @@ async function showChat(id, { fresh }) {
   markSeen(chat);
   renderSidebar(chat, fresh);
   loadList();
+}
+
+// Who has the chat: take it, give it to a colleague, or let it go.
+function assigneePicker(chat) {
+  const picker = el("select", { id: "chat-assignee", "aria-label": "Assigned to", onchange: async (e) => {
+      const res = await api("PATCH", "/chats/" + encodeURIComponent(chat.id), { assignee_id: e.target.value || null }).catch(() => null);
+      if (!res || !res.ok) { e.target.value = chat.assignee ? chat.assignee.id : ""; return; }
+      showChat(chat.id, { fresh: false });
+    } },
+    el("option", { value: "", text: "Nobody" }),
+    chat.assignee ? el("option", { value: chat.assignee.id, selected: true, text: chat.assignee.name }) : null);
+  // The colleagues to give it to, once known.
+  api("GET", "/agents").then((res) => {
+    if (!res.ok) return;
+    for (const a of res.data) {
+      if (!a.active || (chat.assignee && a.id === chat.assignee.id)) continue;
+      picker.append(el("option", { value: a.id, text: a.id === state.me ? a.name + " (me)" : a.name }));
+    }
+  }).catch(() => {});
+  const take = chat.assignee && chat.assignee.id === state.me ? null
+    : el("button", { type: "button", class: "secondary", id: "take-chat", onclick: async () => {
+        const res = await api("PATCH", "/chats/" + encodeURIComponent(chat.id), { assignee_id: state.me }).catch(() => null);
+        if (res && res.ok) showChat(chat.id, { fresh: false });
+      }, text: "Take" });
+  return el("span", { class: "assignee" }, picker, take);
 }
 
 function message(m) {

@@ -11,6 +11,10 @@ export const state = {
   current: null,
   // Which chats the inbox lists: "open" or "closed".
   listStatus: "open",
+  // Whose chats: "all", "me" or "none"; and in what order: "activity"
+  // (newest first) or "waiting" (the longest waiting visitor first).
+  listView: "all",
+  listSort: "activity",
   // Set by the console: the server no longer knows the session.
   onSignedOut: () => {},
 };

@@ -12,13 +12,15 @@
 //! Without chromedriver (or npm) the test says SKIPPED loudly; with `CI`
 //! set it fails instead (`.ci/run` installs the packages).
 
-//! The tests by page: `console.rs` (inbox and chat), `widget.rs`,
+//! The tests by page: `console.rs` (inbox and chat), `inbox.rs` (views, the
+//! longest wait, taking a chat), `widget.rs`,
 //! `rules.rs`, `tickets.rs`, `team.rs` (the team, invitations, reset); `driver.rs` starts Chromium, `axe.rs`
 //! photographs and audits, `page.rs` acts as a person would.
 
 mod axe;
 mod console;
 mod driver;
+mod inbox;
 mod page;
 mod rules;
 mod team;

@@ -1,0 +1,61 @@
+//! The inbox a team lives in: the longest waiting visitor first, and chats
+//! that belong to someone (take one; the views and the title follow).
+
+use serde_json::json;
+
+use crate::axe::screenshot;
+use crate::driver::browser;
+use crate::page::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_longest_wait_comes_first_and_an_agent_takes_a_chat() {
+    let Some((driver, app, t)) = acme().await else { return };
+    let bob = app.agent(&t, "Bob").await;
+    let mut chats = Vec::new();
+    for name in ["Grace", "Alan", "Edsger"] {
+        let (chat, _) = app
+            .start_chat(
+                &t,
+                json!({"visitor_name": name, "message": format!("{name} needs help")}),
+            )
+            .await;
+        chats.push(chat);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Bob answers Alan: Alan waits no more, and is Bob's.
+    app.agent_says(&bob.token, &chats[1], "Hi Alan", false).await;
+
+    let agent = browser(&driver).await;
+    sign_in(&agent, &app, &t).await;
+    // Newest activity first: Bob's answer to Alan.
+    wait_text(&agent, "#chat-list li:first-child", "Alan").await;
+    // Two visitors wait: the title says so, whatever the list shows.
+    eventually("the title counts two waiting", async || {
+        agent.title().await.is_ok_and(|t| t == "(2) Threadline")
+    })
+    .await;
+    click(&agent, "#chat-waiting-first").await;
+    wait_text(&agent, "#chat-list li:first-child", "Grace").await;
+    wait_until_count(&agent, "#chat-list li a", 2).await;
+    assert!(text_of(&agent, "#chat-list li:first-child").await.contains("waiting"));
+    screenshot(&agent, "console-inbox-longest-waiting").await;
+
+    // Ada takes Grace's chat; it shows under Mine, and Bob sees it is hers.
+    click(&agent, "#chat-list li:first-child a").await;
+    wait_text(&agent, "#messages", "Grace needs help").await;
+    click(&agent, "#take-chat").await;
+    wait_text(&agent, "#messages", "took the chat").await;
+    assert_eq!(value_of(&agent, "#chat-assignee").await, t.admin.id);
+    click(&agent, "#chat-waiting-first").await;
+    choose(&agent, "#chat-view", "me").await;
+    wait_until_count(&agent, "#chat-list li a", 1).await;
+    wait_text(&agent, "#chat-list", "Grace").await;
+    choose(&agent, "#chat-view", "none").await;
+    wait_until_count(&agent, "#chat-list li a", 1).await;
+    wait_text(&agent, "#chat-list", "Edsger").await;
+    screenshot(&agent, "console-inbox-unassigned").await;
+    let mine = app.get("/api/v1/chats?assignee=me", &bob.token).await.body;
+    assert_eq!(mine.as_array().unwrap().len(), 1, "{mine}");
+    let graces = app.chat(&bob.token, &chats[0]).await;
+    assert_eq!(graces["assignee"]["name"], "Ada Admin");
+}
