@@ -119,7 +119,15 @@ function renderTicket(page, t, agents) {
       if (prioritySel.value !== t.priority) change.priority = prioritySel.value;
       if (assigneeSel.value !== (t.assignee ? t.assignee.id : "")) change.assignee_id = assigneeSel.value || null;
       if (!Object.keys(change).length) { message.textContent = "Nothing changed."; return; }
+      // What this page saw: a field someone else changed since is not
+      // overwritten (409), and the page says who changed what.
+      change.seen_at = t.updated_at;
       const res = await api("PATCH", "/tickets/" + encodeURIComponent(t.number), change);
+      if (res.status === 409) {
+        message.replaceChildren(el("strong", { class: "error", text: res.data.error.message }), " ",
+          el("button", { type: "button", class: "secondary", id: "ticket-reload", onclick: () => showTicket(t.number), text: "Reload" }));
+        return;
+      }
       if (!res.ok) { message.textContent = res.data ? res.data.error.message : "Could not save."; return; }
       renderTicket(page, res.data, agents);
       document.getElementById("ticket-message").textContent = "Saved.";

@@ -13,6 +13,7 @@ on_both_databases!(
     the_ticket_list_filters_by_status_assignee_and_requester,
     reopening_the_chat_opens_its_settled_ticket_again,
     an_agent_lists_whom_tickets_can_be_assigned_to,
+    a_change_from_a_stale_page_is_refused_and_names_who_changed_what,
 );
 
 async fn converted(app: &TestApp, t: &TestTenant) -> String {
@@ -300,4 +301,63 @@ async fn an_agent_lists_whom_tickets_can_be_assigned_to(app: TestApp) {
     assert_eq!(r.body[1]["name"], "Bob");
     let r = app.get("/api/v1/agents", &other.admin.token).await;
     assert_eq!(r.body.as_array().unwrap().len(), 1);
+}
+
+async fn a_change_from_a_stale_page_is_refused_and_names_who_changed_what(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let ben = app.agent(&t, "Ben").await;
+    let number = converted(&app, &t).await;
+    let path = format!("/api/v1/tickets/{number}");
+    // Ada's page loads the ticket; Ben then solves it, and comments.
+    let seen = app.ticket(&t.admin.token, &number).await["updated_at"].clone();
+    let r = app.patch(&path, &ben.token, json!({"status": "solved"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    app.post(
+        &format!("{path}/comments"),
+        &ben.token,
+        json!({"body": "Done", "internal": true}),
+    )
+    .await;
+
+    // Ada's Save of the status, from her stale page: refused, saying who
+    // and what; nothing changes.
+    let r = app
+        .patch(&path, &t.admin.token, json!({"status": "pending", "seen_at": seen}))
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    let message = r.error_message();
+    assert!(
+        message.contains("Ben changed status from in progress to solved"),
+        "{message}"
+    );
+    let now = app.ticket(&t.admin.token, &number).await;
+    assert_eq!(now["status"], "solved");
+    assert_eq!(now["activity"].as_array().unwrap().len(), 1);
+
+    // A field nobody else touched saves (a comment is no conflict), and so
+    // does the status from a fresh look, or without `seen_at` (scripts).
+    let r = app
+        .patch(&path, &t.admin.token, json!({"priority": "high", "seen_at": seen}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let fresh = r.body["updated_at"].clone();
+    let r = app
+        .patch(&path, &t.admin.token, json!({"status": "pending", "seen_at": fresh}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = app.patch(&path, &ben.token, json!({"status": "open"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    // Ben's page from before is stale too: Ada changed the status since.
+    let r = app
+        .patch(&path, &ben.token, json!({"status": "solved", "seen_at": seen}))
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "Ada changed it too: {:?}", r.body);
+    assert!(
+        r.error_message()
+            .contains("Ada Admin changed status from solved to pending")
+    );
+    let r = app
+        .patch(&path, &t.admin.token, json!({"assignee_id": ben.id, "seen_at": fresh}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 }

@@ -184,3 +184,41 @@ async fn a_missed_target_stands_out_on_the_ticket_page() {
     wait_attr(&agent, "#ticket-due", "class", "breached").await;
     screenshot(&agent, "console-ticket-missed-target").await;
 }
+
+/// Ben solves a ticket while Ada's page of it is open: her Save of the
+/// status is refused with a notice naming Ben's change, and Reload shows
+/// the ticket as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_save_is_refused_with_a_notice() {
+    let Some((driver, app, t)) = acme().await else { return };
+    let ben = app.agent(&t, "Ben").await;
+    let number = app.converted(&t, "grace@example.com").await;
+    let agent = browser(&driver).await;
+    sign_in(&agent, &app, &t).await;
+    agent
+        .goto(&app.url(&format!("/console#/tickets/{number}")))
+        .await
+        .unwrap();
+    wait_text(&agent, "#ticket-status-text", "in progress").await;
+    let r = app
+        .patch(
+            &format!("/api/v1/tickets/{number}"),
+            &ben.token,
+            json!({"status": "solved"}),
+        )
+        .await;
+    assert_eq!(r.status, reqwest::StatusCode::OK, "{:?}", r.body);
+
+    choose(&agent, "#ticket-status", "pending").await;
+    click(&agent, "#ticket-save").await;
+    wait_text(
+        &agent,
+        "#ticket-message",
+        "Ben changed status from in progress to solved",
+    )
+    .await;
+    screenshot(&agent, "console-ticket-stale-save").await;
+    assert_eq!(app.ticket(&t.admin.token, &number).await["status"], "solved");
+    click(&agent, "#ticket-reload").await;
+    wait_text(&agent, "#ticket-status-text", "solved").await;
+}

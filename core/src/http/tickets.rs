@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -263,6 +264,11 @@ pub struct TicketUpdate {
     assignee_id: Option<Option<String>>,
     /// `low`, `normal`, `high` or `urgent`.
     priority: Option<String>,
+    /// The ticket's `updated_at` as the client last saw it: a field this
+    /// request sets that someone else changed since is not overwritten
+    /// (409, naming who changed what). Left out, the change applies
+    /// regardless.
+    seen_at: Option<DateTime<Utc>>,
 }
 
 /// Tells a field given as `null` (`Some(None)`) from one left out (`None`).
@@ -276,7 +282,7 @@ fn some<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>
     params(("number" = String, Path, example = "TK-1001")), request_body = TicketUpdate,
     responses((status = 200, description = "OK", body = TicketView),
         (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody),
-        (status = 409, description = "The ticket is closed", body = ErrorBody),
+        (status = 409, description = "The ticket is closed, or someone else changed a field this sets since `seen_at`", body = ErrorBody),
         (status = 422, description = "Invalid input; the error names the field", body = ErrorBody)))]
 async fn patch_ticket(
     State(state): State<AppState>,
@@ -303,6 +309,7 @@ async fn patch_ticket(
         status,
         assignee_id: update.assignee_id,
         priority,
+        seen_at: update.seen_at,
     };
     let ticket = state
         .store

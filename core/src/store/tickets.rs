@@ -1,7 +1,7 @@
 //! Tickets and requesters: created by conversion, then worked by agents
 //! (status, assignee, priority), each change kept in the ticket's activity.
 
-use chrono::{SubsecRound, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
@@ -150,6 +150,10 @@ pub struct TicketChange {
     /// `Some(None)` unassigns.
     pub assignee_id: Option<Option<String>>,
     pub priority: Option<Priority>,
+    /// When the changer last saw the ticket (its `updated_at`): a field
+    /// changed by someone else since then is not overwritten (a conflict
+    /// naming who changed what). `None` changes regardless (scripts).
+    pub seen_at: Option<DateTime<Utc>>,
 }
 
 pub type TicketEvent = ticket_event::Model;
@@ -193,6 +197,9 @@ impl Store {
     ) -> StoreResult<Ticket> {
         let txn = self.write_txn().await?;
         let ticket = self.ticket_for_update(&txn, tenant_id, number).await?;
+        if let Some(seen) = change.seen_at {
+            stale_check(&txn, &ticket, change, seen, agent).await?;
+        }
         let status: TicketStatus = ticket
             .status
             .parse()
@@ -335,4 +342,53 @@ pub(super) fn sla_clock(t: &Ticket, solved_at: Option<chrono::DateTime<Utc>>) ->
 /// PostgreSQL's "deadlock detected" (SQLSTATE 40P01).
 fn is_deadlock(e: &DbErr) -> bool {
     e.to_string().contains("40P01") || e.to_string().contains("deadlock detected")
+}
+
+/// Refuses `change` when a field it sets was changed by someone else after
+/// `seen` (the page that asks was stale): the conflict names who changed
+/// what, when. Reads the ticket's activity after `seen`, newest first, by
+/// the index on `(ticket_id, created_at)`.
+async fn stale_check(
+    txn: &sea_orm::DatabaseTransaction,
+    ticket: &Ticket,
+    change: &TicketChange,
+    seen: DateTime<Utc>,
+    agent: &Agent,
+) -> StoreResult<()> {
+    let fields: Vec<&str> = [
+        change.status.map(|_| "status"),
+        change.assignee_id.as_ref().map(|_| "assignee"),
+        change.priority.map(|_| "priority"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if fields.is_empty() {
+        return Ok(());
+    }
+    let newer = ticket_event::Entity::find()
+        .filter(ticket_event::Column::TicketId.eq(&ticket.id))
+        .filter(ticket_event::Column::CreatedAt.gt(seen))
+        .filter(ticket_event::Column::Field.is_in(fields))
+        .filter(ticket_event::Column::AgentId.ne(&agent.id))
+        .order_by_desc(ticket_event::Column::CreatedAt)
+        .one(txn)
+        .await?;
+    let Some(e) = newer else { return Ok(()) };
+    let what = match (e.field.as_str(), &e.old_value, &e.new_value) {
+        ("assignee", ..) => "changed the assignee".to_owned(),
+        (field, Some(old), Some(new)) => {
+            format!(
+                "changed {field} from {} to {}",
+                old.replace('_', " "),
+                new.replace('_', " ")
+            )
+        }
+        (field, ..) => format!("changed {field}"),
+    };
+    Err(StoreError::Conflict(format!(
+        "{} {what} at {} UTC, after this page was loaded; nothing was saved: reload to see the ticket as it is now",
+        e.agent_name,
+        e.created_at.format("%H:%M:%S")
+    )))
 }
