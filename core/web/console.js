@@ -5,7 +5,8 @@
 // modules of their own (rules.js, tickets.js); this one routes to them.
 import { linkToken, showInvitation, showResetComplete, showResetRequest } from "./account.js";
 import { api } from "./api.js";
-import { el, when } from "./dom.js";
+import { cannedPicker, showReplies } from "./canned.js";
+import { PAGES, el, when } from "./dom.js";
 import { live } from "./live.js";
 import { showRules } from "./rules.js";
 import { state } from "./state.js";
@@ -102,12 +103,13 @@ async function start() {
   const session = await api("GET", "/auth/session").catch(() => null);
   if (!session || !session.ok) return;
   state.me = session.data.agent.id;
+  state.meName = session.data.agent.name;
   const picker = availabilityPicker();
   $app.replaceChildren(
     // Past the header to whatever the page shows (a chat, a ticket, rules).
     el("a", { class: "skip-link", href: "#", id: "skip-link", onclick: (e) => {
         e.preventDefault();
-        const target = ["ticket", "tickets", "rules", "team"].map((id) => document.getElementById(id)).find(Boolean)
+        const target = PAGES.map((id) => document.getElementById(id)).find(Boolean)
           || document.getElementById("composer-body") || document.getElementById("chat-list");
         if (target) { if (target.tagName !== "TEXTAREA") target.setAttribute("tabindex", "-1"); target.focus(); }
       }, text: "Skip to content" }),
@@ -117,6 +119,7 @@ async function start() {
       el("a", { href: "#/tickets", id: "tickets-link", class: "top-link", text: "Tickets" }),
       el("a", { href: "#/rules", id: "rules-link", class: "top-link", text: "Conversion rules" }),
       el("a", { href: "#/team", id: "team-link", class: "top-link", text: "Team" }),
+      el("a", { href: "#/replies", id: "replies-link", class: "top-link", text: "Replies" }),
       picker,
       el("button", { type: "button", onclick: signOut, text: "Sign out" })),
     el("main", { class: "console", id: "main" },
@@ -158,6 +161,7 @@ function route() {
   if (location.hash === "#/rules") { state.current = { kind: "rules", id: "" }; showRules(); return; }
   if (location.hash === "#/tickets") { state.current = { kind: "ticket-list", id: "" }; showTicketList(); return; }
   if (location.hash === "#/team") { state.current = { kind: "team", id: "" }; showTeam(); return; }
+  if (location.hash === "#/replies") { state.current = { kind: "replies", id: "" }; showReplies(); return; }
   const m = location.hash.match(/^#\/(chats|tickets)\/(.+)$/);
   if (!m) { state.current = null; return; }
   state.current = { kind: m[1], id: decodeURIComponent(m[2]) };
@@ -280,7 +284,7 @@ async function showChat(id, { fresh }) {
   } else {
     thread.dataset.chat = id;
     thread.replaceChildren(header, messages, el("p", { id: "typing", class: "typing", role: "status" }),
-      chat.status === "open" ? composer(id) : el("p", { class: "empty", text: "This chat is closed." }));
+      chat.status === "open" ? composer(id, chat) : el("p", { class: "empty", text: "This chat is closed." }));
     renderTyping();
   }
   if (fresh || atBottom) messages.scrollTop = messages.scrollHeight;
@@ -322,8 +326,10 @@ function message(m) {
     el("div", { class: "body", text: m.body }));
 }
 
-function composer(chatId) {
+function composer(chatId, chat) {
   const body = el("textarea", { id: "composer-body", name: "body", rows: 2, required: true });
+  const canned = cannedPicker(body, () => ({ visitor_name: chat.visitor.name, agent_name: state.meName,
+    ticket_number: chat.ticket ? chat.ticket.number : "" }));
   const note = el("input", { id: "composer-note", type: "checkbox" });
   const error = el("p", { class: "error", role: "alert", id: "composer-error" });
   const label = el("label", { for: "composer-body", text: "Message to the visitor" });
@@ -340,7 +346,7 @@ function composer(chatId) {
       typing.stop();
       showChat(chatId, { fresh: false });
     } },
-    label, body, error,
+    label, body, canned, error,
     el("div", { class: "row" },
       el("label", { class: "inline", for: "composer-note" }, note, "Internal note (agents only)"),
       send));
@@ -446,7 +452,7 @@ async function renderSidebar(chat, fresh) {
 }
 
 function restoreColumns() {
-  for (const id of ["ticket", "rules", "tickets"]) { const n = document.getElementById(id); if (n) n.remove(); }
+  for (const id of PAGES) { const n = document.getElementById(id); if (n) n.remove(); }
   for (const id of ["thread", "sidebar"]) { const n = document.getElementById(id); if (n) n.hidden = false; }
 }
 

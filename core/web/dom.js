@@ -21,9 +21,12 @@ export function when(iso) {
 // The console's pages of their own (a ticket, the ticket list, the rules)
 // take the main column: the chat's columns are hidden (kept, with any
 // draft), and another such page is removed.
+// The ids of those pages: one list, for showing one and leaving them all.
+export const PAGES = ["ticket", "tickets", "rules", "team", "replies"];
+
 export function showPage(attrs, ...children) {
   for (const id of ["thread", "sidebar"]) { const n = document.getElementById(id); if (n) n.hidden = true; }
-  for (const id of ["ticket", "rules", "tickets", "team"]) { const n = document.getElementById(id); if (n) n.remove(); }
+  for (const id of PAGES) { const n = document.getElementById(id); if (n) n.remove(); }
   const page = el("article", attrs, ...children);
   document.getElementById("main").append(page);
   return page;

@@ -4,8 +4,10 @@
 
 export const state = {
   token: localStorage.getItem("threadline.token"),
-  // This agent's id, to tell their own typing from others'.
+  // This agent's id, to tell their own typing from others', and name (a
+  // canned reply's {agent_name}).
   me: null,
+  meName: "",
   // The chat, ticket or page shown: { kind, id }; a page that loads checks
   // it is still the one shown before it draws.
   current: null,

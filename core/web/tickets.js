@@ -3,6 +3,7 @@
 // reply and internal comment composer, comments with their e-mail state,
 // the activity log, the description and the receipt).
 import { api } from "./api.js";
+import { cannedPicker } from "./canned.js";
 import { el, showPage, when } from "./dom.js";
 import { state } from "./state.js";
 
@@ -235,8 +236,9 @@ function commentComposer(page, t, agents) {
   body.addEventListener("keydown", (e) => {
     if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); form.requestSubmit(); }
   });
-  const hint = el("p", { class: "meta", id: "comment-hint", text: "Enter adds a line; Ctrl+Enter sends." });
-  form.append(...[label, body, hint, error, notConfigured,
+  const hint = el("p", { class: "meta", id: "comment-hint", text: "Enter adds a line; Ctrl+Enter sends; / and a few letters inserts a canned reply." });
+  const canned = cannedPicker(body, () => ({ visitor_name: t.requester.name, agent_name: state.meName, ticket_number: t.number }));
+  form.append(...[label, body, canned, hint, error, notConfigured,
     el("div", { class: "row" }, el("label", { class: "inline", for: "comment-internal" }, internal, "Internal comment"), send)]
     .filter(Boolean));
   mode();

@@ -25,6 +25,7 @@ mod m20261126_000015_chat_activity;
 mod m20261126_000016_search_terms;
 mod m20261206_000017_team;
 mod m20261206_000018_inbox_views;
+mod m20261206_000019_canned_replies;
 pub mod search;
 
 pub struct Migrator;
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000016_search_terms::Migration),
             Box::new(m20261206_000017_team::Migration),
             Box::new(m20261206_000018_inbox_views::Migration),
+            Box::new(m20261206_000019_canned_replies::Migration),
         ]
     }
 }

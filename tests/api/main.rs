@@ -4,6 +4,7 @@
 
 mod auth;
 mod authoring;
+mod canned;
 mod chats;
 mod comments;
 mod concurrency;

@@ -59,3 +59,56 @@ async fn the_longest_wait_comes_first_and_an_agent_takes_a_chat() {
     let graces = app.chat(&bob.token, &chats[0]).await;
     assert_eq!(graces["assignee"]["name"], "Ada Admin");
 }
+
+/// An admin adds a canned reply on the Replies page; in a chat, "/" and a
+/// few letters offer it, and Enter puts it in with the visitor's and the
+/// agent's names filled in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canned_reply_goes_in_with_a_slash() {
+    let Some((driver, app, t)) = acme().await else { return };
+    let (chat, _) = app
+        .start_chat(
+            &t,
+            json!({"visitor_name": "Grace Hopper", "message": "Where is my refund?"}),
+        )
+        .await;
+    let agent = browser(&driver).await;
+    sign_in(&agent, &app, &t).await;
+    click(&agent, "#replies-link").await;
+    find(&agent, "#new-reply").await;
+    assert_every_field_is_labelled(&agent).await;
+    type_into(&agent, "#new-reply-title", "Refund sent").await;
+    type_into(
+        &agent,
+        "#new-reply-body",
+        "Hi {visitor_name}, {agent_name} here: your refund is on its way.",
+    )
+    .await;
+    click(&agent, "#new-reply button[type=submit]").await;
+    wait_text(&agent, "#replies-message", "Added Refund sent.").await;
+    screenshot(&agent, "console-canned-replies").await;
+
+    agent.goto(&app.url(&format!("/console#/chats/{chat}"))).await.unwrap();
+    wait_text(&agent, "#messages", "Where is my refund?").await;
+    // The Replies page is gone: the chat has the main column.
+    wait_until_count(&agent, "#replies", 0).await;
+    type_into(&agent, "#composer-body", "/ref").await;
+    wait_text(&agent, "#composer-body-canned", "Refund sent").await;
+    screenshot(&agent, "console-canned-picker").await;
+    find(&agent, "#composer-body")
+        .await
+        .send_keys("\u{E007}")
+        .await
+        .unwrap();
+    assert_eq!(
+        value_of(&agent, "#composer-body").await,
+        "Hi Grace Hopper, Ada Admin here: your refund is on its way."
+    );
+    // Enter again sends it, as any chat message.
+    find(&agent, "#composer-body")
+        .await
+        .send_keys("\u{E007}")
+        .await
+        .unwrap();
+    wait_text(&agent, "#messages", "Ada Admin here: your refund is on its way.").await;
+}

@@ -4,6 +4,7 @@
 
 mod account;
 mod auth;
+mod canned;
 mod chats;
 mod edge;
 mod error;
@@ -135,6 +136,7 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(account::router())
         .merge(team::router())
+        .merge(canned::router())
         .merge(chats::router())
         .merge(widget::router())
         .merge(tickets::router())

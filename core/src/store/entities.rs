@@ -453,3 +453,26 @@ pub mod plugin_fault {
     }
     no_relations!();
 }
+
+/// A workspace's stock answer, inserted from the composer.
+pub mod canned_reply {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "canned_replies")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub tenant_id: String,
+        pub title: String,
+        /// Lowercase: titles are unique in any case.
+        pub title_normalized: String,
+        /// May hold `{visitor_name}`, `{agent_name}` and `{ticket_number}`,
+        /// filled in where it is inserted.
+        pub body: String,
+        pub created_by: String,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+    no_relations!();
+}
