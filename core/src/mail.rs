@@ -17,6 +17,7 @@ use lettre::message::{Mailbox, header::ContentType};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tokio::sync::Notify;
 
+use crate::realtime::{Bus, Event};
 use crate::store::{MailOutcome, OutboxMail, Store};
 
 /// Where and how mail goes.
@@ -95,7 +96,7 @@ impl Mailer {
     /// The mailer, and its sender to run if mail is configured. The URL is
     /// checked here, so a bad one stops the server at start rather than
     /// failing every mail later.
-    pub fn new(store: Store, settings: MailSettings) -> anyhow::Result<(Self, Option<Sender>)> {
+    pub fn new(store: Store, bus: Bus, settings: MailSettings) -> anyhow::Result<(Self, Option<Sender>)> {
         let Some(url) = settings.smtp_url.clone() else {
             return Ok((Self::default(), None));
         };
@@ -110,6 +111,7 @@ impl Mailer {
         let wake = Arc::new(Notify::new());
         let sender = Sender {
             store,
+            bus,
             transport,
             from,
             settings,
@@ -122,6 +124,8 @@ impl Mailer {
 /// Sends due mail until dropped with its task (see [`Sender::run`]).
 pub struct Sender {
     store: Store,
+    /// Each attempt at a reply is news for its ticket's page.
+    bus: Bus,
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: lettre::Address,
     settings: MailSettings,
@@ -151,6 +155,12 @@ impl Sender {
                 if let Err(e) = self.store.mail_attempted(&mail.id, outcome).await {
                     // The lease runs out and the mail is tried again.
                     tracing::warn!(error = %e, mail = %mail.id, "cannot record a mail attempt");
+                    continue;
+                }
+                // The ticket's page shows the reply's delivery as it goes.
+                if let Ok(Some(number)) = self.store.mail_ticket(&mail).await {
+                    let number = crate::domain::TicketNumber(number).to_string();
+                    self.bus.publish(Event::ticket_updated(&mail.tenant_id, &number)).await;
                 }
             }
             if full {

@@ -36,6 +36,10 @@ pub enum EventKind {
     /// A session or API token was ended (signed out, revoked, its password
     /// changed): sockets opened with it close. Never sent to a client.
     CredentialEnded,
+    /// A ticket changed (a field, a comment, a reply's mail went out or
+    /// failed): its page refetches. `ticket` names it; `chat_id` is empty,
+    /// so no visitor's socket carries it.
+    TicketUpdated,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,6 +109,14 @@ impl Event {
         Self {
             credential_id: Some(credential_id.to_owned()),
             ..Self::new(tenant_id, EventKind::CredentialEnded, "")
+        }
+    }
+
+    /// Ticket `number` (e.g. `TK-1001`) of the workspace changed.
+    pub fn ticket_updated(tenant_id: &str, number: &str) -> Self {
+        Self {
+            ticket: Some(number.to_owned()),
+            ..Self::new(tenant_id, EventKind::TicketUpdated, "")
         }
     }
 

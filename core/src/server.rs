@@ -125,10 +125,10 @@ impl Server {
             widget_origin,
         });
         let plugins = PluginHost::new(store.clone(), config.plugins.clone());
-        let (mailer, sender) = Mailer::new(store.clone(), config.mail.clone())?;
         let bus = Bus::start(store.clone(), &config.database_url)
             .await
             .context("cannot listen for events on the database")?;
+        let (mailer, sender) = Mailer::new(store.clone(), bus.clone(), config.mail.clone())?;
         Ok(Self {
             listener,
             store,

@@ -11,7 +11,7 @@ import { live } from "./live.js";
 import { showRules } from "./rules.js";
 import { state } from "./state.js";
 import { availabilityPicker, showTeam } from "./team.js";
-import { showTicket, showTicketList } from "./tickets.js";
+import { refreshTicket, showTicket, showTicketList } from "./tickets.js";
 import { typingBoard, typist } from "./typing.js";
 
 const $app = document.getElementById("app");
@@ -493,6 +493,10 @@ function connect() {
         return;
       }
       if (e.kind === "typing") { onTyping(e); return; }
+      if (e.kind === "ticket_updated") {
+        if (state.current && state.current.kind === "tickets" && state.current.id === e.ticket) refreshTicket(e.ticket);
+        return;
+      }
       if (e.kind === "message_created") typingNow.clear(e.chat_id);
       loadList();
       if (showing(e.kind === "resync" ? undefined : e.chat_id)) showChat(state.current.id, { fresh: false });

@@ -104,7 +104,45 @@ export async function showTicket(number) {
   renderTicket(page, t, agents.ok ? agents.data : []);
 }
 
+// The ticket as the page shows it, to tell a live update from the
+// agent's own unsaved choices.
+let shown = null;
+
+// Another agent (or the mail sender) changed the ticket this page shows:
+// draw it again, keeping the composer's draft, focus and caret. If the
+// agent has unsaved choices in the controls, the page says the ticket
+// changed instead of replacing them.
+export async function refreshTicket(number) {
+  const page = document.getElementById("ticket");
+  if (!page || !shown || shown.number !== number) return;
+  const dirty = ["status", "priority"].some((f) => { const s = document.getElementById("ticket-" + f); return s && s.value !== shown[f]; })
+    || ((document.getElementById("ticket-assignee") || {}).value || "") !== (shown.assignee ? shown.assignee.id : "");
+  const [{ status, data: t }, agents] = await Promise.all([
+    api("GET", "/tickets/" + encodeURIComponent(number)), api("GET", "/agents")]);
+  if (status !== 200 || !state.current || state.current.id !== number || !document.getElementById("ticket")) return;
+  // This page's own change (its answer is drawn already): nothing new.
+  if (JSON.stringify(t) === JSON.stringify(shown)) return;
+  if (dirty) {
+    const message = document.getElementById("ticket-message");
+    if (message) message.replaceChildren(el("strong", { text: "Someone changed this ticket meanwhile." }), " ",
+      el("button", { type: "button", class: "secondary", id: "ticket-reload", onclick: () => showTicket(number), text: "Reload" }));
+    return;
+  }
+  const body = document.getElementById("comment-body");
+  const draft = body ? [body.value, body.selectionStart, body.selectionEnd, document.activeElement === body] : null;
+  const said = (document.getElementById("ticket-message") || {}).textContent || "";
+  renderTicket(page, t, agents.ok ? agents.data : []);
+  document.getElementById("ticket-message").textContent = said;
+  const again = document.getElementById("comment-body");
+  if (draft && again) {
+    again.value = draft[0];
+    again.setSelectionRange(draft[1], draft[2]);
+    if (draft[3]) again.focus();
+  }
+}
+
 function renderTicket(page, t, agents) {
+  shown = t;
   const closed = t.status === "closed";
   const message = el("p", { id: "ticket-message", role: "status" });
   const statusSel = select("ticket-status", STATUSES.map((s) => [s]), t.status, statusLabel);

@@ -14,6 +14,7 @@ on_both_databases!(
     typing_reaches_the_other_side_and_an_internal_note_stays_with_agents,
     a_flood_of_typing_costs_others_a_few_events,
     a_socket_that_sends_a_huge_frame_is_closed,
+    a_ticket_change_a_comment_and_its_mail_reach_the_agents_as_ticket_updates,
 );
 
 async fn an_agent_sees_the_workspace_live(app: TestApp) {
@@ -350,4 +351,41 @@ async fn a_socket_that_sends_a_huge_frame_is_closed(app: TestApp) {
     let mut agent = app.events("/api/v1/events", &t.admin.token).await;
     app.visitor_says(&visitor, &chat, "still works").await;
     assert_eq!(agent.next().await["kind"], "message_created");
+}
+
+/// A ticket's page refetches on `ticket_updated`: a change, a comment, and
+/// each attempt at a reply's mail send one to the workspace's agents,
+/// and nothing to the visitor of the chat the ticket came from.
+async fn a_ticket_change_a_comment_and_its_mail_reach_the_agents_as_ticket_updates(app: TestApp) {
+    let smtp = threadline_tests::smtp::SmtpServer::start().await;
+    let app = TestApp::builder(app.db.clone()).mailing(&smtp.url()).spawn().await;
+    let t = app.tenant("Acme").await;
+    let (chat, visitor) = app.simple_chat(&t).await;
+    let r = app
+        .admin_converts(&t, &chat, json!({"visitor_email": "grace@example.com"}))
+        .await;
+    let number = r.body["number"].as_str().unwrap().to_owned();
+    let mut agents = app.events("/api/v1/events", &t.admin.token).await;
+    let mut graces = app
+        .events(&format!("/api/v1/widget/chats/{chat}/events"), &visitor)
+        .await;
+    let update = json!({"kind": "ticket_updated", "chat_id": "", "internal": false, "ticket": number});
+
+    let path = format!("/api/v1/tickets/{number}");
+    app.patch(&path, &t.admin.token, json!({"priority": "high"})).await;
+    assert_eq!(agents.next().await, update);
+    app.post(
+        &format!("{path}/comments"),
+        &t.admin.token,
+        json!({"body": "On its way"}),
+    )
+    .await;
+    assert_eq!(agents.next().await, update, "the comment");
+    assert_eq!(agents.next().await, update, "its mail, sent");
+    assert_eq!(smtp.mails_to("grace@example.com", 1).await.len(), 1);
+    // The visitor's socket got none of it: the next thing it hears is
+    // their own chat's news.
+    app.post_empty(&format!("/api/v1/chats/{chat}/reopen"), &t.admin.token)
+        .await;
+    assert_eq!(graces.next().await["kind"], "chat_reopened");
 }

@@ -126,9 +126,8 @@ async fn an_agent_works_a_converted_ticket_to_solved() {
     wait_text(&agent, "#ticket-assignee-text", "Bob").await;
     wait_text(&agent, "#ticket-activity", "changed status from in progress to solved").await;
     wait_text(&agent, "#ticket-activity", "changed assignee from Ada Admin to Bob").await;
-    // Reloaded, the reply shows it went out.
-    agent.refresh().await.unwrap();
-    wait_text(&agent, "#ticket-comments .delivery", "sent").await;
+    // The reply's mail state follows live: it went out.
+    wait_text(&agent, "#ticket-comments li[data-kind=reply] .delivery", ": sent").await;
     screenshot(&agent, "console-ticket-worked").await;
     assert_eq!(smtp.received().len(), 1, "one mail: the internal comment stays inside");
 
@@ -185,9 +184,9 @@ async fn a_missed_target_stands_out_on_the_ticket_page() {
     screenshot(&agent, "console-ticket-missed-target").await;
 }
 
-/// Ben solves a ticket while Ada's page of it is open: her Save of the
-/// status is refused with a notice naming Ben's change, and Reload shows
-/// the ticket as it is.
+/// Ben solves a ticket while Ada's page of it is open: the page says so
+/// without replacing her unsaved choice, her Save of the status is refused
+/// with a notice naming Ben's change, and Reload shows the ticket as it is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_save_is_refused_with_a_notice() {
     let Some((driver, app, t)) = acme().await else { return };
@@ -200,6 +199,9 @@ async fn a_stale_save_is_refused_with_a_notice() {
         .await
         .unwrap();
     wait_text(&agent, "#ticket-status-text", "in progress").await;
+    // Ada picks a status; before she saves, Ben solves the ticket. Her
+    // unsaved choice stays, and the page says the ticket changed.
+    choose(&agent, "#ticket-status", "pending").await;
     let r = app
         .patch(
             &format!("/api/v1/tickets/{number}"),
@@ -208,8 +210,8 @@ async fn a_stale_save_is_refused_with_a_notice() {
         )
         .await;
     assert_eq!(r.status, reqwest::StatusCode::OK, "{:?}", r.body);
-
-    choose(&agent, "#ticket-status", "pending").await;
+    wait_text(&agent, "#ticket-message", "Someone changed this ticket meanwhile.").await;
+    assert_eq!(value_of(&agent, "#ticket-status").await, "pending");
     click(&agent, "#ticket-save").await;
     wait_text(
         &agent,
@@ -221,4 +223,36 @@ async fn a_stale_save_is_refused_with_a_notice() {
     assert_eq!(app.ticket(&t.admin.token, &number).await["status"], "solved");
     click(&agent, "#ticket-reload").await;
     wait_text(&agent, "#ticket-status-text", "solved").await;
+}
+
+/// A ticket page follows what others do: a colleague's change and comment
+/// appear without a reload, and the draft in the composer stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_page_updates_live_and_keeps_the_draft() {
+    let Some((driver, app, t)) = acme().await else { return };
+    let ben = app.agent(&t, "Ben").await;
+    let number = app.converted(&t, "grace@example.com").await;
+    let agent = browser(&driver).await;
+    sign_in(&agent, &app, &t).await;
+    agent
+        .goto(&app.url(&format!("/console#/tickets/{number}")))
+        .await
+        .unwrap();
+    wait_text(&agent, "#ticket-status-text", "in progress").await;
+    type_into(&agent, "#comment-body", "Dear Grace, half a thought").await;
+
+    let path = format!("/api/v1/tickets/{number}");
+    app.patch(&path, &ben.token, json!({"priority": "urgent"})).await;
+    app.post(
+        &format!("{path}/comments"),
+        &ben.token,
+        json!({"body": "Courier called back", "internal": true}),
+    )
+    .await;
+    wait_text(&agent, "#ticket-comments", "Courier called back").await;
+    wait_text(&agent, "#ticket-activity", "changed priority").await;
+    assert_eq!(value_of(&agent, "#ticket-priority").await, "urgent");
+    assert_eq!(value_of(&agent, "#comment-body").await, "Dear Grace, half a thought");
+    let focused = agent.execute("return document.activeElement.id", vec![]).await.unwrap();
+    assert_eq!(focused, json!("comment-body"));
 }

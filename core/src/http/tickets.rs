@@ -17,6 +17,7 @@ use super::pagination;
 use super::views::{AgentRef, CommentView, TicketView};
 use crate::domain::hooks::Priority;
 use crate::domain::{InvalidInput, SearchQuery, TicketNumber, TicketStatus, message_body};
+use crate::realtime::Event;
 use crate::store::{Agent, Requester, TicketChange, TicketFilter};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -249,6 +250,11 @@ async fn add_comment(
     if queued.is_some() {
         state.mailer.wake();
     }
+    let number = TicketNumber(ticket.number).to_string();
+    state
+        .bus
+        .publish(Event::ticket_updated(&agent.tenant_id, &number))
+        .await;
     Ok((StatusCode::CREATED, axum::Json(with_activity(&state, ticket).await?)))
 }
 
@@ -316,5 +322,9 @@ async fn patch_ticket(
         .change_ticket(&agent.tenant_id, number.0, &agent, &change)
         .await
         .or_not_found("ticket")?;
+    state
+        .bus
+        .publish(Event::ticket_updated(&agent.tenant_id, &number.to_string()))
+        .await;
     Ok(axum::Json(with_activity(&state, ticket).await?))
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
 use sea_orm::{ActiveModelTrait, ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
-use super::entities::{mail_outbox, tenant};
+use super::entities::{mail_outbox, tenant, ticket, ticket_comment};
 use super::{Store, StoreResult, new_id};
 
 pub type OutboxMail = mail_outbox::Model;
@@ -173,6 +173,28 @@ impl Store {
         };
         update.exec(&self.writer).await?;
         Ok(())
+    }
+}
+
+impl Store {
+    /// The number of the ticket a reply's mail belongs to (`None` for an
+    /// account mail): two lookups by primary key.
+    pub async fn mail_ticket(&self, mail: &OutboxMail) -> StoreResult<Option<i64>> {
+        if mail.kind != MailKind::Reply.as_str() {
+            return Ok(None);
+        }
+        let Some(comment) = ticket_comment::Entity::find_by_id(&mail.comment_id)
+            .filter(ticket_comment::Column::TenantId.eq(&mail.tenant_id))
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(ticket::Entity::find_by_id(&comment.ticket_id)
+            .filter(ticket::Column::TenantId.eq(&mail.tenant_id))
+            .one(&self.db)
+            .await?
+            .map(|t| t.number))
     }
 }
 
