@@ -116,7 +116,9 @@ export async function refreshTicket(number) {
   const page = document.getElementById("ticket");
   if (!page || !shown || shown.number !== number) return;
   const dirty = ["status", "priority"].some((f) => { const s = document.getElementById("ticket-" + f); return s && s.value !== shown[f]; })
-    || ((document.getElementById("ticket-assignee") || {}).value || "") !== (shown.assignee ? shown.assignee.id : "");
+    || ((document.getElementById("ticket-assignee") || {}).value || "") !== (shown.assignee ? shown.assignee.id : "")
+    || ((document.getElementById("ticket-tags") || {}).value || "") !== shown.tags.join(", ")
+    || ((document.getElementById("ticket-fields") || {}).value || "") !== fieldLines(shown.custom_fields);
   const [{ status, data: t }, agents] = await Promise.all([
     api("GET", "/tickets/" + encodeURIComponent(number)), api("GET", "/agents")]);
   if (status !== 200 || !state.current || state.current.id !== number || !document.getElementById("ticket")) return;
@@ -150,6 +152,9 @@ function renderTicket(page, t, agents) {
   // Deactivated agents take no tickets; one who holds this ticket is still shown.
   const assignable = agents.filter((a) => a.active || (t.assignee && a.id === t.assignee.id));
   const assigneeSel = select("ticket-assignee", [["", "Nobody"], ...assignable.map((a) => [a.id, a.name])], t.assignee ? t.assignee.id : "", (x) => x);
+  const tagsIn = el("input", { id: "ticket-tags", value: t.tags.join(", "), disabled: closed });
+  const fieldsIn = el("textarea", { id: "ticket-fields", rows: Math.max(2, Object.keys(t.custom_fields).length + 1), disabled: closed });
+  fieldsIn.value = fieldLines(t.custom_fields);
   for (const s of [statusSel, prioritySel, assigneeSel]) s.disabled = closed;
   const controls = el("form", { id: "ticket-controls", class: "row controls", onsubmit: async (e) => {
       e.preventDefault();
@@ -157,6 +162,13 @@ function renderTicket(page, t, agents) {
       if (statusSel.value !== t.status) change.status = statusSel.value;
       if (prioritySel.value !== t.priority) change.priority = prioritySel.value;
       if (assigneeSel.value !== (t.assignee ? t.assignee.id : "")) change.assignee_id = assigneeSel.value || null;
+      const tags = tagsIn.value.split(/[\s,]+/).filter(Boolean);
+      if (tags.join(",") !== t.tags.join(",")) change.tags = tags;
+      if (fieldsIn.value.trim() !== fieldLines(t.custom_fields).trim()) {
+        const parsed = parseFields(fieldsIn.value);
+        if (!parsed) { message.textContent = "Write each custom field on a line of its own, as key: value."; return; }
+        change.custom_fields = parsed;
+      }
       if (!Object.keys(change).length) { message.textContent = "Nothing changed."; return; }
       // What this page saw: a field someone else changed since is not
       // overwritten (409), and the page says who changed what.
@@ -174,6 +186,9 @@ function renderTicket(page, t, agents) {
     el("label", { class: "inline", for: "ticket-status", text: "Status" }), statusSel,
     el("label", { class: "inline", for: "ticket-priority", text: "Priority" }), prioritySel,
     el("label", { class: "inline", for: "ticket-assignee", text: "Assignee" }), assigneeSel,
+    el("div", { class: "fields" },
+      el("label", { for: "ticket-tags", text: "Tags (separated by commas)" }), tagsIn,
+      el("label", { for: "ticket-fields", text: "Custom fields (one a line, key: value)" }), fieldsIn),
     el("button", { type: "submit", id: "ticket-save", disabled: closed, text: "Save" }));
   page.replaceChildren(
     el("h2", { id: "ticket-title", text: t.number + " · " + t.subject }),
@@ -195,7 +210,7 @@ function renderTicket(page, t, agents) {
     el("pre", { id: "ticket-description", text: t.description }),
     el("h3", { text: "Activity" }),
     t.activity.length ? el("ol", { id: "ticket-activity", class: "activity" }, t.activity.map((a) => el("li", {},
-      el("time", { datetime: a.at, text: when(a.at) }), " " + a.by.name + " changed " + a.field + " from " +
+      el("time", { datetime: a.at, text: when(a.at) }), " " + a.by.name + " changed " + a.field.replace("_", " ") + " from " +
         activityValue(a.field, a.from, agents) + " to " + activityValue(a.field, a.to, agents))))
       : el("p", { class: "meta", id: "ticket-activity", text: "No changes yet." }),
     t.receipt && t.receipt.length ? receipt(t.receipt) : null);
@@ -216,7 +231,24 @@ function slaText(sla) {
   return parts.join(" · ");
 }
 
+// Custom fields as the page edits them: `key: value`, one a line.
+function fieldLines(fields) {
+  return Object.entries(fields).map(([k, v]) => k + ": " + v).join("\n");
+}
+
+function parseFields(text) {
+  const out = {};
+  for (const line of text.split("\n").map((l) => l.trim()).filter(Boolean)) {
+    const at = line.indexOf(":");
+    if (at < 1) return null;
+    out[line.slice(0, at).trim()] = line.slice(at + 1).trim();
+  }
+  return out;
+}
+
 function activityValue(field, value, agents) {
+  if (field === "tags") { const tags = JSON.parse(value || "[]"); return tags.length ? tags.join(", ") : "none"; }
+  if (field === "custom_fields") { const f = JSON.parse(value || "{}"); return Object.keys(f).length ? fieldLines(f).replace(/\n/g, "; ") : "none"; }
   if (value == null) return "nobody";
   if (field === "assignee") { const a = agents.find((x) => x.id === value); return a ? a.name : "a former agent"; }
   return statusLabel(value);

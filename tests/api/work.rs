@@ -14,6 +14,7 @@ on_both_databases!(
     reopening_the_chat_opens_its_settled_ticket_again,
     an_agent_lists_whom_tickets_can_be_assigned_to,
     a_change_from_a_stale_page_is_refused_and_names_who_changed_what,
+    tags_and_custom_fields_are_edited_checked_and_kept_in_the_activity,
 );
 
 async fn converted(app: &TestApp, t: &TestTenant) -> String {
@@ -360,4 +361,54 @@ async fn a_change_from_a_stale_page_is_refused_and_names_who_changed_what(app: T
         .patch(&path, &t.admin.token, json!({"assignee_id": ben.id, "seen_at": fresh}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+}
+
+async fn tags_and_custom_fields_are_edited_checked_and_kept_in_the_activity(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let number = converted(&app, &t).await;
+    let path = format!("/api/v1/tickets/{number}");
+    let r = app
+        .patch(
+            &path,
+            &t.admin.token,
+            json!({"tags": ["VIP", "billing", "vip"], "custom_fields": {"Order": "4521"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["tags"], json!(["vip", "billing"]));
+    assert_eq!(r.body["custom_fields"], json!({"order": "4521"}));
+    let fields: Vec<&str> = r.body["activity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["tags", "custom_fields"]);
+    // Tags alone keep the custom fields, and the other way round.
+    let r = app.patch(&path, &t.admin.token, json!({"tags": []})).await;
+    assert_eq!(
+        (r.body["tags"].clone(), r.body["custom_fields"].clone()),
+        (json!([]), json!({"order": "4521"}))
+    );
+
+    // Bad input changes nothing.
+    app.patch(&path, &t.admin.token, json!({"tags": ["two words"]}))
+        .await
+        .assert_invalid("tags");
+    let many: Vec<String> = (0..21).map(|i| format!("t{i}")).collect();
+    app.patch(&path, &t.admin.token, json!({"tags": many}))
+        .await
+        .assert_invalid("tags");
+    app.patch(&path, &t.admin.token, json!({"custom_fields": {"order": 4521}}))
+        .await
+        .assert_invalid("custom_fields");
+    app.patch(&path, &t.admin.token, json!({"custom_fields": {"tagline": "a\nb"}}))
+        .await
+        .assert_invalid("custom_fields");
+    let now = app.ticket(&t.admin.token, &number).await;
+    assert_eq!(
+        (now["tags"].clone(), now["custom_fields"].clone()),
+        (json!([]), json!({"order": "4521"}))
+    );
+    assert_eq!(now["activity"].as_array().unwrap().len(), 3);
 }

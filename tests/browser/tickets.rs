@@ -126,6 +126,18 @@ async fn an_agent_works_a_converted_ticket_to_solved() {
     wait_text(&agent, "#ticket-assignee-text", "Bob").await;
     wait_text(&agent, "#ticket-activity", "changed status from in progress to solved").await;
     wait_text(&agent, "#ticket-activity", "changed assignee from Ada Admin to Bob").await;
+    // Tags and a custom field, edited on the page.
+    type_into(&agent, "#ticket-tags", "refund, VIP").await;
+    type_into(&agent, "#ticket-fields", "order: 4521").await;
+    click(&agent, "#ticket-save").await;
+    wait_text(&agent, "#ticket-activity", "changed tags from none to refund, vip").await;
+    wait_text(
+        &agent,
+        "#ticket-activity",
+        "changed custom fields from none to order: 4521",
+    )
+    .await;
+    assert_eq!(value_of(&agent, "#ticket-tags").await, "refund, vip");
     // The reply's mail state follows live: it went out.
     wait_text(&agent, "#ticket-comments li[data-kind=reply] .delivery", ": sent").await;
     screenshot(&agent, "console-ticket-worked").await;

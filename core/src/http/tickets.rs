@@ -15,7 +15,7 @@ use super::error::{ApiError, ErrorBody, OrNotFound};
 use super::extract::{ApiJson, AuthAgent};
 use super::pagination;
 use super::views::{AgentRef, CommentView, TicketView};
-use crate::domain::hooks::Priority;
+use crate::domain::hooks::{Priority, TicketFields};
 use crate::domain::{InvalidInput, SearchQuery, TicketNumber, TicketStatus, message_body};
 use crate::realtime::Event;
 use crate::store::{Agent, Requester, TicketChange, TicketFilter};
@@ -270,6 +270,13 @@ pub struct TicketUpdate {
     assignee_id: Option<Option<String>>,
     /// `low`, `normal`, `high` or `urgent`.
     priority: Option<String>,
+    /// Replaces the tags: up to 20 of 1 to 40 letters, digits, `-`, `_`,
+    /// `:` or `.` (lowercased, repeats dropped).
+    tags: Option<Vec<String>>,
+    /// Replaces the custom fields: up to 20 keys (as tags are) with values
+    /// of one line, up to 500 characters.
+    #[schema(value_type = Option<Object>)]
+    custom_fields: Option<serde_json::Map<String, serde_json::Value>>,
     /// The ticket's `updated_at` as the client last saw it: a field this
     /// request sets that someone else changed since is not overwritten
     /// (409, naming who changed what). Left out, the change applies
@@ -311,10 +318,53 @@ async fn patch_ticket(
                 .ok_or_else(|| InvalidInput::new("priority", "priority must be low, normal, high or urgent"))?,
         ),
     };
+    let fields = match (update.tags, update.custom_fields) {
+        (None, None) => None,
+        (tags, custom) => {
+            let current = state
+                .store
+                .ticket_by_number(&agent.tenant_id, number.0)
+                .await
+                .or_not_found("ticket")?;
+            let tags = match tags {
+                Some(t) => t,
+                None => serde_json::from_str(&current.tags).unwrap_or_default(),
+            };
+            let custom = match custom {
+                Some(c) => c
+                    .into_iter()
+                    .map(|(k, v)| match v {
+                        serde_json::Value::String(v) => Ok((k, v)),
+                        _ => Err(InvalidInput::new(
+                            "custom_fields",
+                            format!("custom_fields.{k} must be text"),
+                        )),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+                None => serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&current.custom_fields)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned()))
+                    .collect(),
+            };
+            let raw = TicketFields {
+                priority: None,
+                tags,
+                custom,
+            };
+            let checked = crate::domain::hooks::validate::fields(raw).map_err(|m| {
+                let about_tags = m.starts_with("returned the tag ") || m.contains(" tags, over");
+                let field = if about_tags { "tags" } else { "custom_fields" };
+                InvalidInput::new(field, m.strip_prefix("returned ").unwrap_or(&m).to_owned())
+            })?;
+            Some(checked)
+        }
+    };
     let change = TicketChange {
         status,
         assignee_id: update.assignee_id,
         priority,
+        fields,
         seen_at: update.seen_at,
     };
     let ticket = state

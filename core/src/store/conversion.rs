@@ -452,11 +452,11 @@ fn priority(f: &TicketFields) -> &'static str {
     f.priority.unwrap_or_default().as_str()
 }
 
-fn tags_json(f: &TicketFields) -> String {
+pub(super) fn tags_json(f: &TicketFields) -> String {
     serde_json::to_string(&f.tags).expect("strings serialize")
 }
 
-fn custom_json(f: &TicketFields) -> String {
+pub(super) fn custom_json(f: &TicketFields) -> String {
     let map: serde_json::Map<String, serde_json::Value> = f
         .custom
         .iter()

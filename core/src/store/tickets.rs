@@ -7,9 +7,10 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
+use super::conversion::{custom_json, tags_json};
 use super::entities::{agent, requester, ticket, ticket_event};
 use super::{Agent, Requester, Store, StoreError, StoreResult, Ticket, new_id};
-use crate::domain::hooks::Priority;
+use crate::domain::hooks::{Priority, TicketFields};
 use crate::domain::{SearchQuery, TicketNumber, TicketStatus, sla};
 use threadline_migrations::search::{self, SearchIndex};
 
@@ -150,6 +151,9 @@ pub struct TicketChange {
     /// `Some(None)` unassigns.
     pub assignee_id: Option<Option<String>>,
     pub priority: Option<Priority>,
+    /// Tags and custom fields, checked already (`hooks::validate::fields`);
+    /// `Some` replaces them all.
+    pub fields: Option<TicketFields>,
     /// When the changer last saw the ticket (its `updated_at`): a field
     /// changed by someone else since then is not overwritten (a conflict
     /// naming who changed what). `None` changes regardless (scripts).
@@ -268,6 +272,17 @@ impl Store {
             update = update.col_expr(ticket::Column::Priority, Expr::value(p.as_str()));
             events.push(("priority", Some(ticket.priority.clone()), Some(p.as_str().to_owned())));
         }
+        if let Some(fields) = &change.fields {
+            let (tags, custom) = (tags_json(fields), custom_json(fields));
+            if tags != ticket.tags {
+                update = update.col_expr(ticket::Column::Tags, Expr::value(tags.clone()));
+                events.push(("tags", Some(ticket.tags.clone()), Some(tags)));
+            }
+            if custom != ticket.custom_fields {
+                update = update.col_expr(ticket::Column::CustomFields, Expr::value(custom.clone()));
+                events.push(("custom_fields", Some(ticket.custom_fields.clone()), Some(custom)));
+            }
+        }
         if events.is_empty() {
             txn.commit().await?;
             return Ok(ticket);
@@ -359,6 +374,8 @@ async fn stale_check(
         change.status.map(|_| "status"),
         change.assignee_id.as_ref().map(|_| "assignee"),
         change.priority.map(|_| "priority"),
+        change.fields.as_ref().map(|_| "tags"),
+        change.fields.as_ref().map(|_| "custom_fields"),
     ]
     .into_iter()
     .flatten()
@@ -377,6 +394,8 @@ async fn stale_check(
     let Some(e) = newer else { return Ok(()) };
     let what = match (e.field.as_str(), &e.old_value, &e.new_value) {
         ("assignee", ..) => "changed the assignee".to_owned(),
+        ("tags", ..) => "changed the tags".to_owned(),
+        ("custom_fields", ..) => "changed the custom fields".to_owned(),
         (field, Some(old), Some(new)) => {
             format!(
                 "changed {field} from {} to {}",
