@@ -7,6 +7,7 @@ import { linkToken, showInvitation, showResetComplete, showResetRequest } from "
 import { api } from "./api.js";
 import { cannedPicker, showReplies } from "./canned.js";
 import { PAGES, el, when } from "./dom.js";
+import { installShortcuts } from "./keys.js";
 import { live } from "./live.js";
 import { showRules } from "./rules.js";
 import { state } from "./state.js";
@@ -121,6 +122,7 @@ async function start() {
       el("a", { href: "#/team", id: "team-link", class: "top-link", text: "Team" }),
       el("a", { href: "#/replies", id: "replies-link", class: "top-link", text: "Replies" }),
       picker,
+      el("button", { type: "button", id: "shortcuts-button", "aria-label": "Keyboard shortcuts", onclick: () => document.dispatchEvent(new KeyboardEvent("keydown", { key: "?" })), text: "?" }),
       el("button", { type: "button", onclick: signOut, text: "Sign out" })),
     el("main", { class: "console", id: "main" },
       el("nav", { class: "chats", "aria-label": "Chats" },
@@ -510,6 +512,8 @@ function connect() {
     },
   });
 }
+
+installShortcuts();
 
 // Module scripts run once the page is parsed. A mailed link wins over a
 // session this browser may hold (someone else's, on a shared machine).

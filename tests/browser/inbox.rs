@@ -112,3 +112,44 @@ async fn a_canned_reply_goes_in_with_a_slash() {
         .unwrap();
     wait_text(&agent, "#messages", "Ada Admin here: your refund is on its way.").await;
 }
+
+/// The keyboard moves through the inbox: j and k from chat to chat, / to
+/// search, ? for the list of shortcuts; typing in a field stays typing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shortcuts_move_through_the_list() {
+    let Some((driver, app, t)) = acme().await else { return };
+    for name in ["Grace", "Alan", "Edsger"] {
+        app.start_chat(&t, json!({"visitor_name": name, "message": format!("{name} here")}))
+            .await;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let agent = browser(&driver).await;
+    sign_in(&agent, &app, &t).await;
+    wait_until_count(&agent, "#chat-list li a", 3).await;
+    let press = |key: &'static str| {
+        let agent = agent.clone();
+        async move { find(&agent, "body").await.send_keys(key).await.unwrap() }
+    };
+    let shown = || {
+        let agent = agent.clone();
+        async move { text_of(&agent, "#thread-header h2").await }
+    };
+    press("j").await;
+    wait_text(&agent, "#messages", "Edsger here").await;
+    press("j").await;
+    wait_text(&agent, "#messages", "Alan here").await;
+    press("k").await;
+    wait_text(&agent, "#messages", "Edsger here").await;
+    assert!(shown().await.contains("Edsger"));
+    press("?").await;
+    wait_text(&agent, "#shortcuts", "Next chat in the list").await;
+    screenshot(&agent, "console-shortcuts").await;
+    press("\u{E00C}").await;
+    wait_until_count(&agent, "#shortcuts", 0).await;
+    press("/").await;
+    let focused = agent.execute("return document.activeElement.id", vec![]).await.unwrap();
+    assert_eq!(focused, json!("chat-search"));
+    // In the search box, j is a letter.
+    find(&agent, "#chat-search").await.send_keys("j").await.unwrap();
+    assert_eq!(value_of(&agent, "#chat-search").await, "j");
+}

@@ -24,7 +24,7 @@ macro_rules! asset {
 /// Every embedded file: where it is served, and as what. The console and
 /// the widget are ES modules (no build step): the pages load their entry
 /// module, which imports the rest.
-const ASSETS: [(&str, &str, &str); 16] = [
+const ASSETS: [(&str, &str, &str); 17] = [
     ("/console", "text/html", include_str!("../../web/console.html")),
     ("/widget", "text/html", include_str!("../../web/widget.html")),
     ("/widget.js", "text/javascript", include_str!("../../web/widget.js")),
@@ -33,6 +33,7 @@ const ASSETS: [(&str, &str, &str); 16] = [
     asset!("canned.js", "text/javascript"),
     asset!("console.js", "text/javascript"),
     asset!("dom.js", "text/javascript"),
+    asset!("keys.js", "text/javascript"),
     asset!("live.js", "text/javascript"),
     asset!("rules.js", "text/javascript"),
     asset!("state.js", "text/javascript"),
