@@ -123,7 +123,7 @@ async function start() {
       el("a", { href: "#/replies", id: "replies-link", class: "top-link", text: "Replies" }),
       picker,
       el("button", { type: "button", id: "shortcuts-button", "aria-label": "Keyboard shortcuts", onclick: () => document.dispatchEvent(new KeyboardEvent("keydown", { key: "?" })), text: "?" }),
-      el("button", { type: "button", onclick: signOut, text: "Sign out" })),
+      el("button", { type: "button", id: "sign-out", onclick: signOut, text: "Sign out" })),
     el("main", { class: "console", id: "main" },
       el("nav", { class: "chats", "aria-label": "Chats" },
         el("div", { role: "search" },
@@ -273,7 +273,12 @@ async function showChat(id, { fresh }) {
     chat.status === "open" ? assigneePicker(chat) : null,
     chat.status === "open"
       ? el("button", { type: "button", class: "secondary", onclick: () => act(id, "close"), text: "Close chat" })
-      : el("button", { type: "button", onclick: () => act(id, "reopen"), text: "Reopen" }));
+      : el("button", { type: "button", onclick: () => act(id, "reopen"), text: "Reopen" }),
+    el("button", { type: "button", class: "secondary", id: "spam-chat", onclick: async () => {
+        if (!confirm("Mark this chat as spam and block its visitor?")) return;
+        const res = await api("POST", "/chats/" + encodeURIComponent(id) + "/spam", { block: true, block_email: true }).catch(() => null);
+        if (res && res.ok) { location.hash = ""; document.getElementById("thread").replaceChildren(el("p", { class: "empty", role: "status", text: "Marked as spam; the visitor is blocked." })); loadList(); }
+      }, text: "Spam" }));
   const messages = el("ol", { class: "messages", id: "messages", "aria-live": "polite", "aria-label": "Messages", tabindex: "0" }, chat.messages.map(message));
   const composerNow = document.getElementById("composer-form");
   const old = document.getElementById("messages");

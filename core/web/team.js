@@ -9,7 +9,7 @@ const problem = (res) => (res.data && res.data.error ? res.data.error.message : 
 
 export async function showTeam(notice) {
   const page = showPage({ class: "ticket team", id: "team" }, el("h2", { text: "Team" }), el("p", { text: "Loading…" }));
-  const [agents, invitations] = await Promise.all([api("GET", "/agents"), api("GET", "/agents/invitations")]);
+  const [agents, invitations, blocks] = await Promise.all([api("GET", "/agents"), api("GET", "/agents/invitations"), api("GET", "/blocks")]);
   if (!state.current || state.current.kind !== "team" || !agents.ok) return;
   const admin = invitations.ok;
   const message = el("p", { id: "team-message", role: "status", text: notice || "" });
@@ -23,7 +23,22 @@ export async function showTeam(notice) {
         .filter(Boolean).map((h) => el("th", { scope: "col", text: h })))),
       el("tbody", {}, agents.data.map((a) => agentRow(a, admin, say)))),
     admin ? inviteForm(say) : null,
-    admin ? pendingList(invitations.data, say) : null);
+    admin ? pendingList(invitations.data, say) : null,
+    admin && blocks.ok ? blockList(blocks.data, say) : null);
+}
+
+// Visitors blocked as spammers, and lifting a block.
+function blockList(blocks, say) {
+  return el("section", { id: "blocks" },
+    el("h3", { text: "Blocked visitors" }),
+    blocks.length ? el("ul", {}, blocks.map((b) => el("li", { "data-block": b.id },
+      el("strong", { text: b.visitor_name }), (b.email ? " <" + b.email + ">" : "") + " · since " + when(b.created_at) + " ",
+      el("button", { type: "button", class: "secondary", onclick: async () => {
+          const res = await api("DELETE", "/blocks/" + b.id);
+          if (!res.ok) { say(problem(res)); return; }
+          showTeam(b.visitor_name + " may chat again.");
+        }, text: "Unblock" }))))
+      : el("p", { class: "meta", text: "Nobody is blocked." }));
 }
 
 function agentRow(a, admin, say) {

@@ -25,6 +25,7 @@ async function call(method, path, body, auth) {
 function forVisitors(res, fallback) {
   if (!res) return "You seem to be offline. Check your connection and try again.";
   if (res.status === 429) return "That was a lot of messages at once. Wait a moment, then try again.";
+  if (res.status === 403) return "Chat is unavailable.";
   const field = res.data && res.data.error && res.data.error.field;
   const words = {
     visitor_email: "Please check your email address (for example name@example.com), or leave it empty.",

@@ -26,6 +26,7 @@ mod m20261126_000016_search_terms;
 mod m20261206_000017_team;
 mod m20261206_000018_inbox_views;
 mod m20261206_000019_canned_replies;
+mod m20261206_000020_spam;
 pub mod search;
 
 pub struct Migrator;
@@ -53,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000017_team::Migration),
             Box::new(m20261206_000018_inbox_views::Migration),
             Box::new(m20261206_000019_canned_replies::Migration),
+            Box::new(m20261206_000020_spam::Migration),
         ]
     }
 }

@@ -20,6 +20,7 @@ mod invitations;
 mod isolation;
 mod javascript;
 mod misbehaving;
+mod moderation;
 mod openapi;
 mod operations;
 mod pagination;

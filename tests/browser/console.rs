@@ -191,7 +191,7 @@ async fn signing_out_of_the_console_ends_the_session() {
     agent.refresh().await.unwrap();
     wait_text(&agent, "#live", "Live").await;
 
-    click(&agent, "header.top button").await;
+    click(&agent, "#sign-out").await;
     find(&agent, "form.signin").await;
     // The workspace is remembered for next time; the password never is.
     assert_eq!(value_of(&agent, "#workspace").await, t.slug);

@@ -153,3 +153,38 @@ async fn shortcuts_move_through_the_list() {
     find(&agent, "#chat-search").await.send_keys("j").await.unwrap();
     assert_eq!(value_of(&agent, "#chat-search").await, "j");
 }
+
+/// A chat marked as spam leaves the inbox and its visitor is blocked; an
+/// admin lifts the block on the Team page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spam_leaves_the_inbox_and_an_admin_lifts_the_block() {
+    let Some((driver, app, t)) = acme().await else { return };
+    let (chat, visitor) = app
+        .start_chat(
+            &t,
+            json!({"visitor_name": "Buy Now", "visitor_email": "bot@spam.test", "message": "cheap pills"}),
+        )
+        .await;
+    let agent = browser(&driver).await;
+    sign_in(&agent, &app, &t).await;
+    agent.goto(&app.url(&format!("/console#/chats/{chat}"))).await.unwrap();
+    wait_text(&agent, "#messages", "cheap pills").await;
+    agent
+        .execute("window.confirm = () => true; return true", vec![])
+        .await
+        .unwrap();
+    click(&agent, "#spam-chat").await;
+    wait_text(&agent, "#thread", "Marked as spam").await;
+    wait_text(&agent, "#chat-list", "No open chats.").await;
+    assert_eq!(
+        app.visitor_says(&visitor, &chat, "hello?").await.status,
+        reqwest::StatusCode::FORBIDDEN
+    );
+
+    click(&agent, "#team-link").await;
+    wait_text(&agent, "#blocks", "Buy Now").await;
+    screenshot(&agent, "console-team-blocks").await;
+    click(&agent, "#blocks button").await;
+    wait_text(&agent, "#team-message", "Buy Now may chat again.").await;
+    wait_text(&agent, "#blocks", "Nobody is blocked.").await;
+}

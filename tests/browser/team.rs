@@ -55,7 +55,7 @@ async fn an_admin_invites_a_colleague_who_joins_steps_away_and_is_deactivated() 
     wait_text(&colleague, "#live", "Live").await;
 
     // She signs out and in again with her password, then steps away.
-    click(&colleague, "header.top button").await;
+    click(&colleague, "#sign-out").await;
     find(&colleague, "form.signin").await;
     type_into(&colleague, "#workspace", &t.slug).await;
     type_into(&colleague, "#email", "cleo@example.com").await;

@@ -125,6 +125,7 @@ pub async fn chats(
             closed_at: Set(None),
             last_message_preview: Set(None),
             last_message_kind: Set(None),
+            spam: Set(false),
         });
         for m in 0..=messages {
             let (kind, author) = match m {

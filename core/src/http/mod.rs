@@ -11,6 +11,7 @@ mod error;
 mod events;
 mod extract;
 pub mod metrics;
+mod moderation;
 mod pagination;
 mod pipeline;
 mod plugins;
@@ -137,6 +138,7 @@ pub fn router(state: AppState) -> Router {
         .merge(account::router())
         .merge(team::router())
         .merge(canned::router())
+        .merge(moderation::router())
         .merge(chats::router())
         .merge(widget::router())
         .merge(tickets::router())

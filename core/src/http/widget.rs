@@ -82,6 +82,7 @@ pub struct StartChatResponse {
 #[utoipa::path(post, path = "/api/v1/widget/{widget_key}/chats", tag = "widget",
     params(("widget_key" = String, Path)), request_body = StartChatRequest,
     responses((status = 201, description = "Created", body = StartChatResponse), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody), (status = 422, description = "Invalid input; the error names the field", body = ErrorBody),
+        (status = 403, description = "The visitor or their address is blocked: chat is unavailable", body = ErrorBody),
         (status = 429, description = "Too many chats from this address; see Retry-After", body = ErrorBody)))]
 async fn start_chat(
     State(state): State<AppState>,
@@ -120,6 +121,17 @@ async fn start_chat(
             .map(|v| (v, token)),
         None => None,
     };
+    let blocked = state
+        .store
+        .is_blocked(
+            &tenant.id,
+            returning.as_ref().map(|(v, _)| v.id.as_str()),
+            email.as_ref().map(EmailAddress::normalized),
+        )
+        .await?;
+    if blocked {
+        return Err(ApiError::Forbidden("chat is unavailable"));
+    }
     let (chat, visitor_token) = state
         .store
         .start_chat(
@@ -167,7 +179,7 @@ pub struct VisitorMessageRequest {
 /// The visitor sends a message to their open chat.
 #[utoipa::path(post, path = "/api/v1/widget/chats/{chat_id}/messages", tag = "widget",
     security(("visitor_token" = [])), params(("chat_id" = String, Path)), request_body = VisitorMessageRequest,
-    responses((status = 201, description = "Created", body = MessageView), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody), (status = 409, description = "The state of the chat forbids it", body = ErrorBody),
+    responses((status = 201, description = "Created", body = MessageView), (status = 403, description = "The visitor is blocked: chat is unavailable", body = ErrorBody), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody), (status = 409, description = "The state of the chat forbids it", body = ErrorBody),
         (status = 422, description = "Invalid input; the error names the field", body = ErrorBody),
         (status = 429, description = "Too many messages; see Retry-After", body = ErrorBody)))]
 async fn visitor_message(
@@ -178,6 +190,13 @@ async fn visitor_message(
 ) -> Result<(StatusCode, axum::Json<MessageView>), ApiError> {
     state.rates.visitor_message(&visitor.id)?;
     own_chat(&state, &visitor, &chat_id).await?;
+    if state
+        .store
+        .is_blocked(&visitor.tenant_id, Some(&visitor.id), None)
+        .await?
+    {
+        return Err(ApiError::Forbidden("chat is unavailable"));
+    }
     let body = message_body("body", req.body.as_deref().unwrap_or(""))?;
     let new = NewMessage {
         kind: MessageKind::Visitor,

@@ -88,6 +88,7 @@ impl Store {
             closed_at: Set(None),
             last_message_preview: Set(Some(preview(first_message))),
             last_message_kind: Set(Some(MessageKind::Visitor.to_string())),
+            spam: Set(false),
         }
         .insert(&txn)
         .await?;

@@ -146,6 +146,8 @@ pub mod chat {
         /// or `agent`): the inbox's preview and "waiting for a reply".
         pub last_message_preview: Option<String>,
         pub last_message_kind: Option<String>,
+        /// Marked as spam: closed, and out of the lists.
+        pub spam: bool,
     }
     no_relations!();
 }
@@ -473,6 +475,29 @@ pub mod canned_reply {
         pub created_by: String,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+    }
+    no_relations!();
+}
+
+/// A visitor who may not chat with the workspace (by visitor, and by
+/// address when one was known and the agent chose so).
+pub mod visitor_block {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "visitor_blocks")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub tenant_id: String,
+        pub visitor_id: String,
+        pub email_normalized: Option<String>,
+        /// As the visitor gave it, for the admins' list.
+        pub visitor_name: String,
+        /// The chat they were blocked from.
+        pub chat_id: String,
+        pub blocked_by: String,
+        pub created_at: DateTimeUtc,
     }
     no_relations!();
 }

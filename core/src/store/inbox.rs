@@ -54,6 +54,8 @@ impl Store {
     pub async fn list_chats(&self, tenant_id: &str, listing: &ChatListing<'_>) -> StoreResult<Vec<ChatListItem>> {
         let mut query = chat::Entity::find()
             .filter(chat::Column::TenantId.eq(tenant_id))
+            // Spam is closed and out of every list.
+            .filter(chat::Column::Spam.eq(false))
             .limit(listing.limit);
         let status = if listing.longest_waiting {
             Some(ChatStatus::Open)

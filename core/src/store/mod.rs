@@ -19,6 +19,7 @@ mod conversion;
 mod credentials;
 pub mod entities;
 mod inbox;
+mod moderation;
 mod nodelay;
 mod outbox;
 mod plugins;
@@ -48,6 +49,7 @@ pub use entities::{agent::Model as Agent, chat::Model as Chat, message::Model as
 pub use entities::{rating::Model as Rating, requester::Model as Requester, tenant::Model as Tenant};
 pub use entities::{ticket::Model as Ticket, visitor::Model as Visitor};
 pub use inbox::{ChatListItem, ChatListing, InboxCounts};
+pub use moderation::VisitorBlock;
 pub use outbox::{MailKind, MailOutcome, OutboxMail, mail_state};
 pub use plugins::{
     MAX_HISTORY_CHARS, MAX_HISTORY_KEPT, NewFault, PipelineChange, PipelineHookRow, PipelineVersionRow, PluginFaultRow,
