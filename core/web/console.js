@@ -8,6 +8,7 @@ import { api } from "./api.js";
 import { cannedPicker, showReplies } from "./canned.js";
 import { PAGES, el, when } from "./dom.js";
 import { installShortcuts } from "./keys.js";
+import { notify } from "./notify.js";
 import { live } from "./live.js";
 import { showRules } from "./rules.js";
 import { state } from "./state.js";
@@ -211,6 +212,23 @@ function chatItem(c) {
       el("div", { class: "meta" }, c.visitor.name + " · " + when(c.updated_at) + (c.has_ticket ? " · ticket" : ""), waiting)));
 }
 
+// Chats whose visitor wrote last, as of the list's last load: a chat that
+// starts waiting, or waits anew (a later message), rings while the tab is
+// hidden. The first load of a page rings nothing.
+let waitsSeen = null;
+
+function ringForNewWaits(chats, whole) {
+  const now = new Map(chats.filter((c) => c.waiting && c.status === "open").map((c) => [c.id + "@" + c.updated_at, c]));
+  if (waitsSeen) {
+    const fresh = [...now.keys()].filter((k) => !waitsSeen.has(k)).map((k) => now.get(k));
+    if (fresh.length) {
+      const who = fresh[0].visitor.name + (fresh.length > 1 ? " and " + (fresh.length - 1) + " more" : "");
+      notify(who + " waiting for a reply", () => { location.hash = "#/chats/" + fresh[0].id; });
+    }
+  }
+  waitsSeen = whole ? new Set(now.keys()) : new Set([...(waitsSeen || []), ...now.keys()]);
+}
+
 // The title counts the open chats waiting for a reply, all of them (not
 // only those the list shows).
 async function countWaiting() {
@@ -236,6 +254,7 @@ async function loadList(more) {
     return;
   }
   if (!res || !res.ok) return;
+  ringForNewWaits(res.data, !more);
   const items = res.data.map(chatItem);
   if (more) {
     const button = document.getElementById("chats-more");
@@ -460,6 +479,8 @@ async function renderSidebar(chat, fresh) {
 
 function restoreColumns() {
   for (const id of PAGES) { const n = document.getElementById(id); if (n) n.remove(); }
+  const main = document.getElementById("main");
+  if (main) main.classList.remove("wide");
   for (const id of ["thread", "sidebar"]) { const n = document.getElementById(id); if (n) n.hidden = false; }
 }
 

@@ -27,6 +27,7 @@ export const PAGES = ["ticket", "tickets", "rules", "team", "replies"];
 export function showPage(attrs, ...children) {
   for (const id of ["thread", "sidebar"]) { const n = document.getElementById(id); if (n) n.hidden = true; }
   for (const id of PAGES) { const n = document.getElementById(id); if (n) n.remove(); }
+  document.getElementById("main").classList.remove("wide");
   const page = el("article", attrs, ...children);
   document.getElementById("main").append(page);
   return page;

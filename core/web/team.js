@@ -3,6 +3,7 @@
 // invitations), make someone an admin, and deactivate someone who left.
 import { api } from "./api.js";
 import { el, showPage, when } from "./dom.js";
+import { enableDesktop, save, settings } from "./notify.js";
 import { state } from "./state.js";
 
 const problem = (res) => (res.data && res.data.error ? res.data.error.message : "Something went wrong (" + res.status + ").");
@@ -24,7 +25,25 @@ export async function showTeam(notice) {
       el("tbody", {}, agents.data.map((a) => agentRow(a, admin, say)))),
     admin ? inviteForm(say) : null,
     admin ? pendingList(invitations.data, say) : null,
-    admin && blocks.ok ? blockList(blocks.data, say) : null);
+    admin && blocks.ok ? blockList(blocks.data, say) : null,
+    notifications(say));
+}
+
+// This agent's own choice, in this browser: how a hidden console says a
+// visitor is waiting.
+function notifications(say) {
+  const s = settings();
+  const sound = el("input", { id: "notify-sound", type: "checkbox", checked: s.sound, onchange: (e) => save(Object.assign(settings(), { sound: e.target.checked })) });
+  const desktop = el("input", { id: "notify-desktop", type: "checkbox", checked: s.desktop, onchange: async (e) => {
+      if (!e.target.checked) { save(Object.assign(settings(), { desktop: false })); return; }
+      const granted = await enableDesktop();
+      e.target.checked = granted;
+      if (!granted) say("This browser does not allow notifications from this page; its site settings can change that.");
+    } });
+  return el("section", { id: "notifications" },
+    el("h3", { text: "Your notifications (this browser)" }),
+    el("p", {}, el("label", { class: "inline", for: "notify-sound" }, sound, "A sound when a visitor is waiting and this tab is hidden")),
+    el("p", {}, el("label", { class: "inline", for: "notify-desktop" }, desktop, "A desktop notification too")));
 }
 
 // Visitors blocked as spammers, and lifting a block.

@@ -26,6 +26,8 @@ let ticketFilter = { q: "", status: "", assignee: "", sort: "number", breached: 
 
 export async function showTicketList() {
   const page = ticketPage("tickets", el("h2", { text: "Tickets" }), el("p", { role: "status", text: "Loading…" }));
+  // The list takes the whole width: more rows, more columns.
+  document.getElementById("main").classList.add("wide");
   const me = await api("GET", "/auth/session").catch(() => null);
   const myId = me && me.ok && me.data && me.data.agent ? me.data.agent.id : "";
   const status = select("ticket-filter-status", [["", "Any status"], ...STATUSES.map((s) => [s])], ticketFilter.status, statusLabel);
@@ -59,7 +61,8 @@ export async function showTicketList() {
     if (append) rows.append(...found); else rows.replaceChildren(...found);
     next = res.next;
     more.hidden = !next;
-    note.textContent = rows.children.length ? "" : "No tickets match.";
+    const n = rows.children.length;
+    note.textContent = n ? (n === 1 ? "1 ticket" : n + " tickets") + (next ? " shown; more below." : ".") : "No tickets match.";
   };
   const reload = () => {
     ticketFilter = { q: search.value.trim(), status: status.value, assignee: mine.checked ? myId : "", sort: sort.value, breached: breached.checked };

@@ -232,8 +232,8 @@ async fn an_agent_reaches_the_120th_chat_and_sees_what_is_unread() {
     screenshot(&agent, "console-inbox-120th-chat").await;
 
     // Visitor 1 writes again: their chat comes first, with the new words.
-    agent.goto(&app.url("/console#/tickets")).await.unwrap();
-    find(&agent, "#tickets").await;
+    agent.goto(&app.url("/console#/team")).await.unwrap();
+    find(&agent, "#team").await;
     app.visitor_says(&oldest_token, &oldest, "Anyone there?").await;
     wait_text(&agent, "#chat-list li:first-child", "Anyone there?").await;
     let unread = find(&agent, "#chat-list li:first-child")

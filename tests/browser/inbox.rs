@@ -188,3 +188,68 @@ async fn spam_leaves_the_inbox_and_an_admin_lifts_the_block() {
     wait_text(&agent, "#team-message", "Buy Now may chat again.").await;
     wait_text(&agent, "#blocks", "Nobody is blocked.").await;
 }
+
+/// While the console's tab is hidden, a visitor who starts waiting rings
+/// and shows a desktop notification naming them (the agent turned it on);
+/// clicking it opens their chat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hidden_console_notifies_of_a_waiting_visitor() {
+    let Some((driver, app, t)) = acme().await else { return };
+    let agent = browser(&driver).await;
+    sign_in(&agent, &app, &t).await;
+    click(&agent, "#team-link").await;
+    find(&agent, "#notifications").await;
+    assert_every_field_is_labelled(&agent).await;
+    // The browser's side, stood in for: the tab is hidden, notifications
+    // are allowed, and each one shown is kept where the test can read it.
+    agent
+        .execute(
+            "Object.defineProperty(document, 'visibilityState', { get: () => 'hidden' });
+             window.shown = [];
+             window.Notification = function (title, options) { window.shown.push(options.body); window.lastShown = this; };
+             window.Notification.permission = 'granted';
+             window.Notification.prototype.close = function () {};
+             window.Notification.requestPermission = async () => 'granted';
+             return true",
+            vec![],
+        )
+        .await
+        .unwrap();
+    click(&agent, "#notify-desktop").await;
+    eventually("desktop notifications turned on", async || {
+        find(&agent, "#notify-desktop")
+            .await
+            .prop("checked")
+            .await
+            .ok()
+            .flatten()
+            .as_deref()
+            == Some("true")
+    })
+    .await;
+
+    let (chat, _) = app
+        .start_chat(&t, json!({"visitor_name": "Grace Hopper", "message": "Hello?"}))
+        .await;
+    eventually("a notification named Grace", async || {
+        agent
+            .execute("return window.shown.join('|')", vec![])
+            .await
+            .is_ok_and(|v| {
+                v.as_str()
+                    .is_some_and(|s| s.contains("Grace Hopper waiting for a reply"))
+            })
+    })
+    .await;
+    let shown = agent.execute("return window.shown.join('|')", vec![]).await.unwrap();
+    assert!(
+        !shown.as_str().unwrap().contains("Hello?"),
+        "the message stays private: {shown}"
+    );
+    agent
+        .execute("window.lastShown.onclick(); return true", vec![])
+        .await
+        .unwrap();
+    wait_text(&agent, "#messages", "Hello?").await;
+    assert!(agent.current_url().await.unwrap().as_str().ends_with(&chat));
+}

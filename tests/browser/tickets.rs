@@ -147,6 +147,9 @@ async fn an_agent_works_a_converted_ticket_to_solved() {
     click(&agent, "#tickets-link").await;
     choose(&agent, "#ticket-filter-status", "solved").await;
     wait_text(&agent, "#ticket-rows", "TK-1001").await;
+    // The list has the whole width, and says how many it shows.
+    wait_text(&agent, "#tickets-status", "1 ticket.").await;
+    assert!(!find(&agent, "nav.chats").await.is_displayed().await.unwrap());
     // and by a word of its internal comment; a word of no ticket finds none.
     type_into(&agent, "#ticket-search", "r-77").await;
     wait_text(&agent, "#ticket-rows", "TK-1001").await;
