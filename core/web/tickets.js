@@ -133,17 +133,16 @@ export async function refreshTicket(number) {
       el("button", { type: "button", class: "secondary", id: "ticket-reload", onclick: () => showTicket(number), text: "Reload" }));
     return;
   }
-  const body = document.getElementById("comment-body");
-  const draft = body ? [body.value, body.selectionStart, body.selectionEnd, document.activeElement === body] : null;
+  // The composer stays the very same node (its draft, caret and mode, and
+  // keys typed meanwhile); only the rest is drawn again.
+  const composer = document.getElementById("comment-form");
+  const typing = composer && composer.contains(document.activeElement) ? document.activeElement : null;
   const said = (document.getElementById("ticket-message") || {}).textContent || "";
   renderTicket(page, t, agents.ok ? agents.data : []);
   document.getElementById("ticket-message").textContent = said;
-  const again = document.getElementById("comment-body");
-  if (draft && again) {
-    again.value = draft[0];
-    again.setSelectionRange(draft[1], draft[2]);
-    if (draft[3]) again.focus();
-  }
+  const fresh = document.getElementById("comment-form");
+  if (composer && fresh) fresh.replaceWith(composer);
+  if (typing) typing.focus();
 }
 
 function renderTicket(page, t, agents) {

@@ -96,14 +96,42 @@ pub(crate) async fn value_of(c: &Client, css: &str) -> String {
     find(c, css).await.prop("value").await.unwrap().unwrap_or_default()
 }
 
+/// Clicks the element at `css`. Pages redraw live (a ticket's page when
+/// its mail goes out), so an element found a moment before may be gone:
+/// it is looked for again, for ten seconds at most.
 pub(crate) async fn click(c: &Client, css: &str) {
-    find(c, css).await.click().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match find(c, css).await.click().await {
+            Ok(()) => return,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("clicking {css} again: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("cannot click {css}: {e}"),
+        }
+    }
 }
 
+/// Replaces the text of the field at `css` with `text` (looked for again
+/// if a live redraw replaced it, as `click` does).
 pub(crate) async fn type_into(c: &Client, css: &str, text: &str) {
-    let e = find(c, css).await;
-    e.clear().await.unwrap();
-    e.send_keys(text).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let e = find(c, css).await;
+        let typed = async {
+            e.clear().await?;
+            e.send_keys(text).await
+        };
+        match typed.await {
+            Ok(()) => return,
+            Err(err) if Instant::now() < deadline => {
+                eprintln!("typing into {css} again: {err}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(err) => panic!("cannot type into {css}: {err}"),
+        }
+    }
 }
 
 pub(crate) const PASSWORD: &str = "correct horse battery staple";

@@ -189,11 +189,7 @@ async fn a_missed_target_stands_out_on_the_ticket_page() {
     )
     .await;
     let agent = browser(&driver).await;
-    sign_in(&agent, &app, &t).await;
-    agent
-        .goto(&app.url(&format!("/console#/tickets/{number}")))
-        .await
-        .unwrap();
+    open_ticket(&agent, &app, &t, &number).await;
     wait_text(&agent, "#ticket-due", "first response target missed").await;
     wait_attr(&agent, "#ticket-due", "class", "breached").await;
     screenshot(&agent, "console-ticket-missed-target").await;
@@ -208,11 +204,7 @@ async fn a_stale_save_is_refused_with_a_notice() {
     let ben = app.agent(&t, "Ben").await;
     let number = app.converted(&t, "grace@example.com").await;
     let agent = browser(&driver).await;
-    sign_in(&agent, &app, &t).await;
-    agent
-        .goto(&app.url(&format!("/console#/tickets/{number}")))
-        .await
-        .unwrap();
+    open_ticket(&agent, &app, &t, &number).await;
     wait_text(&agent, "#ticket-status-text", "in progress").await;
     // Ada picks a status; before she saves, Ben solves the ticket. Her
     // unsaved choice stays, and the page says the ticket changed.
@@ -248,11 +240,7 @@ async fn a_ticket_page_updates_live_and_keeps_the_draft() {
     let ben = app.agent(&t, "Ben").await;
     let number = app.converted(&t, "grace@example.com").await;
     let agent = browser(&driver).await;
-    sign_in(&agent, &app, &t).await;
-    agent
-        .goto(&app.url(&format!("/console#/tickets/{number}")))
-        .await
-        .unwrap();
+    open_ticket(&agent, &app, &t, &number).await;
     wait_text(&agent, "#ticket-status-text", "in progress").await;
     type_into(&agent, "#comment-body", "Dear Grace, half a thought").await;
 
@@ -270,4 +258,13 @@ async fn a_ticket_page_updates_live_and_keeps_the_draft() {
     assert_eq!(value_of(&agent, "#comment-body").await, "Dear Grace, half a thought");
     let focused = agent.execute("return document.activeElement.id", vec![]).await.unwrap();
     assert_eq!(focused, json!("comment-body"));
+}
+
+/// Signs the admin in and opens ticket `number`'s page.
+async fn open_ticket(agent: &fantoccini::Client, app: &TestApp, t: &threadline_tests::TestTenant, number: &str) {
+    sign_in(agent, app, t).await;
+    agent
+        .goto(&app.url(&format!("/console#/tickets/{number}")))
+        .await
+        .unwrap();
 }
