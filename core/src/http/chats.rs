@@ -173,14 +173,9 @@ async fn inbox_counts(
 pub struct ChatAssignment {
     /// An active agent of the workspace (the caller's own id takes the
     /// chat), or `null` for nobody.
-    #[serde(default, deserialize_with = "given")]
+    #[serde(default, deserialize_with = "super::extract::given")]
     #[schema(required = true, value_type = Option<String>)]
     assignee_id: Option<Option<String>>,
-}
-
-/// Tells `null` (`Some(None)`) from a field left out (`None`).
-fn given<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
 }
 
 /// Gives an open chat to an agent (assign, take, transfer) or to nobody.

@@ -169,3 +169,14 @@ where
         }
     }
 }
+
+/// For `#[serde(default, deserialize_with = "…::given")]` on an
+/// `Option<Option<T>>`: tells a field given as `null` (`Some(None)`) from
+/// one left out (`None`), for the bodies where `null` means "clear it".
+pub(super) fn given<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}

@@ -74,27 +74,22 @@ pub struct SettingsUpdate {
     time_zone: Option<String>,
     /// Minutes from a chat's start to its first response, 1 to 525,600;
     /// `null` removes the target.
-    #[serde(default, deserialize_with = "some_value")]
+    #[serde(default, deserialize_with = "super::extract::given")]
     #[schema(value_type = Option<i32>)]
     sla_first_response_minutes: Option<Option<i64>>,
     /// Minutes from a chat's start to its ticket being solved.
-    #[serde(default, deserialize_with = "some_value")]
+    #[serde(default, deserialize_with = "super::extract::given")]
     #[schema(value_type = Option<i32>)]
     sla_resolution_minutes: Option<Option<i64>>,
     /// Up to 100 characters on one line; `null` goes back to the
     /// workspace's name.
-    #[serde(default, deserialize_with = "some_value")]
+    #[serde(default, deserialize_with = "super::extract::given")]
     #[schema(value_type = Option<String>)]
     sender_name: Option<Option<String>>,
     /// An e-mail address; `null` removes it.
-    #[serde(default, deserialize_with = "some_value")]
+    #[serde(default, deserialize_with = "super::extract::given")]
     #[schema(value_type = Option<String>)]
     reply_to: Option<Option<String>>,
-}
-
-/// Tells a value given as `null` (`Some(None)`) from one left out.
-fn some_value<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 fn minutes(field: &'static str, v: Option<i64>) -> Result<Option<i32>, InvalidInput> {

@@ -265,7 +265,7 @@ pub struct TicketUpdate {
     /// but `closed` may become any other; a closed ticket cannot change.
     status: Option<String>,
     /// An agent of the workspace, or `null` to unassign.
-    #[serde(default, deserialize_with = "some")]
+    #[serde(default, deserialize_with = "super::extract::given")]
     #[schema(value_type = Option<String>)]
     assignee_id: Option<Option<String>>,
     /// `low`, `normal`, `high` or `urgent`.
@@ -282,11 +282,6 @@ pub struct TicketUpdate {
     /// (409, naming who changed what). Left out, the change applies
     /// regardless.
     seen_at: Option<DateTime<Utc>>,
-}
-
-/// Tells a field given as `null` (`Some(None)`) from one left out (`None`).
-fn some<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
 }
 
 /// Works a ticket: its status, assignee and priority. Every change is kept
