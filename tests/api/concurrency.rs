@@ -125,7 +125,7 @@ async fn a_message_racing_a_conversion_never_breaks_it(app: TestApp) {
         let conv_path = format!("/api/v1/chats/{chat}/conversion");
         let (conv, msgs) = tokio::join!(
             app.post(&conv_path, &t.admin.token, json!({"visitor_email": "grace@navy.mil"})),
-            join_all((0..5).map(|i| app.post(&msg_path, &visitor, json!({"body": format!("ping {i}")}))))
+            join_all((0..12).map(|i| app.post(&msg_path, &visitor, json!({"body": format!("ping {i}")}))))
         );
         assert_eq!(conv.status, StatusCode::CREATED, "{:?}", conv.body);
         for m in &msgs {

@@ -21,7 +21,12 @@ use crate::store::{
 use hooks::{FaultLog, HookProvider, Hooks};
 
 /// How often a conversion redoes its snapshot when the chat keeps changing.
-const MAX_ATTEMPTS: usize = 5;
+/// Each stale attempt means another write landed on the chat, and a chat's
+/// writes are bounded by its visitor's message bucket (a burst of 30 by
+/// default) and its agents' own messages: a visitor typing in a burst while
+/// the agent converts must not make the conversion fail, so the bound sits
+/// above one full burst. Five (the old bound) lost to five quick messages.
+const MAX_ATTEMPTS: usize = 48;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConversionError {
