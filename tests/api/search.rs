@@ -15,6 +15,7 @@ on_both_databases!(
     search_results_come_a_page_at_a_time,
     a_search_without_words_is_a_422,
     chats_and_tickets_written_before_search_existed_are_found,
+    a_ticket_is_found_by_the_words_of_its_chat,
 );
 
 /// The ids (chats) or numbers (tickets) a list returns.
@@ -308,6 +309,55 @@ async fn chats_and_tickets_written_before_search_existed_are_found(app: TestApp)
     }
     let body: Value = app.get("/api/v1/chats?q=converted", token).await.body;
     assert_eq!(body, json!([]), "system lines are not indexed by the backfill either");
+}
+
+async fn a_ticket_is_found_by_the_words_of_its_chat(app: TestApp) {
+    // Seven of ten chats say "damaged item"; each becomes a ticket whose
+    // subject does not say so. The search finds exactly those seven, and
+    // every word must match somewhere (ticket or transcript).
+    let t = app.tenant("Acme").await;
+    let token = &t.admin.token;
+    let mut damaged = Vec::new();
+    for i in 0..10 {
+        let said = if i < 7 {
+            "My order came as a damaged item"
+        } else {
+            "Where is my order?"
+        };
+        let (chat, _) = chat_from(&app, &t, &format!("Visitor {i}"), None, None, said).await;
+        let r = app
+            .convert(
+                token,
+                &chat,
+                json!({"visitor_email": format!("v{i}@example.com"), "subject": format!("Order {i}")}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        if i < 7 {
+            damaged.push(r.body["number"].as_str().unwrap().to_owned());
+        }
+    }
+    damaged.reverse(); // newest number first
+    assert_eq!(found(&app, token, "/api/v1/tickets?q=damaged").await, damaged);
+    assert_eq!(found(&app, token, "/api/v1/tickets?q=damag%20item").await, damaged);
+    // One word from the ticket (its requester), one from the transcript.
+    assert_eq!(
+        found(&app, token, "/api/v1/tickets?q=v3%40example.com%20damaged").await,
+        [damaged[3].clone()]
+    );
+    assert!(
+        found(&app, token, "/api/v1/tickets?q=v8%40example.com%20damaged")
+            .await
+            .is_empty(),
+        "v8's chat never said it"
+    );
+    // Another workspace's transcripts find nothing here.
+    let other = app.tenant("Other").await;
+    assert!(
+        found(&app, &other.admin.token, "/api/v1/tickets?q=damaged")
+            .await
+            .is_empty()
+    );
 }
 
 /// A search word is one range of the index's key within the workspace, not

@@ -4,7 +4,7 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use super::conversion::{custom_json, tags_json};
@@ -136,9 +136,19 @@ impl TicketFilter {
         if let Some(requester) = &self.requester_id {
             query = query.filter(ticket::Column::RequesterId.eq(requester.as_str()));
         }
+        // A word may be in the ticket (subject, requester, comments) or in
+        // the chat it came from (the transcript): the chat's own index
+        // answers for the transcript, so a conversion writes no more terms.
         for term in self.search.as_ref().map(SearchQuery::terms).unwrap_or_default() {
-            query =
-                query.filter(ticket::Column::Id.in_subquery(search::matching(SearchIndex::Tickets, tenant_id, term)));
+            query = query.filter(
+                Condition::any()
+                    .add(ticket::Column::Id.in_subquery(search::matching(SearchIndex::Tickets, tenant_id, term)))
+                    .add(ticket::Column::OriginChatId.in_subquery(search::matching(
+                        SearchIndex::Chats,
+                        tenant_id,
+                        term,
+                    ))),
+            );
         }
         query
     }
