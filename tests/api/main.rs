@@ -4,6 +4,7 @@
 
 mod auth;
 mod authoring;
+mod by_hand;
 mod canned;
 mod chats;
 mod comments;

@@ -5,7 +5,10 @@
 //! the snapshot; if it moved on (a new message arrived), the pipeline takes a
 //! new snapshot and runs the hooks again.
 
+mod by_hand;
 pub mod hooks;
+
+pub use by_hand::{Made, NewTicket};
 
 use chrono::{DateTime, Utc};
 
@@ -384,7 +387,7 @@ async fn plan_with(
 /// The conversion's receipt, one entry a hook in pipeline order: what the
 /// plugin host noted, the agent's own subject, or the native rule that ran
 /// where no plugin did.
-fn receipt(hooks: &Hooks, log: &FaultLog, typed_subject: bool) -> Vec<Receipt> {
+pub(super) fn receipt(hooks: &Hooks, log: &FaultLog, typed_subject: bool) -> Vec<Receipt> {
     let noted = log.receipts();
     let steps = [
         (HookKind::Subject, hooks.subject.name()),
@@ -430,7 +433,7 @@ fn parse_input(input: &ConvertInput) -> Result<(EmailAddress, Option<Subject>), 
     Ok((email, subject))
 }
 
-fn fault(hook: HookKind, plugin: &str, reason: &str) -> HookFault {
+pub(super) fn fault(hook: HookKind, plugin: &str, reason: &str) -> HookFault {
     HookFault {
         hook,
         plugin: plugin.to_owned(),

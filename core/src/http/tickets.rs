@@ -15,14 +15,17 @@ use super::error::{ApiError, ErrorBody, OrNotFound};
 use super::extract::{ApiJson, AuthAgent};
 use super::pagination;
 use super::views::{AgentRef, CommentView, TicketView};
+use crate::conversion::NewTicket;
 use crate::domain::hooks::{Priority, TicketFields};
-use crate::domain::{InvalidInput, SearchQuery, TicketNumber, TicketStatus, message_body};
+use crate::domain::{
+    EmailAddress, InvalidInput, SearchQuery, Subject, TicketNumber, TicketStatus, message_body, single_line,
+};
 use crate::realtime::Event;
 use crate::store::{Agent, Requester, TicketChange, TicketFilter};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_tickets))
+        .routes(routes!(list_tickets, create_ticket))
         .routes(routes!(get_ticket, patch_ticket))
         .routes(routes!(add_comment))
 }
@@ -178,6 +181,83 @@ fn due_cursor(raw: &str) -> Option<(chrono::DateTime<chrono::Utc>, i64)> {
     let (micros, number) = raw.split_once('.')?;
     let due = chrono::DateTime::from_timestamp_micros(micros.parse().ok()?)?;
     Some((due, number.parse().ok()?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTicketRequest {
+    /// Required: the requester's address (found in the workspace, or a new
+    /// requester).
+    #[schema(required = true, value_type = String, format = Email, max_length = 254)]
+    requester_email: Option<String>,
+    /// A new requester's name (up to 100 characters); by default the part
+    /// of the address before `@`. A known requester keeps theirs.
+    requester_name: Option<String>,
+    /// Required, 1 to 255 characters.
+    #[schema(required = true, value_type = String, max_length = 255)]
+    subject: Option<String>,
+    /// Required, 1 to 10,000 characters: the ticket's description.
+    #[schema(required = true, value_type = String)]
+    body: Option<String>,
+    /// `low`, `normal`, `high` or `urgent`; wins over the fields hook's.
+    priority: Option<String>,
+    /// An active agent of the workspace; without it the assignment hook
+    /// picks.
+    assignee_id: Option<String>,
+    /// `true`: the body is also mailed to the requester, as the ticket's
+    /// first public reply. `false` (the default) mails nothing.
+    #[serde(default)]
+    notify: bool,
+}
+
+/// Makes a ticket by hand (no chat behind it): open, its assignee from the
+/// request or the workspace's assignment hook, its fields from the fields
+/// hook, numbered on from the workspace's counter.
+#[utoipa::path(post, path = "/api/v1/tickets", tag = "tickets", security(("agent_token" = [])), request_body = NewTicketRequest,
+    responses((status = 201, description = "Created", body = TicketView),
+        (status = 422, description = "Invalid input, or a plugin failed; the error names the field or the plugin", body = ErrorBody)))]
+async fn create_ticket(
+    State(state): State<AppState>,
+    AuthAgent(agent): AuthAgent,
+    ApiJson(req): ApiJson<NewTicketRequest>,
+) -> Result<(StatusCode, axum::Json<TicketView>), ApiError> {
+    let requester_email = EmailAddress::parse("requester_email", req.requester_email.as_deref().unwrap_or(""))?;
+    let requester_name = match req.requester_name.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(name) => Some(single_line("requester_name", name, 100)?),
+    };
+    let subject = Subject::parse_optional("subject", req.subject.as_deref())?
+        .ok_or_else(|| InvalidInput::new("subject", "subject is required"))?;
+    let body = message_body("body", req.body.as_deref().unwrap_or(""))?;
+    let priority = match req.priority.as_deref() {
+        None => None,
+        Some(p) => Some(
+            Priority::parse(p)
+                .ok_or_else(|| InvalidInput::new("priority", "priority must be low, normal, high or urgent"))?,
+        ),
+    };
+    let new = NewTicket {
+        requester_email,
+        requester_name,
+        subject,
+        body,
+        priority,
+        assignee_id: req.assignee_id,
+        notify: req.notify,
+    };
+    let made = state.pipeline.create_ticket(&agent.tenant_id, &agent, new).await?;
+    if made.reply.as_ref().is_some_and(|(_, mail)| mail.is_some()) {
+        state.mailer.wake();
+    }
+    let number = TicketNumber(made.ticket.number).to_string();
+    state
+        .bus
+        .publish(Event::ticket_updated(&agent.tenant_id, &number))
+        .await;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(with_activity(&state, made.ticket).await?),
+    ))
 }
 
 /// A ticket by its number (`TK-1001`), with its "Originated from chat" link.

@@ -149,6 +149,8 @@ pub struct TicketView {
     pub first_response_at: Option<DateTime<Utc>>,
     pub summary: Option<String>,
     pub origin: Option<OriginView>,
+    /// Where it began: `chat` (converted) or `agent` (made by hand).
+    pub channel: String,
     /// `low`, `normal` (the default), `high` or `urgent`.
     pub priority: String,
     /// Lowercase tags, as the fields hook set them.
@@ -322,6 +324,7 @@ impl TicketView {
             },
             first_response_at: ticket.first_response_at,
             summary: ticket.summary,
+            channel: ticket.channel,
             origin: ticket.origin_chat_id.map(|chat_id| OriginView {
                 url: format!("/api/v1/chats/{chat_id}"),
                 chat_id,

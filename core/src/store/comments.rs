@@ -3,7 +3,9 @@
 
 use chrono::{SubsecRound, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 
 use super::entities::{mail_outbox, requester, tenant, ticket, ticket_comment};
 use super::outbox::{self, MailKind, NewMail, OutboxMail};
@@ -39,68 +41,7 @@ impl Store {
                 TicketNumber(number)
             )));
         }
-        let now = Utc::now().trunc_subsecs(6);
-        let comment = ticket_comment::ActiveModel {
-            id: Set(new_id()),
-            tenant_id: Set(tenant_id.to_owned()),
-            ticket_id: Set(ticket.id.clone()),
-            author_id: Set(agent.id.clone()),
-            author_name: Set(agent.name.clone()),
-            body: Set(body.to_owned()),
-            internal: Set(internal),
-            created_at: Set(now),
-        }
-        .insert(&txn)
-        .await?;
-        super::index_terms(&txn, SearchIndex::Tickets, tenant_id, &ticket.id, [body]).await?;
-        let mut update = ticket::Entity::update_many()
-            .filter(ticket::Column::Id.eq(&ticket.id))
-            .col_expr(ticket::Column::UpdatedAt, Expr::value(now));
-        let mut queued = None;
-        if !internal {
-            if ticket.first_response_at.is_none() {
-                // The first response target is met: the resolution's is next.
-                let mut clock = super::tickets::sla_clock(&ticket, ticket.solved_at);
-                clock.first_response_at = Some(now);
-                let due = ticket
-                    .status
-                    .parse::<TicketStatus>()
-                    .ok()
-                    .and_then(|s| clock.next_due(s));
-                update = update
-                    .col_expr(ticket::Column::FirstResponseAt, Expr::value(now))
-                    .col_expr(ticket::Column::DueAt, Expr::value(due));
-            }
-            let requester = requester::Entity::find_by_id(&ticket.requester_id)
-                .filter(requester::Column::TenantId.eq(tenant_id))
-                .one(&txn)
-                .await?
-                .ok_or(StoreError::NotFound)?;
-            let workspace = tenant::Entity::find_by_id(tenant_id)
-                .one(&txn)
-                .await?
-                .ok_or(StoreError::NotFound)?;
-            let m = mail::reply(
-                &comment.id,
-                TicketNumber(number),
-                &ticket.subject,
-                body,
-                &agent.name,
-                outbox::sender_name(&workspace),
-            );
-            let mail = NewMail {
-                kind: MailKind::Reply,
-                comment_id: Some(comment.id.clone()),
-                to_address: requester.email,
-                to_name: requester.name,
-                from_name: m.from_name,
-                subject: m.subject,
-                body: m.body,
-                message_id: m.message_id,
-            };
-            queued = Some(outbox::queue(&txn, &workspace, mail).await?);
-        }
-        update.exec(&txn).await?;
+        let (comment, queued) = write_comment(&txn, &ticket, agent, body, internal).await?;
         let ticket = ticket::Entity::find_by_id(&ticket.id)
             .one(&txn)
             .await?
@@ -146,4 +87,79 @@ impl Store {
             })
             .collect())
     }
+}
+
+/// Writes a comment on `ticket` (read in `txn`, which holds its row): the
+/// comment, its search words, the ticket's `updated_at` and, for a public
+/// one, its first response and a mail to the requester in the outbox.
+pub(super) async fn write_comment(
+    txn: &DatabaseTransaction,
+    ticket: &Ticket,
+    agent: &Agent,
+    body: &str,
+    internal: bool,
+) -> StoreResult<(Comment, Option<OutboxMail>)> {
+    let now = Utc::now().trunc_subsecs(6);
+    let comment = ticket_comment::ActiveModel {
+        id: Set(new_id()),
+        tenant_id: Set(ticket.tenant_id.clone()),
+        ticket_id: Set(ticket.id.clone()),
+        author_id: Set(agent.id.clone()),
+        author_name: Set(agent.name.clone()),
+        body: Set(body.to_owned()),
+        internal: Set(internal),
+        created_at: Set(now),
+    }
+    .insert(txn)
+    .await?;
+    super::index_terms(txn, SearchIndex::Tickets, &ticket.tenant_id, &ticket.id, [body]).await?;
+    let mut update = ticket::Entity::update_many()
+        .filter(ticket::Column::Id.eq(&ticket.id))
+        .col_expr(ticket::Column::UpdatedAt, Expr::value(now));
+    let mut queued = None;
+    if !internal {
+        if ticket.first_response_at.is_none() {
+            // The first response target is met: the resolution's is next.
+            let mut clock = super::tickets::sla_clock(&ticket, ticket.solved_at);
+            clock.first_response_at = Some(now);
+            let due = ticket
+                .status
+                .parse::<TicketStatus>()
+                .ok()
+                .and_then(|s| clock.next_due(s));
+            update = update
+                .col_expr(ticket::Column::FirstResponseAt, Expr::value(now))
+                .col_expr(ticket::Column::DueAt, Expr::value(due));
+        }
+        let requester = requester::Entity::find_by_id(&ticket.requester_id)
+            .filter(requester::Column::TenantId.eq(&ticket.tenant_id))
+            .one(txn)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let workspace = tenant::Entity::find_by_id(&ticket.tenant_id)
+            .one(txn)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let m = mail::reply(
+            &comment.id,
+            TicketNumber(ticket.number),
+            &ticket.subject,
+            body,
+            &agent.name,
+            outbox::sender_name(&workspace),
+        );
+        let mail = NewMail {
+            kind: MailKind::Reply,
+            comment_id: Some(comment.id.clone()),
+            to_address: requester.email,
+            to_name: requester.name,
+            from_name: m.from_name,
+            subject: m.subject,
+            body: m.body,
+            message_id: m.message_id,
+        };
+        queued = Some(outbox::queue(txn, &workspace, mail).await?);
+    }
+    update.exec(txn).await?;
+    Ok((comment, queued))
 }

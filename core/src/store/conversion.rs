@@ -445,6 +445,7 @@ fn new_ticket(c: &ConversionCommit, id: String, number: i64, requester: &Request
         resolution_due_at: c.resolution_due_at,
         solved_at: None,
         due_at: c.due_at,
+        channel: "chat".to_owned(),
     }
 }
 

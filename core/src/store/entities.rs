@@ -225,6 +225,8 @@ pub mod ticket {
         /// The next target still to meet (none once solved): the list's
         /// "sort by due".
         pub due_at: Option<DateTimeUtc>,
+        /// Where it began: `chat` (converted) or `agent` (made by hand).
+        pub channel: String,
     }
     no_relations!();
 }

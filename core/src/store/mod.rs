@@ -12,6 +12,7 @@
 //! pool; row locks taken by the first `UPDATE` of each transaction order
 //! the writers.
 
+mod by_hand;
 mod canned;
 mod chats;
 mod comments;
@@ -40,6 +41,7 @@ use sha2::{Digest, Sha256};
 use threadline_migrations::Migrator;
 use threadline_migrations::sea_orm_migration::MigratorTrait;
 
+pub use by_hand::HandTicket;
 pub use canned::{CannedReply, MAX_CANNED_REPLIES};
 pub use chats::NewMessage;
 pub use comments::{Comment, MAX_COMMENTS_SHOWN};

@@ -1,0 +1,154 @@
+//! Tickets made by hand in the console (no chat behind them): the
+//! workspace the hooks run on, and the one transaction that writes the
+//! ticket.
+
+use chrono::{DateTime, SubsecRound, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use threadline_migrations::search::{self, SearchIndex};
+
+use super::comments::{Comment, write_comment};
+use super::conversion::{custom_json, tags_json};
+use super::entities::{agent, requester, tenant, ticket};
+use super::outbox::OutboxMail;
+use super::plugins::candidate;
+use super::{Agent, Requester, Store, StoreError, StoreResult, Tenant, Ticket, new_id};
+use crate::domain::hooks::{HookCandidate, TicketFields};
+use crate::domain::{EmailAddress, TicketStatus};
+
+/// A ticket an agent makes by hand, its hooks already run.
+#[derive(Debug, Clone)]
+pub struct HandTicket {
+    pub id: String,
+    pub tenant_id: String,
+    pub subject: String,
+    pub body: String,
+    pub requester_email: EmailAddress,
+    /// Used when the requester is new; a known requester keeps their name.
+    pub requester_name: String,
+    pub assignee_id: Option<String>,
+    pub fields: TicketFields,
+    pub receipt: String,
+    pub first_response_due_at: Option<DateTime<Utc>>,
+    pub resolution_due_at: Option<DateTime<Utc>>,
+    /// Mail the body to the requester, as the ticket's first public reply.
+    pub notify: bool,
+}
+
+impl Store {
+    /// The workspace and the agents in its assignment pool (active ones,
+    /// oldest first, as a conversion's snapshot has them).
+    pub async fn workspace_for_hooks(&self, tenant_id: &str) -> StoreResult<(Tenant, Vec<HookCandidate>)> {
+        let tenant = tenant::Entity::find_by_id(tenant_id)
+            .one(&self.db)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let agents = agent::Entity::find()
+            .filter(agent::Column::TenantId.eq(tenant_id))
+            .filter(agent::Column::Active.eq(true))
+            .order_by_asc(agent::Column::CreatedAt)
+            .order_by_asc(agent::Column::Id)
+            .all(&self.db)
+            .await?;
+        Ok((tenant, agents.into_iter().map(candidate).collect()))
+    }
+
+    /// Writes `t` by `agent` in one transaction: the requester (found by
+    /// address or created), the next number, the ticket (open), its search
+    /// words and, if asked, the body as its first public reply, queued for
+    /// the requester.
+    pub async fn create_ticket_by_hand(
+        &self,
+        t: &HandTicket,
+        agent: &Agent,
+    ) -> StoreResult<(Ticket, Requester, Option<(Comment, Option<OutboxMail>)>)> {
+        let now = Utc::now().trunc_subsecs(6);
+        let txn = self.write_txn().await?;
+        let requester = requester::Entity::insert(requester::ActiveModel {
+            id: Set(new_id()),
+            tenant_id: Set(t.tenant_id.clone()),
+            email: Set(t.requester_email.as_str().to_owned()),
+            email_normalized: Set(t.requester_email.normalized().to_owned()),
+            name: Set(t.requester_name.clone()),
+            created_at: Set(now),
+        })
+        .on_conflict(
+            OnConflict::columns([requester::Column::TenantId, requester::Column::EmailNormalized])
+                .update_column(requester::Column::EmailNormalized)
+                .to_owned(),
+        )
+        .exec_with_returning(&txn)
+        .await?;
+        // The counter's row lock orders the workspace's new tickets; it is
+        // taken last, as a conversion takes it.
+        let number = tenant::Entity::update_many()
+            .col_expr(
+                tenant::Column::NextTicketNumber,
+                Expr::col(tenant::Column::NextTicketNumber).add(1),
+            )
+            .filter(tenant::Column::Id.eq(&t.tenant_id))
+            .exec_with_returning(&txn)
+            .await?
+            .pop()
+            .ok_or(StoreError::NotFound)?
+            .next_ticket_number
+            - 1;
+        let status = TicketStatus::Open;
+        let clock = crate::domain::sla::Clock {
+            first_response_due_at: t.first_response_due_at,
+            resolution_due_at: t.resolution_due_at,
+            first_response_at: None,
+            solved_at: None,
+        };
+        let ticket = Ticket {
+            id: t.id.clone(),
+            tenant_id: t.tenant_id.clone(),
+            number,
+            subject: t.subject.clone(),
+            description: t.body.clone(),
+            status: status.to_string(),
+            assignee_id: t.assignee_id.clone(),
+            requester_id: requester.id.clone(),
+            first_response_at: None,
+            origin_chat_id: None,
+            summary: None,
+            created_at: now,
+            updated_at: now,
+            priority: t.fields.priority.unwrap_or_default().as_str().to_owned(),
+            tags: tags_json(&t.fields),
+            custom_fields: custom_json(&t.fields),
+            receipt: t.receipt.clone(),
+            first_response_due_at: t.first_response_due_at,
+            resolution_due_at: t.resolution_due_at,
+            solved_at: None,
+            due_at: clock.next_due(status),
+            channel: "agent".to_owned(),
+        };
+        ticket::Entity::insert(ticket::ActiveModel::from(ticket.clone()))
+            .exec_without_returning(&txn)
+            .await?;
+        let number_text = number.to_string();
+        let terms = search::terms([
+            t.subject.as_str(),
+            requester.name.as_str(),
+            requester.email.as_str(),
+            t.body.as_str(),
+            number_text.as_str(),
+        ]);
+        let backend = txn.get_database_backend();
+        if let Some(insert) = search::insert(backend, SearchIndex::Tickets, &t.tenant_id, &t.id, &terms) {
+            txn.execute_raw(insert).await?;
+        }
+        let reply = if t.notify {
+            Some(write_comment(&txn, &ticket, agent, &t.body, false).await?)
+        } else {
+            None
+        };
+        let ticket = ticket::Entity::find_by_id(&t.id)
+            .one(&txn)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        txn.commit().await?;
+        Ok((ticket, requester, reply))
+    }
+}
