@@ -13,6 +13,7 @@ import { live } from "./live.js";
 import { showRules } from "./rules.js";
 import { state } from "./state.js";
 import { availabilityPicker, showTeam } from "./team.js";
+import { showNewTicket } from "./newticket.js";
 import { refreshTicket, showTicket, showTicketList } from "./tickets.js";
 import { typingBoard, typist } from "./typing.js";
 
@@ -163,6 +164,7 @@ window.addEventListener("hashchange", () => { if (state.token) route(); });
 function route() {
   if (location.hash === "#/rules") { state.current = { kind: "rules", id: "" }; showRules(); return; }
   if (location.hash === "#/tickets") { state.current = { kind: "ticket-list", id: "" }; showTicketList(); return; }
+  if (location.hash === "#/tickets/new") { state.current = { kind: "new-ticket", id: "" }; showNewTicket(); return; }
   if (location.hash === "#/team") { state.current = { kind: "team", id: "" }; showTeam(); return; }
   if (location.hash === "#/replies") { state.current = { kind: "replies", id: "" }; showReplies(); return; }
   const m = location.hash.match(/^#\/(chats|tickets)\/(.+)$/);

@@ -82,7 +82,8 @@ export async function showTicketList() {
   search.addEventListener("input", () => { clearTimeout(typed); typed = setTimeout(reload, 250); });
   more.addEventListener("click", () => { if (next) load(next.replace(/^\/api\/v1/, ""), true); });
   page.replaceChildren(
-    el("h2", { text: "Tickets" }),
+    el("div", { class: "row" }, el("h2", { text: "Tickets" }),
+      el("a", { href: "#/tickets/new", id: "new-ticket-link", class: "button", text: "New ticket" })),
     el("div", { class: "row filters", role: "search" },
       el("label", { class: "inline", for: "ticket-search", text: "Search" }), search,
       el("label", { class: "inline", for: "ticket-filter-status", text: "Status" }), status,

@@ -260,6 +260,40 @@ async fn a_ticket_page_updates_live_and_keeps_the_draft() {
     assert_eq!(focused, json!("comment-body"));
 }
 
+/// A ticket by hand from the list's New ticket button: a bad address is
+/// refused beside its field, then the ticket is made and its page shown,
+/// assigned by the rules, mailed to nobody.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_makes_a_ticket_by_hand() {
+    let Some((driver, app, t)) = acme().await else { return };
+    let agent = browser(&driver).await;
+    sign_in(&agent, &app, &t).await;
+    agent.goto(&app.url("/console#/tickets")).await.unwrap();
+    click(&agent, "#new-ticket-link").await;
+    type_into(&agent, "#new-ticket-email", "grace at navy").await;
+    type_into(&agent, "#new-ticket-subject", "Manual reprint").await;
+    type_into(&agent, "#new-ticket-body", "Grace called:\nthe manual needs a reprint.").await;
+    choose(&agent, "#new-ticket-priority", "high").await;
+    assert_every_field_is_labelled(&agent).await;
+    click(&agent, "#new-ticket-create").await;
+    wait_text(&agent, "#new-ticket-message", "email").await;
+    wait_attr(&agent, "#new-ticket-email", "aria-invalid", "true").await;
+    crate::axe::audit(&agent, "console-new-ticket-error").await;
+    screenshot(&agent, "console-new-ticket").await;
+    assert_eq!(app.get("/api/v1/tickets", &t.admin.token).await.body, json!([]));
+
+    find(&agent, "#new-ticket-email").await.clear().await.unwrap();
+    type_into(&agent, "#new-ticket-email", "grace@navy.mil").await;
+    click(&agent, "#new-ticket-create").await;
+    wait_text(&agent, "#ticket-title", "TK-1001").await;
+    let ticket = app.ticket(&t.admin.token, "TK-1001").await;
+    assert_eq!(ticket["status"], "open");
+    assert_eq!(ticket["priority"], "high");
+    assert_eq!(ticket["description"], "Grace called:\nthe manual needs a reprint.");
+    assert_eq!(ticket["assignee"]["id"], t.admin.id.as_str());
+    assert_eq!(ticket["comments"], json!([]), "nothing mailed");
+}
+
 /// Signs the admin in and opens ticket `number`'s page.
 async fn open_ticket(agent: &fantoccini::Client, app: &TestApp, t: &threadline_tests::TestTenant, number: &str) {
     sign_in(agent, app, t).await;
