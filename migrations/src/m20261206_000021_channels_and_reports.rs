@@ -33,6 +33,7 @@ enum Chats {
     TenantId,
     CreatedAt,
     FirstResponseAt,
+    Spam,
 }
 
 #[derive(DeriveIden)]
@@ -51,6 +52,7 @@ fn indexes() -> Vec<IndexCreateStatement> {
             .table(Chats::Table)
             .col(Chats::TenantId)
             .col(Chats::CreatedAt)
+            .col(Chats::Spam)
             .to_owned(),
         Index::create()
             .name("ix_tickets_report_started")
@@ -66,6 +68,7 @@ fn indexes() -> Vec<IndexCreateStatement> {
             .col(Chats::TenantId)
             .col(Chats::FirstResponseAt)
             .col(Chats::CreatedAt)
+            .col(Chats::Spam)
             .to_owned(),
         Index::create()
             .name("ix_tickets_report_first_response")

@@ -27,6 +27,7 @@ mod operations;
 mod pagination;
 mod password_reset;
 mod plugins;
+mod reports;
 mod rules;
 mod search;
 mod sla;

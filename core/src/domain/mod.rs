@@ -6,6 +6,7 @@ pub mod email;
 pub mod hooks;
 pub mod mail;
 pub mod password;
+pub mod reports;
 pub mod rules;
 pub mod search;
 pub mod sla;

@@ -16,6 +16,7 @@ mod pagination;
 mod pipeline;
 mod plugins;
 pub mod rate;
+mod reports;
 mod settings;
 mod shadow;
 mod team;
@@ -142,6 +143,7 @@ pub fn router(state: AppState) -> Router {
         .merge(chats::router())
         .merge(widget::router())
         .merge(tickets::router())
+        .merge(reports::router())
         .merge(settings::router())
         .merge(plugins::router())
         .merge(pipeline::router())

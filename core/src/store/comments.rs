@@ -120,7 +120,7 @@ pub(super) async fn write_comment(
     if !internal {
         if ticket.first_response_at.is_none() {
             // The first response target is met: the resolution's is next.
-            let mut clock = super::tickets::sla_clock(&ticket, ticket.solved_at);
+            let mut clock = super::tickets::sla_clock(ticket, ticket.solved_at);
             clock.first_response_at = Some(now);
             let due = ticket
                 .status

@@ -24,6 +24,7 @@ mod moderation;
 mod nodelay;
 mod outbox;
 mod plugins;
+mod reports;
 mod team;
 mod tenants;
 mod tickets;
