@@ -14,6 +14,7 @@ import { showRules } from "./rules.js";
 import { state } from "./state.js";
 import { availabilityPicker, showTeam } from "./team.js";
 import { showNewTicket } from "./newticket.js";
+import { showReports } from "./reports.js";
 import { refreshTicket, showTicket, showTicketList } from "./tickets.js";
 import { typingBoard, typist } from "./typing.js";
 
@@ -123,6 +124,7 @@ async function start() {
       el("a", { href: "#/rules", id: "rules-link", class: "top-link", text: "Conversion rules" }),
       el("a", { href: "#/team", id: "team-link", class: "top-link", text: "Team" }),
       el("a", { href: "#/replies", id: "replies-link", class: "top-link", text: "Replies" }),
+      el("a", { href: "#/reports", id: "reports-link", class: "top-link", text: "Reports" }),
       picker,
       el("button", { type: "button", id: "shortcuts-button", "aria-label": "Keyboard shortcuts", onclick: () => document.dispatchEvent(new KeyboardEvent("keydown", { key: "?" })), text: "?" }),
       el("button", { type: "button", id: "sign-out", onclick: signOut, text: "Sign out" })),
@@ -167,6 +169,7 @@ function route() {
   if (location.hash === "#/tickets/new") { state.current = { kind: "new-ticket", id: "" }; showNewTicket(); return; }
   if (location.hash === "#/team") { state.current = { kind: "team", id: "" }; showTeam(); return; }
   if (location.hash === "#/replies") { state.current = { kind: "replies", id: "" }; showReplies(); return; }
+  if (location.hash === "#/reports") { state.current = { kind: "reports", id: "" }; showReports(); return; }
   const m = location.hash.match(/^#\/(chats|tickets)\/(.+)$/);
   if (!m) { state.current = null; return; }
   state.current = { kind: m[1], id: decodeURIComponent(m[2]) };

@@ -14,7 +14,7 @@
 
 //! The tests by page: `console.rs` (inbox and chat), `inbox.rs` (views, the
 //! longest wait, taking a chat), `widget.rs`,
-//! `rules.rs`, `tickets.rs`, `team.rs` (the team, invitations, reset); `driver.rs` starts Chromium, `axe.rs`
+//! `rules.rs`, `tickets.rs`, `team.rs` (the team, invitations, reset), `reports.rs`; `driver.rs` starts Chromium, `axe.rs`
 //! photographs and audits, `page.rs` acts as a person would.
 
 mod axe;
@@ -22,6 +22,7 @@ mod console;
 mod driver;
 mod inbox;
 mod page;
+mod reports;
 mod rules;
 mod team;
 mod tickets;

@@ -154,6 +154,18 @@ pub(crate) async fn sign_in(c: &Client, app: &TestApp, t: &TestTenant) {
     wait_text(c, "#live", "Live").await;
 }
 
+/// Signs `agent` of `t` in, without the detour of a wrong password.
+pub(crate) async fn sign_in_agent(c: &Client, app: &TestApp, t: &TestTenant, agent: &threadline_tests::TestAgent) {
+    app.set_password(agent, PASSWORD).await;
+    c.goto(&app.url("/console")).await.unwrap();
+    find(c, "form.signin").await;
+    type_into(c, "#workspace", &t.slug).await;
+    type_into(c, "#email", &agent.email).await;
+    type_into(c, "#password", PASSWORD).await;
+    click(c, "form.signin button[type=submit]").await;
+    wait_text(c, "#live", "Live").await;
+}
+
 /// Every input a person can type in has a label a screen reader announces.
 pub(crate) async fn assert_every_field_is_labelled(c: &Client) {
     let unlabelled = c
