@@ -40,6 +40,11 @@ pub enum EventKind {
     /// failed): its page refetches. `ticket` names it; `chat_id` is empty,
     /// so no visitor's socket carries it.
     TicketUpdated,
+    /// An agent has a chat (`chat_id`) or ticket (`ticket`) open, is typing
+    /// in it, or left it (`presence`). Sent by agents' sockets, never
+    /// stored, never to a visitor; a console forgets an agent it has not
+    /// heard from for [`PRESENCE_SHOWN_FOR`].
+    Presence,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +68,23 @@ pub struct Event {
     /// For typing: who types, and whether they still are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub typing: Option<Typing>,
+    /// For presence: who, and whether they are still there and typing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence: Option<Presence>,
+}
+
+/// How long a console shows an agent as there after their last word. An
+/// agent's console repeats it more often than this while the page is open.
+pub const PRESENCE_SHOWN_FOR: Duration = Duration::from_secs(50);
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Presence {
+    pub agent_id: String,
+    pub name: String,
+    /// Has it open; `false` when they left it.
+    pub here: bool,
+    /// Is writing a reply or a note in it.
+    pub typing: bool,
 }
 
 /// How long a client shows "typing…" after the last word that someone is.
@@ -101,6 +123,7 @@ impl Event {
             ticket: None,
             credential_id: None,
             typing: None,
+            presence: None,
         }
     }
 
@@ -127,6 +150,17 @@ impl Event {
             internal,
             typing: Some(typing),
             ..Self::new(tenant_id, EventKind::Typing, chat_id)
+        }
+    }
+
+    /// An agent is on (or left) chat `chat_id`, or ticket `ticket`. Marked
+    /// internal besides: no visitor's socket lets it through.
+    pub fn presence(tenant_id: &str, chat_id: Option<&str>, ticket: Option<&str>, presence: Presence) -> Self {
+        Self {
+            internal: true,
+            ticket: ticket.map(str::to_owned),
+            presence: Some(presence),
+            ..Self::new(tenant_id, EventKind::Presence, chat_id.unwrap_or(""))
         }
     }
 

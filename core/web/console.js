@@ -14,6 +14,7 @@ import { showRules } from "./rules.js";
 import { state } from "./state.js";
 import { availabilityPicker, showTeam } from "./team.js";
 import { showNewTicket } from "./newticket.js";
+import { presenceBoard } from "./presence.js";
 import { showReports } from "./reports.js";
 import { refreshTicket, showTicket, showTicketList } from "./tickets.js";
 import { typingBoard, typist } from "./typing.js";
@@ -164,6 +165,12 @@ function tab(status, label) {
 window.addEventListener("hashchange", () => { if (state.token) route(); });
 
 function route() {
+  routeTo();
+  const c = state.current;
+  presenceNow.at(c && c.kind === "chats" ? { chat_id: c.id } : c && c.kind === "tickets" ? { ticket: c.id } : null);
+}
+
+function routeTo() {
   if (location.hash === "#/rules") { state.current = { kind: "rules", id: "" }; showRules(); return; }
   if (location.hash === "#/tickets") { state.current = { kind: "ticket-list", id: "" }; showTicketList(); return; }
   if (location.hash === "#/tickets/new") { state.current = { kind: "new-ticket", id: "" }; showNewTicket(); return; }
@@ -292,6 +299,7 @@ async function showChat(id, { fresh }) {
   if (status !== 200) { thread.replaceChildren(el("p", { class: "error", text: "This chat does not exist." })); return; }
   const header = el("header", { id: "thread-header" },
     el("h2", { text: (chat.subject || "Chat with " + chat.visitor.name) }),
+    el("span", { id: "presence", class: "presence", role: "status", hidden: true }),
     chat.rating ? el("span", { id: "chat-rating", class: "rating", text: "Rated " + chat.rating.score + "/5" + (chat.rating.comment ? ": " + chat.rating.comment : "") }) : null,
     el("span", { id: "chat-status", text: chat.status === "open" ? "Open" : "Closed" }),
     chat.status === "open" ? assigneePicker(chat) : null,
@@ -301,7 +309,9 @@ async function showChat(id, { fresh }) {
     el("button", { type: "button", class: "secondary", id: "spam-chat", onclick: async () => {
         if (!confirm("Mark this chat as spam and block its visitor?")) return;
         const res = await api("POST", "/chats/" + encodeURIComponent(id) + "/spam", { block: true, block_email: true }).catch(() => null);
-        if (res && res.ok) { location.hash = ""; document.getElementById("thread").replaceChildren(el("p", { class: "empty", role: "status", text: "Marked as spam; the visitor is blocked." })); loadList(); }
+        // Left at once, not at the hash change: a live redraw of the chat
+        // already under way must not come back over the notice.
+        if (res && res.ok) { state.current = null; location.hash = ""; document.getElementById("thread").replaceChildren(el("p", { class: "empty", role: "status", text: "Marked as spam; the visitor is blocked." })); loadList(); }
       }, text: "Spam" }));
   const messages = el("ol", { class: "messages", id: "messages", "aria-live": "polite", "aria-label": "Messages", tabindex: "0" }, chat.messages.map(message));
   const composerNow = document.getElementById("composer-form");
@@ -493,6 +503,11 @@ function restoreColumns() {
 
 // Who types in which chat: agents' notes show as such.
 const typingNow = typingBoard(renderTyping);
+// Which colleagues have this chat or ticket open.
+const presenceNow = presenceBoard((frame) => { if (feed) feed.send(frame); }, () => state.me);
+document.addEventListener("input", (e) => {
+  if (e.target && (e.target.id === "composer-body" || e.target.id === "comment-body")) presenceNow.typed();
+});
 
 function onTyping(e) {
   const t = e.typing;
@@ -523,9 +538,11 @@ function connect() {
         if (shown()) shown().textContent = "Live";
         loadList();
         if (showing()) showChat(state.current.id, { fresh: false });
+        presenceNow.again();
         return;
       }
       if (e.kind === "typing") { onTyping(e); return; }
+      if (e.kind === "presence") { presenceNow.heard(e); return; }
       if (e.kind === "ticket_updated") {
         if (state.current && state.current.kind === "tickets" && state.current.id === e.ticket) refreshTicket(e.ticket);
         return;

@@ -195,6 +195,7 @@ function renderTicket(page, t, agents) {
     el("button", { type: "submit", id: "ticket-save", disabled: closed, text: "Save" }));
   page.replaceChildren(
     el("h2", { id: "ticket-title", text: t.number + " · " + t.subject }),
+    el("p", { id: "presence", class: "presence", role: "status", hidden: true }),
     el("dl", {},
       el("dt", { text: "Status" }), el("dd", { id: "ticket-status-text", text: statusLabel(t.status) }),
       el("dt", { text: "Assignee" }), el("dd", { id: "ticket-assignee-text", text: t.assignee ? t.assignee.name : "nobody" }),

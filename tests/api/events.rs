@@ -2,12 +2,13 @@
 //! happens, and what they never see.
 
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 use threadline_tests::{Backend, TestApp, TestDb, on_both_databases};
 
 on_both_databases!(
     an_agent_sees_the_workspace_live,
     a_visitor_sees_their_chat_live_but_never_internal_notes,
+    agents_see_who_else_has_a_chat_or_ticket_open_and_the_visitor_never_does,
     sockets_see_only_their_own_workspace,
     sockets_need_a_valid_token,
     a_socket_closes_when_the_session_it_was_opened_with_ends,
@@ -241,6 +242,87 @@ async fn an_event_on_one_node_reaches_sockets_on_another() {
     assert_eq!(live.next().await["chat_id"], chat.as_str());
     two.visitor_says(&visitor, &chat, "via node two").await;
     assert_eq!(live.next().await["kind"], "message_created");
+}
+
+/// Presence: Ada's console says where she is; Bob's hears it (arrived,
+/// typing, gone elsewhere, socket closed), the visitor of that chat hears
+/// none of it, and another workspace neither.
+async fn agents_see_who_else_has_a_chat_or_ticket_open_and_the_visitor_never_does(app: TestApp) {
+    let (t, other) = (app.tenant("Acme").await, app.tenant("Other").await);
+    let bob = app.agent(&t, "Bob Agent").await;
+    let (chat, visitor) = app.simple_chat(&t).await;
+    let mut bobs = app.events("/api/v1/events", &bob.token).await;
+    let mut grace = app
+        .events(&format!("/api/v1/widget/chats/{chat}/events"), &visitor)
+        .await;
+    let mut stranger = app.events("/api/v1/events", &other.admin.token).await;
+    let mut ada = app.events("/api/v1/events", &t.admin.token).await;
+    let here = |place: Value, here: bool, typing: bool| {
+        let mut e = json!({"kind": "presence", "internal": true,
+            "presence": {"agent_id": t.admin.id, "name": t.admin.name, "here": here, "typing": typing}});
+        e.as_object_mut().unwrap().extend(place.as_object().unwrap().clone());
+        e
+    };
+    let on_chat = json!({"chat_id": chat});
+    let on_ticket = json!({"chat_id": "", "ticket": "TK-1001"});
+
+    ada.send(json!({"kind": "presence", "chat_id": chat})).await;
+    assert_eq!(bobs.next().await, here(on_chat.clone(), true, false));
+    ada.send(json!({"kind": "presence", "chat_id": chat, "typing": true}))
+        .await;
+    assert_eq!(bobs.next().await, here(on_chat.clone(), true, true));
+    // Going to a ticket (any spelling of its number) leaves the chat first.
+    ada.send(json!({"kind": "presence", "ticket": "tk-1001"})).await;
+    assert_eq!(bobs.next().await, here(on_chat.clone(), false, false));
+    assert_eq!(bobs.next().await, here(on_ticket.clone(), true, false));
+    // Nonsense places are nowhere: she left the ticket.
+    ada.send(json!({"kind": "presence", "ticket": "DROP TABLE"})).await;
+    assert_eq!(bobs.next().await, here(on_ticket.clone(), false, false));
+    // Back on the chat; closing the console's socket leaves it.
+    ada.send(json!({"kind": "presence", "chat_id": chat})).await;
+    assert_eq!(bobs.next().await, here(on_chat.clone(), true, false));
+    drop(ada);
+    assert_eq!(bobs.next().await, here(on_chat.clone(), false, false));
+
+    // A visitor cannot claim to be an agent anywhere.
+    grace.send(json!({"kind": "presence", "chat_id": chat})).await;
+    // The visitor's socket got none of it: the next it hears is a message.
+    app.agent_says(&bob.token, &chat, "Hello Grace", false).await;
+    assert_eq!(grace.next().await["kind"], "message_created");
+    assert_eq!(
+        bobs.next().await["kind"],
+        "message_created",
+        "nothing from the visitor's claim"
+    );
+    // The other workspace heard nothing of Acme's: the first it hears is
+    // its own agent's typing.
+    stranger
+        .send(json!({"kind": "typing", "chat_id": uuid::Uuid::new_v4().to_string(), "active": true}))
+        .await;
+    assert_eq!(stranger.next().await["kind"], "typing");
+}
+
+/// Presence crosses nodes: Ada's socket on one, Bob's on the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_reaches_agents_on_another_node() {
+    let Some(db) = TestDb::create(Backend::Postgres).await else {
+        return;
+    };
+    let one = TestApp::spawn(db).await;
+    let two = TestApp::spawn_on(one.db.clone()).await;
+    let t = one.tenant("Acme").await;
+    let bob = one.agent(&t, "Bob").await;
+    let mut bobs = two.events("/api/v1/events", &bob.token).await;
+    let mut ada = one.events("/api/v1/events", &t.admin.token).await;
+    ada.send(json!({"kind": "presence", "ticket": "TK-1001", "typing": true}))
+        .await;
+    let e = bobs.next().await;
+    assert_eq!(
+        (&e["kind"], &e["ticket"]),
+        (&json!("presence"), &json!("TK-1001")),
+        "{e}"
+    );
+    assert_eq!(e["presence"]["typing"], true);
 }
 
 async fn typing_reaches_the_other_side_and_an_internal_note_stays_with_agents(app: TestApp) {

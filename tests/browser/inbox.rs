@@ -253,3 +253,46 @@ async fn a_hidden_console_notifies_of_a_waiting_visitor() {
     wait_text(&agent, "#messages", "Hello?").await;
     assert!(agent.current_url().await.unwrap().as_str().ends_with(&chat));
 }
+
+/// Two agents open the same chat: each sees the other there, Ada sees Bob
+/// typing, Bob takes the chat and Ada's page shows it is his; when Bob
+/// goes to the ticket list, Ada sees him leave.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_agents_on_one_chat_see_each_other_and_one_takes_it() {
+    let Some((driver, app, t)) = acme().await else { return };
+    let bob = app.agent(&t, "Bob Builder").await;
+    let (chat, _) = app
+        .start_chat(&t, json!({"visitor_name": "Grace Hopper", "message": "Anyone there?"}))
+        .await;
+    let ada_page = browser(&driver).await;
+    sign_in(&ada_page, &app, &t).await;
+    ada_page
+        .goto(&app.url(&format!("/console#/chats/{chat}")))
+        .await
+        .unwrap();
+    wait_text(&ada_page, "#messages", "Anyone there?").await;
+    let bob_page = browser(&driver).await;
+    sign_in_agent(&bob_page, &app, &t, &bob).await;
+    bob_page
+        .goto(&app.url(&format!("/console#/chats/{chat}")))
+        .await
+        .unwrap();
+    wait_text(&bob_page, "#messages", "Anyone there?").await;
+
+    wait_text(&ada_page, "#presence", "Bob Builder also has this open.").await;
+    wait_text(&bob_page, "#presence", &format!("{} also has this open.", t.admin.name)).await;
+    type_into(&bob_page, "#composer-body", "On it").await;
+    wait_text(&ada_page, "#presence", "Bob Builder (typing…)").await;
+    screenshot(&ada_page, "console-chat-presence").await;
+
+    click(&bob_page, "#take-chat").await;
+    eventually("Ada's page shows the chat is Bob's", async || {
+        value_of(&ada_page, "#chat-assignee").await == bob.id
+    })
+    .await;
+    bob_page.goto(&app.url("/console#/tickets")).await.unwrap();
+    eventually("Ada sees Bob leave", async || {
+        text_of(&ada_page, "#presence").await.is_empty()
+    })
+    .await;
+}

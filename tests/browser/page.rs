@@ -88,12 +88,22 @@ pub(crate) async fn choose(c: &Client, css: &str, value: &str) {
     find(c, css).await.select_by_value(value).await.unwrap();
 }
 
+/// The text of the element at `css`, once it is there. Read in one step
+/// in the page, so a live redraw between finding and reading cannot make
+/// the element stale.
 pub(crate) async fn text_of(c: &Client, css: &str) -> String {
-    find(c, css).await.text().await.unwrap()
+    read(c, css, "innerText").await
 }
 
 pub(crate) async fn value_of(c: &Client, css: &str) -> String {
-    find(c, css).await.prop("value").await.unwrap().unwrap_or_default()
+    read(c, css, "value").await
+}
+
+async fn read(c: &Client, css: &str, prop: &str) -> String {
+    find(c, css).await;
+    let script = "const n = document.querySelector(arguments[0]); return n ? String(n[arguments[1]] ?? '') : '';";
+    let v = c.execute(script, vec![json!(css), json!(prop)]).await.unwrap();
+    v.as_str().unwrap_or_default().to_owned()
 }
 
 /// Clicks the element at `css`. Pages redraw live (a ticket's page when

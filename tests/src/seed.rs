@@ -171,3 +171,147 @@ pub async fn chats(
     }
     chat_ids
 }
+
+/// A workspace's past for the reports: `count` chats and `count` tickets
+/// spread evenly over the `days` before now. Every chat was answered
+/// within minutes, seven in ten became a ticket (the rest are the tickets
+/// made by hand), four in five tickets are solved, targets are set and
+/// mostly met, and three chats in ten are rated. Rows go in 500 at a time.
+pub async fn history(db: &DatabaseConnection, tenant_id: &str, agents: &[String], count: usize, days: i64) {
+    use threadline::store::entities::{rating, ticket};
+    assert!(!agents.is_empty());
+    let now = Utc::now();
+    let span = chrono::Duration::days(days).num_seconds();
+    let requester = format!("seed-requester-{}", uuid::Uuid::new_v4().simple());
+    exec(
+        db,
+        "INSERT INTO requesters (id, tenant_id, email, email_normalized, name, created_at)
+         VALUES ($1, $2, $3, $3, 'Seeded requester', $4)",
+        vec![
+            requester.clone().into(),
+            tenant_id.into(),
+            format!("{requester}@seed.test").into(),
+            now.into(),
+        ],
+    )
+    .await;
+    let first: i64 = query(
+        db,
+        "SELECT next_ticket_number FROM tenants WHERE id = $1",
+        vec![tenant_id.into()],
+    )
+    .await[0]
+        .try_get("", "next_ticket_number")
+        .unwrap();
+    let (mut visitors, mut chats, mut tickets, mut ratings) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for i in 0..count {
+        let secs = |x: i64| chrono::Duration::seconds(x);
+        let started = now - secs(span) + secs(span * i as i64 / count as i64);
+        let answered = started + secs(30 + (i as i64 * 37) % 600);
+        let agent = agents[i % agents.len()].clone();
+        let (visitor_id, chat_id, ticket_id) = (
+            uuid::Uuid::now_v7().to_string(),
+            uuid::Uuid::now_v7().to_string(),
+            uuid::Uuid::now_v7().to_string(),
+        );
+        let converted = i % 10 < 7;
+        visitors.push(visitor::ActiveModel {
+            id: Set(visitor_id.clone()),
+            tenant_id: Set(tenant_id.to_owned()),
+            name: Set(format!("Visitor {i}")),
+            email: Set(None),
+            token_hash: Set(uuid::Uuid::new_v4().simple().to_string()),
+            created_at: Set(started),
+        });
+        chats.push(chat::ActiveModel {
+            id: Set(chat_id.clone()),
+            tenant_id: Set(tenant_id.to_owned()),
+            visitor_id: Set(visitor_id),
+            subject: Set(None),
+            status: Set("closed".into()),
+            assignee_id: Set(Some(agent.clone())),
+            first_response_at: Set(Some(answered)),
+            summary: Set(None),
+            ticket_id: Set(converted.then(|| ticket_id.clone())),
+            version: Set(3),
+            created_at: Set(started),
+            updated_at: Set(answered),
+            closed_at: Set(Some(answered)),
+            last_message_preview: Set(None),
+            last_message_kind: Set(None),
+            spam: Set(false),
+        });
+        if i % 10 < 3 {
+            ratings.push(rating::ActiveModel {
+                id: Set(uuid::Uuid::now_v7().to_string()),
+                tenant_id: Set(tenant_id.to_owned()),
+                chat_id: Set(chat_id.clone()),
+                score: Set((1 + i % 5) as i16),
+                comment: Set(None),
+                created_at: Set(answered + secs(60)),
+            });
+        }
+        let made = started + secs(300);
+        let solved = (i % 5 != 0).then(|| made + secs(3_600 + (i as i64 * 911) % 172_800));
+        let first_response_at = if converted { answered } else { made + secs(1_800) };
+        tickets.push(ticket::ActiveModel {
+            id: Set(ticket_id),
+            tenant_id: Set(tenant_id.to_owned()),
+            number: Set(first + i as i64),
+            subject: Set("Seeded ticket".into()),
+            description: Set("Seeded".into()),
+            status: Set(if solved.is_some() { "solved" } else { "open" }.into()),
+            assignee_id: Set(Some(agent)),
+            requester_id: Set(requester.clone()),
+            first_response_at: Set(Some(first_response_at)),
+            origin_chat_id: Set(converted.then(|| chat_id.clone())),
+            summary: Set(None),
+            created_at: Set(made),
+            updated_at: Set(solved.unwrap_or(made)),
+            priority: Set("normal".into()),
+            tags: Set("[]".into()),
+            custom_fields: Set("{}".into()),
+            receipt: Set("[]".into()),
+            first_response_due_at: Set(Some(started + secs(3_600))),
+            resolution_due_at: Set(Some(started + secs(86_400))),
+            solved_at: Set(solved),
+            due_at: Set(None),
+            channel: Set(if converted { "chat" } else { "agent" }.into()),
+        });
+    }
+    for part in visitors.chunks(500) {
+        visitor::Entity::insert_many(part.to_vec())
+            .exec_without_returning(db)
+            .await
+            .unwrap();
+    }
+    for part in chats.chunks(500) {
+        chat::Entity::insert_many(part.to_vec())
+            .exec_without_returning(db)
+            .await
+            .unwrap();
+    }
+    for part in tickets.chunks(500) {
+        ticket::Entity::insert_many(part.to_vec())
+            .exec_without_returning(db)
+            .await
+            .unwrap();
+    }
+    for part in ratings.chunks(500) {
+        rating::Entity::insert_many(part.to_vec())
+            .exec_without_returning(db)
+            .await
+            .unwrap();
+    }
+    exec(
+        db,
+        "UPDATE tenants SET next_ticket_number = $1 WHERE id = $2",
+        vec![(first + count as i64).into(), tenant_id.into()],
+    )
+    .await;
+    if db.get_database_backend() == DbBackend::Postgres {
+        exec(db, "VACUUM ANALYZE", vec![]).await;
+    } else {
+        exec(db, "ANALYZE", vec![]).await;
+    }
+}

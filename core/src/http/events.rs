@@ -13,7 +13,12 @@
 //! falls too far behind gets `{"kind":"resync"}` and should refetch. When
 //! the server shuts down, sockets are closed with code 1001.
 //!
-//! After the token, a client may say one thing: that its person is typing,
+//! After the token, a client may say two things. An agent's console may
+//! say where its agent is, `{"kind":"presence","chat_id":"…"}` or
+//! `{"kind":"presence","ticket":"TK-1001","typing":true}` (neither: nowhere),
+//! repeated while the page stays open; other agents get a `presence` event,
+//! and one with `here: false` when the agent goes elsewhere or the socket
+//! ends. Visitors never see presence. And a client may say that its person is typing,
 //! `{"kind":"typing","chat_id":"…","active":true,"internal":false}` (a
 //! visitor's socket leaves out `chat_id`: it has one chat). It reaches the
 //! other side as a `typing` event; an agent typing an internal note is seen
@@ -36,7 +41,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use super::AppState;
 use super::edge::ConnectionHold;
 use super::error::ApiError;
-use crate::realtime::{Event, EventKind, Typing, Typist};
+use crate::realtime::{Event, EventKind, Presence, Typing, Typist};
 
 /// How long a socket may take to send its token frame.
 const TOKEN_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
@@ -144,16 +149,33 @@ enum ClientFrame {
         #[serde(default)]
         internal: bool,
     },
+    /// An agent's console is on a chat or a ticket (typing or not), or on
+    /// neither (both left out).
+    Presence {
+        #[serde(default)]
+        chat_id: Option<String>,
+        #[serde(default)]
+        ticket: Option<String>,
+        #[serde(default)]
+        typing: bool,
+    },
 }
 
 impl Speaker {
     /// The event a client's frame stands for, if it stands for one.
     fn event(&self, frame: ClientFrame) -> Option<Event> {
-        let ClientFrame::Typing {
-            chat_id,
-            active,
-            internal,
-        } = frame;
+        let (chat_id, active, internal) = match frame {
+            ClientFrame::Typing {
+                chat_id,
+                active,
+                internal,
+            } => (chat_id, active, internal),
+            ClientFrame::Presence {
+                chat_id,
+                ticket,
+                typing,
+            } => return self.presence(chat_id, ticket, typing),
+        };
         match self {
             Speaker::Agent {
                 tenant_id,
@@ -184,6 +206,51 @@ impl Speaker {
     }
 }
 
+impl Speaker {
+    /// An agent's presence; a visitor has none. A chat id that is no id,
+    /// or a ticket that is no ticket number, counts as being nowhere.
+    fn presence(&self, chat_id: Option<String>, ticket: Option<String>, typing: bool) -> Option<Event> {
+        let Speaker::Agent {
+            tenant_id,
+            agent_id,
+            name,
+        } = self
+        else {
+            return None;
+        };
+        let chat_id = chat_id.filter(|id| uuid::Uuid::parse_str(id).is_ok());
+        let ticket = match chat_id {
+            Some(_) => None,
+            None => ticket
+                .as_deref()
+                .and_then(crate::domain::TicketNumber::parse)
+                .map(|n| n.to_string()),
+        };
+        let here = chat_id.is_some() || ticket.is_some();
+        let presence = Presence {
+            agent_id: agent_id.clone(),
+            name: name.clone(),
+            here,
+            typing: here && typing,
+        };
+        Some(Event::presence(
+            tenant_id,
+            chat_id.as_deref(),
+            ticket.as_deref(),
+            presence,
+        ))
+    }
+}
+
+/// The same place, left.
+fn left(mut event: Event) -> Event {
+    if let Some(p) = event.presence.as_mut() {
+        p.here = false;
+        p.typing = false;
+    }
+    event
+}
+
 /// Thins a socket's typing notices: the same news for the same chat at most
 /// every [`TypingThrottle::REPEAT`], and a few notices a second in all (a
 /// bucket), so a client that sends one per key press, or a bot that sends
@@ -208,6 +275,20 @@ impl TypingThrottle {
             tokens: Self::BURST,
             refilled: now,
         }
+    }
+
+    /// Whether a notice may go out now: the bucket alone decides. For
+    /// presence, where a console repeats itself on purpose (a colleague
+    /// just arrived and must hear who is there).
+    fn allow_any(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * Self::PER_SECOND).min(Self::BURST);
+        self.refilled = now;
+        if self.tokens < 1.0 {
+            return false;
+        }
+        self.tokens -= 1.0;
+        true
     }
 
     fn allow(&mut self, chat_id: &str, active: bool, now: Instant) -> bool {
@@ -309,6 +390,7 @@ async fn visitor_admitted(
             && e.chat_id == chat_id
             && !e.internal
             && e.kind != EventKind::ChatStarted
+            && e.kind != EventKind::Presence
             && e.typing.as_ref().is_none_or(|t| t.by != Typist::Visitor)
     };
     Ok((wanted, None, speaker))
@@ -391,12 +473,16 @@ async fn pump(
     let mut ping = tokio::time::interval(Duration::from_secs(25));
     ping.tick().await;
     let mut seen_at = Instant::now();
+    // Where this socket's agent was last said to be: left when they go
+    // elsewhere or the socket ends.
+    let mut viewing: Option<Event> = None;
     loop {
         let frame = tokio::select! {
             event = events.recv() => match event {
                 Ok(e) if e.kind == EventKind::CredentialEnded => {
                     if credential.is_some() && e.credential_id == credential {
-                        return close(socket, CLOSE_UNAUTHORIZED, "session ended").await;
+                        close(socket, CLOSE_UNAUTHORIZED, "session ended").await;
+                        break;
                     }
                     continue;
                 }
@@ -409,6 +495,18 @@ async fn pump(
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
                 Some(Ok(Message::Text(text))) => {
                     let event = serde_json::from_str::<ClientFrame>(&text).ok().and_then(|f| speaker.event(f));
+                    if let Some(event) = event.as_ref().filter(|e| e.kind == EventKind::Presence) {
+                        let elsewhere = viewing.as_ref().is_some_and(|v| v.chat_id != event.chat_id || v.ticket != event.ticket);
+                        if elsewhere && let Some(old) = viewing.take() {
+                            bus.publish(left(old)).await;
+                        }
+                        let p = event.presence.as_ref().expect("a presence event has one");
+                        if p.here && throttle.allow_any(Instant::now()) {
+                            bus.publish(event.clone()).await;
+                            viewing = Some(event.clone());
+                        }
+                        continue;
+                    }
                     if let Some(event) = event {
                         let active = event.typing.as_ref().is_some_and(|t| t.active);
                         if throttle.allow(&event.chat_id, active, Instant::now()) {
@@ -431,12 +529,16 @@ async fn pump(
                 Message::Ping(Default::default())
             }
             () = super::edge::stopped(stopping.as_mut()) => {
-                return close(socket, 1001, "server shutting down").await;
+                close(socket, 1001, "server shutting down").await;
+                break;
             }
         };
         if socket.send(frame).await.is_err() {
             break;
         }
+    }
+    if let Some(old) = viewing {
+        bus.publish(left(old)).await;
     }
 }
 

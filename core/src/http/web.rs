@@ -24,7 +24,7 @@ macro_rules! asset {
 /// Every embedded file: where it is served, and as what. The console and
 /// the widget are ES modules (no build step): the pages load their entry
 /// module, which imports the rest.
-const ASSETS: [(&str, &str, &str); 20] = [
+const ASSETS: [(&str, &str, &str); 21] = [
     ("/console", "text/html", include_str!("../../web/console.html")),
     ("/widget", "text/html", include_str!("../../web/widget.html")),
     ("/widget.js", "text/javascript", include_str!("../../web/widget.js")),
@@ -36,6 +36,7 @@ const ASSETS: [(&str, &str, &str); 20] = [
     asset!("keys.js", "text/javascript"),
     asset!("live.js", "text/javascript"),
     asset!("newticket.js", "text/javascript"),
+    asset!("presence.js", "text/javascript"),
     asset!("notify.js", "text/javascript"),
     asset!("reports.js", "text/javascript"),
     asset!("rules.js", "text/javascript"),
