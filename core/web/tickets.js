@@ -193,7 +193,9 @@ function renderTicket(page, t, agents) {
       el("label", { for: "ticket-tags", text: "Tags (separated by commas)" }), tagsIn,
       el("label", { for: "ticket-fields", text: "Custom fields (one a line, key: value)" }), fieldsIn),
     el("button", { type: "submit", id: "ticket-save", disabled: closed, text: "Save" }));
-  page.replaceChildren(
+  // replaceChildren writes a null as the text "null": the parts a ticket
+  // lacks (origin, summary, receipt) are left out instead.
+  page.replaceChildren(...[
     el("h2", { id: "ticket-title", text: t.number + " · " + t.subject }),
     el("p", { id: "presence", class: "presence", role: "status", hidden: true }),
     el("dl", {},
@@ -217,7 +219,7 @@ function renderTicket(page, t, agents) {
       el("time", { datetime: a.at, text: when(a.at) }), " " + a.by.name + " changed " + a.field.replace("_", " ") + " from " +
         activityValue(a.field, a.from, agents) + " to " + activityValue(a.field, a.to, agents))))
       : el("p", { class: "meta", id: "ticket-activity", text: "No changes yet." }),
-    t.receipt && t.receipt.length ? receipt(t.receipt) : null);
+    t.receipt && t.receipt.length ? receipt(t.receipt) : null].filter(Boolean));
 }
 
 // Whether a service level target was missed: the line is then shown as

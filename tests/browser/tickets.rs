@@ -286,6 +286,14 @@ async fn an_agent_makes_a_ticket_by_hand() {
     type_into(&agent, "#new-ticket-email", "grace@navy.mil").await;
     click(&agent, "#new-ticket-create").await;
     wait_text(&agent, "#ticket-title", "TK-1001").await;
+    // No stray output anywhere on the page (a missing part once showed as
+    // "null" under the reply box).
+    wait_text(&agent, "#ticket", "Send reply").await;
+    let page_text = text_of(&agent, "#ticket").await;
+    assert!(
+        !page_text.split_whitespace().any(|w| w == "null" || w == "undefined"),
+        "{page_text}"
+    );
     let ticket = app.ticket(&t.admin.token, "TK-1001").await;
     assert_eq!(ticket["status"], "open");
     assert_eq!(ticket["priority"], "high");
