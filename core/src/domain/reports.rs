@@ -152,10 +152,9 @@ impl Range {
     }
 }
 
-/// Parses a bucket as the store writes it: `YYYY-MM-DDTHH:MM`, UTC.
-pub fn parse_bucket(s: &str) -> Option<NaiveDateTime> {
-    NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M").ok()
-}
+/// A bucket's start (UTC), its series (a channel, or a kind of target) and
+/// its figures.
+pub type Bucket = (NaiveDateTime, String, Tally);
 
 /// One bucket's figures from the store.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -190,11 +189,10 @@ pub struct Report {
 
 /// Sums buckets into the range's days, per series (a channel, or `first`
 /// and `resolution`), every day present.
-pub fn by_day(range: &Range, buckets: &[(String, String, Tally)]) -> BTreeMap<NaiveDate, BTreeMap<String, Tally>> {
+pub fn by_day(range: &Range, buckets: &[Bucket]) -> BTreeMap<NaiveDate, BTreeMap<String, Tally>> {
     let mut days: BTreeMap<NaiveDate, BTreeMap<String, Tally>> = range.days().map(|d| (d, BTreeMap::new())).collect();
-    for (bucket, series, tally) in buckets {
-        let Some(at) = parse_bucket(bucket) else { continue };
-        if let Some(day) = days.get_mut(&range.day_of(at)) {
+    for (at, series, tally) in buckets {
+        if let Some(day) = days.get_mut(&range.day_of(*at)) {
             day.entry(series.clone()).or_default().add(tally);
         }
     }
@@ -218,7 +216,7 @@ fn percent(met: i64, of: i64) -> Value {
 }
 
 /// Conversations started per day by channel, from (bucket, channel, count).
-pub fn conversations(range: Range, buckets: &[(String, String, Tally)]) -> Report {
+pub fn conversations(range: Range, buckets: &[Bucket]) -> Report {
     let mut total = [0i64; CHANNELS.len()];
     let rows = by_day(&range, buckets)
         .into_iter()
@@ -245,7 +243,7 @@ pub fn conversations(range: Range, buckets: &[(String, String, Tally)]) -> Repor
 }
 
 /// Counts and average seconds per day (first response, resolution).
-pub fn durations(kind: ReportKind, range: Range, buckets: &[(String, String, Tally)]) -> Report {
+pub fn durations(kind: ReportKind, range: Range, buckets: &[Bucket]) -> Report {
     let mut total = Tally::default();
     let rows = by_day(&range, buckets)
         .into_iter()
@@ -268,7 +266,7 @@ pub fn durations(kind: ReportKind, range: Range, buckets: &[(String, String, Tal
 
 /// Targets met and missed per day, from series `first_response` and
 /// `resolution` (count settled, of which met).
-pub fn sla(range: Range, buckets: &[(String, String, Tally)]) -> Report {
+pub fn sla(range: Range, buckets: &[Bucket]) -> Report {
     let mut sums = [Tally::default(), Tally::default()];
     let row = |f: &Tally, r: &Tally| {
         vec![
@@ -470,9 +468,10 @@ mod tests {
         .unwrap();
         assert_eq!(r.bucket_minutes(), 15);
         // 18:15 UTC is 23:45 in Kolkata; 18:30 UTC is midnight.
+        let at = |s: &str| utc(s).naive_utc();
         let buckets = vec![
             (
-                "2026-12-01T18:15".to_owned(),
+                at("2026-12-01T18:15:00Z"),
                 "chat".to_owned(),
                 Tally {
                     count: 2,
@@ -480,7 +479,7 @@ mod tests {
                 },
             ),
             (
-                "2026-12-01T18:30".to_owned(),
+                at("2026-12-01T18:30:00Z"),
                 "chat".to_owned(),
                 Tally {
                     count: 3,

@@ -3,14 +3,14 @@
 //! comes back is at most a row a bucket and series, however many rows the
 //! range holds; `domain::reports` makes days of the buckets.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
 use super::{Store, StoreResult};
 use crate::domain::reports::Tally;
 
-/// (bucket, series, tally) rows, as `domain::reports` takes them.
-pub type Buckets = Vec<(String, String, Tally)>;
+/// (bucket's start, UTC; series; tally) rows, as `domain::reports` takes them.
+pub type Buckets = Vec<(NaiveDateTime, String, Tally)>;
 
 impl Store {
     /// Conversations started in `[from, to)`: chats (spam left out) and
@@ -34,7 +34,7 @@ impl Store {
             chats = bucket(b, "created_at", bucket_minutes),
             tickets = bucket(b, "created_at", bucket_minutes),
         );
-        self.buckets(&sql, tenant_id, from, to, true).await
+        self.buckets(&sql, tenant_id, from, to, true, bucket_minutes).await
     }
 
     /// First responses given in `[from, to)`, with the seconds since the
@@ -63,7 +63,7 @@ impl Store {
             tickets = bucket(b, "first_response_at", bucket_minutes),
             ticket_secs = seconds(b, "first_response_at", "created_at"),
         );
-        self.buckets(&sql, tenant_id, from, to, true).await
+        self.buckets(&sql, tenant_id, from, to, true, bucket_minutes).await
     }
 
     /// Tickets solved in `[from, to)`, with the seconds since each was made.
@@ -83,7 +83,7 @@ impl Store {
             bucket = bucket(b, "solved_at", bucket_minutes),
             secs = seconds(b, "solved_at", "created_at"),
         );
-        self.buckets(&sql, tenant_id, from, to, false).await
+        self.buckets(&sql, tenant_id, from, to, false, bucket_minutes).await
     }
 
     /// Targets settled in `[from, to)`: a first response target when the
@@ -113,7 +113,7 @@ impl Store {
             first = bucket(b, "first_response_at", bucket_minutes),
             solved = bucket(b, "solved_at", bucket_minutes),
         );
-        self.buckets(&sql, tenant_id, from, to, false).await
+        self.buckets(&sql, tenant_id, from, to, false, bucket_minutes).await
     }
 
     /// Ratings given in `[from, to)` per agent the chat was assigned to
@@ -157,6 +157,7 @@ impl Store {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         with_spam_flag: bool,
+        bucket_minutes: u32,
     ) -> StoreResult<Buckets> {
         let mut values: Vec<sea_orm::Value> = vec![tenant_id.into(), from.into(), to.into()];
         if with_spam_flag {
@@ -168,7 +169,11 @@ impl Store {
             .await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            let bucket: String = row.try_get("", "bucket")?;
+            let bucket: i64 = row.try_get("", "bucket")?;
+            let Some(bucket) = DateTime::from_timestamp(bucket * i64::from(bucket_minutes) * 60, 0) else {
+                continue;
+            };
+            let bucket = bucket.naive_utc();
             let series: String = row.try_get("", "series")?;
             let count: i64 = row.try_get("", "n")?;
             let seconds: Option<f64> = row.try_get("", "seconds")?;
@@ -187,19 +192,15 @@ impl Store {
     }
 }
 
-/// `column`'s bucket as `YYYY-MM-DDTHH:MM` (UTC), `minutes` long (60 or
-/// 15; a number of ours, never the caller's).
+/// `column`'s bucket: the number of whole `minutes` (60 or 15; a number of
+/// ours, never the caller's) since the Unix epoch, in integer arithmetic
+/// (exact at a bucket's edge), as a BIGINT.
 fn bucket(backend: DbBackend, column: &str, minutes: u32) -> String {
     debug_assert!(minutes == 60 || minutes == 15);
+    let seconds = minutes * 60;
     match backend {
-        DbBackend::Postgres => format!(
-            "to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:') \
-             || lpad((floor(extract(minute FROM {column} AT TIME ZONE 'UTC') / {minutes}) * {minutes})::int::text, 2, '0')"
-        ),
-        _ => format!(
-            "strftime('%Y-%m-%dT%H:', {column}) \
-             || printf('%02d', CAST(strftime('%M', {column}) AS INTEGER) / {minutes} * {minutes})"
-        ),
+        DbBackend::Postgres => format!("floor(extract(epoch FROM {column}) / {seconds})::bigint"),
+        _ => format!("unixepoch({column}) / {seconds}"),
     }
 }
 
