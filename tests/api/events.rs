@@ -9,6 +9,7 @@ on_both_databases!(
     an_agent_sees_the_workspace_live,
     a_visitor_sees_their_chat_live_but_never_internal_notes,
     agents_see_who_else_has_a_chat_or_ticket_open_and_the_visitor_never_does,
+    a_flood_of_presence_costs_colleagues_a_few_events,
     sockets_see_only_their_own_workspace,
     sockets_need_a_valid_token,
     a_socket_closes_when_the_session_it_was_opened_with_ends,
@@ -414,6 +415,42 @@ async fn a_flood_of_typing_costs_others_a_few_events(app: TestApp) {
     assert!(
         (1..=10).contains(&typing_events),
         "{typing_events} typing events reached the agent for 1000 frames"
+    );
+}
+
+/// A hostile agent hopping between two chats a thousand times costs a
+/// colleague a few presence events a second (arrivals draw on the socket's
+/// bucket; a leave goes out only after an arrival did), not a thousand.
+async fn a_flood_of_presence_costs_colleagues_a_few_events(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let eve = app.agent(&t, "Eve").await;
+    let (one, visitor) = app.simple_chat(&t).await;
+    let (two, _) = app.simple_chat(&t).await;
+    let mut bob = app.events("/api/v1/events", &t.admin.token).await;
+    let mut bot = app.events("/api/v1/events", &eve.token).await;
+    let started = std::time::Instant::now();
+    for i in 0..1000 {
+        let chat = if i % 2 == 0 { &one } else { &two };
+        bot.send(json!({"kind": "presence", "chat_id": chat, "typing": i % 3 == 0}))
+            .await;
+    }
+    let took = started.elapsed().as_secs_f64();
+    // A message after the flood marks its end on Bob's socket.
+    app.visitor_says(&visitor, &one, "done").await;
+    let mut presence = 0;
+    loop {
+        let e = bob.next().await;
+        if e["kind"] == "message_created" {
+            break;
+        }
+        assert_eq!(e["kind"], "presence", "{e}");
+        presence += 1;
+    }
+    // The bucket: 4 at once, 2 more a second; each arrival may bring a leave.
+    let allowed = 2 * (4 + 2 * (took.ceil() as usize + 1));
+    assert!(
+        (1..=allowed).contains(&presence),
+        "{presence} presence events for 1000 frames sent in {took:.2} s (at most {allowed})"
     );
 }
 
