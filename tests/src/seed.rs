@@ -9,20 +9,12 @@ use threadline::store::entities::{chat, message, visitor};
 
 use super::sql::{exec, query};
 
-/// Adds `count` tickets to the workspace, numbered on from its counter:
-/// a third still open (in progress), spread over `assignees`, the rest
-/// solved, each with a `description_bytes` description. One statement,
-/// as a bulk import would be; the open-ticket triggers count them.
-pub async fn tickets(
+/// A requester for seeded tickets, and the number the first of them takes.
+async fn requester_and_first_number(
     db: &DatabaseConnection,
     tenant_id: &str,
-    assignees: &[String],
-    count: u64,
-    description_bytes: usize,
-) {
-    assert!(!assignees.is_empty());
-    let backend = db.get_database_backend();
-    let now = Utc::now();
+    now: chrono::DateTime<Utc>,
+) -> (String, i64) {
     let requester = format!("seed-requester-{}", uuid::Uuid::new_v4().simple());
     exec(
         db,
@@ -44,6 +36,24 @@ pub async fn tickets(
     .await[0]
         .try_get("", "next_ticket_number")
         .unwrap();
+    (requester, first)
+}
+
+/// Adds `count` tickets to the workspace, numbered on from its counter:
+/// a third still open (in progress), spread over `assignees`, the rest
+/// solved, each with a `description_bytes` description. One statement,
+/// as a bulk import would be; the open-ticket triggers count them.
+pub async fn tickets(
+    db: &DatabaseConnection,
+    tenant_id: &str,
+    assignees: &[String],
+    count: u64,
+    description_bytes: usize,
+) {
+    assert!(!assignees.is_empty());
+    let backend = db.get_database_backend();
+    let now = Utc::now();
+    let (requester, first) = requester_and_first_number(db, tenant_id, now).await;
     let assignee = assignees
         .iter()
         .enumerate()
@@ -182,27 +192,7 @@ pub async fn history(db: &DatabaseConnection, tenant_id: &str, agents: &[String]
     assert!(!agents.is_empty());
     let now = Utc::now();
     let span = chrono::Duration::days(days).num_seconds();
-    let requester = format!("seed-requester-{}", uuid::Uuid::new_v4().simple());
-    exec(
-        db,
-        "INSERT INTO requesters (id, tenant_id, email, email_normalized, name, created_at)
-         VALUES ($1, $2, $3, $3, 'Seeded requester', $4)",
-        vec![
-            requester.clone().into(),
-            tenant_id.into(),
-            format!("{requester}@seed.test").into(),
-            now.into(),
-        ],
-    )
-    .await;
-    let first: i64 = query(
-        db,
-        "SELECT next_ticket_number FROM tenants WHERE id = $1",
-        vec![tenant_id.into()],
-    )
-    .await[0]
-        .try_get("", "next_ticket_number")
-        .unwrap();
+    let (requester, first) = requester_and_first_number(db, tenant_id, now).await;
     let (mut visitors, mut chats, mut tickets, mut ratings) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for i in 0..count {
         let secs = |x: i64| chrono::Duration::seconds(x);

@@ -3,16 +3,15 @@
 //! ticket.
 
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
-use threadline_migrations::search::{self, SearchIndex};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use threadline_migrations::search::SearchIndex;
 
 use super::comments::{Comment, write_comment};
-use super::conversion::{custom_json, tags_json};
-use super::entities::{agent, requester, tenant, ticket};
+use super::conversion::{custom_json, tags_json, take_ticket_number, upsert_requester};
+use super::entities::{agent, tenant, ticket};
 use super::outbox::OutboxMail;
 use super::plugins::candidate;
-use super::{Agent, Requester, Store, StoreError, StoreResult, Tenant, Ticket, new_id};
+use super::{Agent, Requester, Store, StoreError, StoreResult, Tenant, Ticket};
 use crate::domain::hooks::{HookCandidate, TicketFields};
 use crate::domain::{EmailAddress, TicketStatus};
 
@@ -64,35 +63,9 @@ impl Store {
     ) -> StoreResult<(Ticket, Requester, Option<(Comment, Option<OutboxMail>)>)> {
         let now = Utc::now().trunc_subsecs(6);
         let txn = self.write_txn().await?;
-        let requester = requester::Entity::insert(requester::ActiveModel {
-            id: Set(new_id()),
-            tenant_id: Set(t.tenant_id.clone()),
-            email: Set(t.requester_email.as_str().to_owned()),
-            email_normalized: Set(t.requester_email.normalized().to_owned()),
-            name: Set(t.requester_name.clone()),
-            created_at: Set(now),
-        })
-        .on_conflict(
-            OnConflict::columns([requester::Column::TenantId, requester::Column::EmailNormalized])
-                .update_column(requester::Column::EmailNormalized)
-                .to_owned(),
-        )
-        .exec_with_returning(&txn)
-        .await?;
-        // The counter's row lock orders the workspace's new tickets; it is
-        // taken last, as a conversion takes it.
-        let number = tenant::Entity::update_many()
-            .col_expr(
-                tenant::Column::NextTicketNumber,
-                Expr::col(tenant::Column::NextTicketNumber).add(1),
-            )
-            .filter(tenant::Column::Id.eq(&t.tenant_id))
-            .exec_with_returning(&txn)
-            .await?
-            .pop()
-            .ok_or(StoreError::NotFound)?
-            .next_ticket_number
-            - 1;
+        let requester = upsert_requester(&txn, &t.tenant_id, &t.requester_email, &t.requester_name, now).await?;
+        // Taken last, as a conversion takes it.
+        let number = take_ticket_number(&txn, &t.tenant_id).await?;
         let status = TicketStatus::Open;
         let clock = crate::domain::sla::Clock {
             first_response_due_at: t.first_response_due_at,
@@ -128,17 +101,14 @@ impl Store {
             .exec_without_returning(&txn)
             .await?;
         let number_text = number.to_string();
-        let terms = search::terms([
+        let texts = [
             t.subject.as_str(),
             requester.name.as_str(),
             requester.email.as_str(),
             t.body.as_str(),
             number_text.as_str(),
-        ]);
-        let backend = txn.get_database_backend();
-        if let Some(insert) = search::insert(backend, SearchIndex::Tickets, &t.tenant_id, &t.id, &terms) {
-            txn.execute_raw(insert).await?;
-        }
+        ];
+        super::index_terms(&txn, SearchIndex::Tickets, &t.tenant_id, &t.id, texts).await?;
         let reply = if t.notify {
             Some(write_comment(&txn, &ticket, agent, &t.body, false).await?)
         } else {

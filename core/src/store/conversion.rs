@@ -297,21 +297,7 @@ impl Store {
 
         // 2. Find or create the requester.
         let email = &c.requester_email;
-        let requester = requester::Entity::insert(requester::ActiveModel {
-            id: Set(new_id()),
-            tenant_id: Set(c.tenant_id.clone()),
-            email: Set(email.as_str().to_owned()),
-            email_normalized: Set(email.normalized().to_owned()),
-            name: Set(c.requester_name.clone()),
-            created_at: Set(now),
-        })
-        .on_conflict(
-            OnConflict::columns([requester::Column::TenantId, requester::Column::EmailNormalized])
-                .update_column(requester::Column::EmailNormalized)
-                .to_owned(),
-        )
-        .exec_with_returning(&txn)
-        .await?;
+        let requester = upsert_requester(&txn, &c.tenant_id, email, &c.requester_name, now).await?;
 
         // The email typed in the panel becomes the visitor's, if the chat
         // never captured one, so the next conversation is pre-filled.
@@ -329,18 +315,7 @@ impl Store {
         //    until the commit and orders every conversion of the workspace,
         //    so it is taken as late as the statements that need the number
         //    allow.
-        let counter = tenant::Entity::update_many()
-            .col_expr(
-                tenant::Column::NextTicketNumber,
-                Expr::col(tenant::Column::NextTicketNumber).add(1),
-            )
-            .filter(tenant::Column::Id.eq(&c.tenant_id))
-            .exec_with_returning(&txn)
-            .await?
-            .pop()
-            .ok_or(StoreError::NotFound)?
-            .next_ticket_number;
-        let number = counter - 1;
+        let number = take_ticket_number(&txn, &c.tenant_id).await?;
 
         // 4. The ticket (written, not read back: we know every column).
         let ticket = new_ticket(c, ticket_id, number, &requester, now);
@@ -406,6 +381,50 @@ impl Store {
             None => Ok(CommitOutcome::Stale),
         }
     }
+}
+
+/// Finds the workspace's requester with `email` (any case), or creates
+/// them as `name`; a known requester keeps their name.
+pub(super) async fn upsert_requester(
+    txn: &sea_orm::DatabaseTransaction,
+    tenant_id: &str,
+    email: &EmailAddress,
+    name: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<Requester> {
+    Ok(requester::Entity::insert(requester::ActiveModel {
+        id: Set(new_id()),
+        tenant_id: Set(tenant_id.to_owned()),
+        email: Set(email.as_str().to_owned()),
+        email_normalized: Set(email.normalized().to_owned()),
+        name: Set(name.to_owned()),
+        created_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::columns([requester::Column::TenantId, requester::Column::EmailNormalized])
+            .update_column(requester::Column::EmailNormalized)
+            .to_owned(),
+    )
+    .exec_with_returning(txn)
+    .await?)
+}
+
+/// Takes the workspace's next ticket number. The counter's row lock is
+/// held until the commit and orders every new ticket of the workspace, so
+/// callers take it as late as the statements that need the number allow.
+pub(super) async fn take_ticket_number(txn: &sea_orm::DatabaseTransaction, tenant_id: &str) -> StoreResult<i64> {
+    let counter = tenant::Entity::update_many()
+        .col_expr(
+            tenant::Column::NextTicketNumber,
+            Expr::col(tenant::Column::NextTicketNumber).add(1),
+        )
+        .filter(tenant::Column::Id.eq(tenant_id))
+        .exec_with_returning(txn)
+        .await?
+        .pop()
+        .ok_or(StoreError::NotFound)?
+        .next_ticket_number;
+    Ok(counter - 1)
 }
 
 /// The words that find a converted ticket: its subject, requester, the
