@@ -251,8 +251,11 @@ async fn an_event_on_one_node_reaches_sockets_on_another() {
 async fn agents_see_who_else_has_a_chat_or_ticket_open_and_the_visitor_never_does(app: TestApp) {
     let (t, other) = (app.tenant("Acme").await, app.tenant("Other").await);
     let bob = app.agent(&t, "Bob Agent").await;
-    let (chat, visitor) = app.simple_chat(&t).await;
+    // Bob's socket opens before the chat starts, so its `chat_started` comes
+    // first (through NOTIFY on PostgreSQL, at no fixed moment otherwise).
     let mut bobs = app.events("/api/v1/events", &bob.token).await;
+    let (chat, visitor) = app.simple_chat(&t).await;
+    assert_eq!(bobs.next().await["kind"], "chat_started");
     let mut grace = app
         .events(&format!("/api/v1/widget/chats/{chat}/events"), &visitor)
         .await;
@@ -329,9 +332,15 @@ async fn presence_reaches_agents_on_another_node() {
 async fn typing_reaches_the_other_side_and_an_internal_note_stays_with_agents(app: TestApp) {
     let (t, other) = (app.tenant("Acme").await, app.tenant("Other").await);
     let bob = app.agent(&t, "Bob Agent").await;
-    let (chat, visitor) = app.simple_chat(&t).await;
+    // The agents' sockets open before the chat starts: on PostgreSQL its
+    // `chat_started` goes through NOTIFY, and would otherwise reach a
+    // socket opened just after the start at an unknown moment.
     let mut ada = app.events("/api/v1/events", &t.admin.token).await;
     let mut bobs = app.events("/api/v1/events", &bob.token).await;
+    let (chat, visitor) = app.simple_chat(&t).await;
+    for live in [&mut ada, &mut bobs] {
+        assert_eq!(live.next().await["kind"], "chat_started");
+    }
     let mut grace = app
         .events(&format!("/api/v1/widget/chats/{chat}/events"), &visitor)
         .await;
@@ -392,8 +401,10 @@ async fn typing_reaches_the_other_side_and_an_internal_note_stays_with_agents(ap
 /// events, not a thousand.
 async fn a_flood_of_typing_costs_others_a_few_events(app: TestApp) {
     let t = app.tenant("Acme").await;
-    let (chat, visitor) = app.simple_chat(&t).await;
+    // Opened before the chat starts: its `chat_started` comes first.
     let mut agent = app.events("/api/v1/events", &t.admin.token).await;
+    let (chat, visitor) = app.simple_chat(&t).await;
+    assert_eq!(agent.next().await["kind"], "chat_started");
     let mut bot = app
         .events(&format!("/api/v1/widget/chats/{chat}/events"), &visitor)
         .await;
@@ -424,9 +435,13 @@ async fn a_flood_of_typing_costs_others_a_few_events(app: TestApp) {
 async fn a_flood_of_presence_costs_colleagues_a_few_events(app: TestApp) {
     let t = app.tenant("Acme").await;
     let eve = app.agent(&t, "Eve").await;
+    // Opened before the chats start: their `chat_started` come first.
+    let mut bob = app.events("/api/v1/events", &t.admin.token).await;
     let (one, visitor) = app.simple_chat(&t).await;
     let (two, _) = app.simple_chat(&t).await;
-    let mut bob = app.events("/api/v1/events", &t.admin.token).await;
+    for _ in 0..2 {
+        assert_eq!(bob.next().await["kind"], "chat_started");
+    }
     let mut bot = app.events("/api/v1/events", &eve.token).await;
     let started = std::time::Instant::now();
     for i in 0..1000 {
@@ -456,7 +471,9 @@ async fn a_flood_of_presence_costs_colleagues_a_few_events(app: TestApp) {
 
 async fn a_socket_that_sends_a_huge_frame_is_closed(app: TestApp) {
     let t = app.tenant("Acme").await;
+    let mut agent = app.events("/api/v1/events", &t.admin.token).await;
     let (chat, visitor) = app.simple_chat(&t).await;
+    assert_eq!(agent.next().await["kind"], "chat_started");
     let mut bot = app
         .events(&format!("/api/v1/widget/chats/{chat}/events"), &visitor)
         .await;
@@ -467,7 +484,6 @@ async fn a_socket_that_sends_a_huge_frame_is_closed(app: TestApp) {
     bot.send_text(huge).await;
     assert!(bot.ends().await, "a 1 MiB frame ends the socket");
     // The server is fine, and so are other sockets.
-    let mut agent = app.events("/api/v1/events", &t.admin.token).await;
     app.visitor_says(&visitor, &chat, "still works").await;
     assert_eq!(agent.next().await["kind"], "message_created");
 }
@@ -479,12 +495,15 @@ async fn a_ticket_change_a_comment_and_its_mail_reach_the_agents_as_ticket_updat
     let smtp = threadline_tests::smtp::SmtpServer::start().await;
     let app = TestApp::builder(app.db.clone()).mailing(&smtp.url()).spawn().await;
     let t = app.tenant("Acme").await;
+    // Opened first, and read past the conversion: the setup's events (on
+    // PostgreSQL through NOTIFY) cannot arrive later among the ones tested.
+    let mut agents = app.events("/api/v1/events", &t.admin.token).await;
     let (chat, visitor) = app.simple_chat(&t).await;
     let r = app
         .admin_converts(&t, &chat, json!({"visitor_email": "grace@example.com"}))
         .await;
     let number = r.body["number"].as_str().unwrap().to_owned();
-    let mut agents = app.events("/api/v1/events", &t.admin.token).await;
+    while agents.next().await["kind"] != "chat_converted" {}
     let mut graces = app
         .events(&format!("/api/v1/widget/chats/{chat}/events"), &visitor)
         .await;
