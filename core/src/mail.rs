@@ -151,7 +151,13 @@ impl Sender {
             };
             let full = claimed.len() as u64 == BATCH;
             for mail in claimed {
-                let outcome = self.send(&mail).await;
+                let outcome = match self.over_quota(&mail).await {
+                    Some(waiting) => waiting,
+                    None => self.send(&mail).await,
+                };
+                if matches!(outcome, MailOutcome::Sent) {
+                    self.store.meter().count(&mail.tenant_id, |u| u.mails_sent += 1);
+                }
                 if let Err(e) = self.store.mail_attempted(&mail.id, outcome).await {
                     // The lease runs out and the mail is tried again.
                     tracing::warn!(error = %e, mail = %mail.id, "cannot record a mail attempt");
@@ -171,6 +177,31 @@ impl Sender {
                 () = tokio::time::sleep(self.settings.poll_interval) => {}
             }
         }
+    }
+
+    /// A mail whose workspace has sent its `mails_per_day` today waits in
+    /// the outbox until midnight UTC, its attempt not counted: it is held
+    /// back, not failed. (Counted per mail as it is sent: two nodes sending
+    /// at the same moment may pass the quota by a mail or two.)
+    async fn over_quota(&self, mail: &OutboxMail) -> Option<MailOutcome> {
+        let workspace = self.store.tenant(&mail.tenant_id).await.ok()?;
+        let limit = self.store.quotas_of(&workspace).mails_per_day?;
+        let sent = match self.store.mails_sent_today(&mail.tenant_id, limit).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot count the mail sent today; sending");
+                return None;
+            }
+        };
+        if sent < limit {
+            return None;
+        }
+        let midnight = crate::domain::hosting::day_start(Utc::now()) + chrono::Duration::days(1);
+        tracing::info!(mail = %mail.id, tenant = %mail.tenant_id, limit, "mail waits for the daily quota");
+        Some(MailOutcome::Wait {
+            reason: format!("waiting for tomorrow: the workspace's quota mails_per_day ({limit}) is reached"),
+            until: midnight,
+        })
     }
 
     async fn send(&self, mail: &OutboxMail) -> MailOutcome {

@@ -47,6 +47,10 @@ pub enum EventKind {
     Presence,
 }
 
+/// The `credential_id` of a `CredentialEnded` event that ends every
+/// credential of the workspace at once (see [`Event::workspace_suspended`]).
+pub const EVERY_CREDENTIAL: &str = "*";
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     /// Whose event it is; never sent to a client.
@@ -133,6 +137,11 @@ impl Event {
             credential_id: Some(credential_id.to_owned()),
             ..Self::new(tenant_id, EventKind::CredentialEnded, "")
         }
+    }
+
+    /// The workspace was suspended or erased: every socket of it closes.
+    pub fn workspace_suspended(tenant_id: &str) -> Self {
+        Self::credential_ended(tenant_id, EVERY_CREDENTIAL)
     }
 
     /// Ticket `number` (e.g. `TK-1001`) of the workspace changed.

@@ -39,6 +39,8 @@ pub struct Config {
     pub access: AccessSettings,
     /// Where replies to requesters are mailed (nowhere by default).
     pub mail: MailSettings,
+    /// Every workspace's quotas unless the operator set its own.
+    pub quotas: crate::domain::hosting::Quotas,
 }
 
 /// How the server holds up against slow, idle or too many clients.
@@ -103,6 +105,7 @@ impl Server {
         let store = Store::connect(&config.database_url)
             .await
             .with_context(|| format!("cannot open the database at {}", redact(&config.database_url)))?;
+        store.set_quota_defaults(config.quotas);
         let listener = TcpListener::bind(&config.bind)
             .await
             .with_context(|| format!("cannot listen on {}", config.bind))?;
@@ -167,6 +170,8 @@ impl Server {
         tokio::spawn(async move { plugins.warm_up().await });
         self.plugins.spawn_housekeeping();
         let checkpoints = self.store.spawn_wal_checkpoints();
+        let metering = self.store.spawn_usage_flush();
+        let store = self.store.clone();
         let sending = self.sender.map(|s| tokio::spawn(s.run()));
         let state = AppState {
             pipeline: Pipeline::new(self.store.clone(), Arc::new(self.plugins.clone())),
@@ -199,6 +204,11 @@ impl Server {
                 }),
             );
         serve(self.listener, app, &self.http, shutdown).await;
+        metering.abort();
+        // What this node counted since the last flush.
+        if let Err(e) = store.flush_usage().await {
+            tracing::warn!(error = %e, "cannot write the last usage counts");
+        }
         if let Some(task) = checkpoints {
             task.abort();
         }

@@ -28,6 +28,7 @@ mod m20261206_000018_inbox_views;
 mod m20261206_000019_canned_replies;
 mod m20261206_000020_spam;
 mod m20261206_000021_channels_and_reports;
+mod m20261206_000022_hosting;
 pub mod search;
 
 pub struct Migrator;
@@ -57,6 +58,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000019_canned_replies::Migration),
             Box::new(m20261206_000020_spam::Migration),
             Box::new(m20261206_000021_channels_and_reports::Migration),
+            Box::new(m20261206_000022_hosting::Migration),
         ]
     }
 }

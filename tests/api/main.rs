@@ -16,6 +16,7 @@ mod edge;
 mod errors;
 mod events;
 mod headers;
+mod hosting;
 mod inbox;
 mod invitations;
 mod isolation;

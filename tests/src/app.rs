@@ -7,6 +7,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use threadline::domain::EmailAddress;
+use threadline::domain::hosting::Quotas;
 use threadline::http::rate::RateSettings;
 use threadline::mail::MailSettings;
 use threadline::plugins::{HostSettings, PluginHost, WorkerCommand};
@@ -135,9 +136,16 @@ pub struct TestAppBuilder {
     rates: RateSettings,
     mail: MailSettings,
     http: HttpSettings,
+    quotas: Quotas,
 }
 
 impl TestAppBuilder {
+    /// Default quotas of the test's choosing (`serve --quota-*`).
+    pub fn quotas(mut self, quotas: Quotas) -> Self {
+        self.quotas = quotas;
+        self
+    }
+
     /// Serves the widget from `origin` of its own (`--widget-origin`).
     pub fn widget_origin(mut self, origin: &str) -> Self {
         self.http.widget_origin = Some(origin.to_owned());
@@ -201,6 +209,7 @@ impl TestApp {
             },
             mail: MailSettings::default(),
             http: HttpSettings::default(),
+            quotas: Quotas::default(),
         }
     }
 
@@ -211,6 +220,7 @@ impl TestApp {
             rates,
             mail,
             http,
+            quotas,
         }: TestAppBuilder,
     ) -> Self {
         builtins_ready().await;
@@ -222,6 +232,7 @@ impl TestApp {
             rates,
             access: Default::default(),
             mail,
+            quotas,
         };
         let server = Server::build(&config)
             .await
@@ -247,6 +258,15 @@ impl TestApp {
     /// bytes.
     pub fn plugins_in_memory(&self) -> (usize, usize) {
         self.plugins.memory_cache_size()
+    }
+
+    /// A new operator token, as `threadline operator-token create` makes one.
+    pub async fn operator_token(&self, name: &str) -> String {
+        self.store
+            .create_operator_token(name)
+            .await
+            .expect("an operator token")
+            .1
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -32,6 +32,26 @@ pub(super) enum TenantCommand {
 }
 
 #[derive(Subcommand)]
+pub(super) enum OperatorTokenCommand {
+    /// Make a token for the operator API (`/api/operator/v1`); it is
+    /// printed this once and stored hashed.
+    Create {
+        /// What it is for, unique: e.g. "billing".
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Revoke the operator token of this name: it gets 401 from now on.
+    Revoke {
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Subcommand)]
 pub(super) enum AgentCommand {
     /// Add an agent to a workspace.
     Create {
@@ -107,6 +127,27 @@ pub(super) async fn tenant(command: TenantCommand) -> Result<()> {
                 "admin_agent_id": created.admin.agent.id,
                 "admin_token": created.admin.token,
             }));
+            Ok(())
+        }
+    }
+}
+
+pub(super) async fn operator_token(command: OperatorTokenCommand) -> Result<()> {
+    match command {
+        OperatorTokenCommand::Create { name, db } => {
+            let name = single_line("name", &name, 100)?;
+            let store = Store::connect(&db.database_url).await?;
+            let (row, token) = store.create_operator_token(&name).await?;
+            print_json(&json!({ "id": row.id, "name": row.name, "token": token }));
+            Ok(())
+        }
+        OperatorTokenCommand::Revoke { name, db } => {
+            let store = Store::connect(&db.database_url).await?;
+            store
+                .revoke_operator_token(&name)
+                .await
+                .with_context(|| format!("no operator token called {name:?}"))?;
+            print_json(&json!({ "revoked": name }));
             Ok(())
         }
     }

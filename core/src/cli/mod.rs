@@ -41,11 +41,16 @@ pub(crate) struct DbArgs {
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP server.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Manage workspaces.
     Tenant {
         #[command(subcommand)]
         command: accounts::TenantCommand,
+    },
+    /// Manage the hosting operator's API tokens.
+    OperatorToken {
+        #[command(subcommand)]
+        command: accounts::OperatorTokenCommand,
     },
     /// Manage agents.
     Agent {
@@ -119,9 +124,10 @@ fn keep_large_allocations() {
 
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Serve(args) => serve::run(args).await,
+        Command::Serve(args) => serve::run(*args).await,
         Command::Tenant { command } => accounts::tenant(command).await,
         Command::Agent { command } => accounts::agent(command).await,
+        Command::OperatorToken { command } => accounts::operator_token(command).await,
         Command::Plugin { command } => plugin::run(command).await,
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::DbArgs;
+use crate::domain::hosting::Quotas;
 use crate::http::AccessSettings;
 use crate::http::rate::RateSettings;
 use crate::mail::MailSettings;
@@ -30,6 +31,8 @@ pub(super) struct ServeArgs {
     access: AccessArgs,
     #[command(flatten)]
     mail: MailArgs,
+    #[command(flatten)]
+    quotas: QuotaArgs,
     /// Also create a demo workspace with a chat to try, and print how.
     #[arg(long)]
     demo: bool,
@@ -44,8 +47,47 @@ pub(super) async fn run(args: ServeArgs) -> Result<()> {
         access: args.access.settings(),
         rates: args.rates.settings(),
         mail: args.mail.settings(),
+        quotas: args.quotas.defaults(),
     };
     serve(config, args.demo).await
+}
+
+/// Every workspace's quotas unless the operator sets its own (see
+/// `PATCH /api/operator/v1/workspaces/{id}`). Unset, a quota is unlimited:
+/// a server run for one team needs none, and a host sets its plans.
+#[derive(clap::Args)]
+pub(super) struct QuotaArgs {
+    /// Active agents (pending invitations count too).
+    #[arg(long, env = "THREADLINE_QUOTA_AGENTS")]
+    quota_agents: Option<u64>,
+    /// Uploaded plugins.
+    #[arg(long, env = "THREADLINE_QUOTA_PLUGINS")]
+    quota_plugins: Option<u64>,
+    /// Bytes of uploaded plugins, together.
+    #[arg(long, env = "THREADLINE_QUOTA_PLUGIN_BYTES")]
+    quota_plugin_bytes: Option<u64>,
+    /// Mail sent a day (UTC); more waits in the outbox for the next day.
+    #[arg(long, env = "THREADLINE_QUOTA_MAILS_PER_DAY")]
+    quota_mails_per_day: Option<u64>,
+    /// Chats started a day (UTC).
+    #[arg(long, env = "THREADLINE_QUOTA_CHATS_PER_DAY")]
+    quota_chats_per_day: Option<u64>,
+    /// Bytes of text and code stored, as the meter counts them.
+    #[arg(long, env = "THREADLINE_QUOTA_STORED_BYTES")]
+    quota_stored_bytes: Option<u64>,
+}
+
+impl QuotaArgs {
+    fn defaults(self) -> Quotas {
+        Quotas {
+            agents: self.quota_agents,
+            plugins: self.quota_plugins,
+            plugin_bytes: self.quota_plugin_bytes,
+            mails_per_day: self.quota_mails_per_day,
+            chats_per_day: self.quota_chats_per_day,
+            stored_bytes: self.quota_stored_bytes,
+        }
+    }
 }
 
 /// How plugins share the server between workspaces. Defaults derive from

@@ -52,6 +52,13 @@ pub enum ApiError {
     /// seconds.
     #[error("{0}")]
     TooManyRequests(String, u32),
+    /// A write that would pass one of the workspace's quotas: 403 for what
+    /// it holds, 429 (until midnight UTC) for what it may do a day.
+    #[error("{0}")]
+    Quota(crate::domain::hosting::QuotaExceeded),
+    /// The operator suspended the caller's workspace.
+    #[error("this workspace is suspended by the service's operator; its data is kept, and it works again once resumed")]
+    Suspended,
     /// A conversion hook failed: named, so an operator can fix the rule.
     #[error("{0}")]
     Plugin(crate::domain::hooks::HookFault),
@@ -101,6 +108,9 @@ impl ApiError {
             ApiError::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, "timeout", None),
             ApiError::Busy(..) => (StatusCode::SERVICE_UNAVAILABLE, "busy", None),
             ApiError::TooManyRequests(..) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", None),
+            ApiError::Quota(q) if q.quota.daily() => (StatusCode::TOO_MANY_REQUESTS, "quota_exceeded", None),
+            ApiError::Quota(_) => (StatusCode::FORBIDDEN, "quota_exceeded", None),
+            ApiError::Suspended => (StatusCode::FORBIDDEN, "workspace_suspended", None),
             ApiError::Plugin(_) => (StatusCode::BAD_GATEWAY, "plugin_failed", None),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
         }
@@ -155,6 +165,16 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(axum::http::header::RETRY_AFTER, (*retry_after).into());
         }
+        if let ApiError::Quota(q) = &self
+            && q.quota.daily()
+        {
+            let now = chrono::Utc::now();
+            let midnight = crate::domain::hosting::day_start(now) + chrono::Duration::days(1);
+            let seconds = u32::try_from((midnight - now).num_seconds().max(1)).unwrap_or(u32::MAX);
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
         response
     }
 }
@@ -171,6 +191,8 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => ApiError::NotFound("resource"),
             StoreError::Conflict(m) => ApiError::Conflict(m),
             StoreError::Invalid(field, m) => ApiError::Invalid(crate::domain::InvalidInput::new(field, m)),
+            StoreError::Quota(q) => ApiError::Quota(q),
+            StoreError::Suspended => ApiError::Suspended,
             StoreError::Db(db) => ApiError::Internal(db.into()),
         }
     }

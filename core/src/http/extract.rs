@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 
 use super::AppState;
 use super::error::ApiError;
+use crate::domain::hosting::WorkspaceStatus;
 use crate::store::{Agent, Credential, StoreError, Visitor};
 
 /// The agent credential a request came with (a session or an API token),
@@ -38,7 +39,7 @@ impl FromRequestParts<AppState> for Client {
 /// A visitor, from `Authorization: Bearer <visitor token>`.
 pub struct AuthVisitor(pub Visitor);
 
-fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+pub(super) fn bearer(parts: &Parts) -> Result<&str, ApiError> {
     let value = parts.headers.get(AUTHORIZATION).ok_or(ApiError::Unauthorized)?;
     let value = value.to_str().map_err(|_| ApiError::Unauthorized)?;
     bearer_token(value).ok_or(ApiError::Unauthorized)
@@ -80,12 +81,17 @@ impl FromRequestParts<AppState> for AuthAgent {
 /// written at most about once a minute, decided on the row just read, so
 /// most requests write nothing. Neither write fails the request.
 pub(super) async fn authenticate_agent(state: &AppState, token: &str) -> Result<AuthCredential, ApiError> {
-    let (agent, mut credential) = state
+    let (agent, mut credential, status) = state
         .store
         .agent_by_token(token)
         .await
         .map_err(unauthorized_if_missing)?;
     tracing::Span::current().record("workspace", agent.tenant_id.as_str());
+    // A suspended workspace's agents are told so on every request (their
+    // sockets too): nothing of it can be read or changed until it resumes.
+    if status == WorkspaceStatus::Suspended {
+        return Err(ApiError::Suspended);
+    }
     let slid = crate::store::slid_expiry(credential.expires_at, state.access.session_ttl());
     if slid.is_some() || (credential.expires_at.is_none() && crate::store::seen_long_ago(credential.last_used_at)) {
         match state.store.touch_credential(&credential.id, slid).await {

@@ -12,6 +12,7 @@ mod events;
 mod extract;
 pub mod metrics;
 mod moderation;
+mod operator;
 mod pagination;
 mod pipeline;
 mod plugins;
@@ -114,6 +115,7 @@ impl AccessSettings {
         (name = "widget", description = "Visitors' chat widget"),
         (name = "settings", description = "Workspace settings (admins)"),
         (name = "plugins", description = "Conversion plugins and the pipeline (admins)"),
+        (name = "operator", description = "The hosting operator's API: workspaces, their status, quotas and usage (operator tokens only)"),
     )
 )]
 struct ApiDoc;
@@ -123,7 +125,7 @@ struct BearerAuth;
 impl Modify for BearerAuth {
     fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
         let components = api.components.get_or_insert_with(Default::default);
-        for name in ["agent_token", "visitor_token"] {
+        for name in ["agent_token", "visitor_token", "operator_token"] {
             components.add_security_scheme(
                 name,
                 SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
@@ -148,6 +150,7 @@ pub fn router(state: AppState) -> Router {
         .merge(plugins::router())
         .merge(pipeline::router())
         .merge(shadow::router())
+        .merge(operator::router())
         .split_for_parts();
     let mut doc = doc;
     error::document_shared_errors(&mut doc);

@@ -17,6 +17,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::{ApiError, ErrorBody, OrNotFound};
 use super::extract::AuthAdmin;
+use super::operator::UsageFigures;
 use super::pagination;
 use crate::domain::hooks::HookKind;
 use crate::domain::{InvalidInput, single_line};
@@ -247,8 +248,14 @@ async fn delete_plugin(
 
 #[derive(Serialize, ToSchema)]
 pub struct UsageView {
-    /// This node's figures: each node of a deployment reports its own share.
+    /// `hooks` covers this node's last `period_seconds`: each node of a
+    /// deployment reports its own share there, with its time and faults.
     period_seconds: u32,
+    /// The workspace's usage today (UTC), and this month's, summed over
+    /// every node (as the operator sees it; counted in batches a few
+    /// seconds apart).
+    today: UsageFigures,
+    this_month: UsageFigures,
     /// Per hook and plugin: calls, fuel, wall time and time waiting for a
     /// slot (milliseconds), and faults by what stopped the plugin.
     hooks: Vec<Figures>,
@@ -262,14 +269,22 @@ pub struct UsageView {
 /// plugin.
 #[utoipa::path(get, path = "/api/v1/plugins/usage", tag = "plugins", security(("agent_token" = ["admin"])),
     responses((status = 200, description = "OK", body = UsageView)))]
-async fn plugin_usage(State(state): State<AppState>, AuthAdmin(admin): AuthAdmin) -> axum::Json<UsageView> {
+async fn plugin_usage(
+    State(state): State<AppState>,
+    AuthAdmin(admin): AuthAdmin,
+) -> Result<axum::Json<UsageView>, ApiError> {
     let slots = state.plugins.slot_settings();
-    axum::Json(UsageView {
+    let now = Utc::now();
+    let today = now.format("%Y-%m-%d").to_string();
+    let month = now.format("%Y-%m-01").to_string();
+    Ok(axum::Json(UsageView {
+        today: UsageFigures::new(today.clone(), state.store.usage_since(&admin.tenant_id, &today).await?),
+        this_month: UsageFigures::new(month.clone(), state.store.usage_since(&admin.tenant_id, &month).await?),
         period_seconds: 3600,
         hooks: state.plugins.usage(&admin.tenant_id),
         calls_at_once: slots.per_workspace,
         queue_timeout_ms: slots.queue_timeout.as_millis() as u64,
-    })
+    }))
 }
 
 #[derive(Serialize, ToSchema)]

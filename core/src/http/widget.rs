@@ -16,6 +16,7 @@ use super::chats::message_event;
 use super::error::{ApiError, ErrorBody, OrNotFound};
 use super::extract::{ApiJson, AuthVisitor, Client, bearer_token};
 use super::views::MessageView;
+use crate::domain::hosting::WorkspaceStatus;
 use crate::domain::{ChatStatus, EmailAddress, InvalidInput, MessageKind, Subject, message_body, single_line};
 use crate::realtime::{Event, EventKind};
 use crate::store::{Chat, NewMessage, Visitor};
@@ -51,7 +52,9 @@ async fn presence(
         .tenant_by_widget_key(&widget_key)
         .await
         .or_not_found("widget")?;
-    let available = state.store.someone_available(&tenant.id).await?;
+    // A suspended workspace has nobody to answer.
+    let available =
+        tenant.status == WorkspaceStatus::Active.as_str() && state.store.someone_available(&tenant.id).await?;
     Ok(axum::Json(PresenceView { available }))
 }
 
@@ -82,8 +85,8 @@ pub struct StartChatResponse {
 #[utoipa::path(post, path = "/api/v1/widget/{widget_key}/chats", tag = "widget",
     params(("widget_key" = String, Path)), request_body = StartChatRequest,
     responses((status = 201, description = "Created", body = StartChatResponse), (status = 404, description = "Not found, or not in the workspace of the caller", body = ErrorBody), (status = 422, description = "Invalid input; the error names the field", body = ErrorBody),
-        (status = 403, description = "The visitor or their address is blocked: chat is unavailable", body = ErrorBody),
-        (status = 429, description = "Too many chats from this address; see Retry-After", body = ErrorBody)))]
+        (status = 403, description = "The visitor or their address is blocked, the workspace is suspended (`workspace_suspended`) or it holds all it may (`quota_exceeded`): chat is unavailable", body = ErrorBody),
+        (status = 429, description = "Too many chats from this address, or the workspace's chats for today (`quota_exceeded`); see Retry-After", body = ErrorBody)))]
 async fn start_chat(
     State(state): State<AppState>,
     Client(client): Client,
@@ -97,6 +100,9 @@ async fn start_chat(
         .await
         .or_not_found("widget")?;
     state.rates.start_chat(&tenant.id, client)?;
+    // Suspended, or at its daily chats or its stored bytes: said to the
+    // visitor, nothing written.
+    state.store.check_chat_start(&tenant).await?;
     let name = single_line("visitor_name", req.visitor_name.as_deref().unwrap_or(""), 100)?;
     let email = match req.visitor_email.as_deref().map(str::trim) {
         Some(e) if !e.is_empty() => Some(EmailAddress::parse("visitor_email", e)?),

@@ -25,13 +25,16 @@ use crate::store::NewFault;
 pub struct Gate {
     pub slots: Slots,
     pub usage: Usage,
+    /// The cluster's usage counts (calls and fuel per workspace a day).
+    pub meter: crate::store::Meter,
 }
 
 impl Gate {
-    pub fn new(slots: SlotSettings) -> Self {
+    pub fn new(slots: SlotSettings, meter: crate::store::Meter) -> Self {
         Self {
             slots: Slots::new(slots),
             usage: Usage::default(),
+            meter,
         }
     }
 }
@@ -198,6 +201,10 @@ impl PluginHook {
         });
         record.fault = outcome.as_ref().err().map(|f| f.kind);
         self.gate.usage.record(&self.tenant_id, &record);
+        self.gate.meter.count(&self.tenant_id, |u| {
+            u.plugin_calls += 1;
+            u.plugin_fuel += i64::try_from(record.fuel.unwrap_or(0)).unwrap_or(i64::MAX);
+        });
         outcome
     }
 

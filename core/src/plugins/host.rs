@@ -94,11 +94,11 @@ pub struct PluginHost {
 impl PluginHost {
     pub fn new(store: Store, settings: HostSettings) -> Self {
         Self {
+            gate: Arc::new(Gate::new(settings.slots, store.meter().clone())),
             store,
             disk: settings.cache_dir.map(DiskCache::new),
             memory: Arc::new(MemoryCache::new(settings.memory_cache_bytes)),
             compiler: Arc::new(Compiler::new(settings.compile)),
-            gate: Arc::new(Gate::new(settings.slots)),
             pipelines: Arc::default(),
         }
     }

@@ -65,11 +65,14 @@ fn local_gate() -> Arc<Gate> {
     static GATE: OnceLock<Arc<Gate>> = OnceLock::new();
     GATE.get_or_init(|| {
         let total = limits::MAX_CONCURRENT_CALLS as usize;
-        Arc::new(Gate::new(SlotSettings {
-            total,
-            per_workspace: total,
-            queue_timeout: Duration::from_secs(60),
-        }))
+        Arc::new(Gate::new(
+            SlotSettings {
+                total,
+                per_workspace: total,
+                queue_timeout: Duration::from_secs(60),
+            },
+            crate::store::Meter::default(),
+        ))
     })
     .clone()
 }

@@ -119,6 +119,8 @@ impl Store {
             .await?
             .ok_or(StoreError::NotFound)?;
         txn.commit().await?;
+        let written = t.subject.len() + t.body.len() * if t.notify { 2 } else { 1 };
+        self.meter.count(&t.tenant_id, |u| u.stored_bytes += written as i64);
         Ok((ticket, requester, reply))
     }
 }

@@ -109,6 +109,11 @@ impl Store {
         )
         .await?;
         txn.commit().await?;
+        self.meter.count(&tenant.id, |u| {
+            u.chats += 1;
+            u.messages += 1;
+            u.stored_bytes += (visitor_name.len() + first_message.len() + subject.map_or(0, str::len)) as i64;
+        });
         Ok((chat, token))
     }
 
@@ -186,6 +191,10 @@ impl Store {
             .ok_or(StoreError::NotFound)?;
         let message = insert_message(&txn, &chat, new, now).await?;
         txn.commit().await?;
+        self.meter.count(tenant_id, |u| {
+            u.messages += 1;
+            u.stored_bytes += new.body.len() as i64;
+        });
         Ok(message)
     }
 

@@ -47,6 +47,7 @@ impl Store {
             .await?
             .ok_or(StoreError::NotFound)?;
         txn.commit().await?;
+        self.meter.count(tenant_id, |u| u.stored_bytes += body.len() as i64);
         Ok((ticket, comment, queued))
     }
 

@@ -200,10 +200,18 @@ impl Store {
         // built here, not read back, and must equal what a read returns.
         let now = Utc::now().trunc_subsecs(6);
         let ticket_id = new_id();
-        match self.backend() {
+        let outcome = match self.backend() {
             DbBackend::Postgres => self.commit_in_one_statement(c, ticket_id, now).await,
             _ => self.commit_in_steps(c, ticket_id, now).await,
+        }?;
+        if let CommitOutcome::Created(ticket, _) = &outcome {
+            let written = ticket.subject.len() + ticket.description.len();
+            self.meter.count(&ticket.tenant_id, |u| {
+                u.conversions += 1;
+                u.stored_bytes += written as i64;
+            });
         }
+        Ok(outcome)
     }
 
     async fn commit_in_one_statement(

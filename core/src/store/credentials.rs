@@ -11,6 +11,7 @@ use sea_orm::{
 
 use super::entities::{agent, agent_credential, tenant};
 use super::{Agent, Store, StoreError, StoreResult, new_id, new_token, prefixed, token_hash};
+use crate::domain::hosting::WorkspaceStatus;
 
 pub use agent_credential::Model as Credential;
 
@@ -149,12 +150,23 @@ impl Store {
 
     /// The agent a token belongs to, with the credential it is, unless the
     /// credential expired or was revoked. One query.
-    pub async fn agent_by_token(&self, token: &str) -> StoreResult<(Agent, Credential)> {
+    pub async fn agent_by_token(&self, token: &str) -> StoreResult<(Agent, Credential, WorkspaceStatus)> {
         let mut query = Query::select();
         prefixed::<agent::Entity>(&mut query, "a_");
         prefixed::<agent_credential::Entity>(&mut query, "c_");
+        // The workspace's status comes in the same round trip.
         query
+            .expr_as(
+                Expr::col((tenant::Entity, tenant::Column::Status)),
+                Alias::new("t_status"),
+            )
             .from(agent_credential::Entity)
+            .join(
+                JoinType::InnerJoin,
+                tenant::Entity,
+                Expr::col((tenant::Entity, tenant::Column::Id))
+                    .equals((agent_credential::Entity, agent_credential::Column::TenantId)),
+            )
             .join(
                 JoinType::InnerJoin,
                 agent::Entity,
@@ -175,9 +187,11 @@ impl Store {
                     .or(Expr::col((agent_credential::Entity, agent_credential::Column::ExpiresAt)).gt(Utc::now())),
             );
         let row = self.db.query_one(&query).await?.ok_or(StoreError::NotFound)?;
+        let status: String = row.try_get("", "t_status")?;
         Ok((
             Agent::from_query_result(&row, "a_")?,
             Credential::from_query_result(&row, "c_")?,
+            WorkspaceStatus::of(&status),
         ))
     }
 

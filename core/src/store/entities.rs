@@ -39,6 +39,53 @@ pub mod tenant {
         pub sender_name: Option<String>,
         /// Where requesters' answers to its mail go (none: to the sender).
         pub reply_to: Option<String>,
+        /// `active` or `suspended` (by the operator; see `domain::hosting`).
+        pub status: String,
+        /// The operator's quota overrides (JSON; see `domain::hosting::QuotaOverrides`).
+        pub quotas: String,
+        /// What the workspace has stored, as the meter counts it: added to
+        /// in batches by every node (see `crate::meter`).
+        pub stored_bytes: i64,
+    }
+    no_relations!();
+}
+
+/// The hosting operator's API tokens (not any workspace's).
+pub mod operator_token {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "operator_tokens")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub name: String,
+        pub token_hash: String,
+        pub created_at: DateTimeUtc,
+        pub last_used_at: Option<DateTimeUtc>,
+    }
+    no_relations!();
+}
+
+/// What a workspace used on a UTC day, summed over every node.
+pub mod usage_day {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "usage_days")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: String,
+        /// `YYYY-MM-DD`.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub day: String,
+        pub conversions: i64,
+        pub chats: i64,
+        pub messages: i64,
+        pub mails_sent: i64,
+        pub plugin_calls: i64,
+        pub plugin_fuel: i64,
+        pub stored_bytes: i64,
     }
     no_relations!();
 }

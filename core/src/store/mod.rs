@@ -19,7 +19,9 @@ mod comments;
 mod conversion;
 mod credentials;
 pub mod entities;
+mod hosting;
 mod inbox;
+mod meter;
 mod moderation;
 mod nodelay;
 mod outbox;
@@ -51,7 +53,9 @@ pub use credentials::{Account, Credential, CredentialKind, Issued, slid_expiry};
 pub use entities::{agent::Model as Agent, chat::Model as Chat, message::Model as Message};
 pub use entities::{rating::Model as Rating, requester::Model as Requester, tenant::Model as Tenant};
 pub use entities::{ticket::Model as Ticket, visitor::Model as Visitor};
+pub use hosting::{OperatorToken, Usage, WORKSPACE_TABLES, WorkspaceListing, check_stored};
 pub use inbox::{ChatListItem, ChatListing, InboxCounts};
+pub use meter::{FLUSH_EVERY, Meter};
 pub use moderation::VisitorBlock;
 pub use outbox::{MailKind, MailOutcome, OutboxMail, mail_state};
 pub use plugins::{
@@ -73,6 +77,12 @@ pub enum StoreError {
     /// An input names something that does not exist (422 on that field).
     #[error("{1}")]
     Invalid(&'static str, String),
+    /// The write would pass one of the workspace's quotas.
+    #[error("{0}")]
+    Quota(#[from] crate::domain::hosting::QuotaExceeded),
+    /// The workspace is suspended by the operator.
+    #[error("the workspace is suspended")]
+    Suspended,
     #[error("database error: {0}")]
     Db(#[from] DbErr),
 }
@@ -98,6 +108,11 @@ pub struct Store {
     /// [`Store::spawn_wal_checkpoints`]), so they take no reader's place and
     /// are not counted as statements.
     checkpointer: Option<DatabaseConnection>,
+    /// The server's default quotas (`serve --quota-*`), under every
+    /// workspace's own overrides; unlimited until set.
+    quota_defaults: Arc<std::sync::RwLock<crate::domain::hosting::Quotas>>,
+    /// Usage counted on this node, not yet flushed (see `meter`).
+    meter: Meter,
 }
 
 impl Store {
@@ -200,6 +215,8 @@ impl Store {
                     writer,
                     statements: statements.clone(),
                     checkpointer,
+                    quota_defaults: Default::default(),
+                    meter: Meter::default(),
                 };
                 store.migrate().await?;
                 Ok::<_, StoreError>(store)

@@ -4,11 +4,12 @@
 //! `crate::mail`) and marked with how each attempt ended.
 
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Query};
 use sea_orm::{ActiveModelTrait, ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use super::entities::{mail_outbox, tenant, ticket, ticket_comment};
 use super::{Store, StoreResult, new_id};
+use crate::domain::hosting::WorkspaceStatus;
 
 pub type OutboxMail = mail_outbox::Model;
 
@@ -113,6 +114,19 @@ impl Store {
             .column(mail_outbox::Column::Id)
             .filter(mail_outbox::Column::State.eq(mail_state::QUEUED))
             .filter(mail_outbox::Column::NextAttemptAt.lte(now))
+            // A suspended workspace's mail waits in the outbox, unclaimed,
+            // until it is resumed.
+            .filter(Expr::exists(
+                Query::select()
+                    .expr(Expr::val(1))
+                    .from(tenant::Entity)
+                    .and_where(
+                        Expr::col((tenant::Entity, tenant::Column::Id))
+                            .equals((mail_outbox::Entity, mail_outbox::Column::TenantId)),
+                    )
+                    .and_where(Expr::col((tenant::Entity, tenant::Column::Status)).eq(WorkspaceStatus::Active.as_str()))
+                    .to_owned(),
+            ))
             .order_by_asc(mail_outbox::Column::NextAttemptAt)
             .limit(limit);
         if self.backend() == DbBackend::Postgres {
@@ -163,6 +177,13 @@ impl Store {
                 .col_expr(mail_outbox::Column::SentAt, Expr::value(now))
                 .col_expr(mail_outbox::Column::LastError, Expr::value(Option::<String>::None))
                 .col_expr(mail_outbox::Column::Body, scrubbed.into()),
+            MailOutcome::Wait { reason, until } => update
+                .col_expr(mail_outbox::Column::NextAttemptAt, Expr::value(until))
+                .col_expr(
+                    mail_outbox::Column::Attempts,
+                    Expr::col(mail_outbox::Column::Attempts).sub(1),
+                )
+                .col_expr(mail_outbox::Column::LastError, Expr::value(reason)),
             MailOutcome::Retry { error, at } => update
                 .col_expr(mail_outbox::Column::NextAttemptAt, Expr::value(at))
                 .col_expr(mail_outbox::Column::LastError, Expr::value(error)),
@@ -202,6 +223,16 @@ impl Store {
 #[derive(Debug, Clone)]
 pub enum MailOutcome {
     Sent,
-    Retry { error: String, at: DateTime<Utc> },
-    Failed { error: String },
+    /// Not tried: held back until `until` (a quota), the attempt not counted.
+    Wait {
+        reason: String,
+        until: DateTime<Utc>,
+    },
+    Retry {
+        error: String,
+        at: DateTime<Utc>,
+    },
+    Failed {
+        error: String,
+    },
 }

@@ -11,6 +11,7 @@ use sea_orm::{
 use super::entities::{agent, pipeline_hook, pipeline_version, plugin, plugin_fault, tenant};
 use super::{Store, StoreError, StoreResult, new_id};
 use crate::domain::hooks::HookCandidate;
+use crate::domain::hosting::Quota;
 use crate::domain::team::Availability;
 
 pub use super::entities::pipeline_hook::Model as PipelineHookRow;
@@ -76,15 +77,43 @@ pub type PipelineVersionRow = pipeline_version::Model;
 const SEEN_GRANULARITY_SECS: i64 = 60;
 
 impl Store {
+    /// Installs an uploaded plugin, within the workspace's quotas of
+    /// plugins, their bytes and its stored bytes (counted with the
+    /// workspace's row locked, so uploads at once take turns).
     pub async fn insert_plugin(&self, row: PluginRow) -> StoreResult<PluginInfo> {
         let name = row.name.clone();
-        match plugin::ActiveModel::from(row).insert(&self.writer).await {
-            Ok(p) => Ok(info(p)),
-            Err(e) if e.sql_err().is_some() => Err(StoreError::Conflict(format!(
-                "a plugin named {name:?} is already installed; delete it first or pick another name"
-            ))),
-            Err(e) => Err(e.into()),
+        let (tenant_id, size) = (row.tenant_id.clone(), u64::try_from(row.size_bytes).unwrap_or(0));
+        let txn = self.write_txn().await?;
+        let workspace = super::team::locked_workspace(&txn, &tenant_id).await?;
+        let quotas = self.quotas_of(&workspace);
+        if quotas.plugins.is_some() || quotas.plugin_bytes.is_some() {
+            let sizes: Vec<i64> = plugin::Entity::find()
+                .select_only()
+                .column(plugin::Column::SizeBytes)
+                .filter(plugin::Column::TenantId.eq(&tenant_id))
+                .into_tuple()
+                .all(&txn)
+                .await?;
+            quotas.check(Quota::Plugins, sizes.len() as u64, 1)?;
+            quotas.check(
+                Quota::PluginBytes,
+                u64::try_from(sizes.iter().sum::<i64>()).unwrap_or(0),
+                size,
+            )?;
         }
+        super::check_stored(&quotas, &workspace, size)?;
+        let inserted = match plugin::ActiveModel::from(row).insert(&txn).await {
+            Ok(p) => p,
+            Err(e) if e.sql_err().is_some() => {
+                return Err(StoreError::Conflict(format!(
+                    "a plugin named {name:?} is already installed; delete it first or pick another name"
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        txn.commit().await?;
+        self.meter.count(&tenant_id, |u| u.stored_bytes += size as i64);
+        Ok(info(inserted))
     }
 
     pub async fn plugins(&self, tenant_id: &str) -> StoreResult<Vec<PluginInfo>> {
@@ -148,20 +177,22 @@ impl Store {
                 using.join(", ")
             )));
         }
-        let sha256: Option<String> = plugin::Entity::find_by_id(plugin_id)
+        let found: Option<(String, i64)> = plugin::Entity::find_by_id(plugin_id)
             .filter(plugin::Column::TenantId.eq(tenant_id))
             .select_only()
             .column(plugin::Column::Sha256)
+            .column(plugin::Column::SizeBytes)
             .into_tuple()
             .one(&txn)
             .await?;
-        let sha256 = sha256.ok_or(StoreError::NotFound)?;
+        let (sha256, size) = found.ok_or(StoreError::NotFound)?;
         plugin::Entity::delete_many()
             .filter(plugin::Column::TenantId.eq(tenant_id))
             .filter(plugin::Column::Id.eq(plugin_id))
             .exec(&txn)
             .await?;
         txn.commit().await?;
+        self.meter.count(tenant_id, |u| u.stored_bytes -= size);
         Ok(sha256)
     }
 

@@ -19,6 +19,7 @@ use super::outbox::{self, MailKind, NewMail};
 use super::tenants::insert_agent;
 use super::{Agent, Store, StoreError, StoreResult, new_id, new_token, token_hash};
 use crate::domain::EmailAddress;
+use crate::domain::hosting::{Quota, Quotas};
 use crate::domain::team::{self, Availability, INVITATION_TTL, RESET_TTL, Role};
 
 pub type Invitation = agent_invitation::Model;
@@ -53,59 +54,23 @@ impl Store {
         role: Role,
         public_url: &str,
     ) -> StoreResult<Invitation> {
-        let tenant_id = &inviter.tenant_id;
         let txn = self.write_txn().await?;
-        let taken = agent::Entity::find()
-            .filter(agent::Column::TenantId.eq(tenant_id))
-            .filter(agent::Column::EmailNormalized.eq(email.normalized()))
-            .count(&txn)
-            .await?;
-        if taken > 0 {
-            return Err(StoreError::Conflict(format!(
-                "{} is already an agent of this workspace",
-                email.as_str()
-            )));
-        }
-        let pending = agent_invitation::Entity::find()
-            .filter(agent_invitation::Column::TenantId.eq(tenant_id))
-            .filter(agent_invitation::Column::AcceptedAt.is_null())
-            .count(&txn)
-            .await?;
-        if pending >= MAX_PENDING_INVITATIONS {
-            return Err(StoreError::Conflict(format!(
-                "a workspace may have at most {MAX_PENDING_INVITATIONS} invitations pending; revoke some first"
-            )));
-        }
-        let workspace = workspace(&txn, tenant_id).await?;
-        let now = Utc::now().trunc_subsecs(6);
-        let (token, hash) = new_token("tli");
-        let inserted = agent_invitation::ActiveModel {
-            id: Set(new_id()),
-            tenant_id: Set(tenant_id.clone()),
-            email: Set(email.as_str().to_owned()),
-            email_normalized: Set(email.normalized().to_owned()),
-            name: Set(name),
-            role: Set(role.as_str().to_owned()),
-            token_hash: Set(hash),
-            invited_by: Set(inviter.id.clone()),
-            created_at: Set(now),
-            sent_at: Set(now),
-            expires_at: Set(now + INVITATION_TTL),
-            accepted_at: Set(None),
-        }
-        .insert(&txn)
-        .await;
-        let invitation = match inserted {
-            Ok(i) => i,
-            Err(e) if e.sql_err().is_some() => {
-                return Err(StoreError::Conflict(format!(
-                    "{} is invited already; resend or revoke that invitation",
-                    email.as_str()
-                )));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        queue_invitation(&txn, &workspace, &invitation, &inviter.name, &token, public_url).await?;
+        let workspace = locked_workspace(&txn, &inviter.tenant_id).await?;
+        let quotas = self.quotas_of(&workspace);
+        let (invitation, _token) = insert_invitation(
+            &txn,
+            &workspace,
+            &quotas,
+            NewInvitation {
+                email,
+                name,
+                role,
+                invited_by: &inviter.id,
+                inviter_name: &inviter.name,
+            },
+            public_url,
+        )
+        .await?;
         txn.commit().await?;
         Ok(invitation)
     }
@@ -208,6 +173,9 @@ impl Store {
         let email = EmailAddress::parse("email", &invitation.email)
             .map_err(|e| StoreError::Conflict(format!("the invitation's address is not usable: {}", e.message)))?;
         let is_admin = invitation.role == Role::Admin.as_str();
+        let workspace = locked_workspace(&txn, &invitation.tenant_id).await?;
+        self.quotas_of(&workspace)
+            .check(Quota::Agents, active_agents(&txn, &workspace.id).await?, 1)?;
         let agent = insert_agent(&txn, &invitation.tenant_id, name, &email, is_admin).await?;
         txn.execute(&password_update(&agent.tenant_id, &agent.id, password_hash))
             .await?;
@@ -365,11 +333,7 @@ impl Store {
         change: AgentChange,
     ) -> StoreResult<(Agent, Vec<String>)> {
         let txn = self.write_txn().await?;
-        let mut workspace = tenant::Entity::find_by_id(tenant_id);
-        if self.backend() == DbBackend::Postgres {
-            workspace = workspace.lock_exclusive();
-        }
-        workspace.one(&txn).await?.ok_or(StoreError::NotFound)?;
+        let workspace = locked_workspace(&txn, tenant_id).await?;
         let found = agent::Entity::find_by_id(agent_id)
             .filter(agent::Column::TenantId.eq(tenant_id))
             .one(&txn)
@@ -377,6 +341,10 @@ impl Store {
             .ok_or(StoreError::NotFound)?;
         let is_admin = change.role.map_or(found.is_admin, |r| r == Role::Admin);
         let active = change.active.unwrap_or(found.active);
+        if active && !found.active {
+            self.quotas_of(&workspace)
+                .check(Quota::Agents, active_agents(&txn, tenant_id).await?, 1)?;
+        }
         if found.is_admin && found.active && !(is_admin && active) {
             let other_admins = agent::Entity::find()
                 .filter(agent::Column::TenantId.eq(tenant_id))
@@ -447,6 +415,116 @@ async fn workspace(txn: &sea_orm::DatabaseTransaction, tenant_id: &str) -> Store
         .one(txn)
         .await?
         .ok_or(StoreError::NotFound)
+}
+
+/// The workspace's row, locked for the rest of `txn` on PostgreSQL, so
+/// that writes counted against one of its quotas take turns (SQLite has
+/// one writer).
+pub(super) async fn locked_workspace(
+    txn: &sea_orm::DatabaseTransaction,
+    tenant_id: &str,
+) -> StoreResult<tenant::Model> {
+    let mut find = tenant::Entity::find_by_id(tenant_id);
+    if txn.get_database_backend() == DbBackend::Postgres {
+        find = find.lock_exclusive();
+    }
+    find.one(txn).await?.ok_or(StoreError::NotFound)
+}
+
+/// Who is invited, and by whom.
+pub(super) struct NewInvitation<'a> {
+    pub email: &'a EmailAddress,
+    pub name: Option<String>,
+    pub role: Role,
+    /// An agent's id, or `operator` for a workspace's first admin.
+    pub invited_by: &'a str,
+    /// As the mail names them.
+    pub inviter_name: &'a str,
+}
+
+/// Inserts an invitation and queues its mail in `txn`; returns it with the
+/// token its link carries. An address that is already an agent's, or
+/// already invited (pending or expired: resend it), is a conflict; so is a
+/// workspace at its cap of pending invitations, and one whose agents and
+/// pending invitations together fill its `agents` quota.
+pub(super) async fn insert_invitation(
+    txn: &sea_orm::DatabaseTransaction,
+    workspace: &tenant::Model,
+    quotas: &Quotas,
+    new: NewInvitation<'_>,
+    public_url: &str,
+) -> StoreResult<(Invitation, String)> {
+    let tenant_id = &workspace.id;
+    let email = new.email;
+    let taken = agent::Entity::find()
+        .filter(agent::Column::TenantId.eq(tenant_id))
+        .filter(agent::Column::EmailNormalized.eq(email.normalized()))
+        .count(txn)
+        .await?;
+    if taken > 0 {
+        return Err(StoreError::Conflict(format!(
+            "{} is already an agent of this workspace",
+            email.as_str()
+        )));
+    }
+    let now = Utc::now().trunc_subsecs(6);
+    let pending = agent_invitation::Entity::find()
+        .filter(agent_invitation::Column::TenantId.eq(tenant_id))
+        .filter(agent_invitation::Column::AcceptedAt.is_null())
+        .count(txn)
+        .await?;
+    if pending >= MAX_PENDING_INVITATIONS {
+        return Err(StoreError::Conflict(format!(
+            "a workspace may have at most {MAX_PENDING_INVITATIONS} invitations pending; revoke some first"
+        )));
+    }
+    if quotas.agents.is_some() {
+        let live = agent_invitation::Entity::find()
+            .filter(agent_invitation::Column::TenantId.eq(tenant_id))
+            .filter(agent_invitation::Column::AcceptedAt.is_null())
+            .filter(agent_invitation::Column::ExpiresAt.gt(now))
+            .count(txn)
+            .await?;
+        quotas.check(Quota::Agents, active_agents(txn, tenant_id).await? + live, 1)?;
+    }
+    let (token, hash) = new_token("tli");
+    let inserted = agent_invitation::ActiveModel {
+        id: Set(new_id()),
+        tenant_id: Set(tenant_id.clone()),
+        email: Set(email.as_str().to_owned()),
+        email_normalized: Set(email.normalized().to_owned()),
+        name: Set(new.name),
+        role: Set(new.role.as_str().to_owned()),
+        token_hash: Set(hash),
+        invited_by: Set(new.invited_by.to_owned()),
+        created_at: Set(now),
+        sent_at: Set(now),
+        expires_at: Set(now + INVITATION_TTL),
+        accepted_at: Set(None),
+    }
+    .insert(txn)
+    .await;
+    let invitation = match inserted {
+        Ok(i) => i,
+        Err(e) if e.sql_err().is_some() => {
+            return Err(StoreError::Conflict(format!(
+                "{} is invited already; resend or revoke that invitation",
+                email.as_str()
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    queue_invitation(txn, workspace, &invitation, new.inviter_name, &token, public_url).await?;
+    Ok((invitation, token))
+}
+
+/// The workspace's active agents, as the `agents` quota counts them.
+pub(super) async fn active_agents(txn: &sea_orm::DatabaseTransaction, tenant_id: &str) -> StoreResult<u64> {
+    Ok(agent::Entity::find()
+        .filter(agent::Column::TenantId.eq(tenant_id))
+        .filter(agent::Column::Active.eq(true))
+        .count(txn)
+        .await?)
 }
 
 /// Queues the mail of `invitation`, whose link carries `token`.

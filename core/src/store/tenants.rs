@@ -7,6 +7,7 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, Quer
 use super::credentials::{CredentialKind, insert_credential};
 use super::entities::{agent, chat, tenant, visitor};
 use super::{Agent, Store, StoreError, StoreResult, Tenant, Visitor, new_id, new_public_key, token_hash};
+use crate::domain::hosting::WorkspaceStatus;
 use crate::domain::team::Availability;
 use crate::domain::{ChatStatus, EmailAddress};
 
@@ -32,13 +33,7 @@ impl Store {
         admin_name: &str,
         admin_email: &EmailAddress,
     ) -> StoreResult<CreatedTenant> {
-        let base = slugify(name);
-        for attempt in 1..=50 {
-            let slug = if attempt == 1 {
-                base.clone()
-            } else {
-                format!("{base}-{attempt}")
-            };
+        for slug in slug_candidates(name) {
             let txn = self.write_txn().await?;
             let taken = tenant::Entity::find()
                 .filter(tenant::Column::Slug.eq(&slug))
@@ -48,25 +43,7 @@ impl Store {
             if taken {
                 continue;
             }
-            let widget_key = new_public_key("wk");
-            let tenant = tenant::ActiveModel {
-                id: Set(new_id()),
-                name: Set(name.to_owned()),
-                slug: Set(slug),
-                widget_key: Set(widget_key),
-                summary_on_close: Set(false),
-                next_ticket_number: Set(crate::domain::ticket_number::FIRST_TICKET_NUMBER),
-                created_at: Set(Utc::now()),
-                time_zone: Set("UTC".to_owned()),
-                pipeline_version: Set(0),
-                sla_first_response_minutes: Set(None),
-                sla_resolution_minutes: Set(None),
-                sender_name: Set(None),
-                reply_to: Set(None),
-            }
-            .insert(&txn)
-            .await;
-            let tenant = match tenant {
+            let tenant = match new_tenant(name, &slug).insert(&txn).await {
                 Ok(t) => t,
                 // Another process took the same slug between our check and insert.
                 Err(e) if e.sql_err().is_some() => continue,
@@ -213,6 +190,41 @@ impl Store {
     }
 }
 
+/// The slugs a workspace called `name` may take, in order: from the name,
+/// then with a numeric suffix.
+pub(super) fn slug_candidates(name: &str) -> impl Iterator<Item = String> {
+    let base = slugify(name);
+    (1..=50).map(move |attempt| {
+        if attempt == 1 {
+            base.clone()
+        } else {
+            format!("{base}-{attempt}")
+        }
+    })
+}
+
+/// A new, active workspace's row with the server's defaults.
+pub(super) fn new_tenant(name: &str, slug: &str) -> tenant::ActiveModel {
+    tenant::ActiveModel {
+        id: Set(new_id()),
+        name: Set(name.to_owned()),
+        slug: Set(slug.to_owned()),
+        widget_key: Set(new_public_key("wk")),
+        summary_on_close: Set(false),
+        next_ticket_number: Set(crate::domain::ticket_number::FIRST_TICKET_NUMBER),
+        created_at: Set(Utc::now()),
+        time_zone: Set("UTC".to_owned()),
+        pipeline_version: Set(0),
+        sla_first_response_minutes: Set(None),
+        sla_resolution_minutes: Set(None),
+        sender_name: Set(None),
+        reply_to: Set(None),
+        status: Set(WorkspaceStatus::Active.as_str().to_owned()),
+        quotas: Set("{}".to_owned()),
+        stored_bytes: Set(0),
+    }
+}
+
 /// An agent made on the server's shell, with an API token to start with.
 async fn insert_agent_with_token(
     txn: &sea_orm::DatabaseTransaction,
@@ -268,7 +280,7 @@ pub(super) async fn insert_agent(
 }
 
 /// `"Acme Support, Inc."` → `"acme-support-inc"`; never empty.
-fn slugify(name: &str) -> String {
+pub(crate) fn slugify(name: &str) -> String {
     let mut slug = String::new();
     for c in name.chars().flat_map(char::to_lowercase) {
         if c.is_ascii_alphanumeric() {

@@ -295,6 +295,10 @@ async fn pump(
         let frame = tokio::select! {
             event = events.recv() => match event {
                 Ok(e) if e.kind == EventKind::CredentialEnded => {
+                    if e.credential_id.as_deref() == Some(crate::realtime::EVERY_CREDENTIAL) {
+                        close(socket, CLOSE_UNAUTHORIZED, "workspace suspended").await;
+                        break;
+                    }
                     if credential.is_some() && e.credential_id == credential {
                         close(socket, CLOSE_UNAUTHORIZED, "session ended").await;
                         break;

@@ -1,0 +1,308 @@
+//! The operator API (`/api/operator/v1`): the hosting provider's back
+//! office, apart from every workspace. Operator tokens (`tlo_…`, made with
+//! `threadline operator-token create`) open these routes and no other;
+//! no workspace's token opens these.
+
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::error::{ApiError, ErrorBody, OrNotFound};
+use super::extract::{ApiJson, bearer, unauthorized_if_missing};
+use super::pagination;
+use crate::domain::hosting::{Quotas, WorkspaceStatus, check_slug};
+use crate::domain::team::console_link;
+use crate::domain::{EmailAddress, InvalidInput, single_line};
+use crate::realtime::Event;
+use crate::store::{OperatorToken, Tenant, Usage};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_workspaces, create_workspace))
+        .routes(routes!(workspace, change_workspace, delete_workspace))
+}
+
+/// The operator, from `Authorization: Bearer <operator token>`.
+pub struct AuthOperator(#[allow(dead_code)] pub OperatorToken);
+
+impl FromRequestParts<AppState> for AuthOperator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts)?;
+        // Only operator tokens are looked up here: a workspace's token is
+        // not one (its prefix says so), and costs no query.
+        if !token.starts_with("tlo_") {
+            return Err(ApiError::Unauthorized);
+        }
+        let operator = state
+            .store
+            .operator_by_token(token)
+            .await
+            .map_err(unauthorized_if_missing)?;
+        Ok(AuthOperator(operator))
+    }
+}
+
+/// What a workspace used, summed over the days asked for, every node's
+/// counts included.
+#[derive(Serialize, ToSchema, Default)]
+pub struct UsageFigures {
+    /// The first day counted (`YYYY-MM-DD`, UTC).
+    since: String,
+    conversions: i64,
+    chats: i64,
+    messages: i64,
+    mails_sent: i64,
+    plugin_calls: i64,
+    plugin_fuel: i64,
+    /// Bytes of text and code written (a deleted plugin counts back).
+    stored_bytes: i64,
+}
+
+impl UsageFigures {
+    pub(super) fn new(since: String, u: Usage) -> Self {
+        Self {
+            since,
+            conversions: u.conversions,
+            chats: u.chats,
+            messages: u.messages,
+            mails_sent: u.mails_sent,
+            plugin_calls: u.plugin_calls,
+            plugin_fuel: u.plugin_fuel,
+            stored_bytes: u.stored_bytes,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WorkspaceView {
+    id: String,
+    name: String,
+    slug: String,
+    /// `active` or `suspended`.
+    status: String,
+    /// What the widget's snippet carries.
+    widget_key: String,
+    created_at: DateTime<Utc>,
+    /// The limits in force: the operator's overrides over the server's
+    /// defaults; `null` is unlimited.
+    quotas: Quotas,
+    /// What it holds, as the meter counts it (updated every few seconds).
+    stored_bytes: i64,
+    /// This month's usage (UTC); in a workspace's own answer only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<UsageFigures>,
+}
+
+impl WorkspaceView {
+    fn new(state: &AppState, t: Tenant) -> Self {
+        Self {
+            quotas: state.store.quotas_of(&t),
+            id: t.id,
+            name: t.name,
+            slug: t.slug,
+            status: t.status,
+            widget_key: t.widget_key,
+            created_at: t.created_at,
+            stored_bytes: t.stored_bytes,
+            usage: None,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewWorkspace {
+    name: String,
+    /// Taken from the name when left out (with a number added when taken);
+    /// one asked for must be free.
+    slug: Option<String>,
+    admin_email: String,
+    admin_name: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedWorkspace {
+    #[serde(flatten)]
+    workspace: WorkspaceView,
+    /// The first admin's invitation link (valid 7 days, once); also mailed
+    /// when the server sends mail.
+    invitation_url: String,
+}
+
+/// Makes a workspace and invites its first admin.
+#[utoipa::path(post, path = "/api/operator/v1/workspaces", tag = "operator", security(("operator_token" = [])),
+    request_body = NewWorkspace,
+    responses((status = 201, description = "Created", body = CreatedWorkspace),
+        (status = 409, description = "The slug asked for is taken", body = ErrorBody),
+        (status = 422, description = "Invalid input; the error names the field", body = ErrorBody)))]
+async fn create_workspace(
+    State(state): State<AppState>,
+    _operator: AuthOperator,
+    ApiJson(body): ApiJson<NewWorkspace>,
+) -> Result<(StatusCode, axum::Json<CreatedWorkspace>), ApiError> {
+    let name = single_line("name", &body.name, 100)?;
+    let slug = match body.slug.as_deref().map(str::trim) {
+        Some(s) if !s.is_empty() => Some(check_slug("slug", s)?),
+        _ => None,
+    };
+    let email = EmailAddress::parse("admin_email", &body.admin_email)?;
+    let admin_name = single_line("admin_name", &body.admin_name, 100)?;
+    let public_url = &state.addresses.public_url;
+    let (tenant, _invitation, token) = state
+        .store
+        .create_workspace(&name, slug.as_deref(), &email, &admin_name, public_url)
+        .await?;
+    state.mailer.wake();
+    tracing::info!(workspace = %tenant.id, slug = %tenant.slug, "workspace created by the operator");
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(CreatedWorkspace {
+            workspace: WorkspaceView::new(&state, tenant),
+            invitation_url: console_link(public_url, "invitation", &token),
+        }),
+    ))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct WorkspacesQuery {
+    /// `active` or `suspended`; all when left out.
+    status: Option<String>,
+    /// Page size, 1 to 200 (50 by default).
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 200)]
+    limit: Option<String>,
+    /// The id of the last workspace of the previous page.
+    before: Option<String>,
+}
+
+/// The workspaces, newest first.
+#[utoipa::path(get, path = "/api/operator/v1/workspaces", tag = "operator", security(("operator_token" = [])),
+    params(WorkspacesQuery),
+    responses((status = 200, description = "OK; a `Link: <…>; rel=\"next\"` header while more may follow", body = Vec<WorkspaceView>),
+        (status = 422, description = "Invalid input; the error names the field", body = ErrorBody)))]
+async fn list_workspaces(
+    State(state): State<AppState>,
+    _operator: AuthOperator,
+    Query(q): Query<WorkspacesQuery>,
+) -> Result<(HeaderMap, axum::Json<Vec<WorkspaceView>>), ApiError> {
+    let limit = pagination::limit(q.limit.as_deref())?;
+    let status = match q.status.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(WorkspaceStatus::parse("status", s)?),
+    };
+    let before = match q.before.as_deref() {
+        None | Some("") => None,
+        Some(b) if uuid::Uuid::parse_str(b).is_ok() => Some(b),
+        Some(_) => return Err(InvalidInput::new("before", "before must be a workspace id").into()),
+    };
+    let page = state.store.workspaces(status, before, limit).await?;
+    let last = page.last().map(|w| w.tenant.id.clone());
+    let filters: Vec<(&str, &str)> = status.map(|s| ("status", s.as_str())).into_iter().collect();
+    let link = pagination::next_link(
+        "/api/operator/v1/workspaces",
+        &filters,
+        page.len(),
+        limit,
+        last.as_deref(),
+    );
+    Ok((
+        link,
+        axum::Json(page.into_iter().map(|w| WorkspaceView::new(&state, w.tenant)).collect()),
+    ))
+}
+
+/// One workspace, with its quotas and this month's usage.
+#[utoipa::path(get, path = "/api/operator/v1/workspaces/{id}", tag = "operator", security(("operator_token" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, description = "OK", body = WorkspaceView),
+        (status = 404, description = "No such workspace", body = ErrorBody)))]
+async fn workspace(
+    State(state): State<AppState>,
+    _operator: AuthOperator,
+    Path(id): Path<String>,
+) -> Result<axum::Json<WorkspaceView>, ApiError> {
+    let tenant = state.store.tenant(&id).await.or_not_found("workspace")?;
+    Ok(axum::Json(with_usage(&state, tenant).await?))
+}
+
+async fn with_usage(state: &AppState, tenant: Tenant) -> Result<WorkspaceView, ApiError> {
+    let now = Utc::now();
+    let usage = state.store.usage_this_month(&tenant.id, now).await?;
+    let mut view = WorkspaceView::new(state, tenant);
+    view.usage = Some(UsageFigures::new(now.format("%Y-%m-01").to_string(), usage));
+    Ok(view)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct WorkspaceChange {
+    /// `active` or `suspended`.
+    status: Option<String>,
+    /// Quotas to override: `agents`, `plugins`, `plugin_bytes`,
+    /// `mails_per_day`, `chats_per_day`, `stored_bytes`, each a whole
+    /// number or `null` for unlimited. Those left out stay as they are.
+    #[schema(value_type = Object)]
+    quotas: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Suspends or resumes a workspace, or changes its quotas. A suspended
+/// workspace keeps all its data; its agents get 403, its widget starts no
+/// chat, its plugins do not run and its mail waits in the outbox.
+#[utoipa::path(patch, path = "/api/operator/v1/workspaces/{id}", tag = "operator", security(("operator_token" = [])),
+    params(("id" = String, Path)), request_body = WorkspaceChange,
+    responses((status = 200, description = "Changed", body = WorkspaceView),
+        (status = 404, description = "No such workspace", body = ErrorBody),
+        (status = 422, description = "Invalid input; the error names the field", body = ErrorBody)))]
+async fn change_workspace(
+    State(state): State<AppState>,
+    _operator: AuthOperator,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<WorkspaceChange>,
+) -> Result<axum::Json<WorkspaceView>, ApiError> {
+    let status = body
+        .status
+        .as_deref()
+        .map(|s| WorkspaceStatus::parse("status", s))
+        .transpose()?;
+    let tenant = state
+        .store
+        .change_workspace(&id, status, body.quotas.as_ref())
+        .await
+        .or_not_found("workspace")?;
+    if status == Some(WorkspaceStatus::Active) {
+        // Mail held back while suspended goes now.
+        state.mailer.wake();
+    }
+    if status == Some(WorkspaceStatus::Suspended) {
+        // Its agents' open sockets close on every node.
+        state.bus.publish(Event::workspace_suspended(&tenant.id)).await;
+    }
+    tracing::info!(workspace = %tenant.id, status = %tenant.status, quotas = %tenant.quotas, "workspace changed by the operator");
+    Ok(axum::Json(with_usage(&state, tenant).await?))
+}
+
+/// Erases the workspace: every row of it in every table, and its plugins'
+/// cached code; answers once that is done. Nothing of it can be restored
+/// (export it first to keep a copy).
+#[utoipa::path(delete, path = "/api/operator/v1/workspaces/{id}", tag = "operator", security(("operator_token" = [])),
+    params(("id" = String, Path)),
+    responses((status = 204, description = "Erased"),
+        (status = 404, description = "No such workspace", body = ErrorBody)))]
+async fn delete_workspace(
+    State(state): State<AppState>,
+    _operator: AuthOperator,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let plugins = state.store.delete_workspace(&id).await.or_not_found("workspace")?;
+    for (plugin_id, sha256) in &plugins {
+        state.plugins.deleted(&id, plugin_id, sha256).await;
+    }
+    state.bus.publish(Event::workspace_suspended(&id)).await;
+    tracing::info!(workspace = %id, plugins = plugins.len(), "workspace erased by the operator");
+    Ok(StatusCode::NO_CONTENT)
+}

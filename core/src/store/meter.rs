@@ -1,0 +1,104 @@
+//! The usage meter: what each workspace did on this node since the last
+//! flush, counted in memory (a lock and a map entry per event, no write),
+//! and added to the database's `usage_days` every few seconds in one
+//! transaction. Every node flushes its own counts, so the rows are the
+//! cluster's sums; a node killed between flushes loses at most its last
+//! few seconds of counts (usage is for billing and quotas of whole days,
+//! where that is noise), never a count twice.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{NaiveDate, Utc};
+
+use super::{Store, StoreResult, Usage};
+
+/// How often a node writes its counts.
+pub const FLUSH_EVERY: Duration = Duration::from_secs(2);
+
+/// Counts not yet written, by workspace and UTC day. Cheap to clone.
+#[derive(Clone, Default, Debug)]
+pub struct Meter {
+    counts: Arc<Mutex<HashMap<(String, NaiveDate), Usage>>>,
+}
+
+impl Meter {
+    /// Adds to the workspace's counts for today.
+    pub fn count(&self, tenant_id: &str, add: impl FnOnce(&mut Usage)) {
+        let day = Utc::now().date_naive();
+        let mut counts = self.counts.lock().expect("meter lock");
+        // Looked up by borrowed key first: most events find their entry.
+        match counts.get_mut(&(tenant_id.to_owned(), day)) {
+            Some(usage) => add(usage),
+            None => add(counts.entry((tenant_id.to_owned(), day)).or_default()),
+        }
+    }
+
+    fn take(&self) -> HashMap<(String, NaiveDate), Usage> {
+        std::mem::take(&mut *self.counts.lock().expect("meter lock"))
+    }
+
+    /// Puts back counts a flush could not write, for the next one.
+    fn restore(&self, taken: HashMap<(String, NaiveDate), Usage>) {
+        let mut counts = self.counts.lock().expect("meter lock");
+        for (key, u) in taken {
+            let sum = counts.entry(key).or_default();
+            sum.conversions += u.conversions;
+            sum.chats += u.chats;
+            sum.messages += u.messages;
+            sum.mails_sent += u.mails_sent;
+            sum.plugin_calls += u.plugin_calls;
+            sum.plugin_fuel += u.plugin_fuel;
+            sum.stored_bytes += u.stored_bytes;
+        }
+    }
+}
+
+impl Store {
+    /// This store's meter (shared by its clones).
+    pub fn meter(&self) -> &Meter {
+        &self.meter
+    }
+
+    /// Writes the counts taken so far; on failure they are kept for the
+    /// next flush.
+    pub async fn flush_usage(&self) -> StoreResult<()> {
+        let taken = self.meter.take();
+        if taken.is_empty() {
+            return Ok(());
+        }
+        // Oldest day first, so that a failure leaves the days from it on.
+        let mut by_day: std::collections::BTreeMap<NaiveDate, Vec<(String, Usage)>> = Default::default();
+        for ((tenant, day), usage) in &taken {
+            if !usage.is_empty() {
+                by_day.entry(*day).or_default().push((tenant.clone(), *usage));
+            }
+        }
+        for (day, counts) in &by_day {
+            if let Err(e) = self.add_usage(&day.format("%Y-%m-%d").to_string(), counts).await {
+                // Days written before the failure are not written again.
+                let left = taken.into_iter().filter(|((_, d), _)| d >= day).collect();
+                self.meter.restore(left);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Flushes the meter every [`FLUSH_EVERY`] until the task is aborted;
+    /// the caller flushes once more on shutdown.
+    pub fn spawn_usage_flush(&self) -> tokio::task::JoinHandle<()> {
+        let store = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(FLUSH_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = store.flush_usage().await {
+                    tracing::warn!(error = %e, "cannot write usage counts; kept for the next flush");
+                }
+            }
+        })
+    }
+}
