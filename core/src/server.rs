@@ -178,7 +178,7 @@ impl Server {
             plugins: self.plugins,
             bus: self.bus,
             store: self.store,
-            rates: RateLimits::new(self.rates),
+            rates: RateLimits::for_store(self.rates, &store),
             metrics: Default::default(),
             access: self.access,
             mailer: self.mailer,

@@ -62,6 +62,9 @@ enum SignInFailures {
     Account,
     Network,
     FailedAt,
+    /// Counts toward the account's slow-down from all networks (cleared by
+    /// a successful sign-in, which keeps other networks' locks).
+    AccountWide,
 }
 
 #[derive(DeriveIden)]
@@ -159,6 +162,12 @@ impl MigrationTrait for Migration {
                 .col(ColumnDef::new(SignInFailures::Account).string().not_null())
                 .col(ColumnDef::new(SignInFailures::Network).string().not_null())
                 .col(ColumnDef::new(SignInFailures::FailedAt).big_integer().not_null())
+                .col(
+                    ColumnDef::new(SignInFailures::AccountWide)
+                        .boolean()
+                        .not_null()
+                        .default(true),
+                )
                 .to_owned(),
         )
         .await?;

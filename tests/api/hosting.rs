@@ -623,3 +623,73 @@ async fn erasing_a_workspace_leaves_no_row_of_it_in_any_table(app: TestApp) {
     let again = app.delete(&format!("{WORKSPACES}/{}", gone.id), &op).await;
     assert_eq!(again.status, StatusCode::NOT_FOUND);
 }
+
+/// Limits shared by the nodes of a PostgreSQL deployment: requests that
+/// alternate between two nodes get one node's numbers, not twice them.
+/// (SQLite is one node; its limits stay in memory.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_hold_at_one_nodes_numbers_across_nodes_on_postgres() {
+    let Some(db) = threadline_tests::TestDb::create(threadline_tests::Backend::Postgres).await else {
+        return;
+    };
+    let db = std::sync::Arc::new(db);
+    let rates = threadline::http::rate::RateSettings {
+        chats_burst: 3,
+        chats_per_hour: 1,
+        messages_burst: 2,
+        messages_per_minute: 1,
+        sign_in_failures: 4,
+        ..Default::default()
+    };
+    let a = TestApp::builder(db.clone()).rates(rates.clone()).spawn().await;
+    let b = TestApp::builder(db.clone()).rates(rates).spawn().await;
+    let t = a.tenant("Acme").await;
+    let nodes = [&a, &b];
+
+    // Chats from one address: 3 in a burst, whichever node takes them.
+    let path = format!("/api/v1/widget/{}/chats", t.widget_key);
+    let body = json!({"visitor_name": "V", "message": "hi"});
+    let mut visitor = None;
+    for i in 0..3 {
+        let r = nodes[i % 2].post_anonymous(&path, body.clone()).await;
+        assert_eq!(r.status, StatusCode::CREATED, "chat {i}: {:?}", r.body);
+        visitor = Some((
+            r.body["chat_id"].as_str().unwrap().to_owned(),
+            r.body["visitor_token"].as_str().unwrap().to_owned(),
+        ));
+    }
+    for node in nodes {
+        let r = node.post_anonymous(&path, body.clone()).await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{:?}", r.body);
+        let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=3600).contains(&retry), "{retry}");
+    }
+    // A visitor's messages: 2 in a burst across both nodes.
+    let (chat, token) = visitor.unwrap();
+    assert_eq!(a.visitor_says(&token, &chat, "one").await.status, StatusCode::CREATED);
+    assert_eq!(b.visitor_says(&token, &chat, "two").await.status, StatusCode::CREATED);
+    assert_eq!(
+        a.visitor_says(&token, &chat, "three").await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+
+    // The sign-in lock: 4 failures, alternating, lock the account on both.
+    a.set_password(&t.admin, "the right long password").await;
+    for i in 0..4 {
+        let r = nodes[i % 2].sign_in(&t.slug, &t.admin.email, "a wrong guess").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "guess {i}: {:?}", r.body);
+    }
+    for node in nodes {
+        let r = node.sign_in(&t.slug, &t.admin.email, "the right long password").await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{:?}", r.body);
+        assert!(r.error_message().contains("from this network"), "{:?}", r.body);
+    }
+    // Another account is not locked, and its success clears only its own.
+    let bob = a.agent(&t, "Bob").await;
+    a.set_password(&bob, "bob's long password").await;
+    b.sign_in(&t.slug, &bob.email, "wrong").await;
+    let r = a.sign_in(&t.slug, &bob.email, "bob's long password").await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = b.sign_in(&t.slug, &t.admin.email, "the right long password").await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+}

@@ -57,7 +57,7 @@ async fn accept_invitation(
 ) -> Result<axum::Json<SessionView>, ApiError> {
     let password = Password::parse("password", &body.password)?;
     let name = body.name.as_deref().map(|n| single_line("name", n, 100)).transpose()?;
-    state.rates.account_request(client)?;
+    state.rates.account_request(client).await?;
     // Looked up before hashing, so a made-up token costs a read, not a hash.
     let invitation = match state.store.open_invitation(&body.token).await {
         Ok(i) => i,
@@ -109,7 +109,7 @@ async fn request_reset(
     Client(client): Client,
     ApiJson(body): ApiJson<ResetRequest>,
 ) -> Result<StatusCode, ApiError> {
-    state.rates.account_request(client)?;
+    state.rates.account_request(client).await?;
     let workspace = body.workspace.trim().to_lowercase();
     // A malformed address is answered like any other: it has no account.
     if let Ok(email) = EmailAddress::parse("email", &body.email)
@@ -157,7 +157,7 @@ async fn complete_reset(
     ApiJson(body): ApiJson<ResetCompletion>,
 ) -> Result<axum::Json<SessionView>, ApiError> {
     let password = Password::parse("new_password", &body.new_password)?;
-    state.rates.account_request(client)?;
+    state.rates.account_request(client).await?;
     match state.store.open_password_reset(&body.token).await {
         Ok(_) => {}
         Err(StoreError::NotFound) => return Err(ApiError::LinkUnusable(RESET_UNUSABLE)),

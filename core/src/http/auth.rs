@@ -113,7 +113,7 @@ async fn sign_in(
     if account.0.len() > 200 || account.1.len() > 320 {
         return Err(ApiError::WrongCredentials);
     }
-    let attempt = state.rates.sign_in(client, &account)?;
+    let attempt = state.rates.sign_in(client, &account).await?;
     let found = match &email {
         Some(email) if !workspace.is_empty() => state.store.account(&workspace, email.normalized()).await?,
         _ => None,
@@ -133,7 +133,7 @@ async fn sign_in(
         state.rates.sign_in_failed(account, attempt, exists);
         return Err(ApiError::WrongCredentials);
     };
-    state.rates.signed_in(&account, attempt);
+    state.rates.signed_in(&account, attempt).await;
     let agent = account_row.agent;
     if !agent.active {
         // Said only to whoever knows the password: the account's owner.
@@ -212,7 +212,7 @@ async fn change_password(
     let tenant = state.store.tenant(&agent.tenant_id).await?;
     let key = (tenant.slug.clone(), agent.email_normalized.clone());
     // Guessing the current password here is throttled like signing in.
-    let attempt = state.rates.sign_in(client, &key)?;
+    let attempt = state.rates.sign_in(client, &key).await?;
     let stored = state
         .store
         .account(&tenant.slug, &agent.email_normalized)
@@ -233,7 +233,7 @@ async fn change_password(
         )
         .into());
     };
-    state.rates.signed_in(&key, attempt);
+    state.rates.signed_in(&key, attempt).await;
     state.store.set_password(&agent.tenant_id, &agent.id, &hash).await?;
     let ended = state
         .store

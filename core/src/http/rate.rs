@@ -3,10 +3,13 @@
 //! address, and failed sign-ins per account. A client over a limit gets 429
 //! with `Retry-After` before anything is written (or any password hashed).
 //!
-//! The limits are GCRA buckets (`governor`): a burst, then a steady rate.
-//! They live in this node's memory: with several nodes behind a load
-//! balancer that spreads one client's requests, the client may get up to
-//! the limit on each node (pin clients to nodes, or divide the limits).
+//! The limits are GCRA buckets: a burst, then a steady rate. On SQLite (one
+//! node) they live in memory (`governor`). On PostgreSQL, where several
+//! nodes may serve one client, the chat and message buckets and the
+//! sign-in lock live in the database every node shares (`store::limits`):
+//! one statement per limited request, nothing for routes without a limit.
+//! The per-address sign-in bucket stays in each node's memory: it only
+//! smooths floods, which the shared per-account lock makes useless anyway.
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
@@ -66,6 +69,8 @@ impl Default for RateSettings {
 }
 
 pub struct RateLimits {
+    /// On PostgreSQL: the database every node keeps the shared limits in.
+    shared: Option<crate::store::Store>,
     chats: DefaultKeyedRateLimiter<(String, IpAddr)>,
     messages: DefaultKeyedRateLimiter<String>,
     sign_ins: DefaultKeyedRateLimiter<IpAddr>,
@@ -78,6 +83,11 @@ pub struct RateLimits {
 pub struct Attempt {
     counted: bool,
     network: IpAddr,
+}
+
+/// The period and burst of a limit, as the shared buckets take them.
+fn period_us(per: Duration, n: u32) -> i64 {
+    i64::try_from((per / n.max(1)).as_micros()).unwrap_or(i64::MAX)
 }
 
 /// Accounts (and account and network pairs) whose failed sign-ins are kept
@@ -118,7 +128,19 @@ impl Failures {
 }
 
 impl RateLimits {
+    /// Limits in this node's memory.
     pub fn new(settings: RateSettings) -> Arc<Self> {
+        Self::build(settings, None)
+    }
+
+    /// Limits shared through `store` when it is PostgreSQL (any number of
+    /// nodes), in memory otherwise.
+    pub fn for_store(settings: RateSettings, store: &crate::store::Store) -> Arc<Self> {
+        let shared = (store.backend() == sea_orm::DbBackend::Postgres).then(|| store.clone());
+        Self::build(settings, shared)
+    }
+
+    fn build(settings: RateSettings, shared: Option<crate::store::Store>) -> Arc<Self> {
         let quota = |per: Duration, n: u32, burst: u32| {
             let n = n.max(1);
             Quota::with_period(per / n)
@@ -126,6 +148,7 @@ impl RateLimits {
                 .allow_burst(NonZeroU32::new(burst.max(1)).expect("at least 1"))
         };
         let limits = Arc::new(Self {
+            shared,
             chats: RateLimiter::keyed(quota(
                 Duration::from_secs(3600),
                 settings.chats_per_hour,
@@ -149,14 +172,26 @@ impl RateLimits {
     }
 
     /// Counts a chat started from `client` in the workspace.
-    pub fn start_chat(&self, tenant_id: &str, client: IpAddr) -> Result<(), ApiError> {
+    pub async fn start_chat(&self, tenant_id: &str, client: IpAddr) -> Result<(), ApiError> {
+        if let Some(store) = &self.shared {
+            let s = &self.settings;
+            let key = format!("chat:{tenant_id}:{client}");
+            let period = period_us(Duration::from_secs(3600), s.chats_per_hour);
+            return shared_take(store, &key, period, s.chats_burst, "chats started from this address").await;
+        }
         self.chats
             .check_key(&(tenant_id.to_owned(), client))
             .map_err(|not_until| too_many("chats started from this address", &not_until))
     }
 
     /// Counts a message from the visitor.
-    pub fn visitor_message(&self, visitor_id: &str) -> Result<(), ApiError> {
+    pub async fn visitor_message(&self, visitor_id: &str) -> Result<(), ApiError> {
+        if let Some(store) = &self.shared {
+            let s = &self.settings;
+            let key = format!("message:{visitor_id}");
+            let period = period_us(Duration::from_secs(60), s.messages_per_minute);
+            return shared_take(store, &key, period, s.messages_burst, "messages").await;
+        }
         self.messages
             .check_key(&visitor_id.to_owned())
             .map_err(|not_until| too_many("messages", &not_until))
@@ -167,7 +202,7 @@ impl RateLimits {
     /// sign-in bucket of the client's address, so a bot cannot make the
     /// server hash passwords or look up accounts faster than it could sign
     /// in.
-    pub fn account_request(&self, client: IpAddr) -> Result<(), ApiError> {
+    pub async fn account_request(&self, client: IpAddr) -> Result<(), ApiError> {
         self.sign_ins
             .check_key(&client)
             .map_err(|not_until| too_many("account requests from this address", &not_until))
@@ -182,12 +217,15 @@ impl RateLimits {
     /// The attempt counts as a failure from now on, until [`Self::signed_in`]
     /// says otherwise: attempts sent all at once are counted before any
     /// password check ends, so they cannot slip past the lock together.
-    pub fn sign_in(&self, client: IpAddr, account: &Account) -> Result<Attempt, ApiError> {
+    pub async fn sign_in(&self, client: IpAddr, account: &Account) -> Result<Attempt, ApiError> {
         self.sign_ins
             .check_key(&client)
             .map_err(|not_until| too_many("sign-in attempts from this address", &not_until))?;
         let window = self.settings.sign_in_failure_window;
         let (cap, free) = self.failure_caps();
+        if let Some(store) = &self.shared {
+            return self.sign_in_shared(store, client, account).await;
+        }
         let now = Instant::now();
         let mut failures = self.failures.lock().unwrap();
         let key = (account.clone(), client);
@@ -229,6 +267,46 @@ impl RateLimits {
         })
     }
 
+    async fn sign_in_shared(
+        &self,
+        store: &crate::store::Store,
+        client: IpAddr,
+        account: &Account,
+    ) -> Result<Attempt, ApiError> {
+        let (cap, free) = self.failure_caps();
+        let micros = |d: Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+        let check = store
+            .check_sign_in_shared(
+                &shared_account(account),
+                &client.to_string(),
+                micros(self.settings.sign_in_failure_window),
+                cap as i64,
+                free as i64,
+                micros(MAX_SIGN_IN_DELAY),
+            )
+            .await?;
+        if check.counted.is_some() {
+            return Ok(Attempt {
+                counted: true,
+                network: client,
+            });
+        }
+        let wait = |us: i64| retry_seconds(Duration::from_micros(u64::try_from(us).unwrap_or(0)));
+        if check.from_network >= cap as i64 {
+            let seconds = wait(check.oldest_leaves_in_us);
+            return Err(ApiError::TooManyRequests(
+                format!("too many failed sign-ins for this account from this network; try again in {seconds} s"),
+                seconds,
+            ));
+        }
+        let gap = sign_in_delay(usize::try_from(check.from_everywhere).unwrap_or(usize::MAX), free).unwrap_or_default();
+        let seconds = wait(micros(gap) - check.since_last_us);
+        Err(ApiError::TooManyRequests(
+            format!("too many failed sign-ins for this account; try again in {seconds} s"),
+            seconds,
+        ))
+    }
+
     /// Failures let through from one network, and from all of them before
     /// the account's sign-ins are slowed down.
     fn failure_caps(&self) -> (usize, usize) {
@@ -260,7 +338,16 @@ impl RateLimits {
 
     /// A successful sign-in clears the account's failures from everywhere
     /// and from the network it came from; other networks' stay refused.
-    pub fn signed_in(&self, account: &Account, attempt: Attempt) {
+    pub async fn signed_in(&self, account: &Account, attempt: Attempt) {
+        if let Some(store) = &self.shared {
+            if let Err(e) = store
+                .signed_in_shared(&shared_account(account), &attempt.network.to_string())
+                .await
+            {
+                tracing::warn!(error = %e, "cannot clear an account's failed sign-ins");
+            }
+            return;
+        }
         let mut failures = self.failures.lock().unwrap();
         failures.by_account.remove(account);
         failures.by_network.remove(&(account.clone(), attempt.network));
@@ -300,6 +387,30 @@ pub fn network_of(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// An account as the shared lock keys it.
+fn shared_account(account: &Account) -> String {
+    format!("{}\u{1f}{}", account.0, account.1)
+}
+
+async fn shared_take(
+    store: &crate::store::Store,
+    key: &str,
+    period_us: i64,
+    burst: u32,
+    what: &str,
+) -> Result<(), ApiError> {
+    match store.take_shared(key, period_us, i64::from(burst.max(1))).await? {
+        crate::store::Take::Granted => Ok(()),
+        crate::store::Take::Refused { wait_us } => {
+            let seconds = retry_seconds(Duration::from_micros(u64::try_from(wait_us).unwrap_or(0)));
+            Err(ApiError::TooManyRequests(
+                format!("too many {what}; try again in {seconds} s"),
+                seconds,
+            ))
+        }
+    }
+}
+
 fn too_many(what: &str, not_until: &governor::NotUntil<<DefaultClock as Clock>::Instant>) -> ApiError {
     let seconds = retry_seconds(not_until.wait_time_from(DefaultClock::default().now()));
     ApiError::TooManyRequests(format!("too many {what}; try again in {seconds} s"), seconds)
@@ -334,6 +445,12 @@ fn spawn_pruning(limits: Weak<RateLimits>) {
         loop {
             tick.tick().await;
             let Some(limits) = limits.upgrade() else { return };
+            if let Some(store) = &limits.shared {
+                let window = i64::try_from(limits.settings.sign_in_failure_window.as_micros()).unwrap_or(i64::MAX);
+                if let Err(e) = store.prune_shared_limits(window).await {
+                    tracing::warn!(error = %e, "cannot prune the shared rate limits");
+                }
+            }
             limits.chats.retain_recent();
             limits.messages.retain_recent();
             limits.sign_ins.retain_recent();

@@ -99,7 +99,7 @@ async fn start_chat(
         .tenant_by_widget_key(&widget_key)
         .await
         .or_not_found("widget")?;
-    state.rates.start_chat(&tenant.id, client)?;
+    state.rates.start_chat(&tenant.id, client).await?;
     // Suspended, or at its daily chats or its stored bytes: said to the
     // visitor, nothing written.
     state.store.check_chat_start(&tenant).await?;
@@ -194,7 +194,7 @@ async fn visitor_message(
     Path(chat_id): Path<String>,
     ApiJson(req): ApiJson<VisitorMessageRequest>,
 ) -> Result<(StatusCode, axum::Json<MessageView>), ApiError> {
-    state.rates.visitor_message(&visitor.id)?;
+    state.rates.visitor_message(&visitor.id).await?;
     own_chat(&state, &visitor, &chat_id).await?;
     if state
         .store

@@ -21,6 +21,7 @@ mod credentials;
 pub mod entities;
 mod hosting;
 mod inbox;
+mod limits;
 mod meter;
 mod moderation;
 mod nodelay;
@@ -55,6 +56,7 @@ pub use entities::{rating::Model as Rating, requester::Model as Requester, tenan
 pub use entities::{ticket::Model as Ticket, visitor::Model as Visitor};
 pub use hosting::{OperatorToken, Usage, WORKSPACE_TABLES, WorkspaceListing, check_stored};
 pub use inbox::{ChatListItem, ChatListing, InboxCounts};
+pub use limits::{SignInCheck, Take};
 pub use meter::{FLUSH_EVERY, Meter};
 pub use moderation::VisitorBlock;
 pub use outbox::{MailKind, MailOutcome, OutboxMail, mail_state};
