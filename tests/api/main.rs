@@ -23,6 +23,7 @@ mod isolation;
 mod javascript;
 mod misbehaving;
 mod moderation;
+mod moving;
 mod openapi;
 mod operations;
 mod pagination;

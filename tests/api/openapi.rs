@@ -75,6 +75,8 @@ async fn the_openapi_document_lists_every_route(app: TestApp) {
         ("/api/operator/v1/workspaces/{id}", "get"),
         ("/api/operator/v1/workspaces/{id}", "patch"),
         ("/api/operator/v1/workspaces/{id}", "delete"),
+        ("/api/operator/v1/workspaces/{id}/export", "get"),
+        ("/api/operator/v1/workspaces/import", "post"),
     ] {
         assert!(
             paths[path][method].is_object(),
@@ -87,7 +89,7 @@ async fn the_openapi_document_lists_every_route(app: TestApp) {
         .values()
         .map(|p| p.as_object().unwrap().len())
         .sum();
-    assert_eq!(documented, 64, "a route was added without a test line above");
+    assert_eq!(documented, 66, "a route was added without a test line above");
     // Answers shared by kind are declared once for the document: 403 where
     // the route needs an admin (the `admin` scope), 400 for a JSON body.
     let put_pipeline = &paths["/api/v1/pipeline"]["put"];

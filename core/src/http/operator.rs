@@ -26,6 +26,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_workspaces, create_workspace))
         .routes(routes!(workspace, change_workspace, delete_workspace))
+        .routes(routes!(export_workspace))
+        .routes(routes!(import_workspace))
 }
 
 /// The operator, from `Authorization: Bearer <operator token>`.
@@ -305,4 +307,142 @@ async fn delete_workspace(
     state.bus.publish(Event::workspace_suspended(&id)).await;
     tracing::info!(workspace = %id, plugins = plugins.len(), "workspace erased by the operator");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The whole workspace as JSON lines (`application/x-ndjson`), streamed
+/// from one snapshot: the format is in the README ("Hosting"); secrets
+/// (credentials, password hashes, invitation and visitor tokens) are left
+/// out. A stream without its last line (`{"end": true, ...}`) was cut
+/// short.
+#[utoipa::path(get, path = "/api/operator/v1/workspaces/{id}/export", tag = "operator", security(("operator_token" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, description = "The export, one JSON object a line", content_type = "application/x-ndjson", body = String),
+        (status = 404, description = "No such workspace", body = ErrorBody)))]
+async fn export_workspace(
+    State(state): State<AppState>,
+    _operator: AuthOperator,
+    Path(id): Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    let tenant = state.store.tenant(&id).await.or_not_found("workspace")?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<String>(64);
+    let store = state.store.clone();
+    tokio::spawn(async move {
+        if let Err(e) = store.export_workspace(&id, tx).await {
+            // The stream ends without its last line: an import refuses it.
+            tracing::error!(workspace = %id, error = %e, "the export stopped");
+        }
+    });
+    let lines = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|line| (Ok::<_, std::convert::Infallible>(line), rx))
+    });
+    let mut response = axum::response::Response::new(axum::body::Body::from_stream(lines));
+    let headers = response.headers_mut();
+    headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/x-ndjson"),
+    );
+    if let Ok(value) = axum::http::HeaderValue::from_str(&format!("attachment; filename=\"{}.ndjson\"", tenant.slug)) {
+        headers.insert(axum::http::header::CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ImportQuery {
+    /// The slug to load it under; the exported one when left out.
+    slug: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ImportedWorkspace {
+    #[serde(flatten)]
+    workspace: WorkspaceView,
+    /// Rows loaded.
+    rows: u64,
+    /// Whether its ids were given anew: the workspace was on this server
+    /// already (a copy). A workspace new here keeps its ids (a move).
+    new_ids: bool,
+}
+
+/// Loads an export (the body, as `GET …/export` gave it) as a new
+/// workspace, all of it or nothing. Its agents set a password (a reset by
+/// mail, or `threadline agent set-password`) before they sign in.
+#[utoipa::path(post, path = "/api/operator/v1/workspaces/import", tag = "operator", security(("operator_token" = [])),
+    params(ImportQuery),
+    request_body(content = String, content_type = "application/x-ndjson", description = "A workspace export"),
+    responses((status = 201, description = "Imported", body = ImportedWorkspace),
+        (status = 409, description = "The slug is taken here", body = ErrorBody),
+        (status = 422, description = "Not a complete export this server reads; nothing was written", body = ErrorBody)))]
+async fn import_workspace(
+    State(state): State<AppState>,
+    _operator: AuthOperator,
+    Query(q): Query<ImportQuery>,
+    body: axum::body::Body,
+) -> Result<(StatusCode, axum::Json<ImportedWorkspace>), ApiError> {
+    let slug = match q.slug.as_deref().map(str::trim) {
+        Some(s) if !s.is_empty() => Some(check_slug("slug", s)?),
+        _ => None,
+    };
+    let imported = state.store.import_workspace(lines(body), slug.as_deref()).await?;
+    tracing::info!(workspace = %imported.tenant.id, rows = imported.rows, new_ids = imported.new_ids, "workspace imported by the operator");
+    let view = with_usage(&state, imported.tenant).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(ImportedWorkspace {
+            workspace: view,
+            rows: imported.rows,
+            new_ids: imported.new_ids,
+        }),
+    ))
+}
+
+/// The body's lines, each at most `MAX_LINE_BYTES` long and UTF-8.
+fn lines(body: axum::body::Body) -> impl futures_util::Stream<Item = Result<String, String>> + Unpin {
+    use futures_util::StreamExt;
+    struct Reading {
+        chunks: axum::body::BodyDataStream,
+        buffer: Vec<u8>,
+        done: bool,
+    }
+    let start = Reading {
+        chunks: body.into_data_stream(),
+        buffer: Vec::new(),
+        done: false,
+    };
+    Box::pin(futures_util::stream::unfold(start, |mut r| async move {
+        loop {
+            if let Some(end) = r.buffer.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = r.buffer.drain(..=end).collect();
+                let text = String::from_utf8(line).map_err(|_| "a line is not UTF-8".to_owned());
+                return Some((text.map(|t| t.trim_end().to_owned()), r));
+            }
+            if r.buffer.len() > crate::store::MAX_LINE_BYTES {
+                r.done = true;
+                r.buffer.clear();
+                return Some((
+                    Err(format!("a line is over {} MiB", crate::store::MAX_LINE_BYTES >> 20)),
+                    r,
+                ));
+            }
+            if r.done {
+                if r.buffer.is_empty() {
+                    return None;
+                }
+                let line = std::mem::take(&mut r.buffer);
+                let text = String::from_utf8(line).map_err(|_| "a line is not UTF-8".to_owned());
+                return Some((text, r));
+            }
+            match r.chunks.next().await {
+                Some(Ok(chunk)) => r.buffer.extend_from_slice(&chunk),
+                Some(Err(e)) => {
+                    r.done = true;
+                    r.buffer.clear();
+                    return Some((Err(format!("the body could not be read: {e}")), r));
+                }
+                None => r.done = true,
+            }
+        }
+    }))
 }

@@ -13,10 +13,25 @@ macro_rules! no_relations {
     };
 }
 
+/// Bytes in JSON (a workspace's export) as base64, not an array of numbers.
+mod base64_bytes {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+
+    pub fn serialize<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(d)?;
+        STANDARD.decode(text).map_err(serde::de::Error::custom)
+    }
+}
+
 pub mod tenant {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
     #[sea_orm(table_name = "tenants")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -54,7 +69,7 @@ pub mod tenant {
 pub mod operator_token {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
     #[sea_orm(table_name = "operator_tokens")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -71,7 +86,7 @@ pub mod operator_token {
 pub mod usage_day {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
     #[sea_orm(table_name = "usage_days")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -93,7 +108,7 @@ pub mod usage_day {
 pub mod agent {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
     #[sea_orm(table_name = "agents")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -130,7 +145,7 @@ pub mod agent {
 pub mod agent_credential {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
     #[sea_orm(table_name = "agent_credentials")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -152,7 +167,7 @@ pub mod agent_credential {
 pub mod visitor {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
     #[sea_orm(table_name = "visitors")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -169,7 +184,7 @@ pub mod visitor {
 pub mod chat {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
     #[sea_orm(table_name = "chats")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -202,7 +217,7 @@ pub mod chat {
 pub mod message {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
     #[sea_orm(table_name = "messages")]
     pub struct Model {
         #[sea_orm(primary_key)]
@@ -221,7 +236,7 @@ pub mod message {
 pub mod requester {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
     #[sea_orm(table_name = "requesters")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -238,7 +253,7 @@ pub mod requester {
 pub mod ticket {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
     #[sea_orm(table_name = "tickets")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -281,7 +296,7 @@ pub mod ticket {
 pub mod rating {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
     #[sea_orm(table_name = "ratings")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -298,7 +313,7 @@ pub mod rating {
 pub mod plugin {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
     #[sea_orm(table_name = "plugins")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -307,6 +322,7 @@ pub mod plugin {
         pub name: String,
         pub sha256: String,
         pub size_bytes: i64,
+        #[serde(with = "super::base64_bytes")]
         pub wasm: Vec<u8>,
         /// Comma-separated hook names.
         pub hooks: String,
@@ -321,7 +337,7 @@ pub mod plugin {
 pub mod ticket_event {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
     #[sea_orm(table_name = "ticket_events")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -342,7 +358,7 @@ pub mod ticket_event {
 pub mod ticket_comment {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
     #[sea_orm(table_name = "ticket_comments")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -364,7 +380,7 @@ pub mod ticket_comment {
 pub mod mail_outbox {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
     #[sea_orm(table_name = "mail_outbox")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -401,7 +417,7 @@ pub mod mail_outbox {
 pub mod agent_invitation {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
     #[sea_orm(table_name = "agent_invitations")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -428,7 +444,7 @@ pub mod agent_invitation {
 pub mod password_reset {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
     #[sea_orm(table_name = "password_resets")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -445,7 +461,7 @@ pub mod password_reset {
 pub mod pipeline_version {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
     #[sea_orm(table_name = "pipeline_versions")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -466,7 +482,7 @@ pub mod pipeline_version {
 pub mod pipeline_hook {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
     #[sea_orm(table_name = "pipeline_hooks")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -488,7 +504,7 @@ pub mod pipeline_hook {
 pub mod plugin_fault {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
     #[sea_orm(table_name = "plugin_faults")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -509,7 +525,7 @@ pub mod plugin_fault {
 pub mod canned_reply {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
     #[sea_orm(table_name = "canned_replies")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -533,7 +549,7 @@ pub mod canned_reply {
 pub mod visitor_block {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
     #[sea_orm(table_name = "visitor_blocks")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -547,6 +563,40 @@ pub mod visitor_block {
         pub chat_id: String,
         pub blocked_by: String,
         pub created_at: DateTimeUtc,
+    }
+    no_relations!();
+}
+
+/// The words a chat is found by (see `threadline_migrations::search`).
+pub mod chat_term {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
+    #[sea_orm(table_name = "chat_terms")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub term: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub chat_id: String,
+    }
+    no_relations!();
+}
+
+/// The words a ticket is found by.
+pub mod ticket_term {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
+    #[sea_orm(table_name = "ticket_terms")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub term: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub ticket_id: String,
     }
     no_relations!();
 }
