@@ -24,6 +24,10 @@ async function call(method, path, body, auth) {
 // What went wrong, in words for a visitor rather than the API's.
 function forVisitors(res, fallback) {
   if (!res) return "You seem to be offline. Check your connection and try again.";
+  const code = res.data && res.data.error && res.data.error.code;
+  // The workspace's own limits (its plan), not the visitor's doing.
+  if (code === "quota_exceeded") return "Chat is not available right now. Please try again later, or write to us by e-mail.";
+  if (code === "workspace_suspended") return "Chat is unavailable.";
   if (res.status === 429) return "That was a lot of messages at once. Wait a moment, then try again.";
   if (res.status === 403) return "Chat is unavailable.";
   const field = res.data && res.data.error && res.data.error.field;

@@ -368,3 +368,38 @@ async fn shutdown_signal() {
     }
     tracing::info!("shutting down: finishing in-flight requests");
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use clap::Args;
+
+    use super::ServeArgs;
+
+    /// The README's configuration reference names every flag of `serve`,
+    /// and no flag `serve` does not have.
+    #[test]
+    fn the_readme_lists_every_flag_of_serve() {
+        let readme = include_str!("../../../README.md");
+        let table = readme
+            .split("### Configuration reference")
+            .nth(1)
+            .expect("the README has a configuration reference");
+        let listed: BTreeSet<String> = table
+            .lines()
+            .take_while(|l| !l.starts_with('#'))
+            .filter(|l| l.starts_with("| `--"))
+            .map(|l| l[3..].split('`').next().unwrap().to_owned())
+            .collect();
+        let command = ServeArgs::augment_args(clap::Command::new("serve"));
+        let mut flags: BTreeSet<String> = command
+            .get_arguments()
+            .filter_map(|a| a.get_long())
+            .map(|l| format!("--{l}"))
+            .collect();
+        // A global flag of the `threadline` command, also listed there.
+        flags.insert("--log-format".into());
+        assert_eq!(listed, flags);
+    }
+}
