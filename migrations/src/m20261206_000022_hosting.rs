@@ -75,6 +75,44 @@ enum MailOutbox {
     SentAt,
 }
 
+/// One sign-in attempt against the shared lock (PostgreSQL): the account's
+/// recent failures are read and, unless this network is locked out or the
+/// account slowed down, the attempt is counted as a failure until it
+/// succeeds. Attempts on one account take turns on an advisory lock held to
+/// the end of the statement's transaction; being a function, its reads
+/// take their snapshot after the lock is held, so attempts sent all at once
+/// cannot all read the same count and slip past the lock together. One
+/// round trip.
+const SIGN_IN_ATTEMPT: &str = r#"
+CREATE OR REPLACE FUNCTION threadline_sign_in_attempt(
+    p_account text, p_network text, p_window bigint, p_cap bigint, p_free bigint, p_max_delay bigint)
+RETURNS TABLE (from_network bigint, oldest_leaves_in bigint, from_everywhere bigint, since_last bigint, counted bigint)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    v_now bigint;
+    v_oldest bigint;
+    v_last bigint;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended(p_account, 0));
+    v_now := (extract(epoch from clock_timestamp()) * 1000000)::bigint;
+    SELECT count(*) FILTER (WHERE f.network = p_network), min(f.failed_at) FILTER (WHERE f.network = p_network),
+           count(*) FILTER (WHERE f.account_wide), max(f.failed_at) FILTER (WHERE f.account_wide)
+      INTO from_network, v_oldest, from_everywhere, v_last
+      FROM sign_in_failures f
+     WHERE f.account = p_account AND f.failed_at > v_now - p_window;
+    oldest_leaves_in := COALESCE(v_oldest + p_window - v_now, 0);
+    since_last := COALESCE(v_now - v_last, 0);
+    counted := NULL;
+    IF from_network < p_cap AND (from_everywhere < p_free OR v_now - v_last >=
+         LEAST(p_max_delay, 1000000 * power(2, LEAST(from_everywhere - p_free, 16))::bigint)) THEN
+        INSERT INTO sign_in_failures (account, network, failed_at, account_wide)
+        VALUES (p_account, p_network, v_now, true) RETURNING id INTO counted;
+    END IF;
+    RETURN NEXT;
+END
+$$"#;
+
 #[sea_orm_migration::async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
@@ -180,6 +218,9 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
+        if m.get_database_backend() == sea_orm_migration::sea_orm::DbBackend::Postgres {
+            m.get_connection().execute_unprepared(SIGN_IN_ATTEMPT).await?;
+        }
         m.create_index(
             Index::create()
                 .name("ix_mail_outbox_sent")
@@ -193,6 +234,11 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        if m.get_database_backend() == sea_orm_migration::sea_orm::DbBackend::Postgres {
+            m.get_connection()
+                .execute_unprepared("DROP FUNCTION threadline_sign_in_attempt")
+                .await?;
+        }
         m.drop_index(Index::drop().name("ix_mail_outbox_sent").to_owned())
             .await?;
         for table in [

@@ -525,7 +525,9 @@ async fn fill(app: &TestApp, t: &TestTenant) {
         json!({"title": "Hi", "body": "Hello!"}),
     )
     .await;
-    let trap = app.install_plugin(&t.admin.token, "trap", wasm::TRAP).await;
+    // Code of its own, so that its compiled form is its own on disk.
+    let code = threadline_tests::make::distinct(wasm::TRAP, &t.slug);
+    let trap = app.install_plugin(&t.admin.token, "trap", &code).await;
     app.set_pipeline(
         &t.admin.token,
         json!({"subject": {"plugin": trap, "policy": "fallback"}}),
@@ -544,12 +546,38 @@ async fn fill(app: &TestApp, t: &TestTenant) {
     app.store.flush_usage().await.unwrap();
 }
 
+/// The compiled code files of the workspace's uploaded plugins in `cache`.
+async fn cached_code(app: &TestApp, t: &TestTenant, cache: &std::path::Path) -> Vec<String> {
+    let plugins = app.get("/api/v1/plugins", &t.admin.token).await.body;
+    let mine: Vec<String> = plugins
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["builtin"] == false)
+        .map(|p| p["sha256"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!mine.is_empty());
+    std::fs::read_dir(cache)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| mine.iter().any(|sha| name.starts_with(sha.as_str())))
+        .collect()
+}
+
 async fn erasing_a_workspace_leaves_no_row_of_it_in_any_table(app: TestApp) {
+    // A disk cache of compiled code, to see the erased workspace's go.
+    let cache = threadline_tests::warm_plugin_cache().await;
+    let mut settings = threadline_tests::plugin_settings();
+    settings.cache_dir = Some(cache.path().to_owned());
+    let app = TestApp::builder(app.db.clone()).plugins(settings).spawn().await;
     let op = app.operator_token("ops").await;
     let gone = app.tenant("Leaving").await;
     let stays = app.tenant("Staying").await;
     fill(&app, &gone).await;
     fill(&app, &stays).await;
+    let gone_code = cached_code(&app, &gone, cache.path()).await;
+    assert_eq!(gone_code.len(), 1, "its plugin's code is cached");
     let db = Database::connect(&app.db.url).await.unwrap();
     let tables = workspace_tables(&db).await;
     assert!(tables.len() >= 20, "{tables:?}");

@@ -31,7 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// The operator, from `Authorization: Bearer <operator token>`.
-pub struct AuthOperator(#[allow(dead_code)] pub OperatorToken);
+pub struct AuthOperator(pub OperatorToken);
 
 impl FromRequestParts<AppState> for AuthOperator {
     type Rejection = ApiError;
@@ -146,7 +146,7 @@ pub struct CreatedWorkspace {
         (status = 422, description = "Invalid input; the error names the field", body = ErrorBody)))]
 async fn create_workspace(
     State(state): State<AppState>,
-    _operator: AuthOperator,
+    AuthOperator(operator): AuthOperator,
     ApiJson(body): ApiJson<NewWorkspace>,
 ) -> Result<(StatusCode, axum::Json<CreatedWorkspace>), ApiError> {
     let name = single_line("name", &body.name, 100)?;
@@ -162,7 +162,7 @@ async fn create_workspace(
         .create_workspace(&name, slug.as_deref(), &email, &admin_name, public_url)
         .await?;
     state.mailer.wake();
-    tracing::info!(workspace = %tenant.id, slug = %tenant.slug, "workspace created by the operator");
+    tracing::info!(operator = %operator.name, workspace = %tenant.id, slug = %tenant.slug, "workspace created");
     Ok((
         StatusCode::CREATED,
         axum::Json(CreatedWorkspace {
@@ -262,7 +262,7 @@ pub struct WorkspaceChange {
         (status = 422, description = "Invalid input; the error names the field", body = ErrorBody)))]
 async fn change_workspace(
     State(state): State<AppState>,
-    _operator: AuthOperator,
+    AuthOperator(operator): AuthOperator,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<WorkspaceChange>,
 ) -> Result<axum::Json<WorkspaceView>, ApiError> {
@@ -284,7 +284,7 @@ async fn change_workspace(
         // Its agents' open sockets close on every node.
         state.bus.publish(Event::workspace_suspended(&tenant.id)).await;
     }
-    tracing::info!(workspace = %tenant.id, status = %tenant.status, quotas = %tenant.quotas, "workspace changed by the operator");
+    tracing::info!(operator = %operator.name, workspace = %tenant.id, status = %tenant.status, quotas = %tenant.quotas, "workspace changed");
     Ok(axum::Json(with_usage(&state, tenant).await?))
 }
 
@@ -297,7 +297,7 @@ async fn change_workspace(
         (status = 404, description = "No such workspace", body = ErrorBody)))]
 async fn delete_workspace(
     State(state): State<AppState>,
-    _operator: AuthOperator,
+    AuthOperator(operator): AuthOperator,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let plugins = state.store.delete_workspace(&id).await.or_not_found("workspace")?;
@@ -305,7 +305,7 @@ async fn delete_workspace(
         state.plugins.deleted(&id, plugin_id, sha256).await;
     }
     state.bus.publish(Event::workspace_suspended(&id)).await;
-    tracing::info!(workspace = %id, plugins = plugins.len(), "workspace erased by the operator");
+    tracing::info!(operator = %operator.name, workspace = %id, plugins = plugins.len(), "workspace erased");
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -320,10 +320,12 @@ async fn delete_workspace(
         (status = 404, description = "No such workspace", body = ErrorBody)))]
 async fn export_workspace(
     State(state): State<AppState>,
-    _operator: AuthOperator,
+    AuthOperator(operator): AuthOperator,
     Path(id): Path<String>,
 ) -> Result<axum::response::Response, ApiError> {
     let tenant = state.store.tenant(&id).await.or_not_found("workspace")?;
+    // Handing a workspace's data out is worth a line in the log.
+    tracing::info!(operator = %operator.name, workspace = %id, "workspace exported");
     let (tx, rx) = tokio::sync::mpsc::channel::<String>(64);
     let store = state.store.clone();
     tokio::spawn(async move {
@@ -377,7 +379,7 @@ pub struct ImportedWorkspace {
         (status = 422, description = "Not a complete export this server reads; nothing was written", body = ErrorBody)))]
 async fn import_workspace(
     State(state): State<AppState>,
-    _operator: AuthOperator,
+    AuthOperator(operator): AuthOperator,
     Query(q): Query<ImportQuery>,
     body: axum::body::Body,
 ) -> Result<(StatusCode, axum::Json<ImportedWorkspace>), ApiError> {
@@ -386,7 +388,7 @@ async fn import_workspace(
         _ => None,
     };
     let imported = state.store.import_workspace(lines(body), slug.as_deref()).await?;
-    tracing::info!(workspace = %imported.tenant.id, rows = imported.rows, new_ids = imported.new_ids, "workspace imported by the operator");
+    tracing::info!(operator = %operator.name, workspace = %imported.tenant.id, rows = imported.rows, new_ids = imported.new_ids, "workspace imported");
     let view = with_usage(&state, imported.tenant).await?;
     Ok((
         StatusCode::CREATED,

@@ -72,9 +72,10 @@ impl Store {
 
     /// Reads the account's recent failures and, unless this network is
     /// locked out (`cap` failures from it in `window_us`) or the account is
-    /// slowed down (past `free` failures from everywhere, `delay_us` of the
-    /// count since the last), counts this attempt as a failure, all in one
-    /// statement.
+    /// slowed down (past `free` failures from everywhere: 1 s since the
+    /// last, doubling with each, at most `max_delay_us`), counts this
+    /// attempt as a failure: one statement, attempts on one account taking
+    /// turns.
     pub async fn check_sign_in_shared(
         &self,
         account: &str,
@@ -84,24 +85,9 @@ impl Store {
         free: i64,
         max_delay_us: i64,
     ) -> StoreResult<SignInCheck> {
-        // The delay past `free` failures: 1 s, doubling, at most max_delay.
-        let sql = format!(
-            "WITH n AS (SELECT {NOW_US} AS now), \
-             recent AS (SELECT network, failed_at, account_wide FROM sign_in_failures, n \
-                        WHERE account = $1 AND failed_at > n.now - $3), \
-             s AS (SELECT count(*) FILTER (WHERE network = $2) AS from_network, \
-                          min(failed_at) FILTER (WHERE network = $2) AS oldest, \
-                          count(*) FILTER (WHERE account_wide) AS from_everywhere, \
-                          max(failed_at) FILTER (WHERE account_wide) AS last FROM recent), \
-             ins AS (INSERT INTO sign_in_failures (account, network, failed_at, account_wide) \
-                     SELECT $1, $2, n.now, true FROM n, s \
-                     WHERE s.from_network < $4 AND (s.from_everywhere < $5 OR n.now - s.last >= \
-                       LEAST($6, 1000000 * power(2, LEAST(s.from_everywhere - $5, 16))::bigint)) \
-                     RETURNING id) \
-             SELECT s.from_network, COALESCE(s.oldest + $3 - n.now, 0) AS oldest_leaves_in, \
-                    s.from_everywhere, COALESCE(n.now - s.last, 0) AS since_last, \
-                    (SELECT id FROM ins) AS counted FROM s, n"
-        );
+        // The function (migration 22) takes turns per account; see there.
+        let sql = "SELECT from_network, oldest_leaves_in, from_everywhere, since_last, counted \
+                   FROM threadline_sign_in_attempt($1, $2, $3, $4, $5, $6)";
         let row = self
             .db
             .query_one_raw(Statement::from_sql_and_values(

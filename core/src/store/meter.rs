@@ -20,30 +20,39 @@ pub const FLUSH_EVERY: Duration = Duration::from_secs(2);
 /// Counts not yet written, by workspace and UTC day. Cheap to clone.
 #[derive(Clone, Default, Debug)]
 pub struct Meter {
-    counts: Arc<Mutex<HashMap<(String, NaiveDate), Usage>>>,
+    /// By workspace, then day (two days only around midnight): looked up
+    /// by `&str`, so a count allocates only for a workspace's first event.
+    counts: Arc<Mutex<HashMap<String, Days>>>,
 }
+
+/// A workspace's counts by day.
+type Days = std::collections::BTreeMap<NaiveDate, Usage>;
 
 impl Meter {
     /// Adds to the workspace's counts for today.
     pub fn count(&self, tenant_id: &str, add: impl FnOnce(&mut Usage)) {
         let day = Utc::now().date_naive();
         let mut counts = self.counts.lock().expect("meter lock");
-        // Looked up by borrowed key first: most events find their entry.
-        match counts.get_mut(&(tenant_id.to_owned(), day)) {
-            Some(usage) => add(usage),
-            None => add(counts.entry((tenant_id.to_owned(), day)).or_default()),
-        }
+        let days = match counts.get_mut(tenant_id) {
+            Some(days) => days,
+            None => counts.entry(tenant_id.to_owned()).or_default(),
+        };
+        add(days.entry(day).or_default());
     }
 
-    fn take(&self) -> HashMap<(String, NaiveDate), Usage> {
-        std::mem::take(&mut *self.counts.lock().expect("meter lock"))
+    fn take(&self) -> Vec<((String, NaiveDate), Usage)> {
+        let taken = std::mem::take(&mut *self.counts.lock().expect("meter lock"));
+        taken
+            .into_iter()
+            .flat_map(|(tenant, days)| days.into_iter().map(move |(day, u)| ((tenant.clone(), day), u)))
+            .collect()
     }
 
     /// Puts back counts a flush could not write, for the next one.
-    fn restore(&self, taken: HashMap<(String, NaiveDate), Usage>) {
+    fn restore(&self, taken: Vec<((String, NaiveDate), Usage)>) {
         let mut counts = self.counts.lock().expect("meter lock");
-        for (key, u) in taken {
-            let sum = counts.entry(key).or_default();
+        for ((tenant, day), u) in taken {
+            let sum = counts.entry(tenant).or_default().entry(day).or_default();
             sum.conversions += u.conversions;
             sum.chats += u.chats;
             sum.messages += u.messages;
