@@ -442,6 +442,29 @@ async fn usage_is_metered_per_day_and_adds_up_across_nodes(app: TestApp) {
     assert_eq!(mine.status, StatusCode::OK, "{:?}", mine.body);
     assert_eq!(mine.body["today"]["conversions"], 1, "{:?}", mine.body);
 
+    // A later flush adds to the day's row; it does not replace it. Both
+    // workspaces' running totals move, each by its own amount.
+    let stored = |body: &Value| body["stored_bytes"].as_i64().unwrap();
+    let (t_before, o_before) = (
+        stored(&app.get(&format!("{WORKSPACES}/{}", t.id), &op).await.body),
+        stored(&app.get(&format!("{WORKSPACES}/{}", other.id), &op).await.body),
+    );
+    app.simple_chat(&t).await;
+    node2
+        .start_chat(
+            &other,
+            json!({"visitor_name": "A much longer visitor name", "message": "Hello?"}),
+        )
+        .await;
+    app.store.flush_usage().await.unwrap();
+    node2.store.flush_usage().await.unwrap();
+    let t_now = app.get(&format!("{WORKSPACES}/{}", t.id), &op).await.body;
+    assert_eq!(t_now["usage"]["chats"], 3, "{t_now}");
+    let o_now = app.get(&format!("{WORKSPACES}/{}", other.id), &op).await.body;
+    // "Grace Hopper" + "Hello?", and the longer name + "Hello?".
+    assert_eq!(stored(&t_now) - t_before, 18);
+    assert_eq!(stored(&o_now) - o_before, 32);
+
     // Rows per workspace and day, summed.
     let db = Database::connect(&app.db.url).await.unwrap();
     assert_eq!(

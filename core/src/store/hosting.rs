@@ -45,6 +45,10 @@ pub const WORKSPACE_TABLES: &[&str] = &[
     "agents",
 ];
 
+/// Workspaces whose counts one statement of a flush writes (9 values a
+/// row: well under SQLite's 32,766 parameters and PostgreSQL's 65,535).
+const USAGE_ROWS_PER_STATEMENT: usize = 500;
+
 /// A workspace as the operator lists it.
 #[derive(Debug, Clone)]
 pub struct WorkspaceListing {
@@ -292,32 +296,32 @@ impl Store {
         }))
     }
 
-    /// Adds a node's counts to the day's rows (one upsert a workspace) and
-    /// what they stored to the workspaces' running totals, in one
-    /// transaction.
+    /// Adds a node's counts to the day's rows and what they stored to the
+    /// workspaces' running totals, in one transaction of a few statements
+    /// (an upsert and an update per [`USAGE_ROWS_PER_STATEMENT`] workspaces).
     pub async fn add_usage(&self, day: &str, counts: &[(String, Usage)]) -> StoreResult<()> {
         if counts.is_empty() {
             return Ok(());
         }
         let txn = self.write_txn().await?;
-        for (tenant_id, u) in counts {
+        for chunk in counts.chunks(USAGE_ROWS_PER_STATEMENT) {
             let add = |c: usage_day::Column| {
                 Expr::col((usage_day::Entity, c)).add(Expr::col((sea_orm::sea_query::Alias::new("excluded"), c)))
             };
-            let upsert = Query::insert()
-                .into_table(usage_day::Entity)
-                .columns([
-                    usage_day::Column::TenantId,
-                    usage_day::Column::Day,
-                    usage_day::Column::Conversions,
-                    usage_day::Column::Chats,
-                    usage_day::Column::Messages,
-                    usage_day::Column::MailsSent,
-                    usage_day::Column::PluginCalls,
-                    usage_day::Column::PluginFuel,
-                    usage_day::Column::StoredBytes,
-                ])
-                .values_panic([
+            let mut upsert = Query::insert();
+            upsert.into_table(usage_day::Entity).columns([
+                usage_day::Column::TenantId,
+                usage_day::Column::Day,
+                usage_day::Column::Conversions,
+                usage_day::Column::Chats,
+                usage_day::Column::Messages,
+                usage_day::Column::MailsSent,
+                usage_day::Column::PluginCalls,
+                usage_day::Column::PluginFuel,
+                usage_day::Column::StoredBytes,
+            ]);
+            for (tenant_id, u) in chunk {
+                upsert.values_panic([
                     tenant_id.clone().into(),
                     day.into(),
                     u.conversions.into(),
@@ -327,29 +331,36 @@ impl Store {
                     u.plugin_calls.into(),
                     u.plugin_fuel.into(),
                     u.stored_bytes.into(),
-                ])
-                .on_conflict(
-                    OnConflict::columns([usage_day::Column::TenantId, usage_day::Column::Day])
-                        .values([
-                            (usage_day::Column::Conversions, add(usage_day::Column::Conversions)),
-                            (usage_day::Column::Chats, add(usage_day::Column::Chats)),
-                            (usage_day::Column::Messages, add(usage_day::Column::Messages)),
-                            (usage_day::Column::MailsSent, add(usage_day::Column::MailsSent)),
-                            (usage_day::Column::PluginCalls, add(usage_day::Column::PluginCalls)),
-                            (usage_day::Column::PluginFuel, add(usage_day::Column::PluginFuel)),
-                            (usage_day::Column::StoredBytes, add(usage_day::Column::StoredBytes)),
-                        ])
-                        .to_owned(),
-                )
-                .to_owned();
+                ]);
+            }
+            upsert.on_conflict(
+                OnConflict::columns([usage_day::Column::TenantId, usage_day::Column::Day])
+                    .values([
+                        (usage_day::Column::Conversions, add(usage_day::Column::Conversions)),
+                        (usage_day::Column::Chats, add(usage_day::Column::Chats)),
+                        (usage_day::Column::Messages, add(usage_day::Column::Messages)),
+                        (usage_day::Column::MailsSent, add(usage_day::Column::MailsSent)),
+                        (usage_day::Column::PluginCalls, add(usage_day::Column::PluginCalls)),
+                        (usage_day::Column::PluginFuel, add(usage_day::Column::PluginFuel)),
+                        (usage_day::Column::StoredBytes, add(usage_day::Column::StoredBytes)),
+                    ])
+                    .to_owned(),
+            );
             txn.execute(&upsert).await?;
-            if u.stored_bytes != 0 {
+            // The running totals: one UPDATE, each row by its own amount.
+            let stored: Vec<&(String, Usage)> = chunk.iter().filter(|(_, u)| u.stored_bytes != 0).collect();
+            if !stored.is_empty() {
+                let mut by_row = sea_orm::sea_query::CaseStatement::new();
+                for (tenant_id, u) in &stored {
+                    by_row = by_row.case(Expr::col(tenant::Column::Id).eq(tenant_id.as_str()), u.stored_bytes);
+                }
+                let by_row = by_row.finally(0);
                 tenant::Entity::update_many()
                     .col_expr(
                         tenant::Column::StoredBytes,
-                        Expr::col(tenant::Column::StoredBytes).add(u.stored_bytes),
+                        Expr::col(tenant::Column::StoredBytes).add(by_row),
                     )
-                    .filter(tenant::Column::Id.eq(tenant_id))
+                    .filter(tenant::Column::Id.is_in(stored.iter().map(|(id, _)| id.clone())))
                     .exec(&txn)
                     .await?;
             }
