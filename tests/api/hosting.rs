@@ -675,72 +675,194 @@ async fn erasing_a_workspace_leaves_no_row_of_it_in_any_table(app: TestApp) {
     assert_eq!(again.status, StatusCode::NOT_FOUND);
 }
 
-/// Limits shared by the nodes of a PostgreSQL deployment: requests that
-/// alternate between two nodes get one node's numbers, not twice them.
-/// (SQLite is one node; its limits stay in memory.)
+/// A request to a server process: status, `Retry-After`, JSON body.
+async fn send(
+    http: &reqwest::Client,
+    base: &str,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Option<u64>, Value) {
+    let mut req = http.request(method, format!("{base}{path}"));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.expect("request sent");
+    let status = res.status();
+    let retry = res
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok()?.parse().ok());
+    (status, retry, res.json().await.unwrap_or(Value::Null))
+}
+
+/// Two server processes over one PostgreSQL: limits hold at one node's
+/// numbers when requests alternate between them, and what each node
+/// meters adds up. (SQLite is one node; its limits stay in memory.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn limits_hold_at_one_nodes_numbers_across_nodes_on_postgres() {
+async fn two_server_processes_share_limits_and_add_up_usage_on_postgres() {
     let Some(db) = threadline_tests::TestDb::create(threadline_tests::Backend::Postgres).await else {
         return;
     };
-    let db = std::sync::Arc::new(db);
-    let rates = threadline::http::rate::RateSettings {
-        chats_burst: 3,
-        chats_per_hour: 1,
-        messages_burst: 2,
-        messages_per_minute: 1,
-        sign_in_failures: 4,
-        ..Default::default()
+    let store = threadline::store::Store::connect(&db.url).await.unwrap();
+    let email = threadline::domain::EmailAddress::parse("email", "ada@acme.test").unwrap();
+    let t = store.create_tenant("Acme", "Ada", &email).await.unwrap();
+    let hash = |p: &str| {
+        threadline::domain::password::Password::parse("password", p)
+            .unwrap()
+            .hash()
     };
-    let a = TestApp::builder(db.clone()).rates(rates.clone()).spawn().await;
-    let b = TestApp::builder(db.clone()).rates(rates).spawn().await;
-    let t = a.tenant("Acme").await;
-    let nodes = [&a, &b];
+    store
+        .set_password(&t.tenant.id, &t.admin.agent.id, &hash("the right long password"))
+        .await
+        .unwrap();
+    let bob_email = threadline::domain::EmailAddress::parse("email", "bob@acme.test").unwrap();
+    let bob = store
+        .create_agent(&t.tenant.id, "Bob", &bob_email, false)
+        .await
+        .unwrap();
+    store
+        .set_password(&t.tenant.id, &bob.agent.id, &hash("bob's long password"))
+        .await
+        .unwrap();
+    let (op_row, op) = store.create_operator_token("ops").await.unwrap();
+    assert_eq!(op_row.name, "ops");
+
+    let flags = [
+        "--rate-chats-burst",
+        "3",
+        "--rate-chats-per-hour",
+        "1",
+        "--rate-messages-burst",
+        "2",
+        "--rate-messages-per-minute",
+        "1",
+        "--sign-in-failures",
+        "4",
+    ];
+    let cache = threadline_tests::warm_plugin_cache().await;
+    let a = threadline_tests::ServerProcess::start(&db.url, cache.path(), &flags);
+    let b = threadline_tests::ServerProcess::start(&db.url, cache.path(), &flags);
+    let nodes = [a.base.as_str(), b.base.as_str()];
+    let http = reqwest::Client::new();
 
     // Chats from one address: 3 in a burst, whichever node takes them.
-    let path = format!("/api/v1/widget/{}/chats", t.widget_key);
-    let body = json!({"visitor_name": "V", "message": "hi"});
+    let path = format!("/api/v1/widget/{}/chats", t.tenant.widget_key);
+    let body = json!({"visitor_name": "Grace", "message": "Hello?"});
     let mut visitor = None;
     for i in 0..3 {
-        let r = nodes[i % 2].post_anonymous(&path, body.clone()).await;
-        assert_eq!(r.status, StatusCode::CREATED, "chat {i}: {:?}", r.body);
+        let (status, _, r) = send(&http, nodes[i % 2], Method::POST, &path, None, Some(body.clone())).await;
+        assert_eq!(status, StatusCode::CREATED, "chat {i}: {r:?}");
         visitor = Some((
-            r.body["chat_id"].as_str().unwrap().to_owned(),
-            r.body["visitor_token"].as_str().unwrap().to_owned(),
+            r["chat_id"].as_str().unwrap().to_owned(),
+            r["visitor_token"].as_str().unwrap().to_owned(),
         ));
     }
     for node in nodes {
-        let r = node.post_anonymous(&path, body.clone()).await;
-        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{:?}", r.body);
-        let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
-        assert!((1..=3600).contains(&retry), "{retry}");
+        let (status, retry, r) = send(&http, node, Method::POST, &path, None, Some(body.clone())).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{r:?}");
+        assert!((1..=3600).contains(&retry.unwrap()), "{retry:?}");
     }
     // A visitor's messages: 2 in a burst across both nodes.
     let (chat, token) = visitor.unwrap();
-    assert_eq!(a.visitor_says(&token, &chat, "one").await.status, StatusCode::CREATED);
-    assert_eq!(b.visitor_says(&token, &chat, "two").await.status, StatusCode::CREATED);
+    let say = |text: &str| json!({"body": text});
+    let messages = format!("/api/v1/widget/chats/{chat}/messages");
+    let (s1, _, _) = send(&http, nodes[0], Method::POST, &messages, Some(&token), Some(say("one"))).await;
+    let (s2, _, _) = send(&http, nodes[1], Method::POST, &messages, Some(&token), Some(say("two"))).await;
+    let (s3, _, _) = send(
+        &http,
+        nodes[0],
+        Method::POST,
+        &messages,
+        Some(&token),
+        Some(say("three")),
+    )
+    .await;
     assert_eq!(
-        a.visitor_says(&token, &chat, "three").await.status,
-        StatusCode::TOO_MANY_REQUESTS
+        [s1, s2, s3],
+        [StatusCode::CREATED, StatusCode::CREATED, StatusCode::TOO_MANY_REQUESTS]
     );
 
     // The sign-in lock: 4 failures, alternating, lock the account on both.
-    a.set_password(&t.admin, "the right long password").await;
+    let sign_in =
+        |email: &str, password: &str| json!({"workspace": t.tenant.slug, "email": email, "password": password});
     for i in 0..4 {
-        let r = nodes[i % 2].sign_in(&t.slug, &t.admin.email, "a wrong guess").await;
-        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "guess {i}: {:?}", r.body);
+        let (status, _, r) = send(
+            &http,
+            nodes[i % 2],
+            Method::POST,
+            "/api/v1/auth/sign-in",
+            None,
+            Some(sign_in("ada@acme.test", "a wrong guess")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "guess {i}: {r:?}");
     }
     for node in nodes {
-        let r = node.sign_in(&t.slug, &t.admin.email, "the right long password").await;
-        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{:?}", r.body);
-        assert!(r.error_message().contains("from this network"), "{:?}", r.body);
+        let (status, _, r) = send(
+            &http,
+            node,
+            Method::POST,
+            "/api/v1/auth/sign-in",
+            None,
+            Some(sign_in("ada@acme.test", "the right long password")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{r:?}");
+        assert!(
+            r["error"]["message"].as_str().unwrap().contains("from this network"),
+            "{r:?}"
+        );
     }
     // Another account is not locked, and its success clears only its own.
-    let bob = a.agent(&t, "Bob").await;
-    a.set_password(&bob, "bob's long password").await;
-    b.sign_in(&t.slug, &bob.email, "wrong").await;
-    let r = a.sign_in(&t.slug, &bob.email, "bob's long password").await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let r = b.sign_in(&t.slug, &t.admin.email, "the right long password").await;
-    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    send(
+        &http,
+        nodes[1],
+        Method::POST,
+        "/api/v1/auth/sign-in",
+        None,
+        Some(sign_in("bob@acme.test", "wrong")),
+    )
+    .await;
+    let (status, _, r) = send(
+        &http,
+        nodes[0],
+        Method::POST,
+        "/api/v1/auth/sign-in",
+        None,
+        Some(sign_in("bob@acme.test", "bob's long password")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{r:?}");
+    let (status, _, _) = send(
+        &http,
+        nodes[1],
+        Method::POST,
+        "/api/v1/auth/sign-in",
+        None,
+        Some(sign_in("ada@acme.test", "the right long password")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+
+    // What both nodes metered adds up: 3 chats, 5 messages (3 first ones
+    // and 2 more), flushed by each node within a few seconds.
+    let usage_path = format!("{WORKSPACES}/{}", t.tenant.id);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, _, w) = send(&http, nodes[1], Method::GET, &usage_path, Some(&op), None).await;
+        assert_eq!(status, StatusCode::OK, "{w:?}");
+        if w["usage"]["chats"] == 3 && w["usage"]["messages"] == 5 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the nodes' counts never added up: {w}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
