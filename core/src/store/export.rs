@@ -305,7 +305,7 @@ impl Store {
                     .map_err(|e| invalid(format!("line {number}: not a row of tenants: {e}")))?;
                 tenant_row = Some(model);
             }
-            batch.push(&txn, &table, row.take(), number).await?;
+            batch.push(&txn, &table, row.take(), number, line.len()).await?;
             rows += 1;
         }
         if !ended {
@@ -357,23 +357,36 @@ where
 struct Batch {
     table: String,
     rows: Vec<(Value, usize)>,
+    /// The lines' length together: plugins are megabytes a row.
+    bytes: usize,
 }
 
-/// Rows inserted per statement.
+/// Rows inserted per statement, and their bytes at most (past one row).
 const BATCH_ROWS: usize = 100;
+const BATCH_BYTES: usize = 8 << 20;
 
 impl Batch {
-    async fn push(&mut self, txn: &DatabaseTransaction, table: &str, row: Value, line: usize) -> StoreResult<()> {
-        if (self.table != table && !self.rows.is_empty()) || self.rows.len() >= BATCH_ROWS {
+    async fn push(
+        &mut self,
+        txn: &DatabaseTransaction,
+        table: &str,
+        row: Value,
+        line: usize,
+        bytes: usize,
+    ) -> StoreResult<()> {
+        let full = self.rows.len() >= BATCH_ROWS || self.bytes + bytes > BATCH_BYTES;
+        if (self.table != table || full) && !self.rows.is_empty() {
             self.flush(txn).await?;
         }
         self.table = table.to_owned();
         self.rows.push((row, line));
+        self.bytes += bytes;
         Ok(())
     }
 
     async fn flush(&mut self, txn: &DatabaseTransaction) -> StoreResult<()> {
         let rows = std::mem::take(&mut self.rows);
+        self.bytes = 0;
         if rows.is_empty() {
             return Ok(());
         }
