@@ -125,12 +125,16 @@ impl FromRequestParts<AppState> for AuthVisitor {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = bearer(parts)?;
-        let visitor = state
+        let (visitor, status) = state
             .store
             .visitor_by_token(token, state.access.visitor_chats_closed_before())
             .await
             .map_err(unauthorized_if_missing)?;
         tracing::Span::current().record("workspace", visitor.tenant_id.as_str());
+        // A suspended workspace's chats take no message and show nothing.
+        if status == WorkspaceStatus::Suspended {
+            return Err(ApiError::Suspended);
+        }
         Ok(AuthVisitor(visitor))
     }
 }

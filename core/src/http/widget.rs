@@ -123,6 +123,7 @@ async fn start_chat(
             .visitor_by_token(token, state.access.visitor_chats_closed_before())
             .await
             .ok()
+            .map(|(v, _)| v)
             .filter(|v| v.tenant_id == tenant.id)
             .map(|v| (v, token)),
         None => None,

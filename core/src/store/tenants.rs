@@ -1,12 +1,15 @@
 //! Workspaces, their agents, and the credentials that resolve to them.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter,
+    QueryOrder, QuerySelect,
+};
 
 use super::credentials::{CredentialKind, insert_credential};
 use super::entities::{agent, chat, tenant, visitor};
-use super::{Agent, Store, StoreError, StoreResult, Tenant, Visitor, new_id, new_public_key, token_hash};
+use super::{Agent, Store, StoreError, StoreResult, Tenant, Visitor, new_id, new_public_key, prefixed, token_hash};
 use crate::domain::hosting::WorkspaceStatus;
 use crate::domain::team::Availability;
 use crate::domain::{ChatStatus, EmailAddress};
@@ -95,7 +98,11 @@ impl Store {
     /// The visitor holding `token`, unless every chat of theirs closed
     /// before `closed_before` (their token has expired then; reopening a
     /// chat brings it back). A visitor back with a new chat keeps it.
-    pub async fn visitor_by_token(&self, token: &str, closed_before: DateTime<Utc>) -> StoreResult<Visitor> {
+    pub async fn visitor_by_token(
+        &self,
+        token: &str,
+        closed_before: DateTime<Utc>,
+    ) -> StoreResult<(Visitor, WorkspaceStatus)> {
         let live = Query::select()
             .expr(Expr::val(1))
             .from(chat::Entity)
@@ -108,12 +115,25 @@ impl Store {
                     .or(Expr::col((chat::Entity, chat::Column::ClosedAt)).gte(closed_before)),
             )
             .to_owned();
-        visitor::Entity::find()
-            .filter(visitor::Column::TokenHash.eq(token_hash(token)))
-            .filter(Expr::exists(live))
-            .one(&self.db)
-            .await?
-            .ok_or(StoreError::NotFound)
+        let mut query = Query::select();
+        prefixed::<visitor::Entity>(&mut query, "v_");
+        // The workspace's status comes in the same round trip.
+        query
+            .expr_as(
+                Expr::col((tenant::Entity, tenant::Column::Status)),
+                Alias::new("t_status"),
+            )
+            .from(visitor::Entity)
+            .join(
+                JoinType::InnerJoin,
+                tenant::Entity,
+                Expr::col((tenant::Entity, tenant::Column::Id)).equals((visitor::Entity, visitor::Column::TenantId)),
+            )
+            .and_where(Expr::col((visitor::Entity, visitor::Column::TokenHash)).eq(token_hash(token)))
+            .and_where(Expr::exists(live));
+        let row = self.db.query_one(&query).await?.ok_or(StoreError::NotFound)?;
+        let status: String = row.try_get("", "t_status")?;
+        Ok((Visitor::from_query_result(&row, "v_")?, WorkspaceStatus::of(&status)))
     }
 
     pub async fn agent(&self, tenant_id: &str, agent_id: &str) -> StoreResult<Agent> {

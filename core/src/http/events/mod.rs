@@ -249,11 +249,14 @@ async fn visitor_events(
 
 /// The workspace of the visitor holding `token`, if `chat_id` is their chat.
 async fn visitor_of_chat(state: &AppState, token: &str, chat_id: &str) -> Result<String, ApiError> {
-    let visitor = state
+    let (visitor, status) = state
         .store
         .visitor_by_token(token, state.access.visitor_chats_closed_before())
         .await
         .map_err(super::extract::unauthorized_if_missing)?;
+    if status == crate::domain::hosting::WorkspaceStatus::Suspended {
+        return Err(ApiError::Suspended);
+    }
     let chat = state.store.chat(&visitor.tenant_id, chat_id).await;
     if !chat.is_ok_and(|c| c.visitor_id == visitor.id) {
         return Err(ApiError::NotFound("chat"));
