@@ -23,12 +23,8 @@ on_both_databases!(
 
 const WORKSPACES: &str = "/api/operator/v1/workspaces";
 
-async fn operator(app: &TestApp, method: Method, path: &str, token: &str, body: Option<Value>) -> Reply {
-    app.call(method, path, Some(token), body).await
-}
-
 async fn patch_workspace(app: &TestApp, op: &str, id: &str, body: Value) -> Reply {
-    let r = operator(app, Method::PATCH, &format!("{WORKSPACES}/{id}"), op, Some(body)).await;
+    let r = app.patch(&format!("{WORKSPACES}/{id}"), op, body).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     r
 }
@@ -84,23 +80,20 @@ async fn an_operator_makes_a_workspace_whose_admin_accepts_the_invitation(app: T
             "slug",
         ),
     ] {
-        operator(&app, Method::POST, WORKSPACES, &op, Some(body))
-            .await
-            .assert_invalid(field);
+        app.post(WORKSPACES, &op, body).await.assert_invalid(field);
     }
     assert_eq!(
         count(&db, "SELECT count(*) FROM tenants WHERE id <> $1", "").await,
         before
     );
 
-    let r = operator(
-        &app,
-        Method::POST,
-        WORKSPACES,
-        &op,
-        Some(json!({"name": "Beta Corp", "slug": "beta", "admin_email": "Bea@Beta.test", "admin_name": "Bea"})),
-    )
-    .await;
+    let r = app
+        .post(
+            WORKSPACES,
+            &op,
+            json!({"name": "Beta Corp", "slug": "beta", "admin_email": "Bea@Beta.test", "admin_name": "Bea"}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let id = r.body["id"].as_str().unwrap().to_owned();
     assert_eq!(r.body["slug"], "beta");
@@ -109,14 +102,13 @@ async fn an_operator_makes_a_workspace_whose_admin_accepts_the_invitation(app: T
     let url = r.body["invitation_url"].as_str().unwrap();
     assert!(url.starts_with(&app.url("/")), "{url}");
     // The slug is the workspace's: asked for again, 409.
-    let again = operator(
-        &app,
-        Method::POST,
-        WORKSPACES,
-        &op,
-        Some(json!({"name": "Other", "slug": "beta", "admin_email": "o@o.test", "admin_name": "O"})),
-    )
-    .await;
+    let again = app
+        .post(
+            WORKSPACES,
+            &op,
+            json!({"name": "Other", "slug": "beta", "admin_email": "o@o.test", "admin_name": "O"}),
+        )
+        .await;
     assert_eq!(again.status, StatusCode::CONFLICT, "{:?}", again.body);
 
     // The invitation is mailed too, with the same link; accepting it makes
@@ -225,15 +217,9 @@ async fn a_suspended_workspace_keeps_its_data_and_works_again_once_resumed(app: 
     );
     assert_eq!(app.ticket(&t.admin.token, &number).await["number"], number.as_str());
     app.simple_chat(&t).await;
-    operator(
-        &app,
-        Method::PATCH,
-        &format!("{WORKSPACES}/{}", t.id),
-        &op,
-        Some(json!({"status": "closed"})),
-    )
-    .await
-    .assert_invalid("status");
+    app.patch(&format!("{WORKSPACES}/{}", t.id), &op, json!({"status": "closed"}))
+        .await
+        .assert_invalid("status");
 }
 
 async fn each_quota_refuses_with_a_clear_error_and_writes_nothing(app: TestApp) {
@@ -247,14 +233,13 @@ async fn each_quota_refuses_with_a_clear_error_and_writes_nothing(app: TestApp) 
     };
 
     // Unknown quotas and bad numbers: named, nothing changed.
-    let r = operator(
-        &app,
-        Method::PATCH,
-        &format!("{WORKSPACES}/{}", t.id),
-        &op,
-        Some(json!({"quotas": {"agents": 1, "seats": 3}})),
-    )
-    .await;
+    let r = app
+        .patch(
+            &format!("{WORKSPACES}/{}", t.id),
+            &op,
+            json!({"quotas": {"agents": 1, "seats": 3}}),
+        )
+        .await;
     r.assert_invalid("quotas");
     let r = app.get(&format!("{WORKSPACES}/{}", t.id), &op).await;
     assert_eq!(r.body["quotas"]["agents"], Value::Null);

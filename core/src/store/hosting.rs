@@ -74,6 +74,18 @@ impl Usage {
     }
 }
 
+impl std::ops::AddAssign for Usage {
+    fn add_assign(&mut self, u: Usage) {
+        self.conversions += u.conversions;
+        self.chats += u.chats;
+        self.messages += u.messages;
+        self.mails_sent += u.mails_sent;
+        self.plugin_calls += u.plugin_calls;
+        self.plugin_fuel += u.plugin_fuel;
+        self.stored_bytes += u.stored_bytes;
+    }
+}
+
 impl Store {
     pub fn set_quota_defaults(&self, defaults: Quotas) {
         *self.quota_defaults.write().expect("quota defaults lock") = defaults;
@@ -284,14 +296,16 @@ impl Store {
             .filter(usage_day::Column::Day.gte(day))
             .all(&self.db)
             .await?;
-        Ok(rows.iter().fold(Usage::default(), |mut sum, r| {
-            sum.conversions += r.conversions;
-            sum.chats += r.chats;
-            sum.messages += r.messages;
-            sum.mails_sent += r.mails_sent;
-            sum.plugin_calls += r.plugin_calls;
-            sum.plugin_fuel += r.plugin_fuel;
-            sum.stored_bytes += r.stored_bytes;
+        Ok(rows.into_iter().fold(Usage::default(), |mut sum, r| {
+            sum += Usage {
+                conversions: r.conversions,
+                chats: r.chats,
+                messages: r.messages,
+                mails_sent: r.mails_sent,
+                plugin_calls: r.plugin_calls,
+                plugin_fuel: r.plugin_fuel,
+                stored_bytes: r.stored_bytes,
+            };
             sum
         }))
     }

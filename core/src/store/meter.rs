@@ -52,14 +52,7 @@ impl Meter {
     fn restore(&self, taken: Vec<((String, NaiveDate), Usage)>) {
         let mut counts = self.counts.lock().expect("meter lock");
         for ((tenant, day), u) in taken {
-            let sum = counts.entry(tenant).or_default().entry(day).or_default();
-            sum.conversions += u.conversions;
-            sum.chats += u.chats;
-            sum.messages += u.messages;
-            sum.mails_sent += u.mails_sent;
-            sum.plugin_calls += u.plugin_calls;
-            sum.plugin_fuel += u.plugin_fuel;
-            sum.stored_bytes += u.stored_bytes;
+            *counts.entry(tenant).or_default().entry(day).or_default() += u;
         }
     }
 }
