@@ -13,21 +13,6 @@ macro_rules! no_relations {
     };
 }
 
-/// Bytes in JSON (a workspace's export) as base64, not an array of numbers.
-mod base64_bytes {
-    use base64::Engine;
-    use base64::engine::general_purpose::STANDARD;
-
-    pub fn serialize<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&STANDARD.encode(bytes))
-    }
-
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let text = <String as serde::Deserialize>::deserialize(d)?;
-        STANDARD.decode(text).map_err(serde::de::Error::custom)
-    }
-}
-
 pub mod tenant {
     use sea_orm::entity::prelude::*;
 
@@ -322,7 +307,7 @@ pub mod plugin {
         pub name: String,
         pub sha256: String,
         pub size_bytes: i64,
-        #[serde(with = "super::base64_bytes")]
+        #[serde(with = "crate::store::export::base64_bytes")]
         pub wasm: Vec<u8>,
         /// Comma-separated hook names.
         pub hooks: String,
