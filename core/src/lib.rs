@@ -15,7 +15,8 @@
 //! - [`realtime`]: the event bus behind the websockets (in memory, or
 //!   PostgreSQL LISTEN/NOTIFY across nodes).
 //! - [`mail`]: the sender that mails public ticket comments from the
-//!   outbox over SMTP.
+//!   outbox over SMTP; [`inbound`]: what received mail becomes (a ticket,
+//!   a comment, or nothing, and why).
 //! - [`server`]: startup and shutdown; [`cli`]: the `threadline` command.
 
 pub mod cli;
@@ -23,6 +24,8 @@ pub mod client;
 pub mod conversion;
 pub mod domain;
 pub mod http;
+pub mod imap;
+pub mod inbound;
 pub mod mail;
 pub mod plugins;
 pub mod realtime;

@@ -18,7 +18,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tokio::sync::Notify;
 
 use crate::realtime::{Bus, Event};
-use crate::store::{MailOutcome, OutboxMail, Store};
+use crate::store::{Composed, MailOutcome, OutboxMail, Store};
 
 /// Where and how mail goes.
 #[derive(Debug, Clone)]
@@ -43,6 +43,10 @@ pub struct MailSettings {
     /// How often the outbox is read when nothing woke the sender (mail
     /// written by another node, or retries coming due).
     pub poll_interval: Duration,
+    /// Limits on the mail the server receives.
+    pub inbound: crate::inbound::InboundSettings,
+    /// How workspaces' IMAP mailboxes are polled.
+    pub imap: crate::imap::ImapSettings,
 }
 
 /// One SMTP exchange (connect, hand over, quit) at most.
@@ -59,6 +63,8 @@ impl Default for MailSettings {
             max_attempts: 30,
             lease: Duration::from_secs(120),
             poll_interval: Duration::from_secs(2),
+            inbound: Default::default(),
+            imap: Default::default(),
         }
     }
 }
@@ -205,7 +211,21 @@ impl Sender {
     }
 
     async fn send(&self, mail: &OutboxMail) -> MailOutcome {
-        let message = match self.message(mail) {
+        let composed = match self.store.compose(mail).await {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                return MailOutcome::Failed {
+                    error: "its ticket is gone".to_owned(),
+                };
+            }
+            Err(e) => {
+                return MailOutcome::Retry {
+                    error: format!("cannot read the mail's ticket: {e}"),
+                    at: Utc::now() + chrono::Duration::from_std(self.settings.first_retry_delay).unwrap_or_default(),
+                };
+            }
+        };
+        let message = match self.message(mail, composed) {
             Ok(m) => m,
             // Nothing about this mail will change: do not retry it.
             Err(error) => return MailOutcome::Failed { error },
@@ -230,29 +250,39 @@ impl Sender {
         }
     }
 
-    fn message(&self, mail: &OutboxMail) -> Result<Message, String> {
+    fn message(&self, mail: &OutboxMail, composed: Composed) -> Result<Message, String> {
         let to_address: lettre::Address = mail
             .to_address
             .parse()
             .map_err(|e| format!("the requester's address {:?} cannot be mailed: {e}", mail.to_address))?;
         let to_name = Some(mail.to_name.clone()).filter(|n| !n.is_empty());
         let mut builder = Message::builder()
-            .from(Mailbox::new(Some(mail.from_name.clone()), self.from.clone()))
+            .from(Mailbox::new(Some(composed.from_name.clone()), self.from.clone()))
             .to(Mailbox::new(to_name, to_address));
-        // The workspace's own address for answers; `--smtp-from` stays
-        // the sender (the envelope and From), which the relay vouches for.
-        if let Some(reply_to) = &mail.reply_to {
+        // The workspace's own address for answers (a ticket's carries the
+        // ticket, see `domain::inbound::reply_address`); `--smtp-from`
+        // stays the sender (the envelope and From), which the relay
+        // vouches for.
+        if let Some(reply_to) = &composed.reply_to {
             let address: lettre::Address = reply_to
                 .parse()
                 .map_err(|e| format!("the workspace's Reply-To {reply_to:?} cannot be used: {e}"))?;
-            builder = builder.reply_to(Mailbox::new(Some(mail.from_name.clone()), address));
+            builder = builder.reply_to(Mailbox::new(Some(composed.from_name.clone()), address));
+        }
+        // The thread, so the requester's client groups the ticket's mail
+        // and their answer names it.
+        if let Some(parent) = &mail.in_reply_to {
+            builder = builder.in_reply_to(parent.clone());
+        }
+        if let Some(references) = mail.thread_references.as_ref().filter(|r| !r.is_empty()) {
+            builder = builder.references(references.clone());
         }
         builder
-            .subject(mail.subject.clone())
+            .subject(composed.subject)
             .message_id(Some(mail.message_id.clone()))
             .date(mail.created_at.into())
             .header(ContentType::TEXT_PLAIN)
-            .body(mail.body.clone())
+            .body(composed.body)
             .map_err(|e| format!("cannot build the mail: {e}"))
     }
 }

@@ -19,6 +19,7 @@ use tower_http::trace::TraceLayer;
 use crate::conversion::Pipeline;
 use crate::http::rate::{RateLimits, RateSettings};
 use crate::http::{AccessSettings, Addresses, AppState, ConnectionHold, router};
+use crate::inbound::Receiver;
 use crate::mail::{MailSettings, Mailer, Sender};
 use crate::plugins::{HostSettings, PluginHost};
 use crate::realtime::Bus;
@@ -98,6 +99,7 @@ pub struct Server {
     mailer: Mailer,
     sender: Option<Sender>,
     addresses: Arc<Addresses>,
+    mail: MailSettings,
 }
 
 impl Server {
@@ -143,6 +145,7 @@ impl Server {
             mailer,
             sender,
             addresses,
+            mail: config.mail.clone(),
         })
     }
 
@@ -173,8 +176,21 @@ impl Server {
         let metering = self.store.spawn_usage_flush();
         let store = self.store.clone();
         let sending = self.sender.map(|s| tokio::spawn(s.run()));
+        let pipeline =
+            Pipeline::new(self.store.clone(), Arc::new(self.plugins.clone())).acknowledging(self.mailer.configured());
+        let inbound = Receiver::new(
+            self.store.clone(),
+            pipeline.clone(),
+            self.bus.clone(),
+            self.mailer.clone(),
+            self.mail.inbound.clone(),
+            &self.mail.from_address,
+        );
+        let polling =
+            tokio::spawn(crate::imap::Poller::new(self.store.clone(), inbound.clone(), self.mail.imap.clone()).run());
         let state = AppState {
-            pipeline: Pipeline::new(self.store.clone(), Arc::new(self.plugins.clone())),
+            inbound,
+            pipeline,
             plugins: self.plugins,
             bus: self.bus,
             store: self.store,
@@ -215,6 +231,7 @@ impl Server {
         if let Some(task) = sending {
             task.abort();
         }
+        polling.abort();
         Ok(())
     }
 }

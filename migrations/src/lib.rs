@@ -29,6 +29,7 @@ mod m20261206_000019_canned_replies;
 mod m20261206_000020_spam;
 mod m20261206_000021_channels_and_reports;
 mod m20261206_000022_hosting;
+mod m20261206_000023_inbound_mail;
 pub mod search;
 
 pub struct Migrator;
@@ -59,6 +60,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000020_spam::Migration),
             Box::new(m20261206_000021_channels_and_reports::Migration),
             Box::new(m20261206_000022_hosting::Migration),
+            Box::new(m20261206_000023_inbound_mail::Migration),
         ]
     }
 }

@@ -89,8 +89,8 @@ async fn conversion_creates_an_in_progress_ticket_assigned_to_the_converting_age
     assert_eq!(ticket["requester"]["email"], "ada@example.com");
     assert_eq!(ticket["requester"]["name"], "Ada Lovelace");
 
-    // The same ticket, read back by its number (which adds its activity
-    // and comments, none yet, and how mail goes out).
+    // The same ticket, read back by its number (which adds its activity,
+    // comments and received mail, none yet, and how mail goes out).
     let r = app.get("/api/v1/tickets/TK-1001", &t.admin.token).await;
     assert_eq!(r.status, StatusCode::OK);
     let mut read = r.body;
@@ -98,6 +98,7 @@ async fn conversion_creates_an_in_progress_ticket_assigned_to_the_converting_age
     assert_eq!(read_only.remove("activity"), Some(json!([])));
     assert_eq!(read_only.remove("comments"), Some(json!([])));
     assert_eq!(read_only.remove("email_delivery"), Some(json!("not_configured")));
+    assert_eq!(read_only.remove("received_mail"), Some(json!([])));
     assert_eq!(read, ticket);
 }
 

@@ -98,6 +98,29 @@ async fn fill(app: &TestApp, t: &TestTenant) {
     app.convert(&t.admin.token, &chat, json!({"visitor_email": op_email}))
         .await;
     app.post("/api/v1/tokens", &t.admin.token, json!({"name": "CRM"})).await;
+    // A mail received, and a mailbox to poll (nothing listens there).
+    let key = app.get("/api/v1/settings", &t.admin.token).await.body["inbound_key"].clone();
+    let mail = format!(
+        "From: a@{0}.test\nSubject: Hi\nMessage-ID: <m@{0}.test>\n\nHello\n",
+        t.slug
+    );
+    let r = app
+        .client
+        .post(app.url(&format!("/api/v1/inbound/{}", key.as_str().unwrap())))
+        .body(mail)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::ACCEPTED);
+    let imap = threadline_tests::smtp::unused_addr();
+    let r = app
+        .put(
+            "/api/v1/settings/imap",
+            &t.admin.token,
+            json!({"host": "127.0.0.1", "port": imap.port(), "security": "none", "username": "u", "password": "p"}),
+        )
+        .await;
+    assert_eq!(r.status, reqwest::StatusCode::OK, "{:?}", r.body);
     app.post_anonymous(
         "/api/v1/auth/password-reset",
         json!({"workspace": t.slug, "email": t.admin.email}),

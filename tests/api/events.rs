@@ -495,6 +495,8 @@ async fn a_ticket_change_a_comment_and_its_mail_reach_the_agents_as_ticket_updat
     let smtp = threadline_tests::smtp::SmtpServer::start().await;
     let app = TestApp::builder(app.db.clone()).mailing(&smtp.url()).spawn().await;
     let t = app.tenant("Acme").await;
+    // Only the mail this test counts: no acknowledgement of the ticket.
+    app.settings(&t, json!({"acknowledge_by_mail": false})).await;
     // Opened first, and read past the conversion: the setup's events (on
     // PostgreSQL through NOTIFY) cannot arrive later among the ones tested.
     let mut agents = app.events("/api/v1/events", &t.admin.token).await;

@@ -158,6 +158,8 @@ async fn a_suspended_workspace_keeps_its_data_and_works_again_once_resumed(app: 
     let app = TestApp::builder(app.db.clone()).mailing(&smtp.url()).spawn().await;
     let op = app.operator_token("ops").await;
     let t = app.tenant("Acme").await;
+    // Only the mail this test counts: no acknowledgement of the ticket.
+    app.settings(&t, json!({"acknowledge_by_mail": false})).await;
     let other = app.tenant("Other").await;
     let number = app.converted(&t, "req@example.com").await;
     let (chat, visitor) = app.simple_chat(&t).await;
@@ -344,6 +346,8 @@ async fn mail_over_the_daily_quota_waits_in_the_outbox(app: TestApp) {
     let app = TestApp::builder(app.db.clone()).mailing(&smtp.url()).spawn().await;
     let op = app.operator_token("ops").await;
     let t = app.tenant("Acme").await;
+    // Only the mail this test counts: no acknowledgement of the ticket.
+    app.settings(&t, json!({"acknowledge_by_mail": false})).await;
     let number = app.converted(&t, "req@example.com").await;
     patch_workspace(&app, &op, &t.id, json!({"quotas": {"mails_per_day": 1}})).await;
     for body in ["first answer", "second answer"] {

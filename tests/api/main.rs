@@ -22,6 +22,8 @@ mod inbox;
 mod invitations;
 mod isolation;
 mod javascript;
+mod mail_imap;
+mod mail_in;
 mod misbehaving;
 mod moderation;
 mod moving;

@@ -179,6 +179,18 @@ impl TestAppBuilder {
         self
     }
 
+    /// Limits on received mail of the test's choosing.
+    pub fn inbound(mut self, inbound: threadline::inbound::InboundSettings) -> Self {
+        self.mail.inbound = inbound;
+        self
+    }
+
+    /// Polls IMAP mailboxes as the test says (quickly, for tests).
+    pub fn imap(mut self, imap: threadline::imap::ImapSettings) -> Self {
+        self.mail.imap = imap;
+        self
+    }
+
     pub async fn spawn(self) -> TestApp {
         TestApp::start(self).await
     }

@@ -11,13 +11,15 @@
 //! database per test), `process` (a server process of its own),
 //! `events` (websockets), `components` (WebAssembly for plugin tests),
 //! `seed`, `sql` and `bench` (bulk rows, raw SQL and figures for
-//! benchmarks), `smtp` (a mail server on loopback).
+//! benchmarks), `smtp` (a mail server on loopback), `imap` (Dovecot on
+//! loopback).
 
 mod app;
 pub mod bench;
 mod components;
 mod db;
 mod events;
+pub mod imap;
 mod process;
 pub mod seed;
 pub mod smtp;

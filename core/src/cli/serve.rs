@@ -265,6 +265,17 @@ pub(super) struct MailArgs {
     /// the workspace's.
     #[arg(long, env = "THREADLINE_SMTP_FROM", default_value = "threadline@localhost")]
     smtp_from: String,
+    /// The largest mail received, in bytes (larger is refused with 413).
+    #[arg(long, env = "THREADLINE_INBOUND_MAX_BYTES", default_value_t = crate::inbound::DEFAULT_MAX_BYTES)]
+    inbound_max_bytes: usize,
+    /// Mails one sender may send a workspace in an hour before their mail
+    /// stops opening tickets (it is still kept and listed).
+    #[arg(long, env = "THREADLINE_INBOUND_PER_SENDER_PER_HOUR", default_value_t = 30)]
+    inbound_per_sender_per_hour: u64,
+    /// The longest wait between two reads of a workspace's IMAP mailbox, in
+    /// seconds (a server with IDLE hands new mail over at once).
+    #[arg(long, env = "THREADLINE_IMAP_POLL_SECS", default_value_t = 60)]
+    imap_poll_secs: u64,
 }
 
 impl MailArgs {
@@ -272,6 +283,15 @@ impl MailArgs {
         MailSettings {
             smtp_url: self.smtp_url.filter(|u| !u.is_empty()),
             from_address: self.smtp_from,
+            inbound: crate::inbound::InboundSettings {
+                max_bytes: self.inbound_max_bytes,
+                per_sender_per_hour: self.inbound_per_sender_per_hour.max(1),
+            },
+            imap: crate::imap::ImapSettings {
+                poll_interval: Duration::from_secs(self.imap_poll_secs.max(1)),
+                lease: Duration::from_secs(self.imap_poll_secs.max(1) * 3),
+                ..Default::default()
+            },
             ..MailSettings::default()
         }
     }

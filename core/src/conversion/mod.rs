@@ -6,6 +6,7 @@
 //! new snapshot and runs the hooks again.
 
 mod by_hand;
+mod by_mail;
 pub mod hooks;
 
 pub use by_hand::{Made, NewTicket};
@@ -114,11 +115,24 @@ struct Snapshot {
 pub struct Pipeline {
     store: Store,
     hooks: std::sync::Arc<dyn HookProvider>,
+    /// Mail requesters their new ticket's number (where the workspace has
+    /// that on): set when the server sends mail.
+    acknowledge: bool,
 }
 
 impl Pipeline {
     pub fn new(store: Store, hooks: std::sync::Arc<dyn HookProvider>) -> Self {
-        Self { store, hooks }
+        Self {
+            store,
+            hooks,
+            acknowledge: false,
+        }
+    }
+
+    /// The pipeline, acknowledging new tickets by mail when `on`.
+    pub fn acknowledging(mut self, on: bool) -> Self {
+        self.acknowledge = on;
+        self
     }
 
     /// The hooks for one conversion of `tenant`'s chat.
@@ -222,6 +236,7 @@ impl Pipeline {
                 first_response_due_at,
                 resolution_due_at,
                 due_at,
+                acknowledge: self.acknowledge && snap.tenant.acknowledge_by_mail,
             };
             match self.store.commit_conversion(&commit).await? {
                 CommitOutcome::Created(ticket, requester) => {

@@ -1,4 +1,5 @@
-//! The e-mail a public ticket comment becomes.
+//! The e-mail a public ticket comment becomes, and a new ticket's
+//! acknowledgement.
 
 use super::TicketNumber;
 
@@ -43,9 +44,57 @@ pub fn reply(
     }
 }
 
+/// The acknowledgement of a new ticket: its number, how to add to it, and
+/// (for a converted chat) the chat's public transcript, so the requester
+/// has what was said. Returns the subject and the body.
+pub fn acknowledgement(
+    number: TicketNumber,
+    ticket_subject: &str,
+    requester_name: &str,
+    transcript: Option<&str>,
+    workspace_name: &str,
+) -> (String, String) {
+    let mut subject = format!("[{number}] {ticket_subject}");
+    if subject.chars().count() > MAX_SUBJECT_CHARS {
+        subject = subject.chars().take(MAX_SUBJECT_CHARS - 1).collect::<String>() + "…";
+    }
+    let greeting = if requester_name.trim().is_empty() {
+        "Hello,".to_owned()
+    } else {
+        format!("Hello {},", requester_name.trim())
+    };
+    let mut body = format!(
+        "{greeting}\n\nWe have your request \"{ticket_subject}\". Its number is {number}.\n\
+         Reply to this mail to add to it; our answers will come here.\n"
+    );
+    if let Some(t) = transcript.filter(|t| !t.trim().is_empty()) {
+        body.push_str("\nYour conversation so far:\n\n");
+        body.push_str(t.trim_end());
+        body.push('\n');
+    }
+    body.push_str(&format!("\n-- \n{workspace_name}\nYour request {number}\n"));
+    (subject, body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_acknowledgement_names_the_ticket_and_carries_the_transcript() {
+        let (subject, body) = acknowledgement(TicketNumber(1042), "Refund", "Ana", Some("[10:00] Ana: hi\n"), "Acme");
+        assert_eq!(subject, "[TK-1042] Refund");
+        assert!(
+            body.starts_with("Hello Ana,\n\nWe have your request \"Refund\". Its number is TK-1042."),
+            "{body}"
+        );
+        assert!(
+            body.contains("Your conversation so far:\n\n[10:00] Ana: hi\n"),
+            "{body}"
+        );
+        let (_, bare) = acknowledgement(TicketNumber(1042), "Refund", "", None, "Acme");
+        assert!(bare.starts_with("Hello,\n") && !bare.contains("conversation"), "{bare}");
+    }
 
     #[test]
     fn a_reply_names_the_ticket_and_signs_with_the_agent_and_workspace() {

@@ -5,6 +5,7 @@ pub mod chat;
 pub mod email;
 pub mod hooks;
 pub mod hosting;
+pub mod inbound;
 pub mod mail;
 pub mod password;
 pub mod reports;

@@ -466,6 +466,8 @@ async fn convert(
         let mut event = Event::new(&agent.tenant_id, EventKind::ChatConverted, &chat_id);
         event.ticket = Some(crate::domain::TicketNumber(converted.ticket.number).to_string());
         state.bus.publish(event).await;
+        // Its acknowledgement, if one was queued, goes now.
+        state.mailer.wake();
         StatusCode::CREATED
     } else {
         StatusCode::OK

@@ -10,6 +10,7 @@ mod edge;
 mod error;
 mod events;
 mod extract;
+mod inbound;
 pub mod metrics;
 mod moderation;
 mod operator;
@@ -50,6 +51,8 @@ pub struct AppState {
     pub access: AccessSettings,
     /// Sends public ticket comments to requesters (if configured).
     pub mailer: crate::mail::Mailer,
+    /// Turns received mail into tickets and comments.
+    pub inbound: crate::inbound::Receiver,
     /// Where the server is reached, for links it mails and for telling
     /// the widget's origin from the console's.
     pub addresses: std::sync::Arc<Addresses>,
@@ -114,6 +117,7 @@ impl AccessSettings {
         (name = "team", description = "The workspace's agents, their roles and availability, and invitations"),
         (name = "widget", description = "Visitors' chat widget"),
         (name = "settings", description = "Workspace settings (admins)"),
+        (name = "mail", description = "Receiving e-mail: a relay posts a workspace's mail; what admins see of it"),
         (name = "plugins", description = "Conversion plugins and the pipeline (admins)"),
         (name = "operator", description = "The hosting operator's API: workspaces, their status, quotas and usage (operator tokens only)"),
     )
@@ -151,6 +155,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pipeline::router())
         .merge(shadow::router())
         .merge(operator::router())
+        .merge(inbound::router())
         .split_for_parts();
     let mut doc = doc;
     error::document_shared_errors(&mut doc);

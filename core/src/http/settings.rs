@@ -15,7 +15,9 @@ use crate::store::SettingsChange;
 use crate::store::Tenant;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_settings, put_settings))
+    OpenApiRouter::new()
+        .routes(routes!(get_settings, put_settings))
+        .routes(routes!(rotate_inbound_key))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -34,6 +36,16 @@ pub struct SettingsView {
     /// Where answers to the workspace's mail go (a Reply-To header); the
     /// sender's address (`--smtp-from`) when `null`.
     reply_to: Option<String>,
+    /// Mail requesters their new ticket's number (and a converted chat's
+    /// transcript) when a ticket is made for them; only while the server
+    /// sends mail.
+    acknowledge_by_mail: bool,
+    /// The secret in `inbound_url`; rotate it with
+    /// `POST /api/v1/settings/inbound-key`.
+    inbound_key: Option<String>,
+    /// Where a mail relay posts the workspace's mail (raw RFC 5322, see
+    /// README "Receiving e-mail").
+    inbound_url: Option<String>,
     workspace: WorkspaceView,
 }
 
@@ -46,9 +58,15 @@ pub struct WorkspaceView {
     widget_key: String,
 }
 
-impl From<Tenant> for SettingsView {
-    fn from(t: Tenant) -> Self {
+impl SettingsView {
+    fn new(t: Tenant, public_url: &str) -> Self {
         Self {
+            acknowledge_by_mail: t.acknowledge_by_mail,
+            inbound_url: t
+                .inbound_key
+                .as_ref()
+                .map(|k| format!("{public_url}/api/v1/inbound/{k}")),
+            inbound_key: t.inbound_key,
             summary_on_close: t.summary_on_close,
             time_zone: t.time_zone,
             sla_first_response_minutes: t.sla_first_response_minutes,
@@ -90,6 +108,8 @@ pub struct SettingsUpdate {
     #[serde(default, deserialize_with = "super::extract::given")]
     #[schema(value_type = Option<String>)]
     reply_to: Option<Option<String>>,
+    #[schema(value_type = bool)]
+    acknowledge_by_mail: Option<bool>,
 }
 
 fn minutes(field: &'static str, v: Option<i64>) -> Result<Option<i32>, InvalidInput> {
@@ -109,7 +129,20 @@ async fn get_settings(
     State(state): State<AppState>,
     AuthAdmin(admin): AuthAdmin,
 ) -> Result<axum::Json<SettingsView>, ApiError> {
-    Ok(axum::Json(state.store.tenant(&admin.tenant_id).await?.into()))
+    let tenant = state.store.tenant(&admin.tenant_id).await?;
+    Ok(axum::Json(SettingsView::new(tenant, &state.addresses.public_url)))
+}
+
+/// A new inbound key: the old inbound URL stops working at once.
+#[utoipa::path(post, path = "/api/v1/settings/inbound-key", tag = "settings", security(("agent_token" = ["admin"])),
+    responses((status = 200, description = "The settings, with the new key", body = SettingsView)))]
+async fn rotate_inbound_key(
+    State(state): State<AppState>,
+    AuthAdmin(admin): AuthAdmin,
+) -> Result<axum::Json<SettingsView>, ApiError> {
+    let tenant = state.store.rotate_inbound_key(&admin.tenant_id).await?;
+    tracing::info!(tenant = %admin.tenant_id, agent = %admin.id, "inbound key rotated");
+    Ok(axum::Json(SettingsView::new(tenant, &state.addresses.public_url)))
 }
 
 #[utoipa::path(put, path = "/api/v1/settings", tag = "settings", security(("agent_token" = ["admin"])),
@@ -126,6 +159,7 @@ async fn put_settings(
         && update.sla_resolution_minutes.is_none()
         && update.sender_name.is_none()
         && update.reply_to.is_none()
+        && update.acknowledge_by_mail.is_none()
     {
         return Err(InvalidInput::new("summary_on_close", "summary_on_close is required (true or false)").into());
     }
@@ -165,7 +199,8 @@ async fn put_settings(
         sla_first_response_minutes: first,
         sla_resolution_minutes: resolution,
         summary_on_close: update.summary_on_close,
+        acknowledge_by_mail: update.acknowledge_by_mail,
     };
     let tenant = state.store.change_settings(&admin.tenant_id, change).await?;
-    Ok(axum::Json(tenant.into()))
+    Ok(axum::Json(SettingsView::new(tenant, &state.addresses.public_url)))
 }

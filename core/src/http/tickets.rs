@@ -282,7 +282,12 @@ async fn get_ticket(
 async fn with_activity(state: &AppState, ticket: crate::store::Ticket) -> Result<TicketView, ApiError> {
     let events = state.store.ticket_events(&ticket.tenant_id, &ticket.id).await?;
     let comments = state.store.ticket_comments(&ticket.tenant_id, &ticket.id).await?;
+    let mail = state
+        .store
+        .ticket_mail(&ticket.tenant_id, &ticket.id, crate::store::MAX_COMMENTS_SHOWN)
+        .await?;
     let mut view = TicketView::load(state, ticket).await?;
+    view.received_mail = Some(mail.into_iter().map(Into::into).collect());
     view.activity = Some(events.into_iter().map(Into::into).collect());
     view.comments = Some(comments.into_iter().map(|(c, m)| CommentView::new(c, m)).collect());
     view.email_delivery = Some(if state.mailer.configured() {

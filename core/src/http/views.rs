@@ -149,7 +149,8 @@ pub struct TicketView {
     pub first_response_at: Option<DateTime<Utc>>,
     pub summary: Option<String>,
     pub origin: Option<OriginView>,
-    /// Where it began: `chat` (converted) or `agent` (made by hand).
+    /// Where it began: `chat` (converted), `agent` (made by hand) or
+    /// `email` (a mail opened it).
     pub channel: String,
     /// `low`, `normal` (the default), `high` or `urgent`.
     pub priority: String,
@@ -173,6 +174,11 @@ pub struct TicketView {
     /// On a single ticket: its comments, oldest first (the newest 200).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub comments: Option<Vec<CommentView>>,
+    /// On a single ticket: the mail it received, oldest first (the newest
+    /// 200), with the files each carried; each names the comment it
+    /// became by `comment_id`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub received_mail: Option<Vec<super::inbound::ReceivedMailView>>,
     /// On a single ticket: `smtp` when public comments are mailed to the
     /// requester, `not_configured` when they wait in the outbox.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -235,6 +241,10 @@ pub struct CommentView {
     pub internal: bool,
     pub author: AgentRef,
     pub created_at: DateTime<Utc>,
+    /// `agent` (written in the console; the author is an agent) or `email`
+    /// (the requester's mail, without the history it quoted; the author is
+    /// the requester, or whoever else answered the thread).
+    pub source: String,
     /// A public comment's mail.
     pub delivery: Option<DeliveryView>,
 }
@@ -261,6 +271,7 @@ impl CommentView {
                 name: c.author_name,
             },
             created_at: c.created_at,
+            source: c.source,
             delivery: mail.map(|m| DeliveryView {
                 state: m.state,
                 to: m.to_address,
@@ -311,6 +322,7 @@ impl TicketView {
             receipt: serde_json::from_str(&ticket.receipt).unwrap_or_default(),
             activity: None,
             comments: None,
+            received_mail: None,
             email_delivery: None,
             id: ticket.id,
             subject: ticket.subject,

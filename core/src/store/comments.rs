@@ -10,6 +10,7 @@ use sea_orm::{
 use super::entities::{mail_outbox, requester, tenant, ticket, ticket_comment};
 use super::outbox::{self, MailKind, NewMail, OutboxMail};
 use super::{Agent, Store, StoreError, StoreResult, Ticket, new_id};
+use crate::domain::inbound::CommentSource;
 use crate::domain::{TicketNumber, TicketStatus, mail};
 use threadline_migrations::search::SearchIndex;
 
@@ -110,6 +111,7 @@ pub(super) async fn write_comment(
         body: Set(body.to_owned()),
         internal: Set(internal),
         created_at: Set(now),
+        source: Set(CommentSource::Agent.as_str().to_owned()),
     }
     .insert(txn)
     .await?;
@@ -158,6 +160,7 @@ pub(super) async fn write_comment(
             subject: m.subject,
             body: m.body,
             message_id: m.message_id,
+            thread: Some(super::threads::thread_of(txn, ticket).await?),
         };
         queued = Some(outbox::queue(txn, &workspace, mail).await?);
     }

@@ -40,6 +40,7 @@ use super::entities::{agent, chat, message, requester, tenant, ticket, ticket_co
 use super::plugins::candidate;
 use super::{Agent, Chat, Requester, Store, StoreError, StoreResult, Tenant, Ticket, Visitor, new_id, prefixed};
 use crate::domain::hooks::{HookCandidate, TicketFields};
+use crate::domain::inbound::{CommentSource, thread_root};
 use crate::domain::ticket_number::PREFIX;
 use crate::domain::{ChatStatus, EmailAddress, MessageKind, TicketStatus};
 use threadline_migrations::search::{self, SearchIndex};
@@ -96,6 +97,9 @@ pub struct ConversionCommit {
     pub fields: TicketFields,
     /// What ran for each hook (JSON).
     pub receipt: String,
+    /// Queue the requester's acknowledgement (their ticket's number and
+    /// the chat's public transcript) with the ticket.
+    pub acknowledge: bool,
 }
 
 #[derive(Debug)]
@@ -254,6 +258,9 @@ impl Store {
             c.resolution_due_at.into(),               // $29
             c.due_at.into(),                          // $30
             ticket_terms(c, None).join(" ").into(),   // $31
+            new_id().into(),                          // $32
+            thread_root(&ticket_id).into(),           // $33
+            c.acknowledge.into(),                     // $34
         ];
         let row = self
             .writer
@@ -369,9 +376,20 @@ impl Store {
                 body: Set(reason.clone()),
                 internal: Set(true),
                 created_at: Set(now),
+                source: Set(CommentSource::Agent.as_str().to_owned()),
             })
             .exec_without_returning(&txn)
             .await?;
+        }
+
+        // 8. The requester's acknowledgement, its words written when sent.
+        if c.acknowledge {
+            let workspace = tenant::Entity::find_by_id(&c.tenant_id)
+                .one(&txn)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            let mail = super::inbound::acknowledgement(&ticket, &requester, None);
+            super::outbox::queue(&txn, &workspace, mail).await?;
         }
 
         txn.commit().await?;
@@ -546,6 +564,12 @@ WITH claim AS (
     INSERT INTO ticket_terms (tenant_id, term, ticket_id)
     SELECT DISTINCT $4, term, $1 FROM number, unnest(string_to_array($31, ' ') || number.n::text) AS term
     ON CONFLICT DO NOTHING
+), ack AS (
+    INSERT INTO mail_outbox (id, tenant_id, comment_id, to_address, to_name, from_name, subject, body, message_id,
+                             state, attempts, next_attempt_at, created_at, kind, ticket_id, thread_references)
+    SELECT $32, $4, $32, requester.email, requester.name, '', '', '', $33,
+           'queued', 0, $2, $2, 'acknowledgement', $1, ''
+    FROM number, requester WHERE $34
 )
 SELECT number.n AS number, requester.id AS r_id, requester.tenant_id AS r_tenant_id, requester.email AS r_email,
        requester.email_normalized AS r_email_normalized, requester.name AS r_name,

@@ -13,6 +13,10 @@ macro_rules! no_relations {
     };
 }
 
+// Mail, both ways: the outbox, received mail and IMAP mailboxes.
+mod mail;
+pub use mail::{inbound_mail, mail_outbox, mailbox};
+
 pub mod tenant {
     use sea_orm::entity::prelude::*;
 
@@ -46,6 +50,13 @@ pub mod tenant {
         /// What the workspace has stored, as the meter counts it: added to
         /// in batches by every node (see `crate::meter`).
         pub stored_bytes: i64,
+        /// The secret of the URL its mail is posted to
+        /// (`/api/v1/inbound/{key}`); admins rotate it.
+        pub inbound_key: Option<String>,
+        /// Signs the reply addresses of its tickets (never shown).
+        pub mail_secret: Option<String>,
+        /// Mail a requester their ticket's number when one is made for them.
+        pub acknowledge_by_mail: bool,
     }
     no_relations!();
 }
@@ -358,41 +369,9 @@ pub mod ticket_comment {
         /// requester through `mail_outbox`.
         pub internal: bool,
         pub created_at: DateTimeUtc,
-    }
-    no_relations!();
-}
-
-pub mod mail_outbox {
-    use sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
-    #[sea_orm(table_name = "mail_outbox")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: String,
-        pub tenant_id: String,
-        /// The public comment this mail carries (one mail per comment).
-        pub comment_id: String,
-        pub to_address: String,
-        pub to_name: String,
-        /// The display name of the sender (the workspace).
-        pub from_name: String,
-        pub subject: String,
-        pub body: String,
-        /// Kept across retries, so a receiver can tell a resend.
-        pub message_id: String,
-        /// `queued`, `sent` or `failed`.
-        pub state: String,
-        pub attempts: i32,
-        /// When the sender may take it next; a claim pushes it past a lease.
-        pub next_attempt_at: DateTimeUtc,
-        pub last_error: Option<String>,
-        pub sent_at: Option<DateTimeUtc>,
-        pub created_at: DateTimeUtc,
-        /// `reply` (a public comment), `invitation` or `password_reset`;
-        /// an account mail's body is blanked once sent (it holds a token).
-        pub kind: String,
-        pub reply_to: Option<String>,
+        /// `agent` (typed in the console; the author is an agent) or
+        /// `email` (the requester's mail; the author is the requester).
+        pub source: String,
     }
     no_relations!();
 }

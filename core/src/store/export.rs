@@ -12,7 +12,8 @@
 //!
 //! Left out: secrets and what only they make useful: credentials (API
 //! tokens, sessions and passwords: agents sign in again after a password
-//! reset or an invitation), pending invitations and password resets, and
+//! reset or an invitation), pending invitations and password resets, the
+//! IMAP mailbox's settings (they hold its password: set it again), and
 //! visitors' tokens (a visitor starts a new chat). Messages' numeric ids
 //! are given anew by the importing database, in the same order.
 //!
@@ -30,8 +31,9 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use super::entities::{
-    agent, canned_reply, chat, chat_term, mail_outbox, message, pipeline_hook, pipeline_version, plugin, plugin_fault,
-    rating, requester, tenant, ticket, ticket_comment, ticket_event, ticket_term, usage_day, visitor, visitor_block,
+    agent, canned_reply, chat, chat_term, inbound_mail, mail_outbox, message, pipeline_hook, pipeline_version, plugin,
+    plugin_fault, rating, requester, tenant, ticket, ticket_comment, ticket_event, ticket_term, usage_day, visitor,
+    visitor_block,
 };
 use super::{Store, StoreError, StoreResult, Tenant, mail_state, new_id, new_public_key};
 
@@ -52,6 +54,7 @@ pub const EXPORT_TABLES: &[&str] = &[
     "ticket_events",
     "ticket_comments",
     "mail_outbox",
+    "inbound_mails",
     "plugins",
     "pipeline_versions",
     "pipeline_hooks",
@@ -64,7 +67,7 @@ pub const EXPORT_TABLES: &[&str] = &[
 ];
 
 /// Workspace tables an export leaves out, and why (see the module docs).
-pub const NOT_EXPORTED: &[&str] = &["agent_credentials", "agent_invitations", "password_resets"];
+pub const NOT_EXPORTED: &[&str] = &["agent_credentials", "agent_invitations", "password_resets", "mailboxes"];
 
 /// The longest line an import reads: a plugin's code in base64 with room.
 pub const MAX_LINE_BYTES: usize = 64 << 20;
@@ -124,6 +127,10 @@ macro_rules! for_table {
             }
             "mail_outbox" => {
                 use mail_outbox as $m;
+                $body
+            }
+            "inbound_mails" => {
+                use inbound_mail as $m;
                 $body
             }
             "plugins" => {
@@ -438,8 +445,10 @@ fn adjust(table: &str, row: &mut Value, new_ids: bool, slug: Option<&str>) {
             }
             // The site's snippet keeps working after a move; a copy beside
             // the original needs a key of its own.
+            // So do its inbound URL and reply addresses.
             if new_ids {
                 row["widget_key"] = new_public_key("wk").into();
+                row["inbound_key"] = super::tenants::new_inbound_key().into();
             }
         }
         "agents" => {

@@ -31,6 +31,8 @@ pub const WORKSPACE_TABLES: &[&str] = &[
     "pipeline_versions",
     "password_resets",
     "agent_invitations",
+    "mailboxes",
+    "inbound_mails",
     "mail_outbox",
     "ticket_comments",
     "ticket_events",

@@ -21,8 +21,10 @@ mod credentials;
 pub mod entities;
 mod export;
 mod hosting;
+mod inbound;
 mod inbox;
 mod limits;
+mod mailboxes;
 mod meter;
 mod moderation;
 mod nodelay;
@@ -31,6 +33,7 @@ mod plugins;
 mod reports;
 mod team;
 mod tenants;
+mod threads;
 mod tickets;
 
 use std::sync::Arc;
@@ -57,17 +60,20 @@ pub use entities::{rating::Model as Rating, requester::Model as Requester, tenan
 pub use entities::{ticket::Model as Ticket, visitor::Model as Visitor};
 pub use export::{EXPORT_TABLES, FORMAT as EXPORT_FORMAT, Imported, MAX_LINE_BYTES, NOT_EXPORTED};
 pub use hosting::{OperatorToken, Usage, WORKSPACE_TABLES, WorkspaceListing, check_stored};
+pub use inbound::{Arrival, InboundMail, MAX_ORIGINAL_BYTES, MailTicket, Received, Via};
 pub use inbox::{ChatListItem, ChatListing, InboxCounts};
 pub use limits::{SignInCheck, Take};
+pub use mailboxes::{Mailbox, MailboxSettings};
 pub use meter::{FLUSH_EVERY, Meter};
 pub use moderation::VisitorBlock;
-pub use outbox::{MailKind, MailOutcome, OutboxMail, mail_state};
+pub use outbox::{Composed, MailKind, MailOutcome, OutboxMail, mail_state};
 pub use plugins::{
     MAX_HISTORY_CHARS, MAX_HISTORY_KEPT, NewFault, PipelineChange, PipelineHookRow, PipelineVersionRow, PluginFaultRow,
     PluginInfo, PluginRow, is_uploaded_plugin_ref, seen_long_ago,
 };
 pub use team::{AgentChange, Invitation, MAX_PENDING_INVITATIONS};
 pub use tenants::{CreatedAgent, CreatedTenant, SettingsChange};
+pub use threads::ThreadedBy;
 pub use tickets::{TicketChange, TicketEvent, TicketFilter};
 
 #[derive(Debug, thiserror::Error)]

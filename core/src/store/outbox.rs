@@ -10,6 +10,8 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, DbBackend, EntityTrait, QueryFilter
 use super::entities::{mail_outbox, tenant, ticket, ticket_comment};
 use super::{Store, StoreResult, new_id};
 use crate::domain::hosting::WorkspaceStatus;
+use crate::domain::inbound;
+use crate::domain::{TicketNumber, mail};
 
 pub type OutboxMail = mail_outbox::Model;
 
@@ -29,6 +31,11 @@ pub enum MailKind {
     Invitation,
     /// A password reset link.
     PasswordReset,
+    /// A ticket's number, mailed to its requester when it is made; its
+    /// words are written when it is sent, from the ticket (see
+    /// `Store::acknowledgement`), so the conversion that queues it need
+    /// not know its number yet.
+    Acknowledgement,
 }
 
 impl MailKind {
@@ -37,6 +44,7 @@ impl MailKind {
             Self::Reply => "reply",
             Self::Invitation => "invitation",
             Self::PasswordReset => "password_reset",
+            Self::Acknowledgement => "acknowledgement",
         }
     }
 }
@@ -52,6 +60,17 @@ pub struct NewMail {
     pub subject: String,
     pub body: String,
     pub message_id: String,
+    /// For a ticket's mail: its thread, which also tags the Reply-To.
+    pub thread: Option<MailThread>,
+}
+
+/// Where a ticket's mail sits in its thread.
+pub struct MailThread {
+    pub ticket_id: String,
+    pub number: TicketNumber,
+    pub in_reply_to: Option<String>,
+    /// Oldest first.
+    pub references: Vec<String>,
 }
 
 /// The body an account mail keeps once sent: its link carried a token,
@@ -59,7 +78,8 @@ pub struct NewMail {
 const SENT_ACCOUNT_MAIL_BODY: &str = "(removed once sent: it held a single-use link)";
 
 /// Queues `mail` from `workspace` in `txn`: its sender name and Reply-To are
-/// the workspace's (its name when it set none).
+/// the workspace's (its name when it set none); a ticket's mail answers to
+/// the ticket's own reply address.
 pub(super) async fn queue(
     txn: &sea_orm::DatabaseTransaction,
     workspace: &tenant::Model,
@@ -67,6 +87,14 @@ pub(super) async fn queue(
 ) -> StoreResult<OutboxMail> {
     let now = Utc::now().trunc_subsecs(6);
     let id = new_id();
+    let reply_to = match (&workspace.reply_to, &workspace.mail_secret, &mail.thread) {
+        (Some(base), Some(secret), Some(thread)) => Some(inbound::reply_address(base, secret, thread.number)),
+        _ => workspace.reply_to.clone(),
+    };
+    let (ticket_id, in_reply_to, references) = match mail.thread {
+        Some(t) => (Some(t.ticket_id), t.in_reply_to, Some(t.references.join(" "))),
+        None => (None, None, None),
+    };
     Ok(mail_outbox::ActiveModel {
         // `comment_id` is unique and not null: an account mail puts its
         // own id there (see migration 17).
@@ -86,7 +114,10 @@ pub(super) async fn queue(
         sent_at: Set(None),
         created_at: Set(now),
         kind: Set(mail.kind.as_str().to_owned()),
-        reply_to: Set(workspace.reply_to.clone()),
+        reply_to: Set(reply_to),
+        ticket_id: Set(ticket_id),
+        in_reply_to: Set(in_reply_to),
+        thread_references: Set(references),
     }
     .insert(txn)
     .await?)
@@ -167,7 +198,7 @@ impl Store {
             .filter(mail_outbox::Column::Id.eq(id))
             .filter(mail_outbox::Column::State.eq(mail_state::QUEUED));
         let scrubbed = Expr::case(
-            Expr::col(mail_outbox::Column::Kind).eq(MailKind::Reply.as_str()),
+            Expr::col(mail_outbox::Column::Kind).is_in([MailKind::Reply.as_str(), MailKind::Acknowledgement.as_str()]),
             Expr::col(mail_outbox::Column::Body),
         )
         .finally(SENT_ACCOUNT_MAIL_BODY);
@@ -198,24 +229,79 @@ impl Store {
 }
 
 impl Store {
-    /// The number of the ticket a reply's mail belongs to (`None` for an
-    /// account mail): two lookups by primary key.
+    /// The number of the ticket a mail belongs to (`None` for an account
+    /// mail): lookups by primary key.
     pub async fn mail_ticket(&self, mail: &OutboxMail) -> StoreResult<Option<i64>> {
-        if mail.kind != MailKind::Reply.as_str() {
-            return Ok(None);
+        let ticket_id = match &mail.ticket_id {
+            Some(id) => id.clone(),
+            None if mail.kind == MailKind::Reply.as_str() => {
+                let Some(comment) = ticket_comment::Entity::find_by_id(&mail.comment_id)
+                    .filter(ticket_comment::Column::TenantId.eq(&mail.tenant_id))
+                    .one(&self.db)
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                comment.ticket_id
+            }
+            None => return Ok(None),
+        };
+        Ok(ticket::Entity::find_by_id(&ticket_id)
+            .filter(ticket::Column::TenantId.eq(&mail.tenant_id))
+            .one(&self.db)
+            .await?
+            .map(|t| t.number))
+    }
+}
+
+/// A mail's words as they go out.
+pub struct Composed {
+    pub from_name: String,
+    pub subject: String,
+    pub body: String,
+    pub reply_to: Option<String>,
+}
+
+impl Store {
+    /// What `mail` says: as queued, or, for an acknowledgement, written now
+    /// from its ticket and workspace (`None` when the ticket is gone: the
+    /// mail has nothing left to say).
+    pub async fn compose(&self, mail: &OutboxMail) -> StoreResult<Option<Composed>> {
+        if mail.kind != MailKind::Acknowledgement.as_str() {
+            return Ok(Some(Composed {
+                from_name: mail.from_name.clone(),
+                subject: mail.subject.clone(),
+                body: mail.body.clone(),
+                reply_to: mail.reply_to.clone(),
+            }));
         }
-        let Some(comment) = ticket_comment::Entity::find_by_id(&mail.comment_id)
-            .filter(ticket_comment::Column::TenantId.eq(&mail.tenant_id))
+        let Some(ticket_id) = &mail.ticket_id else {
+            return Ok(None);
+        };
+        let Some(ticket) = ticket::Entity::find_by_id(ticket_id)
+            .filter(ticket::Column::TenantId.eq(&mail.tenant_id))
             .one(&self.db)
             .await?
         else {
             return Ok(None);
         };
-        Ok(ticket::Entity::find_by_id(&comment.ticket_id)
-            .filter(ticket::Column::TenantId.eq(&mail.tenant_id))
-            .one(&self.db)
-            .await?
-            .map(|t| t.number))
+        let workspace = self.tenant(&mail.tenant_id).await?;
+        let number = TicketNumber(ticket.number);
+        // A chat's transcript is what the requester said with us; a mail's
+        // ticket holds only what they sent.
+        let transcript = (ticket.channel == "chat").then_some(ticket.description.as_str());
+        let name = sender_name(&workspace).to_owned();
+        let (subject, body) = mail::acknowledgement(number, &ticket.subject, &mail.to_name, transcript, &name);
+        let reply_to = match (&workspace.reply_to, &workspace.mail_secret) {
+            (Some(base), Some(secret)) => Some(inbound::reply_address(base, secret, number)),
+            _ => None,
+        };
+        Ok(Some(Composed {
+            from_name: name,
+            subject,
+            body,
+            reply_to,
+        }))
     }
 }
 

@@ -247,6 +247,7 @@ impl Store {
             subject: m.subject,
             body: m.body,
             message_id: format!("<{}@threadline.invalid>", new_id()),
+            thread: None,
         };
         outbox::queue(&txn, &workspace, mail).await?;
         txn.commit().await?;
@@ -547,6 +548,7 @@ async fn queue_invitation(
         subject: m.subject,
         body: m.body,
         message_id: format!("<{}@threadline.invalid>", new_id()),
+        thread: None,
     };
     outbox::queue(txn, workspace, mail).await?;
     Ok(())

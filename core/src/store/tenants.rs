@@ -187,12 +187,15 @@ impl Store {
             if let Some(address) = change.reply_to {
                 t.reply_to = Set(address);
             }
+            if let Some(on) = change.acknowledge_by_mail {
+                t.acknowledge_by_mail = Set(on);
+            }
         })
         .await
     }
 
     /// Changes the workspace's row as `change` says, in one transaction.
-    async fn update_tenant(
+    pub(super) async fn update_tenant(
         &self,
         tenant_id: &str,
         change: impl FnOnce(&mut tenant::ActiveModel),
@@ -242,7 +245,15 @@ pub(super) fn new_tenant(name: &str, slug: &str) -> tenant::ActiveModel {
         status: Set(WorkspaceStatus::Active.as_str().to_owned()),
         quotas: Set("{}".to_owned()),
         stored_bytes: Set(0),
+        inbound_key: Set(Some(new_inbound_key())),
+        mail_secret: Set(Some(super::hex(&rand::random::<[u8; 32]>()))),
+        acknowledge_by_mail: Set(true),
     }
+}
+
+/// The secret of a workspace's inbound URL: 128 random bits.
+pub(super) fn new_inbound_key() -> String {
+    format!("tli_{}", super::hex(&rand::random::<[u8; 16]>()))
 }
 
 /// An agent made on the server's shell, with an API token to start with.
@@ -343,4 +354,5 @@ pub struct SettingsChange {
     /// `Some(None)` goes back to the workspace's name.
     pub sender_name: Option<Option<String>>,
     pub reply_to: Option<Option<String>>,
+    pub acknowledge_by_mail: Option<bool>,
 }
