@@ -9,8 +9,8 @@
 use chrono::Utc;
 
 use crate::conversion::{ConversionError, Pipeline};
-use crate::domain::TicketNumber;
-use crate::domain::inbound::{self, NotAMessage};
+use crate::domain::inbound::{self, NotAMessage, ParsedMail};
+use crate::domain::{EmailAddress, TicketNumber};
 use crate::mail::Mailer;
 use crate::realtime::{Bus, Event};
 use crate::store::{Arrival, Received, Store, StoreError, Tenant, Via};
@@ -106,11 +106,42 @@ impl Receiver {
             });
         }
         let mail = inbound::parse(raw)?;
-        let arrival = Arrival {
-            mail: &mail,
-            size: raw.len(),
-            via,
+        self.accept(workspace, &mail, raw.len(), via).await
+    }
+
+    /// A message a visitor left in the widget while nobody was online: it
+    /// goes the way of a mail from them (the same checks, threading and
+    /// hooks), and they are answered by e-mail.
+    pub async fn leave_message(
+        &self,
+        workspace: &Tenant,
+        from: &EmailAddress,
+        name: &str,
+        subject: Option<&str>,
+        body: &str,
+    ) -> Result<Received, ReceiveError> {
+        let mail = ParsedMail {
+            message_id: format!("<widget-{}@threadline.invalid>", crate::store::new_id()),
+            from: Some(from.clone()),
+            from_name: name.to_owned(),
+            recipients: Vec::new(),
+            subject: subject.unwrap_or_default().to_owned(),
+            text: body.to_owned(),
+            thread_ids: Vec::new(),
+            automatic: None,
+            attachments: Vec::new(),
         };
+        self.accept(workspace, &mail, body.len(), Via::Widget).await
+    }
+
+    async fn accept(
+        &self,
+        workspace: &Tenant,
+        mail: &ParsedMail,
+        size: usize,
+        via: Via,
+    ) -> Result<Received, ReceiveError> {
+        let arrival = Arrival { mail, size, via };
         let tenant_id = workspace.id.as_str();
         if self.store.mail_received(tenant_id, &mail.message_id).await? {
             return Ok(Received::Duplicate);
@@ -138,7 +169,7 @@ impl Receiver {
             return Ok(ignore(format!("{} sent over {limit} mails in an hour", from.as_str())).await?);
         }
         let mut follows = None;
-        if let Some((ticket, how)) = self.store.ticket_answered(workspace, &mail).await? {
+        if let Some((ticket, how)) = self.store.ticket_answered(workspace, mail).await? {
             let reply = inbound::reply_part(&mail.text);
             let reply = if reply.is_empty() {
                 "(the mail had no text)"

@@ -209,15 +209,18 @@ function renderTicket(page, t, agents) {
     closed ? el("p", { class: "meta", text: "This ticket is closed: it cannot change or take comments." }) : controls,
     message,
     el("h3", { text: "Conversation" }),
-    el("ol", { class: "messages comments", id: "ticket-comments" }, t.comments.map(commentItem)),
+    el("ol", { class: "messages comments", id: "ticket-comments" }, t.comments.map((c) => commentItem(c, (t.received_mail || []).find((m) => m.comment_id === c.id)))),
     closed ? null : commentComposer(page, t, agents),
     t.summary ? el("section", {}, el("h3", { text: "Summary" }), el("p", { id: "ticket-summary", text: t.summary })) : null,
     el("h3", { text: "Description" }),
     el("pre", { id: "ticket-description", text: t.description }),
+    attachments((t.received_mail || []).find((m) => m.outcome === "ticket")),
     el("h3", { text: "Activity" }),
     t.activity.length ? el("ol", { id: "ticket-activity", class: "activity" }, t.activity.map((a) => el("li", {},
-      el("time", { datetime: a.at, text: when(a.at) }), " " + a.by.name + " changed " + a.field.replace("_", " ") + " from " +
-        activityValue(a.field, a.from, agents) + " to " + activityValue(a.field, a.to, agents))))
+      el("time", { datetime: a.at, text: when(a.at) }), a.field === "follows"
+        ? " " + a.by.name + " wrote again after " + a.to + " was closed: this ticket follows it up"
+        : " " + a.by.name + " changed " + a.field.replace("_", " ") + " from " +
+          activityValue(a.field, a.from, agents) + " to " + activityValue(a.field, a.to, agents))))
       : el("p", { class: "meta", id: "ticket-activity", text: "No changes yet." }),
     t.receipt && t.receipt.length ? receipt(t.receipt) : null].filter(Boolean));
 }
@@ -260,14 +263,27 @@ function activityValue(field, value, agents) {
   return statusLabel(value);
 }
 
-function commentItem(c) {
+// The files a received mail carried, by name and size (not kept yet).
+function attachments(mail) {
+  if (!mail || !mail.attachments.length) return null;
+  return el("p", { class: "meta attachments", text: "Attached to the mail (not kept): "
+    + mail.attachments.map((a) => a.name + " (" + Math.max(1, Math.round(a.size / 1024)) + " KB)").join(", ") });
+}
+
+// One message of the ticket's thread: an agent's comment (a reply mailed
+// to the requester, or internal) or the requester's mail, received.
+function commentItem(c, mail) {
   const d = c.delivery;
   const state = { queued: d && d.attempts > 0 ? "not sent yet, retrying" : "queued", sent: "sent", failed: "failed" };
-  return el("li", { class: c.internal ? "internal_note" : "agent", "data-kind": c.internal ? "internal" : "reply" },
+  const received = c.source === "email";
+  const kind = c.internal ? "internal" : received ? "received" : "reply";
+  return el("li", { class: c.internal ? "internal_note" : received ? "visitor" : "agent", "data-kind": kind },
     el("span", { class: "who", text: c.author.name }),
     c.internal ? el("span", { class: "tag", text: "Internal" }) : null,
+    received ? el("span", { class: "tag", text: "By e-mail" }) : null,
     el("time", { datetime: c.created_at, text: when(c.created_at) }),
     el("div", { class: "body", text: c.body }),
+    received ? attachments(mail) : null,
     d ? el("div", { class: "meta delivery", "data-state": d.state,
       text: "E-mail to " + d.to + ": " + (state[d.state] || d.state) + (d.sent_at ? " " + when(d.sent_at) : "") + (d.last_error && d.state !== "sent" ? " (" + d.last_error + ")" : "") }) : null);
 }

@@ -32,7 +32,7 @@ function forVisitors(res, fallback) {
   if (res.status === 403) return "Chat is unavailable.";
   const field = res.data && res.data.error && res.data.error.field;
   const words = {
-    visitor_email: "Please check your email address (for example name@example.com), or leave it empty.",
+    visitor_email: "Please check your email address (for example name@example.com).",
     visitor_name: "Please tell us your name.",
     message: "Please write your message (up to 10,000 characters).",
     body: "Please write your message (up to 10,000 characters).",
@@ -62,12 +62,21 @@ function startForm() {
   const text = el("textarea", { id: "visitor-first", name: "message", required: true, rows: 3 });
   const error = el("p", { class: "error", role: "alert", id: "start-error" });
   // Whether someone is here now; until the answer comes, nothing is promised.
+  // Nobody here: the form also offers to leave a message, answered by e-mail.
   const presence = el("p", { id: "presence", class: "presence", role: "status" });
+  const leave = el("button", { type: "button", class: "secondary", id: "leave-message", hidden: true,
+    text: "Leave a message instead (we answer by email)",
+    onclick: () => {
+      if (!email.value.trim()) { error.textContent = "Please give your email: that is where we answer."; email.focus(); return; }
+      if (!name.reportValidity() || !email.reportValidity() || !text.reportValidity()) return;
+      leaveMessage(name.value, email.value, text.value, error);
+    } });
   call("GET", "/" + encodeURIComponent(key) + "/presence").then((res) => {
     if (!res.ok) return;
     presence.textContent = res.data.available ? "We're here: someone will answer in a moment."
-      : "No one is here right now. Leave your email and we'll get back to you.";
+      : "No one is here right now. Leave a message with your email and we'll answer by email.";
     presence.classList.toggle("here", res.data.available);
+    leave.hidden = res.data.available;
   }).catch(() => {});
   $box.replaceChildren(el("div", { class: "widget-head" }, el("h1", { text: "Chat with us" }), closeButton()),
     presence,
@@ -85,8 +94,20 @@ function startForm() {
       el("label", { for: "visitor-email", text: "Email (optional)" }), email,
       el("label", { for: "visitor-first", text: "How can we help?" }), text,
       error,
-      el("p", {}, el("button", { type: "submit", text: "Start chat" }))));
+      el("p", {}, el("button", { type: "submit", text: "Start chat" }), " ", leave)));
   name.focus();
+}
+
+// Nobody online: the message becomes a ticket, answered by e-mail.
+async function leaveMessage(name, email, message, error) {
+  const res = await call("POST", "/" + encodeURIComponent(key) + "/messages",
+    { visitor_name: name, visitor_email: email, message }).catch(() => null);
+  if (!res || !res.ok) { error.textContent = forVisitors(res, "Your message was not sent. Please try again."); return; }
+  const ticket = res.data.ticket ? " (" + res.data.ticket + ")" : "";
+  $box.replaceChildren(el("div", { class: "widget-head" }, el("h1", { text: "Message sent" }), closeButton()),
+    el("p", { id: "message-left", class: "thanks", role: "status",
+      text: "Thanks, we have your message" + ticket + ". We'll answer by email at " + email + "." }),
+    el("p", {}, el("button", { type: "button", id: "new-chat", class: "secondary", onclick: startForm, text: "Write again" })));
 }
 
 async function render() {

@@ -50,7 +50,7 @@ enum InboundMails {
     /// JSON: `[{"name", "content_type", "size"}]`.
     Attachments,
     SizeBytes,
-    /// `http` or `imap`.
+    /// `http`, `imap` or `widget` (a message left while nobody was online).
     Via,
 }
 

@@ -22,6 +22,7 @@ mod inbox;
 mod invitations;
 mod isolation;
 mod javascript;
+mod leave_message;
 mod mail_imap;
 mod mail_in;
 mod misbehaving;

@@ -14,13 +14,15 @@
 
 //! The tests by page: `console.rs` (inbox and chat), `inbox.rs` (views, the
 //! longest wait, taking a chat), `widget.rs`,
-//! `rules.rs`, `tickets.rs`, `team.rs` (the team, invitations, reset), `reports.rs`; `driver.rs` starts Chromium, `axe.rs`
+//! `rules.rs`, `tickets.rs`, `mail.rs` (a message left, answered by e-mail),
+//! `team.rs` (the team, invitations, reset), `reports.rs`; `driver.rs` starts Chromium, `axe.rs`
 //! photographs and audits, `page.rs` acts as a person would.
 
 mod axe;
 mod console;
 mod driver;
 mod inbox;
+mod mail;
 mod page;
 mod reports;
 mod rules;

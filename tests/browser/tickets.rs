@@ -22,6 +22,8 @@ async fn an_agent_works_a_converted_ticket_to_solved() {
     let db = std::sync::Arc::new(TestDb::create(Backend::Sqlite).await.unwrap());
     let app = TestApp::builder(db).mailing(&smtp.url()).spawn().await;
     let t = app.tenant("Acme").await;
+    // The mail this test counts is the reply's: no acknowledgement.
+    app.settings(&t, json!({"acknowledge_by_mail": false})).await;
     let bob = app.agent(&t, "Bob").await;
     let (chat, visitor) = app
         .start_chat(

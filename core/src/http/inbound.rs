@@ -232,7 +232,7 @@ pub struct ReceivedMailView {
     /// Files it carried, listed (their bytes are not kept).
     pub attachments: Vec<Attachment>,
     pub size_bytes: i64,
-    /// `http` or `imap`.
+    /// `http`, `imap` or `widget` (a message left while nobody was online).
     pub via: String,
 }
 

@@ -149,8 +149,9 @@ pub struct TicketView {
     pub first_response_at: Option<DateTime<Utc>>,
     pub summary: Option<String>,
     pub origin: Option<OriginView>,
-    /// Where it began: `chat` (converted), `agent` (made by hand) or
-    /// `email` (a mail opened it).
+    /// Where it began: `chat` (converted), `agent` (made by hand), `email`
+    /// (a mail opened it) or `widget` (a message left while nobody was
+    /// online).
     pub channel: String,
     /// `low`, `normal` (the default), `high` or `urgent`.
     pub priority: String,

@@ -28,6 +28,81 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(visitor_chat))
         .routes(routes!(rate_chat))
         .routes(routes!(presence))
+        .routes(routes!(leave_message))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct LeaveMessageRequest {
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 100)]
+    visitor_name: Option<String>,
+    /// Required: the answer comes by e-mail.
+    #[schema(required = true, value_type = String, format = Email, max_length = 254)]
+    visitor_email: Option<String>,
+    #[schema(max_length = 255)]
+    subject: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 10000)]
+    message: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LeftMessage {
+    /// The ticket the message opened or joined, e.g. `TK-1042`; the
+    /// visitor is mailed its number when the workspace acknowledges.
+    ticket: Option<String>,
+}
+
+/// A visitor leaves a message while nobody is online: it becomes a ticket
+/// through the workspace's hooks, as a mail from them would, and the
+/// answer comes by e-mail.
+#[utoipa::path(post, path = "/api/v1/widget/{widget_key}/messages", tag = "widget",
+    params(("widget_key" = String, Path)), request_body = LeaveMessageRequest,
+    responses((status = 201, description = "Received", body = LeftMessage),
+        (status = 404, description = "No workspace has this widget key", body = ErrorBody),
+        (status = 422, description = "Invalid input; the error names the field", body = ErrorBody),
+        (status = 403, description = "Blocked, suspended, or over the workspace's quota", body = ErrorBody),
+        (status = 429, description = "Too many from this address; see Retry-After", body = ErrorBody)))]
+async fn leave_message(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Path(widget_key): Path<String>,
+    ApiJson(req): ApiJson<LeaveMessageRequest>,
+) -> Result<(StatusCode, axum::Json<LeftMessage>), ApiError> {
+    let tenant = state
+        .store
+        .tenant_by_widget_key(&widget_key)
+        .await
+        .or_not_found("widget")?;
+    // The same doors as a chat's start: the address's bucket, the
+    // workspace's status and quotas, the blocked addresses.
+    state.rates.start_chat(&tenant.id, client).await?;
+    state.store.check_chat_start(&tenant).await?;
+    let name = single_line("visitor_name", req.visitor_name.as_deref().unwrap_or(""), 100)?;
+    let email = EmailAddress::parse("visitor_email", req.visitor_email.as_deref().unwrap_or("").trim())?;
+    let subject = Subject::parse_optional("subject", req.subject.as_deref())?;
+    let message = message_body("message", req.message.as_deref().unwrap_or(""))?;
+    if state
+        .store
+        .is_blocked(&tenant.id, None, Some(email.normalized()))
+        .await?
+    {
+        return Err(ApiError::Forbidden("chat is unavailable"));
+    }
+    let received = state
+        .inbound
+        .leave_message(&tenant, &email, &name, subject.as_ref().map(|s| s.as_str()), &message)
+        .await
+        .map_err(|e| match e {
+            crate::inbound::ReceiveError::Store(e) => ApiError::from(e),
+            other => ApiError::Unprocessable(other.to_string()),
+        })?;
+    let ticket = match received {
+        crate::store::Received::Opened(t) | crate::store::Received::Joined(t, _) => {
+            Some(crate::domain::TicketNumber(t.number).to_string())
+        }
+        // Over the sender's hourly limit: kept, and said no differently.
+        _ => None,
+    };
+    Ok((StatusCode::CREATED, axum::Json(LeftMessage { ticket })))
 }
 
 #[derive(Serialize, ToSchema)]

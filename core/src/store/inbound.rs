@@ -49,6 +49,8 @@ pub enum Received {
 pub enum Via {
     Http,
     Imap,
+    /// Left in the widget while nobody was online.
+    Widget,
 }
 
 impl Via {
@@ -56,6 +58,7 @@ impl Via {
         match self {
             Self::Http => "http",
             Self::Imap => "imap",
+            Self::Widget => "widget",
         }
     }
 }
@@ -323,7 +326,11 @@ impl Store {
             resolution_due_at: h.resolution_due_at,
             solved_at: None,
             due_at: clock.next_due(status),
-            channel: "email".to_owned(),
+            channel: match arrival.via {
+                Via::Widget => "widget",
+                Via::Http | Via::Imap => "email",
+            }
+            .to_owned(),
         };
         ticket::Entity::insert(ticket::ActiveModel::from(ticket.clone()))
             .exec_without_returning(&txn)

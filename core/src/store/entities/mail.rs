@@ -68,7 +68,7 @@ pub mod inbound_mail {
         /// JSON: `[{"name", "content_type", "size"}]`.
         pub attachments: String,
         pub size_bytes: i64,
-        /// `http` or `imap`.
+        /// `http`, `imap` or `widget` (a message left while nobody was online).
         pub via: String,
     }
     no_relations!();
