@@ -12,8 +12,8 @@ use crate::conversion::{ConversionError, Pipeline};
 use crate::domain::inbound::{self, NotAMessage, ParsedMail};
 use crate::domain::{EmailAddress, TicketNumber};
 use crate::mail::Mailer;
-use crate::realtime::{Bus, Event};
-use crate::store::{Arrival, Received, Store, StoreError, Tenant, Via};
+use crate::realtime::{Bus, Event, EventKind};
+use crate::store::{Arrival, Received, Store, StoreError, Tenant, ThreadedBy, Via};
 
 /// Limits on received mail.
 #[derive(Debug, Clone)]
@@ -168,14 +168,33 @@ impl Receiver {
         {
             return Ok(ignore(format!("{} sent over {limit} mails in an hour", from.as_str())).await?);
         }
+        let reply = inbound::reply_part(&mail.text);
+        let reply = if reply.is_empty() {
+            "(the mail had no text)"
+        } else {
+            reply
+        };
         let mut follows = None;
-        if let Some((ticket, how)) = self.store.ticket_answered(workspace, mail).await? {
-            let reply = inbound::reply_part(&mail.text);
-            let reply = if reply.is_empty() {
-                "(the mail had no text)"
-            } else {
-                reply
-            };
+        // A visitor's answer to an agent's reply mailed after they left
+        // goes back to the chat, or to the ticket it became.
+        let mut answered = self.store.ticket_answered(workspace, mail).await?;
+        if let Some(chat) = self.store.chat_answered(tenant_id, mail).await? {
+            match &chat.ticket_id {
+                Some(ticket_id) => {
+                    answered = Some((self.store.ticket(tenant_id, ticket_id).await?, ThreadedBy::Headers));
+                }
+                None => {
+                    if let Some(received) = self
+                        .store
+                        .message_from_mail(tenant_id, &chat.id, arrival, reply)
+                        .await?
+                    {
+                        return Ok(self.announce(tenant_id, received).await);
+                    }
+                }
+            }
+        }
+        if let Some((ticket, how)) = answered {
             match self
                 .store
                 .comment_from_mail(tenant_id, ticket.number, arrival, how, reply)
@@ -204,6 +223,13 @@ impl Receiver {
             Received::Joined(t, _) => {
                 tracing::info!(tenant = tenant_id, ticket = %TicketNumber(t.number), "mail joined a ticket");
                 t
+            }
+            Received::Chatted(chat, message) => {
+                tracing::info!(tenant = tenant_id, chat = %chat.id, "mail joined a chat");
+                let mut event = Event::new(tenant_id, EventKind::MessageCreated, &chat.id);
+                event.message_id = Some(message.id);
+                self.bus.publish(event).await;
+                return received;
             }
             _ => return received,
         };

@@ -8,6 +8,10 @@
 //!   what became of it (a ticket, a comment, or why nothing).
 //! - `mailboxes`: a workspace's IMAP mailbox to poll (its password is
 //!   never returned by the API), and the lease of the node polling it.
+//! - `chats.visitor_seen_at`: when the visitor's socket was last open (or
+//!   they last wrote): an agent's answer to a visitor gone for a while is
+//!   mailed to them; `mail_outbox.chat_id` and `inbound_mails.chat_id`: the
+//!   chat such a mail, and its answer, belong to.
 //! - `ticket_comments.source`: `agent` (typed in the console) or `email`
 //!   (a requester's mail).
 //! - `mail_outbox.ticket_id`, `in_reply_to`, `thread_references`: the
@@ -44,6 +48,7 @@ enum InboundMails {
     Reason,
     TicketId,
     CommentId,
+    ChatId,
     /// The whole text of the mail (the comment holds it without the quoted
     /// history), cut at a size limit.
     Original,
@@ -74,6 +79,12 @@ enum Mailboxes {
 }
 
 #[derive(DeriveIden)]
+enum Chats {
+    Table,
+    VisitorSeenAt,
+}
+
+#[derive(DeriveIden)]
 enum TicketComments {
     Table,
     Source,
@@ -84,6 +95,7 @@ enum MailOutbox {
     Table,
     TenantId,
     MessageId,
+    ChatId,
     TicketId,
     InReplyTo,
     ThreadReferences,
@@ -150,6 +162,7 @@ impl MigrationTrait for Migration {
                 .col(ColumnDef::new(InboundMails::Reason).string().null())
                 .col(ColumnDef::new(InboundMails::TicketId).string().null())
                 .col(ColumnDef::new(InboundMails::CommentId).string().null())
+                .col(ColumnDef::new(InboundMails::ChatId).string().null())
                 .col(ColumnDef::new(InboundMails::Original).text().not_null())
                 .col(ColumnDef::new(InboundMails::Attachments).text().not_null())
                 .col(ColumnDef::new(InboundMails::SizeBytes).big_integer().not_null())
@@ -244,6 +257,7 @@ impl MigrationTrait for Migration {
 
         for column in [
             ColumnDef::new(MailOutbox::TicketId).string().null().to_owned(),
+            ColumnDef::new(MailOutbox::ChatId).string().null().to_owned(),
             ColumnDef::new(MailOutbox::InReplyTo).string().null().to_owned(),
             ColumnDef::new(MailOutbox::ThreadReferences).text().null().to_owned(),
         ] {
@@ -251,6 +265,13 @@ impl MigrationTrait for Migration {
                 .await?;
         }
         m.get_connection().execute_unprepared(OUTBOX_TICKETS).await?;
+        m.alter_table(
+            Table::alter()
+                .table(Chats::Table)
+                .add_column(ColumnDef::new(Chats::VisitorSeenAt).timestamp_with_time_zone().null())
+                .to_owned(),
+        )
+        .await?;
         m.create_index(
             Index::create()
                 .name("ix_mail_outbox_message_id")

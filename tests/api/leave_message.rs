@@ -1,7 +1,8 @@
 //! Chats continue by e-mail: with nobody online, a visitor leaves a message
 //! in the widget; it becomes a ticket through the workspace's hooks, as a
 //! mail from them would, they are mailed its number, and their answer to
-//! the agent's reply comes back to it.
+//! the agent's reply comes back to it. And a visitor who left a chat is
+//! answered by mail; their reply comes back to the chat, or its ticket.
 
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use threadline_tests::{TestApp, on_both_databases};
 on_both_databases!(
     a_message_left_while_nobody_is_online_is_a_ticket_answered_by_mail,
     a_message_left_needs_an_address_and_is_refused_like_a_chat,
+    a_visitor_who_left_is_answered_by_mail_and_their_reply_comes_back_to_the_chat,
 );
 
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -119,5 +121,92 @@ async fn a_message_left_needs_an_address_and_is_refused_like_a_chat(app: TestApp
             .await
             .each("number")
             .is_empty()
+    );
+}
+
+/// Takes the chat's visitor for gone: their socket closed ten minutes ago.
+async fn visitor_left(app: &TestApp, chat: &str) {
+    let db = sea_orm::Database::connect(&app.db.url).await.unwrap();
+    let then = chrono::Utc::now() - chrono::Duration::minutes(10);
+    threadline_tests::sql::exec(
+        &db,
+        "UPDATE chats SET visitor_seen_at = $1 WHERE id = $2",
+        vec![then.into(), chat.to_owned().into()],
+    )
+    .await;
+}
+
+async fn inbound(app: &TestApp, t: &threadline_tests::TestTenant, raw: String) -> serde_json::Value {
+    let key = app.get("/api/v1/settings", &t.admin.token).await.body["inbound_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .client
+        .post(app.url(&format!("/api/v1/inbound/{key}")))
+        .body(raw)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    r.json().await.unwrap()
+}
+
+async fn a_visitor_who_left_is_answered_by_mail_and_their_reply_comes_back_to_the_chat(app: TestApp) {
+    let smtp = SmtpServer::start().await;
+    let app = TestApp::builder(app.db.clone()).mailing(&smtp.url()).spawn().await;
+    let t = app.tenant("Acme").await;
+    let (chat, _) = app
+        .start_chat(
+            &t,
+            json!({"visitor_name": "Grace", "visitor_email": "grace@example.com", "message": "Where is my parcel?"}),
+        )
+        .await;
+    // Here: answers stay in the chat.
+    app.agent_says(&t.admin.token, &chat, "Let me look.", false).await;
+    // Gone: the next answer goes by mail too; an internal note never does.
+    visitor_left(&app, &chat).await;
+    app.agent_says(&t.admin.token, &chat, "ask the courier", true).await;
+    app.agent_says(&t.admin.token, &chat, "It left the depot today: tracking 42.", false)
+        .await;
+    let mail = smtp.mails_to("grace@example.com", 1).await.remove(0);
+    let text = mail.text();
+    assert!(text.contains("It left the depot today: tracking 42."), "{text}");
+    assert!(!text.contains("Let me look") && !text.contains("courier"), "{text}");
+    assert_eq!(
+        mail.header("In-Reply-To"),
+        Some(format!("<chat-{chat}@threadline.invalid>"))
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(smtp.received().len(), 1, "one answer mailed, once");
+
+    // Her reply comes back into the chat, as hers, live for the agents.
+    let id = mail.header("Message-ID").unwrap();
+    let reply = |mid: &str, text: &str| {
+        format!(
+            "From: Grace <grace@example.com>\nSubject: Re: your chat\nMessage-ID: <{mid}@example.com>\nIn-Reply-To: {id}\n\n{text}\n\n> It left the depot today\n"
+        )
+    };
+    let r = inbound(&app, &t, reply("g1", "Thanks, got it.")).await;
+    assert_eq!(r["outcome"], "chat", "{r}");
+    assert_eq!(r["chat_id"], chat.as_str());
+    let messages = app.chat(&t.admin.token, &chat).await["messages"].clone();
+    let last = messages.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["kind"].clone(), last["body"].clone()),
+        (json!("visitor"), json!("Thanks, got it."))
+    );
+
+    // Converted, the chat's mail thread leads to its ticket.
+    let r = app
+        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let n = r.body["number"].as_str().unwrap().to_owned();
+    let r = inbound(&app, &t, reply("g2", "One more thing.")).await;
+    assert_eq!(
+        (r["outcome"].clone(), r["ticket"].clone()),
+        (json!("comment"), json!(n)),
+        "{r}"
     );
 }

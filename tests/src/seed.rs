@@ -136,6 +136,7 @@ pub async fn chats(
             last_message_preview: Set(None),
             last_message_kind: Set(None),
             spam: Set(false),
+            visitor_seen_at: Set(None),
         });
         for m in 0..=messages {
             let (kind, author) = match m {
@@ -230,6 +231,7 @@ pub async fn history(db: &DatabaseConnection, tenant_id: &str, agents: &[String]
             last_message_preview: Set(None),
             last_message_kind: Set(None),
             spam: Set(false),
+            visitor_seen_at: Set(None),
         });
         if i % 10 < 3 {
             ratings.push(rating::ActiveModel {

@@ -89,6 +89,12 @@ impl TicketStatus {
     }
 }
 
+/// A visitor whose socket has been closed this long (and who has not
+/// written since) has left: an agent's answer is mailed to them, if they
+/// gave an address. Their open socket notes them every minute, so a visitor
+/// still on the page is never taken for gone.
+pub const VISITOR_GONE_AFTER: chrono::Duration = chrono::Duration::minutes(2);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -275,6 +275,20 @@ pub fn ticket_of_root(message_id: &str) -> Option<&str> {
         .strip_suffix("@threadline.invalid>")
 }
 
+/// The Message-ID at the root of a chat's mail (an answer mailed to a
+/// visitor who left); each mail of it is `<chat-{id}.{n}@…>`.
+pub fn chat_root(chat_id: &str) -> String {
+    format!("<chat-{chat_id}@threadline.invalid>")
+}
+
+/// The chat a Message-ID of a chat's mail names.
+pub fn chat_of_message_id(message_id: &str) -> Option<&str> {
+    let inner = message_id
+        .strip_prefix("<chat-")?
+        .strip_suffix("@threadline.invalid>")?;
+    Some(inner.split_once('.').map_or(inner, |(chat, _)| chat))
+}
+
 /// Hex digits of the mac in a reply address: 48 bits, so an address for
 /// another ticket cannot be guessed (a sender is limited per hour).
 const TAG_MAC_CHARS: usize = 12;
@@ -362,6 +376,16 @@ mod tests {
         assert_eq!(ticket_of_address("support@acme.example", "s3cret"), None);
         let long = format!("{}@acme.example", "x".repeat(60));
         assert_eq!(reply_address(&long, "s", TicketNumber(1)), long);
+    }
+
+    #[test]
+    fn a_chat_mail_names_its_chat() {
+        assert_eq!(chat_of_message_id(&chat_root("01ab-cd")), Some("01ab-cd"));
+        assert_eq!(
+            chat_of_message_id("<chat-01ab-cd.7@threadline.invalid>"),
+            Some("01ab-cd")
+        );
+        assert_eq!(chat_of_message_id(&thread_root("01ab")), None);
     }
 
     #[test]

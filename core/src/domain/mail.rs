@@ -44,6 +44,25 @@ pub fn reply(
     }
 }
 
+/// An agent's answer in a chat whose visitor left, mailed to them: replying
+/// to it brings them back to the chat (or its ticket).
+pub fn chat_reply(
+    body: &str,
+    agent_name: &str,
+    workspace_name: &str,
+    chat_subject: Option<&str>,
+) -> (String, String, String) {
+    let about = chat_subject.filter(|s| !s.trim().is_empty()).unwrap_or("your chat");
+    let mut subject = format!("Re: {about} ({workspace_name})");
+    if subject.chars().count() > MAX_SUBJECT_CHARS {
+        subject = subject.chars().take(MAX_SUBJECT_CHARS - 1).collect::<String>() + "…";
+    }
+    let body = format!(
+        "{body}\n\n-- \n{agent_name}, {workspace_name}\nYou had left the chat, so this answer came by e-mail. Reply to this mail to go on.\n"
+    );
+    (subject, body, format!("{agent_name} from {workspace_name}"))
+}
+
 /// The acknowledgement of a new ticket: its number, how to add to it, and
 /// (for a converted chat) the chat's public transcript, so the requester
 /// has what was said. Returns the subject and the body.

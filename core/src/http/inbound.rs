@@ -142,12 +142,16 @@ async fn delete_mailbox(State(state): State<AppState>, AuthAdmin(admin): AuthAdm
 
 #[derive(Serialize, ToSchema)]
 pub struct ReceivedResult {
-    /// `ticket` (it opened one), `comment` (it joined one), `ignored`
+    /// `ticket` (it opened one), `comment` (it joined one), `chat` (it
+    /// joined an open chat as its visitor's message), `ignored`
     /// (kept, but answered by nothing: see `reason`) or `duplicate` (this
     /// Message-ID came before; nothing changed).
     outcome: &'static str,
     /// The ticket it opened or joined, e.g. `TK-1042`.
     ticket: Option<String>,
+    /// The chat it joined (`chat`: a visitor's answer to an agent's reply
+    /// mailed after they left).
+    chat_id: Option<String>,
     reason: Option<String>,
 }
 
@@ -194,21 +198,31 @@ async fn receive(
         Received::Opened(t) => ReceivedResult {
             outcome: "ticket",
             ticket: number(t.number),
+            chat_id: None,
             reason: None,
         },
         Received::Joined(t, _) => ReceivedResult {
             outcome: "comment",
             ticket: number(t.number),
+            chat_id: None,
+            reason: None,
+        },
+        Received::Chatted(chat, _) => ReceivedResult {
+            outcome: "chat",
+            ticket: None,
+            chat_id: Some(chat.id),
             reason: None,
         },
         Received::Ignored(reason) => ReceivedResult {
             outcome: "ignored",
             ticket: None,
+            chat_id: None,
             reason: Some(reason),
         },
         Received::Duplicate => ReceivedResult {
             outcome: "duplicate",
             ticket: None,
+            chat_id: None,
             reason: None,
         },
     };
@@ -223,12 +237,13 @@ pub struct ReceivedMailView {
     pub from_name: String,
     pub subject: String,
     pub received_at: DateTime<Utc>,
-    /// `ticket`, `comment` or `ignored`.
+    /// `ticket`, `comment`, `chat` or `ignored`.
     pub outcome: String,
     /// Why it was ignored, or how it found its ticket.
     pub reason: Option<String>,
     pub ticket_id: Option<String>,
     pub comment_id: Option<String>,
+    pub chat_id: Option<String>,
     /// Files it carried, listed (their bytes are not kept).
     pub attachments: Vec<Attachment>,
     pub size_bytes: i64,
@@ -250,6 +265,7 @@ impl From<InboundMail> for ReceivedMailView {
             reason: m.reason,
             ticket_id: m.ticket_id,
             comment_id: m.comment_id,
+            chat_id: m.chat_id,
             size_bytes: m.size_bytes,
             via: m.via,
         }

@@ -89,6 +89,7 @@ impl Store {
             last_message_preview: Set(Some(preview(first_message))),
             last_message_kind: Set(Some(MessageKind::Visitor.to_string())),
             spam: Set(false),
+            visitor_seen_at: Set(Some(now)),
         }
         .insert(&txn)
         .await?;
@@ -161,6 +162,9 @@ impl Store {
                 .col_expr(chat::Column::LastMessagePreview, Expr::value(preview(&new.body)))
                 .col_expr(chat::Column::LastMessageKind, Expr::value(new.kind.to_string()));
         }
+        if new.kind == MessageKind::Visitor {
+            update = update.col_expr(chat::Column::VisitorSeenAt, Expr::value(now));
+        }
         if new.kind == MessageKind::Agent {
             update = update.col_expr(
                 chat::Column::FirstResponseAt,
@@ -190,12 +194,29 @@ impl Store {
             .await?
             .ok_or(StoreError::NotFound)?;
         let message = insert_message(&txn, &chat, new, now).await?;
+        // An answer to a visitor who left goes to them by mail, with it.
+        let gone = chat.visitor_seen_at.unwrap_or(chat.created_at) < now - crate::domain::chat::VISITOR_GONE_AFTER;
+        if new.kind == MessageKind::Agent && gone {
+            super::threads::mail_gone_visitor(&txn, &chat, new, message.id).await?;
+        }
         txn.commit().await?;
         self.meter.count(tenant_id, |u| {
             u.messages += 1;
             u.stored_bytes += new.body.len() as i64;
         });
         Ok(message)
+    }
+
+    /// Notes that the chat's visitor is here (their socket is open); the
+    /// chat's version stays, as nothing of it changed.
+    pub async fn visitor_seen(&self, tenant_id: &str, chat_id: &str) -> StoreResult<()> {
+        chat::Entity::update_many()
+            .col_expr(chat::Column::VisitorSeenAt, Expr::value(Utc::now()))
+            .filter(chat::Column::Id.eq(chat_id))
+            .filter(chat::Column::TenantId.eq(tenant_id))
+            .exec(&self.writer)
+            .await?;
+        Ok(())
     }
 
     /// Closes an open chat and logs who closed it.

@@ -206,6 +206,10 @@ pub mod chat {
         pub last_message_kind: Option<String>,
         /// Marked as spam: closed, and out of the lists.
         pub spam: bool,
+        /// When the visitor's socket was last open, or they last wrote:
+        /// an agent's answer after [`crate::domain::chat::VISITOR_GONE_AFTER`]
+        /// without them is mailed to them.
+        pub visitor_seen_at: Option<DateTimeUtc>,
     }
     no_relations!();
 }

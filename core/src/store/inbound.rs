@@ -4,7 +4,7 @@
 //! mail is decided in `crate::inbound`.
 
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, Set, SqlErr,
@@ -40,6 +40,9 @@ pub enum Received {
     /// Nothing, for this reason (an auto-reply, a bounce, a sender over
     /// their limit…); it is kept, and listed for the workspace's admins.
     Ignored(String),
+    /// It joined this open chat as its visitor's message (an answer to
+    /// an agent's reply mailed to them after they left).
+    Chatted(super::Chat, super::Message),
     /// The same Message-ID came before; nothing was written.
     Duplicate,
 }
@@ -282,6 +285,69 @@ impl Store {
         Ok(Some(Received::Joined(ticket, comment)))
     }
 
+    /// Adds a mail to open chat `chat_id` as its visitor's message, in one
+    /// transaction with the mail's row. `Ok(None)` when the chat is closed
+    /// (nothing written: the caller opens a ticket).
+    pub async fn message_from_mail(
+        &self,
+        tenant_id: &str,
+        chat_id: &str,
+        arrival: &Arrival<'_>,
+        reply: &str,
+    ) -> StoreResult<Option<Received>> {
+        let now = Utc::now().trunc_subsecs(6);
+        let txn = self.write_txn().await?;
+        let claimed = super::entities::chat::Entity::update_many()
+            .col_expr(
+                super::entities::chat::Column::Version,
+                Expr::col(super::entities::chat::Column::Version).add(1),
+            )
+            .col_expr(super::entities::chat::Column::UpdatedAt, Expr::value(now))
+            .col_expr(
+                super::entities::chat::Column::LastMessageKind,
+                Expr::value(crate::domain::MessageKind::Visitor.to_string()),
+            )
+            .filter(super::entities::chat::Column::Id.eq(chat_id))
+            .filter(super::entities::chat::Column::TenantId.eq(tenant_id))
+            .filter(super::entities::chat::Column::Status.eq(crate::domain::ChatStatus::Open.as_str()))
+            .exec(&txn)
+            .await?;
+        if claimed.rows_affected == 0 {
+            txn.rollback().await?;
+            return Ok(None);
+        }
+        let chat = super::entities::chat::Entity::find_by_id(chat_id)
+            .one(&txn)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let mut row = inbound_row(
+            tenant_id,
+            arrival,
+            "chat",
+            Some("threaded by In-Reply-To/References"),
+            None,
+            None,
+        );
+        row.chat_id = Set(Some(chat_id.to_owned()));
+        if !insert_once(&txn, row).await? {
+            return Ok(Some(Received::Duplicate));
+        }
+        let visitor = super::entities::visitor::Entity::find_by_id(&chat.visitor_id)
+            .one(&txn)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let new = super::NewMessage {
+            kind: crate::domain::MessageKind::Visitor,
+            author_name: visitor.name,
+            agent_id: None,
+            body: cut(reply, MAX_COMMENT_BYTES).to_owned(),
+        };
+        let message = super::chats::insert_message(&txn, &chat, &new, now).await?;
+        txn.commit().await?;
+        self.count_stored(tenant_id, arrival);
+        Ok(Some(Received::Chatted(chat, message)))
+    }
+
     /// Writes the ticket a mail opens, in one transaction with the mail's
     /// row: the requester (found by address or created), the next number,
     /// the ticket (open, channel `email`), its search words, a note of the
@@ -393,8 +459,8 @@ pub(super) fn acknowledgement(ticket: &Ticket, requester: &super::Requester, ans
         body: String::new(),
         message_id: root.clone(),
         thread: Some(MailThread {
-            ticket_id: ticket.id.clone(),
-            number: TicketNumber(ticket.number),
+            ticket: Some((ticket.id.clone(), TicketNumber(ticket.number))),
+            chat_id: None,
             in_reply_to: answers.clone(),
             references: answers.into_iter().collect(),
         }),
@@ -426,6 +492,7 @@ fn inbound_row(
         reason: Set(reason.map(str::to_owned)),
         ticket_id: Set(ticket_id.map(str::to_owned)),
         comment_id: Set(comment_id.map(str::to_owned)),
+        chat_id: Set(None),
         original: Set(cut(&mail.text, MAX_ORIGINAL_BYTES).to_owned()),
         attachments: Set(serde_json::to_string(&mail.attachments).expect("attachments serialize")),
         size_bytes: Set(arrival.size as i64),

@@ -36,6 +36,8 @@ pub enum MailKind {
     /// `Store::acknowledgement`), so the conversion that queues it need
     /// not know its number yet.
     Acknowledgement,
+    /// An agent's answer in a chat, mailed to a visitor who left.
+    ChatReply,
 }
 
 impl MailKind {
@@ -45,6 +47,7 @@ impl MailKind {
             Self::Invitation => "invitation",
             Self::PasswordReset => "password_reset",
             Self::Acknowledgement => "acknowledgement",
+            Self::ChatReply => "chat_reply",
         }
     }
 }
@@ -64,10 +67,12 @@ pub struct NewMail {
     pub thread: Option<MailThread>,
 }
 
-/// Where a ticket's mail sits in its thread.
+/// Where a ticket's (or a chat's) mail sits in its thread.
 pub struct MailThread {
-    pub ticket_id: String,
-    pub number: TicketNumber,
+    /// The ticket, whose number tags the Reply-To.
+    pub ticket: Option<(String, TicketNumber)>,
+    /// Or the chat, for an answer mailed to a visitor who left.
+    pub chat_id: Option<String>,
     pub in_reply_to: Option<String>,
     /// Oldest first.
     pub references: Vec<String>,
@@ -87,13 +92,19 @@ pub(super) async fn queue(
 ) -> StoreResult<OutboxMail> {
     let now = Utc::now().trunc_subsecs(6);
     let id = new_id();
-    let reply_to = match (&workspace.reply_to, &workspace.mail_secret, &mail.thread) {
-        (Some(base), Some(secret), Some(thread)) => Some(inbound::reply_address(base, secret, thread.number)),
+    let number = mail.thread.as_ref().and_then(|t| t.ticket.as_ref()).map(|(_, n)| *n);
+    let reply_to = match (&workspace.reply_to, &workspace.mail_secret, number) {
+        (Some(base), Some(secret), Some(number)) => Some(inbound::reply_address(base, secret, number)),
         _ => workspace.reply_to.clone(),
     };
-    let (ticket_id, in_reply_to, references) = match mail.thread {
-        Some(t) => (Some(t.ticket_id), t.in_reply_to, Some(t.references.join(" "))),
-        None => (None, None, None),
+    let (ticket_id, chat_id, in_reply_to, references) = match mail.thread {
+        Some(t) => (
+            t.ticket.map(|(id, _)| id),
+            t.chat_id,
+            t.in_reply_to,
+            Some(t.references.join(" ")),
+        ),
+        None => (None, None, None, None),
     };
     Ok(mail_outbox::ActiveModel {
         // `comment_id` is unique and not null: an account mail puts its
@@ -116,6 +127,7 @@ pub(super) async fn queue(
         kind: Set(mail.kind.as_str().to_owned()),
         reply_to: Set(reply_to),
         ticket_id: Set(ticket_id),
+        chat_id: Set(chat_id),
         in_reply_to: Set(in_reply_to),
         thread_references: Set(references),
     }
@@ -198,7 +210,11 @@ impl Store {
             .filter(mail_outbox::Column::Id.eq(id))
             .filter(mail_outbox::Column::State.eq(mail_state::QUEUED));
         let scrubbed = Expr::case(
-            Expr::col(mail_outbox::Column::Kind).is_in([MailKind::Reply.as_str(), MailKind::Acknowledgement.as_str()]),
+            Expr::col(mail_outbox::Column::Kind).is_in([
+                MailKind::Reply.as_str(),
+                MailKind::Acknowledgement.as_str(),
+                MailKind::ChatReply.as_str(),
+            ]),
             Expr::col(mail_outbox::Column::Body),
         )
         .finally(SENT_ACCOUNT_MAIL_BODY);

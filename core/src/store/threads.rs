@@ -3,12 +3,13 @@
 //! them), and the ticket a received mail answers. Every lookup reads an
 //! index by Message-ID or ticket, never a scan of the workspace's mail.
 
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
-use super::entities::{inbound_mail, mail_outbox, requester, ticket};
-use super::outbox::MailThread;
-use super::{Store, StoreResult, Tenant, Ticket};
+use super::entities::{inbound_mail, mail_outbox, requester, tenant, ticket, visitor};
+use super::outbox::{self, MailKind, MailThread, NewMail};
+use super::{Chat, NewMessage, Store, StoreResult, Tenant, Ticket};
 use crate::domain::inbound::{self, ParsedMail};
+use crate::domain::mail;
 use crate::domain::{EmailAddress, TicketNumber};
 
 /// How a received mail was matched to its ticket.
@@ -59,11 +60,60 @@ pub(super) async fn thread_of(db: &impl ConnectionTrait, ticket: &Ticket) -> Sto
         }
     }
     Ok(MailThread {
-        ticket_id: ticket.id.clone(),
-        number: TicketNumber(ticket.number),
+        ticket: Some((ticket.id.clone(), TicketNumber(ticket.number))),
+        chat_id: None,
         in_reply_to: Some(last.unwrap_or(root)),
         references,
     })
+}
+
+/// Queues, in `txn`, an agent's answer in `chat` for its visitor, who
+/// left: when they gave an address, it goes to them by mail, in the chat's
+/// own thread, so their reply comes back to the chat (or its ticket).
+pub(super) async fn mail_gone_visitor(
+    txn: &DatabaseTransaction,
+    chat: &Chat,
+    new: &NewMessage,
+    message_id: i64,
+) -> StoreResult<()> {
+    let Some(visitor) = visitor::Entity::find_by_id(&chat.visitor_id)
+        .filter(visitor::Column::TenantId.eq(&chat.tenant_id))
+        .one(txn)
+        .await?
+    else {
+        return Ok(());
+    };
+    let Some(to) = visitor.email.clone() else {
+        return Ok(());
+    };
+    let Some(workspace) = tenant::Entity::find_by_id(&chat.tenant_id).one(txn).await? else {
+        return Ok(());
+    };
+    let (subject, body, from_name) = mail::chat_reply(
+        &new.body,
+        &new.author_name,
+        outbox::sender_name(&workspace),
+        chat.subject.as_deref(),
+    );
+    let root = inbound::chat_root(&chat.id);
+    let mail = NewMail {
+        kind: MailKind::ChatReply,
+        comment_id: None,
+        to_address: to,
+        to_name: visitor.name,
+        from_name,
+        subject,
+        body,
+        message_id: format!("<chat-{}.{message_id}@threadline.invalid>", chat.id),
+        thread: Some(MailThread {
+            ticket: None,
+            chat_id: Some(chat.id.clone()),
+            in_reply_to: Some(root.clone()),
+            references: vec![root],
+        }),
+    };
+    outbox::queue(txn, &workspace, mail).await?;
+    Ok(())
 }
 
 impl Store {
@@ -95,6 +145,22 @@ impl Store {
             && self.is_requester_of(&ticket, from).await?
         {
             return Ok(Some((ticket, ThreadedBy::Subject)));
+        }
+        Ok(None)
+    }
+
+    /// The chat `mail` answers (a visitor's reply to an agent's answer
+    /// mailed to them), if any.
+    pub async fn chat_answered(&self, tenant_id: &str, mail: &ParsedMail) -> StoreResult<Option<Chat>> {
+        for id in &mail.thread_ids {
+            if let Some(chat_id) = inbound::chat_of_message_id(id)
+                && let Some(chat) = super::entities::chat::Entity::find_by_id(chat_id)
+                    .filter(super::entities::chat::Column::TenantId.eq(tenant_id))
+                    .one(&self.db)
+                    .await?
+            {
+                return Ok(Some(chat));
+            }
         }
         Ok(None)
     }

@@ -170,8 +170,38 @@ async fn serve_socket<F, Fut, W>(
             }
         }
     };
-    pump(socket, events, wanted, credential, speaker, kept, hold).await
+    // A visitor's open socket says they are here, every minute, and once
+    // more as it closes: an agent's answer after they left goes by mail.
+    let presence = match &speaker {
+        Speaker::Visitor { tenant_id, chat_id } => {
+            let (store, tenant, chat) = (kept.store.clone(), tenant_id.clone(), chat_id.clone());
+            Some(tokio::spawn(async move {
+                loop {
+                    if let Err(e) = store.visitor_seen(&tenant, &chat).await {
+                        tracing::debug!(error = %e, "cannot note a visitor's presence");
+                    }
+                    tokio::time::sleep(VISITOR_HEARTBEAT).await;
+                }
+            }))
+        }
+        Speaker::Agent { .. } => None,
+    };
+    let last = match &speaker {
+        Speaker::Visitor { tenant_id, chat_id } => Some((kept.store.clone(), tenant_id.clone(), chat_id.clone())),
+        Speaker::Agent { .. } => None,
+    };
+    pump(socket, events, wanted, credential, speaker, kept, hold).await;
+    if let Some(task) = presence {
+        task.abort();
+    }
+    if let Some((store, tenant, chat)) = last {
+        let _ = store.visitor_seen(&tenant, &chat).await;
+    }
 }
+
+/// How often an open visitor socket notes its visitor is here: well within
+/// `domain::chat::VISITOR_GONE_AFTER`.
+const VISITOR_HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// An agent's socket sees every event of their workspace.
 async fn agent_admitted(state: AppState, token: String) -> Result<Admitted<impl Fn(&Event) -> bool>, ApiError> {

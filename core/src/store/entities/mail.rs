@@ -34,6 +34,8 @@ pub mod mail_outbox {
         pub reply_to: Option<String>,
         /// The ticket it belongs to (none for an account mail).
         pub ticket_id: Option<String>,
+        /// Or the chat: an answer mailed to a visitor who left.
+        pub chat_id: Option<String>,
         /// The headers that thread it in the requester's mail client.
         pub in_reply_to: Option<String>,
         /// Message-IDs, space separated.
@@ -63,6 +65,8 @@ pub mod inbound_mail {
         pub reason: Option<String>,
         pub ticket_id: Option<String>,
         pub comment_id: Option<String>,
+        /// The chat it was added to, as the visitor's message.
+        pub chat_id: Option<String>,
         /// The whole text, quoted history included (cut at a limit).
         pub original: String,
         /// JSON: `[{"name", "content_type", "size"}]`.
