@@ -29,6 +29,11 @@ pub struct ImapSettings {
     pub lease: Duration,
     /// The pause before a failing mailbox is tried again.
     pub retry_after: Duration,
+    /// Let workspaces' mailboxes be on loopback, private or link-local
+    /// addresses. Off by default: an admin must not make the server probe
+    /// its own network (`--imap-allow-private-hosts` for a mail server
+    /// beside it).
+    pub allow_private: bool,
 }
 
 impl Default for ImapSettings {
@@ -37,6 +42,7 @@ impl Default for ImapSettings {
             poll_interval: Duration::from_secs(60),
             lease: Duration::from_secs(180),
             retry_after: Duration::from_secs(60),
+            allow_private: false,
         }
     }
 }
@@ -113,7 +119,7 @@ impl Poller {
     /// One connection's life: log in, then read, wait, read… until the
     /// lease is lost. An error ends it (and is kept on the mailbox).
     async fn session(&self, mailbox: &Mailbox) -> Result<(), String> {
-        let mut session = connect(mailbox).await?;
+        let mut session = connect(mailbox, self.settings.allow_private).await?;
         let idle = timed(session.capabilities()).await?.has_str("IDLE");
         timed(session.select(&mailbox.folder)).await?;
         loop {
@@ -211,8 +217,19 @@ async fn mark(session: &mut Session<Stream>, set: &str, flags: &str) -> Result<(
 
 /// Connects and logs in, over TLS (`tls`: from the start; `starttls`:
 /// after the greeting) or in the clear (`none`: loopback and tests).
-async fn connect(m: &Mailbox) -> Result<Session<Stream>, String> {
-    let tcp = timed(TcpStream::connect((m.host.as_str(), m.port as u16))).await?;
+async fn connect(m: &Mailbox, allow_private: bool) -> Result<Session<Stream>, String> {
+    // Resolved and checked here, and connected to the address checked (a
+    // name that resolves anew cannot slip past).
+    let resolved: Vec<std::net::SocketAddr> = timed(tokio::net::lookup_host((m.host.as_str(), m.port as u16)))
+        .await?
+        .collect();
+    let Some(addr) = resolved.iter().find(|a| allow_private || public(a.ip())) else {
+        return Err(format!(
+            "{} is not reachable on a public address (a loopback, private or link-local one is refused)",
+            m.host
+        ));
+    };
+    let tcp = timed(TcpStream::connect(addr)).await?;
     let stream: Stream = match m.security.as_str() {
         "tls" => Box::new(tls(&m.host, tcp).await?),
         "starttls" => {
@@ -234,6 +251,28 @@ async fn connect(m: &Mailbox) -> Result<Session<Stream>, String> {
     }
 }
 
+/// An address on the internet at large, not this machine's or its network's.
+fn public(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64)
+        }
+        std::net::IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return public(std::net::IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback() || v6.is_unspecified() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80)
+        }
+    }
+}
+
 async fn tls(host: &str, tcp: TcpStream) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
     let roots = tokio_rustls::rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
@@ -247,4 +286,31 @@ async fn tls(host: &str, tcp: TcpStream) -> Result<tokio_rustls::client::TlsStre
     .with_no_client_auth();
     let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(|e| e.to_string())?;
     timed(tokio_rustls::TlsConnector::from(std::sync::Arc::new(config)).connect(name, tcp)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::public;
+
+    #[test]
+    fn only_public_addresses_are_public() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.1",
+            "172.16.5.4",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(!public(private.parse().unwrap()), "{private}");
+        }
+        for open in ["1.1.1.1", "142.250.74.36", "2a00:1450:4007:80e::200e"] {
+            assert!(public(open.parse().unwrap()), "{open}");
+        }
+    }
 }

@@ -14,6 +14,7 @@ use threadline_tests::{TestApp, TestTenant, on_both_databases};
 on_both_databases!(
     mailbox_mail_becomes_tickets_once_across_a_restart_and_two_nodes,
     a_mailbox_that_refuses_the_login_says_why,
+    a_workspace_cannot_point_the_server_at_its_own_network,
 );
 
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -23,6 +24,8 @@ fn quick() -> ImapSettings {
         poll_interval: Duration::from_millis(300),
         lease: Duration::from_secs(2),
         retry_after: Duration::from_millis(500),
+        // Dovecot runs on loopback.
+        allow_private: true,
     }
 }
 
@@ -150,4 +153,30 @@ async fn a_mailbox_that_refuses_the_login_says_why(app: TestApp) {
     settled(&node, &t, &imap, 1).await;
     let r = node.delete("/api/v1/settings/imap", &t.admin.token).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
+}
+
+async fn a_workspace_cannot_point_the_server_at_its_own_network(app: TestApp) {
+    let Some(imap) = ImapServer::start().await else { return };
+    // A server as it runs by default: private addresses refused.
+    let node = TestApp::builder(app.db.clone())
+        .imap(ImapSettings {
+            allow_private: false,
+            ..quick()
+        })
+        .spawn()
+        .await;
+    let t = node.tenant("Acme").await;
+    set_mailbox(&node, &t, imap.port, PASSWORD).await;
+    imap.deliver(&fixture("plain.eml")).await;
+    let start = std::time::Instant::now();
+    let error = loop {
+        let m = node.get("/api/v1/settings/imap", &t.admin.token).await;
+        if let Some(e) = m.body["last_error"].as_str() {
+            break e.to_owned();
+        }
+        assert!(start.elapsed() < PATIENCE, "no error noted: {}", m.body);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(error.contains("public address"), "{error}");
+    assert_eq!(imap.unseen_of().await, (1, 1), "nothing was read");
 }

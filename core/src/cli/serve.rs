@@ -276,6 +276,12 @@ pub(super) struct MailArgs {
     /// seconds (a server with IDLE hands new mail over at once).
     #[arg(long, env = "THREADLINE_IMAP_POLL_SECS", default_value_t = 60)]
     imap_poll_secs: u64,
+    /// Let workspaces read IMAP mailboxes on loopback, private or
+    /// link-local addresses (a mail server beside Threadline); refused by
+    /// default, so a workspace admin cannot make the server probe its own
+    /// network.
+    #[arg(long, env = "THREADLINE_IMAP_ALLOW_PRIVATE_HOSTS")]
+    imap_allow_private_hosts: bool,
 }
 
 impl MailArgs {
@@ -290,6 +296,7 @@ impl MailArgs {
             imap: crate::imap::ImapSettings {
                 poll_interval: Duration::from_secs(self.imap_poll_secs.max(1)),
                 lease: Duration::from_secs(self.imap_poll_secs.max(1) * 3),
+                allow_private: self.imap_allow_private_hosts,
                 ..Default::default()
             },
             ..MailSettings::default()
