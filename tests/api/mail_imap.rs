@@ -50,6 +50,19 @@ async fn set_mailbox(app: &TestApp, t: &TestTenant, port: u16, password: &str) {
     );
 }
 
+/// Waits until the mailbox's last poll failed; why.
+async fn last_error(app: &TestApp, t: &TestTenant) -> String {
+    let start = std::time::Instant::now();
+    loop {
+        let m = app.get("/api/v1/settings/imap", &t.admin.token).await;
+        if let Some(e) = m.body["last_error"].as_str() {
+            return e.to_owned();
+        }
+        assert!(start.elapsed() < PATIENCE, "no error noted: {}", m.body);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Waits until the workspace has `n` tickets and the mailbox nothing unseen.
 async fn settled(app: &TestApp, t: &TestTenant, imap: &ImapServer, n: usize) -> Vec<String> {
     let start = std::time::Instant::now();
@@ -136,15 +149,7 @@ async fn a_mailbox_that_refuses_the_login_says_why(app: TestApp) {
 
     set_mailbox(&node, &t, imap.port, "wrong").await;
     imap.deliver(&fixture("plain.eml")).await;
-    let start = std::time::Instant::now();
-    let error = loop {
-        let m = node.get("/api/v1/settings/imap", &t.admin.token).await;
-        if let Some(e) = m.body["last_error"].as_str() {
-            break e.to_owned();
-        }
-        assert!(start.elapsed() < PATIENCE, "no error noted: {}", m.body);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let error = last_error(&node, &t).await;
     assert!(error.contains("cannot log in"), "{error}");
     assert_eq!(imap.unseen_of().await, (1, 1), "the mail waits");
     // Put right (the password kept when left out is the wrong one, so it
@@ -168,15 +173,7 @@ async fn a_workspace_cannot_point_the_server_at_its_own_network(app: TestApp) {
     let t = node.tenant("Acme").await;
     set_mailbox(&node, &t, imap.port, PASSWORD).await;
     imap.deliver(&fixture("plain.eml")).await;
-    let start = std::time::Instant::now();
-    let error = loop {
-        let m = node.get("/api/v1/settings/imap", &t.admin.token).await;
-        if let Some(e) = m.body["last_error"].as_str() {
-            break e.to_owned();
-        }
-        assert!(start.elapsed() < PATIENCE, "no error noted: {}", m.body);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let error = last_error(&node, &t).await;
     assert!(error.contains("public address"), "{error}");
     assert_eq!(imap.unseen_of().await, (1, 1), "nothing was read");
 }

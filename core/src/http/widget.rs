@@ -67,15 +67,8 @@ async fn leave_message(
     Path(widget_key): Path<String>,
     ApiJson(req): ApiJson<LeaveMessageRequest>,
 ) -> Result<(StatusCode, axum::Json<LeftMessage>), ApiError> {
-    let tenant = state
-        .store
-        .tenant_by_widget_key(&widget_key)
-        .await
-        .or_not_found("widget")?;
-    // The same doors as a chat's start: the address's bucket, the
-    // workspace's status and quotas, the blocked addresses.
-    state.rates.start_chat(&tenant.id, client).await?;
-    state.store.check_chat_start(&tenant).await?;
+    // The same door as a chat's start (the blocked addresses below too).
+    let tenant = widget_door(&state, &widget_key, client).await?;
     let name = single_line("visitor_name", req.visitor_name.as_deref().unwrap_or(""), 100)?;
     let email = EmailAddress::parse("visitor_email", req.visitor_email.as_deref().unwrap_or("").trim())?;
     let subject = Subject::parse_optional("subject", req.subject.as_deref())?;
@@ -133,6 +126,25 @@ async fn presence(
     Ok(axum::Json(PresenceView { available }))
 }
 
+/// The workspace a visitor writes to, through the door every new
+/// conversation passes: the address's bucket, then the workspace's status
+/// and quotas (suspended, or at its daily chats or its stored bytes: said
+/// to the visitor, nothing written).
+async fn widget_door(
+    state: &AppState,
+    widget_key: &str,
+    client: std::net::IpAddr,
+) -> Result<crate::store::Tenant, ApiError> {
+    let tenant = state
+        .store
+        .tenant_by_widget_key(widget_key)
+        .await
+        .or_not_found("widget")?;
+    state.rates.start_chat(&tenant.id, client).await?;
+    state.store.check_chat_start(&tenant).await?;
+    Ok(tenant)
+}
+
 #[derive(Deserialize, ToSchema)]
 pub struct StartChatRequest {
     /// Required; one line.
@@ -169,15 +181,7 @@ async fn start_chat(
     headers: HeaderMap,
     ApiJson(req): ApiJson<StartChatRequest>,
 ) -> Result<(StatusCode, axum::Json<StartChatResponse>), ApiError> {
-    let tenant = state
-        .store
-        .tenant_by_widget_key(&widget_key)
-        .await
-        .or_not_found("widget")?;
-    state.rates.start_chat(&tenant.id, client).await?;
-    // Suspended, or at its daily chats or its stored bytes: said to the
-    // visitor, nothing written.
-    state.store.check_chat_start(&tenant).await?;
+    let tenant = widget_door(&state, &widget_key, client).await?;
     let name = single_line("visitor_name", req.visitor_name.as_deref().unwrap_or(""), 100)?;
     let email = match req.visitor_email.as_deref().map(str::trim) {
         Some(e) if !e.is_empty() => Some(EmailAddress::parse("visitor_email", e)?),

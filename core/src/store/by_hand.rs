@@ -63,52 +63,7 @@ impl Store {
     ) -> StoreResult<(Ticket, Requester, Option<(Comment, Option<OutboxMail>)>)> {
         let now = Utc::now().trunc_subsecs(6);
         let txn = self.write_txn().await?;
-        let requester = upsert_requester(&txn, &t.tenant_id, &t.requester_email, &t.requester_name, now).await?;
-        // Taken last, as a conversion takes it.
-        let number = take_ticket_number(&txn, &t.tenant_id).await?;
-        let status = TicketStatus::Open;
-        let clock = crate::domain::sla::Clock {
-            first_response_due_at: t.first_response_due_at,
-            resolution_due_at: t.resolution_due_at,
-            first_response_at: None,
-            solved_at: None,
-        };
-        let ticket = Ticket {
-            id: t.id.clone(),
-            tenant_id: t.tenant_id.clone(),
-            number,
-            subject: t.subject.clone(),
-            description: t.body.clone(),
-            status: status.to_string(),
-            assignee_id: t.assignee_id.clone(),
-            requester_id: requester.id.clone(),
-            first_response_at: None,
-            origin_chat_id: None,
-            summary: None,
-            created_at: now,
-            updated_at: now,
-            priority: t.fields.priority.unwrap_or_default().as_str().to_owned(),
-            tags: tags_json(&t.fields),
-            custom_fields: custom_json(&t.fields),
-            receipt: t.receipt.clone(),
-            first_response_due_at: t.first_response_due_at,
-            resolution_due_at: t.resolution_due_at,
-            solved_at: None,
-            due_at: clock.next_due(status),
-            channel: "agent".to_owned(),
-        };
-        ticket::Entity::insert(ticket::ActiveModel::from(ticket.clone()))
-            .exec_without_returning(&txn)
-            .await?;
-        let number_text = number.to_string();
-        let texts = [
-            t.subject.as_str(),
-            requester.name.as_str(),
-            requester.email.as_str(),
-            t.body.as_str(),
-            number_text.as_str(),
-        ];
-        super::index_terms(&txn, SearchIndex::Tickets, &t.tenant_id, &t.id, texts).await?;
+        let (ticket, requester) = write_open_ticket(&txn, t, "agent", now).await?;
         let reply = if t.notify {
             Some(write_comment(&txn, &ticket, agent, &t.body, false).await?)
         } else {
@@ -123,4 +78,62 @@ impl Store {
         self.meter.count(&t.tenant_id, |u| u.stored_bytes += written as i64);
         Ok((ticket, requester, reply))
     }
+}
+
+/// Writes `t` in `txn` as an open ticket that came in by `channel` (no
+/// chat behind it): its requester (found by address or created), the next
+/// number (taken last, as a conversion takes it), the ticket and its
+/// search words.
+pub(super) async fn write_open_ticket(
+    txn: &sea_orm::DatabaseTransaction,
+    t: &HandTicket,
+    channel: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<(Ticket, Requester)> {
+    let requester = upsert_requester(txn, &t.tenant_id, &t.requester_email, &t.requester_name, now).await?;
+    let number = take_ticket_number(txn, &t.tenant_id).await?;
+    let status = TicketStatus::Open;
+    let clock = crate::domain::sla::Clock {
+        first_response_due_at: t.first_response_due_at,
+        resolution_due_at: t.resolution_due_at,
+        first_response_at: None,
+        solved_at: None,
+    };
+    let ticket = Ticket {
+        id: t.id.clone(),
+        tenant_id: t.tenant_id.clone(),
+        number,
+        subject: t.subject.clone(),
+        description: t.body.clone(),
+        status: status.to_string(),
+        assignee_id: t.assignee_id.clone(),
+        requester_id: requester.id.clone(),
+        first_response_at: None,
+        origin_chat_id: None,
+        summary: None,
+        created_at: now,
+        updated_at: now,
+        priority: t.fields.priority.unwrap_or_default().as_str().to_owned(),
+        tags: tags_json(&t.fields),
+        custom_fields: custom_json(&t.fields),
+        receipt: t.receipt.clone(),
+        first_response_due_at: t.first_response_due_at,
+        resolution_due_at: t.resolution_due_at,
+        solved_at: None,
+        due_at: clock.next_due(status),
+        channel: channel.to_owned(),
+    };
+    ticket::Entity::insert(ticket::ActiveModel::from(ticket.clone()))
+        .exec_without_returning(txn)
+        .await?;
+    let number_text = number.to_string();
+    let texts = [
+        t.subject.as_str(),
+        requester.name.as_str(),
+        requester.email.as_str(),
+        t.body.as_str(),
+        number_text.as_str(),
+    ];
+    super::index_terms(txn, SearchIndex::Tickets, &t.tenant_id, &t.id, texts).await?;
+    Ok((ticket, requester))
 }

@@ -13,7 +13,6 @@ use threadline_migrations::search::SearchIndex;
 
 use super::by_hand::HandTicket;
 use super::comments::Comment;
-use super::conversion::{custom_json, tags_json, take_ticket_number, upsert_requester};
 use super::entities::{inbound_mail, tenant, ticket, ticket_comment, ticket_event};
 use super::outbox::{self, MailKind, MailThread, NewMail};
 use super::threads::ThreadedBy;
@@ -361,55 +360,11 @@ impl Store {
         if !insert_once(&txn, row).await? {
             return Ok(Received::Duplicate);
         }
-        let requester = upsert_requester(&txn, &h.tenant_id, &h.requester_email, &h.requester_name, now).await?;
-        let number = take_ticket_number(&txn, &h.tenant_id).await?;
-        let status = TicketStatus::Open;
-        let clock = crate::domain::sla::Clock {
-            first_response_due_at: h.first_response_due_at,
-            resolution_due_at: h.resolution_due_at,
-            first_response_at: None,
-            solved_at: None,
+        let channel = match arrival.via {
+            Via::Widget => "widget",
+            Via::Http | Via::Imap => "email",
         };
-        let ticket = Ticket {
-            id: h.id.clone(),
-            tenant_id: h.tenant_id.clone(),
-            number,
-            subject: h.subject.clone(),
-            description: h.body.clone(),
-            status: status.to_string(),
-            assignee_id: h.assignee_id.clone(),
-            requester_id: requester.id.clone(),
-            first_response_at: None,
-            origin_chat_id: None,
-            summary: None,
-            created_at: now,
-            updated_at: now,
-            priority: h.fields.priority.unwrap_or_default().as_str().to_owned(),
-            tags: tags_json(&h.fields),
-            custom_fields: custom_json(&h.fields),
-            receipt: h.receipt.clone(),
-            first_response_due_at: h.first_response_due_at,
-            resolution_due_at: h.resolution_due_at,
-            solved_at: None,
-            due_at: clock.next_due(status),
-            channel: match arrival.via {
-                Via::Widget => "widget",
-                Via::Http | Via::Imap => "email",
-            }
-            .to_owned(),
-        };
-        ticket::Entity::insert(ticket::ActiveModel::from(ticket.clone()))
-            .exec_without_returning(&txn)
-            .await?;
-        let number_text = number.to_string();
-        let texts = [
-            h.subject.as_str(),
-            requester.name.as_str(),
-            requester.email.as_str(),
-            h.body.as_str(),
-            number_text.as_str(),
-        ];
-        super::index_terms(&txn, SearchIndex::Tickets, &h.tenant_id, &h.id, texts).await?;
+        let (ticket, requester) = super::by_hand::write_open_ticket(&txn, h, channel, now).await?;
         if let Some(closed) = t.follows {
             ticket_event::ActiveModel {
                 id: Set(new_id()),
