@@ -286,8 +286,16 @@ impl MigrationTrait for Migration {
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.drop_index(Index::drop().name("ix_mail_outbox_message_id").to_owned())
             .await?;
+        m.alter_table(
+            Table::alter()
+                .table(Chats::Table)
+                .drop_column(Chats::VisitorSeenAt)
+                .to_owned(),
+        )
+        .await?;
         for column in [
             MailOutbox::TicketId,
+            MailOutbox::ChatId,
             MailOutbox::InReplyTo,
             MailOutbox::ThreadReferences,
         ] {

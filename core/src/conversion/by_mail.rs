@@ -14,6 +14,9 @@ use crate::domain::inbound::ParsedMail;
 use crate::domain::{EmailAddress, MessageKind, TicketNumber, sla, transcript::PublicMessage};
 use crate::store::{Arrival, HandTicket, MailTicket, Received, new_id};
 
+/// A ticket's description from a mail at most (the received mail keeps
+/// up to `store::MAX_ORIGINAL_BYTES` of it).
+const MAX_DESCRIPTION_BYTES: usize = 64 * 1024;
 /// What the hooks see of a mail's body at most.
 const MAX_HOOK_BODY_BYTES: usize = 32 * 1024;
 
@@ -36,10 +39,19 @@ impl Pipeline {
         } else {
             mail.from_name.clone()
         };
-        let body = if mail.text.trim().is_empty() {
-            "(the mail had no text)".to_owned()
-        } else {
-            mail.text.trim().to_owned()
+        let body = match mail.text.trim() {
+            "" => "(the mail had no text)".to_owned(),
+            text if text.len() > MAX_DESCRIPTION_BYTES => {
+                let mut end = MAX_DESCRIPTION_BYTES;
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                format!(
+                    "{}\n\n[cut here: the whole mail is under the ticket's received mail]",
+                    &text[..end]
+                )
+            }
+            text => text.to_owned(),
         };
         let mut shown = body.as_str();
         if shown.len() > MAX_HOOK_BODY_BYTES {

@@ -318,19 +318,31 @@ async fn original(
     ))
 }
 
-/// The body, refused with 413 as soon as it passes `limit` bytes (never
-/// held whole past it).
+/// The body, refused with 413 once it passes `limit` bytes (never held
+/// past it). The rest of a refused body is read and dropped, up to as much
+/// again, so the sender hears the 413 instead of a connection cut under
+/// its upload (as a web server's lingering close does).
 async fn read_at_most(body: axum::body::Body, limit: usize) -> Result<Vec<u8>, ApiError> {
     use futures_util::StreamExt;
-    let too_large = || ApiError::TooLarge(format!("a mail may be at most {limit} bytes (--inbound-max-bytes)"));
     let mut chunks = body.into_data_stream();
     let mut raw = Vec::new();
+    let mut seen = 0usize;
     while let Some(chunk) = chunks.next().await {
         let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("cannot read the body: {e}")))?;
-        if raw.len() + chunk.len() > limit {
-            return Err(too_large());
+        seen += chunk.len();
+        if seen > limit {
+            raw = Vec::new();
+            if seen > limit.saturating_mul(2) {
+                break;
+            }
+            continue;
         }
         raw.extend_from_slice(&chunk);
+    }
+    if seen > limit {
+        return Err(ApiError::TooLarge(format!(
+            "a mail may be at most {limit} bytes (--inbound-max-bytes)"
+        )));
     }
     Ok(raw)
 }
