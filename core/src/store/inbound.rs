@@ -13,12 +13,12 @@ use threadline_migrations::search::SearchIndex;
 
 use super::by_hand::HandTicket;
 use super::comments::Comment;
-use super::entities::{inbound_mail, tenant, ticket, ticket_comment, ticket_event};
+use super::entities::{chat, inbound_mail, tenant, ticket, ticket_comment, ticket_event, visitor};
 use super::outbox::{self, MailKind, MailThread, NewMail};
 use super::threads::ThreadedBy;
 use super::{Store, StoreError, StoreResult, Tenant, Ticket, new_id};
 use crate::domain::inbound::{CommentSource, ParsedMail, thread_root};
-use crate::domain::{TicketNumber, TicketStatus};
+use crate::domain::{ChatStatus, MessageKind, TicketNumber, TicketStatus};
 
 pub type InboundMail = inbound_mail::Model;
 
@@ -296,26 +296,23 @@ impl Store {
     ) -> StoreResult<Option<Received>> {
         let now = Utc::now().trunc_subsecs(6);
         let txn = self.write_txn().await?;
-        let claimed = super::entities::chat::Entity::update_many()
+        let claimed = chat::Entity::update_many()
+            .col_expr(chat::Column::Version, Expr::col(chat::Column::Version).add(1))
+            .col_expr(chat::Column::UpdatedAt, Expr::value(now))
             .col_expr(
-                super::entities::chat::Column::Version,
-                Expr::col(super::entities::chat::Column::Version).add(1),
+                chat::Column::LastMessageKind,
+                Expr::value(MessageKind::Visitor.to_string()),
             )
-            .col_expr(super::entities::chat::Column::UpdatedAt, Expr::value(now))
-            .col_expr(
-                super::entities::chat::Column::LastMessageKind,
-                Expr::value(crate::domain::MessageKind::Visitor.to_string()),
-            )
-            .filter(super::entities::chat::Column::Id.eq(chat_id))
-            .filter(super::entities::chat::Column::TenantId.eq(tenant_id))
-            .filter(super::entities::chat::Column::Status.eq(crate::domain::ChatStatus::Open.as_str()))
+            .filter(chat::Column::Id.eq(chat_id))
+            .filter(chat::Column::TenantId.eq(tenant_id))
+            .filter(chat::Column::Status.eq(ChatStatus::Open.as_str()))
             .exec(&txn)
             .await?;
         if claimed.rows_affected == 0 {
             txn.rollback().await?;
             return Ok(None);
         }
-        let chat = super::entities::chat::Entity::find_by_id(chat_id)
+        let chat = chat::Entity::find_by_id(chat_id)
             .one(&txn)
             .await?
             .ok_or(StoreError::NotFound)?;
@@ -331,12 +328,12 @@ impl Store {
         if !insert_once(&txn, row).await? {
             return Ok(Some(Received::Duplicate));
         }
-        let visitor = super::entities::visitor::Entity::find_by_id(&chat.visitor_id)
+        let visitor = visitor::Entity::find_by_id(&chat.visitor_id)
             .one(&txn)
             .await?
             .ok_or(StoreError::NotFound)?;
         let new = super::NewMessage {
-            kind: crate::domain::MessageKind::Visitor,
+            kind: MessageKind::Visitor,
             author_name: visitor.name,
             agent_id: None,
             body: cut(reply, MAX_COMMENT_BYTES).to_owned(),

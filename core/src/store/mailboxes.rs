@@ -75,10 +75,23 @@ impl Store {
         until: DateTime<Utc>,
         limit: u64,
     ) -> StoreResult<Vec<Mailbox>> {
-        let txn = self.write_txn().await?;
         let free = Condition::any()
             .add(mailbox::Column::LeaseUntil.is_null())
             .add(mailbox::Column::LeaseUntil.lt(now));
+        // Every node asks every few seconds: a read first, so that with
+        // nothing to claim (no mailbox, or all held) no writer is taken.
+        let any = mailbox::Entity::find()
+            .select_only()
+            .column(mailbox::Column::TenantId)
+            .filter(free.clone())
+            .limit(1)
+            .into_tuple::<String>()
+            .one(&self.db)
+            .await?;
+        if any.is_none() {
+            return Ok(Vec::new());
+        }
+        let txn = self.write_txn().await?;
         let mut due = mailbox::Entity::find()
             .select_only()
             .column(mailbox::Column::TenantId)

@@ -172,29 +172,25 @@ async fn serve_socket<F, Fut, W>(
     };
     // A visitor's open socket says they are here, every minute, and once
     // more as it closes: an agent's answer after they left goes by mail.
-    let presence = match &speaker {
-        Speaker::Visitor { tenant_id, chat_id } => {
-            let (store, tenant, chat) = (kept.store.clone(), tenant_id.clone(), chat_id.clone());
-            Some(tokio::spawn(async move {
-                loop {
-                    if let Err(e) = store.visitor_seen(&tenant, &chat).await {
-                        tracing::debug!(error = %e, "cannot note a visitor's presence");
-                    }
-                    tokio::time::sleep(VISITOR_HEARTBEAT).await;
-                }
-            }))
-        }
-        Speaker::Agent { .. } => None,
-    };
-    let last = match &speaker {
+    let visitor = match &speaker {
         Speaker::Visitor { tenant_id, chat_id } => Some((kept.store.clone(), tenant_id.clone(), chat_id.clone())),
         Speaker::Agent { .. } => None,
     };
+    let heartbeat = visitor.clone().map(|(store, tenant, chat)| {
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = store.visitor_seen(&tenant, &chat).await {
+                    tracing::debug!(error = %e, "cannot note a visitor's presence");
+                }
+                tokio::time::sleep(VISITOR_HEARTBEAT).await;
+            }
+        })
+    });
     pump(socket, events, wanted, credential, speaker, kept, hold).await;
-    if let Some(task) = presence {
+    if let Some(task) = heartbeat {
         task.abort();
     }
-    if let Some((store, tenant, chat)) = last {
+    if let Some((store, tenant, chat)) = visitor {
         let _ = store.visitor_seen(&tenant, &chat).await;
     }
 }
