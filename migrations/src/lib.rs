@@ -30,6 +30,7 @@ mod m20261206_000020_spam;
 mod m20261206_000021_channels_and_reports;
 mod m20261206_000022_hosting;
 mod m20261206_000023_inbound_mail;
+mod m20261206_000024_personal_data;
 pub mod search;
 
 pub struct Migrator;
@@ -61,6 +62,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000021_channels_and_reports::Migration),
             Box::new(m20261206_000022_hosting::Migration),
             Box::new(m20261206_000023_inbound_mail::Migration),
+            Box::new(m20261206_000024_personal_data::Migration),
         ]
     }
 }
