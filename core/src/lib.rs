@@ -29,5 +29,6 @@ pub mod inbound;
 pub mod mail;
 pub mod plugins;
 pub mod realtime;
+pub mod retention;
 pub mod server;
 pub mod store;

@@ -211,6 +211,13 @@ impl Sender {
     }
 
     async fn send(&self, mail: &OutboxMail) -> MailOutcome {
+        // An erased person's placeholder (an agent replying on their old
+        // ticket): `.invalid` never resolves, so say why here instead.
+        if crate::domain::erasure::is_placeholder_email(&mail.to_address) {
+            return MailOutcome::Failed {
+                error: "the requester was erased: there is no address to mail".to_owned(),
+            };
+        }
         let composed = match self.store.compose(mail).await {
             Ok(Some(c)) => c,
             Ok(None) => {

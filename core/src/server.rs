@@ -42,6 +42,8 @@ pub struct Config {
     pub mail: MailSettings,
     /// Every workspace's quotas unless the operator set its own.
     pub quotas: crate::domain::hosting::Quotas,
+    /// The retention job's schedule, and how long the audit log is kept.
+    pub retention: crate::retention::RetentionSettings,
 }
 
 /// How the server holds up against slow, idle or too many clients.
@@ -100,6 +102,7 @@ pub struct Server {
     sender: Option<Sender>,
     addresses: Arc<Addresses>,
     mail: MailSettings,
+    retention: crate::retention::RetentionSettings,
 }
 
 impl Server {
@@ -146,6 +149,7 @@ impl Server {
             sender,
             addresses,
             mail: config.mail.clone(),
+            retention: config.retention.clone(),
         })
     }
 
@@ -188,6 +192,7 @@ impl Server {
         );
         let polling =
             tokio::spawn(crate::imap::Poller::new(self.store.clone(), inbound.clone(), self.mail.imap.clone()).run());
+        let retaining = tokio::spawn(crate::retention::run(self.store.clone(), self.retention.clone()));
         let state = AppState {
             inbound,
             pipeline,
@@ -232,6 +237,7 @@ impl Server {
             task.abort();
         }
         polling.abort();
+        retaining.abort();
         Ok(())
     }
 }

@@ -137,6 +137,7 @@ pub struct TestAppBuilder {
     mail: MailSettings,
     http: HttpSettings,
     quotas: Quotas,
+    retention: threadline::retention::RetentionSettings,
 }
 
 impl TestAppBuilder {
@@ -191,6 +192,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// Runs the retention job as the test says (every second or so).
+    pub fn retention(mut self, retention: threadline::retention::RetentionSettings) -> Self {
+        self.retention = retention;
+        self
+    }
+
     pub async fn spawn(self) -> TestApp {
         TestApp::start(self).await
     }
@@ -222,6 +229,7 @@ impl TestApp {
             mail: MailSettings::default(),
             http: HttpSettings::default(),
             quotas: Quotas::default(),
+            retention: threadline::retention::RetentionSettings::default(),
         }
     }
 
@@ -233,6 +241,7 @@ impl TestApp {
             mail,
             http,
             quotas,
+            retention,
         }: TestAppBuilder,
     ) -> Self {
         builtins_ready().await;
@@ -245,6 +254,7 @@ impl TestApp {
             access: Default::default(),
             mail,
             quotas,
+            retention,
         };
         let server = Server::build(&config)
             .await

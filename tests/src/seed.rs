@@ -116,6 +116,7 @@ pub async fn chats(
             tenant_id: Set(tenant_id.to_owned()),
             name: Set(format!("Visitor {i}")),
             email: Set(None),
+            email_normalized: Set(None),
             token_hash: Set(uuid::Uuid::new_v4().simple().to_string()),
             created_at: Set(now),
         });
@@ -211,6 +212,7 @@ pub async fn history(db: &DatabaseConnection, tenant_id: &str, agents: &[String]
             tenant_id: Set(tenant_id.to_owned()),
             name: Set(format!("Visitor {i}")),
             email: Set(None),
+            email_normalized: Set(None),
             token_hash: Set(uuid::Uuid::new_v4().simple().to_string()),
             created_at: Set(started),
         });

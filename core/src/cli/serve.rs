@@ -33,6 +33,8 @@ pub(super) struct ServeArgs {
     mail: MailArgs,
     #[command(flatten)]
     quotas: QuotaArgs,
+    #[command(flatten)]
+    retention: RetentionArgs,
     /// Also create a demo workspace with a chat to try, and print how.
     #[arg(long)]
     demo: bool,
@@ -48,6 +50,7 @@ pub(super) async fn run(args: ServeArgs) -> Result<()> {
         rates: args.rates.settings(),
         mail: args.mail.settings(),
         quotas: args.quotas.defaults(),
+        retention: args.retention.settings(),
     };
     serve(config, args.demo).await
 }
@@ -428,5 +431,28 @@ mod tests {
         // A global flag of the `threadline` command, also listed there.
         flags.insert("--log-format".into());
         assert_eq!(listed, flags);
+    }
+}
+
+/// What the server deletes on schedule: each workspace's own retention
+/// (`PUT /api/v1/settings {retention}`), and the audit log.
+#[derive(clap::Args)]
+pub(super) struct RetentionArgs {
+    /// How often the retention job runs, in seconds; one node at a time
+    /// runs it.
+    #[arg(long, env = "THREADLINE_RETENTION_INTERVAL_SECS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    retention_interval_secs: u64,
+    /// Days the audit log keeps an entry; 0 keeps entries for ever.
+    #[arg(long, env = "THREADLINE_AUDIT_RETENTION_DAYS", default_value_t = 400)]
+    audit_retention_days: u32,
+}
+
+impl RetentionArgs {
+    fn settings(self) -> crate::retention::RetentionSettings {
+        crate::retention::RetentionSettings {
+            interval: Duration::from_secs(self.retention_interval_secs),
+            audit_days: (self.audit_retention_days > 0).then_some(self.audit_retention_days),
+            ..Default::default()
+        }
     }
 }

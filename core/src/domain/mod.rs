@@ -3,6 +3,7 @@
 
 pub mod chat;
 pub mod email;
+pub mod erasure;
 pub mod hooks;
 pub mod hosting;
 pub mod inbound;

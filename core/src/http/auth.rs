@@ -148,6 +148,12 @@ async fn sign_in(
         .await?;
     tracing::Span::current().record("workspace", agent.tenant_id.as_str());
     tracing::info!(agent = %agent.id, "signed in");
+    super::audit::record(
+        &state,
+        &agent,
+        crate::store::Audit::new("agent.signed_in", Some(&agent.id), serde_json::json!({})),
+    )
+    .await;
     Ok(axum::Json(SessionView::new(issued, &agent, expires_at)))
 }
 

@@ -130,6 +130,7 @@ async fn list_chats(
             status: i.chat.status,
             subject: i.chat.subject,
             visitor: VisitorView {
+                id: i.visitor.id,
                 name: i.visitor.name,
                 email: i.visitor.email,
             },
@@ -242,6 +243,7 @@ pub(super) async fn chat_view(state: &AppState, tenant_id: &str, chat_id: &str) 
         status: chat.status,
         subject: chat.subject,
         visitor: VisitorView {
+            id: visitor.id,
             name: visitor.name,
             email: visitor.email,
         },

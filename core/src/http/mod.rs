@@ -3,9 +3,11 @@
 //! conversion pipeline, and map errors.
 
 mod account;
+mod audit;
 mod auth;
 mod canned;
 mod chats;
+mod contacts;
 mod edge;
 mod error;
 mod events;
@@ -114,6 +116,7 @@ impl AccessSettings {
         (name = "chats", description = "Agents' view of chats"),
         (name = "conversion", description = "Convert chat to ticket"),
         (name = "tickets"),
+        (name = "contacts", description = "The people a workspace serves: looked up, exported, erased"),
         (name = "team", description = "The workspace's agents, their roles and availability, and invitations"),
         (name = "widget", description = "Visitors' chat widget"),
         (name = "settings", description = "Workspace settings (admins)"),
@@ -149,6 +152,8 @@ pub fn router(state: AppState) -> Router {
         .merge(chats::router())
         .merge(widget::router())
         .merge(tickets::router())
+        .merge(contacts::router())
+        .merge(audit::router())
         .merge(reports::router())
         .merge(settings::router())
         .merge(plugins::router())

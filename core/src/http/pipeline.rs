@@ -188,6 +188,9 @@ async fn save_pipeline(
             }
             other => other.into(),
         })?;
+    let hooks: Vec<String> = record.hooks.keys().map(|h| h.to_string()).collect();
+    let entry = crate::store::Audit::new("pipeline.changed", None, serde_json::json!({"hooks": hooks}));
+    super::audit::record(state, admin, entry).await;
     Ok(view(record.hooks))
 }
 

@@ -157,6 +157,13 @@ async fn upload_plugin(
         .plugins
         .installed(&admin.tenant_id, &info.id, &info.name, inspected);
     tracing::info!(tenant = %admin.tenant_id, plugin = %crate::domain::log_text(&info.name), id = %info.id, hooks = %info.hooks, "plugin installed");
+    let detail = serde_json::json!({"name": info.name, "hooks": info.hooks});
+    super::audit::record(
+        &state,
+        &admin,
+        crate::store::Audit::new("plugin.uploaded", Some(&info.id), detail),
+    )
+    .await;
     Ok((StatusCode::CREATED, axum::Json(info.into())))
 }
 
@@ -243,6 +250,8 @@ async fn delete_plugin(
         .await
         .or_not_found("plugin")?;
     state.plugins.deleted(&admin.tenant_id, &id, &sha256).await;
+    let entry = crate::store::Audit::new("plugin.deleted", Some(&id), serde_json::json!({"sha256": sha256}));
+    super::audit::record(&state, &admin, entry).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

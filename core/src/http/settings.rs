@@ -46,7 +46,26 @@ pub struct SettingsView {
     /// Where a mail relay posts the workspace's mail (raw RFC 5322, see
     /// README "Receiving e-mail").
     inbound_url: Option<String>,
+    /// How long closed conversations and mail are kept (README "Personal
+    /// data"), and what the last retention run deleted.
+    retention: RetentionView,
     workspace: WorkspaceView,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RetentionView {
+    /// Days a closed chat is kept after it closed; `null`: for ever.
+    closed_chats_days: Option<i32>,
+    /// Days a solved or closed ticket is kept after its last change, with
+    /// its chat, comments and mail; `null`: for ever.
+    closed_tickets_days: Option<i32>,
+    /// Days received mail and copies of sent mail are kept; `null`: for ever.
+    mail_days: Option<i32>,
+    /// When the retention job last ran for this workspace.
+    last_run_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// What that run deleted: `{chats, tickets, mails}`.
+    #[schema(value_type = Option<Object>)]
+    last_run: Option<serde_json::Value>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -67,6 +86,13 @@ impl SettingsView {
                 .as_ref()
                 .map(|k| format!("{public_url}/api/v1/inbound/{k}")),
             inbound_key: t.inbound_key,
+            retention: RetentionView {
+                closed_chats_days: t.retention_closed_chats_days,
+                closed_tickets_days: t.retention_closed_tickets_days,
+                mail_days: t.retention_mail_days,
+                last_run_at: t.retention_run_at,
+                last_run: t.retention_counts.as_deref().and_then(|c| serde_json::from_str(c).ok()),
+            },
             summary_on_close: t.summary_on_close,
             time_zone: t.time_zone,
             sla_first_response_minutes: t.sla_first_response_minutes,
@@ -110,6 +136,39 @@ pub struct SettingsUpdate {
     reply_to: Option<Option<String>>,
     #[schema(value_type = bool)]
     acknowledge_by_mail: Option<bool>,
+    /// Each field given is set: a whole number of days from 0 (what is
+    /// closed goes at the next run) to 36,500, or `null` (kept for ever).
+    #[schema(value_type = Option<RetentionUpdate>)]
+    retention: Option<RetentionUpdate>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionUpdate {
+    #[serde(default, deserialize_with = "super::extract::given")]
+    #[schema(value_type = Option<i32>)]
+    closed_chats_days: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "super::extract::given")]
+    #[schema(value_type = Option<i32>)]
+    closed_tickets_days: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "super::extract::given")]
+    #[schema(value_type = Option<i32>)]
+    mail_days: Option<Option<i64>>,
+}
+
+/// Longest retention accepted, in days (a hundred years).
+const MAX_RETENTION_DAYS: i64 = 36_500;
+
+fn days(field: &'static str, v: Option<Option<i64>>) -> Result<Option<Option<i32>>, InvalidInput> {
+    match v {
+        None => Ok(None),
+        Some(None) => Ok(Some(None)),
+        Some(Some(d)) if (0..=MAX_RETENTION_DAYS).contains(&d) => Ok(Some(Some(d as i32))),
+        Some(Some(_)) => Err(InvalidInput::new(
+            field,
+            format!("{field} must be a whole number of days from 0 to {MAX_RETENTION_DAYS}, or null"),
+        )),
+    }
 }
 
 fn minutes(field: &'static str, v: Option<i64>) -> Result<Option<i32>, InvalidInput> {
@@ -160,6 +219,7 @@ async fn put_settings(
         && update.sender_name.is_none()
         && update.reply_to.is_none()
         && update.acknowledge_by_mail.is_none()
+        && update.retention.is_none()
     {
         return Err(InvalidInput::new("summary_on_close", "summary_on_close is required (true or false)").into());
     }
@@ -192,7 +252,15 @@ async fn put_settings(
                 .transpose()
         })
         .transpose()?;
+    let retention = update.retention.unwrap_or(RetentionUpdate {
+        closed_chats_days: None,
+        closed_tickets_days: None,
+        mail_days: None,
+    });
     let change = SettingsChange {
+        retention_closed_chats_days: days("retention.closed_chats_days", retention.closed_chats_days)?,
+        retention_closed_tickets_days: days("retention.closed_tickets_days", retention.closed_tickets_days)?,
+        retention_mail_days: days("retention.mail_days", retention.mail_days)?,
         sender_name,
         reply_to,
         time_zone: update.time_zone,
@@ -201,6 +269,9 @@ async fn put_settings(
         summary_on_close: update.summary_on_close,
         acknowledge_by_mail: update.acknowledge_by_mail,
     };
-    let tenant = state.store.change_settings(&admin.tenant_id, change).await?;
+    let tenant = state
+        .store
+        .change_settings(&admin.tenant_id, change, &crate::store::Actor::agent(&admin))
+        .await?;
     Ok(axum::Json(SettingsView::new(tenant, &state.addresses.public_url)))
 }

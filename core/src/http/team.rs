@@ -118,6 +118,13 @@ async fn change_agent(
     for id in &ended {
         state.bus.publish(Event::credential_ended(&agent.tenant_id, id)).await;
     }
+    let detail = serde_json::json!({"role": Role::of(agent.is_admin).as_str(), "active": agent.active});
+    super::audit::record(
+        &state,
+        &admin,
+        crate::store::Audit::new("agent.changed", Some(&agent.id), detail),
+    )
+    .await;
     tracing::info!(agent = %agent.id, by = %admin.id, role = Role::of(agent.is_admin).as_str(),
         active = agent.active, credentials_ended = ended.len(), "agent changed");
     Ok(axum::Json(agent.into()))
@@ -210,6 +217,13 @@ async fn invite(
         .invite(&admin, &email, name, role, &state.addresses.public_url)
         .await?;
     state.mailer.wake();
+    let detail = serde_json::json!({"role": role.as_str()});
+    super::audit::record(
+        &state,
+        &admin,
+        crate::store::Audit::new("agent.invited", Some(&invitation.id), detail),
+    )
+    .await;
     Ok((StatusCode::CREATED, axum::Json(invitation.into())))
 }
 

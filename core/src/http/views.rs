@@ -46,6 +46,8 @@ impl From<Agent> for AgentRef {
 
 #[derive(Serialize, ToSchema)]
 pub struct VisitorView {
+    /// The visitor's id: `GET /api/v1/contacts/{id}` opens their contact.
+    pub id: String,
     pub name: String,
     pub email: Option<String>,
 }

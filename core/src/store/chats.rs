@@ -54,6 +54,7 @@ impl Store {
                 row.name = Set(visitor_name.to_owned());
                 if let Some(email) = visitor_email {
                     row.email = Set(Some(email.to_owned()));
+                    row.email_normalized = Set(Some(email.trim().to_lowercase()));
                 }
                 (row.update(&txn).await?, token.to_owned())
             }
@@ -64,6 +65,7 @@ impl Store {
                     tenant_id: Set(tenant.id.clone()),
                     name: Set(visitor_name.to_owned()),
                     email: Set(visitor_email.map(str::to_owned)),
+                    email_normalized: Set(visitor_email.map(|e| e.trim().to_lowercase())),
                     token_hash: Set(hash),
                     created_at: Set(now),
                 }

@@ -17,6 +17,10 @@ macro_rules! no_relations {
 mod mail;
 pub use mail::{inbound_mail, mail_outbox, mailbox};
 
+// The audit log and the leases of jobs one node runs at a time.
+mod audit;
+pub use audit::{audit_entry, job_lease};
+
 pub mod tenant {
     use sea_orm::entity::prelude::*;
 
@@ -57,6 +61,15 @@ pub mod tenant {
         pub mail_secret: Option<String>,
         /// Mail a requester their ticket's number when one is made for them.
         pub acknowledge_by_mail: bool,
+        /// Days closed chats, closed tickets and mail are kept (none: for
+        /// ever); see `store::retention`.
+        pub retention_closed_chats_days: Option<i32>,
+        pub retention_closed_tickets_days: Option<i32>,
+        pub retention_mail_days: Option<i32>,
+        /// The last retention run that had something to do, and what it
+        /// deleted (JSON).
+        pub retention_run_at: Option<DateTimeUtc>,
+        pub retention_counts: Option<String>,
     }
     no_relations!();
 }
@@ -173,6 +186,8 @@ pub mod visitor {
         pub email: Option<String>,
         pub token_hash: String,
         pub created_at: DateTimeUtc,
+        /// `email` lowercased: a person's visitors found by their address.
+        pub email_normalized: Option<String>,
     }
     no_relations!();
 }

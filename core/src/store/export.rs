@@ -31,9 +31,9 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use super::entities::{
-    agent, canned_reply, chat, chat_term, inbound_mail, mail_outbox, message, pipeline_hook, pipeline_version, plugin,
-    plugin_fault, rating, requester, tenant, ticket, ticket_comment, ticket_event, ticket_term, usage_day, visitor,
-    visitor_block,
+    agent, audit_entry, canned_reply, chat, chat_term, inbound_mail, mail_outbox, message, pipeline_hook,
+    pipeline_version, plugin, plugin_fault, rating, requester, tenant, ticket, ticket_comment, ticket_event,
+    ticket_term, usage_day, visitor, visitor_block,
 };
 use super::{Store, StoreError, StoreResult, Tenant, mail_state, new_id, new_public_key};
 
@@ -64,6 +64,7 @@ pub const EXPORT_TABLES: &[&str] = &[
     "chat_terms",
     "ticket_terms",
     "usage_days",
+    "audit_log",
 ];
 
 /// Workspace tables an export leaves out, and why (see the module docs).
@@ -167,6 +168,10 @@ macro_rules! for_table {
             }
             "usage_days" => {
                 use usage_day as $m;
+                $body
+            }
+            "audit_log" => {
+                use audit_entry as $m;
                 $body
             }
             _ => $otherwise,

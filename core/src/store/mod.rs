@@ -12,10 +12,13 @@
 //! pool; row locks taken by the first `UPDATE` of each transaction order
 //! the writers.
 
+mod audit;
 mod by_hand;
 mod canned;
 mod chats;
 mod comments;
+mod contact_erasure;
+mod contacts;
 mod conversion;
 mod credentials;
 pub mod entities;
@@ -31,6 +34,7 @@ mod nodelay;
 mod outbox;
 mod plugins;
 mod reports;
+mod retention;
 mod team;
 mod tenants;
 mod threads;
@@ -49,10 +53,13 @@ use sha2::{Digest, Sha256};
 use threadline_migrations::Migrator;
 use threadline_migrations::sea_orm_migration::MigratorTrait;
 
+pub use audit::{Actor, Audit, AuditEntry};
 pub use by_hand::HandTicket;
 pub use canned::{CannedReply, MAX_CANNED_REPLIES};
 pub use chats::NewMessage;
 pub use comments::{Comment, MAX_COMMENTS_SHOWN};
+pub use contact_erasure::Erased;
+pub use contacts::{CONTACT_LIST_LIMIT, CONTACT_SEARCH_LIMIT, ContactListing, ContactView, Holdings, Person};
 pub use conversion::{CommitOutcome, ConversionCommit, ConversionSnapshot, SnapshotMessage};
 pub use credentials::{Account, Credential, CredentialKind, Issued, slid_expiry};
 pub use entities::{agent::Model as Agent, chat::Model as Chat, message::Model as Message};
@@ -71,6 +78,7 @@ pub use plugins::{
     MAX_HISTORY_CHARS, MAX_HISTORY_KEPT, NewFault, PipelineChange, PipelineHookRow, PipelineVersionRow, PluginFaultRow,
     PluginInfo, PluginRow, is_uploaded_plugin_ref, seen_long_ago,
 };
+pub use retention::{RETENTION_JOB, RetentionCounts, RetentionRun};
 pub use team::{AgentChange, Invitation, MAX_PENDING_INVITATIONS};
 pub use tenants::{CreatedAgent, CreatedTenant, SettingsChange};
 pub use threads::ThreadedBy;

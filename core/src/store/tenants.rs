@@ -167,8 +167,14 @@ impl Store {
     /// Changes the workspace's settings that `change` gives, all in one
     /// write. Service level targets apply to tickets made from then on (a
     /// ticket keeps the due times it was made with).
-    pub async fn change_settings(&self, tenant_id: &str, change: SettingsChange) -> StoreResult<Tenant> {
-        self.update_tenant(tenant_id, |t| {
+    pub async fn change_settings(
+        &self,
+        tenant_id: &str,
+        change: SettingsChange,
+        actor: &super::Actor,
+    ) -> StoreResult<Tenant> {
+        let entry = super::Audit::new("settings.changed", None, serde_json::json!({"fields": change.fields()}));
+        self.update_tenant_audited(tenant_id, Some((actor, entry)), |t| {
             if let Some(zone) = change.time_zone {
                 t.time_zone = Set(zone);
             }
@@ -190,6 +196,15 @@ impl Store {
             if let Some(on) = change.acknowledge_by_mail {
                 t.acknowledge_by_mail = Set(on);
             }
+            if let Some(days) = change.retention_closed_chats_days {
+                t.retention_closed_chats_days = Set(days);
+            }
+            if let Some(days) = change.retention_closed_tickets_days {
+                t.retention_closed_tickets_days = Set(days);
+            }
+            if let Some(days) = change.retention_mail_days {
+                t.retention_mail_days = Set(days);
+            }
         })
         .await
     }
@@ -200,6 +215,17 @@ impl Store {
         tenant_id: &str,
         change: impl FnOnce(&mut tenant::ActiveModel),
     ) -> StoreResult<Tenant> {
+        self.update_tenant_audited(tenant_id, None, change).await
+    }
+
+    /// [`Self::update_tenant`], with the audit entry written in the same
+    /// transaction.
+    pub(super) async fn update_tenant_audited(
+        &self,
+        tenant_id: &str,
+        audit: Option<(&super::Actor, super::Audit)>,
+        change: impl FnOnce(&mut tenant::ActiveModel),
+    ) -> StoreResult<Tenant> {
         let txn = self.write_txn().await?;
         let found = tenant::Entity::find_by_id(tenant_id)
             .one(&txn)
@@ -208,6 +234,9 @@ impl Store {
         let mut active: tenant::ActiveModel = found.into();
         change(&mut active);
         let updated = active.update(&txn).await?;
+        if let Some((actor, entry)) = audit {
+            super::audit::write(&txn, tenant_id, actor, entry).await?;
+        }
         txn.commit().await?;
         Ok(updated)
     }
@@ -248,6 +277,11 @@ pub(super) fn new_tenant(name: &str, slug: &str) -> tenant::ActiveModel {
         inbound_key: Set(Some(new_inbound_key())),
         mail_secret: Set(Some(super::hex(&rand::random::<[u8; 32]>()))),
         acknowledge_by_mail: Set(true),
+        retention_closed_chats_days: Set(None),
+        retention_closed_tickets_days: Set(None),
+        retention_mail_days: Set(None),
+        retention_run_at: Set(None),
+        retention_counts: Set(None),
     }
 }
 
@@ -355,4 +389,37 @@ pub struct SettingsChange {
     pub sender_name: Option<Option<String>>,
     pub reply_to: Option<Option<String>>,
     pub acknowledge_by_mail: Option<bool>,
+    /// Days kept; `Some(None)` keeps for ever.
+    pub retention_closed_chats_days: Option<Option<i32>>,
+    pub retention_closed_tickets_days: Option<Option<i32>>,
+    pub retention_mail_days: Option<Option<i32>>,
+}
+
+impl SettingsChange {
+    /// The names of the settings it changes, for the audit log.
+    pub fn fields(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        let mut given = |on: bool, name| {
+            if on {
+                out.push(name);
+            }
+        };
+        given(self.time_zone.is_some(), "time_zone");
+        given(self.sla_first_response_minutes.is_some(), "sla_first_response_minutes");
+        given(self.sla_resolution_minutes.is_some(), "sla_resolution_minutes");
+        given(self.summary_on_close.is_some(), "summary_on_close");
+        given(self.sender_name.is_some(), "sender_name");
+        given(self.reply_to.is_some(), "reply_to");
+        given(self.acknowledge_by_mail.is_some(), "acknowledge_by_mail");
+        given(
+            self.retention_closed_chats_days.is_some(),
+            "retention.closed_chats_days",
+        );
+        given(
+            self.retention_closed_tickets_days.is_some(),
+            "retention.closed_tickets_days",
+        );
+        given(self.retention_mail_days.is_some(), "retention.mail_days");
+        out
+    }
 }
