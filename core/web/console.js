@@ -17,6 +17,7 @@ import { showNewTicket } from "./newticket.js";
 import { presenceBoard } from "./presence.js";
 import { showReports } from "./reports.js";
 import { refreshTicket, showTicket, showTicketList } from "./tickets.js";
+import { contactLink, showContact } from "./contacts.js";
 import { typingBoard, typist } from "./typing.js";
 
 const $app = document.getElementById("app");
@@ -177,6 +178,8 @@ function routeTo() {
   if (location.hash === "#/team") { state.current = { kind: "team", id: "" }; showTeam(); return; }
   if (location.hash === "#/replies") { state.current = { kind: "replies", id: "" }; showReplies(); return; }
   if (location.hash === "#/reports") { state.current = { kind: "reports", id: "" }; showReports(); return; }
+  const contact = location.hash.match(/^#\/contacts\/(.+)$/);
+  if (contact) { state.current = { kind: "contact", id: decodeURIComponent(contact[1]) }; showContact(state.current.id); return; }
   const m = location.hash.match(/^#\/(chats|tickets)\/(.+)$/);
   if (!m) { state.current = null; return; }
   state.current = { kind: m[1], id: decodeURIComponent(m[2]) };
@@ -302,6 +305,7 @@ async function showChat(id, { fresh }) {
     el("span", { id: "presence", class: "presence", role: "status", hidden: true }),
     chat.rating ? el("span", { id: "chat-rating", class: "rating", text: "Rated " + chat.rating.score + "/5" + (chat.rating.comment ? ": " + chat.rating.comment : "") }) : null,
     el("span", { id: "chat-status", text: chat.status === "open" ? "Open" : "Closed" }),
+    contactLink(chat.visitor.id, chat.visitor.name),
     chat.status === "open" ? assigneePicker(chat) : null,
     chat.status === "open"
       ? el("button", { type: "button", class: "secondary", onclick: () => act(id, "close"), text: "Close chat" })

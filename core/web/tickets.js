@@ -4,6 +4,7 @@
 // the activity log, the description and the receipt).
 import { api } from "./api.js";
 import { cannedPicker } from "./canned.js";
+import { contactLink } from "./contacts.js";
 import { el, showPage, when } from "./dom.js";
 import { state } from "./state.js";
 
@@ -201,7 +202,7 @@ function renderTicket(page, t, agents) {
     el("dl", {},
       el("dt", { text: "Status" }), el("dd", { id: "ticket-status-text", text: statusLabel(t.status) }),
       el("dt", { text: "Assignee" }), el("dd", { id: "ticket-assignee-text", text: t.assignee ? t.assignee.name : "nobody" }),
-      el("dt", { text: "Requester" }), el("dd", { text: t.requester.name + " <" + t.requester.email + ">" }),
+      el("dt", { text: "Requester" }), el("dd", {}, contactLink(t.requester.id, t.requester.name), " <" + t.requester.email + ">"),
       el("dt", { text: "First response" }), el("dd", { text: t.first_response_at ? when(t.first_response_at) : "none yet" }),
       el("dt", { text: "Due" }), el("dd", { id: "ticket-due", class: missed(t.sla) ? "breached" : null, text: slaText(t.sla) }),
       el("dt", { text: "Created" }), el("dd", { text: when(t.created_at) })),

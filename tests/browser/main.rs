@@ -20,6 +20,7 @@
 
 mod axe;
 mod console;
+mod contacts;
 mod driver;
 mod inbox;
 mod mail;

@@ -24,7 +24,7 @@ macro_rules! asset {
 /// Every embedded file: where it is served, and as what. The console and
 /// the widget are ES modules (no build step): the pages load their entry
 /// module, which imports the rest.
-const ASSETS: [(&str, &str, &str); 21] = [
+const ASSETS: [(&str, &str, &str); 22] = [
     ("/console", "text/html", include_str!("../../web/console.html")),
     ("/widget", "text/html", include_str!("../../web/widget.html")),
     ("/widget.js", "text/javascript", include_str!("../../web/widget.js")),
@@ -32,6 +32,7 @@ const ASSETS: [(&str, &str, &str); 21] = [
     asset!("api.js", "text/javascript"),
     asset!("canned.js", "text/javascript"),
     asset!("console.js", "text/javascript"),
+    asset!("contacts.js", "text/javascript"),
     asset!("dom.js", "text/javascript"),
     asset!("keys.js", "text/javascript"),
     asset!("live.js", "text/javascript"),
