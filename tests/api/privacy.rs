@@ -58,23 +58,12 @@ async fn seed_zelda(app: &TestApp, t: &TestTenant) -> (String, String) {
         )
         .await;
     assert!(r.status.is_success(), "{:?}", r.body);
-    let key = app.get("/api/v1/settings", &t.admin.token).await.body["inbound_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let mail = format!(
         "From: {NAME} <{EMAIL}>\r\nTo: support@acme.test\r\nSubject: Second parcel\r\n\
          Message-ID: <zelda-2@example.org>\r\nDate: Mon, 07 Dec 2026 09:12:00 +0000\r\n\r\n\
          Again: {PHRASE}, and the second one too.\r\n"
     );
-    let r = app
-        .client
-        .post(app.url(&format!("/api/v1/inbound/{key}")))
-        .body(mail)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    app.receive_mail(t, mail).await;
     (number, chat)
 }
 

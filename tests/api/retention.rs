@@ -50,20 +50,9 @@ async fn retention_deletes_exactly_what_is_past_its_age_while_conversions_go_on(
         seed::history(&db, &w.id, std::slice::from_ref(&w.admin.id), 120, 60).await;
     }
     // A mail received 40 days ago, one today.
-    let key = app.get("/api/v1/settings", &t.admin.token).await.body["inbound_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     for n in 1..=2 {
         let mail = format!("From: ann{n}@example.com\nSubject: Hi\nMessage-ID: <r{n}@example.com>\n\nHello {n}\n");
-        let r = app
-            .client
-            .post(app.url(&format!("/api/v1/inbound/{key}")))
-            .body(mail)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::ACCEPTED);
+        app.receive_mail(&t, mail).await;
     }
     sql::exec(
         &db,

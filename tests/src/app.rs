@@ -576,6 +576,24 @@ impl TestApp {
     }
 
     /// A chat from Grace (no email captured, no subject) with one message.
+    /// Posts `raw` mail to the workspace's inbound URL, as a relay does,
+    /// and expects it accepted.
+    pub async fn receive_mail(&self, tenant: &TestTenant, raw: String) {
+        let key = self.get("/api/v1/settings", &tenant.admin.token).await.body["inbound_key"]
+            .as_str()
+            .expect("the settings show the inbound key")
+            .to_owned();
+        let r = self
+            .post_bytes(
+                &format!("/api/v1/inbound/{key}"),
+                "",
+                "message/rfc822",
+                raw.into_bytes(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+    }
+
     pub async fn simple_chat(&self, tenant: &TestTenant) -> (String, String) {
         self.start_chat(tenant, json!({"visitor_name": "Grace Hopper", "message": "Hello?"}))
             .await

@@ -27,9 +27,7 @@ use threadline_migrations::search::{self, SearchIndex};
 
 use super::audit::{self, Actor, Audit};
 use super::contacts::{Holdings, Person, find_person, holdings};
-use super::entities::{
-    chat, chat_term, inbound_mail, mail_outbox, plugin_fault, ticket_event, ticket_term, visitor_block,
-};
+use super::entities::{chat, inbound_mail, mail_outbox, plugin_fault, ticket_event, visitor_block};
 use super::{Store, StoreResult, new_token};
 use crate::domain::MessageKind;
 use crate::domain::erasure::{ERASED, PLACEHOLDER_NAME, Scrubber, placeholder_email};
@@ -50,8 +48,6 @@ pub struct Erased {
 const FROM_THEIR_MAIL: &str = "email";
 /// Tickets whose description is the requester's own text.
 const THEIR_CHANNELS: [&str; 2] = ["email", "widget"];
-/// Search words deleted per statement.
-const TERMS_PER_DELETE: usize = 500;
 
 impl Store {
     /// Erases the person `id` names (see the module docs).
@@ -370,14 +366,7 @@ async fn reindex<C: ConnectionTrait>(
 ) -> StoreResult<()> {
     let words: Vec<String> = gone_words.iter().cloned().collect();
     for c in &h.chats {
-        for chunk in words.chunks(TERMS_PER_DELETE) {
-            chat_term::Entity::delete_many()
-                .filter(chat_term::Column::TenantId.eq(tenant_id))
-                .filter(chat_term::Column::ChatId.eq(&c.id))
-                .filter(chat_term::Column::Term.is_in(chunk.to_vec()))
-                .exec(txn)
-                .await?;
-        }
+        super::unindex_terms(txn, SearchIndex::Chats, tenant_id, &c.id, &words).await?;
         let subject = c.subject.as_deref().map(|s| scrubber.subject(s));
         let bodies: Vec<String> = h
             .messages
@@ -389,14 +378,7 @@ async fn reindex<C: ConnectionTrait>(
         insert_terms(txn, SearchIndex::Chats, tenant_id, &c.id, texts).await?;
     }
     for t in &h.tickets {
-        for chunk in words.chunks(TERMS_PER_DELETE) {
-            ticket_term::Entity::delete_many()
-                .filter(ticket_term::Column::TenantId.eq(tenant_id))
-                .filter(ticket_term::Column::TicketId.eq(&t.id))
-                .filter(ticket_term::Column::Term.is_in(chunk.to_vec()))
-                .exec(txn)
-                .await?;
-        }
+        super::unindex_terms(txn, SearchIndex::Tickets, tenant_id, &t.id, &words).await?;
         let mut texts = vec![scrubber.subject(&t.subject), t.number.to_string()];
         if !THEIR_CHANNELS.contains(&t.channel.as_str()) {
             texts.push(scrubber.scrub(&t.description));

@@ -420,6 +420,42 @@ pub(crate) async fn index_terms<'a>(
     Ok(())
 }
 
+/// Takes `words` out of `owner`'s search words, each delete by key (these
+/// words, this owner): no read of the index beyond them.
+pub(crate) async fn unindex_terms<C: ConnectionTrait>(
+    db: &C,
+    index: threadline_migrations::search::SearchIndex,
+    tenant_id: &str,
+    owner: &str,
+    words: &[String],
+) -> StoreResult<()> {
+    use entities::{chat_term, ticket_term};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    use threadline_migrations::search::SearchIndex;
+    // Words per statement: well under either database's parameter limit.
+    for chunk in words.chunks(500) {
+        match index {
+            SearchIndex::Chats => {
+                chat_term::Entity::delete_many()
+                    .filter(chat_term::Column::TenantId.eq(tenant_id))
+                    .filter(chat_term::Column::ChatId.eq(owner))
+                    .filter(chat_term::Column::Term.is_in(chunk.to_vec()))
+                    .exec(db)
+                    .await?;
+            }
+            SearchIndex::Tickets => {
+                ticket_term::Entity::delete_many()
+                    .filter(ticket_term::Column::TenantId.eq(tenant_id))
+                    .filter(ticket_term::Column::TicketId.eq(owner))
+                    .filter(ticket_term::Column::Term.is_in(chunk.to_vec()))
+                    .exec(db)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Selects every column of `E` as `<prefix><column>`, for reading several
 /// entities from one joined row with `FromQueryResult::from_query_result`.
 pub(crate) fn prefixed<E: sea_orm::EntityTrait>(query: &mut sea_orm::sea_query::SelectStatement, prefix: &str) {

@@ -23,11 +23,11 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
-use threadline_migrations::search;
+use threadline_migrations::search::{self, SearchIndex};
 
 use super::entities::{
-    chat, chat_term, inbound_mail, job_lease, mail_outbox, message, rating, requester, tenant, ticket, ticket_comment,
-    ticket_event, ticket_term, visitor, visitor_block,
+    chat, inbound_mail, job_lease, mail_outbox, message, rating, requester, tenant, ticket, ticket_comment,
+    ticket_event, visitor, visitor_block,
 };
 use super::{Store, StoreResult, mail_state};
 
@@ -237,14 +237,7 @@ async fn delete_chats<C: ConnectionTrait>(txn: &C, tenant_id: &str, chats: Vec<c
             .chain(v.and_then(|v| v.email.as_deref()))
             .chain(messages.iter().filter(|m| m.chat_id == c.id).map(|m| m.body.as_str()));
         let words = search::terms(texts);
-        for chunk in words.chunks(500) {
-            chat_term::Entity::delete_many()
-                .filter(chat_term::Column::TenantId.eq(tenant_id))
-                .filter(chat_term::Column::ChatId.eq(&c.id))
-                .filter(chat_term::Column::Term.is_in(chunk.to_vec()))
-                .exec(txn)
-                .await?;
-        }
+        super::unindex_terms(txn, SearchIndex::Chats, tenant_id, &c.id, &words).await?;
     }
     message::Entity::delete_many()
         .filter(message::Column::TenantId.eq(tenant_id))
@@ -347,14 +340,7 @@ async fn delete_old_tickets<C: ConnectionTrait>(
                     .filter_map(|e| e.old_value.as_deref()),
             );
         let words = search::terms(texts);
-        for chunk in words.chunks(500) {
-            ticket_term::Entity::delete_many()
-                .filter(ticket_term::Column::TenantId.eq(tenant_id))
-                .filter(ticket_term::Column::TicketId.eq(&t.id))
-                .filter(ticket_term::Column::Term.is_in(chunk.to_vec()))
-                .exec(txn)
-                .await?;
-        }
+        super::unindex_terms(txn, SearchIndex::Tickets, tenant_id, &t.id, &words).await?;
     }
     ticket_comment::Entity::delete_many()
         .filter(ticket_comment::Column::TenantId.eq(tenant_id))
