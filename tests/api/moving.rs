@@ -52,7 +52,7 @@ async fn populated(app: &TestApp) -> (TestTenant, TestAgent, String) {
     (t, bob, open)
 }
 
-async fn export(app: &TestApp, op: &str, id: &str) -> String {
+pub(crate) async fn export(app: &TestApp, op: &str, id: &str) -> String {
     let res = app
         .client
         .get(app.url(&format!("{WORKSPACES}/{id}/export")))

@@ -14,6 +14,7 @@ use threadline_tests::{TestApp, TestTenant, on_both_databases, sql};
 on_both_databases!(
     an_erased_person_leaves_no_trace_and_the_workspace_keeps_its_tickets,
     contacts_are_found_by_address_name_chat_or_ticket_and_stay_in_their_workspace,
+    the_audit_log_records_sign_ins_roles_settings_the_pipeline_and_the_operator,
 );
 
 const NAME: &str = "Zelda Quimbywright";
@@ -343,4 +344,72 @@ async fn contacts_are_found_by_address_name_chat_or_ticket_and_stay_in_their_wor
     let r = app.get("/api/v1/contacts/no-such-id", &t.admin.token).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let _: Value = r.body;
+}
+
+async fn the_audit_log_records_sign_ins_roles_settings_the_pipeline_and_the_operator(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let cleo = app.agent(&t, "Cleo").await;
+    app.set_password(&cleo, "a long enough password").await;
+    let r = app.sign_in(&t.slug, &cleo.email, "a long enough password").await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = app
+        .patch(
+            &format!("/api/v1/agents/{}", cleo.id),
+            &t.admin.token,
+            json!({"role": "admin"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = app.settings(&t, json!({"time_zone": "Europe/Paris"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    app.set_pipeline(&t.admin.token, json!({"subject": {"plugin": "subject-default"}}))
+        .await;
+    let op = app.operator_token("ops").await;
+    let exported = crate::moving::export(&app, &op, &t.id).await;
+
+    let log = app.get("/api/v1/audit", &t.admin.token).await.body;
+    let entries: Vec<(String, String, String)> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_owned(),
+                e["actor_name"].as_str().unwrap().to_owned(),
+                e["target"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("workspace.exported", "ops", t.id.as_str()),
+        ("pipeline.changed", t.admin.name.as_str(), ""),
+        ("settings.changed", t.admin.name.as_str(), ""),
+        ("agent.changed", t.admin.name.as_str(), cleo.id.as_str()),
+        ("agent.signed_in", "Cleo", cleo.id.as_str()),
+    ];
+    let got: Vec<(&str, &str, &str)> = entries
+        .iter()
+        .map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str()))
+        .collect();
+    assert_eq!(got, expected, "{log}");
+    assert_eq!(log[2]["detail"]["fields"], json!(["time_zone"]));
+    assert_eq!(log[3]["detail"]["role"], "admin");
+    // Paged by id, filtered by action; part of the workspace's export.
+    let page = app.get("/api/v1/audit?limit=2", &t.admin.token).await;
+    assert_eq!(page.body.as_array().unwrap().len(), 2);
+    let next = page.headers["link"].to_str().unwrap().to_owned();
+    assert!(
+        next.contains(&format!("before={}", log[1]["id"].as_str().unwrap())),
+        "{next}"
+    );
+    let r = app.get("/api/v1/audit?action=agent.signed_in", &t.admin.token).await;
+    assert_eq!(r.body.as_array().unwrap().len(), 1);
+    let r = app.get("/api/v1/audit?action=DROP%20TABLE", &t.admin.token).await;
+    r.assert_invalid("action");
+    assert!(
+        exported
+            .lines()
+            .any(|l| l.contains("\"table\":\"audit_log\"") && l.contains("agent.signed_in")),
+        "the export holds the log"
+    );
 }

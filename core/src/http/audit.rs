@@ -92,12 +92,24 @@ async fn list_audit(
 /// transactions). A failure to record is logged, not the caller's error:
 /// the change stands either way.
 pub(super) async fn record(state: &AppState, agent: &crate::store::Agent, entry: crate::store::Audit) {
+    write(state, &agent.tenant_id, &crate::store::Actor::agent(agent), entry).await;
+}
+
+/// The same for what the hosting operator did to a workspace: its admins
+/// see it in their log.
+pub(super) async fn record_operator(state: &AppState, tenant_id: &str, operator: &str, entry: crate::store::Audit) {
+    write(
+        state,
+        tenant_id,
+        &crate::store::Actor::Operator(operator.to_owned()),
+        entry,
+    )
+    .await;
+}
+
+async fn write(state: &AppState, tenant_id: &str, actor: &crate::store::Actor, entry: crate::store::Audit) {
     let action = entry.action;
-    if let Err(e) = state
-        .store
-        .audit(&agent.tenant_id, &crate::store::Actor::agent(agent), entry)
-        .await
-    {
-        tracing::error!(error = %e, action, tenant = %agent.tenant_id, "cannot write the audit log");
+    if let Err(e) = state.store.audit(tenant_id, actor, entry).await {
+        tracing::error!(error = %e, action, tenant = %tenant_id, "cannot write the audit log");
     }
 }

@@ -285,6 +285,9 @@ async fn change_workspace(
         state.bus.publish(Event::workspace_suspended(&tenant.id)).await;
     }
     tracing::info!(operator = %operator.name, workspace = %tenant.id, status = %tenant.status, quotas = %tenant.quotas, "workspace changed");
+    let detail = serde_json::json!({"status": tenant.status, "quotas": serde_json::from_str::<serde_json::Value>(&tenant.quotas).unwrap_or_default()});
+    let entry = crate::store::Audit::new("workspace.changed", Some(&tenant.id), detail);
+    super::audit::record_operator(&state, &tenant.id, &operator.name, entry).await;
     Ok(axum::Json(with_usage(&state, tenant).await?))
 }
 
@@ -326,6 +329,8 @@ async fn export_workspace(
     let tenant = state.store.tenant(&id).await.or_not_found("workspace")?;
     // Handing a workspace's data out is worth a line in the log.
     tracing::info!(operator = %operator.name, workspace = %id, "workspace exported");
+    let entry = crate::store::Audit::new("workspace.exported", Some(&tenant.id), serde_json::json!({}));
+    super::audit::record_operator(&state, &tenant.id, &operator.name, entry).await;
     let (tx, rx) = tokio::sync::mpsc::channel::<String>(64);
     let store = state.store.clone();
     tokio::spawn(async move {
