@@ -264,6 +264,13 @@ async fn an_erased_person_leaves_no_trace_and_the_workspace_keeps_its_tickets(ap
     assert_eq!(rating_after.status, rating_before.status);
     assert_eq!(rating_after.body, rating_before.body, "the figures stay");
 
+    // Erasing again changes nothing more.
+    let r = app.delete(&format!("/api/v1/contacts/{zelda}"), &t.admin.token).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let again = app.get(&format!("/api/v1/tickets/{number}"), &t.admin.token).await.body;
+    assert_eq!(again["comments"], after["comments"]);
+    assert_eq!(again["description"], after["description"]);
+
     // The contact reads as erased; the audit log says who did what, to
     // which contact id, without her data (the scan above covered it too).
     let c = app.get(&format!("/api/v1/contacts/{zelda}"), &t.admin.token).await;
@@ -277,7 +284,11 @@ async fn an_erased_person_leaves_no_trace_and_the_workspace_keeps_its_tickets(ap
         .iter()
         .map(|e| e["action"].as_str().unwrap())
         .collect();
-    assert_eq!(&actions[..2], ["contact.erased", "contact.exported"], "{actions:?}");
+    assert_eq!(
+        &actions[..3],
+        ["contact.erased", "contact.erased", "contact.exported"],
+        "{actions:?}"
+    );
     assert_eq!(log.body[0]["target"], zelda.as_str());
     assert_eq!(log.body[0]["actor_id"], t.admin.id.as_str());
     let r = app.get("/api/v1/audit", &agent.token).await;

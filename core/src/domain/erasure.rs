@@ -57,7 +57,9 @@ impl Scrubber {
                 needles.push((folded, with));
             }
         };
-        for name in names {
+        // An erased person's placeholder is nobody's name (erasing twice
+        // changes nothing more).
+        for name in names.into_iter().filter(|n| *n != PLACEHOLDER_NAME) {
             add(name, PLACEHOLDER_NAME, MIN_NAME_WORD_CHARS);
             for word in name.split_whitespace() {
                 add(word, PLACEHOLDER_NAME, MIN_NAME_WORD_CHARS);
@@ -76,13 +78,31 @@ impl Scrubber {
         Self { needles }
     }
 
-    /// `text` without the person's names, addresses and texts.
+    /// `text` without the person's names, addresses and texts: one pass,
+    /// the longest needle first at each place, so a replacement is never
+    /// matched again (a name word inside "Erased contact").
     pub fn scrub(&self, text: &str) -> String {
-        let mut chars: Vec<char> = text.chars().collect();
-        for (needle, with) in &self.needles {
-            chars = replace_words(&chars, needle, with);
+        let chars: Vec<char> = text.chars().collect();
+        let mut out = String::with_capacity(text.len());
+        let mut i = 0;
+        while i < chars.len() {
+            let folded = fold_char(chars[i]);
+            let found = self
+                .needles
+                .iter()
+                .find(|(needle, _)| needle[0] == folded && matches_word(&chars, i, needle));
+            match found {
+                Some((needle, with)) => {
+                    out.push_str(with);
+                    i += needle.len();
+                }
+                None => {
+                    out.push(chars[i]);
+                    i += 1;
+                }
+            }
         }
-        chars.into_iter().collect()
+        out
     }
 
     /// A subject: gone whole when it was made from the person's words (the
@@ -117,33 +137,17 @@ fn fold_char(c: char) -> char {
     }
 }
 
-fn replace_words(text: &[char], needle: &[char], with: &str) -> Vec<char> {
-    let (Some(&first), n) = (needle.first(), needle.len()) else {
-        return text.to_vec();
-    };
-    if text.len() < n {
-        return text.to_vec();
-    }
+/// Whether `needle` (folded) is at `i` in `text` as whole words: no letter
+/// or digit glued on either side (a needle that starts or ends with
+/// punctuation is its own edge).
+fn matches_word(text: &[char], i: usize, needle: &[char]) -> bool {
+    let n = needle.len();
     let word = |c: Option<&char>| c.is_some_and(|c| c.is_alphanumeric());
-    let mut out = Vec::with_capacity(text.len());
-    let mut i = 0;
-    while i < text.len() {
-        let matches = fold_char(text[i]) == first
-            && i + n <= text.len()
-            && text[i..i + n].iter().zip(needle).all(|(&a, &b)| fold_char(a) == b)
-            // Whole words: no letter or digit glued on either side (a
-            // needle that starts or ends with punctuation is its own edge).
-            && !(needle[0].is_alphanumeric() && i > 0 && word(text.get(i - 1)))
-            && !(needle[n - 1].is_alphanumeric() && word(text.get(i + n)));
-        if matches {
-            out.extend(with.chars());
-            i += n;
-        } else {
-            out.push(text[i]);
-            i += 1;
-        }
-    }
-    out
+    n > 0
+        && i + n <= text.len()
+        && text[i..i + n].iter().zip(needle).all(|(&a, &b)| fold_char(a) == b)
+        && !(needle[0].is_alphanumeric() && i > 0 && word(text.get(i - 1)))
+        && !(needle[n - 1].is_alphanumeric() && word(text.get(i + n)))
 }
 
 #[cfg(test)]
@@ -174,6 +178,14 @@ mod tests {
         );
         // Short lines identify nobody and stay.
         assert!(out.ends_with("Erased contact: ok"), "{out}");
+    }
+
+    #[test]
+    fn a_replacement_is_never_matched_again() {
+        let s = Scrubber::new(["Contact Smith"], [], []);
+        assert_eq!(s.scrub("Call Contact Smith"), "Call Erased contact");
+        let again = Scrubber::new([PLACEHOLDER_NAME], [], []);
+        assert_eq!(again.scrub("Hi Erased contact"), "Hi Erased contact");
     }
 
     #[test]
