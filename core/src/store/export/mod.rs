@@ -37,38 +37,13 @@ use super::entities::{
 };
 use super::{Store, StoreError, StoreResult, Tenant, mail_state, new_id, new_public_key};
 
+mod tables;
+
+use tables::for_table;
+pub use tables::{EXPORT_TABLES, NOT_EXPORTED};
+
 pub const FORMAT: &str = "threadline-workspace";
 pub const VERSION: u64 = 1;
-
-/// The tables an export holds, in the order it writes (and an import
-/// inserts) them: each after the tables its rows refer to.
-pub const EXPORT_TABLES: &[&str] = &[
-    "tenants",
-    "agents",
-    "visitors",
-    "requesters",
-    "chats",
-    "messages",
-    "tickets",
-    "ratings",
-    "ticket_events",
-    "ticket_comments",
-    "mail_outbox",
-    "inbound_mails",
-    "plugins",
-    "pipeline_versions",
-    "pipeline_hooks",
-    "plugin_faults",
-    "canned_replies",
-    "visitor_blocks",
-    "chat_terms",
-    "ticket_terms",
-    "usage_days",
-    "audit_log",
-];
-
-/// Workspace tables an export leaves out, and why (see the module docs).
-pub const NOT_EXPORTED: &[&str] = &["agent_credentials", "agent_invitations", "password_resets", "mailboxes"];
 
 /// The longest line an import reads: a plugin's code in base64 with room.
 pub const MAX_LINE_BYTES: usize = 64 << 20;
@@ -80,103 +55,6 @@ pub struct Imported {
     pub rows: u64,
     /// Whether ids were given anew (the workspace was on this server already).
     pub new_ids: bool,
-}
-
-/// Runs `$body` with `$m` bound to the entity module of table `$table`.
-macro_rules! for_table {
-    ($table:expr, $m:ident => $body:expr, else $otherwise:expr) => {
-        match $table {
-            "tenants" => {
-                use tenant as $m;
-                $body
-            }
-            "agents" => {
-                use agent as $m;
-                $body
-            }
-            "visitors" => {
-                use visitor as $m;
-                $body
-            }
-            "requesters" => {
-                use requester as $m;
-                $body
-            }
-            "chats" => {
-                use chat as $m;
-                $body
-            }
-            "messages" => {
-                use message as $m;
-                $body
-            }
-            "tickets" => {
-                use ticket as $m;
-                $body
-            }
-            "ratings" => {
-                use rating as $m;
-                $body
-            }
-            "ticket_events" => {
-                use ticket_event as $m;
-                $body
-            }
-            "ticket_comments" => {
-                use ticket_comment as $m;
-                $body
-            }
-            "mail_outbox" => {
-                use mail_outbox as $m;
-                $body
-            }
-            "inbound_mails" => {
-                use inbound_mail as $m;
-                $body
-            }
-            "plugins" => {
-                use plugin as $m;
-                $body
-            }
-            "pipeline_versions" => {
-                use pipeline_version as $m;
-                $body
-            }
-            "pipeline_hooks" => {
-                use pipeline_hook as $m;
-                $body
-            }
-            "plugin_faults" => {
-                use plugin_fault as $m;
-                $body
-            }
-            "canned_replies" => {
-                use canned_reply as $m;
-                $body
-            }
-            "visitor_blocks" => {
-                use visitor_block as $m;
-                $body
-            }
-            "chat_terms" => {
-                use chat_term as $m;
-                $body
-            }
-            "ticket_terms" => {
-                use ticket_term as $m;
-                $body
-            }
-            "usage_days" => {
-                use usage_day as $m;
-                $body
-            }
-            "audit_log" => {
-                use audit_entry as $m;
-                $body
-            }
-            _ => $otherwise,
-        }
-    };
 }
 
 impl Store {
@@ -419,7 +297,13 @@ where
     A: sea_orm::ActiveModelTrait<Entity = E> + Send,
 {
     let mut models = Vec::with_capacity(rows.len());
-    for (row, line) in rows {
+    for (mut row, line) in rows {
+        if table == "visitors" && row.get("email_normalized").is_none_or(Value::is_null) {
+            // An export from before migration 24: a visitor is found by
+            // their address through this column.
+            let normalized = row["email"].as_str().map(|e| e.trim().to_lowercase());
+            row["email_normalized"] = json!(normalized);
+        }
         let model: E::Model = serde_json::from_value(row)
             .map_err(|e| StoreError::Invalid("body", format!("line {line}: not a row of {table}: {e}")))?;
         let mut active = model.into_active_model();
