@@ -9,11 +9,11 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
-use threadline_tests::bench::{convert, make_chats, ms, pct};
-use threadline_tests::{Backend, TestApp, TestDb, TestTenant, wasm};
+use threadline_tests::bench::{convert, latencies, make_chats, ms, pct};
+use threadline_tests::{Backend, TestApp, TestDb, wasm};
 
 /// B's conversions per phase.
 const B_RUNS: usize = 300;
@@ -93,15 +93,4 @@ async fn main() {
             done.load(Ordering::Relaxed),
         );
     }
-}
-
-async fn latencies(app: &TestApp, t: &TestTenant, chats: &[String]) -> Vec<Duration> {
-    let mut times = Vec::with_capacity(chats.len());
-    for chat in chats {
-        let started = Instant::now();
-        convert(app, t, chat).await;
-        times.push(started.elapsed());
-    }
-    times.sort();
-    times
 }

@@ -8,14 +8,14 @@
 //! cargo bench -p threadline-tests --bench retention
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::Utc;
 use serde_json::json;
 use threadline::retention::RetentionSettings;
 use threadline::store::RetentionRun;
-use threadline_tests::bench::{convert, make_chats, ms, pct};
-use threadline_tests::{Backend, TestApp, TestDb, TestTenant, seed, sql};
+use threadline_tests::bench::{convert, latencies, make_chats, ms, pct};
+use threadline_tests::{Backend, TestApp, TestDb, seed, sql};
 
 /// Conversions per phase.
 const RUNS: usize = 300;
@@ -94,15 +94,4 @@ async fn main() {
             format!("{}+{} ({:.1} s)", done.chats, done.tickets, took.as_secs_f64()),
         );
     }
-}
-
-async fn latencies(app: &TestApp, t: &TestTenant, chats: &[String]) -> Vec<Duration> {
-    let mut times = Vec::with_capacity(chats.len());
-    for chat in chats {
-        let started = Instant::now();
-        convert(app, t, chat).await;
-        times.push(started.elapsed());
-    }
-    times.sort();
-    times
 }

@@ -50,3 +50,15 @@ pub fn pct(sorted: &[Duration], p: usize) -> Duration {
 pub fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
+
+/// Converts `chats` one after another; each one's latency, sorted.
+pub async fn latencies(app: &TestApp, t: &TestTenant, chats: &[String]) -> Vec<Duration> {
+    let mut times = Vec::with_capacity(chats.len());
+    for chat in chats {
+        let started = std::time::Instant::now();
+        convert(app, t, chat).await;
+        times.push(started.elapsed());
+    }
+    times.sort();
+    times
+}
