@@ -175,7 +175,8 @@ async fn get_contact(
 #[utoipa::path(delete, path = "/api/v1/contacts/{contact_id}", tag = "contacts", security(("agent_token" = ["admin"])),
     params(("contact_id" = String, Path, description = "A requester's or a visitor's id")),
     responses((status = 200, description = "Erased: what changed", body = ErasedView),
-        (status = 404, description = "No such contact in this workspace", body = ErrorBody)))]
+        (status = 404, description = "No such contact in this workspace", body = ErrorBody),
+        (status = 409, description = "More than 20,000 rows of one kind: nothing is erased", body = ErrorBody)))]
 async fn erase_contact(
     State(state): State<AppState>,
     AuthAdmin(admin): AuthAdmin,
@@ -345,7 +346,8 @@ pub struct ExportedMailOut {
 #[utoipa::path(get, path = "/api/v1/contacts/{contact_id}/export", tag = "contacts", security(("agent_token" = ["admin"])),
     params(("contact_id" = String, Path, description = "A requester's or a visitor's id")),
     responses((status = 200, description = "The document (served as an attachment)", body = ContactExport),
-        (status = 404, description = "No such contact in this workspace", body = ErrorBody)))]
+        (status = 404, description = "No such contact in this workspace", body = ErrorBody),
+        (status = 409, description = "More than 20,000 rows of one kind", body = ErrorBody)))]
 async fn export_contact(
     State(state): State<AppState>,
     AuthAdmin(admin): AuthAdmin,

@@ -142,7 +142,7 @@ pub struct SettingsUpdate {
     retention: Option<RetentionUpdate>,
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetentionUpdate {
     #[serde(default, deserialize_with = "super::extract::given")]
@@ -252,11 +252,7 @@ async fn put_settings(
                 .transpose()
         })
         .transpose()?;
-    let retention = update.retention.unwrap_or(RetentionUpdate {
-        closed_chats_days: None,
-        closed_tickets_days: None,
-        mail_days: None,
-    });
+    let retention = update.retention.unwrap_or_default();
     let change = SettingsChange {
         retention_closed_chats_days: days("retention.closed_chats_days", retention.closed_chats_days)?,
         retention_closed_tickets_days: days("retention.closed_tickets_days", retention.closed_tickets_days)?,

@@ -101,18 +101,8 @@ impl Store {
         }
 
         for m in &h.messages {
-            let visitor_wrote = m.kind == MessageKind::Visitor.as_str();
-            let body = if visitor_wrote {
-                ERASED.to_owned()
-            } else {
-                scrubber.scrub(&m.body)
-            };
-            let author = if visitor_wrote {
-                PLACEHOLDER_NAME.to_owned()
-            } else {
-                m.author_name.clone()
-            };
-            if body != m.body || author != m.author_name {
+            let theirs = m.kind == MessageKind::Visitor.as_str();
+            if let Some((body, author)) = rewritten(&scrubber, theirs, &m.body, &m.author_name) {
                 let mut row = m.clone().into_active_model();
                 row.body = Set(body);
                 row.author_name = Set(author);
@@ -122,6 +112,9 @@ impl Store {
         }
         for c in &h.chats {
             let mut row = c.clone().into_active_model();
+            // Chats of other visitors (their tickets' origins) were not
+            // bumped above; once more does no harm to the others.
+            row.version = Set(c.version + 1);
             row.subject = Set(c.subject.as_deref().map(|s| scrubber.subject(s)));
             row.summary = Set(None);
             row.last_message_preview = Set(c.last_message_preview.as_deref().map(|p| {
@@ -149,17 +142,7 @@ impl Store {
         }
         for c in &h.comments {
             let theirs = c.source == FROM_THEIR_MAIL;
-            let body = if theirs {
-                ERASED.to_owned()
-            } else {
-                scrubber.scrub(&c.body)
-            };
-            let author = if theirs {
-                PLACEHOLDER_NAME.to_owned()
-            } else {
-                c.author_name.clone()
-            };
-            if body != c.body || author != c.author_name {
+            if let Some((body, author)) = rewritten(&scrubber, theirs, &c.body, &c.author_name) {
                 let mut row = c.clone().into_active_model();
                 row.body = Set(body);
                 row.author_name = Set(author);
@@ -189,6 +172,17 @@ impl Store {
         txn.commit().await?;
         Ok(done)
     }
+}
+
+/// A message's or comment's new body and author, if they change: what the
+/// person wrote goes whole, what someone else wrote loses their words.
+fn rewritten(scrubber: &Scrubber, theirs: bool, body: &str, author: &str) -> Option<(String, String)> {
+    let (new_body, new_author) = if theirs {
+        (ERASED.to_owned(), PLACEHOLDER_NAME.to_owned())
+    } else {
+        (scrubber.scrub(body), author.to_owned())
+    };
+    (new_body != body || new_author != author).then_some((new_body, new_author))
 }
 
 /// Everything the person wrote themselves.

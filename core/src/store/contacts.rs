@@ -30,9 +30,19 @@ pub const CONTACT_LIST_LIMIT: u64 = 50;
 /// Contacts a search returns at most.
 pub const CONTACT_SEARCH_LIMIT: u64 = 20;
 /// Rows of one kind read for one person at most: past this, an export or
-/// an erasure refuses rather than run without bound (no person a help desk
-/// serves has this many chats).
+/// an erasure refuses (409) rather than run without bound, or act on part
+/// of them (no person a help desk serves has this many chats).
 const MAX_ROWS_PER_PERSON: u64 = 20_000;
+
+/// `rows`, read with `.limit(MAX_ROWS_PER_PERSON)`, if that was all of them.
+fn whole<T>(rows: Vec<T>) -> StoreResult<Vec<T>> {
+    if rows.len() as u64 >= MAX_ROWS_PER_PERSON {
+        return Err(StoreError::Conflict(format!(
+            "this contact has more than {MAX_ROWS_PER_PERSON} rows of one kind: too many to export or erase at once"
+        )));
+    }
+    Ok(rows)
+}
 
 /// One person: their requester row, if a ticket was ever made for them,
 /// and their visitors.
@@ -120,6 +130,16 @@ pub struct ContactListing {
     pub id: String,
     pub name: String,
     pub email: Option<String>,
+}
+
+impl From<Requester> for ContactListing {
+    fn from(r: Requester) -> Self {
+        Self {
+            id: r.id,
+            name: r.name,
+            email: Some(r.email),
+        }
+    }
 }
 
 /// A contact with their newest chats and tickets.
@@ -215,11 +235,7 @@ impl Store {
                 .all(&self.db)
                 .await?
                 .into_iter()
-                .map(|r| ContactListing {
-                    id: r.id,
-                    name: r.name,
-                    email: Some(r.email),
-                })
+                .map(ContactListing::from)
                 .collect();
             if out.is_empty()
                 && let Some(v) = visitor::Entity::find()
@@ -260,11 +276,7 @@ impl Store {
             .all(&self.db)
             .await?
             .into_iter()
-            .map(|r| ContactListing {
-                id: r.id,
-                name: r.name,
-                email: Some(r.email),
-            })
+            .map(ContactListing::from)
             .collect())
     }
 }
@@ -302,7 +314,9 @@ pub(super) async fn find_person<C: ConnectionTrait>(db: &C, tenant_id: &str, id:
         .filter(chat::Column::TicketId.is_not_null())
         .limit(MAX_ROWS_PER_PERSON)
         .all(db)
-        .await?
+        .await
+        .map_err(StoreError::from)
+        .and_then(whole)?
         .into_iter()
         .filter_map(|c| c.ticket_id)
         .collect();
@@ -317,7 +331,11 @@ pub(super) async fn find_person<C: ConnectionTrait>(db: &C, tenant_id: &str, id:
             .collect();
         if requesters.len() == 1 {
             let id = requesters.into_iter().next().unwrap_or_default();
-            if let Some(r) = requester::Entity::find_by_id(id).one(db).await? {
+            if let Some(r) = requester::Entity::find_by_id(id)
+                .filter(requester::Column::TenantId.eq(tenant_id))
+                .one(db)
+                .await?
+            {
                 return person_of_requester(db, r).await;
             }
         }
@@ -336,14 +354,18 @@ async fn person_of_requester<C: ConnectionTrait>(db: &C, r: Requester) -> StoreR
         .filter(visitor::Column::EmailNormalized.eq(&r.email_normalized))
         .limit(MAX_ROWS_PER_PERSON)
         .all(db)
-        .await?;
+        .await
+        .map_err(StoreError::from)
+        .and_then(whole)?;
     let origin_chats: Vec<String> = ticket::Entity::find()
         .filter(ticket::Column::TenantId.eq(&r.tenant_id))
         .filter(ticket::Column::RequesterId.eq(&r.id))
         .filter(ticket::Column::OriginChatId.is_not_null())
         .limit(MAX_ROWS_PER_PERSON)
         .all(db)
-        .await?
+        .await
+        .map_err(StoreError::from)
+        .and_then(whole)?
         .into_iter()
         .filter_map(|t| t.origin_chat_id)
         .collect();
@@ -387,7 +409,9 @@ pub(super) async fn holdings<C: ConnectionTrait>(db: &C, tenant_id: &str, person
             .order_by_asc(chat::Column::CreatedAt)
             .limit(MAX_ROWS_PER_PERSON)
             .all(db)
-            .await?;
+            .await
+            .map_err(StoreError::from)
+            .and_then(whole)?;
     }
     if let Some(r) = &person.requester {
         h.tickets = ticket::Entity::find()
@@ -396,7 +420,9 @@ pub(super) async fn holdings<C: ConnectionTrait>(db: &C, tenant_id: &str, person
             .order_by_asc(ticket::Column::Number)
             .limit(MAX_ROWS_PER_PERSON)
             .all(db)
-            .await?;
+            .await
+            .map_err(StoreError::from)
+            .and_then(whole)?;
     }
     // Tickets made from their chats under another address, and chats
     // their tickets came from under another visitor.
@@ -480,7 +506,9 @@ pub(super) async fn holdings<C: ConnectionTrait>(db: &C, tenant_id: &str, person
             .order_by_asc(inbound_mail::Column::ReceivedAt)
             .limit(MAX_ROWS_PER_PERSON)
             .all(db)
-            .await?;
+            .await
+            .map_err(StoreError::from)
+            .and_then(whole)?;
         h.sent = mail_outbox::Entity::find()
             .filter(mail_outbox::Column::TenantId.eq(tenant_id))
             .filter(about(
@@ -491,7 +519,22 @@ pub(super) async fn holdings<C: ConnectionTrait>(db: &C, tenant_id: &str, person
             .order_by_asc(mail_outbox::Column::CreatedAt)
             .limit(MAX_ROWS_PER_PERSON)
             .all(db)
-            .await?;
+            .await
+            .map_err(StoreError::from)
+            .and_then(whole)?;
     }
     Ok(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_person_past_the_bound_is_refused_not_cut_short() {
+        let under = vec![0u8; MAX_ROWS_PER_PERSON as usize - 1];
+        assert_eq!(whole(under).unwrap().len(), MAX_ROWS_PER_PERSON as usize - 1);
+        let at = vec![0u8; MAX_ROWS_PER_PERSON as usize];
+        assert!(matches!(whole(at), Err(StoreError::Conflict(_))));
+    }
 }
