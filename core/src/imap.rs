@@ -223,7 +223,7 @@ async fn connect(m: &Mailbox, allow_private: bool) -> Result<Session<Stream>, St
     let resolved: Vec<std::net::SocketAddr> = timed(tokio::net::lookup_host((m.host.as_str(), m.port as u16)))
         .await?
         .collect();
-    let Some(addr) = resolved.iter().find(|a| allow_private || public(a.ip())) else {
+    let Some(addr) = resolved.iter().find(|a| allow_private || crate::net::public(a.ip())) else {
         return Err(format!(
             "{} is not reachable on a public address (a loopback, private or link-local one is refused)",
             m.host
@@ -251,28 +251,6 @@ async fn connect(m: &Mailbox, allow_private: bool) -> Result<Session<Stream>, St
     }
 }
 
-/// An address on the internet at large, not this machine's or its network's.
-fn public(ip: std::net::IpAddr) -> bool {
-    match ip {
-        std::net::IpAddr::V4(v4) => {
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64)
-        }
-        std::net::IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return public(std::net::IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            !(v6.is_loopback() || v6.is_unspecified() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80)
-        }
-    }
-}
-
 async fn tls(host: &str, tcp: TcpStream) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
     let roots = tokio_rustls::rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
@@ -290,7 +268,7 @@ async fn tls(host: &str, tcp: TcpStream) -> Result<tokio_rustls::client::TlsStre
 
 #[cfg(test)]
 mod tests {
-    use super::public;
+    use crate::net::public;
 
     #[test]
     fn only_public_addresses_are_public() {

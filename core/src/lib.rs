@@ -17,8 +17,12 @@
 //! - [`mail`]: the sender that mails public ticket comments from the
 //!   outbox over SMTP; [`inbound`]: what received mail becomes (a ticket,
 //!   a comment, or nothing, and why).
+//! - [`automation`]: what happens after a change commits: the event
+//!   dispatcher (rules' actions, webhook deliveries queued), the webhook
+//!   sender, the scheduler of timed rules.
 //! - [`server`]: startup and shutdown; [`cli`]: the `threadline` command.
 
+pub mod automation;
 pub mod cli;
 pub mod client;
 pub mod conversion;
@@ -27,6 +31,7 @@ pub mod http;
 pub mod imap;
 pub mod inbound;
 pub mod mail;
+pub mod net;
 pub mod plugins;
 pub mod realtime;
 pub mod retention;

@@ -44,6 +44,8 @@ pub struct Config {
     pub quotas: crate::domain::hosting::Quotas,
     /// The retention job's schedule, and how long the audit log is kept.
     pub retention: crate::retention::RetentionSettings,
+    /// The scheduler's interval and the webhooks' retries and reach.
+    pub automation: crate::automation::AutomationSettings,
 }
 
 /// How the server holds up against slow, idle or too many clients.
@@ -103,6 +105,10 @@ pub struct Server {
     addresses: Arc<Addresses>,
     mail: MailSettings,
     retention: crate::retention::RetentionSettings,
+    automation: crate::automation::AutomationSettings,
+    automations: crate::automation::Automations,
+    /// This node's name in job leases.
+    node: String,
 }
 
 impl Server {
@@ -150,7 +156,27 @@ impl Server {
             addresses,
             mail: config.mail.clone(),
             retention: config.retention.clone(),
+            automation: config.automation.clone(),
+            automations: Default::default(),
+            node: format!("node-{}", uuid::Uuid::now_v7()),
         })
+    }
+
+    /// The handle on the automation tasks (their bells, the scheduler's
+    /// clock).
+    pub fn automations(&self) -> &crate::automation::Automations {
+        &self.automations
+    }
+
+    /// The scheduler of this node, to run once by hand (tests).
+    pub fn scheduler(&self) -> crate::automation::scheduler::Scheduler {
+        crate::automation::scheduler::Scheduler {
+            store: self.store.clone(),
+            bus: self.bus.clone(),
+            handle: self.automations.clone(),
+            interval: self.automation.interval,
+            owner: self.node.clone(),
+        }
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -179,6 +205,7 @@ impl Server {
         let checkpoints = self.store.spawn_wal_checkpoints();
         let metering = self.store.spawn_usage_flush();
         let store = self.store.clone();
+        let scheduling = tokio::spawn(self.scheduler().run());
         let sending = self.sender.map(|s| tokio::spawn(s.run()));
         let pipeline =
             Pipeline::new(self.store.clone(), Arc::new(self.plugins.clone())).acknowledging(self.mailer.configured());
@@ -193,6 +220,25 @@ impl Server {
         let polling =
             tokio::spawn(crate::imap::Poller::new(self.store.clone(), inbound.clone(), self.mail.imap.clone()).run());
         let retaining = tokio::spawn(crate::retention::run(self.store.clone(), self.retention.clone()));
+        let dispatching = tokio::spawn(
+            crate::automation::dispatch::Dispatcher {
+                store: self.store.clone(),
+                bus: self.bus.clone(),
+                engine: Arc::new(self.plugins.clone()),
+                handle: self.automations.clone(),
+                poll: self.automation.poll_interval,
+                lease: self.automation.lease,
+            }
+            .run(),
+        );
+        let delivering = tokio::spawn(
+            crate::automation::webhooks::Sender::new(
+                self.store.clone(),
+                self.automations.clone(),
+                self.automation.clone(),
+            )
+            .run(),
+        );
         let state = AppState {
             inbound,
             pipeline,
@@ -203,6 +249,8 @@ impl Server {
             metrics: Default::default(),
             access: self.access,
             mailer: self.mailer,
+            automations: self.automations,
+            webhooks_allow_private: self.automation.webhooks_allow_private,
             addresses: self.addresses,
             password_checks: std::sync::Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -238,6 +286,9 @@ impl Server {
         }
         polling.abort();
         retaining.abort();
+        scheduling.abort();
+        dispatching.abort();
+        delivering.abort();
         Ok(())
     }
 }

@@ -31,6 +31,7 @@ mod m20261206_000021_channels_and_reports;
 mod m20261206_000022_hosting;
 mod m20261206_000023_inbound_mail;
 mod m20261206_000024_personal_data;
+mod m20261206_000025_automations;
 pub mod search;
 
 pub struct Migrator;
@@ -63,6 +64,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000022_hosting::Migration),
             Box::new(m20261206_000023_inbound_mail::Migration),
             Box::new(m20261206_000024_personal_data::Migration),
+            Box::new(m20261206_000025_automations::Migration),
         ]
     }
 }

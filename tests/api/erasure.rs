@@ -126,6 +126,33 @@ async fn fill(app: &TestApp, t: &TestTenant) {
         json!({"workspace": t.slug, "email": t.admin.email}),
     )
     .await;
+    // A webhook that hears a conversion (its delivery logged), and a timed
+    // rule that answers the chats still waiting (its marks).
+    let receiver = threadline_tests::webhooks::Receiver::start().await;
+    let r = app
+        .post(
+            "/api/v1/webhooks",
+            &t.admin.token,
+            json!({"url": receiver.url, "events": ["ticket_created"]}),
+        )
+        .await;
+    assert_eq!(r.status, reqwest::StatusCode::CREATED, "{:?}", r.body);
+    let (chat, _) = app.simple_chat(t).await;
+    let r = app
+        .convert(&t.admin.token, &chat, json!({"visitor_email": "hooked@example.com"}))
+        .await;
+    assert_eq!(r.status, reqwest::StatusCode::CREATED, "{:?}", r.body);
+    receiver.wait_for(1, Some("ticket_created")).await;
+    let r = app
+        .post(
+            "/api/v1/automations",
+            &t.admin.token,
+            json!({"name": "Hold on", "plugin": "chat-wait-reply", "config": {"minutes": 1, "message": "Soon"}}),
+        )
+        .await;
+    assert_eq!(r.status, reqwest::StatusCode::CREATED, "{:?}", r.body);
+    app.simple_chat(t).await;
+    assert!(app.run_schedule_after(std::time::Duration::from_secs(120)).await.acted > 0);
     app.store.flush_usage().await.unwrap();
 }
 
@@ -172,7 +199,8 @@ async fn erasing_a_workspace_leaves_no_row_of_it_in_any_table(app: TestApp) {
     }
     // Every table is filled for both, so that "nothing left" means
     // something (a table this test cannot fill is said here).
-    let unfilled = ["password_resets"];
+    // Events are deleted once handled: the queue is empty between changes.
+    let unfilled = ["password_resets", "events"];
     for table in &tables {
         let n = count(
             &db,

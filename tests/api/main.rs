@@ -4,6 +4,7 @@
 
 mod auth;
 mod authoring;
+mod automations;
 mod by_hand;
 mod canned;
 mod chats;
@@ -42,4 +43,5 @@ mod search;
 mod sla;
 mod team;
 mod tenancy;
+mod webhooks;
 mod work;

@@ -24,9 +24,11 @@ mod process;
 pub mod seed;
 pub mod smtp;
 pub mod sql;
+pub mod webhooks;
 
 pub use app::{
-    Reply, TestAgent, TestApp, TestAppBuilder, TestTenant, builtins_ready, plugin_settings, warm_plugin_cache,
+    Reply, TestAgent, TestApp, TestAppBuilder, TestTenant, builtins_ready, plugin_settings, test_automation,
+    warm_plugin_cache,
 };
 pub use components::{make, wasm};
 pub use db::TestDb;

@@ -35,6 +35,8 @@ pub(super) struct ServeArgs {
     quotas: QuotaArgs,
     #[command(flatten)]
     retention: RetentionArgs,
+    #[command(flatten)]
+    automation: AutomationArgs,
     /// Also create a demo workspace with a chat to try, and print how.
     #[arg(long)]
     demo: bool,
@@ -51,6 +53,7 @@ pub(super) async fn run(args: ServeArgs) -> Result<()> {
         mail: args.mail.settings(),
         quotas: args.quotas.defaults(),
         retention: args.retention.settings(),
+        automation: args.automation.settings(),
     };
     serve(config, args.demo).await
 }
@@ -452,6 +455,45 @@ impl RetentionArgs {
         crate::retention::RetentionSettings {
             interval: Duration::from_secs(self.retention_interval_secs),
             audit_days: (self.audit_retention_days > 0).then_some(self.audit_retention_days),
+            ..Default::default()
+        }
+    }
+}
+
+/// Rules on a schedule, and webhooks.
+#[derive(clap::Args)]
+pub(super) struct AutomationArgs {
+    /// How often the timed rules (close-pending, escalate-before-breach,
+    /// chat-wait-reply) and SLA breaches are looked at, in seconds; one
+    /// node at a time does it.
+    #[arg(long, env = "THREADLINE_AUTOMATION_INTERVAL_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    automation_interval_secs: u64,
+    /// The wait before a failed webhook delivery's first retry, in
+    /// milliseconds; each later wait doubles (at most an hour), for a day.
+    #[arg(long, env = "THREADLINE_WEBHOOK_RETRY_BASE_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    webhook_retry_base_ms: u64,
+    /// Lets webhooks post to loopback, private and link-local addresses
+    /// (refused otherwise, when saved and when delivered).
+    #[arg(long, env = "THREADLINE_WEBHOOKS_ALLOW_PRIVATE")]
+    webhooks_allow_private: bool,
+    /// How long one webhook post may take, answer included, in seconds.
+    #[arg(long, env = "THREADLINE_WEBHOOK_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=60))]
+    webhook_timeout_secs: u64,
+    /// How long a node's claim on an event (or a delivery) lasts before
+    /// another node may take it over, in seconds: after a crash, what the
+    /// node held waits this long.
+    #[arg(long, env = "THREADLINE_AUTOMATION_LEASE_SECS", default_value_t = 180, value_parser = clap::value_parser!(u64).range(1..))]
+    automation_lease_secs: u64,
+}
+
+impl AutomationArgs {
+    fn settings(self) -> crate::automation::AutomationSettings {
+        crate::automation::AutomationSettings {
+            interval: Duration::from_secs(self.automation_interval_secs),
+            webhook_retry_base: Duration::from_millis(self.webhook_retry_base_ms),
+            webhooks_allow_private: self.webhooks_allow_private,
+            webhook_timeout: Duration::from_secs(self.webhook_timeout_secs),
+            lease: Duration::from_secs(self.automation_lease_secs),
             ..Default::default()
         }
     }

@@ -237,6 +237,7 @@ impl Pipeline {
                 resolution_due_at,
                 due_at,
                 acknowledge: self.acknowledge && snap.tenant.acknowledge_by_mail,
+                listeners: snap.tenant.event_listeners,
             };
             match self.store.commit_conversion(&commit).await? {
                 CommitOutcome::Created(ticket, requester) => {

@@ -1,7 +1,11 @@
 //! Pure types and rules of the help desk. Nothing here does I/O or knows
 //! about HTTP, SQL or WebAssembly, so every rule is unit-tested in place.
 
+// First: its `string_enum!` serves the modules after it.
+#[macro_use]
 pub mod chat;
+pub mod automation;
+
 pub mod email;
 pub mod erasure;
 pub mod hooks;

@@ -15,7 +15,7 @@ use super::views::*;
 use crate::conversion::ConvertInput;
 use crate::domain::{ChatStatus, InvalidInput, MessageKind, SearchQuery, TicketStatus, message_body};
 use crate::realtime::{Event, EventKind};
-use crate::store::{ChatListing, NewMessage, StoreError};
+use crate::store::{ChatListing, Doer, NewMessage, StoreError};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -326,7 +326,7 @@ async fn close_chat(
 ) -> Result<axum::Json<ChatView>, ApiError> {
     state
         .store
-        .close_chat(&agent.tenant_id, &chat_id, &agent.name)
+        .close_chat(&agent.tenant_id, &chat_id, Doer::agent(&agent))
         .await
         .or_not_found("chat")?;
     state.pipeline.after_close(&agent.tenant_id, &chat_id);
@@ -353,7 +353,7 @@ async fn reopen_chat(
 ) -> Result<axum::Json<ChatView>, ApiError> {
     let chat = state
         .store
-        .reopen_chat(&agent.tenant_id, &chat_id, &agent.name)
+        .reopen_chat(&agent.tenant_id, &chat_id, Doer::agent(&agent))
         .await
         .or_not_found("chat")?;
     if let Some(ticket_id) = &chat.ticket_id {
@@ -368,7 +368,7 @@ async fn reopen_chat(
             // the same and the agent sets the ticket by hand.
             state
                 .store
-                .change_ticket(&agent.tenant_id, ticket.number, &agent, &change)
+                .change_ticket(&agent.tenant_id, ticket.number, Doer::agent(&agent), &change)
                 .await?;
         }
     }

@@ -5,6 +5,7 @@
 mod account;
 mod audit;
 mod auth;
+mod automations;
 mod canned;
 mod chats;
 mod contacts;
@@ -27,6 +28,7 @@ mod team;
 mod tickets;
 mod views;
 mod web;
+mod webhooks;
 mod widget;
 
 use axum::Router;
@@ -53,6 +55,10 @@ pub struct AppState {
     pub access: AccessSettings,
     /// Sends public ticket comments to requesters (if configured).
     pub mailer: crate::mail::Mailer,
+    /// Rings the event dispatcher and the webhook sender.
+    pub automations: crate::automation::Automations,
+    /// `--webhooks-allow-private`: webhooks may post to private addresses.
+    pub webhooks_allow_private: bool,
     /// Turns received mail into tickets and comments.
     pub inbound: crate::inbound::Receiver,
     /// Where the server is reached, for links it mails and for telling
@@ -122,6 +128,7 @@ impl AccessSettings {
         (name = "settings", description = "Workspace settings (admins)"),
         (name = "mail", description = "Receiving e-mail: a relay posts a workspace's mail; what admins see of it"),
         (name = "plugins", description = "Conversion plugins and the pipeline (admins)"),
+        (name = "automations", description = "Rules on events and on a schedule, and webhooks (admins)"),
         (name = "operator", description = "The hosting operator's API: workspaces, their status, quotas and usage (operator tokens only)"),
     )
 )]
@@ -161,6 +168,8 @@ pub fn router(state: AppState) -> Router {
         .merge(shadow::router())
         .merge(operator::router())
         .merge(inbound::router())
+        .merge(automations::router())
+        .merge(webhooks::router())
         .split_for_parts();
     let mut doc = doc;
     error::document_shared_errors(&mut doc);
@@ -177,8 +186,26 @@ pub fn router(state: AppState) -> Router {
     .fallback(|| async { ApiError::NotFound("route") })
     .layer(axum::middleware::map_response(edge::security_headers))
     .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::count))
+    .layer(axum::middleware::from_fn_with_state(state.clone(), wake_automations))
     .layer(axum::middleware::from_fn(edge::guard))
     .with_state(state)
+}
+
+/// After a request that may have written (anything but a read), the event
+/// dispatcher looks at its queue at once rather than at its next poll: the
+/// events the request queued, if any, are committed by now.
+async fn wake_automations(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::Method;
+    let writes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let response = next.run(req).await;
+    if writes {
+        state.automations.wake();
+    }
+    response
 }
 
 /// Alive: the process answers (and its database, as it always said).

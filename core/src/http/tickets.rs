@@ -21,7 +21,7 @@ use crate::domain::{
     EmailAddress, InvalidInput, SearchQuery, Subject, TicketNumber, TicketStatus, message_body, single_line,
 };
 use crate::realtime::Event;
-use crate::store::{Agent, Requester, TicketChange, TicketFilter};
+use crate::store::{Agent, Doer, Requester, TicketChange, TicketFilter};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -449,7 +449,7 @@ async fn patch_ticket(
     };
     let ticket = state
         .store
-        .change_ticket(&agent.tenant_id, number.0, &agent, &change)
+        .change_ticket(&agent.tenant_id, number.0, Doer::agent(&agent), &change)
         .await
         .or_not_found("ticket")?;
     state

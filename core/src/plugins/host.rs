@@ -203,6 +203,11 @@ impl PluginHost {
 
     /// A built-in plugin: compiled once per process (from this server's
     /// disk cache when it has one) and never evicted.
+    /// The database, for the plugin host's own modules.
+    pub(super) fn store(&self) -> &Store {
+        &self.store
+    }
+
     pub(super) async fn builtin(&self, name: &str) -> Result<Arc<LoadedPlugin>, PluginError> {
         builtin::load(name, self.disk.clone()).await
     }

@@ -251,14 +251,56 @@ pub async fn check(
     source: &str,
     limits: Limits,
 ) -> Result<Result<(), SourceError>, super::error::PluginError> {
+    check_function(plugin, tenant_id, hook, function(hook), source, limits).await
+}
+
+/// The same check for a rule whose function is `function` (an event's).
+pub async fn check_function(
+    plugin: &LoadedPlugin,
+    tenant_id: &str,
+    hook: HookKind,
+    function: &'static str,
+    source: &str,
+    limits: Limits,
+) -> Result<Result<(), SourceError>, super::error::PluginError> {
     let indices = bindings::exports::threadline::javascript::rules::GuestIndices::new(plugin.pre())
         .map_err(|e| super::error::PluginError::load(format!("the JavaScript plugin has no check: {e}")))?;
-    let (source, function) = (source.to_owned(), function(hook));
+    let source = source.to_owned();
     plugin
         .run_with(limits, tenant_id, hook, move |store, instance| {
             Box::pin(async move {
                 let rules = indices.load(&mut *store, instance)?;
                 rules.call_check(&mut *store, &source, function).await
+            })
+        })
+        .await
+}
+
+/// Runs a rule's `function` on `event` (JSON) in the plugin, under
+/// `limits`, as a hook call runs: `Ok(Ok(json))` is the rule's answer,
+/// `Ok(Err(..))` the rule's own failure (where in its source, when known),
+/// `Err(..)` a limit or a trap.
+pub async fn on_event(
+    plugin: &LoadedPlugin,
+    tenant_id: &str,
+    function: &'static str,
+    source: &str,
+    event: String,
+    context: String,
+    limits: Limits,
+) -> Result<Result<String, String>, super::error::PluginError> {
+    let indices = bindings::exports::threadline::javascript::rules::GuestIndices::new(plugin.pre())
+        .map_err(|e| super::error::PluginError::load(format!("the JavaScript plugin runs no events: {e}")))?;
+    let source = source.to_owned();
+    // Plugin log lines name a hook; an event's calls go under `fields`,
+    // the hook whose answer (data about a ticket) they most resemble.
+    plugin
+        .run_with(limits, tenant_id, HookKind::Fields, move |store, instance| {
+            Box::pin(async move {
+                let rules = indices.load(&mut *store, instance)?;
+                rules
+                    .call_on_event(&mut *store, &source, function, &event, &context)
+                    .await
             })
         })
         .await

@@ -33,6 +33,7 @@ pub mod call;
 pub mod compiler;
 pub mod engine;
 pub mod error;
+mod events;
 pub mod host;
 pub mod javascript;
 pub mod limits;

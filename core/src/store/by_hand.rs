@@ -9,9 +9,11 @@ use threadline_migrations::search::SearchIndex;
 use super::comments::{Comment, write_comment};
 use super::conversion::{custom_json, tags_json, take_ticket_number, upsert_requester};
 use super::entities::{agent, tenant, ticket};
+use super::events::{Doer, NewEvent};
 use super::outbox::OutboxMail;
 use super::plugins::candidate;
 use super::{Agent, Requester, Store, StoreError, StoreResult, Tenant, Ticket};
+use crate::domain::automation::EventKind;
 use crate::domain::hooks::{HookCandidate, TicketFields};
 use crate::domain::{EmailAddress, TicketStatus};
 
@@ -64,8 +66,14 @@ impl Store {
         let now = Utc::now().trunc_subsecs(6);
         let txn = self.write_txn().await?;
         let (ticket, requester) = write_open_ticket(&txn, t, "agent", now).await?;
+        super::events::queue(
+            &txn,
+            &ticket.tenant_id,
+            NewEvent::by(EventKind::TicketCreated, Doer::agent(agent)).ticket(&ticket.id),
+        )
+        .await?;
         let reply = if t.notify {
-            Some(write_comment(&txn, &ticket, agent, &t.body, false).await?)
+            Some(write_comment(&txn, &ticket, Doer::agent(agent), &t.body, false).await?)
         } else {
             None
         };

@@ -7,7 +7,9 @@ use sea_orm::{
 };
 
 use super::entities::{chat, message, rating, visitor};
+use super::events::{Doer, NewEvent};
 use super::{Chat, Message, Rating, Store, StoreError, StoreResult, Tenant, Visitor, new_id, new_token};
+use crate::domain::automation::EventKind;
 use crate::domain::{ChatStatus, MessageKind};
 use threadline_migrations::search::SearchIndex;
 
@@ -111,6 +113,12 @@ impl Store {
             found_by.into_iter().flatten(),
         )
         .await?;
+        super::events::queue(
+            &txn,
+            &tenant.id,
+            NewEvent::new(EventKind::ChatStarted, "visitor").chat(&chat.id),
+        )
+        .await?;
         txn.commit().await?;
         self.meter.count(&tenant.id, |u| {
             u.chats += 1;
@@ -151,56 +159,8 @@ impl Store {
     /// the chat's `first_response_at` and, if nobody has the chat yet, makes
     /// that agent its assignee.
     pub async fn post_message(&self, tenant_id: &str, chat_id: &str, new: &NewMessage) -> StoreResult<Message> {
-        let now = Utc::now();
         let txn = self.write_txn().await?;
-        let mut update = chat::Entity::update_many()
-            .col_expr(chat::Column::Version, Expr::col(chat::Column::Version).add(1))
-            .col_expr(chat::Column::UpdatedAt, Expr::value(now))
-            .filter(chat::Column::Id.eq(chat_id))
-            .filter(chat::Column::TenantId.eq(tenant_id))
-            .filter(chat::Column::Status.eq(ChatStatus::Open.as_str()));
-        if matches!(new.kind, MessageKind::Agent | MessageKind::Visitor) {
-            update = update
-                .col_expr(chat::Column::LastMessagePreview, Expr::value(preview(&new.body)))
-                .col_expr(chat::Column::LastMessageKind, Expr::value(new.kind.to_string()));
-        }
-        if new.kind == MessageKind::Visitor {
-            update = update.col_expr(chat::Column::VisitorSeenAt, Expr::value(now));
-        }
-        if new.kind == MessageKind::Agent {
-            update = update.col_expr(
-                chat::Column::FirstResponseAt,
-                Expr::col(chat::Column::FirstResponseAt).if_null(now),
-            );
-            if let Some(agent_id) = &new.agent_id {
-                update = update.col_expr(
-                    chat::Column::AssigneeId,
-                    Expr::col(chat::Column::AssigneeId).if_null(agent_id.clone()),
-                );
-            }
-        }
-        // Updating first takes the chat's write lock before anything else.
-        let updated = update.exec(&txn).await?.rows_affected;
-        if updated == 0 {
-            let exists = chat::Entity::find_by_id(chat_id)
-                .filter(chat::Column::TenantId.eq(tenant_id))
-                .one(&txn)
-                .await?;
-            return Err(match exists {
-                None => StoreError::NotFound,
-                Some(_) => StoreError::Conflict("the chat is closed".into()),
-            });
-        }
-        let chat = chat::Entity::find_by_id(chat_id)
-            .one(&txn)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let message = insert_message(&txn, &chat, new, now).await?;
-        // An answer to a visitor who left goes to them by mail, with it.
-        let gone = chat.visitor_seen_at.unwrap_or(chat.created_at) < now - crate::domain::chat::VISITOR_GONE_AFTER;
-        if new.kind == MessageKind::Agent && gone {
-            super::threads::mail_gone_visitor(&txn, &chat, new, message.id).await?;
-        }
+        let message = post_message_in(&txn, tenant_id, chat_id, new).await?;
         txn.commit().await?;
         self.meter.count(tenant_id, |u| {
             u.messages += 1;
@@ -222,25 +182,27 @@ impl Store {
     }
 
     /// Closes an open chat and logs who closed it.
-    pub async fn close_chat(&self, tenant_id: &str, chat_id: &str, by: &str) -> StoreResult<Chat> {
+    pub async fn close_chat(&self, tenant_id: &str, chat_id: &str, by: Doer<'_>) -> StoreResult<Chat> {
         self.set_status(
             tenant_id,
             chat_id,
             ChatStatus::Open,
             ChatStatus::Closed,
-            &format!("Chat closed by {by}."),
+            &format!("Chat closed by {}.", by.name),
+            by,
         )
         .await
     }
 
     /// Reopens a closed chat. Its ticket link, if any, stays.
-    pub async fn reopen_chat(&self, tenant_id: &str, chat_id: &str, by: &str) -> StoreResult<Chat> {
+    pub async fn reopen_chat(&self, tenant_id: &str, chat_id: &str, by: Doer<'_>) -> StoreResult<Chat> {
         self.set_status(
             tenant_id,
             chat_id,
             ChatStatus::Closed,
             ChatStatus::Open,
-            &format!("Chat reopened by {by}."),
+            &format!("Chat reopened by {}.", by.name),
+            by,
         )
         .await
     }
@@ -252,6 +214,7 @@ impl Store {
         from: ChatStatus,
         to: ChatStatus,
         log: &str,
+        by: Doer<'_>,
     ) -> StoreResult<Chat> {
         let now = Utc::now();
         let closed_at: Option<DateTime<Utc>> = (to == ChatStatus::Closed).then_some(now);
@@ -276,6 +239,9 @@ impl Store {
             return Err(StoreError::Conflict(format!("the chat is already {}", chat.status)));
         }
         insert_message(&txn, &chat, &NewMessage::system(log), now).await?;
+        if to == ChatStatus::Closed {
+            super::events::queue(&txn, tenant_id, NewEvent::by(EventKind::ChatClosed, by).chat(chat_id)).await?;
+        }
         txn.commit().await?;
         Ok(chat)
     }
@@ -347,6 +313,66 @@ impl Store {
         txn.commit().await?;
         Ok(())
     }
+}
+
+/// Adds `new` to open chat `chat_id` in `txn`: see [`Store::post_message`].
+pub(super) async fn post_message_in(
+    txn: &DatabaseTransaction,
+    tenant_id: &str,
+    chat_id: &str,
+    new: &NewMessage,
+) -> StoreResult<Message> {
+    let now = Utc::now();
+    let mut update = chat::Entity::update_many()
+        .col_expr(chat::Column::Version, Expr::col(chat::Column::Version).add(1))
+        .col_expr(chat::Column::UpdatedAt, Expr::value(now))
+        .filter(chat::Column::Id.eq(chat_id))
+        .filter(chat::Column::TenantId.eq(tenant_id))
+        .filter(chat::Column::Status.eq(ChatStatus::Open.as_str()));
+    if matches!(new.kind, MessageKind::Agent | MessageKind::Visitor) {
+        update = update
+            .col_expr(chat::Column::LastMessagePreview, Expr::value(preview(&new.body)))
+            .col_expr(chat::Column::LastMessageKind, Expr::value(new.kind.to_string()));
+    }
+    if new.kind == MessageKind::Visitor {
+        update = update.col_expr(chat::Column::VisitorSeenAt, Expr::value(now));
+    }
+    // A rule's answer (no agent) is not a person's first response.
+    if new.kind == MessageKind::Agent && new.agent_id.is_some() {
+        update = update.col_expr(
+            chat::Column::FirstResponseAt,
+            Expr::col(chat::Column::FirstResponseAt).if_null(now),
+        );
+        if let Some(agent_id) = &new.agent_id {
+            update = update.col_expr(
+                chat::Column::AssigneeId,
+                Expr::col(chat::Column::AssigneeId).if_null(agent_id.clone()),
+            );
+        }
+    }
+    // Updating first takes the chat's write lock before anything else.
+    let updated = update.exec(txn).await?.rows_affected;
+    if updated == 0 {
+        let exists = chat::Entity::find_by_id(chat_id)
+            .filter(chat::Column::TenantId.eq(tenant_id))
+            .one(txn)
+            .await?;
+        return Err(match exists {
+            None => StoreError::NotFound,
+            Some(_) => StoreError::Conflict("the chat is closed".into()),
+        });
+    }
+    let chat = chat::Entity::find_by_id(chat_id)
+        .one(txn)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let message = insert_message(txn, &chat, new, now).await?;
+    // An answer to a visitor who left goes to them by mail, with it.
+    let gone = chat.visitor_seen_at.unwrap_or(chat.created_at) < now - crate::domain::chat::VISITOR_GONE_AFTER;
+    if new.kind == MessageKind::Agent && gone {
+        super::threads::mail_gone_visitor(txn, &chat, new, message.id).await?;
+    }
+    Ok(message)
 }
 
 pub(super) async fn insert_message(

@@ -8,8 +8,10 @@ use sea_orm::{
 };
 
 use super::entities::{mail_outbox, requester, tenant, ticket, ticket_comment};
+use super::events::{Doer, NewEvent};
 use super::outbox::{self, MailKind, NewMail, OutboxMail};
 use super::{Agent, Store, StoreError, StoreResult, Ticket, new_id};
+use crate::domain::automation::EventKind;
 use crate::domain::inbound::CommentSource;
 use crate::domain::{TicketNumber, TicketStatus, mail};
 use threadline_migrations::search::SearchIndex;
@@ -42,7 +44,7 @@ impl Store {
                 TicketNumber(number)
             )));
         }
-        let (comment, queued) = write_comment(&txn, &ticket, agent, body, internal).await?;
+        let (comment, queued) = write_comment(&txn, &ticket, Doer::agent(agent), body, internal).await?;
         let ticket = ticket::Entity::find_by_id(&ticket.id)
             .one(&txn)
             .await?
@@ -97,7 +99,7 @@ impl Store {
 pub(super) async fn write_comment(
     txn: &DatabaseTransaction,
     ticket: &Ticket,
-    agent: &Agent,
+    by: Doer<'_>,
     body: &str,
     internal: bool,
 ) -> StoreResult<(Comment, Option<OutboxMail>)> {
@@ -106,8 +108,8 @@ pub(super) async fn write_comment(
         id: Set(new_id()),
         tenant_id: Set(ticket.tenant_id.clone()),
         ticket_id: Set(ticket.id.clone()),
-        author_id: Set(agent.id.clone()),
-        author_name: Set(agent.name.clone()),
+        author_id: Set(by.activity_id()),
+        author_name: Set(by.name.to_owned()),
         body: Set(body.to_owned()),
         internal: Set(internal),
         created_at: Set(now),
@@ -148,7 +150,7 @@ pub(super) async fn write_comment(
             TicketNumber(ticket.number),
             &ticket.subject,
             body,
-            &agent.name,
+            by.name,
             outbox::sender_name(&workspace),
         );
         let mail = NewMail {
@@ -165,5 +167,13 @@ pub(super) async fn write_comment(
         queued = Some(outbox::queue(txn, &workspace, mail).await?);
     }
     update.exec(txn).await?;
+    super::events::queue(
+        txn,
+        &ticket.tenant_id,
+        NewEvent::by(EventKind::CommentAdded, by)
+            .ticket(&ticket.id)
+            .comment(&comment.id),
+    )
+    .await?;
     Ok((comment, queued))
 }

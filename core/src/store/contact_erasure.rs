@@ -27,7 +27,9 @@ use threadline_migrations::search::{self, SearchIndex};
 
 use super::audit::{self, Actor, Audit};
 use super::contacts::{Holdings, Person, find_person, holdings};
-use super::entities::{chat, inbound_mail, mail_outbox, plugin_fault, ticket_event, visitor_block};
+use super::entities::{
+    chat, event, inbound_mail, mail_outbox, plugin_fault, ticket_event, visitor_block, webhook_delivery,
+};
 use super::{Store, StoreResult, new_token};
 use crate::domain::MessageKind;
 use crate::domain::erasure::{ERASED, PLACEHOLDER_NAME, Scrubber, placeholder_email};
@@ -158,6 +160,7 @@ impl Store {
             row.update(&txn).await?;
         }
         done.mails_deleted = delete_mail(&txn, tenant_id, &h).await?;
+        delete_deliveries(&txn, tenant_id, &h).await?;
         erase_blocks(&txn, tenant_id, &person).await?;
         scrub_faults(&txn, tenant_id, &h, &scrubber).await?;
         reindex(&txn, tenant_id, &h, &scrubber, &gone_words).await?;
@@ -294,6 +297,36 @@ async fn delete_mail<C: ConnectionTrait>(txn: &C, tenant_id: &str, h: &Holdings)
             .await?;
     }
     Ok(received.len() + sent.len())
+}
+
+/// Webhook deliveries carry a copy of what their events said (names,
+/// addresses, words), and events waiting to be handled name the tickets
+/// and chats: both go, pending ones unsent (a receiver that needs the
+/// change hears of it from the tickets' next event).
+async fn delete_deliveries<C: ConnectionTrait>(txn: &C, tenant_id: &str, h: &Holdings) -> StoreResult<()> {
+    let (tickets, chats) = (h.ticket_ids(), h.chat_ids());
+    if tickets.is_empty() && chats.is_empty() {
+        return Ok(());
+    }
+    webhook_delivery::Entity::delete_many()
+        .filter(webhook_delivery::Column::TenantId.eq(tenant_id))
+        .filter(
+            Condition::any()
+                .add(webhook_delivery::Column::TicketId.is_in(tickets.clone()))
+                .add(webhook_delivery::Column::ChatId.is_in(chats.clone())),
+        )
+        .exec(txn)
+        .await?;
+    event::Entity::delete_many()
+        .filter(event::Column::TenantId.eq(tenant_id))
+        .filter(
+            Condition::any()
+                .add(event::Column::TicketId.is_in(tickets))
+                .add(event::Column::ChatId.is_in(chats)),
+        )
+        .exec(txn)
+        .await?;
+    Ok(())
 }
 
 /// Blocks stay (an erased spammer stays blocked by visitor), without the

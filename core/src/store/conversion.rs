@@ -36,9 +36,11 @@ use sea_orm::{
 };
 
 use super::chats::{NewMessage, message_row};
-use super::entities::{agent, chat, message, requester, tenant, ticket, ticket_comment, visitor};
+use super::entities::{agent, chat, event, message, requester, tenant, ticket, ticket_comment, visitor};
+use super::events::NewEvent;
 use super::plugins::candidate;
 use super::{Agent, Chat, Requester, Store, StoreError, StoreResult, Tenant, Ticket, Visitor, new_id, prefixed};
+use crate::domain::automation::EventKind;
 use crate::domain::hooks::{HookCandidate, TicketFields};
 use crate::domain::inbound::{CommentSource, thread_root};
 use crate::domain::ticket_number::PREFIX;
@@ -100,6 +102,28 @@ pub struct ConversionCommit {
     /// Queue the requester's acknowledgement (their ticket's number and
     /// the chat's public transcript) with the ticket.
     pub acknowledge: bool,
+    /// The workspace's `event_listeners` at snapshot time: the events the
+    /// commit queues (`ticket_created`, and `chat_closed` when it closes
+    /// the chat) for its rules and webhooks. Rules changed since wait for
+    /// the next conversion, as they would a moment later.
+    pub listeners: i32,
+}
+
+impl ConversionCommit {
+    /// The events this commit queues, with their new ids.
+    fn events(&self) -> (Option<String>, Option<String>) {
+        let heard = |k: EventKind| k.heard(self.listeners).then(new_id);
+        let closed = if self.chat_was_closed {
+            None
+        } else {
+            heard(EventKind::ChatClosed)
+        };
+        (heard(EventKind::TicketCreated), closed)
+    }
+
+    fn actor(&self) -> String {
+        format!("agent:{}", self.converting_agent_id)
+    }
 }
 
 #[derive(Debug)]
@@ -226,6 +250,7 @@ impl Store {
     ) -> StoreResult<CommitOutcome> {
         let (log_before, log_after) = conversion_log(&c.converting_agent_name);
         let email = &c.requester_email;
+        let (created_event, closed_event) = c.events();
         let values: Vec<sea_orm::Value> = vec![
             ticket_id.clone().into(),                 // $1
             now.into(),                               // $2
@@ -261,6 +286,9 @@ impl Store {
             new_id().into(),                          // $32
             thread_root(&ticket_id).into(),           // $33
             c.acknowledge.into(),                     // $34
+            c.actor().into(),                         // $35
+            created_event.into(),                     // $36
+            closed_event.into(),                      // $37
         ];
         let row = self
             .writer
@@ -390,6 +418,20 @@ impl Store {
                 .ok_or(StoreError::NotFound)?;
             let mail = super::inbound::acknowledgement(&ticket, &requester, None);
             super::outbox::queue(&txn, &workspace, mail).await?;
+        }
+
+        // 9. The events the workspace's rules and webhooks listen to.
+        let (created_event, closed_event) = c.events();
+        for (id, kind) in [
+            (created_event, EventKind::TicketCreated),
+            (closed_event, EventKind::ChatClosed),
+        ] {
+            if let Some(id) = id {
+                let e = NewEvent::new(kind, c.actor()).ticket(&ticket.id).chat(&c.chat_id);
+                event::Entity::insert(super::events::row(id, &c.tenant_id, e, now))
+                    .exec_without_returning(&txn)
+                    .await?;
+            }
         }
 
         txn.commit().await?;
@@ -570,6 +612,12 @@ WITH claim AS (
     SELECT $32, $4, $32, requester.email, requester.name, '', '', '', $33,
            'queued', 0, $2, $2, 'acknowledgement', $1, ''
     FROM number, requester WHERE $34
+), events AS (
+    INSERT INTO events (id, tenant_id, kind, ticket_id, chat_id, comment_id, changes, actor, rule_id, depth,
+                        attempts, next_attempt_at, created_at)
+    SELECT e.id, $4, e.kind, $1, $3, NULL, NULL, $35, NULL, 0, 0, $2, $2
+    FROM number, (VALUES ($36::text, 'ticket_created'), ($37::text, 'chat_closed')) AS e (id, kind)
+    WHERE e.id IS NOT NULL
 )
 SELECT number.n AS number, requester.id AS r_id, requester.tenant_id AS r_tenant_id, requester.email AS r_email,
        requester.email_normalized AS r_email_normalized, requester.name AS r_name,

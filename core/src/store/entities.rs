@@ -21,6 +21,10 @@ pub use mail::{inbound_mail, mail_outbox, mailbox};
 mod audit;
 pub use audit::{audit_entry, job_lease};
 
+// Rules on events, the event queue, webhooks and their deliveries.
+mod automation;
+pub use automation::{automation_rule, event, schedule_mark, webhook, webhook_delivery};
+
 pub mod tenant {
     use sea_orm::entity::prelude::*;
 
@@ -70,6 +74,10 @@ pub mod tenant {
         /// deleted (JSON).
         pub retention_run_at: Option<DateTimeUtc>,
         pub retention_counts: Option<String>,
+        /// A bit per event kind some enabled rule or active webhook
+        /// listens to (`domain::automation::EventKind::bit`); a change
+        /// nobody listens to queues no event.
+        pub event_listeners: i32,
     }
     no_relations!();
 }

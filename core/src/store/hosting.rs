@@ -21,6 +21,11 @@ pub type OperatorToken = operator_token::Model;
 /// the order deletion goes in (an export goes the other way). A test reads
 /// the schema and fails when a table with a `tenant_id` is missing here.
 pub const WORKSPACE_TABLES: &[&str] = &[
+    "schedule_marks",
+    "webhook_deliveries",
+    "webhooks",
+    "events",
+    "automations",
     "audit_log",
     "usage_days",
     "chat_terms",

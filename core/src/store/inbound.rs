@@ -14,9 +14,11 @@ use threadline_migrations::search::SearchIndex;
 use super::by_hand::HandTicket;
 use super::comments::Comment;
 use super::entities::{chat, inbound_mail, tenant, ticket, ticket_comment, ticket_event, visitor};
+use super::events::NewEvent;
 use super::outbox::{self, MailKind, MailThread, NewMail};
 use super::threads::ThreadedBy;
 use super::{Store, StoreError, StoreResult, Tenant, Ticket, new_id};
+use crate::domain::automation::EventKind;
 use crate::domain::inbound::{CommentSource, ParsedMail, thread_root};
 use crate::domain::{ChatStatus, MessageKind, TicketNumber, TicketStatus};
 
@@ -273,8 +275,25 @@ impl Store {
             }
             .insert(&txn)
             .await?;
+            super::events::queue(
+                &txn,
+                tenant_id,
+                NewEvent {
+                    changes: Some(serde_json::json!({"status": {"from": status.as_str(), "to": next.as_str()}})),
+                    ..NewEvent::new(EventKind::TicketUpdated, "mail").ticket(&ticket.id)
+                },
+            )
+            .await?;
         }
         update.exec(&txn).await?;
+        super::events::queue(
+            &txn,
+            tenant_id,
+            NewEvent::new(EventKind::CommentAdded, "mail")
+                .ticket(&ticket.id)
+                .comment(&comment.id),
+        )
+        .await?;
         let ticket = ticket::Entity::find_by_id(&ticket.id)
             .one(&txn)
             .await?
@@ -362,6 +381,12 @@ impl Store {
             Via::Http | Via::Imap => "email",
         };
         let (ticket, requester) = super::by_hand::write_open_ticket(&txn, h, channel, now).await?;
+        super::events::queue(
+            &txn,
+            &h.tenant_id,
+            NewEvent::new(EventKind::TicketCreated, channel).ticket(&ticket.id),
+        )
+        .await?;
         if let Some(closed) = t.follows {
             ticket_event::ActiveModel {
                 id: Set(new_id()),

@@ -13,6 +13,7 @@
 //! the writers.
 
 mod audit;
+mod automations;
 mod by_hand;
 mod canned;
 mod chats;
@@ -21,7 +22,10 @@ mod contact_erasure;
 mod contacts;
 mod conversion;
 mod credentials;
+mod deliveries;
 pub mod entities;
+mod event_payload;
+mod events;
 mod export;
 mod hosting;
 mod inbound;
@@ -35,6 +39,8 @@ mod outbox;
 mod plugins;
 mod reports;
 mod retention;
+mod rule_actions;
+mod schedule;
 mod team;
 mod tenants;
 mod threads;
@@ -54,6 +60,9 @@ use threadline_migrations::Migrator;
 use threadline_migrations::sea_orm_migration::MigratorTrait;
 
 pub use audit::{Actor, Audit, AuditEntry};
+pub use automations::{
+    Automation, AutomationChange, MAX_AUTOMATIONS, MAX_WEBHOOKS, NewAutomation, Webhook, WebhookChange, webhook_events,
+};
 pub use by_hand::HandTicket;
 pub use canned::{CannedReply, MAX_CANNED_REPLIES};
 pub use chats::NewMessage;
@@ -62,9 +71,11 @@ pub use contact_erasure::Erased;
 pub use contacts::{CONTACT_LIST_LIMIT, CONTACT_SEARCH_LIMIT, ContactListing, ContactView, Holdings, Person};
 pub use conversion::{CommitOutcome, ConversionCommit, ConversionSnapshot, SnapshotMessage};
 pub use credentials::{Account, Credential, CredentialKind, Issued, slid_expiry};
+pub use deliveries::{Attempt, DELIVERIES_SHOWN, Delivery, delivery_state};
 pub use entities::{agent::Model as Agent, chat::Model as Chat, message::Model as Message};
 pub use entities::{rating::Model as Rating, requester::Model as Requester, tenant::Model as Tenant};
 pub use entities::{ticket::Model as Ticket, visitor::Model as Visitor};
+pub use events::{Doer, NewEvent, QueuedEvent};
 pub use export::{EXPORT_TABLES, FORMAT as EXPORT_FORMAT, Imported, MAX_LINE_BYTES, NOT_EXPORTED};
 pub use hosting::{OperatorToken, Usage, WORKSPACE_TABLES, WorkspaceListing, check_stored};
 pub use inbound::{Arrival, InboundMail, MAX_ORIGINAL_BYTES, MailTicket, Received, Via};
@@ -79,6 +90,8 @@ pub use plugins::{
     PluginInfo, PluginRow, is_uploaded_plugin_ref, seen_long_ago,
 };
 pub use retention::{RETENTION_JOB, RetentionCounts, RetentionRun};
+pub use rule_actions::{Applied, RuleRun, Target, rule_name};
+pub use schedule::{SCHEDULE_BATCH, due_target};
 pub use team::{AgentChange, Invitation, MAX_PENDING_INVITATIONS};
 pub use tenants::{CreatedAgent, CreatedTenant, SettingsChange};
 pub use threads::ThreadedBy;
@@ -126,6 +139,11 @@ pub struct Store {
     /// [`Store::spawn_wal_checkpoints`]), so they take no reader's place and
     /// are not counted as statements.
     checkpointer: Option<DatabaseConnection>,
+    /// A connection of its own for the background queues' "anything due?"
+    /// reads (events, webhook deliveries), made several times a second by
+    /// every node: it takes no request's place in the pool, and its reads
+    /// are not counted as statements.
+    poller: DatabaseConnection,
     /// The server's default quotas (`serve --quota-*`), under every
     /// workspace's own overrides; unlimited until set.
     quota_defaults: Arc<std::sync::RwLock<crate::domain::hosting::Quotas>>,
@@ -222,6 +240,13 @@ impl Store {
                 } else {
                     None
                 };
+                let poller = if in_memory {
+                    db.clone()
+                } else {
+                    let mut one = opts.clone();
+                    one.max_connections(1).min_connections(0);
+                    Database::connect(one).await?
+                };
                 for conn in [&mut db, &mut writer] {
                     let counter = statements.clone();
                     conn.set_metric_callback(move |_| {
@@ -233,6 +258,7 @@ impl Store {
                     writer,
                     statements: statements.clone(),
                     checkpointer,
+                    poller,
                     quota_defaults: Default::default(),
                     meter: Meter::default(),
                 };

@@ -134,6 +134,16 @@ impl Store {
                 tokio::time::sleep(run.pause).await;
             }
         }
+        // Webhooks' delivery logs (they copy what their events said) and
+        // the scheduler's marks.
+        let cutoff = Utc::now() - Duration::days(super::deliveries::DELIVERY_LOG_DAYS);
+        while self.prune_deliveries(cutoff, run.batch).await? == run.batch {
+            tokio::time::sleep(run.pause).await;
+        }
+        let cutoff = Utc::now() - Duration::days(super::deliveries::SCHEDULE_MARK_DAYS);
+        while self.prune_marks(cutoff, run.batch).await? == run.batch {
+            tokio::time::sleep(run.pause).await;
+        }
         Ok(total)
     }
 

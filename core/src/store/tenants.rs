@@ -282,6 +282,7 @@ pub(super) fn new_tenant(name: &str, slug: &str) -> tenant::ActiveModel {
         retention_mail_days: Set(None),
         retention_run_at: Set(None),
         retention_counts: Set(None),
+        event_listeners: Set(0),
     }
 }
 

@@ -9,7 +9,9 @@ use sea_orm::{
 
 use super::conversion::{custom_json, tags_json};
 use super::entities::{agent, requester, ticket, ticket_event};
-use super::{Agent, Requester, Store, StoreError, StoreResult, Ticket, new_id};
+use super::events::{Doer, NewEvent};
+use super::{Requester, Store, StoreError, StoreResult, Ticket, new_id};
+use crate::domain::automation::EventKind;
 use crate::domain::hooks::{Priority, TicketFields};
 use crate::domain::{SearchQuery, TicketNumber, TicketStatus, sla};
 use threadline_migrations::search::{self, SearchIndex};
@@ -185,7 +187,7 @@ impl Store {
         &self,
         tenant_id: &str,
         number: i64,
-        agent: &Agent,
+        by: Doer<'_>,
         change: &TicketChange,
     ) -> StoreResult<Ticket> {
         // Two agents reassigning tickets between each other at once can
@@ -195,7 +197,7 @@ impl Store {
         let mut tries = 0;
         loop {
             tries += 1;
-            match self.change_ticket_once(tenant_id, number, agent, change).await {
+            match self.change_ticket_once(tenant_id, number, by, change).await {
                 Err(StoreError::Db(e)) if tries < 4 && is_deadlock(&e) => continue,
                 other => return other,
             }
@@ -206,117 +208,12 @@ impl Store {
         &self,
         tenant_id: &str,
         number: i64,
-        agent: &Agent,
+        by: Doer<'_>,
         change: &TicketChange,
     ) -> StoreResult<Ticket> {
         let txn = self.write_txn().await?;
         let ticket = self.ticket_for_update(&txn, tenant_id, number).await?;
-        if let Some(seen) = change.seen_at {
-            stale_check(&txn, &ticket, change, seen, agent).await?;
-        }
-        let status: TicketStatus = ticket
-            .status
-            .parse()
-            .map_err(|e: String| StoreError::Db(DbErr::Custom(e)))?;
-        let now = Utc::now().trunc_subsecs(6);
-        let mut events: Vec<(&str, Option<String>, Option<String>)> = Vec::new();
-        let mut update = ticket::Entity::update_many()
-            .filter(ticket::Column::Id.eq(&ticket.id))
-            .col_expr(ticket::Column::UpdatedAt, Expr::value(now));
-        if let Some(next) = change.status
-            && next != status
-        {
-            if !status.can_become(next) {
-                return Err(StoreError::Conflict(format!(
-                    "ticket {} is closed and cannot change; open a new ticket instead",
-                    TicketNumber(number)
-                )));
-            }
-            update = update.col_expr(ticket::Column::Status, Expr::value(next.as_str()));
-            // Solving stops the resolution clock; working it again restarts
-            // it from where the targets put it.
-            let settled = matches!(next, TicketStatus::Solved | TicketStatus::Closed);
-            let solved_at = if settled { ticket.solved_at.or(Some(now)) } else { None };
-            let clock = sla_clock(&ticket, solved_at);
-            update = update
-                .col_expr(ticket::Column::SolvedAt, Expr::value(solved_at))
-                .col_expr(ticket::Column::DueAt, Expr::value(clock.next_due(next)));
-            events.push(("status", Some(status.to_string()), Some(next.to_string())));
-        } else if status == TicketStatus::Closed && (change.assignee_id.is_some() || change.priority.is_some()) {
-            return Err(StoreError::Conflict(format!(
-                "ticket {} is closed and cannot change; open a new ticket instead",
-                TicketNumber(number)
-            )));
-        }
-        if let Some(assignee) = &change.assignee_id
-            && *assignee != ticket.assignee_id
-        {
-            let name = |id: &Option<String>| id.clone();
-            if let Some(id) = assignee {
-                let found = agent::Entity::find_by_id(id)
-                    .filter(agent::Column::TenantId.eq(tenant_id))
-                    .one(&txn)
-                    .await?;
-                match found {
-                    None => {
-                        return Err(StoreError::Invalid(
-                            "assignee_id",
-                            "assignee_id must be an agent of this workspace".into(),
-                        ));
-                    }
-                    Some(a) if !a.active => {
-                        return Err(StoreError::Invalid(
-                            "assignee_id",
-                            format!("{} is deactivated and takes no tickets", a.name),
-                        ));
-                    }
-                    Some(_) => {}
-                }
-            }
-            update = update.col_expr(ticket::Column::AssigneeId, Expr::value(assignee.clone()));
-            events.push(("assignee", name(&ticket.assignee_id), name(assignee)));
-        }
-        if let Some(p) = change.priority
-            && p.as_str() != ticket.priority
-        {
-            update = update.col_expr(ticket::Column::Priority, Expr::value(p.as_str()));
-            events.push(("priority", Some(ticket.priority.clone()), Some(p.as_str().to_owned())));
-        }
-        if let Some(fields) = &change.fields {
-            let (tags, custom) = (tags_json(fields), custom_json(fields));
-            if tags != ticket.tags {
-                update = update.col_expr(ticket::Column::Tags, Expr::value(tags.clone()));
-                events.push(("tags", Some(ticket.tags.clone()), Some(tags)));
-            }
-            if custom != ticket.custom_fields {
-                update = update.col_expr(ticket::Column::CustomFields, Expr::value(custom.clone()));
-                events.push(("custom_fields", Some(ticket.custom_fields.clone()), Some(custom)));
-            }
-        }
-        if events.is_empty() {
-            txn.commit().await?;
-            return Ok(ticket);
-        }
-        update.exec(&txn).await?;
-        for (field, old, new) in events {
-            ticket_event::ActiveModel {
-                id: Set(new_id()),
-                tenant_id: Set(tenant_id.to_owned()),
-                ticket_id: Set(ticket.id.clone()),
-                agent_id: Set(agent.id.clone()),
-                agent_name: Set(agent.name.clone()),
-                field: Set(field.to_owned()),
-                old_value: Set(old),
-                new_value: Set(new),
-                created_at: Set(now),
-            }
-            .insert(&txn)
-            .await?;
-        }
-        let ticket = ticket::Entity::find_by_id(&ticket.id)
-            .one(&txn)
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        let ticket = change_ticket_in(&txn, ticket, by, change).await?;
         txn.commit().await?;
         Ok(ticket)
     }
@@ -378,7 +275,7 @@ async fn stale_check(
     ticket: &Ticket,
     change: &TicketChange,
     seen: DateTime<Utc>,
-    agent: &Agent,
+    changer_id: &str,
 ) -> StoreResult<()> {
     let fields: Vec<&str> = [
         change.status.map(|_| "status"),
@@ -397,7 +294,7 @@ async fn stale_check(
         .filter(ticket_event::Column::TicketId.eq(&ticket.id))
         .filter(ticket_event::Column::CreatedAt.gt(seen))
         .filter(ticket_event::Column::Field.is_in(fields))
-        .filter(ticket_event::Column::AgentId.ne(&agent.id))
+        .filter(ticket_event::Column::AgentId.ne(changer_id))
         .order_by_desc(ticket_event::Column::CreatedAt)
         .one(txn)
         .await?;
@@ -420,4 +317,136 @@ async fn stale_check(
         e.agent_name,
         e.created_at.format("%H:%M:%S")
     )))
+}
+
+/// Applies `change` to `ticket` (read in `txn`, which holds its row) as
+/// `by`, with one activity entry per field that changed and, when the
+/// workspace listens, a `ticket_updated` event naming the changes; returns
+/// the ticket as it is now. See [`Store::change_ticket`].
+pub(super) async fn change_ticket_in(
+    txn: &sea_orm::DatabaseTransaction,
+    ticket: Ticket,
+    by: Doer<'_>,
+    change: &TicketChange,
+) -> StoreResult<Ticket> {
+    let (tenant_id, number) = (ticket.tenant_id.as_str(), ticket.number);
+    if let Some(seen) = change.seen_at {
+        stale_check(txn, &ticket, change, seen, by.id).await?;
+    }
+    let status: TicketStatus = ticket
+        .status
+        .parse()
+        .map_err(|e: String| StoreError::Db(DbErr::Custom(e)))?;
+    let now = Utc::now().trunc_subsecs(6);
+    let mut events: Vec<(&str, Option<String>, Option<String>)> = Vec::new();
+    let mut update = ticket::Entity::update_many()
+        .filter(ticket::Column::Id.eq(&ticket.id))
+        .col_expr(ticket::Column::UpdatedAt, Expr::value(now));
+    if let Some(next) = change.status
+        && next != status
+    {
+        if !status.can_become(next) {
+            return Err(StoreError::Conflict(format!(
+                "ticket {} is closed and cannot change; open a new ticket instead",
+                TicketNumber(number)
+            )));
+        }
+        update = update.col_expr(ticket::Column::Status, Expr::value(next.as_str()));
+        // Solving stops the resolution clock; working it again restarts
+        // it from where the targets put it.
+        let settled = matches!(next, TicketStatus::Solved | TicketStatus::Closed);
+        let solved_at = if settled { ticket.solved_at.or(Some(now)) } else { None };
+        let clock = sla_clock(&ticket, solved_at);
+        update = update
+            .col_expr(ticket::Column::SolvedAt, Expr::value(solved_at))
+            .col_expr(ticket::Column::DueAt, Expr::value(clock.next_due(next)));
+        events.push(("status", Some(status.to_string()), Some(next.to_string())));
+    } else if status == TicketStatus::Closed && (change.assignee_id.is_some() || change.priority.is_some()) {
+        return Err(StoreError::Conflict(format!(
+            "ticket {} is closed and cannot change; open a new ticket instead",
+            TicketNumber(number)
+        )));
+    }
+    if let Some(assignee) = &change.assignee_id
+        && *assignee != ticket.assignee_id
+    {
+        let name = |id: &Option<String>| id.clone();
+        if let Some(id) = assignee {
+            let found = agent::Entity::find_by_id(id)
+                .filter(agent::Column::TenantId.eq(tenant_id))
+                .one(txn)
+                .await?;
+            match found {
+                None => {
+                    return Err(StoreError::Invalid(
+                        "assignee_id",
+                        "assignee_id must be an agent of this workspace".into(),
+                    ));
+                }
+                Some(a) if !a.active => {
+                    return Err(StoreError::Invalid(
+                        "assignee_id",
+                        format!("{} is deactivated and takes no tickets", a.name),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        update = update.col_expr(ticket::Column::AssigneeId, Expr::value(assignee.clone()));
+        events.push(("assignee", name(&ticket.assignee_id), name(assignee)));
+    }
+    if let Some(p) = change.priority
+        && p.as_str() != ticket.priority
+    {
+        update = update.col_expr(ticket::Column::Priority, Expr::value(p.as_str()));
+        events.push(("priority", Some(ticket.priority.clone()), Some(p.as_str().to_owned())));
+    }
+    if let Some(fields) = &change.fields {
+        let (tags, custom) = (tags_json(fields), custom_json(fields));
+        if tags != ticket.tags {
+            update = update.col_expr(ticket::Column::Tags, Expr::value(tags.clone()));
+            events.push(("tags", Some(ticket.tags.clone()), Some(tags)));
+        }
+        if custom != ticket.custom_fields {
+            update = update.col_expr(ticket::Column::CustomFields, Expr::value(custom.clone()));
+            events.push(("custom_fields", Some(ticket.custom_fields.clone()), Some(custom)));
+        }
+    }
+    if events.is_empty() {
+        return Ok(ticket);
+    }
+    update.exec(txn).await?;
+    let changes: serde_json::Map<String, serde_json::Value> = events
+        .iter()
+        .map(|(field, old, new)| ((*field).to_owned(), serde_json::json!({"from": old, "to": new})))
+        .collect();
+    super::events::queue(
+        txn,
+        tenant_id,
+        NewEvent {
+            changes: Some(changes.into()),
+            ..NewEvent::by(EventKind::TicketUpdated, by).ticket(&ticket.id)
+        },
+    )
+    .await?;
+    for (field, old, new) in events {
+        ticket_event::ActiveModel {
+            id: Set(new_id()),
+            tenant_id: Set(tenant_id.to_owned()),
+            ticket_id: Set(ticket.id.clone()),
+            agent_id: Set(by.activity_id()),
+            agent_name: Set(by.name.to_owned()),
+            field: Set(field.to_owned()),
+            old_value: Set(old),
+            new_value: Set(new),
+            created_at: Set(now),
+        }
+        .insert(txn)
+        .await?;
+    }
+    let ticket = ticket::Entity::find_by_id(&ticket.id)
+        .one(txn)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    Ok(ticket)
 }

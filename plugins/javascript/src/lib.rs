@@ -247,6 +247,29 @@ pub fn check(source: &str, function: &str) -> Result<(), Failure> {
     engine::load(source, function, &mut js).map(drop)
 }
 
+/// Runs a rule on an event, as an automation: `function(event, context)`
+/// with both as plain objects; its answer (a list of actions, or nothing)
+/// comes back as JSON for the host to check.
+pub fn on_event(source: &str, function: &str, event: &str, context: &str) -> Result<String, Failure> {
+    let event: serde_json::Value =
+        serde_json::from_str(event).map_err(|e| engine::failure(format!("the event does not read: {e}")))?;
+    let context: serde_json::Value =
+        serde_json::from_str(context).map_err(|e| engine::failure(format!("the context does not read: {e}")))?;
+    engine::seed(&[event["id"].as_str().unwrap_or_default(), function]);
+    let mut js = engine::context();
+    let f = engine::load(source, function, &mut js)?;
+    let convert = |v: &serde_json::Value, js: &mut Context| {
+        JsValue::from_json(v, js).map_err(|e| engine::failure(format!("the input does not convert: {e}")))
+    };
+    let args = [convert(&event, &mut js)?, convert(&context, &mut js)?];
+    let value = engine::call(&f, &args, &mut js)?;
+    let json = value
+        .to_json(&mut js)
+        .map_err(|e| engine::failure(format!("{function}() returned something that is not plain data: {e}")))?
+        .unwrap_or(serde_json::Value::Null);
+    Ok(json.to_string())
+}
+
 threadline_plugin_sdk::export_plugin!(JavaScript, hooks: [subject, transcript, assignment, summary, fields]);
 
 #[cfg(target_arch = "wasm32")]
@@ -273,6 +296,10 @@ mod component {
                 column: f.column.unwrap_or(1),
                 message: f.message,
             })
+        }
+
+        fn on_event(source: String, function: String, event: String, context: String) -> Result<String, String> {
+            super::on_event(&source, &function, &event, &context).map_err(|f| f.located())
         }
     }
 

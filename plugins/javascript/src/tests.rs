@@ -168,3 +168,28 @@ fn deep_recursion_is_a_clean_failure() {
     );
     assert!(e.contains("at f (rule.js:1:25) (×"), "one line for the recursion: {e}");
 }
+
+#[test]
+fn an_event_rule_reads_the_event_and_answers_actions() {
+    let source = "function ticket_updated(event, context) {
+        if (event.changes.status && event.changes.status.to === 'pending') {
+            return [{type: 'add_tags', tags: ['waiting']}, {type: 'note', body: 'Pending in ' + context.time_zone}];
+        }
+        return [];
+    }";
+    let event = r#"{"id": "e1", "event": "ticket_updated", "changes": {"status": {"from": "open", "to": "pending"}}}"#;
+    let answer = on_event(source, "ticket_updated", event, r#"{"time_zone": "UTC"}"#).unwrap();
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer[0]["type"], "add_tags");
+    assert_eq!(answer[1]["body"], "Pending in UTC");
+    let quiet = r#"{"id": "e2", "event": "ticket_updated", "changes": {}}"#;
+    assert_eq!(on_event(source, "ticket_updated", quiet, "{}").unwrap(), "[]");
+    let e = on_event(
+        "function ticket_updated(e) { return e.nope.deeper }",
+        "ticket_updated",
+        quiet,
+        "{}",
+    )
+    .unwrap_err();
+    assert!(e.message.contains("TypeError"), "{}", e.message);
+}

@@ -15,13 +15,17 @@ use super::events::Events;
 
 mod start;
 
-pub use start::{TestAppBuilder, builtins_ready, plugin_settings, warm_plugin_cache};
+pub use start::{TestAppBuilder, builtins_ready, plugin_settings, test_automation, warm_plugin_cache};
 
 /// A running server and a client for it.
 pub struct TestApp {
     pub addr: SocketAddr,
     pub store: Store,
     pub plugins: PluginHost,
+    /// The automation tasks' handle: the scheduler's clock.
+    pub automations: threadline::automation::Automations,
+    /// This server's scheduler, run by hand with [`TestApp::run_schedule`].
+    pub scheduler: std::sync::Arc<threadline::automation::scheduler::Scheduler>,
     pub client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     // Declared last so the server stops before its database is dropped.
@@ -404,6 +408,28 @@ impl TestApp {
             )
             .await;
         assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+    }
+
+    /// Moves the scheduler's clock forward by `by` and runs the schedule
+    /// once; returns what it did.
+    pub async fn run_schedule_after(&self, by: std::time::Duration) -> threadline::automation::scheduler::ScheduleRun {
+        self.automations.advance(by);
+        self.scheduler
+            .run_once()
+            .await
+            .expect("the schedule runs")
+            .expect("this node holds the schedule's lease")
+    }
+
+    /// Waits (5 s at most) until every queued event has been handled.
+    pub async fn events_handled(&self) {
+        for _ in 0..100 {
+            if self.store.events_waiting().await.unwrap() == 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("events still wait after 5 s");
     }
 
     pub async fn simple_chat(&self, tenant: &TestTenant) -> (String, String) {

@@ -63,6 +63,19 @@ pub async fn warm_plugin_cache() -> tempfile::TempDir {
     dir
 }
 
+/// The tests' automation settings: webhooks may post to loopback (the
+/// tests' receivers), retries start after 100 ms, the scheduler waits an
+/// hour between its own runs (tests run it by hand, on a clock they move).
+pub fn test_automation() -> threadline::automation::AutomationSettings {
+    threadline::automation::AutomationSettings {
+        interval: Duration::from_secs(3600),
+        webhook_retry_base: Duration::from_millis(100),
+        webhooks_allow_private: true,
+        poll_interval: Duration::from_millis(50),
+        ..Default::default()
+    }
+}
+
 /// A test server's settings: the defaults of [`TestApp::spawn`], changed
 /// one at a time.
 pub struct TestAppBuilder {
@@ -73,9 +86,16 @@ pub struct TestAppBuilder {
     http: HttpSettings,
     quotas: Quotas,
     retention: threadline::retention::RetentionSettings,
+    automation: threadline::automation::AutomationSettings,
 }
 
 impl TestAppBuilder {
+    /// Automation settings of the test's choosing (webhook retries).
+    pub fn automation(mut self, automation: threadline::automation::AutomationSettings) -> Self {
+        self.automation = automation;
+        self
+    }
+
     /// Default quotas of the test's choosing (`serve --quota-*`).
     pub fn quotas(mut self, quotas: Quotas) -> Self {
         self.quotas = quotas;
@@ -156,6 +176,7 @@ impl TestApp {
             http: HttpSettings::default(),
             quotas: Quotas::default(),
             retention: threadline::retention::RetentionSettings::default(),
+            automation: test_automation(),
         }
     }
 
@@ -168,6 +189,7 @@ impl TestApp {
             http,
             quotas,
             retention,
+            automation,
         }: TestAppBuilder,
     ) -> Self {
         builtins_ready().await;
@@ -181,6 +203,7 @@ impl TestApp {
             mail,
             quotas,
             retention,
+            automation,
         };
         let server = Server::build(&config)
             .await
@@ -188,6 +211,8 @@ impl TestApp {
         let addr = server.local_addr();
         let store = server.store().clone();
         let plugins = server.plugins().clone();
+        let automations = server.automations().clone();
+        let scheduler = std::sync::Arc::new(server.scheduler());
         let (tx, rx) = oneshot::channel();
         tokio::spawn(server.run(async {
             let _ = rx.await;
@@ -196,6 +221,8 @@ impl TestApp {
             addr,
             store,
             plugins,
+            automations,
+            scheduler,
             client: reqwest::Client::new(),
             shutdown: Some(tx),
             db,

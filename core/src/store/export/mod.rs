@@ -13,8 +13,11 @@
 //! Left out: secrets and what only they make useful: credentials (API
 //! tokens, sessions and passwords: agents sign in again after a password
 //! reset or an invitation), pending invitations and password resets, the
-//! IMAP mailbox's settings (they hold its password: set it again), and
-//! visitors' tokens (a visitor starts a new chat). Messages' numeric ids
+//! IMAP mailbox's settings (they hold its password: set it again),
+//! webhooks (they hold their signing secrets: add them again, and give the
+//! receivers the new secrets) with their delivery logs, events waiting to
+//! be handled and the scheduler's marks (the moved workspace's timed rules
+//! look at its tickets afresh), and visitors' tokens (a visitor starts a new chat). Messages' numeric ids
 //! are given anew by the importing database, in the same order.
 //!
 //! The export reads one snapshot (a read transaction) and streams it, so it
@@ -31,9 +34,9 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use super::entities::{
-    agent, audit_entry, canned_reply, chat, chat_term, inbound_mail, mail_outbox, message, pipeline_hook,
-    pipeline_version, plugin, plugin_fault, rating, requester, tenant, ticket, ticket_comment, ticket_event,
-    ticket_term, usage_day, visitor, visitor_block,
+    agent, audit_entry, automation_rule, canned_reply, chat, chat_term, inbound_mail, mail_outbox, message,
+    pipeline_hook, pipeline_version, plugin, plugin_fault, rating, requester, tenant, ticket, ticket_comment,
+    ticket_event, ticket_term, usage_day, visitor, visitor_block,
 };
 use super::{Store, StoreError, StoreResult, Tenant, mail_state, new_id, new_public_key};
 

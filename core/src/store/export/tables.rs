@@ -26,10 +26,20 @@ pub const EXPORT_TABLES: &[&str] = &[
     "ticket_terms",
     "usage_days",
     "audit_log",
+    "automations",
 ];
 
 /// Workspace tables an export leaves out, and why (see the module docs).
-pub const NOT_EXPORTED: &[&str] = &["agent_credentials", "agent_invitations", "password_resets", "mailboxes"];
+pub const NOT_EXPORTED: &[&str] = &[
+    "agent_credentials",
+    "agent_invitations",
+    "password_resets",
+    "mailboxes",
+    "webhooks",
+    "webhook_deliveries",
+    "events",
+    "schedule_marks",
+];
 
 /// Runs `$body` with `$m` bound to the entity module of table `$table`.
 macro_rules! for_table {
@@ -121,6 +131,10 @@ macro_rules! for_table {
             }
             "audit_log" => {
                 use audit_entry as $m;
+                $body
+            }
+            "automations" => {
+                use automation_rule as $m;
                 $body
             }
             _ => $otherwise,

@@ -1,0 +1,174 @@
+//! Rules on events, run by the built-in `javascript` plugin: the check of
+//! a rule when it is saved (its source parses and defines the function
+//! named after its event), and the call (`ticket_created(event, context)`
+//! and the like), in the same sandbox, limits and per-workspace slots as
+//! the conversion's hooks.
+
+use serde_json::Value;
+
+use super::PluginHost;
+use super::engine;
+use super::javascript;
+use super::limits::Limits;
+use crate::automation::rules::RuleEngine;
+use crate::domain::InvalidInput;
+use crate::domain::automation::{Action, EventKind};
+use crate::domain::hooks::HookKind;
+use crate::store::Automation;
+
+/// A rule's limits as stored (`{fuel, timeout_ms, memory_bytes}`, each
+/// optional), over the JavaScript plugin's defaults.
+fn limits(given: Option<&Value>) -> Result<Limits, InvalidInput> {
+    let d = javascript::LIMITS;
+    let Some(given) = given else { return Ok(d) };
+    let obj = given
+        .as_object()
+        .ok_or_else(|| InvalidInput::new("limits", "limits must be an object {fuel, timeout_ms, memory_bytes}"))?;
+    if let Some(k) = obj
+        .keys()
+        .find(|k| !matches!(k.as_str(), "fuel" | "timeout_ms" | "memory_bytes"))
+    {
+        return Err(InvalidInput::new(
+            format!("limits.{k}"),
+            "the limits are fuel, timeout_ms and memory_bytes",
+        ));
+    }
+    let number = |key: &str, default: u64| -> Result<u64, InvalidInput> {
+        match obj.get(key) {
+            None | Some(Value::Null) => Ok(default),
+            Some(v) => v
+                .as_u64()
+                .ok_or_else(|| InvalidInput::new(format!("limits.{key}"), format!("{key} must be a whole number"))),
+        }
+    };
+    let l = Limits {
+        fuel: number("fuel", d.fuel)?,
+        timeout_ms: u32::try_from(number("timeout_ms", u64::from(d.timeout_ms))?)
+            .map_err(|_| InvalidInput::new("limits.timeout_ms", "timeout_ms is too large"))?,
+        memory_bytes: number("memory_bytes", d.memory_bytes)?,
+    };
+    l.check()?;
+    Ok(l)
+}
+
+/// The source of a rule's settings (`{source}`).
+fn source(config: &Value) -> Result<&str, InvalidInput> {
+    let obj = config
+        .as_object()
+        .ok_or_else(|| InvalidInput::new("config", "config must be an object {source}"))?;
+    if let Some(k) = obj.keys().find(|k| k.as_str() != javascript::SOURCE) {
+        return Err(InvalidInput::new(
+            format!("config.{k}"),
+            "a JavaScript rule takes source alone",
+        ));
+    }
+    let source = obj
+        .get(javascript::SOURCE)
+        .and_then(Value::as_str)
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| InvalidInput::new("config.source", "source is required: the rule's JavaScript"))?;
+    if source.len() > javascript::MAX_SOURCE_BYTES {
+        return Err(InvalidInput::new(
+            "config.source",
+            format!("source is over {} bytes", javascript::MAX_SOURCE_BYTES),
+        ));
+    }
+    Ok(source)
+}
+
+impl PluginHost {
+    /// Checks a rule on `event` run by `plugin` with `config` and `limits`
+    /// before it is saved: the plugin runs rules on events (`javascript`),
+    /// the source parses, its top level runs within the limits, and it
+    /// defines the function named after the event. Returns them as stored.
+    pub async fn check_event_rule(
+        &self,
+        tenant_id: &str,
+        plugin: &str,
+        event: EventKind,
+        config: Value,
+        given: Option<Value>,
+    ) -> Result<(Value, Option<Value>), InvalidInput> {
+        if plugin != javascript::NAME {
+            return Err(InvalidInput::new(
+                "plugin",
+                format!(
+                    "{plugin:?} does not run automations: the plugins are javascript (a rule on an event) and the \
+                     built-in close-pending, escalate-before-breach and chat-wait-reply (on the schedule)"
+                ),
+            ));
+        }
+        let limits = limits(given.as_ref())?;
+        let source = source(&config)?;
+        let refused = |message: String| InvalidInput::new("config.source", message);
+        let loaded = self.builtin(javascript::NAME).await.map_err(|e| refused(e.reason))?;
+        let slot = self.gate.slots.acquire(tenant_id).await.map_err(|t| {
+            refused(format!(
+                "the rule could not be checked: every plugin slot of the workspace stayed busy for {:.0} ms",
+                t.waited.as_secs_f64() * 1000.0
+            ))
+        })?;
+        let (tenant, text) = (tenant_id.to_owned(), source.to_owned());
+        let checked = engine::runtime()
+            .spawn(async move {
+                let checked =
+                    javascript::check_function(&loaded, &tenant, HookKind::Fields, event.as_str(), &text, limits).await;
+                drop(slot);
+                checked
+            })
+            .await
+            .map_err(|e| refused(format!("the rule could not be checked: {e}")))?;
+        match checked {
+            Ok(Ok(())) => Ok((config, given)),
+            Ok(Err(e)) => Err(InvalidInput::new(
+                "config.source",
+                format!("line {}, column {}: {}", e.line, e.column, e.message),
+            )
+            .at(e.line, e.column)),
+            Err(e) => Err(refused(format!("its top level {}", e.reason.trim_start_matches("it ")))),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl RuleEngine for PluginHost {
+    async fn run(&self, rule: &Automation, event: EventKind, payload: &Value) -> Result<Vec<Action>, String> {
+        if rule.plugin != javascript::NAME {
+            return Err(format!("{} does not run rules on events", rule.plugin));
+        }
+        let config: Value = serde_json::from_str(&rule.config).map_err(|e| format!("its settings do not read: {e}"))?;
+        let source = source(&config).map_err(|e| e.message)?.to_owned();
+        let stored: Option<Value> = rule.limits.as_deref().and_then(|l| serde_json::from_str(l).ok());
+        let limits = limits(stored.as_ref()).map_err(|e| e.message)?;
+        let loaded = self.builtin(javascript::NAME).await.map_err(|e| e.reason)?;
+        let slot = self.gate.slots.acquire(&rule.tenant_id).await.map_err(|t| {
+            format!(
+                "every plugin slot of the workspace stayed busy for {:.0} ms",
+                t.waited.as_secs_f64() * 1000.0
+            )
+        })?;
+        let time_zone = self
+            .store()
+            .tenant(&rule.tenant_id)
+            .await
+            .map(|t| t.time_zone)
+            .unwrap_or_else(|_| "UTC".into());
+        let context = serde_json::json!({"time_zone": time_zone}).to_string();
+        let (tenant, body) = (rule.tenant_id.clone(), payload.to_string());
+        let ran = engine::runtime()
+            .spawn(async move {
+                let ran = javascript::on_event(&loaded, &tenant, event.as_str(), &source, body, context, limits).await;
+                drop(slot);
+                ran
+            })
+            .await
+            .map_err(|e| format!("the rule could not run: {e}"))?;
+        let answer = match ran {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(own)) => return Err(own),
+            Err(e) => return Err(e.reason),
+        };
+        let value: Value = serde_json::from_str(&answer).map_err(|e| format!("its answer does not read: {e}"))?;
+        Action::parse_all(&value).map_err(|e| format!("{}() answered {e}", event.as_str()))
+    }
+}
