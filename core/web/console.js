@@ -5,6 +5,7 @@
 // modules of their own (rules.js, tickets.js); this one routes to them.
 import { linkToken, showInvitation, showResetComplete, showResetRequest } from "./account.js";
 import { api } from "./api.js";
+import { showAutomations } from "./automations.js";
 import { cannedPicker, showReplies } from "./canned.js";
 import { PAGES, el, when } from "./dom.js";
 import { installShortcuts } from "./keys.js";
@@ -124,6 +125,7 @@ async function start() {
       el("span", { id: "live", class: "status-dot", role: "status", text: "Connecting…" }),
       el("a", { href: "#/tickets", id: "tickets-link", class: "top-link", text: "Tickets" }),
       el("a", { href: "#/rules", id: "rules-link", class: "top-link", text: "Conversion rules" }),
+      el("a", { href: "#/automations", id: "automations-link", class: "top-link", text: "Automations" }),
       el("a", { href: "#/team", id: "team-link", class: "top-link", text: "Team" }),
       el("a", { href: "#/replies", id: "replies-link", class: "top-link", text: "Replies" }),
       el("a", { href: "#/reports", id: "reports-link", class: "top-link", text: "Reports" }),
@@ -177,6 +179,7 @@ function routeTo() {
   if (location.hash === "#/tickets/new") { state.current = { kind: "new-ticket", id: "" }; showNewTicket(); return; }
   if (location.hash === "#/team") { state.current = { kind: "team", id: "" }; showTeam(); return; }
   if (location.hash === "#/replies") { state.current = { kind: "replies", id: "" }; showReplies(); return; }
+  if (location.hash === "#/automations") { state.current = { kind: "automations", id: "" }; showAutomations(); return; }
   if (location.hash === "#/reports") { state.current = { kind: "reports", id: "" }; showReports(); return; }
   const contact = location.hash.match(/^#\/contacts\/(.+)$/);
   if (contact) { state.current = { kind: "contact", id: decodeURIComponent(contact[1]) }; showContact(state.current.id); return; }

@@ -22,7 +22,7 @@ export function when(iso) {
 // take the main column: the chat's columns are hidden (kept, with any
 // draft), and another such page is removed.
 // The ids of those pages: one list, for showing one and leaving them all.
-export const PAGES = ["ticket", "tickets", "new-ticket", "rules", "team", "replies", "reports", "contact"];
+export const PAGES = ["ticket", "tickets", "new-ticket", "rules", "team", "replies", "reports", "contact", "automations"];
 
 export function showPage(attrs, ...children) {
   for (const id of ["thread", "sidebar"]) { const n = document.getElementById(id); if (n) n.hidden = true; }

@@ -18,6 +18,7 @@
 //! `team.rs` (the team, invitations, reset), `reports.rs`; `driver.rs` starts Chromium, `axe.rs`
 //! photographs and audits, `page.rs` acts as a person would.
 
+mod automations;
 mod axe;
 mod console;
 mod contacts;

@@ -280,7 +280,7 @@ impl Store {
                 tenant_id,
                 NewEvent {
                     changes: Some(serde_json::json!({"status": {"from": status.as_str(), "to": next.as_str()}})),
-                    ..NewEvent::new(EventKind::TicketUpdated, "mail").ticket(&ticket.id)
+                    ..NewEvent::new(EventKind::TicketUpdated, "email").ticket(&ticket.id)
                 },
             )
             .await?;
@@ -289,7 +289,7 @@ impl Store {
         super::events::queue(
             &txn,
             tenant_id,
-            NewEvent::new(EventKind::CommentAdded, "mail")
+            NewEvent::new(EventKind::CommentAdded, "email")
                 .ticket(&ticket.id)
                 .comment(&comment.id),
         )

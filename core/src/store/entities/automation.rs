@@ -46,7 +46,7 @@ pub mod event {
         pub comment_id: Option<String>,
         /// JSON object `{field: {from, to}}` for `ticket_updated`.
         pub changes: Option<String>,
-        /// Who caused it: `agent:<id>`, `rule:<id>`, `visitor`, `mail`,
+        /// Who caused it: `agent:<id>`, `rule:<id>`, `visitor`, `email`, `widget`,
         /// `schedule`.
         pub actor: Option<String>,
         /// The rule whose action caused it (it does not fire that rule).
