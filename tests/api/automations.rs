@@ -17,6 +17,7 @@ on_both_databases!(
     rules_are_checked_and_kept_per_workspace,
     javascript_rules_act_on_events_once_in_their_name,
     a_rule_that_reassigns_on_ticket_updated_does_not_loop,
+    an_uploaded_plugin_with_event_hooks_runs_as_an_automation,
 );
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -397,7 +398,15 @@ async fn javascript_rules_act_on_events_once_in_their_name(app: TestApp) {
     )
     .await;
 
-    let number = app.converted(&t, "grace@example.com").await;
+    // The chat is greeted before it is converted (a reply to a chat
+    // closed meanwhile is refused, as an agent's would be).
+    let (chat, _) = app.simple_chat(&t).await;
+    app.events_handled().await;
+    let r = app
+        .convert(&t.admin.token, &chat, json!({"visitor_email": "grace@example.com"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let number = r.body["number"].as_str().unwrap().to_owned();
     app.events_handled().await;
     let ticket = app.ticket(&t.admin.token, &number).await;
     assert_eq!(ticket["tags"], json!(["new"]), "{ticket:?}");
@@ -508,4 +517,68 @@ async fn a_rule_that_reassigns_on_ticket_updated_does_not_loop(app: TestApp) {
     // Later changes still fire the rules: it was not switched off.
     let again = app.ticket(&t.admin.token, &number).await;
     assert!(again["priority"] == "high" || again["priority"] == "low");
+}
+
+async fn an_uploaded_plugin_with_event_hooks_runs_as_an_automation(app: TestApp) {
+    use threadline_tests::wasm;
+    let t = app.tenant("Acme").await;
+    let other = app.tenant("Other").await;
+    let id = app.install_plugin(&t.admin.token, "tagger", wasm::EVENTS_V3).await;
+    let plugins = app.get("/api/v1/plugins", &t.admin.token).await.body;
+    let listed = plugins
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == id.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(listed["hooks"], json!([]), "event hooks only: {listed:?}");
+    // A plugin without event hooks, another workspace's, or bad settings.
+    let probe = app.install_plugin(&t.admin.token, "probe", wasm::PROBE_V2).await;
+    let theirs = app.install_plugin(&other.admin.token, "tagger", wasm::EVENTS_V3).await;
+    for (plugin, config, field) in [
+        (probe.as_str(), json!({}), "plugin"),
+        (theirs.as_str(), json!({"tag": "x"}), "plugin"),
+        (id.as_str(), json!({"tag": 3}), "config.tag"),
+    ] {
+        let r = app
+            .post(
+                "/api/v1/automations",
+                &t.admin.token,
+                json!({"name": "x", "plugin": plugin, "event": "ticket_created", "config": config}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{plugin}: {:?}", r.body);
+        r.assert_invalid(field);
+    }
+    rule(
+        &app,
+        &t,
+        json!({"name": "Tagger", "plugin": id, "event": "ticket_created", "config": {"tag": "wasm"}}),
+    )
+    .await;
+    // A failing one beside it changes nothing and stops nothing.
+    rule(
+        &app,
+        &t,
+        json!({"name": "Failing", "plugin": id, "event": "ticket_created", "config": {"tag": "no", "fail": "on purpose"}}),
+    )
+    .await;
+    let number = app.converted(&t, "grace@example.com").await;
+    app.events_handled().await;
+    let ticket = app.ticket(&t.admin.token, &number).await;
+    assert_eq!(ticket["tags"], json!(["wasm"]), "{ticket:?}");
+    let notes: Vec<&Value> = ticket["comments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["author"]["name"] == "Rule: Tagger")
+        .collect();
+    assert_eq!(notes.len(), 1, "{:?}", ticket["comments"]);
+    let note = notes[0]["body"].as_str().unwrap();
+    assert!(
+        note.starts_with(&format!("{number} for grace@example.com in UTC (")),
+        "{note}"
+    );
+    assert_eq!(notes[0]["internal"], true);
 }

@@ -11,6 +11,10 @@
 //!
 //! `THREADLINE_BENCH_ONLY=transcript:1000` runs one hook at one size, ten
 //! times as often (for a profiler).
+//!
+//! Last, an automation: a JavaScript rule on `ticket_updated` run on an
+//! event's document as the dispatcher runs it, beside the JavaScript
+//! conversion hooks on a chat of 20 messages.
 
 use std::time::{Duration, Instant};
 
@@ -87,6 +91,12 @@ const JS_TRANSCRIPT: &str = "function transcript(chat, context) {
 const JS_ASSIGN: &str = "function assign(chat, agent, candidates) {
   return candidates.some((c) => c.id === agent.id) ? agent.id : candidates[0].id;
 }";
+const JS_EVENT: &str = "function ticket_updated(event, context) {
+  if (event.changes.status && event.changes.status.to === 'pending') {
+    return [{type: 'add_tags', tags: ['waiting']}, {type: 'note', body: 'Waiting on ' + event.ticket.requester.name}];
+  }
+  return [];
+}";
 const JS_SUMMARY: &str = "function summary(chat) {
   const first = chat.first_visitor_message;
   return first ? first.body.slice(0, 280) : null;
@@ -144,6 +154,14 @@ fn main() {
     );
     let js_assignment = js(HookKind::Assignment, JS_ASSIGN);
     let js_summary = js(HookKind::Summary, JS_SUMMARY);
+    let event_rule = rt
+        .block_on(threadline::plugins::EventRule::load(
+            JS_EVENT,
+            threadline::domain::automation::EventKind::TicketUpdated,
+            javascript::LIMITS,
+            Some(cache.clone()),
+        ))
+        .unwrap();
     let _ = std::fs::remove_dir_all(&cache);
     let subject = plugin("subject-default");
     let transcript = plugin("transcript-plain");
@@ -251,5 +269,32 @@ fn main() {
                 fuel as f64 / 1e6
             );
         }
+    }
+
+    if only.is_none() {
+        // An event as the dispatcher hands it to a rule.
+        let document = serde_json::json!({
+            "id": "0193", "event": "ticket_updated", "occurred_at": "2026-12-06T10:00:00.000Z", "actor": "agent:a1",
+            "ticket": {"id": "t1", "number": "TK-1001", "subject": "Refund for order 4521", "status": "pending",
+                       "priority": "normal", "assignee_id": "a1", "channel": "chat", "tags": ["refund"],
+                       "custom_fields": {"plan": "pro"}, "origin_chat_id": "c1", "created_at": "2026-12-06T09:00:00.000Z",
+                       "updated_at": "2026-12-06T10:00:00.000Z", "due_at": null, "first_response_at": "2026-12-06T09:01:00.000Z",
+                       "requester": {"id": "r1", "name": "Ada Lovelace", "email": "ada@example.com"}},
+            "changes": {"status": {"from": "in_progress", "to": "pending"}}
+        });
+        let twenty = chat(20);
+        let (event_p50, event_p99) = measure(2000, || {
+            assert_eq!(rt.block_on(event_rule.run(&document)).unwrap().len(), 2);
+        });
+        let (subject_p50, subject_p99) = measure(2000, || {
+            rt.block_on(js_subject.subject(&twenty)).unwrap();
+        });
+        let (summary_p50, summary_p99) = measure(2000, || {
+            rt.block_on(js_summary.summary(&twenty)).unwrap();
+        });
+        println!("\nJavaScript, one call (p50 / p99):");
+        println!("  event rule ticket_updated      {event_p50:>10?} / {event_p99:>10?}");
+        println!("  conversion hook subject, 20    {subject_p50:>10?} / {subject_p99:>10?}");
+        println!("  conversion hook summary, 20    {summary_p50:>10?} / {summary_p99:>10?}");
     }
 }

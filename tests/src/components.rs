@@ -17,6 +17,7 @@ pub mod wasm {
     component!(LOG_FLOOD, "log_flood.wasm");
     component!(ECHO_CONTEXT, "echo_context.wasm");
     component!(PROBE_V2, "probe_v2.wasm");
+    component!(EVENTS_V3, "events_v3.wasm");
     component!(SLEEP, "sleep.wasm");
     component!(ASSIGN_LEAST_LOADED, "assign_least_loaded.wasm");
     component!(SUBJECT_DEFAULT, "subject_default.wasm");

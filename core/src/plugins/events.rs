@@ -17,9 +17,9 @@ use crate::domain::hooks::HookKind;
 use crate::store::Automation;
 
 /// A rule's limits as stored (`{fuel, timeout_ms, memory_bytes}`, each
-/// optional), over the JavaScript plugin's defaults.
-fn limits(given: Option<&Value>) -> Result<Limits, InvalidInput> {
-    let d = javascript::LIMITS;
+/// optional), over its plugin's defaults.
+fn limits(plugin: &str, given: Option<&Value>) -> Result<Limits, InvalidInput> {
+    let d = javascript::default_limits(plugin);
     let Some(given) = given else { return Ok(d) };
     let obj = given
         .as_object()
@@ -49,6 +49,33 @@ fn limits(given: Option<&Value>) -> Result<Limits, InvalidInput> {
     };
     l.check()?;
     Ok(l)
+}
+
+/// An uploaded plugin's settings: an object of strings, as a hook's.
+fn settings(config: &Value) -> Result<Vec<(String, String)>, InvalidInput> {
+    let obj = config
+        .as_object()
+        .ok_or_else(|| InvalidInput::new("config", "config must be an object of strings"))?;
+    if obj.len() > super::limits::MAX_CONFIG_ENTRIES {
+        return Err(InvalidInput::new(
+            "config",
+            format!("at most {} settings", super::limits::MAX_CONFIG_ENTRIES),
+        ));
+    }
+    obj.iter()
+        .map(|(k, v)| match v.as_str() {
+            Some(text) if text.len() <= super::limits::MAX_CONFIG_VALUE_BYTES && !k.is_empty() && k.len() <= 64 => {
+                Ok((k.clone(), text.to_owned()))
+            }
+            _ => Err(InvalidInput::new(
+                format!("config.{k}"),
+                format!(
+                    "settings are strings of at most {} bytes, under names of 1 to 64 characters",
+                    super::limits::MAX_CONFIG_VALUE_BYTES
+                ),
+            )),
+        })
+        .collect()
 }
 
 /// The source of a rule's settings (`{source}`).
@@ -89,16 +116,37 @@ impl PluginHost {
         config: Value,
         given: Option<Value>,
     ) -> Result<(Value, Option<Value>), InvalidInput> {
+        if crate::store::is_uploaded_plugin_ref(plugin) {
+            let limits = limits(plugin, given.as_ref())?;
+            settings(&config)?;
+            let loaded = self
+                .load(tenant_id, plugin)
+                .await
+                .map_err(|e| InvalidInput::new("plugin", format!("plugin {plugin}: {}", e.reason)))?;
+            if !loaded.has_events() {
+                return Err(InvalidInput::new(
+                    "plugin",
+                    format!(
+                        "{} has no event hooks: an automation needs a plugin that exports \
+                         threadline:plugin/events@0.3.0",
+                        loaded.name
+                    ),
+                ));
+            }
+            let _ = (event, limits);
+            return Ok((config, given));
+        }
         if plugin != javascript::NAME {
             return Err(InvalidInput::new(
                 "plugin",
                 format!(
-                    "{plugin:?} does not run automations: the plugins are javascript (a rule on an event) and the \
-                     built-in close-pending, escalate-before-breach and chat-wait-reply (on the schedule)"
+                    "{plugin:?} does not run automations: the plugins are javascript or an uploaded plugin with \
+                     event hooks (a rule on an event), and the built-in close-pending, escalate-before-breach and \
+                     chat-wait-reply (on the schedule)"
                 ),
             ));
         }
-        let limits = limits(given.as_ref())?;
+        let limits = limits(plugin, given.as_ref())?;
         let source = source(&config)?;
         let refused = |message: String| InvalidInput::new("config.source", message);
         let loaded = self.builtin(javascript::NAME).await.map_err(|e| refused(e.reason))?;
@@ -133,42 +181,153 @@ impl PluginHost {
 #[async_trait::async_trait]
 impl RuleEngine for PluginHost {
     async fn run(&self, rule: &Automation, event: EventKind, payload: &Value) -> Result<Vec<Action>, String> {
+        if crate::store::is_uploaded_plugin_ref(&rule.plugin) {
+            return self.run_uploaded(rule, event, payload).await;
+        }
         if rule.plugin != javascript::NAME {
             return Err(format!("{} does not run rules on events", rule.plugin));
         }
         let config: Value = serde_json::from_str(&rule.config).map_err(|e| format!("its settings do not read: {e}"))?;
         let source = source(&config).map_err(|e| e.message)?.to_owned();
         let stored: Option<Value> = rule.limits.as_deref().and_then(|l| serde_json::from_str(l).ok());
-        let limits = limits(stored.as_ref()).map_err(|e| e.message)?;
+        let limits = limits(&rule.plugin, stored.as_ref()).map_err(|e| e.message)?;
         let loaded = self.builtin(javascript::NAME).await.map_err(|e| e.reason)?;
-        let slot = self.gate.slots.acquire(&rule.tenant_id).await.map_err(|t| {
-            format!(
-                "every plugin slot of the workspace stayed busy for {:.0} ms",
-                t.waited.as_secs_f64() * 1000.0
-            )
-        })?;
         let time_zone = self
             .store()
             .tenant(&rule.tenant_id)
             .await
             .map(|t| t.time_zone)
             .unwrap_or_else(|_| "UTC".into());
+        let slot = self.gate.slots.acquire(&rule.tenant_id).await.map_err(|t| {
+            format!(
+                "every plugin slot of the workspace stayed busy for {:.0} ms",
+                t.waited.as_secs_f64() * 1000.0
+            )
+        })?;
         let context = serde_json::json!({"time_zone": time_zone}).to_string();
-        let (tenant, body) = (rule.tenant_id.clone(), payload.to_string());
+        let answer = call(
+            loaded,
+            &rule.tenant_id,
+            event,
+            source,
+            payload.to_string(),
+            context,
+            limits,
+        )
+        .await;
+        drop(slot);
+        answer
+    }
+}
+
+impl PluginHost {
+    /// Runs an uploaded plugin's event hook: its settings, its limits (the
+    /// defaults of any hook otherwise), the workspace's slot, the plugin
+    /// runtime.
+    async fn run_uploaded(&self, rule: &Automation, event: EventKind, payload: &Value) -> Result<Vec<Action>, String> {
+        let config: Value = serde_json::from_str(&rule.config).map_err(|e| format!("its settings do not read: {e}"))?;
+        let config = settings(&config).map_err(|e| e.message)?;
+        let stored: Option<Value> = rule.limits.as_deref().and_then(|l| serde_json::from_str(l).ok());
+        let limits = limits(&rule.plugin, stored.as_ref()).map_err(|e| e.message)?;
+        let loaded = self.load(&rule.tenant_id, &rule.plugin).await.map_err(|e| e.reason)?;
+        let time_zone = self
+            .store()
+            .tenant(&rule.tenant_id)
+            .await
+            .map(|t| t.time_zone)
+            .unwrap_or_else(|_| "UTC".into());
+        let slot = self.gate.slots.acquire(&rule.tenant_id).await.map_err(|t| {
+            format!(
+                "every plugin slot of the workspace stayed busy for {:.0} ms",
+                t.waited.as_secs_f64() * 1000.0
+            )
+        })?;
+        let (tenant, document) = (rule.tenant_id.clone(), std::sync::Arc::new(payload.clone()));
         let ran = engine::runtime()
             .spawn(async move {
-                let ran = javascript::on_event(&loaded, &tenant, event.as_str(), &source, body, context, limits).await;
-                drop(slot);
-                ran
+                loaded
+                    .run_event(limits, &tenant, event, config, time_zone, document)
+                    .await
             })
             .await
             .map_err(|e| format!("the rule could not run: {e}"))?;
-        let answer = match ran {
-            Ok(Ok(answer)) => answer,
-            Ok(Err(own)) => return Err(own),
-            Err(e) => return Err(e.reason),
-        };
-        let value: Value = serde_json::from_str(&answer).map_err(|e| format!("its answer does not read: {e}"))?;
-        Action::parse_all(&value).map_err(|e| format!("{}() answered {e}", event.as_str()))
+        drop(slot);
+        match ran {
+            Ok(answer) => answer,
+            Err(e) => Err(e.reason),
+        }
+    }
+}
+
+/// Runs a rule on the plugin runtime, as hook calls that outlast their
+/// first slice run, and reads its answer.
+async fn call(
+    loaded: std::sync::Arc<super::LoadedPlugin>,
+    tenant_id: &str,
+    event: EventKind,
+    source: String,
+    document: String,
+    context: String,
+    limits: Limits,
+) -> Result<Vec<Action>, String> {
+    let tenant = tenant_id.to_owned();
+    let ran = engine::runtime()
+        .spawn(async move {
+            javascript::on_event(&loaded, &tenant, event.as_str(), &source, document, context, limits).await
+        })
+        .await
+        .map_err(|e| format!("the rule could not run: {e}"))?;
+    let answer = match ran {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(own)) => return Err(own),
+        Err(e) => return Err(e.reason),
+    };
+    let value: Value = serde_json::from_str(&answer).map_err(|e| format!("its answer does not read: {e}"))?;
+    Action::parse_all(&value).map_err(|e| format!("{}() answered {e}", event.as_str()))
+}
+
+/// A JavaScript rule on an event outside a server (benchmarks): checked
+/// when loaded, each run as the dispatcher runs it.
+pub struct EventRule {
+    plugin: std::sync::Arc<super::LoadedPlugin>,
+    event: EventKind,
+    source: String,
+    limits: Limits,
+}
+
+impl EventRule {
+    pub async fn load(
+        source: &str,
+        event: EventKind,
+        limits: Limits,
+        cache_dir: Option<std::path::PathBuf>,
+    ) -> Result<Self, super::PluginError> {
+        let plugin = super::builtin::load(javascript::NAME, cache_dir.map(super::cache::DiskCache::new)).await?;
+        if let Err(e) =
+            javascript::check_function(&plugin, "local", HookKind::Fields, event.as_str(), source, limits).await?
+        {
+            return Err(super::PluginError::load(javascript::Refusal::from(e).located()));
+        }
+        Ok(Self {
+            plugin,
+            event,
+            source: source.to_owned(),
+            limits,
+        })
+    }
+
+    /// Runs it on `document` (the event as webhooks receive it).
+    pub async fn run(&self, document: &Value) -> Result<Vec<Action>, String> {
+        let context = serde_json::json!({"time_zone": "UTC"}).to_string();
+        call(
+            self.plugin.clone(),
+            "local",
+            self.event,
+            self.source.clone(),
+            document.to_string(),
+            context,
+            self.limits,
+        )
+        .await
     }
 }

@@ -49,6 +49,8 @@ pub struct LoadedPlugin {
     /// against.
     exports: std::sync::Arc<dyn Contract>,
     hooks: Vec<HookKind>,
+    /// Its event hooks (contract 0.3.0), if it has them: automations run it.
+    events: Option<std::sync::Arc<versions::v0_3_0::EventExports>>,
 }
 
 impl LoadedPlugin {
@@ -60,12 +62,18 @@ impl LoadedPlugin {
         let pre = versions::linker()
             .instantiate_pre(component)
             .map_err(|e| PluginError::load(format!("it needs imports this server does not provide: {e}")))?;
-        let exports = versions::find(&pre).ok_or_else(|| {
-            PluginError::load(format!(
-                "it exports no hook of {} (subject, transcript, assignment, summary or fields)",
-                versions::named()
-            ))
-        })?;
+        let events = versions::v0_3_0::find_events(&pre).map(std::sync::Arc::new);
+        let exports = match (versions::find(&pre), &events) {
+            (Some(exports), _) => exports,
+            (None, Some(_)) => std::sync::Arc::new(versions::v0_3_0::EventsOnly) as std::sync::Arc<dyn Contract>,
+            (None, None) => {
+                return Err(PluginError::load(format!(
+                    "it exports no hook of {} (subject, transcript, assignment, summary or fields) and no event \
+                     hook of threadline:plugin@0.3.0",
+                    versions::named()
+                )));
+            }
+        };
         let range = component.image_range();
         Ok(Self {
             hooks: exports.hooks(),
@@ -76,7 +84,37 @@ impl LoadedPlugin {
             key,
             name,
             pre,
+            events,
         })
+    }
+
+    /// Whether it has event hooks (contract 0.3.0).
+    pub fn has_events(&self) -> bool {
+        self.events.is_some()
+    }
+
+    /// Runs its event hook of `kind` on `document` under `limits`, as a
+    /// hook call runs (a fresh store, fuel, memory cap, deadline): the
+    /// outer error is a limit or a trap, the inner one the plugin's own.
+    pub async fn run_event(
+        &self,
+        limits: Limits,
+        tenant_id: &str,
+        kind: crate::domain::automation::EventKind,
+        config: Vec<(String, String)>,
+        time_zone: String,
+        document: std::sync::Arc<serde_json::Value>,
+    ) -> Result<Result<Vec<crate::domain::automation::Action>, String>, PluginError> {
+        let Some(events) = self.events.clone() else {
+            return Err(PluginError::load(
+                "it has no event hooks (threadline:plugin@0.3.0)".to_owned(),
+            ));
+        };
+        // Plugin log lines name a hook: an event's go under `fields`.
+        self.run_with(limits, tenant_id, HookKind::Fields, move |store, instance| {
+            Box::pin(async move { events.call(store, instance, kind, config, time_zone, &document).await })
+        })
+        .await
     }
 
     pub fn hooks(&self) -> Vec<HookKind> {

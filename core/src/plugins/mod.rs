@@ -34,6 +34,7 @@ pub mod compiler;
 pub mod engine;
 pub mod error;
 mod events;
+pub use events::EventRule;
 pub mod host;
 pub mod javascript;
 pub mod limits;

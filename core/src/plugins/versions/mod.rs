@@ -11,6 +11,7 @@
 mod contract;
 pub mod v0_1_0;
 pub mod v0_2_0;
+pub mod v0_3_0;
 
 use std::sync::{Arc, OnceLock};
 
@@ -70,6 +71,8 @@ pub fn linker() -> &'static Linker<CallState> {
         for v in &VERSIONS {
             (v.link)(&mut linker);
         }
+        // The event hooks' version, found apart (`v0_3_0::find_events`).
+        v0_3_0::link(&mut linker);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).expect("link WASI");
         linker
     })
