@@ -40,6 +40,7 @@ function ruleList(rules, say) {
     el("strong", { text: r.name }), " ",
     el("span", { class: "meta", text: r.plugin + (r.event === "schedule" ? " (on the schedule)" : " on " + r.event) + (r.enabled ? "" : " · off") }),
     r.plugin === "javascript" ? null : el("p", { class: "meta", text: JSON.stringify(r.config) }),
+    r.last_fault ? el("p", { class: "error", text: "Last failed " + new Date(r.last_fault_at).toLocaleString() + ": " + r.last_fault }) : null,
     el("p", { class: "row" },
       el("button", { type: "button", class: "secondary", onclick: async () => {
           const res = await api("PATCH", "/automations/" + r.id, { enabled: !r.enabled });

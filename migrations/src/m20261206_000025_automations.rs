@@ -1,7 +1,7 @@
 //! Rules on events and webhooks:
 //! - `automations`: a workspace's rules, each on one event (or on the
 //!   schedule, for the built-in timed rules), run by a plugin with its
-//!   settings;
+//!   settings, and the last time it failed and why;
 //! - `events`: the durable queue of what happened, written in the same
 //!   transaction as the change, claimed under a lease and deleted once
 //!   its rules ran and its webhook deliveries were queued;
@@ -38,6 +38,8 @@ enum Automations {
     Limits,
     CreatedAt,
     UpdatedAt,
+    LastFault,
+    LastFaultAt,
 }
 
 #[derive(DeriveIden)]
@@ -142,6 +144,12 @@ impl MigrationTrait for Migration {
                     ColumnDef::new(Automations::UpdatedAt)
                         .timestamp_with_time_zone()
                         .not_null(),
+                )
+                .col(ColumnDef::new(Automations::LastFault).text().null())
+                .col(
+                    ColumnDef::new(Automations::LastFaultAt)
+                        .timestamp_with_time_zone()
+                        .null(),
                 )
                 .foreign_key(&mut tenant_fk(Automations::Table, "fk_automations_tenant"))
                 .to_owned(),

@@ -453,6 +453,28 @@ async fn javascript_rules_act_on_events_once_in_their_name(app: TestApp) {
     let ticket = app.ticket(&t.admin.token, &number).await;
     assert_eq!(ticket["priority"], "urgent");
     assert_eq!(ticket["status"], "in_progress");
+    // The rule that throws says why, for its admins.
+    let rules = app.get("/api/v1/automations", &t.admin.token).await.body;
+    let broken = rules
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "Broken")
+        .cloned()
+        .unwrap();
+    assert!(
+        broken["last_fault"].as_str().unwrap_or_default().contains("TypeError"),
+        "{broken:?}"
+    );
+    assert!(broken["last_fault_at"].is_string());
+    let fine = rules
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "Tag new")
+        .cloned()
+        .unwrap();
+    assert!(fine["last_fault"].is_null(), "{fine:?}");
 }
 
 async fn a_rule_that_reassigns_on_ticket_updated_does_not_loop(app: TestApp) {

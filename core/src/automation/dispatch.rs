@@ -100,6 +100,7 @@ impl Dispatcher {
                 Ok(actions) => runs.push(RuleRun { rule, actions }),
                 Err(fault) => {
                     tracing::info!(rule = %rule.id, tenant = %e.tenant_id, event = %e.id, %fault, "rule fault");
+                    let _ = self.store.rule_failed(&e.tenant_id, &rule.id, &fault).await;
                 }
             }
         }
@@ -109,11 +110,10 @@ impl Dispatcher {
             return Ok(());
         };
         for a in applied.iter().filter(|a| a.outcome.is_err()) {
-            tracing::info!(
-                rule = %a.rule_id, action = a.action, tenant = %e.tenant_id,
-                reason = a.outcome.as_ref().err().map(String::as_str).unwrap_or_default(),
-                "rule action refused"
-            );
+            let reason = a.outcome.as_ref().err().map(String::as_str).unwrap_or_default();
+            tracing::info!(rule = %a.rule_id, action = a.action, tenant = %e.tenant_id, reason, "rule action refused");
+            let why = format!("its {} action was refused: {reason}", a.action);
+            let _ = self.store.rule_failed(&e.tenant_id, &a.rule_id, &why).await;
         }
         if !hooks.is_empty() {
             self.handle.wake_sender();

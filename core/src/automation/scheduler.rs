@@ -165,11 +165,10 @@ impl Scheduler {
             return Ok(false);
         };
         for a in applied.iter().filter(|a| a.outcome.is_err()) {
-            tracing::info!(
-                rule = %a.rule_id, action = a.action, tenant,
-                reason = a.outcome.as_ref().err().map(String::as_str).unwrap_or_default(),
-                "rule action refused"
-            );
+            let reason = a.outcome.as_ref().err().map(String::as_str).unwrap_or_default();
+            tracing::info!(rule = %a.rule_id, action = a.action, tenant, reason, "rule action refused");
+            let why = format!("its {} action was refused: {reason}", a.action);
+            self.store.rule_failed(tenant, &a.rule_id, &why).await?;
         }
         Ok(true)
     }

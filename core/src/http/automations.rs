@@ -42,12 +42,16 @@ pub struct AutomationView {
     #[schema(value_type = Object)]
     config: Value,
     enabled: bool,
-    /// `{fuel, timeout_ms, memory_mb}` when set; the plugin's defaults
+    /// `{fuel, timeout_ms, memory_bytes}` when set; the plugin's defaults
     /// otherwise.
     #[schema(value_type = Option<Object>)]
     limits: Option<Value>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    /// Why it last failed (it threw, hit a limit, answered something
+    /// else, or an action of its answer was refused), and when.
+    last_fault: Option<String>,
+    last_fault_at: Option<DateTime<Utc>>,
 }
 
 impl From<Automation> for AutomationView {
@@ -62,6 +66,8 @@ impl From<Automation> for AutomationView {
             enabled: a.enabled,
             created_at: a.created_at,
             updated_at: a.updated_at,
+            last_fault: a.last_fault,
+            last_fault_at: a.last_fault_at,
         }
     }
 }

@@ -165,12 +165,31 @@ impl Store {
             limits: Set(new.limits),
             created_at: Set(now),
             updated_at: Set(now),
+            last_fault: Set(None),
+            last_fault_at: Set(None),
         }
         .insert(&txn)
         .await?;
         recompute_listeners(&txn, tenant_id).await?;
         txn.commit().await?;
         Ok(row)
+    }
+
+    /// Notes why rule `id` last failed (its run, or an action refused), for
+    /// its admins to read: kept to 500 characters.
+    pub async fn rule_failed(&self, tenant_id: &str, id: &str, reason: &str) -> StoreResult<()> {
+        let reason: String = reason.chars().take(500).collect();
+        automation_rule::Entity::update_many()
+            .col_expr(automation_rule::Column::LastFault, Expr::value(reason))
+            .col_expr(
+                automation_rule::Column::LastFaultAt,
+                Expr::value(Utc::now().trunc_subsecs(6)),
+            )
+            .filter(automation_rule::Column::Id.eq(id))
+            .filter(automation_rule::Column::TenantId.eq(tenant_id))
+            .exec(&self.writer)
+            .await?;
+        Ok(())
     }
 
     pub async fn change_automation(

@@ -24,6 +24,9 @@ pub mod automation_rule {
         pub limits: Option<String>,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        /// Why it last failed (a fault, or an action refused), and when.
+        pub last_fault: Option<String>,
+        pub last_fault_at: Option<DateTimeUtc>,
     }
     no_relations!();
 }
