@@ -16,6 +16,7 @@ mod cost;
 mod edge;
 mod erasure;
 mod errors;
+mod event_rules;
 mod events;
 mod headers;
 mod hosting;

@@ -7,7 +7,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use threadline_migrations::search::SearchIndex;
 
 use super::comments::{Comment, write_comment};
-use super::conversion::{custom_json, tags_json, take_ticket_number, upsert_requester};
+use super::conversion_commit::{custom_json, tags_json, take_ticket_number, upsert_requester};
 use super::entities::{agent, tenant, ticket};
 use super::events::{Doer, NewEvent};
 use super::outbox::OutboxMail;

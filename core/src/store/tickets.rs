@@ -7,7 +7,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
-use super::conversion::{custom_json, tags_json};
+use super::conversion_commit::{custom_json, tags_json};
 use super::entities::{agent, requester, ticket, ticket_event};
 use super::events::{Doer, NewEvent};
 use super::{Requester, Store, StoreError, StoreResult, Ticket, new_id};
