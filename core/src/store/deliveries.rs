@@ -4,12 +4,12 @@
 //! as the webhook's delivery log.
 
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Query};
-use sea_orm::{ColumnTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
-use super::entities::{tenant, webhook, webhook_delivery};
+use super::entities::{webhook, webhook_delivery};
+use super::lease::Queue;
 use super::{QueuedEvent, Store, StoreError, StoreResult, Webhook, new_id};
-use crate::domain::hosting::WorkspaceStatus;
 
 pub type Delivery = webhook_delivery::Model;
 
@@ -80,64 +80,37 @@ impl Store {
         lease_until: DateTime<Utc>,
         limit: u64,
     ) -> StoreResult<Vec<(Delivery, Webhook)>> {
-        let lease_until = lease_until.trunc_subsecs(6);
-        // Polled often by every node: a read of the index first, so an
-        // empty queue never takes SQLite's one writer.
-        let any: Option<String> = webhook_delivery::Entity::find()
-            .select_only()
-            .column(webhook_delivery::Column::Id)
-            .filter(webhook_delivery::Column::State.eq(delivery_state::QUEUED))
-            .filter(webhook_delivery::Column::NextAttemptAt.lte(now))
-            .limit(1)
-            .into_tuple()
-            .one(&self.poller)
-            .await?;
-        if any.is_none() {
-            return Ok(Vec::new());
-        }
-        let txn = self.write_txn().await?;
-        let mut due = webhook_delivery::Entity::find()
-            .select_only()
-            .column(webhook_delivery::Column::Id)
-            .filter(webhook_delivery::Column::State.eq(delivery_state::QUEUED))
-            .filter(webhook_delivery::Column::NextAttemptAt.lte(now))
-            .filter(Expr::exists(
-                Query::select()
-                    .expr(Expr::val(1))
-                    .from(tenant::Entity)
-                    .and_where(
-                        Expr::col((tenant::Entity, tenant::Column::Id))
-                            .equals((webhook_delivery::Entity, webhook_delivery::Column::TenantId)),
-                    )
-                    .and_where(Expr::col((tenant::Entity, tenant::Column::Status)).eq(WorkspaceStatus::Active.as_str()))
-                    .to_owned(),
-            ))
-            .order_by_asc(webhook_delivery::Column::NextAttemptAt)
-            .limit(limit);
-        if self.backend() == DbBackend::Postgres {
-            due = due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-        }
-        let ids: Vec<String> = due.into_tuple().all(&txn).await?;
+        let queue = Queue::<webhook_delivery::Entity> {
+            id: webhook_delivery::Column::Id,
+            tenant: webhook_delivery::Column::TenantId,
+            due: webhook_delivery::Column::NextAttemptAt,
+            attempts: webhook_delivery::Column::Attempts,
+            state: Some((webhook_delivery::Column::State, delivery_state::QUEUED)),
+        };
+        let ids = self.claim(&queue, now, lease_until, limit).await?;
         if ids.is_empty() {
-            txn.commit().await?;
             return Ok(Vec::new());
         }
-        webhook_delivery::Entity::update_many()
-            .col_expr(webhook_delivery::Column::NextAttemptAt, Expr::value(lease_until))
-            .col_expr(
-                webhook_delivery::Column::Attempts,
-                Expr::col(webhook_delivery::Column::Attempts).add(1),
-            )
-            .filter(webhook_delivery::Column::Id.is_in(ids.clone()))
-            .exec(&txn)
-            .await?;
-        let claimed = webhook_delivery::Entity::find()
+        let deliveries = webhook_delivery::Entity::find()
             .filter(webhook_delivery::Column::Id.is_in(ids))
             .order_by_asc(webhook_delivery::Column::CreatedAt)
-            .find_also_related_webhook(&txn)
+            .all(&self.writer)
             .await?;
-        txn.commit().await?;
-        Ok(claimed)
+        let hooks = webhook::Entity::find()
+            .filter(webhook::Column::Id.is_in(deliveries.iter().map(|d| d.webhook_id.clone())))
+            .all(&self.writer)
+            .await?;
+        // A delivery whose webhook was deleted meanwhile goes with it.
+        Ok(deliveries
+            .into_iter()
+            .filter_map(|d| {
+                let h = hooks
+                    .iter()
+                    .find(|h| h.id == d.webhook_id && h.tenant_id == d.tenant_id)?
+                    .clone();
+                Some((d, h))
+            })
+            .collect())
     }
 
     /// Records how an attempt at claimed delivery `d` went. Only the claim
@@ -199,39 +172,6 @@ impl Store {
             .one(&self.writer)
             .await?
             .ok_or(StoreError::NotFound)
-    }
-}
-
-/// Claimed deliveries with their webhooks (a delivery whose webhook was
-/// deleted meanwhile is dropped with it).
-trait WithWebhook {
-    async fn find_also_related_webhook(
-        self,
-        db: &DatabaseTransaction,
-    ) -> Result<Vec<(Delivery, Webhook)>, sea_orm::DbErr>;
-}
-
-impl WithWebhook for sea_orm::Select<webhook_delivery::Entity> {
-    async fn find_also_related_webhook(
-        self,
-        db: &DatabaseTransaction,
-    ) -> Result<Vec<(Delivery, Webhook)>, sea_orm::DbErr> {
-        let deliveries = self.all(db).await?;
-        let ids: Vec<String> = deliveries.iter().map(|d| d.webhook_id.clone()).collect();
-        let hooks = webhook::Entity::find()
-            .filter(webhook::Column::Id.is_in(ids))
-            .all(db)
-            .await?;
-        Ok(deliveries
-            .into_iter()
-            .filter_map(|d| {
-                let h = hooks
-                    .iter()
-                    .find(|h| h.id == d.webhook_id && h.tenant_id == d.tenant_id)?
-                    .clone();
-                Some((d, h))
-            })
-            .collect())
     }
 }
 

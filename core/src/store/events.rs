@@ -6,16 +6,13 @@
 //! event is handled once across crashes and nodes.
 
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Query};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set,
-};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, Set};
 
 use super::entities::{event, tenant};
+use super::lease::Queue;
 use super::{Agent, Store, StoreResult, new_id};
 use crate::domain::automation::EventKind;
-use crate::domain::hosting::WorkspaceStatus;
 
 pub type QueuedEvent = event::Model;
 
@@ -194,61 +191,22 @@ impl Store {
         lease_until: DateTime<Utc>,
         limit: u64,
     ) -> StoreResult<Vec<QueuedEvent>> {
-        let lease_until = lease_until.trunc_subsecs(6);
-        // Polled often by every node: a read of the index first, so an
-        // empty queue never takes SQLite's one writer.
-        let any: Option<String> = event::Entity::find()
-            .select_only()
-            .column(event::Column::Id)
-            .filter(event::Column::NextAttemptAt.lte(now))
-            .limit(1)
-            .into_tuple()
-            .one(&self.poller)
-            .await?;
-        if any.is_none() {
-            return Ok(Vec::new());
-        }
-        let txn = self.write_txn().await?;
-        let mut due = event::Entity::find()
-            .select_only()
-            .column(event::Column::Id)
-            .filter(event::Column::NextAttemptAt.lte(now))
-            // A suspended workspace's events wait until it is resumed.
-            .filter(Expr::exists(
-                Query::select()
-                    .expr(Expr::val(1))
-                    .from(tenant::Entity)
-                    .and_where(
-                        Expr::col((tenant::Entity, tenant::Column::Id))
-                            .equals((event::Entity, event::Column::TenantId)),
-                    )
-                    .and_where(Expr::col((tenant::Entity, tenant::Column::Status)).eq(WorkspaceStatus::Active.as_str()))
-                    .to_owned(),
-            ))
-            .order_by_asc(event::Column::NextAttemptAt)
-            .order_by_asc(event::Column::Id)
-            .limit(limit);
-        if self.backend() == DbBackend::Postgres {
-            due = due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-        }
-        let ids: Vec<String> = due.into_tuple().all(&txn).await?;
+        let queue = Queue::<event::Entity> {
+            id: event::Column::Id,
+            tenant: event::Column::TenantId,
+            due: event::Column::NextAttemptAt,
+            attempts: event::Column::Attempts,
+            state: None,
+        };
+        let ids = self.claim(&queue, now, lease_until, limit).await?;
         if ids.is_empty() {
-            txn.commit().await?;
             return Ok(Vec::new());
         }
-        event::Entity::update_many()
-            .col_expr(event::Column::NextAttemptAt, Expr::value(lease_until))
-            .col_expr(event::Column::Attempts, Expr::col(event::Column::Attempts).add(1))
-            .filter(event::Column::Id.is_in(ids.clone()))
-            .exec(&txn)
-            .await?;
-        let claimed = event::Entity::find()
+        Ok(event::Entity::find()
             .filter(event::Column::Id.is_in(ids))
             .order_by_asc(event::Column::Id)
-            .all(&txn)
-            .await?;
-        txn.commit().await?;
-        Ok(claimed)
+            .all(&self.writer)
+            .await?)
     }
 
     /// Puts a claimed event back for `at` (its handling failed).

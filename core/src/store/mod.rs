@@ -31,6 +31,7 @@ mod export;
 mod hosting;
 mod inbound;
 mod inbox;
+mod lease;
 mod limits;
 mod mailboxes;
 mod meter;

@@ -4,12 +4,12 @@
 //! `crate::mail`) and marked with how each attempt ended.
 
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Query};
-use sea_orm::{ActiveModelTrait, ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
 use super::entities::{mail_outbox, tenant, ticket, ticket_comment};
+use super::lease::Queue;
 use super::{Store, StoreResult, new_id};
-use crate::domain::hosting::WorkspaceStatus;
 use crate::domain::inbound;
 use crate::domain::{TicketNumber, mail};
 
@@ -151,53 +151,22 @@ impl Store {
         lease_until: DateTime<Utc>,
         limit: u64,
     ) -> StoreResult<Vec<OutboxMail>> {
-        let txn = self.write_txn().await?;
-        let mut due = mail_outbox::Entity::find()
-            .select_only()
-            .column(mail_outbox::Column::Id)
-            .filter(mail_outbox::Column::State.eq(mail_state::QUEUED))
-            .filter(mail_outbox::Column::NextAttemptAt.lte(now))
-            // A suspended workspace's mail waits in the outbox, unclaimed,
-            // until it is resumed.
-            .filter(Expr::exists(
-                Query::select()
-                    .expr(Expr::val(1))
-                    .from(tenant::Entity)
-                    .and_where(
-                        Expr::col((tenant::Entity, tenant::Column::Id))
-                            .equals((mail_outbox::Entity, mail_outbox::Column::TenantId)),
-                    )
-                    .and_where(Expr::col((tenant::Entity, tenant::Column::Status)).eq(WorkspaceStatus::Active.as_str()))
-                    .to_owned(),
-            ))
-            .order_by_asc(mail_outbox::Column::NextAttemptAt)
-            .limit(limit);
-        if self.backend() == DbBackend::Postgres {
-            // Two nodes polling at once take different rows rather than
-            // waiting on each other.
-            due = due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-        }
-        let ids: Vec<String> = due.into_tuple().all(&txn).await?;
+        let queue = Queue::<mail_outbox::Entity> {
+            id: mail_outbox::Column::Id,
+            tenant: mail_outbox::Column::TenantId,
+            due: mail_outbox::Column::NextAttemptAt,
+            attempts: mail_outbox::Column::Attempts,
+            state: Some((mail_outbox::Column::State, mail_state::QUEUED)),
+        };
+        let ids = self.claim(&queue, now, lease_until, limit).await?;
         if ids.is_empty() {
-            txn.commit().await?;
             return Ok(Vec::new());
         }
-        mail_outbox::Entity::update_many()
-            .col_expr(mail_outbox::Column::NextAttemptAt, Expr::value(lease_until))
-            .col_expr(
-                mail_outbox::Column::Attempts,
-                Expr::col(mail_outbox::Column::Attempts).add(1),
-            )
-            .filter(mail_outbox::Column::Id.is_in(ids.clone()))
-            .exec(&txn)
-            .await?;
-        let claimed = mail_outbox::Entity::find()
+        Ok(mail_outbox::Entity::find()
             .filter(mail_outbox::Column::Id.is_in(ids))
             .order_by_asc(mail_outbox::Column::CreatedAt)
-            .all(&txn)
-            .await?;
-        txn.commit().await?;
-        Ok(claimed)
+            .all(&self.writer)
+            .await?)
     }
 
     /// Records how an attempt at a claimed mail ended: `sent`, `failed`
