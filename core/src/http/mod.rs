@@ -191,18 +191,20 @@ pub fn router(state: AppState) -> Router {
     .with_state(state)
 }
 
-/// After a request that may have written (anything but a read), the event
-/// dispatcher looks at its queue at once rather than at its next poll: the
-/// events the request queued, if any, are committed by now.
+/// After a request that queued an event, the event dispatcher looks at its
+/// queue at once rather than at its next poll: the request's writes are
+/// committed by now. A request that queued none rings nothing.
 async fn wake_automations(
     axum::extract::State(state): axum::extract::State<AppState>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::http::Method;
-    let writes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    let response = next.run(req).await;
-    if writes {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(req).await;
+    }
+    let (response, queued) = crate::store::noting_events(next.run(req)).await;
+    if queued {
         state.automations.wake();
     }
     response

@@ -92,6 +92,12 @@ impl ConversionCommit {
         (heard(EventKind::TicketCreated), closed)
     }
 
+    /// Whether the commit queues an event.
+    fn events_heard(&self) -> bool {
+        EventKind::TicketCreated.heard(self.listeners)
+            || (!self.chat_was_closed && EventKind::ChatClosed.heard(self.listeners))
+    }
+
     fn actor(&self) -> String {
         format!("agent:{}", self.converting_agent_id)
     }
@@ -121,6 +127,9 @@ impl Store {
             _ => self.commit_in_steps(c, ticket_id, now).await,
         }?;
         if let CommitOutcome::Created(ticket, _) = &outcome {
+            if c.events_heard() {
+                super::events::note_queued();
+            }
             let written = ticket.subject.len() + ticket.description.len();
             self.meter.count(&ticket.tenant_id, |u| {
                 u.conversions += 1;

@@ -16,6 +16,28 @@ use crate::domain::automation::EventKind;
 
 pub type QueuedEvent = event::Model;
 
+tokio::task_local! {
+    /// Set when the task queued an event (see [`noting_events`]).
+    static QUEUED: std::cell::Cell<bool>;
+}
+
+/// Runs `work` and says whether it queued an event, so that whoever runs
+/// it (the HTTP layer, after a request) rings the dispatcher only then: a
+/// request in a workspace nobody listens to costs nothing more.
+pub async fn noting_events<F: std::future::Future>(work: F) -> (F::Output, bool) {
+    QUEUED
+        .scope(std::cell::Cell::new(false), async {
+            let out = work.await;
+            (out, QUEUED.with(std::cell::Cell::get))
+        })
+        .await
+}
+
+/// Notes that this task queued an event (nothing outside `noting_events`).
+pub(super) fn note_queued() {
+    let _ = QUEUED.try_with(|q| q.set(true));
+}
+
 /// Who makes a change: an agent, or a rule (whose change's events carry
 /// it, one level deeper, so it does not fire itself again).
 #[derive(Debug, Clone, Copy)]
@@ -154,7 +176,9 @@ pub(super) async fn queue(db: &impl ConnectionTrait, tenant_id: &str, e: NewEven
         .select_from(select)
         .map_err(|e| sea_orm::DbErr::Custom(e.to_string()))?
         .to_owned();
-    db.execute(&insert).await?;
+    if db.execute(&insert).await?.rows_affected() > 0 {
+        note_queued();
+    }
     Ok(())
 }
 

@@ -78,7 +78,7 @@ pub use deliveries::{Attempt, DELIVERIES_SHOWN, Delivery, delivery_state};
 pub use entities::{agent::Model as Agent, chat::Model as Chat, message::Model as Message};
 pub use entities::{rating::Model as Rating, requester::Model as Requester, tenant::Model as Tenant};
 pub use entities::{ticket::Model as Ticket, visitor::Model as Visitor};
-pub use events::{Doer, NewEvent, QueuedEvent};
+pub use events::{Doer, NewEvent, QueuedEvent, noting_events};
 pub use export::{EXPORT_TABLES, FORMAT as EXPORT_FORMAT, Imported, MAX_LINE_BYTES, NOT_EXPORTED};
 pub use hosting::{OperatorToken, Usage, WORKSPACE_TABLES, WorkspaceListing, check_stored};
 pub use inbound::{Arrival, InboundMail, MAX_ORIGINAL_BYTES, MailTicket, Received, Via};
