@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use futures_util::StreamExt;
 
 use super::Automations;
 use super::rules::RuleEngine;
@@ -18,6 +19,8 @@ use crate::store::{QueuedEvent, RuleRun, Store};
 
 /// Events claimed at once.
 const BATCH: u64 = 20;
+/// Workspaces whose events a dispatcher handles at once.
+const WORKSPACES_AT_ONCE: usize = 8;
 /// Tries at handling an event before it is dropped (with a warning): its
 /// handling keeps failing on the database.
 const MAX_ATTEMPTS: i32 = 10;
@@ -48,9 +51,24 @@ impl Dispatcher {
                 }
             };
             let full = claimed.len() as u64 == BATCH;
+            // Workspaces side by side, each one's events in order: a
+            // workspace whose rules run long holds up its own events, not
+            // the others' in the batch.
+            let mut by_workspace: Vec<Vec<QueuedEvent>> = Vec::new();
             for e in claimed {
-                self.handle(e).await;
+                match by_workspace.iter_mut().find(|g| g[0].tenant_id == e.tenant_id) {
+                    Some(group) => group.push(e),
+                    None => by_workspace.push(vec![e]),
+                }
             }
+            let this = &self;
+            futures_util::stream::iter(by_workspace)
+                .for_each_concurrent(WORKSPACES_AT_ONCE, |group| async move {
+                    for e in group {
+                        this.handle(e).await;
+                    }
+                })
+                .await;
             if full {
                 continue;
             }
