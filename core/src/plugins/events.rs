@@ -243,14 +243,12 @@ impl PluginHost {
             )
         })?;
         let (tenant, document) = (rule.tenant_id.clone(), std::sync::Arc::new(payload.clone()));
-        let ran = engine::runtime()
-            .spawn(async move {
-                loaded
-                    .run_event(limits, &tenant, event, config, time_zone, document)
-                    .await
-            })
-            .await
-            .map_err(|e| format!("the rule could not run: {e}"))?;
+        let ran = first_slice_here(async move {
+            loaded
+                .run_event(limits, &tenant, event, config, time_zone, document)
+                .await
+        })
+        .await?;
         drop(slot);
         match ran {
             Ok(answer) => answer,
@@ -259,8 +257,27 @@ impl PluginHost {
     }
 }
 
-/// Runs a rule on the plugin runtime, as hook calls that outlast their
-/// first slice run, and reads its answer.
+/// Runs `call`'s first slice on this thread and the rest, if it yields
+/// (after about a millisecond of work, or to wait on the host), on the
+/// plugin runtime, as the conversion's hook calls run: most rules end in
+/// their first slice, and a hop to another thread costs more than they do.
+async fn first_slice_here<T: Send + 'static>(
+    call: impl std::future::Future<Output = T> + Send + 'static,
+) -> Result<T, String> {
+    use std::task::Poll;
+    let mut call = Box::pin(call);
+    let first = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
+    match first {
+        Poll::Ready(done) => Ok(done),
+        Poll::Pending => engine::runtime()
+            .spawn(call)
+            .await
+            .map_err(|e| format!("the rule could not run: {e}")),
+    }
+}
+
+/// Runs a rule as hook calls run (see [`first_slice_here`]) and reads its
+/// answer.
 async fn call(
     loaded: std::sync::Arc<super::LoadedPlugin>,
     tenant_id: &str,
@@ -271,12 +288,10 @@ async fn call(
     limits: Limits,
 ) -> Result<Vec<Action>, String> {
     let tenant = tenant_id.to_owned();
-    let ran = engine::runtime()
-        .spawn(async move {
-            javascript::on_event(&loaded, &tenant, event.as_str(), &source, document, context, limits).await
-        })
-        .await
-        .map_err(|e| format!("the rule could not run: {e}"))?;
+    let ran = first_slice_here(async move {
+        javascript::on_event(&loaded, &tenant, event.as_str(), &source, document, context, limits).await
+    })
+    .await?;
     let answer = match ran {
         Ok(Ok(answer)) => answer,
         Ok(Err(own)) => return Err(own),
