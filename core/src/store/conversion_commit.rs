@@ -148,7 +148,7 @@ impl Store {
         let (log_before, log_after) = conversion_log(&c.converting_agent_name);
         let email = &c.requester_email;
         let (created_event, closed_event) = c.events();
-        let values: Vec<sea_orm::Value> = vec![
+        let mut values: Vec<sea_orm::Value> = vec![
             ticket_id.clone().into(),                 // $1
             now.into(),                               // $2
             c.chat_id.clone().into(),                 // $3
@@ -183,17 +183,20 @@ impl Store {
             new_id().into(),                          // $32
             thread_root(&ticket_id).into(),           // $33
             c.acknowledge.into(),                     // $34
-            c.actor().into(),                         // $35
-            created_event.into(),                     // $36
-            closed_event.into(),                      // $37
         ];
+        let sql = if created_event.is_some() || closed_event.is_some() {
+            values.extend([
+                c.actor().into(),     // $35
+                created_event.into(), // $36
+                closed_event.into(),  // $37
+            ]);
+            commit_postgres_with_events()
+        } else {
+            COMMIT_POSTGRES
+        };
         let row = self
             .writer
-            .query_one_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                COMMIT_POSTGRES,
-                values,
-            ))
+            .query_one_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values))
             .await;
         let row = match row {
             Ok(Some(row)) => row,
@@ -468,6 +471,29 @@ fn conversion_log(agent_name: &str) -> (String, &'static str) {
 /// the system message, the reason and the ticket's search words (`$31`,
 /// space-separated, and its number). One statement is one transaction: all
 /// of it or none.
+/// The events a conversion queues when its workspace listens: a CTE more
+/// (with `$35`–`$37`), so that a workspace nobody listens to runs the
+/// statement without it, and its planner never opens `events`.
+const EVENTS_CTE: &str = "
+, events AS (
+    INSERT INTO events (id, tenant_id, kind, ticket_id, chat_id, comment_id, changes, actor, rule_id, depth,
+                        attempts, next_attempt_at, created_at)
+    SELECT e.id, $4, e.kind, $1, $3, NULL, NULL, $35, NULL, 0, 0, $2, $2
+    FROM number, (VALUES ($36::text, 'ticket_created'), ($37::text, 'chat_closed')) AS e (id, kind)
+    WHERE e.id IS NOT NULL
+)";
+
+/// [`COMMIT_POSTGRES`] with [`EVENTS_CTE`] before its final `SELECT`.
+fn commit_postgres_with_events() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        let at = COMMIT_POSTGRES
+            .rfind("\nSELECT number.n")
+            .expect("the commit ends in its SELECT");
+        format!("{}{EVENTS_CTE}{}", &COMMIT_POSTGRES[..at], &COMMIT_POSTGRES[at..])
+    })
+}
+
 const COMMIT_POSTGRES: &str = "
 WITH claim AS (
     UPDATE chats
@@ -509,12 +535,6 @@ WITH claim AS (
     SELECT $32, $4, $32, requester.email, requester.name, '', '', '', $33,
            'queued', 0, $2, $2, 'acknowledgement', $1, ''
     FROM number, requester WHERE $34
-), events AS (
-    INSERT INTO events (id, tenant_id, kind, ticket_id, chat_id, comment_id, changes, actor, rule_id, depth,
-                        attempts, next_attempt_at, created_at)
-    SELECT e.id, $4, e.kind, $1, $3, NULL, NULL, $35, NULL, 0, 0, $2, $2
-    FROM number, (VALUES ($36::text, 'ticket_created'), ($37::text, 'chat_closed')) AS e (id, kind)
-    WHERE e.id IS NOT NULL
 )
 SELECT number.n AS number, requester.id AS r_id, requester.tenant_id AS r_tenant_id, requester.email AS r_email,
        requester.email_normalized AS r_email_normalized, requester.name AS r_name,
