@@ -189,21 +189,9 @@ impl RuleEngine for PluginHost {
         }
         let config: Value = serde_json::from_str(&rule.config).map_err(|e| format!("its settings do not read: {e}"))?;
         let source = source(&config).map_err(|e| e.message)?.to_owned();
-        let stored: Option<Value> = rule.limits.as_deref().and_then(|l| serde_json::from_str(l).ok());
-        let limits = limits(&rule.plugin, stored.as_ref()).map_err(|e| e.message)?;
+        let limits = rule_limits(rule)?;
         let loaded = self.builtin(javascript::NAME).await.map_err(|e| e.reason)?;
-        let time_zone = self
-            .store()
-            .tenant(&rule.tenant_id)
-            .await
-            .map(|t| t.time_zone)
-            .unwrap_or_else(|_| "UTC".into());
-        let slot = self.gate.slots.acquire(&rule.tenant_id).await.map_err(|t| {
-            format!(
-                "every plugin slot of the workspace stayed busy for {:.0} ms",
-                t.waited.as_secs_f64() * 1000.0
-            )
-        })?;
+        let (time_zone, slot) = self.zone_and_slot(&rule.tenant_id).await?;
         let context = serde_json::json!({"time_zone": time_zone}).to_string();
         let answer = call(
             loaded,
@@ -220,28 +208,40 @@ impl RuleEngine for PluginHost {
     }
 }
 
+/// A stored rule's limits over its plugin's defaults.
+fn rule_limits(rule: &Automation) -> Result<Limits, String> {
+    let stored: Option<Value> = rule.limits.as_deref().and_then(|l| serde_json::from_str(l).ok());
+    limits(&rule.plugin, stored.as_ref()).map_err(|e| e.message)
+}
+
 impl PluginHost {
+    /// The workspace's time zone (a rule's context), then one of its plugin
+    /// slots, held by the caller for the call.
+    async fn zone_and_slot(&self, tenant_id: &str) -> Result<(String, super::slots::Slot), String> {
+        let time_zone = self
+            .store()
+            .tenant(tenant_id)
+            .await
+            .map(|t| t.time_zone)
+            .unwrap_or_else(|_| "UTC".into());
+        let slot = self.gate.slots.acquire(tenant_id).await.map_err(|t| {
+            format!(
+                "every plugin slot of the workspace stayed busy for {:.0} ms",
+                t.waited.as_secs_f64() * 1000.0
+            )
+        })?;
+        Ok((time_zone, slot))
+    }
+
     /// Runs an uploaded plugin's event hook: its settings, its limits (the
     /// defaults of any hook otherwise), the workspace's slot, the plugin
     /// runtime.
     async fn run_uploaded(&self, rule: &Automation, event: EventKind, payload: &Value) -> Result<Vec<Action>, String> {
         let config: Value = serde_json::from_str(&rule.config).map_err(|e| format!("its settings do not read: {e}"))?;
         let config = settings(&config).map_err(|e| e.message)?;
-        let stored: Option<Value> = rule.limits.as_deref().and_then(|l| serde_json::from_str(l).ok());
-        let limits = limits(&rule.plugin, stored.as_ref()).map_err(|e| e.message)?;
+        let limits = rule_limits(rule)?;
         let loaded = self.load(&rule.tenant_id, &rule.plugin).await.map_err(|e| e.reason)?;
-        let time_zone = self
-            .store()
-            .tenant(&rule.tenant_id)
-            .await
-            .map(|t| t.time_zone)
-            .unwrap_or_else(|_| "UTC".into());
-        let slot = self.gate.slots.acquire(&rule.tenant_id).await.map_err(|t| {
-            format!(
-                "every plugin slot of the workspace stayed busy for {:.0} ms",
-                t.waited.as_secs_f64() * 1000.0
-            )
-        })?;
+        let (time_zone, slot) = self.zone_and_slot(&rule.tenant_id).await?;
         let (tenant, document) = (rule.tenant_id.clone(), std::sync::Arc::new(payload.clone()));
         let ran = first_slice_here(async move {
             loaded
