@@ -46,3 +46,23 @@ pub async fn resolve_public(host: &str, port: u16, allow_private: bool) -> Resul
     }
     Ok(usable)
 }
+
+/// Resolves names to public addresses only (all of them when private ones
+/// are allowed), so a name cannot point the server at this machine's
+/// network, however it resolves at the moment of sending.
+pub struct PublicOnly {
+    pub allow_private: bool,
+}
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow = self.allow_private;
+        Box::pin(async move {
+            let addrs = crate::net::resolve_public(name.as_str(), 0, allow)
+                .await
+                .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { e.into() })?;
+            let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
+            Ok(addrs)
+        })
+    }
+}

@@ -32,6 +32,7 @@ mod m20261206_000022_hosting;
 mod m20261206_000023_inbound_mail;
 mod m20261206_000024_personal_data;
 mod m20261206_000025_automations;
+mod m20261207_000026_rollouts;
 pub mod search;
 
 pub struct Migrator;
@@ -65,6 +66,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000023_inbound_mail::Migration),
             Box::new(m20261206_000024_personal_data::Migration),
             Box::new(m20261206_000025_automations::Migration),
+            Box::new(m20261207_000026_rollouts::Migration),
         ]
     }
 }

@@ -97,6 +97,17 @@ async fn fill(app: &TestApp, t: &TestTenant) {
     let (chat, _) = app.simple_chat(t).await;
     app.convert(&t.admin.token, &chat, json!({"visitor_email": op_email}))
         .await;
+    // Its plugin log (written at once when read) and a rollout under way.
+    let log = app.get("/api/v1/plugins/logs", &t.admin.token).await;
+    assert!(!log.body["lines"].as_array().unwrap().is_empty(), "{:?}", log.body);
+    let r = app
+        .post(
+            "/api/v1/pipeline/rollout",
+            &t.admin.token,
+            json!({"pipeline": {"hooks": {}}, "percent": 10}),
+        )
+        .await;
+    assert_eq!(r.status, reqwest::StatusCode::CREATED, "{:?}", r.body);
     app.post("/api/v1/tokens", &t.admin.token, json!({"name": "CRM"})).await;
     // A mail received, and a mailbox to poll (nothing listens there).
     let key = app.get("/api/v1/settings", &t.admin.token).await.body["inbound_key"].clone();

@@ -148,6 +148,16 @@ async fn javascript_rules_act_on_events_once_in_their_name(app: TestApp) {
     assert_eq!(greetings.len(), 1, "{:?}", chat["messages"]);
     assert_eq!(greetings[0]["body"], "Hello Grace Hopper, we are here.");
 
+    // Each run is in the workspace's plugin log, under its event.
+    let log = app
+        .get("/api/v1/plugins/logs?hook=ticket_created", &t.admin.token)
+        .await;
+    let runs = log.body["lines"].as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{:?}", log.body);
+    assert_eq!(runs[0]["plugin_name"], "automation Tag new");
+    assert_eq!(runs[0]["outcome"], "ok");
+    assert_eq!(runs[0]["message"], "ok: 2 actions");
+
     // A comment's words decide; a rule that throws changes nothing.
     let c = app
         .post(

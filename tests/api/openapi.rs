@@ -46,6 +46,7 @@ async fn the_openapi_document_lists_every_route(app: TestApp) {
         ("/api/v1/plugins", "get"),
         ("/api/v1/plugins/{id}", "delete"),
         ("/api/v1/plugins/faults", "get"),
+        ("/api/v1/plugins/logs", "get"),
         ("/api/v1/plugins/usage", "get"),
         ("/api/v1/pipeline", "get"),
         ("/api/v1/pipeline", "put"),
@@ -61,6 +62,10 @@ async fn the_openapi_document_lists_every_route(app: TestApp) {
         ("/api/v1/pipeline/history", "get"),
         ("/api/v1/pipeline/hooks", "get"),
         ("/api/v1/pipeline/rollback", "post"),
+        ("/api/v1/pipeline/rollout", "get"),
+        ("/api/v1/pipeline/rollout", "post"),
+        ("/api/v1/pipeline/rollout", "delete"),
+        ("/api/v1/pipeline/rollout/promote", "post"),
         ("/api/v1/tickets/{number}", "patch"),
         ("/api/v1/tickets/{number}/comments", "post"),
         ("/api/v1/agents", "get"),
@@ -113,7 +118,7 @@ async fn the_openapi_document_lists_every_route(app: TestApp) {
         .values()
         .map(|p| p.as_object().unwrap().len())
         .sum();
-    assert_eq!(documented, 90, "a route was added without a test line above");
+    assert_eq!(documented, 95, "a route was added without a test line above");
     // Answers shared by kind are declared once for the document: 403 where
     // the route needs an admin (the `admin` scope), 400 for a JSON body.
     let put_pipeline = &paths["/api/v1/pipeline"]["put"];

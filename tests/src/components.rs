@@ -21,6 +21,7 @@ pub mod wasm {
     component!(SLEEP, "sleep.wasm");
     component!(ASSIGN_LEAST_LOADED, "assign_least_loaded.wasm");
     component!(SUBJECT_DEFAULT, "subject_default.wasm");
+    component!(SUMMARY_LLM, "summary_llm.wasm");
 }
 
 /// Components made by the tests themselves.

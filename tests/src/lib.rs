@@ -20,6 +20,7 @@ mod components;
 mod db;
 mod events;
 pub mod imap;
+pub mod model;
 mod process;
 pub mod seed;
 pub mod smtp;

@@ -43,26 +43,6 @@ pub struct Sender {
     client: reqwest::Client,
 }
 
-/// Resolves names to public addresses only (all of them when private ones
-/// are allowed), so a name cannot point the sender at this machine's
-/// network, however it resolves at the moment of sending.
-struct PublicOnly {
-    allow_private: bool,
-}
-
-impl reqwest::dns::Resolve for PublicOnly {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let allow = self.allow_private;
-        Box::pin(async move {
-            let addrs = crate::net::resolve_public(name.as_str(), 0, allow)
-                .await
-                .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { e.into() })?;
-            let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
-            Ok(addrs)
-        })
-    }
-}
-
 /// Why `url` cannot be a webhook's, worded for the admin who typed it:
 /// not http(s), or a host that is (or resolves only to) a private address.
 pub async fn check_url(url: &str, allow_private: bool) -> Result<(), String> {
@@ -91,7 +71,7 @@ impl Sender {
             .connect_timeout(settings.webhook_timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent("Threadline-Webhooks/1")
-            .dns_resolver(Arc::new(PublicOnly {
+            .dns_resolver(Arc::new(crate::net::PublicOnly {
                 allow_private: settings.webhooks_allow_private,
             }))
             .build()

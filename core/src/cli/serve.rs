@@ -104,8 +104,9 @@ pub(super) struct PluginArgs {
     /// them again. Only this server should be able to write here.
     #[arg(long, env = "THREADLINE_PLUGIN_CACHE", default_value = "./data/plugin-cache")]
     plugin_cache: PathBuf,
-    /// Plugin calls running at once on this server [default: 4 per core, at most 64].
-    #[arg(long, env = "THREADLINE_PLUGIN_CALLS", value_parser = clap::value_parser!(u32).range(1..=64))]
+    /// Plugin calls running at once on this server [default: 4 per core,
+    /// at most 48; summaries run in a quarter as many slots of their own].
+    #[arg(long, env = "THREADLINE_PLUGIN_CALLS", value_parser = clap::value_parser!(u32).range(1..=48))]
     plugin_calls: Option<u32>,
     /// Plugin calls one workspace may run at once [default: half the cores, at least 1].
     #[arg(long, env = "THREADLINE_PLUGIN_CALLS_PER_WORKSPACE", value_parser = clap::value_parser!(u32).range(1..=64))]
@@ -127,6 +128,19 @@ pub(super) struct PluginArgs {
     /// recently used out first).
     #[arg(long, env = "THREADLINE_PLUGIN_MEMORY_CACHE_MB", default_value_t = 256)]
     plugin_memory_cache_mb: usize,
+    /// Let plugins call hosts on loopback, private and link-local addresses
+    /// (refused otherwise, whatever a workspace allows): a model served on
+    /// this machine or network, tests.
+    #[arg(long, env = "THREADLINE_PLUGINS_ALLOW_PRIVATE")]
+    plugins_allow_private: bool,
+    /// A host (`host` or `host:port`) plugins may reach over plain HTTP
+    /// rather than HTTPS; repeat for more.
+    #[arg(
+        long = "plugins-http-host",
+        env = "THREADLINE_PLUGINS_HTTP_HOSTS",
+        value_delimiter = ','
+    )]
+    plugins_http_hosts: Vec<String>,
 }
 
 impl PluginArgs {
@@ -145,6 +159,8 @@ impl PluginArgs {
         s.compile.memory_bytes = self.plugin_compile_memory_mb << 20;
         s.compile.timeout = Duration::from_secs(self.plugin_compile_timeout_secs);
         s.memory_cache_bytes = self.plugin_memory_cache_mb << 20;
+        s.outbound_allow_private = self.plugins_allow_private;
+        s.outbound_http_hosts = self.plugins_http_hosts;
         s
     }
 }

@@ -8,6 +8,7 @@
 //! value the pipeline validates before anything is written. The types they
 //! exchange live in `domain::hooks`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::domain::hooks::{HookAgent, HookCandidate, HookChat, HookFault, Receipt, TicketFields};
@@ -16,7 +17,7 @@ use crate::domain::rules::{
     AssignOptions, SubjectOptions, SummaryOptions, TranscriptOptions, assignee_of, subject_of, summary_of,
     transcript_of,
 };
-use crate::store::{NewFault, Store, StoreError, Tenant};
+use crate::store::{Arm, NewFault, Store, StoreError, Tenant};
 
 #[async_trait::async_trait]
 pub trait SubjectHook: Send + Sync {
@@ -76,11 +77,66 @@ pub trait HookProvider: Send + Sync {
 pub struct FaultLog {
     faults: Arc<Mutex<Vec<NewFault>>>,
     receipts: Arc<Mutex<Vec<Receipt>>>,
+    /// Which pipeline the hooks are of, when a plugin host chose it.
+    run: Option<PipelineRun>,
+    /// Whether any hook faulted (recorded or not yet).
+    faulted: Arc<AtomicBool>,
+}
+
+/// Which pipeline one conversion (or close) runs: the workspace's version,
+/// and during a rollout which of its two pipelines it is.
+#[derive(Debug, Clone)]
+pub struct PipelineRun {
+    pub version: i64,
+    pub arm: Arm,
+    /// The rollout's id, and the current pipeline as the history stores it
+    /// (what an automatic rollback records).
+    pub rollout: Option<(String, Arc<String>)>,
 }
 
 impl FaultLog {
+    pub fn for_run(run: PipelineRun) -> Self {
+        Self {
+            run: Some(run),
+            ..Self::default()
+        }
+    }
+
+    pub fn run(&self) -> Option<&PipelineRun> {
+        self.run.as_ref()
+    }
+
     pub fn push(&self, fault: NewFault) {
+        self.faulted.store(true, Ordering::Relaxed);
         self.faults.lock().unwrap().push(fault);
+    }
+
+    /// Counts this run for the workspace's rollout, if it ran under one
+    /// (conversions and summaries, not previews): the candidate's faults
+    /// may give the rollout up, which is logged here and recorded in the
+    /// pipeline's history. A failure to count never fails the run.
+    pub async fn count_run(&self, store: &Store, tenant_id: &str) {
+        let Some(PipelineRun {
+            arm,
+            rollout: Some((rollout_id, current)),
+            ..
+        }) = &self.run
+        else {
+            return;
+        };
+        let faulted = self.faulted.load(Ordering::Relaxed);
+        let current = current.clone();
+        match store
+            .count_rollout_run(tenant_id, rollout_id, *arm, faulted, move || {
+                current.as_str().to_owned()
+            })
+            .await
+        {
+            Ok(Some(abandoned)) => tracing::warn!(tenant = tenant_id, rollout = %rollout_id,
+                version = abandoned.version, reason = %abandoned.reason, "rollout abandoned by itself"),
+            Ok(None) => {}
+            Err(e) => tracing::error!(tenant = tenant_id, error = %e, "cannot count a rollout's run"),
+        }
     }
 
     pub fn take(&self) -> Vec<NewFault> {

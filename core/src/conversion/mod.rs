@@ -162,7 +162,7 @@ impl Pipeline {
         let (email, typed_subject) = parse_input(input)?;
         let snap = self.snapshot(tenant_id, chat_id).await?;
         let existing = snap.chat.ticket_id.clone();
-        let (_, plan) = self.plan(snap, agent, email, typed_subject).await;
+        let (_, plan) = self.plan(snap, agent, email, typed_subject, false).await;
         let mut plan = plan?;
         plan.requester_exists = self
             .store
@@ -199,7 +199,7 @@ impl Pipeline {
                     parties: None,
                 });
             }
-            let (snap, plan) = self.plan(snap, agent, email.clone(), typed_subject.clone()).await;
+            let (snap, plan) = self.plan(snap, agent, email.clone(), typed_subject.clone(), true).await;
             let plan = plan?;
             let assignee = plan.assignee.clone();
             // The request began with the chat: its targets count from there.
@@ -288,6 +288,7 @@ impl Pipeline {
             Ok(raw) => validate::summary(raw).map_err(|reason| fault(HookKind::Summary, hook.name(), &reason)),
             Err(f) => Err(f),
         };
+        faults.count_run(&self.store, tenant_id).await;
         faults.record(&self.store).await;
         if let Some(summary) = summary? {
             self.store.set_summary(tenant_id, chat_id, &summary).await?;
@@ -328,13 +329,15 @@ impl Pipeline {
     /// Runs the hooks on a snapshot (plugin calls wait for a slot of the
     /// workspace's and run on the plugin runtime, never on the server's
     /// threads) and validates what they return. Faults are recorded
-    /// whatever the outcome. Hands the snapshot back.
+    /// whatever the outcome; a `live` run (a conversion, not a preview)
+    /// counts for the workspace's rollout. Hands the snapshot back.
     async fn plan(
         &self,
         snap: Snapshot,
         agent: &Agent,
         email: EmailAddress,
         typed_subject: Option<Subject>,
+        live: bool,
     ) -> (Snapshot, Result<Plan, ConversionError>) {
         let (hooks, faults) = match self.hooks(&snap.tenant, &snap.chat.id).await {
             Ok(h) => h,
@@ -351,6 +354,9 @@ impl Pipeline {
                 plan.receipt = receipt(&hooks, &faults, typed);
                 plan
             });
+        if live {
+            faults.count_run(&self.store, &snap.tenant.id).await;
+        }
         faults.record(&self.store).await;
         (snap, plan)
     }
@@ -424,15 +430,23 @@ pub(super) fn receipt(hooks: &Hooks, log: &FaultLog, typed_subject: bool) -> Vec
                 reason: None,
                 fuel: None,
                 elapsed_ms: None,
+                pipeline_version: None,
+                pipeline: None,
             };
-            if hook == HookKind::Subject && typed_subject {
-                return bare("typed");
+            let mut receipt = if hook == HookKind::Subject && typed_subject {
+                bare("typed")
+            } else {
+                noted
+                    .iter()
+                    .find(|r| r.hook == hook.as_str())
+                    .cloned()
+                    .unwrap_or_else(|| bare("native"))
+            };
+            if let Some(run) = log.run() {
+                receipt.pipeline_version = Some(run.version);
+                receipt.pipeline = Some(run.arm.as_str().to_owned());
             }
-            noted
-                .iter()
-                .find(|r| r.hook == hook.as_str())
-                .cloned()
-                .unwrap_or_else(|| bare("native"))
+            receipt
         })
         .collect()
 }

@@ -155,6 +155,13 @@ pub struct Receipt {
     /// Fuel the plugin used, when it ran to its end.
     pub fuel: Option<u64>,
     pub elapsed_ms: Option<f64>,
+    /// The workspace's pipeline version the conversion ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline_version: Option<i64>,
+    /// `current`, or `candidate` when a rollout sent the chat to its
+    /// candidate pipeline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<String>,
 }
 
 /// A hook that failed or answered something unusable.

@@ -14,6 +14,7 @@ pub mod inbound;
 pub mod mail;
 pub mod password;
 pub mod reports;
+pub mod rollout;
 pub mod rules;
 pub mod search;
 pub mod sla;

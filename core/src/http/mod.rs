@@ -19,9 +19,11 @@ mod moderation;
 mod operator;
 mod pagination;
 mod pipeline;
+mod plugin_logs;
 mod plugins;
 pub mod rate;
 mod reports;
+mod rollout;
 mod settings;
 mod shadow;
 mod team;
@@ -165,6 +167,8 @@ pub fn router(state: AppState) -> Router {
         .merge(settings::router())
         .merge(plugins::router())
         .merge(pipeline::router())
+        .merge(rollout::router())
+        .merge(plugin_logs::router())
         .merge(shadow::router())
         .merge(operator::router())
         .merge(inbound::router())

@@ -48,6 +48,10 @@ pub struct HookView {
     /// `fallback` or `reject`.
     policy: String,
     limits: Limits,
+    /// The hosts the plugin may call (contract 0.4.0).
+    allowed_hosts: Vec<String>,
+    /// The names of the secret settings given; their values are never shown.
+    secrets: Vec<String>,
 }
 
 /// Which plugin runs each hook of the workspace's conversion pipeline.
@@ -61,7 +65,7 @@ async fn get_pipeline(
     Ok(axum::Json(view(settings)))
 }
 
-fn view(settings: BTreeMap<HookKind, HookSettings>) -> PipelineView {
+pub(super) fn view(settings: BTreeMap<HookKind, HookSettings>) -> PipelineView {
     PipelineView {
         hooks: settings
             .into_iter()
@@ -73,6 +77,8 @@ fn view(settings: BTreeMap<HookKind, HookSettings>) -> PipelineView {
                         config: s.config,
                         policy: s.policy.as_str().to_owned(),
                         limits: s.limits,
+                        allowed_hosts: s.allowed_hosts,
+                        secrets: s.secrets.into_keys().collect(),
                     },
                 )
             })
@@ -113,7 +119,7 @@ async fn pipeline_hooks(AuthAdmin(_admin): AuthAdmin) -> axum::Json<Vec<HookInfo
 #[serde(deny_unknown_fields)]
 pub struct PipelineUpdate {
     /// Settings by hook name; a hook left out goes back to its default.
-    hooks: BTreeMap<String, HookUpdate>,
+    pub(super) hooks: BTreeMap<String, HookUpdate>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -127,6 +133,40 @@ pub struct HookUpdate {
     /// `fallback` (the default) or `reject`.
     policy: Option<String>,
     limits: Option<LimitsUpdate>,
+    /// Hosts the plugin may call (`host` or `host:port`, at most 16).
+    #[serde(default)]
+    allowed_hosts: Vec<String>,
+    /// Settings given to the plugin but never shown back (an API key), by
+    /// name. A secret left out keeps its value while the hook keeps its
+    /// plugin; an empty value removes it. The list of names `GET` shows
+    /// is taken too (it keeps them all), so a pipeline read and sent back
+    /// unchanged stays as it was.
+    #[serde(default)]
+    secrets: SecretsUpdate,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum SecretsUpdate {
+    Values(BTreeMap<String, String>),
+    /// The names alone, as `GET` shows them: nothing to change.
+    Names(#[allow(dead_code)] Vec<String>),
+}
+
+impl Default for SecretsUpdate {
+    fn default() -> Self {
+        Self::Values(BTreeMap::new())
+    }
+}
+
+impl SecretsUpdate {
+    /// The values given (names alone give none: the stored ones stay).
+    fn values(self) -> BTreeMap<String, String> {
+        match self {
+            Self::Values(v) => v,
+            Self::Names(_) => BTreeMap::new(),
+        }
+    }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -176,6 +216,7 @@ async fn save_pipeline(
         .set_pipeline(&admin.tenant_id, rows, change)
         .await
         .map_err(|e| match e {
+            crate::store::StoreError::Conflict(m) if m == crate::store::ROLLOUT_UNDER_WAY => ApiError::Conflict(m),
             // A plugin deleted between the check and the write.
             crate::store::StoreError::Conflict(m) => {
                 let hook = record
@@ -208,8 +249,8 @@ pub struct PipelineVersionView {
 
 #[derive(Serialize, ToSchema)]
 pub struct AgentRefView {
-    id: String,
-    name: String,
+    pub(super) id: String,
+    pub(super) name: String,
 }
 
 /// The workspace's pipeline changes, newest first: who, when, and the whole
@@ -300,14 +341,33 @@ pub(super) async fn checked_update(
         })?;
         settings.insert(hook, hook_settings(hook, u)?);
     }
+    let current = plugins::pipeline_settings(&state.store, tenant_id).await?;
+    keep_secrets(&mut settings, &current);
     checked(state, tenant_id, settings).await
+}
+
+/// Secrets the update left out keep their values while their hook keeps
+/// its plugin (an admin edits a pipeline without retyping its keys); the
+/// empty ones the update gave are removed.
+pub(super) fn keep_secrets(
+    settings: &mut BTreeMap<HookKind, HookSettings>,
+    current: &BTreeMap<HookKind, HookSettings>,
+) {
+    for (hook, s) in settings.iter_mut() {
+        if let Some(old) = current.get(hook).filter(|old| old.plugin == s.plugin) {
+            for (k, v) in &old.secrets {
+                s.secrets.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+        s.secrets.retain(|_, v| !v.is_empty());
+    }
 }
 
 /// A whole pipeline whose every plugin is checked: installed in this
 /// workspace, exporting its hook, its settings as it declares them and as
 /// a built-in rule reads them, a JavaScript rule that parses. Every error
 /// names its field as `hooks.{hook}.{plugin|policy|config.{key}|limits.{name}}`.
-async fn checked(
+pub(super) async fn checked(
     state: &AppState,
     tenant_id: &str,
     settings: BTreeMap<HookKind, HookSettings>,
@@ -383,6 +443,7 @@ async fn check_rule(state: &AppState, tenant_id: &str, hook: HookKind, s: &HookS
 }
 
 fn hook_settings(hook: HookKind, u: HookUpdate) -> Result<HookSettings, InvalidInput> {
+    let secrets = u.secrets.values();
     let policy = match u.policy.as_deref() {
         None => Policy::Fallback,
         Some(p) => Policy::parse(p).ok_or_else(|| {
@@ -392,13 +453,21 @@ fn hook_settings(hook: HookKind, u: HookUpdate) -> Result<HookSettings, InvalidI
             )
         })?,
     };
-    if u.config.len() > limits::MAX_CONFIG_ENTRIES {
+    if u.config.len() + secrets.len() > limits::MAX_CONFIG_ENTRIES {
         return Err(InvalidInput::new(
             format!("hooks.{hook}.config"),
             format!("at most {} settings per hook", limits::MAX_CONFIG_ENTRIES),
         ));
     }
-    for (k, v) in &u.config {
+    if let Some(k) = secrets.keys().find(|k| u.config.contains_key(*k)) {
+        return Err(InvalidInput::new(
+            format!("hooks.{hook}.secrets.{k}"),
+            format!("{k} is given both as a setting and as a secret"),
+        ));
+    }
+    crate::plugins::outbound::check_allowed_hosts(&u.allowed_hosts)
+        .map_err(|why| InvalidInput::new(format!("hooks.{hook}.allowed_hosts"), why))?;
+    for (k, v) in u.config.iter().chain(&secrets) {
         if k.is_empty() || k.len() > 64 || k.chars().any(char::is_control) {
             return Err(InvalidInput::new(
                 format!("hooks.{hook}.config"),
@@ -429,7 +498,7 @@ fn hook_settings(hook: HookKind, u: HookUpdate) -> Result<HookSettings, InvalidI
         timeout_ms: given.timeout_ms.unwrap_or(defaults.timeout_ms),
         memory_bytes: given.memory_bytes.unwrap_or(defaults.memory_bytes),
     };
-    limits.check().map_err(|e| {
+    limits.check_for(hook).map_err(|e| {
         InvalidInput::new(
             format!("hooks.{hook}.{}", e.field),
             format!("the {hook} hook: {}", e.message),
@@ -440,5 +509,7 @@ fn hook_settings(hook: HookKind, u: HookUpdate) -> Result<HookSettings, InvalidI
         config: u.config,
         policy,
         limits,
+        allowed_hosts: u.allowed_hosts,
+        secrets,
     })
 }

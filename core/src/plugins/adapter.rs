@@ -11,6 +11,8 @@ use super::call::{CallSettings, HookInput, HookOutput};
 use super::engine;
 use super::limits::{self, Limits};
 use super::loaded::LoadedPlugin;
+use super::logs::PluginLogs;
+use super::outbound::Grant;
 use super::pipeline::Policy;
 use super::slots::{SlotSettings, Slots};
 use super::usage::{CallRecord, Usage};
@@ -18,23 +20,42 @@ use crate::conversion::hooks::{AssignmentHook, FaultLog, FieldsHook, Hooks, Subj
 use crate::domain::hooks::{
     FaultKind, HookAgent, HookCandidate, HookChat, HookFault, HookKind, Receipt, TicketFields, validate,
 };
-use crate::store::NewFault;
+use crate::domain::log_text;
+use crate::store::{NewFault, NewLogLine, is_uploaded_plugin_ref};
 
 /// What every call of a server passes through: the fair slots and the
 /// usage figures.
 pub struct Gate {
     pub slots: Slots,
+    /// The summary hook's own slots: it runs after a close, off the
+    /// conversion's path, and may wait on a model for seconds, which must
+    /// not hold a slot a conversion needs.
+    pub background: Slots,
     pub usage: Usage,
     /// The cluster's usage counts (calls and fuel per workspace a day).
     pub meter: crate::store::Meter,
+    /// The workspaces' plugin logs, waiting to be written.
+    pub logs: Arc<PluginLogs>,
 }
+
+/// Summary calls running at once on a server, at most (within the
+/// engine's pool beside the conversion's slots: see `HostSettings`).
+pub const MAX_BACKGROUND_CALLS: usize = 16;
 
 impl Gate {
     pub fn new(slots: SlotSettings, meter: crate::store::Meter) -> Self {
+        let background = SlotSettings {
+            total: (slots.total / 4).clamp(1, MAX_BACKGROUND_CALLS),
+            per_workspace: 1,
+            // A summary waits its turn rather than being skipped.
+            queue_timeout: Duration::from_secs(60),
+        };
         Self {
             slots: Slots::new(slots),
+            background: Slots::new(background),
             usage: Usage::default(),
             meter,
+            logs: Arc::default(),
         }
     }
 }
@@ -49,6 +70,8 @@ pub struct PluginHook {
     /// Where a local run keeps each call's costs (the server's calls go to
     /// the usage figures instead).
     observed: Option<Arc<std::sync::Mutex<Option<CallCost>>>>,
+    /// The hosts its calls may reach, if any.
+    outbound: Option<Grant>,
 }
 
 /// What one call cost, as the local runner reports it.
@@ -75,7 +98,14 @@ impl PluginHook {
             config,
             gate,
             observed: None,
+            outbound: None,
         }
+    }
+
+    /// Lets its calls make requests to the grant's hosts.
+    pub fn with_outbound(mut self, grant: Option<Grant>) -> Self {
+        self.outbound = grant;
+        self
     }
 
     /// Keeps the cost of this hook's last call, for [`PluginHook::take_last_cost`].
@@ -105,6 +135,7 @@ impl PluginHook {
             tenant_id: self.tenant_id.clone(),
             limits: self.limits,
             config: self.config.clone(),
+            outbound: self.outbound.clone(),
         }
     }
 
@@ -123,6 +154,8 @@ impl PluginHook {
     /// request that wanted it is gone.
     async fn call(&self, input: HookInput) -> Result<HookOutput, HookFault> {
         let hook = input.hook();
+        let chat_id = input.chat().chat_id.clone();
+        let mut log = Vec::new();
         let mut record = CallRecord {
             hook,
             plugin: self.plugin.key.clone(),
@@ -132,7 +165,11 @@ impl PluginHook {
             waited: Duration::ZERO,
             fault: None,
         };
-        let outcome = match self.gate.slots.acquire(&self.tenant_id).await {
+        let slots = match hook {
+            HookKind::Summary => &self.gate.background,
+            _ => &self.gate.slots,
+        };
+        let outcome = match slots.acquire(&self.tenant_id).await {
             Err(timeout) => {
                 record.waited = timeout.waited;
                 Err(self.fault(
@@ -165,7 +202,8 @@ impl PluginHook {
                     Poll::Pending => engine::runtime().spawn(call).await,
                 };
                 match finished {
-                    Ok(finished) => {
+                    Ok(mut finished) => {
+                        log = std::mem::take(&mut finished.log);
                         record.fuel = finished.fuel;
                         record.wall = finished.wall;
                         if let Some(observed) = &self.observed {
@@ -200,12 +238,61 @@ impl PluginHook {
             Ok(out)
         });
         record.fault = outcome.as_ref().err().map(|f| f.kind);
+        self.log_call(&chat_id, log, &record, outcome.as_ref().err());
         self.gate.usage.record(&self.tenant_id, &record);
         self.gate.meter.count(&self.tenant_id, |u| {
             u.plugin_calls += 1;
             u.plugin_fuel += i64::try_from(record.fuel.unwrap_or(0)).unwrap_or(i64::MAX);
         });
         outcome
+    }
+
+    /// Hands the call's lines and its outcome to the workspace's plugin log:
+    /// every call of the workspace's own code (an upload, a JavaScript
+    /// rule), and of a built-in one when it wrote or failed.
+    fn log_call(
+        &self,
+        chat_id: &str,
+        lines: Vec<(tracing::Level, String)>,
+        record: &CallRecord,
+        fault: Option<&HookFault>,
+    ) {
+        // A built-in default rule that said nothing and did not fail is no
+        // news: a workspace on the defaults writes no log at all.
+        let own_code = is_uploaded_plugin_ref(&self.plugin.key) || self.plugin.key == super::javascript::NAME;
+        if self.tenant_id.is_empty() || (!own_code && lines.is_empty() && fault.is_none()) {
+            return;
+        }
+        let now = chrono::Utc::now();
+        let line = |level: &str, message: String| NewLogLine {
+            tenant_id: self.tenant_id.clone(),
+            at: now,
+            plugin: self.plugin.key.clone(),
+            plugin_name: self.plugin.name.clone(),
+            hook: record.hook.as_str().to_owned(),
+            level: level.to_owned(),
+            message,
+            chat_id: (!chat_id.is_empty()).then(|| chat_id.to_owned()),
+            outcome: None,
+            fuel: None,
+            elapsed_ms: None,
+        };
+        let mut out: Vec<NewLogLine> = lines
+            .into_iter()
+            .map(|(level, text)| line(&level.as_str().to_ascii_lowercase(), text))
+            .collect();
+        let mut call = line(
+            "call",
+            match fault {
+                None => "ok".to_owned(),
+                Some(f) => log_text(&f.reason).into_owned(),
+            },
+        );
+        call.outcome = Some(fault.map_or("ok", |f| f.kind.as_str()).to_owned());
+        call.fuel = record.fuel.and_then(|f| i64::try_from(f).ok());
+        call.elapsed_ms = Some(record.wall.as_secs_f64() * 1000.0);
+        out.push(call);
+        self.gate.logs.push(out);
     }
 
     fn check_input(&self, hook: HookKind, chat: &HookChat, whole: bool) -> Result<(), HookFault> {
@@ -380,6 +467,8 @@ impl Guarded {
             reason,
             fuel: cost.and_then(|c| c.fuel),
             elapsed_ms: cost.map(|c| c.wall.as_secs_f64() * 1000.0),
+            pipeline_version: None,
+            pipeline: None,
         }
     }
 

@@ -54,6 +54,8 @@ pub struct CallSettings {
     pub tenant_id: String,
     pub limits: Limits,
     pub config: Vec<(String, String)>,
+    /// The hosts it may call, if any (contract 0.4.0).
+    pub outbound: Option<super::outbound::Grant>,
 }
 
 /// An answer as the chat-file format writes it (a test's `expect`, the

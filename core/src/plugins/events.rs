@@ -14,7 +14,7 @@ use crate::automation::rules::RuleEngine;
 use crate::domain::InvalidInput;
 use crate::domain::automation::{Action, EventKind};
 use crate::domain::hooks::HookKind;
-use crate::store::Automation;
+use crate::store::{Automation, NewLogLine};
 
 /// A rule's limits as stored (`{fuel, timeout_ms, memory_bytes}`, each
 /// optional), over its plugin's defaults.
@@ -180,7 +180,34 @@ impl PluginHost {
 
 #[async_trait::async_trait]
 impl RuleEngine for PluginHost {
+    /// Runs the rule, and notes its outcome in the workspace's plugin log
+    /// under the event's name.
     async fn run(&self, rule: &Automation, event: EventKind, payload: &Value) -> Result<Vec<Action>, String> {
+        let started = std::time::Instant::now();
+        let outcome = self.run_rule(rule, event, payload).await;
+        let message = match &outcome {
+            Ok(actions) => format!("ok: {} actions", actions.len()),
+            Err(e) => crate::domain::log_text(e).into_owned(),
+        };
+        self.gate.logs.push([NewLogLine {
+            tenant_id: rule.tenant_id.clone(),
+            at: chrono::Utc::now(),
+            plugin: rule.plugin.clone(),
+            plugin_name: format!("automation {}", crate::domain::log_text(&rule.name)),
+            hook: event.as_str().to_owned(),
+            level: "call".to_owned(),
+            message,
+            chat_id: payload["chat"]["id"].as_str().map(str::to_owned),
+            outcome: Some(if outcome.is_ok() { "ok" } else { "error" }.to_owned()),
+            fuel: None,
+            elapsed_ms: Some(started.elapsed().as_secs_f64() * 1000.0),
+        }]);
+        outcome
+    }
+}
+
+impl PluginHost {
+    async fn run_rule(&self, rule: &Automation, event: EventKind, payload: &Value) -> Result<Vec<Action>, String> {
         if crate::store::is_uploaded_plugin_ref(&rule.plugin) {
             return self.run_uploaded(rule, event, payload).await;
         }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::adapter::{Gate, Guarded, PluginHook};
+use super::adapter::{Gate, Guarded, MAX_BACKGROUND_CALLS, PluginHook};
 use super::builtin::{self, BUILTIN};
 use super::cache::sha256_hex;
 use super::cache::{DiskCache, MemoryCache};
@@ -16,7 +16,9 @@ use super::engine;
 use super::error::PluginError;
 use super::limits;
 use super::loaded::LoadedPlugin;
+use super::logs::PluginLogs;
 use super::manifest;
+use super::outbound::{Grant, OutboundSettings};
 use super::pipeline::{PipelineCache, builtin_options, is_native_default};
 use super::slots::SlotSettings;
 use super::usage::Figures;
@@ -45,6 +47,11 @@ pub struct HostSettings {
     pub compile: CompileSettings,
     /// Compiled code of uploaded plugins kept in memory, at most.
     pub memory_cache_bytes: usize,
+    /// Plugins may call hosts on loopback and private addresses
+    /// (`--plugins-allow-private`).
+    pub outbound_allow_private: bool,
+    /// Hosts plugins reach over plain HTTP (`--plugins-http-host`).
+    pub outbound_http_hosts: Vec<String>,
 }
 
 impl HostSettings {
@@ -56,12 +63,15 @@ impl HostSettings {
         Self {
             cache_dir,
             slots: SlotSettings {
-                total: (4 * cores).clamp(1, limits::MAX_CONCURRENT_CALLS as usize),
+                // The summary hook's own slots come out of the same pool.
+                total: (4 * cores).clamp(1, limits::MAX_CONCURRENT_CALLS as usize - MAX_BACKGROUND_CALLS),
                 per_workspace: (cores / 2).max(1),
                 queue_timeout: Duration::from_millis(1_000),
             },
             compile: CompileSettings::defaults(),
             memory_cache_bytes: 256 << 20,
+            outbound_allow_private: false,
+            outbound_http_hosts: Vec::new(),
         }
     }
 }
@@ -89,11 +99,16 @@ pub struct PluginHost {
     compiler: Arc<Compiler>,
     pub(super) gate: Arc<Gate>,
     pipelines: Arc<PipelineCache>,
+    outbound: Arc<OutboundSettings>,
 }
 
 impl PluginHost {
     pub fn new(store: Store, settings: HostSettings) -> Self {
         Self {
+            outbound: Arc::new(OutboundSettings::new(
+                settings.outbound_allow_private,
+                settings.outbound_http_hosts.clone(),
+            )),
             gate: Arc::new(Gate::new(settings.slots, store.meter().clone())),
             store,
             disk: settings.cache_dir.map(DiskCache::new),
@@ -249,6 +264,20 @@ impl PluginHost {
         }
     }
 
+    /// What calls of a hook allowing `hosts` may reach (nothing without
+    /// hosts).
+    fn grant(&self, hosts: &[String]) -> Option<Grant> {
+        (!hosts.is_empty()).then(|| Grant {
+            settings: self.outbound.clone(),
+            allowed_hosts: hosts.into(),
+        })
+    }
+
+    /// The workspaces' plugin logs this node has not written yet.
+    pub fn logs(&self) -> &Arc<PluginLogs> {
+        &self.gate.logs
+    }
+
     pub fn slot_settings(&self) -> SlotSettings {
         self.gate.slots.settings()
     }
@@ -266,6 +295,7 @@ impl PluginHost {
     /// Logs finished minutes of usage once a minute and prunes the disk
     /// cache once an hour, until the server's plugin host is dropped.
     pub fn spawn_housekeeping(&self) {
+        self.gate.logs.spawn_flusher(self.store.clone());
         let gate = Arc::downgrade(&self.gate);
         let (store, disk) = (self.store.clone(), self.disk.clone());
         tokio::spawn(async move {
@@ -308,8 +338,9 @@ impl PluginHost {
     /// faults go to. `tenant` must be freshly read: its `pipeline_version`
     /// decides whether this node's copy of the pipeline is current.
     async fn hooks(&self, tenant: &Tenant, chat_id: &str) -> Result<(Hooks, FaultLog), StoreError> {
-        let settings = self.pipelines.get(&self.store, tenant).await?;
-        let faults = FaultLog::default();
+        let pipelines = self.pipelines.get(&self.store, tenant).await?;
+        let (settings, run) = pipelines.for_chat(chat_id, tenant.pipeline_version);
+        let faults = FaultLog::for_run(run);
         let native = Hooks::builtin_with(builtin_options(&settings));
         let mut guarded = HashMap::new();
         for (&hook, s) in settings.iter() {
@@ -318,14 +349,13 @@ impl PluginHost {
             }
             let primary = match self.load(&tenant.id, &s.plugin).await {
                 // Observed: the ticket's receipt says what each call cost.
-                Ok(plugin) if plugin.exports(hook) => Ok(PluginHook::new(
-                    plugin,
-                    tenant.id.clone(),
-                    s.limits,
-                    s.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                    self.gate.clone(),
-                )
-                .observed()),
+                Ok(plugin) if plugin.exports(hook) => {
+                    Ok(
+                        PluginHook::new(plugin, tenant.id.clone(), s.limits, s.call_config(), self.gate.clone())
+                            .with_outbound(self.grant(&s.allowed_hosts))
+                            .observed(),
+                    )
+                }
                 Ok(plugin) => Err(HookFault {
                     hook,
                     plugin: plugin.name.clone(),

@@ -31,6 +31,31 @@ impl Limits {
         memory_bytes: MAX_MEMORY_BYTES,
     };
 
+    /// The summary hook's longest deadline: it runs after the chat is
+    /// closed, off any request's path, and may wait on a model.
+    pub const MAX_SUMMARY_TIMEOUT_MS: u32 = 30_000;
+
+    /// [`Limits::check`] for a hook: the summary hook may take longer.
+    pub fn check_for(&self, hook: crate::domain::hooks::HookKind) -> Result<(), InvalidInput> {
+        if hook == crate::domain::hooks::HookKind::Summary && self.timeout_ms > Self::MAX.timeout_ms {
+            if self.timeout_ms > Self::MAX_SUMMARY_TIMEOUT_MS {
+                return Err(InvalidInput::new(
+                    "limits.timeout_ms",
+                    format!(
+                        "timeout_ms must be between 1 and {} for the summary hook",
+                        Self::MAX_SUMMARY_TIMEOUT_MS
+                    ),
+                ));
+            }
+            return Limits {
+                timeout_ms: Self::MAX.timeout_ms,
+                ..*self
+            }
+            .check();
+        }
+        self.check()
+    }
+
     /// Refuses limits outside the server's maximums (or too small to run
     /// anything), naming the field.
     pub fn check(&self) -> Result<(), InvalidInput> {

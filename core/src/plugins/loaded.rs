@@ -12,6 +12,7 @@ use super::engine::engine;
 use super::error::PluginError;
 use super::limits::Limits;
 use super::manifest::Manifest;
+use super::outbound::CallOutbound;
 use super::sandbox::CallState;
 use super::versions::{self, Contract};
 use crate::domain::hooks::{FaultKind, HookKind};
@@ -30,6 +31,8 @@ pub struct Finished {
     pub wall: Duration,
     /// The largest linear memory the call was given.
     pub peak_memory_bytes: usize,
+    /// What it wrote to its log (and the host's lines about its requests).
+    pub log: Vec<(tracing::Level, String)>,
 }
 
 /// A plugin ready to run: its pre-linked component and which hooks it exports.
@@ -181,9 +184,15 @@ impl LoadedPlugin {
                     fuel: None,
                     wall: started.elapsed(),
                     peak_memory_bytes: 0,
+                    log: Vec::new(),
                 };
             }
         };
+        store.data_mut().outbound = call.outbound.clone().map(|grant| CallOutbound {
+            grant,
+            deadline,
+            made: 0,
+        });
 
         let outcome = tokio::time::timeout_at(deadline.into(), self.invoke(&mut store, &call.config, input)).await;
         let wall = started.elapsed();
@@ -215,11 +224,13 @@ impl LoadedPlugin {
                 (Ok(out), Some(fuel))
             }
         };
+        let peak_memory_bytes = state.memory.peak;
         Finished {
             output,
             fuel,
             wall,
-            peak_memory_bytes: state.memory.peak,
+            peak_memory_bytes,
+            log: std::mem::take(&mut store.data_mut().log.lines),
         }
     }
 

@@ -13,7 +13,9 @@
 //! - `engine`, `limits`, `error`, `slots`, `usage`: the engine and its
 //!   plugin runtime, the limits, the fault type, fair slots, figures.
 //! - `call`: a hook call's input and output in the host's terms.
-//! - `sandbox`: what a call's store holds (empty WASI, memory cap, log).
+//! - `sandbox`: what a call's store holds (empty WASI, memory cap, log);
+//!   `outbound`: the HTTP requests a call may make (contract 0.4.0);
+//!   `logs`: the workspace's plugin log, buffered and written in batches.
 //! - `manifest`: what a plugin says of itself.
 //! - `versions/`: one module per contract version, all of its bindings,
 //!   imports and exports; `loaded`: a plugin ready to run, a fresh store
@@ -40,7 +42,9 @@ pub mod javascript;
 pub mod limits;
 pub mod loaded;
 pub mod local;
+pub mod logs;
 pub mod manifest;
+pub mod outbound;
 pub mod pipeline;
 mod sandbox;
 pub mod slots;

@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use super::javascript;
 use super::limits::Limits;
 use crate::conversion::hooks::BuiltinOptions;
+use crate::conversion::hooks::PipelineRun;
 use crate::domain::hooks::HookKind;
-use crate::store::{PipelineHookRow, Store, StoreError, Tenant};
+use crate::store::{Arm, PipelineHookRow, Store, StoreError, Tenant};
 
 /// What a workspace does when a plugin fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +49,11 @@ pub struct HookSettings {
     pub config: BTreeMap<String, String>,
     pub policy: Policy,
     pub limits: Limits,
+    /// The hosts the plugin may call (`host` or `host:port`); none by
+    /// default.
+    pub allowed_hosts: Vec<String>,
+    /// Settings the plugin gets beside `config` that the API never shows.
+    pub secrets: BTreeMap<String, String>,
 }
 
 impl HookSettings {
@@ -57,7 +63,18 @@ impl HookSettings {
             config: BTreeMap::new(),
             policy: Policy::Fallback,
             limits: Limits::DEFAULT,
+            allowed_hosts: Vec::new(),
+            secrets: BTreeMap::new(),
         }
+    }
+
+    /// What the plugin is given: its settings and its secrets.
+    pub fn call_config(&self) -> Vec<(String, String)> {
+        self.config
+            .iter()
+            .chain(&self.secrets)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     pub fn from_row(row: &PipelineHookRow) -> Option<(HookKind, Self)> {
@@ -73,6 +90,8 @@ impl HookSettings {
                     timeout_ms: row.timeout_ms as u32,
                     memory_bytes: row.memory_bytes as u64,
                 },
+                allowed_hosts: serde_json::from_str(&row.allowed_hosts).unwrap_or_default(),
+                secrets: serde_json::from_str(&row.secrets).unwrap_or_default(),
             },
         ))
     }
@@ -88,6 +107,8 @@ impl HookSettings {
             timeout_ms: self.limits.timeout_ms as i32,
             memory_bytes: self.limits.memory_bytes as i64,
             updated_at: chrono::Utc::now(),
+            allowed_hosts: serde_json::to_string(&self.allowed_hosts).expect("strings serialize"),
+            secrets: serde_json::to_string(&self.secrets).expect("strings serialize"),
         }
     }
 }
@@ -109,21 +130,64 @@ pub async fn pipeline_settings(store: &Store, tenant_id: &str) -> Result<BTreeMa
 /// A workspace's whole pipeline, as one conversion reads it.
 pub type PipelineSettings = Arc<BTreeMap<HookKind, HookSettings>>;
 
+/// A workspace's pipelines as a node holds them: the current one and, during
+/// a rollout, the candidate and the share of chats it runs.
+pub struct Pipelines {
+    pub current: PipelineSettings,
+    pub rollout: Option<LiveRollout>,
+}
+
+pub struct LiveRollout {
+    pub id: String,
+    pub percent: i32,
+    pub candidate: PipelineSettings,
+    /// The current pipeline as the history stores it: what an automatic
+    /// rollback's history entry records.
+    pub current_stored: Arc<String>,
+}
+
+impl Pipelines {
+    /// The pipeline chat `chat_id` runs, and which it is.
+    pub fn for_chat(&self, chat_id: &str, version: i64) -> (PipelineSettings, PipelineRun) {
+        let Some(r) = &self.rollout else {
+            let run = PipelineRun {
+                version,
+                arm: Arm::Current,
+                rollout: None,
+            };
+            return (self.current.clone(), run);
+        };
+        let candidate = crate::domain::rollout::runs_candidate(&r.id, chat_id, r.percent);
+        let (settings, arm) = if candidate {
+            (r.candidate.clone(), Arm::Candidate)
+        } else {
+            (self.current.clone(), Arm::Current)
+        };
+        let run = PipelineRun {
+            version,
+            arm,
+            rollout: Some((r.id.clone(), r.current_stored.clone())),
+        };
+        (settings, run)
+    }
+}
+
 /// Workspaces' pipelines as this node last read them, each with the
 /// `pipeline_version` it was read at. A conversion reads the tenant row
 /// anyway; when its version matches, the pipeline needs no query. Another
-/// node's change bumps the version, so a stale copy is never used.
+/// node's change (a rollout's start and end included) bumps the version,
+/// so a stale copy is never used.
 #[derive(Default)]
 pub(super) struct PipelineCache {
-    entries: Mutex<HashMap<String, (i64, PipelineSettings)>>,
+    entries: Mutex<HashMap<String, (i64, Arc<Pipelines>)>>,
 }
 
 /// Pipelines kept at most; past that the cache starts over (a refill costs
-/// one query a workspace).
+/// a query a workspace, two during a rollout).
 const PIPELINES_KEPT: usize = 10_000;
 
 impl PipelineCache {
-    pub(super) async fn get(&self, store: &Store, tenant: &Tenant) -> Result<PipelineSettings, StoreError> {
+    pub(super) async fn get(&self, store: &Store, tenant: &Tenant) -> Result<Arc<Pipelines>, StoreError> {
         if let Some((version, p)) = self.entries.lock().unwrap().get(&tenant.id)
             && *version == tenant.pipeline_version
         {
@@ -131,13 +195,34 @@ impl PipelineCache {
         }
         // Read after the tenant row: these rows are at least as new as the
         // version they are filed under, so a change is never missed.
-        let pipeline = Arc::new(pipeline_settings(store, &tenant.id).await?);
+        let current = pipeline_settings(store, &tenant.id).await?;
+        // Only a workspace whose row names a rollout has one to read: the
+        // usual reload stays one query.
+        let row = match &tenant.rollout_id {
+            Some(_) => store.rollout(&tenant.id).await?,
+            None => None,
+        };
+        let rollout = row.and_then(|row| {
+            let candidate = PipelineRecord::from_stored(&row.hooks)
+                .map_err(|e| tracing::error!(tenant = %tenant.id, error = %e, "a rollout's candidate does not read"))
+                .ok()?;
+            Some(LiveRollout {
+                id: row.id,
+                percent: row.percent,
+                candidate: Arc::new(candidate.hooks),
+                current_stored: Arc::new(PipelineRecord::new(current.clone()).to_stored()),
+            })
+        });
+        let pipelines = Arc::new(Pipelines {
+            current: Arc::new(current),
+            rollout,
+        });
         let mut entries = self.entries.lock().unwrap();
         if entries.len() >= PIPELINES_KEPT {
             entries.clear();
         }
-        entries.insert(tenant.id.clone(), (tenant.pipeline_version, pipeline.clone()));
-        Ok(pipeline)
+        entries.insert(tenant.id.clone(), (tenant.pipeline_version, pipelines.clone()));
+        Ok(pipelines)
     }
 }
 
@@ -174,6 +259,10 @@ struct StoredHook {
     policy: Option<String>,
     #[serde(default)]
     limits: Option<StoredLimits>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    allowed_hosts: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    secrets: BTreeMap<String, String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -203,6 +292,8 @@ impl PipelineRecord {
                         timeout_ms: Some(s.limits.timeout_ms),
                         memory_bytes: Some(s.limits.memory_bytes),
                     }),
+                    allowed_hosts: s.allowed_hosts.clone(),
+                    secrets: s.secrets.clone(),
                 };
                 (hook.as_str().to_owned(), stored)
             })
@@ -256,6 +347,8 @@ impl PipelineRecord {
                     },
                     plugin: stored.plugin,
                     config: stored.config,
+                    allowed_hosts: stored.allowed_hosts,
+                    secrets: stored.secrets,
                 },
             );
         }

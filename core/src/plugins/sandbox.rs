@@ -19,6 +19,8 @@ pub(crate) struct CallState {
     pub(super) log: LogSink,
     /// The workspace's zone, for the clock interface.
     time_zone: chrono_tz::Tz,
+    /// Where the call may send HTTP requests (contract 0.4.0), if anywhere.
+    pub(crate) outbound: Option<super::outbound::CallOutbound>,
     stderr: MemoryOutputPipe,
 }
 
@@ -60,7 +62,9 @@ impl CallState {
                 hook,
                 kept: 0,
                 dropped: 0,
+                lines: Vec::new(),
             },
+            outbound: None,
             time_zone,
             stderr,
         }
@@ -146,6 +150,8 @@ pub(super) struct LogSink {
     hook: HookKind,
     kept: u32,
     pub(super) dropped: u32,
+    /// What the call wrote, for the workspace's plugin log.
+    pub(super) lines: Vec<(tracing::Level, String)>,
 }
 
 impl LogSink {
@@ -165,6 +171,16 @@ impl LogSink {
             line.push_str(&format!(" {}={}", clip(k, 64), clip(v, 256)));
         }
         let line = clip(&line, limits::MAX_LOG_LINE_BYTES);
+        self.emit(level, line);
+    }
+
+    /// A line the host writes about the call (an outbound request): it
+    /// does not count against the plugin's own lines.
+    pub(crate) fn note(&mut self, level: tracing::Level, line: &str) {
+        self.emit(level, clip(line, limits::MAX_LOG_LINE_BYTES));
+    }
+
+    fn emit(&mut self, level: tracing::Level, line: String) {
         let (tenant, plugin, hook) = (&self.tenant_id, &self.plugin, self.hook);
         match level {
             tracing::Level::DEBUG => tracing::debug!(target: "threadline::plugin", %tenant, %plugin, %hook, "{line}"),
@@ -172,6 +188,7 @@ impl LogSink {
             tracing::Level::WARN => tracing::warn!(target: "threadline::plugin", %tenant, %plugin, %hook, "{line}"),
             _ => tracing::error!(target: "threadline::plugin", %tenant, %plugin, %hook, "{line}"),
         }
+        self.lines.push((level, line));
     }
 }
 

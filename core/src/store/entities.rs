@@ -78,6 +78,11 @@ pub mod tenant {
         /// listens to (`domain::automation::EventKind::bit`); a change
         /// nobody listens to queues no event.
         pub event_listeners: i32,
+        /// The staged rollout under way (`pipeline_rollouts.id`), if any:
+        /// a conversion reads the rollout only when there is one. Exports
+        /// written before it had this read as none.
+        #[serde(default)]
+        pub rollout_id: Option<String>,
     }
     no_relations!();
 }
@@ -488,6 +493,81 @@ pub mod pipeline_hook {
         pub timeout_ms: i32,
         pub memory_bytes: i64,
         pub updated_at: DateTimeUtc,
+        /// JSON array of the hosts the plugin may call (`host` or
+        /// `host:port`). Exports written before it had this read as none.
+        #[serde(default = "no_hosts")]
+        pub allowed_hosts: String,
+        /// JSON object of settings the API takes but never shows (an API
+        /// key); the plugin gets them with the others.
+        #[serde(default = "no_secrets")]
+        pub secrets: String,
+    }
+    no_relations!();
+
+    fn no_hosts() -> String {
+        "[]".to_owned()
+    }
+
+    fn no_secrets() -> String {
+        "{}".to_owned()
+    }
+}
+
+/// A workspace's staged rollout of a candidate pipeline (one at most: the
+/// workspace is the key).
+pub mod pipeline_rollout {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
+    #[sea_orm(table_name = "pipeline_rollouts")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: String,
+        pub id: String,
+        /// The candidate, as the pipeline's history stores a version.
+        pub hooks: String,
+        pub percent: i32,
+        pub max_fault_rate: f64,
+        pub min_calls: i32,
+        /// The pipeline version it was started at (its history entry).
+        pub base_version: i64,
+        pub started_by: String,
+        pub started_by_name: String,
+        pub started_at: DateTimeUtc,
+        pub current_calls: i64,
+        pub current_faults: i64,
+        pub candidate_calls: i64,
+        pub candidate_faults: i64,
+        /// The candidate's last `min_calls` outcomes, oldest first: `1` a
+        /// call with a fault, `0` one without.
+        pub recent: String,
+    }
+    no_relations!();
+}
+
+/// A line a workspace's plugin wrote to its log, or one call's outcome.
+pub mod plugin_log {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
+    #[sea_orm(table_name = "plugin_logs")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub tenant_id: String,
+        pub at: DateTimeUtc,
+        pub plugin: String,
+        pub plugin_name: String,
+        pub hook: String,
+        /// `debug`, `info`, `warn` or `error` for a line; `call` for a
+        /// call's outcome.
+        pub level: String,
+        pub message: String,
+        pub chat_id: Option<String>,
+        /// A call's: `ok` or the fault's kind.
+        pub outcome: Option<String>,
+        pub fuel: Option<i64>,
+        pub elapsed_ms: Option<f64>,
     }
     no_relations!();
 }

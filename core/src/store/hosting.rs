@@ -21,6 +21,8 @@ pub type OperatorToken = operator_token::Model;
 /// the order deletion goes in (an export goes the other way). A test reads
 /// the schema and fails when a table with a `tenant_id` is missing here.
 pub const WORKSPACE_TABLES: &[&str] = &[
+    "plugin_logs",
+    "pipeline_rollouts",
     "schedule_marks",
     "webhook_deliveries",
     "webhooks",

@@ -38,6 +38,8 @@ mod meter;
 mod moderation;
 mod nodelay;
 mod outbox;
+mod pipelines;
+mod plugin_logs;
 mod plugins;
 mod reports;
 mod retention;
@@ -88,10 +90,12 @@ pub use mailboxes::{Mailbox, MailboxSettings};
 pub use meter::{FLUSH_EVERY, Meter};
 pub use moderation::VisitorBlock;
 pub use outbox::{Composed, MailKind, MailOutcome, OutboxMail, mail_state};
-pub use plugins::{
-    MAX_HISTORY_CHARS, MAX_HISTORY_KEPT, NewFault, PipelineChange, PipelineHookRow, PipelineVersionRow, PluginFaultRow,
-    PluginInfo, PluginRow, is_uploaded_plugin_ref, seen_long_ago,
+pub use pipelines::{
+    Abandoned, Arm, MAX_HISTORY_CHARS, MAX_HISTORY_KEPT, PipelineChange, PipelineHookRow, PipelineVersionRow,
+    ROLLOUT_UNDER_WAY, RolloutRow,
 };
+pub use plugin_logs::{LogQuery, NewLogLine, PLUGIN_LOG_KEPT, PluginLogRow};
+pub use plugins::{NewFault, PluginFaultRow, PluginInfo, PluginRow, is_uploaded_plugin_ref, seen_long_ago};
 pub use retention::{RETENTION_JOB, RetentionCounts, RetentionRun};
 pub use rule_actions::{Applied, RuleRun, Target, rule_name};
 pub use schedule::{SCHEDULE_BATCH, due_target};

@@ -2,19 +2,17 @@
 //! agents as assignment hooks see them.
 
 use chrono::{Duration, Utc};
-use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, ExprTrait,
-    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Statement,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, ExprTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 
-use super::entities::{agent, pipeline_hook, pipeline_version, plugin, plugin_fault, tenant};
+use super::entities::{agent, pipeline_hook, pipeline_rollout, plugin, plugin_fault};
 use super::{Store, StoreError, StoreResult, new_id};
 use crate::domain::hooks::HookCandidate;
 use crate::domain::hosting::Quota;
 use crate::domain::team::Availability;
 
-pub use super::entities::pipeline_hook::Model as PipelineHookRow;
 pub use super::entities::plugin::Model as PluginRow;
 pub use super::entities::plugin_fault::Model as PluginFaultRow;
 
@@ -45,34 +43,6 @@ pub struct NewFault {
 
 /// Faults kept per workspace (the newest).
 pub const MAX_FAULTS_KEPT: u64 = 1000;
-/// Pipeline versions kept per workspace.
-pub const MAX_HISTORY_KEPT: u64 = 100;
-/// And at most this much of it (characters of the pipelines it holds): a
-/// JavaScript rule may be 64 KiB a hook, and a hundred versions of five
-/// would let one workspace hold 32 MB of history.
-pub const MAX_HISTORY_CHARS: i64 = 4 << 20;
-
-/// The newest version past [`MAX_HISTORY_CHARS`], counting from the newest:
-/// it and everything older go.
-const HISTORY_OVER_POSTGRES: &str = "SELECT version FROM (SELECT version, SUM(LENGTH(hooks)) OVER (ORDER BY \
-     version DESC) AS kept FROM pipeline_versions WHERE tenant_id = $1) AS h WHERE kept > $2 ORDER BY version DESC \
-     LIMIT 1";
-const HISTORY_OVER_SQLITE: &str = "SELECT version FROM (SELECT version, SUM(LENGTH(hooks)) OVER (ORDER BY \
-     version DESC) AS kept FROM pipeline_versions WHERE tenant_id = ?) AS h WHERE kept > ? ORDER BY version DESC \
-     LIMIT 1";
-
-/// Who changed a pipeline, to what, and why.
-#[derive(Debug, Clone)]
-pub struct PipelineChange {
-    /// The pipeline as `PUT /api/v1/pipeline` takes it (JSON).
-    pub hooks: String,
-    pub agent_id: String,
-    pub agent_name: String,
-    pub note: Option<String>,
-}
-
-pub type PipelineVersionRow = pipeline_version::Model;
-
 /// `last_seen_at` is refreshed at most this often, so reads stay reads.
 const SEEN_GRANULARITY_SECS: i64 = 60;
 
@@ -177,6 +147,13 @@ impl Store {
                 using.join(", ")
             )));
         }
+        // Plugin ids are unique: the candidate's record naming it is enough.
+        let rollout = pipeline_rollout::Entity::find_by_id(tenant_id).one(&txn).await?;
+        if rollout.is_some_and(|r| r.hooks.contains(&format!("\"{plugin_id}\""))) {
+            return Err(StoreError::Conflict(
+                "the rollout's candidate pipeline runs this plugin; promote or abandon the rollout first".to_owned(),
+            ));
+        }
         let found: Option<(String, i64)> = plugin::Entity::find_by_id(plugin_id)
             .filter(plugin::Column::TenantId.eq(tenant_id))
             .select_only()
@@ -222,136 +199,6 @@ impl Store {
             .all(&self.db)
             .await?;
         Ok(hashes.into_iter().collect())
-    }
-
-    /// The workspace's pipeline settings: one row per hook that differs from
-    /// the defaults.
-    pub async fn pipeline(&self, tenant_id: &str) -> StoreResult<Vec<PipelineHookRow>> {
-        Ok(pipeline_hook::Entity::find()
-            .filter(pipeline_hook::Column::TenantId.eq(tenant_id))
-            .all(&self.db)
-            .await?)
-    }
-
-    /// Replaces the pipeline settings and bumps the workspace's
-    /// `pipeline_version`. Plugins named by id must belong to the workspace
-    /// (checked in the same transaction that writes).
-    /// Replaces the workspace's pipeline and records the change in its
-    /// history (`change.hooks`, the pipeline as the API takes it); returns
-    /// the new version.
-    pub async fn set_pipeline(
-        &self,
-        tenant_id: &str,
-        rows: Vec<PipelineHookRow>,
-        change: PipelineChange,
-    ) -> StoreResult<i64> {
-        let txn = self.write_txn().await?;
-        for row in &rows {
-            if is_uploaded_plugin_ref(&row.plugin) {
-                let found = plugin::Entity::find_by_id(&row.plugin)
-                    .filter(plugin::Column::TenantId.eq(tenant_id))
-                    .one(&txn)
-                    .await?;
-                if found.is_none() {
-                    return Err(StoreError::Conflict(format!("plugin {} is not installed", row.plugin)));
-                }
-            }
-        }
-        pipeline_hook::Entity::delete_many()
-            .filter(pipeline_hook::Column::TenantId.eq(tenant_id))
-            .exec(&txn)
-            .await?;
-        for row in rows {
-            pipeline_hook::ActiveModel::from(row).insert(&txn).await?;
-        }
-        // Tells every node's cached copy of this pipeline that it is stale.
-        tenant::Entity::update_many()
-            .col_expr(
-                tenant::Column::PipelineVersion,
-                Expr::col(tenant::Column::PipelineVersion).add(1),
-            )
-            .filter(tenant::Column::Id.eq(tenant_id))
-            .exec(&txn)
-            .await?;
-        let version: i64 = tenant::Entity::find_by_id(tenant_id)
-            .select_only()
-            .column(tenant::Column::PipelineVersion)
-            .into_tuple()
-            .one(&txn)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        pipeline_version::ActiveModel {
-            tenant_id: Set(tenant_id.to_owned()),
-            version: Set(version),
-            hooks: Set(change.hooks),
-            changed_by: Set(change.agent_id),
-            changed_by_name: Set(change.agent_name),
-            changed_at: Set(Utc::now()),
-            note: Set(change.note),
-        }
-        .insert(&txn)
-        .await?;
-        // The newest MAX_HISTORY_KEPT stay: one lookup for the cut-off and
-        // one delete below it, whatever the history's length.
-        let cutoff: Option<i64> = pipeline_version::Entity::find()
-            .select_only()
-            .column(pipeline_version::Column::Version)
-            .filter(pipeline_version::Column::TenantId.eq(tenant_id))
-            .order_by_desc(pipeline_version::Column::Version)
-            .offset(MAX_HISTORY_KEPT - 1)
-            .limit(1)
-            .into_tuple()
-            .one(&txn)
-            .await?;
-        if let Some(cutoff) = cutoff {
-            pipeline_version::Entity::delete_many()
-                .filter(pipeline_version::Column::TenantId.eq(tenant_id))
-                .filter(pipeline_version::Column::Version.lt(cutoff))
-                .exec(&txn)
-                .await?;
-        }
-        // Then by size (reading at most the hundred kept): the version
-        // just written always stays, being far under the cap.
-        let backend = txn.get_database_backend();
-        let sql = match backend {
-            DbBackend::Postgres => HISTORY_OVER_POSTGRES,
-            _ => HISTORY_OVER_SQLITE,
-        };
-        let over = txn
-            .query_one_raw(Statement::from_sql_and_values(
-                backend,
-                sql,
-                [tenant_id.into(), MAX_HISTORY_CHARS.into()],
-            ))
-            .await?;
-        if let Some(row) = over {
-            let over: i64 = row.try_get("", "version")?;
-            pipeline_version::Entity::delete_many()
-                .filter(pipeline_version::Column::TenantId.eq(tenant_id))
-                .filter(pipeline_version::Column::Version.lte(over))
-                .exec(&txn)
-                .await?;
-        }
-        txn.commit().await?;
-        Ok(version)
-    }
-
-    /// The workspace's pipeline changes, newest first (at most `limit`).
-    pub async fn pipeline_history(&self, tenant_id: &str, limit: u64) -> StoreResult<Vec<PipelineVersionRow>> {
-        Ok(pipeline_version::Entity::find()
-            .filter(pipeline_version::Column::TenantId.eq(tenant_id))
-            .order_by_desc(pipeline_version::Column::Version)
-            .limit(limit)
-            .all(&self.db)
-            .await?)
-    }
-
-    /// One version of the workspace's pipeline.
-    pub async fn pipeline_version(&self, tenant_id: &str, version: i64) -> StoreResult<PipelineVersionRow> {
-        pipeline_version::Entity::find_by_id((tenant_id.to_owned(), version))
-            .one(&self.db)
-            .await?
-            .ok_or(StoreError::NotFound)
     }
 
     /// Records faults, keeping each workspace's newest [`MAX_FAULTS_KEPT`]:

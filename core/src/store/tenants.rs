@@ -283,6 +283,7 @@ pub(super) fn new_tenant(name: &str, slug: &str) -> tenant::ActiveModel {
         retention_run_at: Set(None),
         retention_counts: Set(None),
         event_listeners: Set(0),
+        rollout_id: Set(None),
     }
 }
 

@@ -27,7 +27,9 @@
 //! (`export_transcript_hook!`), [`assignment`] (`export_assignment_hook!`),
 //! [`summary`] (`export_summary_hook!`), [`fields`] (`export_fields_hook!`);
 //! and [`describe`] (`export_describe!`), what the plugin says of itself
-//! and its settings. Build with `threadline plugin build`, try with
+//! and its settings. [`http`] calls the hosts a workspace allowed (contract
+//! 0.4.0; a plugin that never calls it does not import it). Build with
+//! `threadline plugin build`, try with
 //! `threadline plugin run`, install with `threadline plugin install`.
 
 mod bindings {
@@ -38,6 +40,7 @@ mod bindings {
 }
 
 mod chat;
+pub mod http;
 pub mod rules;
 pub mod testing;
 

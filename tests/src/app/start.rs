@@ -24,6 +24,9 @@ pub fn plugin_settings() -> HostSettings {
         program: threadline_cli(),
         args: vec!["plugin".into(), "compile-worker".into()],
     });
+    // The tests' model endpoints listen on loopback, over plain HTTP.
+    settings.outbound_allow_private = true;
+    settings.outbound_http_hosts = vec!["127.0.0.1".into()];
     settings
 }
 

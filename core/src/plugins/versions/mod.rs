@@ -12,6 +12,7 @@ mod contract;
 pub mod v0_1_0;
 pub mod v0_2_0;
 pub mod v0_3_0;
+pub mod v0_4_0;
 
 use std::sync::{Arc, OnceLock};
 
@@ -73,6 +74,8 @@ pub fn linker() -> &'static Linker<CallState> {
         }
         // The event hooks' version, found apart (`v0_3_0::find_events`).
         v0_3_0::link(&mut linker);
+        // Outbound HTTP, an import any plugin may take.
+        v0_4_0::link(&mut linker);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).expect("link WASI");
         linker
     })

@@ -39,6 +39,9 @@ pub const NOT_EXPORTED: &[&str] = &[
     "webhook_deliveries",
     "events",
     "schedule_marks",
+    // Diagnostics, and a rollout in flight: neither moves with a workspace.
+    "plugin_logs",
+    "pipeline_rollouts",
 ];
 
 /// Runs `$body` with `$m` bound to the entity module of table `$table`.
