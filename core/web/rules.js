@@ -1,10 +1,12 @@
 // The "Conversion rules" page (admins): per hook, the plugin in use, its
 // settings as a form generated from the schema the plugin declares, its
 // policy and limits; a shadow run of the changes over recent chats; save;
-// upload a plugin; recent faults, usage, and the history with rollback.
+// upload a plugin; a staged rollout of the changes and the live plugin log
+// (rollout.js); recent faults, usage, and the history with rollback.
 import { api } from "./api.js";
 import { el, showPage, when } from "./dom.js";
 import { state } from "./state.js";
+import { pluginLog, rolloutPanel } from "./rollout.js";
 
 // The built-in plugin that runs a rule written in JavaScript.
 const JAVASCRIPT = "javascript";
@@ -52,6 +54,12 @@ export async function showRules() {
         }, text: "Save" })),
     message,
     results,
+    rolloutPanel(() => candidate(forms), async (text) => {
+      await showRules();
+      const shown = document.getElementById("rules-message");
+      if (shown) shown.textContent = text;
+    }, (res) => { message.textContent = problem(res); showSourceError(forms, res); }),
+    pluginLog(),
     uploadForm(),
     el("h3", { text: "Recent faults" }),
     faults.data.length ? el("ul", { id: "rules-faults" }, faults.data.map((f) =>
@@ -181,7 +189,9 @@ function hookForm(hook, now, plugins, byId) {
     ["fallback", "reject"].map((v) => el("option", { value: v, selected: v === now.policy, text: v === "fallback" ? "Fall back to the built-in rule" : "Refuse the conversion" })));
   const limit = (key, label) => [el("label", { for: "limit-" + hook + "-" + key, text: label }),
     el("input", { id: "limit-" + hook + "-" + key, type: "number", min: "1", value: String(now.limits[key]) })];
-  const form = { hook, select, policy, inputs: {}, keep: {}, editor: null };
+  const hosts = el("input", { id: "hosts-" + hook, type: "text", value: (now.allowed_hosts || []).join(", "),
+    placeholder: "none" });
+  const form = { hook, select, policy, hosts, inputs: {}, keep: {}, editor: null };
   const draw = () => {
     const plugin = byId[select.value];
     const schema = plugin && plugin.manifest ? plugin.manifest.settings : null;
@@ -227,6 +237,7 @@ function hookForm(hook, now, plugins, byId) {
     el("label", { for: "plugin-" + hook, text: "Plugin" }), select,
     settings,
     el("label", { for: "policy-" + hook, text: "When it fails" }), policy,
+    el("label", { for: "hosts-" + hook, text: "Hosts it may call (comma-separated)" }), hosts,
     el("details", {}, el("summary", { text: "Limits" }),
       ...limit("timeout_ms", "Time limit (ms)"), ...limit("fuel", "Fuel (instructions)"), ...limit("memory_bytes", "Memory (bytes)")));
   form.limits = () => Object.fromEntries(["timeout_ms", "fuel", "memory_bytes"]
@@ -245,7 +256,8 @@ function candidate(forms) {
       const v = input.value;
       if (v !== "" && v !== (spec.default || "")) config[key] = v;
     }
-    return [f.hook, { plugin: f.select.value, config, policy: f.policy.value, limits: f.limits() }];
+    const allowed_hosts = f.hosts.value.split(",").map((h) => h.trim()).filter(Boolean);
+    return [f.hook, { plugin: f.select.value, config, policy: f.policy.value, limits: f.limits(), allowed_hosts }];
   }));
 }
 

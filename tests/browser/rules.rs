@@ -162,3 +162,66 @@ async fn an_admin_writes_a_javascript_subject_rule_tries_it_and_converts_with_it
     screenshot(&agent, "console-javascript-rule-ticket").await;
     agent.close().await.unwrap();
 }
+
+/// An admin sends a tenth of the chats to a changed subject rule from the
+/// rules page, watches both pipelines' figures grow as chats are
+/// converted, reads a plugin's log line as it is written, and abandons
+/// the rollout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_rolls_a_change_out_to_a_tenth_of_the_chats_and_reads_the_plugin_log_live() {
+    let Some((driver, app, t)) = acme().await else { return };
+    // A plugin that logs on every call: the assignment example.
+    let id = app
+        .install_plugin(
+            &t.admin.token,
+            "least-loaded",
+            threadline_tests::wasm::ASSIGN_LEAST_LOADED,
+        )
+        .await;
+    let r = app
+        .put_pipeline(&t.admin.token, json!({"assignment": {"plugin": id}}))
+        .await;
+    assert!(r.status.is_success(), "{:?}", r.body);
+
+    let admin = browser(&driver).await;
+    sign_in(&admin, &app, &t).await;
+    click(&admin, "#rules-link").await;
+    find(&admin, "#setting-subject-template").await;
+    type_into(&admin, "#setting-subject-template", "[Trial] {visitor_name}").await;
+    type_into(&admin, "#rollout-percent", "10").await;
+    click(&admin, "#rollout-start").await;
+    wait_text(&admin, "#rollout-state", "10% of chats run the candidate").await;
+    assert_every_field_is_labelled(&admin).await;
+
+    for _ in 0..20 {
+        app.converted(&t, "grace@example.com").await;
+    }
+    let figures = app.get("/api/v1/pipeline/rollout", &t.admin.token).await.body;
+    let (current, candidate) = (
+        figures["current"]["calls"].as_i64().unwrap(),
+        figures["candidate"]["calls"].as_i64().unwrap(),
+    );
+    assert_eq!(current + candidate, 20);
+    // Each row reads "<name> <runs> <faults> <rate>".
+    let runs = |text: &str, name: &str| {
+        text.strip_prefix(name)
+            .and_then(|t| t.split_whitespace().next()?.parse::<i64>().ok())
+    };
+    eventually("the figures show every run", async || {
+        text_passes(&admin, "#rollout-current", |s| runs(s, "Current") == Some(current)).await
+            && text_passes(&admin, "#rollout-candidate", |s| {
+                runs(s, "Candidate") == Some(candidate)
+            })
+            .await
+    })
+    .await;
+    wait_text(&admin, "#plugin-log", "least-loaded pick").await;
+    wait_text(&admin, "#plugin-log", "assignment").await;
+    crate::axe::audit(&admin, "console-rules-rollout").await;
+    screenshot(&admin, "console-rules-rollout").await;
+
+    click(&admin, "#rollout-abandon").await;
+    wait_text(&admin, "#rules-message", "Rollout abandoned.").await;
+    wait_text(&admin, "#rules-history", "rollout abandoned by Ada Admin").await;
+    admin.close().await.unwrap();
+}

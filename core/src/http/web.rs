@@ -24,12 +24,13 @@ macro_rules! asset {
 /// Every embedded file: where it is served, and as what. The console and
 /// the widget are ES modules (no build step): the pages load their entry
 /// module, which imports the rest.
-const ASSETS: [(&str, &str, &str); 23] = [
+const ASSETS: [(&str, &str, &str); 24] = [
     ("/console", "text/html", include_str!("../../web/console.html")),
     ("/widget", "text/html", include_str!("../../web/widget.html")),
     ("/widget.js", "text/javascript", include_str!("../../web/widget.js")),
     asset!("account.js", "text/javascript"),
     asset!("automations.js", "text/javascript"),
+    asset!("rollout.js", "text/javascript"),
     asset!("api.js", "text/javascript"),
     asset!("canned.js", "text/javascript"),
     asset!("console.js", "text/javascript"),
