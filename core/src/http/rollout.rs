@@ -117,12 +117,7 @@ async fn get_rollout(
     State(state): State<AppState>,
     AuthAdmin(admin): AuthAdmin,
 ) -> Result<axum::Json<RolloutView>, ApiError> {
-    let row = state
-        .store
-        .rollout(&admin.tenant_id)
-        .await?
-        .ok_or(StoreError::NotFound)
-        .or_not_found("rollout")?;
+    let row = under_way(&state, &admin.tenant_id).await?;
     Ok(axum::Json(rollout_view(row)?))
 }
 
@@ -159,7 +154,6 @@ async fn start_rollout(
     let candidate = checked_update(&state, &admin.tenant_id, req.pipeline.hooks)
         .await
         .map_err(|e| prefix_field(e, "pipeline."))?;
-    let current = plugins::pipeline_settings(&state.store, &admin.tenant_id).await?;
     let row = RolloutRow {
         tenant_id: admin.tenant_id.clone(),
         id: crate::store::new_id(),
@@ -178,7 +172,7 @@ async fn start_rollout(
         recent: String::new(),
     };
     let change = PipelineChange {
-        hooks: PipelineRecord::new(current).to_stored(),
+        hooks: current_record(&state, &admin.tenant_id).await?,
         agent_id: admin.id.clone(),
         agent_name: admin.name.clone(),
         note: Some(format!(
@@ -209,12 +203,7 @@ async fn promote_rollout(
     State(state): State<AppState>,
     AuthAdmin(admin): AuthAdmin,
 ) -> Result<axum::Json<PipelineView>, ApiError> {
-    let row = state
-        .store
-        .rollout(&admin.tenant_id)
-        .await?
-        .ok_or(StoreError::NotFound)
-        .or_not_found("rollout")?;
+    let row = under_way(&state, &admin.tenant_id).await?;
     let record = PipelineRecord::from_stored(&row.hooks)
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("the rollout's candidate does not read: {e}")))?;
     let settings = checked(&state, &admin.tenant_id, record.hooks).await?;
@@ -252,15 +241,9 @@ async fn promote_rollout(
     responses((status = 204, description = "Abandoned"),
         (status = 404, description = "No rollout is under way", body = ErrorBody)))]
 async fn abandon_rollout(State(state): State<AppState>, AuthAdmin(admin): AuthAdmin) -> Result<StatusCode, ApiError> {
-    let row = state
-        .store
-        .rollout(&admin.tenant_id)
-        .await?
-        .ok_or(StoreError::NotFound)
-        .or_not_found("rollout")?;
-    let current = plugins::pipeline_settings(&state.store, &admin.tenant_id).await?;
+    let row = under_way(&state, &admin.tenant_id).await?;
     let change = PipelineChange {
-        hooks: PipelineRecord::new(current).to_stored(),
+        hooks: current_record(&state, &admin.tenant_id).await?,
         agent_id: admin.id.clone(),
         agent_name: admin.name.clone(),
         note: Some(format!(
@@ -280,6 +263,23 @@ async fn abandon_rollout(State(state): State<AppState>, AuthAdmin(admin): AuthAd
     );
     super::audit::record(&state, &admin, entry).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The workspace's rollout, or the 404 for none.
+async fn under_way(state: &AppState, tenant_id: &str) -> Result<RolloutRow, ApiError> {
+    state
+        .store
+        .rollout(tenant_id)
+        .await?
+        .ok_or(StoreError::NotFound)
+        .or_not_found("rollout")
+}
+
+/// The pipeline in use as the history stores it: what a rollout's start
+/// and abandonment record (they leave it as it is).
+async fn current_record(state: &AppState, tenant_id: &str) -> Result<String, ApiError> {
+    let current = plugins::pipeline_settings(&state.store, tenant_id).await?;
+    Ok(PipelineRecord::new(current).to_stored())
 }
 
 /// A candidate's errors name their field under `pipeline.`.
