@@ -67,6 +67,7 @@ pub struct Request {
     pub body: Vec<u8>,
 }
 
+#[derive(Debug)]
 pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
@@ -243,6 +244,56 @@ mod tests {
         assert!(names("127.0.0.1:8080", "127.0.0.1", 8080));
         assert!(!names("127.0.0.1:8080", "127.0.0.1", 8081));
         assert!(!names("example.com", "api.example.com", 443));
+    }
+
+    fn call(allow_private: bool, allowed: &[&str]) -> CallOutbound {
+        CallOutbound {
+            grant: Grant {
+                settings: Arc::new(OutboundSettings::new(allow_private, vec!["127.0.0.1".into()])),
+                allowed_hosts: allowed.iter().map(|h| (*h).to_owned()).collect(),
+            },
+            deadline: Instant::now() + Duration::from_secs(2),
+            made: 0,
+        }
+    }
+
+    fn get(url: &str) -> Request {
+        Request {
+            method: "GET".into(),
+            url: url.into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// Allowed by the workspace is not enough: the server refuses its own
+    /// machine and network unless it is told otherwise, by address and by
+    /// a name that resolves there.
+    #[tokio::test]
+    async fn loopback_is_refused_unless_the_server_allows_private_addresses() {
+        let mut c = call(false, &["127.0.0.1", "localhost"]);
+        let (refused, line) = fetch(&mut c, get("http://127.0.0.1:9/")).await;
+        assert!(refused.unwrap_err().contains("loopback"), "{line}");
+        let (refused, _) = fetch(&mut c, get("https://localhost:9/")).await;
+        let why = refused.err().unwrap();
+        assert!(why.contains("public address"), "{why}");
+        // Plain HTTP only to the hosts the server trusts with it.
+        let mut c = call(true, &["example.com"]);
+        let (refused, _) = fetch(&mut c, get("http://example.com/")).await;
+        assert!(refused.unwrap_err().contains("https:// only"));
+        let (refused, _) = fetch(&mut c, get("ftp://example.com/")).await;
+        assert!(refused.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_call_makes_at_most_its_share_of_requests() {
+        let mut c = call(false, &[]);
+        for _ in 0..MAX_REQUESTS_PER_CALL {
+            let (refused, _) = fetch(&mut c, get("https://example.com/")).await;
+            assert!(refused.unwrap_err().contains("not among the hosts"));
+        }
+        let (refused, _) = fetch(&mut c, get("https://example.com/")).await;
+        assert!(refused.unwrap_err().contains("at most 8 requests"));
     }
 
     #[test]
