@@ -84,6 +84,81 @@ fn plugin_run_tries_a_plugin_on_a_chat_file() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("would refuse it"));
 }
 
+/// One HTTP answer on loopback, as a model endpoint gives it: it reads one
+/// request (headers and a `Content-Length` body) and answers `body`.
+/// Returns its `host:port` and the request's body, once it came.
+fn one_answer(body: &'static str) -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if line.trim().is_empty() {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':')
+                && k.eq_ignore_ascii_case("content-length")
+            {
+                length = v.trim().parse().unwrap();
+            }
+        }
+        let mut request = vec![0; length];
+        reader.read_exact(&mut request).unwrap();
+        let mut stream = stream;
+        write!(
+            stream,
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        tx.send(String::from_utf8(request).unwrap()).unwrap();
+    });
+    (host, rx)
+}
+
+/// A plugin that calls out is tried locally against a mock of its API: the
+/// hosts named with `--allow-host`, and none without.
+#[test]
+fn plugin_run_lets_a_plugin_call_the_hosts_it_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = std::path::Path::new(env!("OUT_DIR")).join("summary_llm.wasm");
+    let chat = repo_file("plugins/examples/chats/refund.json");
+    let (host, asked) = one_answer(r#"{"choices": [{"message": {"role": "assistant", "content": "Refund asked."}}]}"#);
+    let url = format!("url=http://{host}/v1/chat/completions");
+    let run = |allow: Option<&str>| {
+        let mut cmd = threadline(dir.path());
+        cmd.args(["plugin", "run"])
+            .arg(&wasm)
+            .args(["--hook", "summary", "--timeout-ms", "2000", "--chat"])
+            .arg(&chat)
+            .args(["--config", &url]);
+        if let Some(host) = allow {
+            cmd.args(["--allow-host", host]);
+        }
+        json_of(&mut cmd)
+    };
+    let out = run(Some(&host));
+    assert_eq!(out["output"], "Refund asked.", "{out}");
+    let request: Value = serde_json::from_str(&asked.recv().unwrap()).unwrap();
+    assert!(
+        request["messages"][1]["content"]
+            .as_str()
+            .unwrap()
+            .contains("I was charged twice")
+    );
+    // Not given the host: refused, and the plugin falls back to the
+    // extractive summary, as on a server.
+    let out = run(None);
+    assert_eq!(out["output"], out["builtin_output"], "{out}");
+    assert_eq!(out["fault"], Value::Null);
+}
+
 /// `plugin test` runs every chat file of a folder and checks the answers
 /// the files expect.
 #[test]

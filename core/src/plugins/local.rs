@@ -32,6 +32,20 @@ pub fn load(wasm: &[u8], name: &str, config: Vec<(String, String)>, limits: Limi
     Ok(PluginHook::new(Arc::new(plugin), "local".into(), limits, config, local_gate()).observed())
 }
 
+/// What a local run may call: the hosts the author names, over plain HTTP
+/// or on loopback too (their own machine, their own mock); nothing without
+/// them.
+pub fn grant(hosts: &[String]) -> Result<Option<super::outbound::Grant>, String> {
+    if hosts.is_empty() {
+        return Ok(None);
+    }
+    super::outbound::check_allowed_hosts(hosts)?;
+    Ok(Some(super::outbound::Grant {
+        settings: Arc::new(super::outbound::OutboundSettings::new(true, hosts.to_vec())),
+        allowed_hosts: hosts.into(),
+    }))
+}
+
 /// The built-in JavaScript plugin running `source` for `hook`, as the
 /// server runs it, after the check the server makes before saving a rule
 /// (an error names the line and column). Its compiled code is kept in

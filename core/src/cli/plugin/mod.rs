@@ -143,6 +143,12 @@ pub(super) struct RunArgs {
     /// takes seconds, loading it milliseconds).
     #[arg(long, env = "THREADLINE_PLUGIN_CACHE", default_value = "./data/plugin-cache")]
     plugin_cache: PathBuf,
+    /// A host (`host` or `host:port`) the plugin may call, as a hook's
+    /// `allowed_hosts` lets it on a server (repeat for several). Locally,
+    /// loopback and plain HTTP are allowed too: the mock of an API you run
+    /// beside it.
+    #[arg(long = "allow-host", value_name = "HOST")]
+    allow_hosts: Vec<String>,
 }
 
 impl RunArgs {
@@ -162,7 +168,8 @@ impl RunArgs {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        Ok(local::load(&bytes, &name, config, self.limits(Limits::DEFAULT))?)
+        let grant = local::grant(&self.allow_hosts).map_err(|e| anyhow::anyhow!("--allow-host: {e}"))?;
+        Ok(local::load(&bytes, &name, config, self.limits(Limits::DEFAULT))?.with_outbound(grant))
     }
 
     /// The JavaScript rule in `file` for `hook`, checked as the server
