@@ -13,6 +13,7 @@ const SDK_LIB: &str = include_str!("../../../../plugins/sdk/src/lib.rs");
 const SDK_RULES: &str = include_str!("../../../../plugins/sdk/src/rules.rs");
 const SDK_CHAT: &str = include_str!("../../../../plugins/sdk/src/chat.rs");
 const SDK_TESTING: &str = include_str!("../../../../plugins/sdk/src/testing.rs");
+const SDK_HTTP: &str = include_str!("../../../../plugins/sdk/src/http.rs");
 /// The rules' sources, a file per rule, as the vendored crate holds them.
 const RULES: [(&str, &str); 8] = [
     ("lib.rs", include_str!("../../../../rules/src/lib.rs")),
@@ -26,6 +27,8 @@ const RULES: [(&str, &str); 8] = [
 ];
 /// The contract the SDK binds (the newest version).
 const WIT: &str = include_str!("../../../../wit/0.2.0/plugin.wit");
+/// Outbound HTTP, which the SDK's `http` module binds.
+const WIT_OUTBOUND: &str = include_str!("../../../../wit/0.4.0/plugin.wit");
 
 /// The wit-bindgen the SDK is built and tested with.
 const WIT_BINDGEN: &str = "=0.61.1";
@@ -76,9 +79,11 @@ pub fn new_plugin(dir: &Path, name: &str, hook: HookKind, sdk: &Sdk) -> Result<V
         (".gitignore", "/target\n".into()),
         ("vendor/threadline-plugin-sdk/Cargo.toml", sdk_manifest()),
         ("vendor/threadline-plugin-sdk/wit/0.2.0/plugin.wit", WIT.into()),
+        ("vendor/threadline-plugin-sdk/wit/0.4.0/plugin.wit", WIT_OUTBOUND.into()),
         ("vendor/threadline-plugin-sdk/src/lib.rs", SDK_LIB.into()),
         ("vendor/threadline-plugin-sdk/src/chat.rs", SDK_CHAT.into()),
         ("vendor/threadline-plugin-sdk/src/testing.rs", SDK_TESTING.into()),
+        ("vendor/threadline-plugin-sdk/src/http.rs", SDK_HTTP.into()),
         ("vendor/threadline-plugin-sdk/src/rules.rs", SDK_RULES.into()),
         ("vendor/threadline-rules/Cargo.toml", rules_manifest()),
     ]
@@ -236,7 +241,7 @@ fn sample_chat(hook: HookKind) -> String {
 fn readme(name: &str, hook: HookKind, sdk: &Sdk) -> String {
     let sdk = match sdk {
         Sdk::Vendored => {
-            "`vendor/` holds\nthe SDK (the contract, `threadline:plugin@0.2.0`, is in its `wit/`) and the\nbuilt-in rules, written out by `threadline plugin new`."
+            "`vendor/` holds\nthe SDK (the contract, `threadline:plugin@0.2.0` and 0.4.0's `http`, is in its\n`wit/`) and the built-in rules, written out by `threadline plugin new`."
         }
         Sdk::Path(_) | Sdk::Git(_) => {
             "the SDK (with the\ncontract, `threadline:plugin@0.2.0`, and the built-in rules) is a dependency\nin `Cargo.toml`."
