@@ -26,6 +26,7 @@ on_both_databases!(
     huge_output_under_fallback,
     foreign_agent_under_reject,
     foreign_agent_under_fallback,
+    a_shadow_run_stops_at_its_overall_deadline,
 );
 
 /// One bad plugin on one hook under one policy: what every such test checks.
@@ -196,4 +197,47 @@ async fn foreign_agent_under_reject(app: TestApp) {
 }
 async fn foreign_agent_under_fallback(app: TestApp) {
     misbehaves(app, FOREIGN, "fallback").await;
+}
+
+/// A shadow run over 200 chats whose candidate sleeps to its deadline on
+/// every one would hold the workspace's plugin slots for minutes: it stops
+/// at its overall deadline and answers with the chats it finished.
+async fn a_shadow_run_stops_at_its_overall_deadline(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    for _ in 0..200 {
+        let (chat, _) = app.simple_chat(&t).await;
+        let r = app
+            .post(&format!("/api/v1/chats/{chat}/close"), &t.admin.token, json!({}))
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+    }
+    let sleeper = app.install_plugin(&t.admin.token, "sleep", wasm::SLEEP).await;
+    let started = Instant::now();
+    let r = app
+        .post(
+            "/api/v1/pipeline/shadow",
+            &t.admin.token,
+            json!({"hooks": {"subject": {"plugin": sleeper, "limits": {"timeout_ms": 2000}}},
+                   "last": 200, "hook": "subject"}),
+        )
+        .await;
+    let took = started.elapsed();
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let chats = r.body["chats"].as_array().unwrap();
+    // 2 s a chat: about ten fit in the run's 20 s.
+    assert!(!chats.is_empty() && chats.len() < 20, "{} chats", chats.len());
+    let stopped = r.body["stopped"].as_str().unwrap();
+    assert_eq!(
+        stopped,
+        format!(
+            "stopped after {} of 200 chats: a shadow run takes at most 20 s",
+            chats.len()
+        )
+    );
+    for c in chats {
+        assert_eq!(c["hooks"][0]["candidate"]["fault"]["kind"], "deadline", "{c}");
+    }
+    // Within its deadline, not the 400 s the chats would take (the margin
+    // is for the request's own work on a busy machine).
+    assert!(took < std::time::Duration::from_secs(30), "{took:?}");
 }

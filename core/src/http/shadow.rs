@@ -63,6 +63,14 @@ async fn hook_input(
 
 /// Chats a shadow run may cover at once.
 const MAX_SHADOW_CHATS: usize = 200;
+/// How long a shadow run may take in all: 200 chats of five hooks run
+/// twice, each up to its limit, could otherwise hold the workspace's
+/// plugin slots for most of an hour. Past it the run answers with the
+/// chats it finished and says it stopped.
+pub const SHADOW_DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
+/// And at most this much of answers (their text): a thousand transcripts
+/// of a megabyte each would otherwise be one response.
+pub const MAX_SHADOW_OUTPUT_BYTES: usize = 8 << 20;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -82,6 +90,9 @@ pub struct ShadowView {
     chats: Vec<ShadowChat>,
     /// Chats where at least one hook answered differently.
     changed: usize,
+    /// Why the run stopped before its last chat (its overall deadline, or
+    /// the size of its answers); absent when it ran them all.
+    stopped: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -149,8 +160,20 @@ async fn shadow_run(
         _ => return Err(InvalidInput::new("last", "give either last or chat_ids").into()),
     };
     let current = plugins::pipeline_settings(&state.store, &admin.tenant_id).await?;
-    let mut chats = Vec::with_capacity(chat_ids.len());
-    for chat_id in chat_ids {
+    let deadline = tokio::time::Instant::now() + SHADOW_DEADLINE;
+    let asked = chat_ids.len();
+    let mut chats = Vec::with_capacity(asked);
+    let mut output_bytes = 0;
+    let mut stopped = None;
+    'chats: for chat_id in chat_ids {
+        if output_bytes > MAX_SHADOW_OUTPUT_BYTES {
+            stopped = Some(format!(
+                "stopped after {} of {asked} chats: their answers passed {} MiB",
+                chats.len(),
+                MAX_SHADOW_OUTPUT_BYTES >> 20
+            ));
+            break;
+        }
         let (chat, agent, candidates) = state.pipeline.hook_input(&admin.tenant_id, &admin, &chat_id).await?;
         let input = plugins::local::Input {
             chat,
@@ -159,14 +182,28 @@ async fn shadow_run(
         };
         let mut hooks = Vec::with_capacity(HookKind::ALL.len());
         for hook in HookKind::ALL.into_iter().filter(|h| only.is_none_or(|o| o == *h)) {
-            let now = state
-                .plugins
-                .trial(&admin.tenant_id, hook, &current[&hook], &input)
-                .await;
-            let next = state
-                .plugins
-                .trial(&admin.tenant_id, hook, &candidate[&hook], &input)
-                .await;
+            // A call cut short here still ends under its own limit, in its
+            // slot; the answer does not wait for it.
+            let both = async {
+                let now = state
+                    .plugins
+                    .trial(&admin.tenant_id, hook, &current[&hook], &input)
+                    .await;
+                let next = state
+                    .plugins
+                    .trial(&admin.tenant_id, hook, &candidate[&hook], &input)
+                    .await;
+                (now, next)
+            };
+            let Ok((now, next)) = tokio::time::timeout_at(deadline, both).await else {
+                stopped = Some(format!(
+                    "stopped after {} of {asked} chats: a shadow run takes at most {} s",
+                    chats.len(),
+                    SHADOW_DEADLINE.as_secs()
+                ));
+                break 'chats;
+            };
+            output_bytes += now.output_bytes() + next.output_bytes();
             hooks.push(ShadowHook {
                 hook: hook.as_str().to_owned(),
                 changed: now.differs_from(&next),
@@ -177,7 +214,11 @@ async fn shadow_run(
         chats.push(ShadowChat { chat_id, hooks });
     }
     let changed = chats.iter().filter(|c| c.hooks.iter().any(|h| h.changed)).count();
-    Ok(axum::Json(ShadowView { chats, changed }))
+    Ok(axum::Json(ShadowView {
+        chats,
+        changed,
+        stopped,
+    }))
 }
 
 /// One hook's run on one chat.

@@ -38,6 +38,20 @@ pub struct TrialFault {
 }
 
 impl Trial {
+    /// Roughly what its answer weighs as text (a fault's reason counts
+    /// too): what a shadow run's size bound adds up.
+    pub fn output_bytes(&self) -> usize {
+        let answer = match &self.output {
+            Some(HookOutput::Text(t)) | Some(HookOutput::Summary(Some(t))) => t.len(),
+            Some(HookOutput::Fields(f)) => {
+                f.tags.iter().map(String::len).sum::<usize>()
+                    + f.custom.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+            }
+            Some(HookOutput::Summary(None)) | None => 0,
+        };
+        answer + self.fault.as_ref().map_or(0, |f| f.reason.len())
+    }
+
     /// A run that never started: the plugin did not load, or lacks the hook.
     fn refused(plugin: String, kind: FaultKind, reason: String) -> Self {
         Self {
