@@ -276,6 +276,7 @@ function renderShadow(node, run) {
   node.replaceChildren(
     el("h3", { text: "Shadow run" }),
     el("p", { id: "shadow-summary", text: run.changed + " of " + run.chats.length + " chats would change." }),
+    run.stopped ? el("p", { id: "shadow-stopped", class: "meta", text: run.stopped[0].toUpperCase() + run.stopped.slice(1) + "." }) : null,
     rows.length ? el("table", { class: "shadow" },
       el("thead", {}, el("tr", {}, ["Chat", "Step", "Now", "With your changes"].map((h) => el("th", { scope: "col", text: h })))),
       el("tbody", {}, rows)) : null);
