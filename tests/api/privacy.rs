@@ -198,6 +198,25 @@ async fn an_erased_person_leaves_no_trace_and_the_workspace_keeps_its_tickets(ap
     assert_eq!(before["requester"]["name"], NAME);
     let rating_before = app.get(RATINGS, &t.admin.token).await;
 
+    // A plugin that quoted her in its log while it ran on her chat (no
+    // shipped plugin does: the line is written as a plugin's would be).
+    app.store
+        .write_plugin_logs(vec![threadline::store::NewLogLine {
+            tenant_id: t.id.clone(),
+            at: chrono::Utc::now(),
+            plugin: "javascript".into(),
+            plugin_name: "javascript".into(),
+            hook: "summary".into(),
+            level: "info".into(),
+            message: format!("summarizing {NAME}: still waiting for the parcel"),
+            chat_id: Some(chat.clone()),
+            outcome: None,
+            fuel: None,
+            elapsed_ms: None,
+        }])
+        .await
+        .unwrap();
+
     // Her name, its words, her address, her words: all over the schema.
     let db = Database::connect(&app.db.url).await.unwrap();
     let columns = text_columns(&db).await;

@@ -28,7 +28,7 @@ use threadline_migrations::search::{self, SearchIndex};
 use super::audit::{self, Actor, Audit};
 use super::contacts::{Holdings, Person, find_person, holdings};
 use super::entities::{
-    chat, event, inbound_mail, mail_outbox, plugin_fault, ticket_event, visitor_block, webhook_delivery,
+    chat, event, inbound_mail, mail_outbox, plugin_fault, plugin_log, ticket_event, visitor_block, webhook_delivery,
 };
 use super::{Store, StoreResult, new_token};
 use crate::domain::MessageKind;
@@ -300,8 +300,8 @@ async fn delete_mail<C: ConnectionTrait>(txn: &C, tenant_id: &str, h: &Holdings)
 }
 
 /// Webhook deliveries carry a copy of what their events said (names,
-/// addresses, words), and events waiting to be handled name the tickets
-/// and chats: both go, pending ones unsent (a receiver that needs the
+/// addresses, words), events waiting to be handled name the tickets and
+/// chats, and the plugin log's lines of the chats may quote them: all go, pending ones unsent (a receiver that needs the
 /// change hears of it from the tickets' next event).
 async fn delete_deliveries<C: ConnectionTrait>(txn: &C, tenant_id: &str, h: &Holdings) -> StoreResult<()> {
     let (tickets, chats) = (h.ticket_ids(), h.chat_ids());
@@ -322,8 +322,14 @@ async fn delete_deliveries<C: ConnectionTrait>(txn: &C, tenant_id: &str, h: &Hol
         .filter(
             Condition::any()
                 .add(event::Column::TicketId.is_in(tickets))
-                .add(event::Column::ChatId.is_in(chats)),
+                .add(event::Column::ChatId.is_in(chats.clone())),
         )
+        .exec(txn)
+        .await?;
+    // What plugins wrote while running on the person's chats may quote them.
+    plugin_log::Entity::delete_many()
+        .filter(plugin_log::Column::TenantId.eq(tenant_id))
+        .filter(plugin_log::Column::ChatId.is_in(chats))
         .exec(txn)
         .await?;
     Ok(())
