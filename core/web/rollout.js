@@ -41,19 +41,26 @@ export function rolloutPanel(candidate, reload, say) {
           figures("recent", "Candidate, last " + r.min_calls, r.candidate_recent))),
       el("div", { class: "row actions" },
         el("button", { type: "button", id: "rollout-promote", text: "Promote to everyone", onclick: async () => {
+            leaving = true;
             const res = await api("POST", "/pipeline/rollout/promote");
-            if (!res.ok) { say(res); return; }
+            if (!res.ok) { leaving = false; say(res); return; }
             await reload("Promoted: the candidate is the pipeline.");
           } }),
         el("button", { type: "button", id: "rollout-abandon", class: "secondary", text: "Abandon", onclick: async () => {
+            leaving = true;
             const res = await api("DELETE", "/pipeline/rollout");
-            if (!res.ok && res.status !== 404) { say(res); return; }
+            if (!res.ok && res.status !== 404) { leaving = false; say(res); return; }
             await reload("Rollout abandoned.");
           } })));
   };
   let shown = null;
+  // Set while this page promotes or abandons: the poll then leaves the
+  // redraw and its message to the button, or a poll that saw the rollout
+  // gone could redraw last and say "ended" over "abandoned".
+  let leaving = false;
   const refresh = async () => {
     const res = await api("GET", "/pipeline/rollout");
+    if (leaving) return true;
     const now = res.ok ? res.data : null;
     // Ended elsewhere (by hand, or by itself): the page's pipeline and
     // history changed too.
