@@ -2,6 +2,7 @@
 //! 0.2.0 upload and run side by side; a 0.2.0 plugin reads the chat through
 //! its resource, asks the host for local time, returns typed errors, sets
 //! ticket fields and describes its settings, which the server then checks.
+//! An export with a hook's name and another version's types is refused.
 
 use reqwest::StatusCode;
 use serde_json::json;
@@ -12,6 +13,7 @@ on_both_databases!(
     a_plugin_sets_the_new_tickets_priority_tags_and_custom_fields,
     settings_are_checked_against_what_a_plugin_declares,
     a_typed_plugin_error_reaches_the_operator_in_words,
+    a_hook_exported_with_the_wrong_types_is_refused_at_upload_naming_the_function,
 );
 
 async fn in_kolkata(app: &TestApp, token: &str) {
@@ -188,4 +190,50 @@ async fn a_typed_plugin_error_reaches_the_operator_in_words(app: TestApp) {
     assert_eq!(fault["hook"], "subject");
     assert_eq!(fault["outcome"], "fell_back");
     assert_eq!(fault["reason"], "it does not handle this chat: only French chats");
+}
+
+/// A component exporting a hook's interface by name with other types
+/// links, and would fault on every call: the upload is refused instead,
+/// naming the function and how its type differs, and nothing is kept.
+async fn a_hook_exported_with_the_wrong_types_is_refused_at_upload_naming_the_function(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let cases = [
+        // 0.1.0's subject hook (a three-field context, a chat header)
+        // under 0.2.0's name.
+        (
+            "mistyped-v2",
+            wasm::MISTYPED_V2,
+            "threadline:plugin/subject@0.2.0",
+            "record of 2 fields",
+        ),
+        // A subject hook of 0.1.0 taking and returning a string.
+        (
+            "mistyped-v1",
+            wasm::MISTYPED_V1,
+            "threadline:plugin/subject@0.1.0",
+            "type mismatch",
+        ),
+    ];
+    for (name, bytes, export, why) in cases {
+        let r = app.upload_plugin(&t.admin.token, name, bytes).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {:?}", r.body);
+        let message = r.body["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("default-subject"),
+            "{name} names the function: {message}"
+        );
+        assert!(message.contains(export), "{name} names the export: {message}");
+        assert!(message.contains(why), "{name} says how it differs: {message}");
+    }
+    let r = app.get("/api/v1/plugins", &t.admin.token).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert!(
+        r.body.as_array().unwrap().iter().all(|p| p["builtin"] == true),
+        "nothing was installed: {:?}",
+        r.body
+    );
+    // A well-typed plugin of each version still uploads.
+    app.install_plugin(&t.admin.token, "echo", wasm::ECHO_CONTEXT).await;
+    app.install_plugin(&t.admin.token, "probe", wasm::PROBE_V2).await;
+    app.install_plugin(&t.admin.token, "events", wasm::EVENTS_V3).await;
 }

@@ -120,7 +120,7 @@ impl PluginHost {
 
     /// Checks an upload: a WebAssembly component within the size cap,
     /// compiled within the compile limits, that links against this server's
-    /// imports and exports at least one hook. Keeps nothing: a refused
+    /// imports and exports at least one hook, each with its contract's type. Keeps nothing: a refused
     /// upload leaves no trace on disk or in memory.
     pub async fn inspect(&self, tenant_id: &str, wasm: Arc<Vec<u8>>) -> Result<Inspected, UploadError> {
         if wasm.len() > limits::MAX_PLUGIN_BYTES {
@@ -142,6 +142,10 @@ impl PluginHost {
             CompileError::Invalid(_) | CompileError::TooCostly(_) => UploadError::Unusable(e.to_string()),
         })?;
         let plugin = LoadedPlugin::prepare(String::new(), String::new(), &compiled.component)
+            .map_err(|e| UploadError::Unusable(e.reason))?;
+        plugin
+            .check_types()
+            .await
             .map_err(|e| UploadError::Unusable(e.reason))?;
         let manifest = plugin.describe().await.map_err(|e| UploadError::Unusable(e.reason))?;
         Ok(Inspected {

@@ -143,6 +143,23 @@ impl LoadedPlugin {
         store
     }
 
+    /// Checks every export it was found with against its contract
+    /// version's types, on an instance made under the default limits: an
+    /// export with the right name and the wrong type is refused at upload,
+    /// not faulted on every call. The error names the function.
+    pub async fn check_types(&self) -> Result<(), PluginError> {
+        let exports = self.exports.clone();
+        let events = self.events.clone();
+        self.run_with(Limits::DEFAULT, "", HookKind::Subject, move |store, instance| {
+            Box::pin(async move {
+                let checked = exports.check(store, instance);
+                Ok(checked.and_then(|()| events.map_or(Ok(()), |ev| ev.check(store, instance))))
+            })
+        })
+        .await?
+        .map_err(PluginError::load)
+    }
+
     /// What the plugin says of itself, when it can say it (0.2.0 plugins
     /// with a `describe` export): run once, at upload, under the default
     /// limits. `Ok(None)` when it has no such export.

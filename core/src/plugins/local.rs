@@ -91,10 +91,14 @@ fn local_gate() -> Arc<Gate> {
     .clone()
 }
 
-/// The hooks `plugin` exports.
-pub fn exports(wasm: &[u8]) -> Result<Vec<HookKind>, PluginError> {
+/// The hooks `plugin` exports, checked as an upload is (each with its
+/// contract version's types), so an author hears of a refusal before the
+/// server gives it.
+pub async fn exports(wasm: &[u8]) -> Result<Vec<HookKind>, PluginError> {
     let component = compile_in_process(wasm).map_err(|e| PluginError::load(e.to_string()))?;
-    Ok(LoadedPlugin::prepare(String::new(), String::new(), &component)?.hooks())
+    let plugin = LoadedPlugin::prepare(String::new(), String::new(), &component)?;
+    plugin.check_types().await?;
+    Ok(plugin.hooks())
 }
 
 /// A chat as the local runner reads it from JSON.

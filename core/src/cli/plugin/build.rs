@@ -11,7 +11,7 @@ pub const TARGET: &str = "wasm32-wasip2";
 /// (installing the target with rustup when it is missing), and says where
 /// the component is, how big, and which hooks it exports: what
 /// `plugin build` prints. Cargo's own messages go to standard error.
-pub(super) fn build(dir: &std::path::Path) -> anyhow::Result<Value> {
+pub(super) async fn build(dir: &std::path::Path) -> anyhow::Result<Value> {
     use anyhow::Context;
     use std::process::{Command, Stdio};
     let manifest = dir.join("Cargo.toml");
@@ -67,7 +67,9 @@ pub(super) fn build(dir: &std::path::Path) -> anyhow::Result<Value> {
             )
         })?;
     let bytes = std::fs::read(&wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
-    let hooks = local::exports(&bytes).map_err(|e| anyhow::anyhow!("it built, but the server would refuse it: {e}"))?;
+    let hooks = local::exports(&bytes)
+        .await
+        .map_err(|e| anyhow::anyhow!("it built, but the server would refuse it: {e}"))?;
     Ok(json!({
         "wasm": wasm,
         "size_bytes": bytes.len(),

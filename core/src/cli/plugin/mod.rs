@@ -208,8 +208,9 @@ pub(super) async fn run(command: PluginCommand) -> Result<()> {
         PluginCommand::CompileWorker => unreachable!("handled before the runtime starts"),
         PluginCommand::Inspect { wasm } => {
             let bytes = std::fs::read(&wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
-            let hooks =
-                local::exports(&bytes).map_err(|reason| anyhow::anyhow!("the server would refuse it: {reason}"))?;
+            let hooks = local::exports(&bytes)
+                .await
+                .map_err(|reason| anyhow::anyhow!("the server would refuse it: {reason}"))?;
             let hooks: Vec<&str> = hooks.iter().map(|h| h.as_str()).collect();
             print_json(&json!({ "hooks": hooks, "size_bytes": bytes.len() }));
             Ok(())
@@ -327,7 +328,7 @@ pub(super) async fn run(command: PluginCommand) -> Result<()> {
             Ok(())
         }
         PluginCommand::Build { dir } => {
-            let built = build::build(&dir)?;
+            let built = build::build(&dir).await?;
             print_json(&built);
             Ok(())
         }

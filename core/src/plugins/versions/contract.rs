@@ -18,6 +18,12 @@ pub trait Contract: Send + Sync {
     /// The hooks it exports, in [`HookKind::ALL`]'s order.
     fn hooks(&self) -> Vec<HookKind>;
 
+    /// Looks each export it was found with up on `instance` with this
+    /// version's types. Exports are found by name, and a name says nothing
+    /// of types: a component built against another version's WIT links,
+    /// and would fault on every call. The error names the function.
+    fn check(&self, store: &mut Store<CallState>, instance: &Instance) -> Result<(), String>;
+
     /// Whether it can say what it is (a `describe` export).
     fn describes(&self) -> bool {
         false
@@ -56,4 +62,13 @@ pub(super) fn present(found: [bool; 5]) -> Vec<HookKind> {
 /// The error for a hook a component does not export.
 pub(super) fn missing(hook: HookKind) -> wasmtime::Error {
     wasmtime::Error::msg(format!("it does not export the {hook} hook"))
+}
+
+/// Why an export was refused: `function` of `interface`, in `version`, does
+/// not have the contract's type (wasmtime says how it differs).
+pub(super) fn mistyped(version: &str, interface: &str, function: &str, e: &wasmtime::Error) -> String {
+    format!(
+        "its function {function} (threadline:plugin/{interface}@{version}) does not have the type the contract \
+         gives it: {e:#}"
+    )
 }

@@ -23,7 +23,7 @@ pub mod wit {
 use wasmtime::Store;
 use wasmtime::component::{HasSelf, Instance, InstancePre, Linker};
 
-use super::contract::{Contract, missing, present};
+use super::contract::{Contract, missing, mistyped, present};
 use crate::domain::MessageKind;
 use crate::domain::hooks::{HookAgent, HookCandidate, HookChat, HookKind};
 use crate::domain::transcript::PublicMessage;
@@ -84,6 +84,24 @@ impl Contract for Exports {
             self.summary.is_some(),
             false,
         ])
+    }
+
+    fn check(&self, store: &mut Store<CallState>, instance: &Instance) -> Result<(), String> {
+        let wrong = |interface, function| move |e: wasmtime::Error| mistyped(VERSION, interface, function, &e);
+        if let Some(i) = &self.subject {
+            i.load(&mut *store, instance)
+                .map_err(wrong("subject", "default-subject"))?;
+        }
+        if let Some(i) = &self.transcript {
+            i.load(&mut *store, instance).map_err(wrong("transcript", "format"))?;
+        }
+        if let Some(i) = &self.assignment {
+            i.load(&mut *store, instance).map_err(wrong("assignment", "assign"))?;
+        }
+        if let Some(i) = &self.summary {
+            i.load(&mut *store, instance).map_err(wrong("summary", "summarize"))?;
+        }
+        Ok(())
     }
 
     async fn invoke(

@@ -8,7 +8,7 @@ use threadline_rules::clock::Clock;
 use wasmtime::Store;
 use wasmtime::component::{HasSelf, Instance, InstancePre, Linker, Resource};
 
-use super::contract::{Contract, missing, present};
+use super::contract::{Contract, missing, mistyped, present};
 use crate::domain::MessageKind;
 use crate::domain::hooks::{HookChat, HookKind};
 use crate::domain::rules::ZoneClock;
@@ -249,6 +249,30 @@ impl Contract for Exports {
             self.summary.is_some(),
             self.fields.is_some(),
         ])
+    }
+
+    fn check(&self, store: &mut Store<CallState>, instance: &Instance) -> Result<(), String> {
+        let wrong = |interface, function| move |e: wasmtime::Error| mistyped(VERSION, interface, function, &e);
+        if let Some(i) = &self.subject {
+            i.load(&mut *store, instance)
+                .map_err(wrong("subject", "default-subject"))?;
+        }
+        if let Some(i) = &self.transcript {
+            i.load(&mut *store, instance).map_err(wrong("transcript", "format"))?;
+        }
+        if let Some(i) = &self.assignment {
+            i.load(&mut *store, instance).map_err(wrong("assignment", "assign"))?;
+        }
+        if let Some(i) = &self.summary {
+            i.load(&mut *store, instance).map_err(wrong("summary", "summarize"))?;
+        }
+        if let Some(i) = &self.fields {
+            i.load(&mut *store, instance).map_err(wrong("fields", "fields"))?;
+        }
+        if let Some(i) = &self.describe {
+            i.load(&mut *store, instance).map_err(wrong("describe", "describe"))?;
+        }
+        Ok(())
     }
 
     fn describes(&self) -> bool {

@@ -145,7 +145,44 @@ fn explain(err: t::Error) -> String {
     }
 }
 
+/// The event hooks' functions, in the order of [`e::Guest`]'s.
+const EVENT_FUNCTIONS: [&str; 6] = [
+    "ticket-created",
+    "ticket-updated",
+    "comment-added",
+    "chat-started",
+    "chat-closed",
+    "sla-breached",
+];
+
 impl EventExports {
+    /// Looks its functions up on `instance` with this version's types (see
+    /// [`super::Contract::check`]); when they do not all match, finds the
+    /// first that does not, to name it.
+    pub fn check(&self, store: &mut Store<CallState>, instance: &Instance) -> Result<(), String> {
+        let Err(all) = self.0.load(&mut *store, instance) else {
+            return Ok(());
+        };
+        let interface = format!("threadline:plugin/events@{VERSION}");
+        let culprit = instance
+            .get_export_index(&mut *store, None, &interface)
+            .and_then(|events| {
+                EVENT_FUNCTIONS.iter().find_map(|name| {
+                    let f = instance.get_export_index(&mut *store, Some(&events), name)?;
+                    // Every event hook has the one signature.
+                    let typed = instance
+                        .get_typed_func::<(&t::Context, &e::Event), (Result<Vec<e::Action>, t::Error>,)>(
+                            &mut *store,
+                            f,
+                        );
+                    typed
+                        .err()
+                        .map(|err| super::contract::mistyped(VERSION, "events", name, &err))
+                })
+            });
+        Err(culprit.unwrap_or_else(|| format!("its export {interface} does not have the contract's types: {all:#}")))
+    }
+
     /// Calls the hook of `kind` on `instance` with `document`; the inner
     /// error is the plugin's own, worded for the admin.
     pub async fn call(
@@ -196,6 +233,11 @@ impl super::Contract for EventsOnly {
 
     fn hooks(&self) -> Vec<crate::domain::hooks::HookKind> {
         Vec::new()
+    }
+
+    /// Nothing of its own: its event hooks are checked apart.
+    fn check(&self, _store: &mut Store<CallState>, _instance: &Instance) -> Result<(), String> {
+        Ok(())
     }
 
     async fn invoke(
