@@ -34,7 +34,7 @@ pub use app::{
 pub use components::{make, wasm};
 pub use db::TestDb;
 pub use events::Events;
-pub use process::{ServerProcess, cpu_time, rss_bytes, threadline_cli};
+pub use process::{ServerProcess, cpu_time, peak_rss_bytes, rss_bytes, threadline_cli};
 pub use serde_json;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

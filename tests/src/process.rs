@@ -5,14 +5,22 @@ use std::time::Duration;
 
 /// This process's resident memory, from `/proc` (Linux).
 pub fn rss_bytes(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:") << 10
+}
+
+/// The most this process has held resident since it started (`VmHWM`).
+pub fn peak_rss_bytes(pid: u32) -> u64 {
+    status_kib(pid, "VmHWM:") << 10
+}
+
+fn status_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("a Linux /proc");
-    let kib: u64 = status
+    status
         .lines()
-        .find(|l| l.starts_with("VmRSS:"))
+        .find(|l| l.starts_with(field))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|n| n.parse().ok())
-        .expect("VmRSS in /proc/PID/status");
-    kib << 10
+        .unwrap_or_else(|| panic!("{field} in /proc/PID/status"))
 }
 
 /// A server process of its own (so that its memory and CPU time are only

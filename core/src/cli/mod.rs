@@ -69,10 +69,10 @@ pub fn main() -> ExitCode {
     // The compile worker is a child of the server: no logging set-up, no
     // runtime, nothing but the compile under its resource limits.
     if let Command::Plugin {
-        command: plugin::PluginCommand::CompileWorker,
-    } = cli.command
+        command: plugin::PluginCommand::CompileWorker { builtin },
+    } = &cli.command
     {
-        return crate::plugins::compiler::worker_main();
+        return crate::plugins::compiler::worker_main(builtin.as_deref());
     }
     keep_large_allocations();
     let filter = || {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use super::cache::DiskCache;
 use super::cache::sha256_hex;
-use super::compiler;
+use super::compiler::{self, Compiler};
 use super::error::PluginError;
 use super::javascript;
 use super::loaded::LoadedPlugin;
@@ -18,7 +18,7 @@ include!(concat!(env!("OUT_DIR"), "/builtin.rs"));
 
 /// What a built-in plugin says of itself (asked once per process). `None`
 /// for one that is not built in, or has no `describe` export.
-pub async fn manifest(name: &str, disk: Option<DiskCache>) -> Option<Manifest> {
+pub async fn manifest(name: &str, disk: Option<DiskCache>, maker: Option<&Compiler>) -> Option<Manifest> {
     if name == javascript::NAME {
         return Some(javascript::manifest());
     }
@@ -27,7 +27,7 @@ pub async fn manifest(name: &str, disk: Option<DiskCache>) -> Option<Manifest> {
     if let Some(m) = said.lock().unwrap().get(name) {
         return m.clone();
     }
-    let manifest = match load(name, disk).await {
+    let manifest = match load(name, disk, maker).await {
         Ok(plugin) => plugin.describe().await.unwrap_or_else(|e| {
             tracing::error!(plugin = name, error = %e, "a built-in plugin cannot describe itself");
             None
@@ -38,9 +38,14 @@ pub async fn manifest(name: &str, disk: Option<DiskCache>) -> Option<Manifest> {
     manifest
 }
 
-/// A built-in plugin, loaded once per process (from `disk` when it has it)
-/// and never evicted.
-pub async fn load(name: &str, disk: Option<DiskCache>) -> Result<Arc<LoadedPlugin>, PluginError> {
+/// A built-in plugin, loaded once per process (from `disk` when it has it,
+/// else made by `maker`'s worker process, else made here) and never
+/// evicted.
+pub async fn load(
+    name: &str,
+    disk: Option<DiskCache>,
+    maker: Option<&Compiler>,
+) -> Result<Arc<LoadedPlugin>, PluginError> {
     let (name, wasm) = BUILTIN
         .iter()
         .find(|(n, _)| *n == name)
@@ -60,7 +65,7 @@ pub async fn load(name: &str, disk: Option<DiskCache>) -> Result<Arc<LoadedPlugi
     if let Some((p, _)) = builtins().lock().unwrap().get(name) {
         return Ok(p.clone());
     }
-    let component = compiled(name, wasm, disk).await?;
+    let component = compiled(name, wasm, disk, maker).await?;
     let mut plugin = LoadedPlugin::prepare(name.to_owned(), format!("builtin:{name}"), &component)?;
     plugin.sha256 = sha256_hex(wasm);
     plugin.version = plugin.describe().await.ok().flatten().map(|m| m.version);
@@ -77,7 +82,7 @@ pub async fn load(name: &str, disk: Option<DiskCache>) -> Result<Arc<LoadedPlugi
 pub async fn cache_builtins(dir: &std::path::Path) -> Result<(), PluginError> {
     let disk = DiskCache::new(dir.to_owned());
     for (name, _) in BUILTIN {
-        load(name, Some(disk.clone())).await?;
+        load(name, Some(disk.clone()), None).await?;
         keep_on_disk(name, &disk);
     }
     disk.prune(&cache_keys().collect());
@@ -108,15 +113,105 @@ pub fn cache_keys() -> impl Iterator<Item = String> {
     BUILTIN.iter().map(|(name, wasm)| cache_key(name, wasm))
 }
 
+/// Makes `name` on `disk` ahead of its first use, without loading it
+/// here: by `maker`'s worker process, so making it costs this process no
+/// memory. Nothing when it is there already, or without a worker (it is
+/// then made when first used).
+pub async fn make_on_disk(name: &'static str, disk: &DiskCache, maker: &Compiler) {
+    let Some((name, wasm)) = BUILTIN.iter().find(|(n, _)| *n == name).copied() else {
+        return;
+    };
+    // Loaded in this process already (another server of it used it):
+    // written from there.
+    keep_on_disk(name, disk);
+    let key = cache_key(name, wasm);
+    if disk.has(&key) {
+        return;
+    }
+    let started = std::time::Instant::now();
+    match maker.compile_builtin(name).await {
+        Some(Ok(bytes)) => {
+            log_made(name, started, bytes.len());
+            disk.write(&key, &bytes);
+        }
+        Some(Err(e)) => {
+            tracing::warn!(plugin = name, error = %e, "the compile worker could not make a built-in plugin")
+        }
+        None => {}
+    }
+}
+
+fn log_made(name: &str, started: std::time::Instant, bytes: usize) {
+    tracing::info!(
+        plugin = name,
+        ms = started.elapsed().as_millis() as u64,
+        bytes,
+        "compiled a built-in plugin"
+    );
+}
+
+/// Makes the built-in plugin `name`'s compiled code, serialized, in this
+/// process (the JavaScript plugin pre-initialised first): what the compile
+/// worker runs for `compile-worker --builtin`.
+pub fn make(name: &str) -> Result<Vec<u8>, String> {
+    let (name, wasm) = BUILTIN
+        .iter()
+        .find(|(n, _)| *n == name)
+        .copied()
+        .ok_or_else(|| format!("there is no built-in plugin named {name:?}"))?;
+    let code: std::borrow::Cow<'static, [u8]> = if name == javascript::NAME {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .map_err(|e| e.to_string())?;
+        runtime.block_on(javascript::preinitialize(wasm))?.into()
+    } else {
+        wasm.into()
+    };
+    wasmtime::component::Component::new(&super::engine::compile_engine(), &code)
+        .and_then(|c| c.serialize())
+        .map_err(|e| format!("{e:#}"))
+}
+
 /// A built-in plugin's compiled code: from the disk cache when it has it,
-/// else made (the JavaScript plugin pre-initialised first) and cached.
+/// else made (the JavaScript plugin pre-initialised first) and cached;
+/// made in `maker`'s worker process when there is one, so that what
+/// making it takes is not left in this process's heap.
 pub(super) async fn compiled(
     name: &'static str,
     wasm: &'static [u8],
     disk: Option<DiskCache>,
+    maker: Option<&Compiler>,
 ) -> Result<wasmtime::component::Component, PluginError> {
     let key = cache_key(name, wasm);
     let cached = read_disk(disk.clone(), key.clone()).await;
+    if cached.is_none()
+        && let Some(maker) = maker
+    {
+        let started = std::time::Instant::now();
+        match maker.compile_builtin(name).await {
+            Some(Ok(bytes)) => {
+                log_made(name, started, bytes.len());
+                if let Some(disk) = &disk {
+                    disk.write(&key, &bytes);
+                    // Mapped from the file: its pages are the page cache's,
+                    // read in as they are run.
+                    if let Some(c) = read_disk(Some(disk.clone()), key.clone()).await {
+                        return Ok(c);
+                    }
+                }
+                // SAFETY: the bytes come from our own compile worker (this
+                // binary), and wasmtime checks they were made for this
+                // engine's settings and version.
+                return unsafe { wasmtime::component::Component::deserialize(super::engine::engine(), &bytes) }
+                    .map_err(|e| PluginError::load(format!("the worker's output does not load: {e}")));
+            }
+            Some(Err(e)) => {
+                tracing::warn!(plugin = name, error = %e, "the compile worker could not make a built-in plugin; making it here")
+            }
+            None => {}
+        }
+    }
     let component = match cached {
         Some(c) => c,
         None => {
@@ -331,7 +426,7 @@ mod tests {
     async fn the_javascript_plugin_is_described_as_the_host_says() {
         let (name, wasm) = BUILTIN[4];
         assert_eq!(name, javascript::NAME);
-        let component = compiled(name, wasm, None).await.unwrap();
+        let component = compiled(name, wasm, None, None).await.unwrap();
         let plugin = LoadedPlugin::prepare(name.into(), name.into(), &component).unwrap();
         assert_eq!(plugin.hooks(), HookKind::ALL.to_vec());
         assert_eq!(plugin.describe().await.unwrap(), Some(javascript::manifest()));

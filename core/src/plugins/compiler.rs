@@ -122,7 +122,11 @@ impl Compiler {
         };
         let _slot = self.slots.acquire(tenant_id).await.map_err(|_| CompileError::Busy)?;
         let started = Instant::now();
-        let serialized = self.run_worker(worker, &wasm).await?;
+        let limits = WorkerLimits {
+            memory_bytes: Some(self.settings.memory_bytes),
+            timeout: self.settings.timeout,
+        };
+        let serialized = self.run_worker(worker, &[], &wasm, limits).await?;
         // SAFETY: the bytes come from our own compile worker (this binary),
         // never from a client, and wasmtime checks they were made for this
         // engine's settings and version.
@@ -137,21 +141,48 @@ impl Compiler {
         Ok(Compiled { component, serialized })
     }
 
-    async fn run_worker(&self, worker: &WorkerCommand, wasm: &[u8]) -> Result<Vec<u8>, CompileError> {
+    /// Makes the built-in plugin `name`'s compiled code (the JavaScript
+    /// plugin pre-initialised first) in a worker process, serialized: what
+    /// compiling takes (Cranelift's working memory; for the JavaScript
+    /// plugin, a second engine and two compiles, over 100 MiB) goes away
+    /// with that process instead of staying in the server's heap. `None`
+    /// when the server has no worker.
+    pub async fn compile_builtin(&self, name: &str) -> Option<Result<Vec<u8>, CompileError>> {
+        let worker = self.settings.worker.as_ref()?;
+        // Our own code: no memory limit (the pre-initialising engine
+        // reserves address space for its instances), and more time than an
+        // upload gets, since pre-initialising takes seconds of CPU.
+        let limits = WorkerLimits {
+            memory_bytes: None,
+            timeout: BUILTIN_TIMEOUT,
+        };
+        Some(self.run_worker(worker, &["--builtin", name], &[], limits).await)
+    }
+
+    async fn run_worker(
+        &self,
+        worker: &WorkerCommand,
+        extra_args: &[&str],
+        wasm: &[u8],
+        limits: WorkerLimits,
+    ) -> Result<Vec<u8>, CompileError> {
         let mut command = tokio::process::Command::new(&worker.program);
         command
             .args(&worker.args)
+            .args(extra_args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .env_clear()
             .kill_on_drop(true);
-        let (memory, cpu_secs) = (self.settings.memory_bytes, self.settings.timeout.as_secs() + 1);
+        let (memory, cpu_secs) = (limits.memory_bytes, limits.timeout.as_secs() + 1);
         // SAFETY: only async-signal-safe calls (setrlimit) between fork and
         // exec.
         unsafe {
             command.pre_exec(move || {
-                set_limit(libc::RLIMIT_DATA, memory)?;
+                if let Some(memory) = memory {
+                    set_limit(libc::RLIMIT_DATA, memory)?;
+                }
                 set_limit(libc::RLIMIT_CPU, cpu_secs)?;
                 // An abort at the memory limit must not write a core file.
                 set_limit(libc::RLIMIT_CORE, 0)?;
@@ -166,14 +197,14 @@ impl Compiler {
         let feed = tokio::spawn(async move {
             let _ = stdin.write_all(&input).await;
         });
-        let waited = tokio::time::timeout(self.settings.timeout, child.wait_with_output()).await;
+        let waited = tokio::time::timeout(limits.timeout, child.wait_with_output()).await;
         feed.abort();
         let output = match waited {
             // Dropping the child's future killed it (kill_on_drop).
             Err(_) => {
                 return Err(CompileError::TooCostly(format!(
                     "compiling it took longer than the server's limit of {} s",
-                    self.settings.timeout.as_secs()
+                    limits.timeout.as_secs()
                 )));
             }
             Ok(Err(e)) => return Err(CompileError::Internal(format!("the compile worker failed: {e}"))),
@@ -203,7 +234,7 @@ impl Compiler {
                 if signal == Some(libc::SIGXCPU) || signal == Some(libc::SIGKILL) {
                     Err(CompileError::TooCostly(format!(
                         "compiling it took more CPU time than the server's limit of {} s",
-                        self.settings.timeout.as_secs()
+                        limits.timeout.as_secs()
                     )))
                 } else {
                     // An allocation refused at the limit aborts the worker.
@@ -218,6 +249,20 @@ impl Compiler {
         }
     }
 }
+
+/// What one worker run may take.
+#[derive(Clone, Copy)]
+struct WorkerLimits {
+    /// `RLIMIT_DATA`, for strangers' code.
+    memory_bytes: Option<u64>,
+    /// Wall clock (and, plus a second, CPU).
+    timeout: Duration,
+}
+
+/// How long making a built-in plugin may take: pre-initialising the
+/// JavaScript plugin and its two compiles take 5–20 s on a busy 2-core
+/// machine.
+const BUILTIN_TIMEOUT: Duration = Duration::from_secs(180);
 
 fn set_limit(resource: libc::__rlimit_resource_t, value: u64) -> std::io::Result<()> {
     let limit = libc::rlimit {
@@ -237,8 +282,16 @@ const EXIT_INVALID: i32 = 2;
 /// The compile worker: reads a component on standard input, writes its
 /// serialized compiled form on standard output. Exit 2 (reason on standard
 /// error) when it is not a valid component. Its peak memory goes to
-/// standard error as `peak_rss_kib=N`.
-pub fn worker_main() -> std::process::ExitCode {
+/// standard error as `peak_rss_kib=N`. With `builtin`, it makes that
+/// built-in plugin's compiled code instead, reading nothing.
+pub fn worker_main(builtin: Option<&str>) -> std::process::ExitCode {
+    if let Some(name) = builtin {
+        let made = super::builtin::make(name);
+        if let Some(peak) = peak_rss_kib() {
+            eprintln!("peak_rss_kib={peak}");
+        }
+        return answer(made);
+    }
     let mut wasm = Vec::new();
     if let Err(e) = std::io::stdin()
         .take(limits::MAX_PLUGIN_BYTES as u64 + 1)
@@ -256,6 +309,12 @@ pub fn worker_main() -> std::process::ExitCode {
     if let Some(peak) = peak_rss_kib() {
         eprintln!("peak_rss_kib={peak}");
     }
+    answer(result.map_err(|e| format!("{e:#}")))
+}
+
+/// Writes the serialized component on standard output, or the reason on
+/// standard error with exit 2.
+fn answer(result: Result<Vec<u8>, String>) -> std::process::ExitCode {
     match result {
         Ok(bytes) => {
             let mut out = std::io::stdout().lock();
@@ -265,7 +324,7 @@ pub fn worker_main() -> std::process::ExitCode {
             std::process::ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("{e:#}");
+            eprintln!("{e}");
             std::process::ExitCode::from(EXIT_INVALID as u8)
         }
     }

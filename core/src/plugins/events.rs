@@ -344,7 +344,7 @@ impl EventRule {
         limits: Limits,
         cache_dir: Option<std::path::PathBuf>,
     ) -> Result<Self, super::PluginError> {
-        let plugin = super::builtin::load(javascript::NAME, cache_dir.map(super::cache::DiskCache::new)).await?;
+        let plugin = super::builtin::load(javascript::NAME, cache_dir.map(super::cache::DiskCache::new), None).await?;
         if let Err(e) =
             javascript::check_function(&plugin, "local", HookKind::Fields, event.as_str(), source, limits).await?
         {

@@ -14,6 +14,7 @@ use super::cache::{DiskCache, MemoryCache};
 use super::compiler::{CompileError, CompileSettings, Compiled, Compiler};
 use super::engine;
 use super::error::PluginError;
+use super::javascript;
 use super::limits;
 use super::loaded::LoadedPlugin;
 use super::logs::PluginLogs;
@@ -228,14 +229,25 @@ impl PluginHost {
     }
 
     pub(super) async fn builtin(&self, name: &str) -> Result<Arc<LoadedPlugin>, PluginError> {
-        builtin::load(name, self.disk.clone()).await
+        builtin::load(name, self.disk.clone(), Some(&self.compiler)).await
     }
 
     /// Loads the built-in plugins ahead of the first conversion (from the
     /// disk cache, or compiling them), so no request waits for it, and
     /// prunes the disk cache of plugins that no longer exist.
+    ///
+    /// Not the JavaScript plugin: its engine would be most of an idle
+    /// server's memory, and a workspace that never writes a rule should not
+    /// pay for it. Its compiled form is made on disk instead (in a worker
+    /// process), so the first rule only maps it.
     pub async fn warm_up(&self) {
         for (name, _) in BUILTIN {
+            if name == javascript::NAME {
+                if let Some(disk) = &self.disk {
+                    builtin::make_on_disk(name, disk, &self.compiler).await;
+                }
+                continue;
+            }
             if let Err(e) = self.load("", name).await {
                 tracing::error!(plugin = name, error = %e, "a built-in plugin does not load");
                 continue;
@@ -320,7 +332,7 @@ impl PluginHost {
 
     /// What a built-in plugin says of itself (see [`builtin::manifest`]).
     pub async fn builtin_manifest(&self, name: &str) -> Option<manifest::Manifest> {
-        builtin::manifest(name, self.disk.clone()).await
+        builtin::manifest(name, self.disk.clone(), Some(&self.compiler)).await
     }
 
     /// What the plugin a hook names says of itself: a built-in's from its

@@ -66,7 +66,7 @@ pub async fn load_javascript(
             javascript::MAX_SOURCE_BYTES >> 10
         )));
     }
-    let plugin = super::builtin::load(javascript::NAME, cache_dir.map(super::cache::DiskCache::new)).await?;
+    let plugin = super::builtin::load(javascript::NAME, cache_dir.map(super::cache::DiskCache::new), None).await?;
     if let Err(e) = javascript::check(&plugin, "local", hook, &source, limits).await? {
         return Err(PluginError::load(javascript::Refusal::from(e).located()));
     }

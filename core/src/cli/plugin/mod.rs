@@ -120,7 +120,11 @@ pub(super) enum PluginCommand {
     /// Compile a component read on standard input (the server runs this in
     /// a child process with resource limits; not for people).
     #[command(hide = true)]
-    CompileWorker,
+    CompileWorker {
+        /// Make this built-in plugin's compiled code instead.
+        #[arg(long)]
+        builtin: Option<String>,
+    },
 }
 
 /// How `plugin run` and `plugin test` call the plugin: its settings and the
@@ -205,7 +209,7 @@ fn parse_hook(hook: &str) -> Result<HookKind> {
 /// `threadline plugin …`.
 pub(super) async fn run(command: PluginCommand) -> Result<()> {
     match command {
-        PluginCommand::CompileWorker => unreachable!("handled before the runtime starts"),
+        PluginCommand::CompileWorker { .. } => unreachable!("handled before the runtime starts"),
         PluginCommand::Inspect { wasm } => {
             let bytes = std::fs::read(&wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
             let hooks = local::exports(&bytes)
