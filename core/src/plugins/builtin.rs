@@ -54,24 +54,33 @@ pub async fn load(
     if let Some((p, _)) = builtins().lock().unwrap().get(name) {
         return Ok(p.clone());
     }
-    // One load of each at a time: two requests (or two servers of a
-    // process) wanting the JavaScript plugin with a cold cache would
-    // otherwise both spend seconds of CPU making the same thing. Per
-    // plugin, so a default plugin never waits behind that.
-    static LOADING: [tokio::sync::Mutex<()>; BUILTIN.len()] =
-        [const { tokio::sync::Mutex::const_new(()) }; BUILTIN.len()];
-    let index = BUILTIN.iter().position(|(n, _)| *n == name).expect("found above");
-    let _loading = LOADING[index].lock().await;
+    let _making = making(name).await;
     if let Some((p, _)) = builtins().lock().unwrap().get(name) {
         return Ok(p.clone());
     }
     let component = compiled(name, wasm, disk, maker).await?;
     let mut plugin = LoadedPlugin::prepare(name.to_owned(), format!("builtin:{name}"), &component)?;
     plugin.sha256 = sha256_hex(wasm);
-    plugin.version = plugin.describe().await.ok().flatten().map(|m| m.version);
+    plugin.version = if name == javascript::NAME {
+        // Known without running it (an instance of its engine).
+        Some(javascript::manifest().version)
+    } else {
+        plugin.describe().await.ok().flatten().map(|m| m.version)
+    };
     let plugin = Arc::new(plugin);
     builtins().lock().unwrap().insert(name, (plugin.clone(), component));
     Ok(plugin)
+}
+
+/// Held while `name` is made or loaded: two requests (or two servers of a
+/// process, or a request and the warm-up) wanting the JavaScript plugin
+/// with a cold cache would otherwise both spend seconds of CPU making the
+/// same thing. Per plugin, so a default plugin never waits behind that.
+async fn making(name: &str) -> tokio::sync::MutexGuard<'static, ()> {
+    static MAKING: [tokio::sync::Mutex<()>; BUILTIN.len()] =
+        [const { tokio::sync::Mutex::const_new(()) }; BUILTIN.len()];
+    let index = BUILTIN.iter().position(|(n, _)| *n == name).expect("a built-in plugin");
+    MAKING[index].lock().await
 }
 
 /// Loads every built-in plugin into this process from the plugin cache in
@@ -121,6 +130,7 @@ pub async fn make_on_disk(name: &'static str, disk: &DiskCache, maker: &Compiler
     let Some((name, wasm)) = BUILTIN.iter().find(|(n, _)| *n == name).copied() else {
         return;
     };
+    let _making = making(name).await;
     // Loaded in this process already (another server of it used it):
     // written from there.
     keep_on_disk(name, disk);
