@@ -104,6 +104,20 @@ pub async fn chats(
     messages: usize,
     body_bytes: usize,
 ) -> Vec<String> {
+    let seeded = chats_with_visitors(db, tenant_id, agent, count, messages, body_bytes).await;
+    seeded.into_iter().map(|(chat, _)| chat).collect()
+}
+
+/// [`chats`], each with its visitor's token (what the widget keeps), for
+/// benches that open visitors' sockets.
+pub async fn chats_with_visitors(
+    db: &DatabaseConnection,
+    tenant_id: &str,
+    agent: (&str, &str),
+    count: usize,
+    messages: usize,
+    body_bytes: usize,
+) -> Vec<(String, String)> {
     let now = Utc::now();
     let mut chat_ids = Vec::with_capacity(count);
     let mut visitors = Vec::new();
@@ -111,13 +125,14 @@ pub async fn chats(
     let mut rows = Vec::new();
     for i in 0..count {
         let (visitor_id, chat_id) = (uuid::Uuid::now_v7().to_string(), uuid::Uuid::now_v7().to_string());
+        let token = format!("tlv_{}", uuid::Uuid::new_v4().simple());
         visitors.push(visitor::ActiveModel {
             id: Set(visitor_id.clone()),
             tenant_id: Set(tenant_id.to_owned()),
             name: Set(format!("Visitor {i}")),
             email: Set(None),
             email_normalized: Set(None),
-            token_hash: Set(uuid::Uuid::new_v4().simple().to_string()),
+            token_hash: Set(threadline::store::token_hash(&token)),
             created_at: Set(now),
         });
         chats.push(chat::ActiveModel {
@@ -161,7 +176,7 @@ pub async fn chats(
                 ..Default::default()
             });
         }
-        chat_ids.push(chat_id);
+        chat_ids.push((chat_id, token));
     }
     for part in visitors.chunks(500) {
         visitor::Entity::insert_many(part.to_vec())
