@@ -35,8 +35,12 @@ const CONVERSIONS: usize = 300;
 const CLIENTS: usize = 8;
 const MIB: u64 = 1 << 20;
 
-/// When each socket got each event: (chat, message id) → receipt times.
-type Receipts = Arc<Mutex<HashMap<(String, i64), Vec<Instant>>>>;
+/// A message: its chat and id.
+type Key = (String, i64);
+/// When each socket got each event: message → receipt times.
+type Receipts = Arc<Mutex<HashMap<Key, Vec<Instant>>>>;
+/// When each message's request was sent.
+type Sent = Arc<Mutex<Vec<(Key, Instant)>>>;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -119,7 +123,7 @@ async fn main() {
     );
 
     // Agents write in random chats at a steady rate while 8 clients convert.
-    let sent: Arc<Mutex<Vec<((String, i64), Instant)>>> = Arc::default();
+    let sent: Sent = Arc::default();
     let writing = async {
         let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / MESSAGES_PER_SECOND));
         let mut rng = 0x9e37_79b9_7f4a_7c15u64;
