@@ -35,12 +35,12 @@ use axum::http::header::AUTHORIZATION;
 use axum::response::Response;
 use axum::routing::get;
 use serde::Deserialize;
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::broadcast::error::RecvError;
 
 use super::AppState;
 use super::edge::ConnectionHold;
 use super::error::ApiError;
-use crate::realtime::{Event, EventKind, Typist};
+use crate::realtime::{Event, EventKind, Subscription, Typist};
 
 mod said;
 
@@ -115,7 +115,7 @@ fn upgrade(ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>) -> Result<We
             .read_buffer_size(SOCKET_BUFFER)
             .write_buffer_size(SOCKET_BUFFER)
     })
-        .map_err(|e| ApiError::BadRequest(format!("connect with a websocket here ({e})")))
+    .map_err(|e| ApiError::BadRequest(format!("connect with a websocket here ({e})")))
 }
 
 /// Why a socket's token was refused.
@@ -154,9 +154,6 @@ async fn serve_socket<F, Fut, W>(
     W: Fn(&Event) -> bool,
 {
     let mut stopping = hold.as_ref().map(ConnectionHold::stopping);
-    // Subscribed before "ready" is sent (in `pump`), so nothing after it
-    // can be missed.
-    let events = state.bus.subscribe();
     let kept = state.clone();
     let (wanted, credential, speaker) = match early {
         Some(admitted) => admitted,
@@ -180,6 +177,12 @@ async fn serve_socket<F, Fut, W>(
                 }
             }
         }
+    };
+    // Subscribed before "ready" is sent (in `pump`), so nothing after it
+    // can be missed.
+    let events = match &speaker {
+        Speaker::Agent { tenant_id, .. } => kept.bus.subscribe_workspace(tenant_id),
+        Speaker::Visitor { tenant_id, chat_id } => kept.bus.subscribe_chat(tenant_id, chat_id),
     };
     // A visitor's open socket says they are here, every minute, and once
     // more as it closes: an agent's answer after they left goes by mail.
@@ -312,7 +315,7 @@ async fn visitor_of_chat(state: &AppState, token: &str, chat_id: &str) -> Result
 /// console has gone (see `domain::team::Availability`).
 async fn pump(
     mut socket: WebSocket,
-    mut events: broadcast::Receiver<Event>,
+    mut events: Subscription,
     wanted: impl Fn(&Event) -> bool,
     credential: Option<String>,
     speaker: Speaker,
