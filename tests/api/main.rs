@@ -5,6 +5,7 @@
 mod auth;
 mod authoring;
 mod automations;
+mod balanced;
 mod by_hand;
 mod canned;
 mod chats;

@@ -40,17 +40,15 @@ impl ServerProcess {
     /// With environment variables of the test's choosing (`RUST_LOG` is
     /// `warn` unless given).
     pub fn start_with_env(db_url: &str, cache: &std::path::Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_on("127.0.0.1:0", db_url, cache, extra, env)
+    }
+
+    /// On the address `bind` (a node restarted where a balancer expects it).
+    pub fn start_on(bind: &str, db_url: &str, cache: &std::path::Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
         use std::io::{BufRead, BufReader};
         let mut command = std::process::Command::new(threadline_cli());
         command
-            .args([
-                "serve",
-                "--bind",
-                "127.0.0.1:0",
-                "--database-url",
-                db_url,
-                "--plugin-cache",
-            ])
+            .args(["serve", "--bind", bind, "--database-url", db_url, "--plugin-cache"])
             .arg(cache)
             .args(extra)
             .env("RUST_LOG", "warn");
