@@ -276,17 +276,22 @@ impl Balancer {
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("HAProxy starts");
-        let base = format!("http://127.0.0.1:{port}");
+        // Owned at once, so that a panic below stops it (Drop).
+        let balancer = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            stats,
+        };
         let http = reqwest::Client::new();
         for _ in 0..100 {
-            if let Ok(r) = http.get(format!("{base}/readyz")).send().await
+            if let Ok(r) = http.get(format!("{}/readyz", balancer.base)).send().await
                 && r.status() == StatusCode::OK
             {
-                return Self { child, base, stats };
+                return balancer;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("HAProxy never answered on {base}");
+        panic!("HAProxy never answered on {}", balancer.base);
     }
 
     /// Waits until the balancer has `server` up; whether it did.
