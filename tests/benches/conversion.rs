@@ -24,12 +24,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use reqwest::StatusCode;
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
-use serde_json::json;
-use threadline::domain::EmailAddress;
-use threadline::store::Store;
-use threadline_tests::bench::{ms, pct};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use threadline_tests::bench::{Api, Workspace, ms, pct};
 use threadline_tests::{Backend, ServerProcess, TestDb, cpu_time, seed};
 
 const WARM_UP: usize = 64;
@@ -75,28 +71,11 @@ async fn main() {
 async fn run(backend: Backend, db: &TestDb, levels: &[u64]) {
     let cache = threadline_tests::warm_plugin_cache().await;
     let server = ServerProcess::start(&db.url, cache.path(), &[]);
-    let store = Store::connect(&db.url).await.unwrap();
-    let email = EmailAddress::parse("email", "admin@bench.test").unwrap();
-    let created = store.create_tenant("Bench", "Ada Admin", &email).await.unwrap();
-    let (tenant, admin) = (created.tenant.id, created.admin);
-    let bob = store
-        .create_agent(
-            &tenant,
-            "Bob",
-            &EmailAddress::parse("email", "bob@bench.test").unwrap(),
-            false,
-        )
-        .await
-        .unwrap();
-    let mut opts = ConnectOptions::new(db.url.clone());
-    opts.max_connections(1).sqlx_logging(false);
-    let conn = Database::connect(opts).await.unwrap();
-    let client = Client {
-        http: reqwest::Client::new(),
-        base: server.base.clone(),
-        token: admin.token.clone(),
-    };
-    let agent = (admin.agent.id.as_str(), admin.agent.name.as_str());
+    let ws = Workspace::create(&db.url).await;
+    let (tenant, admin, conn) = (&ws.tenant_id, &ws.admin, &ws.conn);
+    let bob = ws.agent(1).await;
+    let client = Api::new(&server.base, &admin.token);
+    let agent = ws.agent_ref();
     let pid = server.pid();
 
     let mut seeded = 0;
@@ -105,13 +84,13 @@ async fn run(backend: Backend, db: &TestDb, levels: &[u64]) {
         if tickets > seeded {
             let started = Instant::now();
             let assignees = [admin.agent.id.clone(), bob.agent.id.clone()];
-            seed::tickets(&conn, &tenant, &assignees, tickets - seeded, SEEDED_DESCRIPTION_BYTES).await;
+            seed::tickets(conn, tenant, &assignees, tickets - seeded, SEEDED_DESCRIPTION_BYTES).await;
             eprintln!("seeded {} tickets in {:.1?}", tickets - seeded, started.elapsed());
             seeded = tickets;
         }
         let chats = seed::chats(
-            &conn,
-            &tenant,
+            conn,
+            tenant,
             agent,
             WARM_UP + SEQUENTIAL + CONCURRENT,
             MESSAGES,
@@ -129,15 +108,15 @@ async fn run(backend: Backend, db: &TestDb, levels: &[u64]) {
             .collect::<Vec<_>>()
             .await;
 
-        let before = Cpu::read(pid, &conn, backend).await;
+        let before = Cpu::read(pid, conn, backend).await;
         let mut one_by_one = Vec::with_capacity(SEQUENTIAL);
         for chat in sequential {
             one_by_one.push(client.convert(chat).await);
         }
-        let seq_cpu = Cpu::read(pid, &conn, backend).await.since(&before, SEQUENTIAL);
+        let seq_cpu = Cpu::read(pid, conn, backend).await.since(&before, SEQUENTIAL);
         one_by_one.sort();
 
-        let before = Cpu::read(pid, &conn, backend).await;
+        let before = Cpu::read(pid, conn, backend).await;
         let started = Instant::now();
         let mut eight: Vec<Duration> = futures::stream::iter(concurrent)
             .map(|chat| client.convert(chat))
@@ -145,7 +124,7 @@ async fn run(backend: Backend, db: &TestDb, levels: &[u64]) {
             .collect()
             .await;
         let rate = CONCURRENT as f64 / started.elapsed().as_secs_f64();
-        let par_cpu = Cpu::read(pid, &conn, backend).await.since(&before, CONCURRENT);
+        let par_cpu = Cpu::read(pid, conn, backend).await.since(&before, CONCURRENT);
         eight.sort();
 
         println!(
@@ -162,13 +141,13 @@ async fn run(backend: Backend, db: &TestDb, levels: &[u64]) {
         );
 
         if big.is_none() {
-            let chats = seed::chats(&conn, &tenant, agent, BIG_CHATS, BIG_CHAT, MESSAGE_BYTES).await;
-            let before = Cpu::read(pid, &conn, backend).await;
+            let chats = seed::chats(conn, tenant, agent, BIG_CHATS, BIG_CHAT, MESSAGE_BYTES).await;
+            let before = Cpu::read(pid, conn, backend).await;
             let mut times = Vec::with_capacity(BIG_CHATS);
             for chat in &chats {
                 times.push(client.convert(chat).await);
             }
-            let cost = Cpu::read(pid, &conn, backend).await.since(&before, BIG_CHATS);
+            let cost = Cpu::read(pid, conn, backend).await.since(&before, BIG_CHATS);
             times.sort();
             big = Some(format!(
                 "{backend:?}: {BIG_CHAT}-message chat ({} KB transcript), {BIG_CHATS} one at a time at {tickets} tickets: \
@@ -183,31 +162,6 @@ async fn run(backend: Backend, db: &TestDb, levels: &[u64]) {
         println!("{line}");
     }
     println!("{backend:?}: server peak RSS {} MiB", server.rss() >> 20);
-}
-
-struct Client {
-    http: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-impl Client {
-    /// Converts `chat` and returns how long it took, or panics.
-    async fn convert(&self, chat: &str) -> Duration {
-        let started = Instant::now();
-        let r = self
-            .http
-            .post(format!("{}/api/v1/chats/{chat}/conversion", self.base))
-            .bearer_auth(&self.token)
-            .json(&json!({"visitor_email": format!("{}@example.com", &chat[chat.len() - 8..])}))
-            .send()
-            .await
-            .unwrap();
-        let status = r.status();
-        let body = r.bytes().await.unwrap();
-        assert_eq!(status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&body));
-        started.elapsed()
-    }
 }
 
 /// CPU time used so far by the server process and, on PostgreSQL, by each

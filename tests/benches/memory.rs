@@ -12,10 +12,8 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use reqwest::StatusCode;
-use sea_orm::{ConnectOptions, Database};
 use serde_json::{Value, json};
-use threadline::domain::EmailAddress;
-use threadline::store::Store;
+use threadline_tests::bench::{Api, Workspace};
 use threadline_tests::{Backend, ServerProcess, TestDb, seed, wasm};
 
 /// The conversion bench's load: warm-up and 8 clients.
@@ -45,21 +43,10 @@ async fn main() {
         samples.iter().max().unwrap()
     );
 
-    let store = Store::connect(&db.url).await.unwrap();
-    let email = EmailAddress::parse("email", "admin@bench.test").unwrap();
-    let created = store.create_tenant("Bench", "Ada Admin", &email).await.unwrap();
-    let (tenant, admin) = (created.tenant.id, created.admin);
-    let mut opts = ConnectOptions::new(db.url.clone());
-    opts.max_connections(1).sqlx_logging(false);
-    let conn = Database::connect(opts).await.unwrap();
-    let agent = (admin.agent.id.as_str(), admin.agent.name.as_str());
-    let chats = seed::chats(&conn, &tenant, agent, CONVERSIONS + 2 + GROWING_CALLS, 20, 235).await;
-    let http = reqwest::Client::new();
-    let api = Api {
-        http: &http,
-        base: &server.base,
-        token: &admin.token,
-    };
+    let ws = Workspace::create(&db.url).await;
+    let count = CONVERSIONS + 2 + GROWING_CALLS;
+    let chats = seed::chats(&ws.conn, &ws.tenant_id, ws.agent_ref(), count, 20, 235).await;
+    let api = Api::new(&server.base, &ws.admin.token);
 
     api.convert(&chats[0]).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -81,13 +68,8 @@ async fn main() {
 
     let before_js = rss();
     let rule = "function subject(chat) { return 'Case: ' + chat.visitor.name }";
-    let hooks = json!({"hooks": {"subject": {"plugin": "javascript", "config": {"source": rule}}}});
-    let r = api
-        .send(reqwest::Method::PUT, "/api/v1/pipeline", Some(hooks))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+    api.set_pipeline(json!({"hooks": {"subject": {"plugin": "javascript", "config": {"source": rule}}}}))
+        .await;
     api.convert(&chats[CONVERSIONS + 1]).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let with_js = rss();
@@ -100,7 +82,7 @@ async fn main() {
     // for by the conversion form's prefill: each call faults, falls back,
     // and its memory should go back.
     let r = api
-        .send(reqwest::Method::POST, "/api/v1/plugins?name=alloc", None)
+        .request(reqwest::Method::POST, "/api/v1/plugins?name=alloc")
         .body(wasm::ALLOC_UNBOUNDED)
         .header("content-type", "application/wasm")
         .send()
@@ -108,18 +90,13 @@ async fn main() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
-    let hooks = json!({"hooks": {"subject": {"plugin": id,
-        "limits": {"memory_bytes": 64 * MIB, "fuel": 2_000_000_000u64, "timeout_ms": 2000}}}});
-    let r = api
-        .send(reqwest::Method::PUT, "/api/v1/pipeline", Some(hooks))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+    let limits = json!({"memory_bytes": 64 * MIB, "fuel": 2_000_000_000u64, "timeout_ms": 2000});
+    api.set_pipeline(json!({"hooks": {"subject": {"plugin": id, "limits": limits}}}))
+        .await;
     let range = CONVERSIONS + 2..CONVERSIONS + 2 + GROWING_CALLS;
     let before = rss();
     futures::stream::iter(&chats[range.clone()])
-        .map(|chat| api.prefill(chat))
+        .map(|chat| prefill(&api, chat))
         .buffer_unordered(CLIENTS)
         .collect::<Vec<_>>()
         .await;
@@ -137,40 +114,12 @@ async fn main() {
     );
 }
 
-struct Api<'a> {
-    http: &'a reqwest::Client,
-    base: &'a str,
-    token: &'a str,
-}
-
-impl Api<'_> {
-    fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> reqwest::RequestBuilder {
-        let r = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(self.token);
-        match body {
-            Some(b) => r.json(&b),
-            None => r,
-        }
-    }
-
-    async fn convert(&self, chat: &str) {
-        let email = format!("{}@example.com", &chat[chat.len() - 8..]);
-        let path = format!("/api/v1/chats/{chat}/conversion");
-        let r = self
-            .send(reqwest::Method::POST, &path, Some(json!({"visitor_email": email})))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await.unwrap());
-    }
-
-    async fn prefill(&self, chat: &str) {
-        let path = format!("/api/v1/chats/{chat}/conversion");
-        let r = self.send(reqwest::Method::GET, &path, None).send().await.unwrap();
-        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
-    }
+/// The conversion form's prefill of `chat`: it runs the subject hook.
+async fn prefill(api: &Api, chat: &str) {
+    let (status, body) = api
+        .send(reqwest::Method::GET, &format!("/api/v1/chats/{chat}/conversion"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 /// A server's first start, on an empty plugin cache: it makes every

@@ -18,11 +18,8 @@ use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 use reqwest::StatusCode;
-use sea_orm::{ConnectOptions, Database};
 use serde_json::{Value, json};
-use threadline::domain::EmailAddress;
-use threadline::store::Store;
-use threadline_tests::bench::{ms, pct};
+use threadline_tests::bench::{Api, Workspace, ms, pct};
 use threadline_tests::{Backend, ServerProcess, TestDb, seed};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -62,31 +59,14 @@ async fn main() {
             &per_address.to_string(),
         ],
     );
-    let store = Store::connect(&db.url).await.unwrap();
-    let email = EmailAddress::parse("email", "admin@bench.test").unwrap();
-    let created = store.create_tenant("Bench", "Ada Admin", &email).await.unwrap();
-    let (tenant, admin) = (created.tenant.id, created.admin);
-    let mut tokens = vec![admin.token.clone()];
+    let ws = Workspace::create(&db.url).await;
+    let mut tokens = vec![ws.admin.token.clone()];
     for i in 1..AGENTS {
-        let email = EmailAddress::parse("email", &format!("agent{i}@bench.test")).unwrap();
-        let agent = store
-            .create_agent(&tenant, &format!("Agent {i}"), &email, false)
-            .await
-            .unwrap();
-        tokens.push(agent.token);
+        tokens.push(ws.agent(i).await.token);
     }
-    let mut opts = ConnectOptions::new(db.url.clone());
-    opts.max_connections(1).sqlx_logging(false);
-    let conn = Database::connect(opts).await.unwrap();
-    let agent = (admin.agent.id.as_str(), admin.agent.name.as_str());
-    let live = seed::chats_with_visitors(&conn, &tenant, agent, visitors, 4, 100).await;
-    let to_convert = seed::chats(&conn, &tenant, agent, 2 * CONVERSIONS + 64, 20, 235).await;
-    let http = reqwest::Client::new();
-    let api = Api {
-        http: &http,
-        base: &server.base,
-        token: &admin.token,
-    };
+    let live = seed::chats_with_visitors(&ws.conn, &ws.tenant_id, ws.agent_ref(), visitors, 4, 100).await;
+    let to_convert = seed::chats(&ws.conn, &ws.tenant_id, ws.agent_ref(), 2 * CONVERSIONS + 64, 20, 235).await;
+    let api = Api::new(&server.base, &ws.admin.token);
     let (warm, rest) = to_convert.split_at(64);
     let (alone, beside) = rest.split_at(CONVERSIONS);
     convert_all(&api, warm).await;
@@ -138,7 +118,7 @@ async fn main() {
             let api = &api;
             pending.push(async move {
                 let at = Instant::now();
-                let id = api.say(&chat, &format!("Answer {n}")).await;
+                let id = say(api, &chat, &format!("Answer {n}")).await;
                 sent.lock().unwrap().push(((chat, id), at));
             });
             while futures::FutureExt::now_or_never(pending.next()).flatten().is_some() {}
@@ -247,7 +227,7 @@ fn raise_open_file_limit() {
     }
 }
 
-async fn convert_all(api: &Api<'_>, chats: &[String]) -> Vec<Duration> {
+async fn convert_all(api: &Api, chats: &[String]) -> Vec<Duration> {
     let mut times: Vec<Duration> = futures::stream::iter(chats)
         .map(|chat| api.convert(chat))
         .buffer_unordered(CLIENTS)
@@ -257,47 +237,11 @@ async fn convert_all(api: &Api<'_>, chats: &[String]) -> Vec<Duration> {
     times
 }
 
-struct Api<'a> {
-    http: &'a reqwest::Client,
-    base: &'a str,
-    token: &'a str,
-}
-
-impl Api<'_> {
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(self.token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        (r.status(), r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn convert(&self, chat: &str) -> Duration {
-        let started = Instant::now();
-        let email = format!("{}@example.com", &chat[chat.len() - 8..]);
-        let (status, body) = self
-            .post(
-                &format!("/api/v1/chats/{chat}/conversion"),
-                json!({"visitor_email": email}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        started.elapsed()
-    }
-
-    /// An agent's public message in `chat`; its id.
-    async fn say(&self, chat: &str, body: &str) -> i64 {
-        let (status, reply) = self
-            .post(
-                &format!("/api/v1/chats/{chat}/messages"),
-                json!({"body": body, "internal": false}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{reply}");
-        reply["id"].as_i64().expect("the message's id")
-    }
+/// An agent's public message in `chat`; its id.
+async fn say(api: &Api, chat: &str, body: &str) -> i64 {
+    let path = format!("/api/v1/chats/{chat}/messages");
+    let body = json!({"body": body, "internal": false});
+    let (status, reply) = api.send(reqwest::Method::POST, &path, Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    reply["id"].as_i64().expect("the message's id")
 }
