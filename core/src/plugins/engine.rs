@@ -133,9 +133,29 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
             // A call that yielded goes on here, and its outbound requests
             // (contract 0.4.0's `http.fetch`) open sockets from here.
             .enable_io()
+            .on_thread_start(lower_priority)
             .build()
             .expect("start the plugin runtime")
     })
+}
+
+/// How much less the plugin threads weigh with the kernel's scheduler than
+/// the server's own (a nice value: 10 is about a tenth of the CPU share
+/// under contention). A plugin that spins at its limits then takes what
+/// request handling, the database and the other workspaces leave, instead
+/// of half the cores whatever they need; idle cores it still uses whole.
+const PLUGIN_NICE: libc::c_int = 10;
+
+fn lower_priority() {
+    // SAFETY: setpriority on this very thread (Linux keeps a nice value
+    // per thread); a failure leaves the default priority, which is safe.
+    #[cfg(target_os = "linux")]
+    unsafe {
+        let thread = libc::gettid() as libc::id_t;
+        if libc::setpriority(libc::PRIO_PROCESS, thread, PLUGIN_NICE) != 0 {
+            tracing::debug!("cannot lower the plugin threads' priority");
+        }
+    }
 }
 
 /// The cores this process may use; defaults of the slot settings derive
