@@ -195,6 +195,7 @@ async fn a_typed_plugin_error_reaches_the_operator_in_words(app: TestApp) {
 /// A component exporting a hook's interface by name with other types
 /// links, and would fault on every call: the upload is refused instead,
 /// naming the function and how its type differs, and nothing is kept.
+/// Conversion hooks of 0.1.0 and 0.2.0 and event hooks of 0.3.0 alike.
 async fn a_hook_exported_with_the_wrong_types_is_refused_at_upload_naming_the_function(app: TestApp) {
     let t = app.tenant("Acme").await;
     let cases = [
@@ -225,6 +226,17 @@ async fn a_hook_exported_with_the_wrong_types_is_refused_at_upload_naming_the_fu
         assert!(message.contains(export), "{name} names the export: {message}");
         assert!(message.contains(why), "{name} says how it differs: {message}");
     }
+    // Event hooks (0.3.0) of the right names, each taking a string: the
+    // first of them is named.
+    let r = app
+        .upload_plugin(&t.admin.token, "mistyped-v3", wasm::MISTYPED_V3)
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    let message = r.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("its function ticket-created (threadline:plugin/events@0.3.0)"),
+        "{message}"
+    );
     let r = app.get("/api/v1/plugins", &t.admin.token).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert!(

@@ -21,6 +21,7 @@ pub mod wasm {
     component!(SLEEP, "sleep.wasm");
     component!(MISTYPED_V1, "mistyped_v1.wasm");
     component!(MISTYPED_V2, "mistyped_v2.wasm");
+    component!(MISTYPED_V3, "mistyped_v3.wasm");
     component!(ASSIGN_LEAST_LOADED, "assign_least_loaded.wasm");
     component!(SUBJECT_DEFAULT, "subject_default.wasm");
     component!(SUMMARY_LLM, "summary_llm.wasm");
