@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use super::cache::DiskCache;
 use super::cache::sha256_hex;
-use super::compiler::{self, Compiler};
+use super::compiler::Compiler;
 use super::error::PluginError;
 use super::javascript;
 use super::loaded::LoadedPlugin;
@@ -160,10 +160,11 @@ fn log_made(name: &str, started: std::time::Instant, bytes: usize) {
     );
 }
 
-/// Makes the built-in plugin `name`'s compiled code, serialized, in this
-/// process (the JavaScript plugin pre-initialised first): what the compile
-/// worker runs for `compile-worker --builtin`.
-pub fn make(name: &str) -> Result<Vec<u8>, String> {
+/// Makes the built-in plugin `name`'s compiled code with `engine`,
+/// serialized, in this process (the JavaScript plugin pre-initialised
+/// first): what the compile worker runs for `compile-worker --builtin`
+/// (with its compile-only engine), and a server without a worker.
+pub fn make(name: &str, engine: &wasmtime::Engine) -> Result<Vec<u8>, String> {
     let (name, wasm) = BUILTIN
         .iter()
         .find(|(n, _)| *n == name)
@@ -178,15 +179,14 @@ pub fn make(name: &str) -> Result<Vec<u8>, String> {
     } else {
         wasm.into()
     };
-    wasmtime::component::Component::new(&super::engine::compile_engine(), &code)
+    wasmtime::component::Component::new(engine, &code)
         .and_then(|c| c.serialize())
         .map_err(|e| format!("{e:#}"))
 }
 
 /// A built-in plugin's compiled code: from the disk cache when it has it,
-/// else made (the JavaScript plugin pre-initialised first) and cached;
-/// made in `maker`'s worker process when there is one, so that what
-/// making it takes is not left in this process's heap.
+/// else made (see [`made`]) and cached, then mapped from the cache file
+/// (its pages are the page cache's, read in as they are run).
 pub(super) async fn compiled(
     name: &'static str,
     wasm: &'static [u8],
@@ -194,86 +194,54 @@ pub(super) async fn compiled(
     maker: Option<&Compiler>,
 ) -> Result<wasmtime::component::Component, PluginError> {
     let key = cache_key(name, wasm);
-    let cached = read_disk(disk.clone(), key.clone()).await;
-    if cached.is_none()
-        && let Some(maker) = maker
-    {
-        let started = std::time::Instant::now();
-        match maker.compile_builtin(name).await {
-            Some(Ok(bytes)) => {
-                log_made(name, started, bytes.len());
-                if let Some(disk) = &disk {
-                    disk.write(&key, &bytes);
-                    // Mapped from the file: its pages are the page cache's,
-                    // read in as they are run.
-                    if let Some(c) = read_disk(Some(disk.clone()), key.clone()).await {
-                        return Ok(c);
-                    }
-                }
-                // SAFETY: the bytes come from our own compile worker (this
-                // binary), and wasmtime checks they were made for this
-                // engine's settings and version.
-                return unsafe { wasmtime::component::Component::deserialize(super::engine::engine(), &bytes) }
-                    .map_err(|e| PluginError::load(format!("the worker's output does not load: {e}")));
-            }
-            Some(Err(e)) => {
-                tracing::warn!(plugin = name, error = %e, "the compile worker could not make a built-in plugin; making it here")
-            }
-            None => {}
+    if let Some(c) = read_disk(disk.clone(), key.clone()).await {
+        return Ok(c);
+    }
+    let bytes = made(name, maker).await?;
+    if let Some(disk) = disk {
+        disk.write(&key, &bytes);
+        if let Some(c) = read_disk(Some(disk), key).await {
+            return Ok(c);
         }
     }
-    let component = match cached {
-        Some(c) => c,
-        None => {
-            let code: std::borrow::Cow<'static, [u8]> = if name == javascript::NAME {
-                let started = std::time::Instant::now();
-                // Seconds of CPU (two compiles and the engine's start): on a
-                // thread of its own, never on the plugin runtime, whose few
-                // threads must keep ticking other calls' deadlines.
-                let (tx, rx) = tokio::sync::oneshot::channel();
-                std::thread::Builder::new()
-                    .name("plugin-preinit".into())
-                    .spawn(move || {
-                        let made = tokio::runtime::Builder::new_current_thread()
-                            .enable_time()
-                            .build()
-                            .map_err(|e| e.to_string())
-                            .and_then(|rt| rt.block_on(javascript::preinitialize(wasm)));
-                        let _ = tx.send(made);
-                    })
-                    .map_err(|e| PluginError::load(format!("cannot start pre-initialising the plugin: {e}")))?;
-                let snapshot = rx
-                    .await
-                    .map_err(|e| PluginError::load(format!("pre-initialising the plugin failed: {e}")))?
-                    .map_err(|e| PluginError::load(format!("the plugin could not be pre-initialised: {e}")))?;
-                tracing::info!(
-                    plugin = name,
-                    ms = started.elapsed().as_millis() as u64,
-                    bytes = snapshot.len(),
-                    "pre-initialised a built-in plugin"
-                );
-                snapshot.into()
-            } else {
-                wasm.into()
-            };
-            tokio::task::spawn_blocking(move || {
-                let started = std::time::Instant::now();
-                let c = compiler::compile_in_process(&code).map_err(|e| PluginError::load(e.to_string()))?;
-                tracing::info!(
-                    plugin = name,
-                    ms = started.elapsed().as_millis() as u64,
-                    "compiled a built-in plugin"
-                );
-                if let (Some(disk), Ok(bytes)) = (&disk, c.serialize()) {
-                    disk.write(&key, &bytes);
-                }
-                Ok::<_, PluginError>(c)
-            })
-            .await
-            .map_err(|e| PluginError::load(format!("loading the plugin failed: {e}")))??
+    // SAFETY: the bytes were made by this binary (in this process or its
+    // compile worker), never by a client, and wasmtime checks they were
+    // made for this engine's settings and version.
+    unsafe { wasmtime::component::Component::deserialize(super::engine::engine(), &bytes) }
+        .map_err(|e| PluginError::load(format!("its compiled code does not load: {e}")))
+}
+
+/// `name`'s compiled code, serialized: made in `maker`'s worker process
+/// when there is one, so that what making it takes is not left in this
+/// process's heap; else here, on a thread of its own (seconds of CPU for
+/// the JavaScript plugin), never on the plugin runtime, whose few threads
+/// must keep ticking other calls' deadlines.
+async fn made(name: &'static str, maker: Option<&Compiler>) -> Result<Vec<u8>, PluginError> {
+    let started = std::time::Instant::now();
+    let from_worker = match maker {
+        Some(maker) => maker.compile_builtin(name).await,
+        None => None,
+    };
+    let bytes = match from_worker {
+        Some(Ok(bytes)) => bytes,
+        other => {
+            if let Some(Err(e)) = other {
+                tracing::warn!(plugin = name, error = %e, "the compile worker could not make a built-in plugin; making it here");
+            }
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            std::thread::Builder::new()
+                .name("plugin-make".into())
+                .spawn(move || {
+                    let _ = tx.send(make(name, super::engine::engine()));
+                })
+                .map_err(|e| PluginError::load(format!("cannot start making the plugin: {e}")))?;
+            rx.await
+                .map_err(|e| PluginError::load(format!("making the plugin failed: {e}")))?
+                .map_err(|e| PluginError::load(format!("the plugin could not be made: {e}")))?
         }
     };
-    Ok(component)
+    log_made(name, started, bytes.len());
+    Ok(bytes)
 }
 
 /// Compiled code from the disk cache, read off the async threads.

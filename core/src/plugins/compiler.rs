@@ -286,7 +286,7 @@ const EXIT_INVALID: i32 = 2;
 /// built-in plugin's compiled code instead, reading nothing.
 pub fn worker_main(builtin: Option<&str>) -> std::process::ExitCode {
     if let Some(name) = builtin {
-        let made = super::builtin::make(name);
+        let made = super::builtin::make(name, &compile_engine());
         if let Some(peak) = peak_rss_kib() {
             eprintln!("peak_rss_kib={peak}");
         }
