@@ -121,8 +121,8 @@ impl PluginHost {
 
     /// Checks an upload: a WebAssembly component within the size cap,
     /// compiled within the compile limits, that links against this server's
-    /// imports and exports at least one hook, each with its contract's type. Keeps nothing: a refused
-    /// upload leaves no trace on disk or in memory.
+    /// imports and exports at least one hook, each with its contract's type.
+    /// Keeps nothing: a refused upload leaves no trace on disk or in memory.
     pub async fn inspect(&self, tenant_id: &str, wasm: Arc<Vec<u8>>) -> Result<Inspected, UploadError> {
         if wasm.len() > limits::MAX_PLUGIN_BYTES {
             return Err(UploadError::Unusable(format!(

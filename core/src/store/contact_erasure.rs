@@ -301,8 +301,9 @@ async fn delete_mail<C: ConnectionTrait>(txn: &C, tenant_id: &str, h: &Holdings)
 
 /// Webhook deliveries carry a copy of what their events said (names,
 /// addresses, words), events waiting to be handled name the tickets and
-/// chats, and the plugin log's lines of the chats may quote them: all go, pending ones unsent (a receiver that needs the
-/// change hears of it from the tickets' next event).
+/// chats, and the plugin log's lines of the chats may quote them: all go,
+/// pending ones unsent (a receiver that needs the change hears of it from
+/// the tickets' next event).
 async fn delete_deliveries<C: ConnectionTrait>(txn: &C, tenant_id: &str, h: &Holdings) -> StoreResult<()> {
     let (tickets, chats) = (h.ticket_ids(), h.chat_ids());
     if tickets.is_empty() && chats.is_empty() {
