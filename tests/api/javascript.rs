@@ -396,6 +396,51 @@ async fn a_restart_with_a_warm_cache_compiles_nothing_and_runs_the_rule() {
     );
 }
 
+/// A server's first start on an empty plugin cache makes every built-in
+/// plugin in its compile worker (`compile-worker --builtin`), the
+/// JavaScript one included, without loading that one: the first rule then
+/// maps it from the cache and nothing is made again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_start_makes_the_builtins_in_its_worker_and_the_first_rule_maps_javascript() {
+    use threadline_tests::{Backend, ServerProcess, TestDb};
+    let db = Arc::new(TestDb::create(Backend::Sqlite).await.unwrap());
+    let app = TestApp::spawn_on(db.clone()).await;
+    let t = app.tenant("Acme").await;
+    let cache = tempfile::tempdir().unwrap();
+    let env = [("RUST_LOG", "threadline=info")];
+    let server = ServerProcess::start_with_env(&db.url, cache.path(), &[], &env);
+    let all = threadline::plugins::BUILTIN.len();
+    let started = Instant::now();
+    while server.builtins_compiled() < all {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "the built-ins were not all made: {:?}",
+            server.log_lines()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let cached = std::fs::read_dir(cache.path())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".cwasm"))
+        .count();
+    assert_eq!(cached, all, "each one is in the cache");
+
+    let r = app
+        .put_pipeline(&t.admin.token, json!({"subject": rule(SUBJECT)}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let http = reqwest::Client::new();
+    let (chat, _) = app.simple_chat(&t).await;
+    let (ticket, _) = server.convert(&http, &t.admin.token, &chat).await;
+    assert_eq!(ticket["subject"], "Case: Grace Hopper (1)");
+    let lines = server.log_lines();
+    assert_eq!(server.builtins_compiled(), all, "nothing was made twice: {lines:?}");
+    assert!(
+        !lines.iter().any(|l| l.contains("making it here")),
+        "the worker made them all: {lines:?}"
+    );
+}
+
 /// Sources of 64 KiB on every hook would let a workspace keep 32 MB of
 /// pipeline history (a hundred versions): history is kept by count and by
 /// size, so the oldest versions go once it passes 4 MiB.
