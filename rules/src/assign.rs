@@ -47,6 +47,11 @@ impl AssignOptions {
         }
         Ok(o)
     }
+
+    /// Whether the strategy looks at anyone but the converting agent.
+    pub fn reads_candidates(&self) -> bool {
+        self.strategy != Strategy::ConvertingAgent
+    }
 }
 
 /// A candidate as the assignment rule reads one.

@@ -21,6 +21,7 @@ on_both_databases!(
     open_ticket_counts_stay_exact_under_concurrent_conversions_and_changes,
     upgrading_a_database_counts_the_open_tickets_it_already_has,
     a_conversion_sends_the_same_few_statements_however_many_tickets_exist,
+    only_an_assignment_rule_that_reads_the_team_costs_a_read_of_it,
 );
 
 /// 36 conversions by three agents race a second connection that keeps
@@ -91,8 +92,7 @@ async fn open_ticket_counts_stay_exact_under_concurrent_conversions_and_changes(
     assert_eq!(kept, counted, "counters against a count of the tickets");
     assert!(counted.values().any(|&n| n > 0) || changed > 0);
     // What the next conversion's assignment hook would be given.
-    let (chat, _) = app.simple_chat(&t).await;
-    let candidates = app.store.conversion_snapshot(&t.id, &chat).await.unwrap().candidates;
+    let candidates = app.store.assignment_candidates(&t.id).await.unwrap();
     assert_eq!(candidates.len(), 3);
     for c in candidates {
         assert_eq!(i64::from(c.open_tickets), counted[&c.id], "candidate {}", c.name);
@@ -199,6 +199,53 @@ async fn a_conversion_sends_the_same_few_statements_however_many_tickets_exist(a
     let before = app.store.statements();
     assert_eq!(convert(&app, &t, &chat).await, StatusCode::CREATED);
     assert_eq!(app.store.statements() - before, counts[0] + 1);
+}
+
+/// The default rule gives the ticket to the converting agent, so its
+/// conversion reads no other agent: 40 more agents change nothing. A
+/// strategy that looks at the team reads it, in one more statement, and
+/// picks from all of it.
+async fn only_an_assignment_rule_that_reads_the_team_costs_a_read_of_it(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let (chat, _) = app.simple_chat(&t).await;
+    assert_eq!(convert(&app, &t, &chat).await, StatusCode::CREATED);
+    let (alone, assignee) = converted(&app, &t).await;
+    assert_eq!(assignee, "Ada Admin");
+    for i in 0..40 {
+        app.agent(&t, &format!("Agent {i:02}")).await;
+    }
+    let (with_team, assignee) = converted(&app, &t).await;
+    assert_eq!(with_team, alone, "the default rule read the team");
+    assert_eq!(assignee, "Ada Admin");
+
+    // Least loaded, offline agents included: Ada holds three open tickets,
+    // the first agent added after her none. The pipeline changed, which
+    // costs the next conversion one read; the team is the other.
+    let least_loaded = json!({"assignment": {"plugin": "assign-converting-agent",
+        "config": {"strategy": "least_loaded", "include_offline": "true"}}});
+    assert_eq!(
+        app.put_pipeline(&t.admin.token, least_loaded).await.status,
+        StatusCode::OK
+    );
+    let (reading, assignee) = converted(&app, &t).await;
+    assert_eq!(reading, alone + 2);
+    assert_eq!(assignee, "Agent 00");
+    let (reading, assignee) = converted(&app, &t).await;
+    assert_eq!(reading, alone + 1);
+    assert_eq!(assignee, "Agent 01", "Agent 00 holds one open ticket now");
+}
+
+/// The statements a conversion of a new chat sent, and its assignee.
+async fn converted(app: &TestApp, t: &TestTenant) -> (u64, String) {
+    let (chat, _) = app.simple_chat(t).await;
+    app.get("/api/v1/settings", &t.admin.token).await;
+    let before = app.store.statements();
+    let r = app
+        .admin_converts(t, &chat, json!({"visitor_email": "v@example.com"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let assignee = r.body["assignee"]["name"].as_str().unwrap().to_owned();
+    (app.store.statements() - before, assignee)
 }
 
 async fn convert(app: &TestApp, t: &TestTenant, chat: &str) -> StatusCode {

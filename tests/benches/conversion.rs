@@ -17,7 +17,12 @@
 //! 5 KB transcript) and an internal note per chat; seeded tickets have 5 KB
 //! descriptions, a third of them open.
 //!
+//! After the last ticket count, the workspace gets 200 more agents and is
+//! measured once more: the default assignment rule reads none of them, so
+//! a conversion should cost the same.
+//!
 //! `THREADLINE_BENCH_TICKETS=0,10000` picks other ticket counts,
+//! `THREADLINE_BENCH_AGENTS=0` (or another number) the agents added last,
 //! `THREADLINE_BENCH_BACKEND=sqlite` (or `postgres`) one backend.
 
 use std::collections::HashMap;
@@ -44,13 +49,24 @@ async fn main() {
         .ok()
         .map(|v| v.split(',').map(|n| n.trim().parse().expect("ticket counts")).collect())
         .unwrap_or_else(|| vec![0, 10_000, 100_000]);
+    let more_agents: usize = std::env::var("THREADLINE_BENCH_AGENTS")
+        .ok()
+        .map(|v| v.trim().parse().expect("an agent count"))
+        .unwrap_or(200);
+    // Each level: tickets in the workspace, agents added to it.
+    let mut levels: Vec<(u64, usize)> = levels.into_iter().map(|t| (t, 0)).collect();
+    if let Some(&(last, _)) = levels.last()
+        && more_agents > 0
+    {
+        levels.push((last, more_agents));
+    }
     println!(
         "convert chat to ticket over HTTP (loopback), {MESSAGES} messages of {MESSAGE_BYTES} bytes a chat; \
          CPU/conv = the server process's user + system time (+ PostgreSQL's backends')"
     );
     println!(
-        "{:<10} {:>8} | {:>17} {:>9} {:>9} | {:>17} {:>9} {:>9} {:>8}",
-        "backend", "tickets", "seq CPU/conv", "p50", "p99", "x8 CPU/conv", "p50", "p99", "conv/s"
+        "{:<10} {:>8} {:>6} | {:>17} {:>9} {:>9} | {:>17} {:>9} {:>9} {:>8}",
+        "backend", "tickets", "agents", "seq CPU/conv", "p50", "p99", "x8 CPU/conv", "p50", "p99", "conv/s"
     );
     let only = std::env::var("THREADLINE_BENCH_BACKEND").ok();
     for backend in [Backend::Sqlite, Backend::Postgres] {
@@ -68,7 +84,7 @@ async fn main() {
     }
 }
 
-async fn run(backend: Backend, db: &TestDb, levels: &[u64]) {
+async fn run(backend: Backend, db: &TestDb, levels: &[(u64, usize)]) {
     let cache = threadline_tests::warm_plugin_cache().await;
     let server = ServerProcess::start(&db.url, cache.path(), &[]);
     let ws = Workspace::create(&db.url).await;
@@ -79,8 +95,13 @@ async fn run(backend: Backend, db: &TestDb, levels: &[u64]) {
     let pid = server.pid();
 
     let mut seeded = 0;
+    let mut agents = 2;
     let mut big = None;
-    for &tickets in levels {
+    for &(tickets, more_agents) in levels {
+        for n in 0..more_agents {
+            ws.agent(agents + n).await;
+        }
+        agents += more_agents;
         if tickets > seeded {
             let started = Instant::now();
             let assignees = [admin.agent.id.clone(), bob.agent.id.clone()];
@@ -128,9 +149,10 @@ async fn run(backend: Backend, db: &TestDb, levels: &[u64]) {
         eight.sort();
 
         println!(
-            "{:<10} {:>8} | {:>17} {:>9} {:>9} | {:>17} {:>9} {:>9} {:>8.0}",
+            "{:<10} {:>8} {:>6} | {:>17} {:>9} {:>9} | {:>17} {:>9} {:>9} {:>8.0}",
             format!("{backend:?}"),
             tickets,
+            agents,
             seq_cpu,
             ms(pct(&one_by_one, 50)),
             ms(pct(&one_by_one, 99)),

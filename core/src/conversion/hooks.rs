@@ -37,6 +37,12 @@ pub trait TranscriptHook: Send + Sync {
 #[async_trait::async_trait]
 pub trait AssignmentHook: Send + Sync {
     fn name(&self) -> &str;
+    /// Whether `assignee` reads `candidates` beyond the converting agent.
+    /// When it does not, the caller may pass the converting agent alone and
+    /// spare reading the workspace's whole team.
+    fn needs_candidates(&self) -> bool {
+        true
+    }
     /// The id of the agent who gets the ticket; one of `candidates`.
     async fn assignee(
         &self,
@@ -265,6 +271,9 @@ pub struct BuiltinAssign(pub AssignOptions);
 impl AssignmentHook for BuiltinAssign {
     fn name(&self) -> &str {
         "builtin:assign-converting-agent"
+    }
+    fn needs_candidates(&self) -> bool {
+        self.0.reads_candidates()
     }
     async fn assignee(
         &self,

@@ -20,7 +20,7 @@ use crate::domain::sla;
 use crate::domain::{EmailAddress, InvalidInput, MessageKind, Subject, TicketNumber, transcript::PublicMessage};
 use crate::store::{
     Agent, Chat, CommitOutcome, ConversionCommit, Requester, SnapshotMessage, Store, StoreError, Tenant, Ticket,
-    Visitor,
+    Visitor, candidate,
 };
 use hooks::{FaultLog, HookProvider, Hooks};
 
@@ -107,7 +107,6 @@ struct Snapshot {
     chat: Chat,
     visitor: Visitor,
     hook_chat: HookChat,
-    candidates: Vec<HookCandidate>,
 }
 
 /// The conversion pipeline of a server: the store and the hooks it runs.
@@ -306,11 +305,12 @@ impl Pipeline {
         chat_id: &str,
     ) -> Result<(HookChat, HookAgent, Vec<HookCandidate>), ConversionError> {
         let snap = self.snapshot(tenant_id, chat_id).await?;
+        let candidates = self.store.assignment_candidates(tenant_id).await?;
         let agent = HookAgent {
             id: agent.id.clone(),
             name: agent.name.clone(),
         };
-        Ok((snap.hook_chat, agent, snap.candidates))
+        Ok((snap.hook_chat, agent, candidates))
     }
 
     /// The chat and everything around it, in two queries (see
@@ -322,8 +322,24 @@ impl Pipeline {
             tenant: s.tenant,
             chat: s.chat,
             visitor: s.visitor,
-            candidates: s.candidates,
         })
+    }
+
+    /// Whom the assignment hook may choose from: the workspace's pool when
+    /// the hook reads it (a plugin, a strategy), else the converting agent
+    /// alone, so the default rule's conversion does not read the team and
+    /// costs the same however many agents the workspace has.
+    async fn candidates(
+        &self,
+        hooks: &Hooks,
+        tenant_id: &str,
+        agent: &Agent,
+    ) -> Result<Vec<HookCandidate>, ConversionError> {
+        if hooks.assignment.needs_candidates() {
+            Ok(self.store.assignment_candidates(tenant_id).await?)
+        } else {
+            Ok(vec![candidate(agent.clone())])
+        }
     }
 
     /// Runs the hooks on a snapshot (plugin calls wait for a slot of the
@@ -343,12 +359,16 @@ impl Pipeline {
             Ok(h) => h,
             Err(e) => return (snap, Err(e)),
         };
+        let candidates = match self.candidates(&hooks, &snap.tenant.id, agent).await {
+            Ok(c) => c,
+            Err(e) => return (snap, Err(e)),
+        };
         let agent = HookAgent {
             id: agent.id.clone(),
             name: agent.name.clone(),
         };
         let typed = typed_subject.is_some();
-        let plan = plan_with(&hooks, &snap, &agent, email, typed_subject)
+        let plan = plan_with(&hooks, &snap, &agent, &candidates, email, typed_subject)
             .await
             .map(|mut plan| {
                 plan.receipt = receipt(&hooks, &faults, typed);
@@ -366,6 +386,7 @@ async fn plan_with(
     hooks: &Hooks,
     snap: &Snapshot,
     agent: &HookAgent,
+    candidates: &[HookCandidate],
     email: EmailAddress,
     typed_subject: Option<Subject>,
 ) -> Result<Plan, ConversionError> {
@@ -379,10 +400,8 @@ async fn plan_with(
         .map_err(|reason| fault(HookKind::Transcript, transcript_hook.name(), &reason))?;
 
     let assignment_hook = &hooks.assignment;
-    let assignee_id = assignment_hook
-        .assignee(&snap.hook_chat, agent, &snap.candidates)
-        .await?;
-    let assignee = validate::assignee(&assignee_id, &snap.candidates)
+    let assignee_id = assignment_hook.assignee(&snap.hook_chat, agent, candidates).await?;
+    let assignee = validate::assignee(&assignee_id, candidates)
         .map_err(|reason| fault(HookKind::Assignment, assignment_hook.name(), &reason))?;
 
     let fields_hook = &hooks.fields;

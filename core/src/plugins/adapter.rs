@@ -398,6 +398,9 @@ pub struct Guarded {
     /// The plugin, or why it could not be loaded (that is a fault too).
     pub primary: Result<PluginHook, HookFault>,
     pub native: Hooks,
+    /// The plugin is the hook's built-in default, which runs the same rule
+    /// (the `threadline-rules` crate) as its native fallback.
+    pub default_plugin: bool,
     pub faults: FaultLog,
     pub tenant_id: String,
     pub chat_id: String,
@@ -488,6 +491,11 @@ impl Guarded {
 impl AssignmentHook for Guarded {
     fn name(&self) -> &str {
         self.plugin_name()
+    }
+    /// The default plugin reads candidates exactly when its native twin,
+    /// with the same settings, does; anyone else's plugin may read them all.
+    fn needs_candidates(&self) -> bool {
+        !self.default_plugin || self.native.assignment.needs_candidates()
     }
     async fn assignee(
         &self,

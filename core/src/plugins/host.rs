@@ -392,6 +392,7 @@ impl PluginHost {
                     policy: s.policy,
                     primary,
                     native: native.clone(),
+                    default_plugin: s.plugin == hook.default_plugin(),
                     faults: faults.clone(),
                     tenant_id: tenant.id.clone(),
                     chat_id: chat_id.to_owned(),

@@ -3,15 +3,14 @@
 //! ticket.
 
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::EntityTrait;
 use threadline_migrations::search::SearchIndex;
 
 use super::comments::{Comment, write_comment};
 use super::conversion_commit::{custom_json, tags_json, take_ticket_number, upsert_requester};
-use super::entities::{agent, tenant, ticket};
+use super::entities::{tenant, ticket};
 use super::events::{Doer, NewEvent};
 use super::outbox::OutboxMail;
-use super::plugins::candidate;
 use super::{Agent, Requester, Store, StoreError, StoreResult, Tenant, Ticket};
 use crate::domain::automation::EventKind;
 use crate::domain::hooks::{HookCandidate, TicketFields};
@@ -44,14 +43,7 @@ impl Store {
             .one(&self.db)
             .await?
             .ok_or(StoreError::NotFound)?;
-        let agents = agent::Entity::find()
-            .filter(agent::Column::TenantId.eq(tenant_id))
-            .filter(agent::Column::Active.eq(true))
-            .order_by_asc(agent::Column::CreatedAt)
-            .order_by_asc(agent::Column::Id)
-            .all(&self.db)
-            .await?;
-        Ok((tenant, agents.into_iter().map(candidate).collect()))
+        Ok((tenant, self.assignment_candidates(tenant_id).await?))
     }
 
     /// Writes `t` by `agent` in one transaction: the requester (found by

@@ -1,18 +1,20 @@
 //! A conversion's reads: the snapshot the pipeline's hooks run on.
 //!
-//! The snapshot is two queries: the chat joined with its visitor, its
-//! workspace and the workspace's agents (with the open-ticket counters the
-//! database keeps), then the chat's public messages. Nothing here reads a
-//! workspace's tickets, so the cost does not grow as tickets pile up. The
+//! The snapshot is two queries: the chat joined with its visitor and its
+//! workspace (one row), then the chat's public messages. Nothing here reads
+//! a workspace's tickets, so the cost does not grow as tickets pile up; nor
+//! its agents, so it does not grow with the team either. The assignment
+//! pool (with the open-ticket counters the database keeps) is a third
+//! query, made only when the assignment hook asks for candidates. The
 //! commit is `conversion_commit.rs`.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, JoinType, Order, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, JoinType, Query};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect};
 
 use super::entities::{agent, chat, message, tenant, visitor};
 use super::plugins::candidate;
-use super::{Agent, Chat, Store, StoreError, StoreResult, Tenant, Visitor, prefixed};
+use super::{Chat, Store, StoreError, StoreResult, Tenant, Visitor, prefixed};
 use crate::domain::MessageKind;
 use crate::domain::hooks::HookCandidate;
 
@@ -22,9 +24,6 @@ pub struct ConversionSnapshot {
     pub tenant: Tenant,
     pub chat: Chat,
     pub visitor: Visitor,
-    /// Every agent of the workspace, oldest first, as assignment rules see
-    /// them.
-    pub candidates: Vec<HookCandidate>,
     /// The chat's messages in order, internal notes left out.
     pub messages: Vec<SnapshotMessage>,
 }
@@ -39,14 +38,13 @@ pub struct SnapshotMessage {
 }
 
 impl Store {
-    /// The chat, its visitor, its workspace and the workspace's agents in
-    /// one query (a row per agent), then its public messages in another.
+    /// The chat, its visitor and its workspace in one query, then its
+    /// public messages in another.
     pub async fn conversion_snapshot(&self, tenant_id: &str, chat_id: &str) -> StoreResult<ConversionSnapshot> {
         let mut query = Query::select();
         prefixed::<chat::Entity>(&mut query, "c_");
         prefixed::<visitor::Entity>(&mut query, "v_");
         prefixed::<tenant::Entity>(&mut query, "t_");
-        prefixed::<agent::Entity>(&mut query, "a_");
         query
             .from(chat::Entity)
             .join(
@@ -64,29 +62,12 @@ impl Store {
                 tenant::Entity,
                 Expr::col((tenant::Entity, tenant::Column::Id)).equals((chat::Entity, chat::Column::TenantId)),
             )
-            .join(
-                JoinType::LeftJoin,
-                agent::Entity,
-                // Deactivated agents are in no assignment pool.
-                Expr::col((agent::Entity, agent::Column::TenantId))
-                    .equals((chat::Entity, chat::Column::TenantId))
-                    .and(Expr::col((agent::Entity, agent::Column::Active)).eq(true)),
-            )
             .and_where(Expr::col((chat::Entity, chat::Column::Id)).eq(chat_id))
-            .and_where(Expr::col((chat::Entity, chat::Column::TenantId)).eq(tenant_id))
-            .order_by((agent::Entity, agent::Column::CreatedAt), Order::Asc)
-            .order_by((agent::Entity, agent::Column::Id), Order::Asc);
-        let rows = self.db.query_all(&query).await?;
-        let first = rows.first().ok_or(StoreError::NotFound)?;
-        let chat = Chat::from_query_result(first, "c_")?;
-        let visitor = Visitor::from_query_result(first, "v_")?;
-        let tenant = Tenant::from_query_result(first, "t_")?;
-        let mut candidates = Vec::with_capacity(rows.len());
-        for row in &rows {
-            if let Some(agent) = Agent::from_query_result_optional(row, "a_")? {
-                candidates.push(candidate(agent));
-            }
-        }
+            .and_where(Expr::col((chat::Entity, chat::Column::TenantId)).eq(tenant_id));
+        let row = self.db.query_one(&query).await?.ok_or(StoreError::NotFound)?;
+        let chat = Chat::from_query_result(&row, "c_")?;
+        let visitor = Visitor::from_query_result(&row, "v_")?;
+        let tenant = Tenant::from_query_result(&row, "t_")?;
 
         let internal = MessageKind::InternalNote.as_str();
         let messages = message::Entity::find()
@@ -116,8 +97,20 @@ impl Store {
             tenant,
             chat,
             visitor,
-            candidates,
             messages,
         })
+    }
+
+    /// The workspace's assignment pool: its active agents (deactivated ones
+    /// are in no pool), oldest first, with their open-ticket counters.
+    pub async fn assignment_candidates(&self, tenant_id: &str) -> StoreResult<Vec<HookCandidate>> {
+        let agents = agent::Entity::find()
+            .filter(agent::Column::TenantId.eq(tenant_id))
+            .filter(agent::Column::Active.eq(true))
+            .order_by_asc(agent::Column::CreatedAt)
+            .order_by_asc(agent::Column::Id)
+            .all(&self.db)
+            .await?;
+        Ok(agents.into_iter().map(candidate).collect())
     }
 }

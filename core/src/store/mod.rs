@@ -95,7 +95,7 @@ pub use pipelines::{
     ROLLOUT_UNDER_WAY, RolloutRow,
 };
 pub use plugin_logs::{LogQuery, NewLogLine, PLUGIN_LOG_KEPT, PluginLogRow};
-pub use plugins::{NewFault, PluginFaultRow, PluginInfo, PluginRow, is_uploaded_plugin_ref, seen_long_ago};
+pub use plugins::{NewFault, PluginFaultRow, PluginInfo, PluginRow, candidate, is_uploaded_plugin_ref, seen_long_ago};
 pub use retention::{RETENTION_JOB, RetentionCounts, RetentionRun};
 pub use rule_actions::{Applied, RuleRun, Target, rule_name};
 pub use schedule::{SCHEDULE_BATCH, due_target};

@@ -289,7 +289,8 @@ impl Store {
 
 /// An agent as assignment rules see it: online if they said so and their
 /// console has not gone quiet.
-pub(super) fn candidate(a: super::Agent) -> HookCandidate {
+/// An agent as the assignment hook sees them.
+pub fn candidate(a: super::Agent) -> HookCandidate {
     let availability = Availability::effective(&a.availability, a.last_seen_at, Utc::now());
     HookCandidate {
         online: availability == Availability::Online,
