@@ -2,8 +2,9 @@
 //!
 //! The commit writes everything (ticket, requester, chat link and close,
 //! system message) or nothing: on PostgreSQL one statement of chained
-//! writes (one round trip), on SQLite one transaction of six statements
-//! (seven when the typed email becomes the visitor's) on the writer.
+//! writes (one round trip), on SQLite one script of statements sent at
+//! once inside a transaction on the writer (three hand-offs to its thread:
+//! `BEGIN`, the script, `COMMIT`). The SQL is `conversion_sql.rs`.
 //!
 //! Races are settled by the database, not by checks in code, the same way
 //! on both:
@@ -17,9 +18,10 @@
 //!   transaction (`UPDATE … RETURNING`): the row lock serializes allocation,
 //!   and a rollback gives the number back, so numbers have no gaps.
 //! - Requesters are found-or-created with one `INSERT … ON CONFLICT
-//!   (tenant_id, email_normalized) DO UPDATE … RETURNING`: the no-op update
-//!   makes the existing row come back, so there is no second read, and it
-//!   locks that row until the commit.
+//!   (tenant_id, email_normalized)`: on PostgreSQL a no-op `DO UPDATE …
+//!   RETURNING` makes the existing row come back, so there is no second
+//!   read, and it locks that row until the commit; SQLite's script reads it
+//!   back under its one writer's lock.
 //! - The assignee's open-ticket counter is bumped by a trigger on the ticket
 //!   insert, in this transaction.
 
@@ -29,16 +31,16 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, Statement,
 };
 
-use super::chats::{NewMessage, message_row};
-use super::entities::{chat, event, message, requester, tenant, ticket, ticket_comment, visitor};
+use super::conversion_sql::{COMMIT_POSTGRES, COMMIT_SQLITE, commit_postgres_with_events};
+use super::entities::{event, requester, tenant, ticket_comment};
 use super::events::NewEvent;
 use super::{Requester, Store, StoreError, StoreResult, Ticket, new_id};
 use crate::domain::automation::EventKind;
 use crate::domain::hooks::TicketFields;
 use crate::domain::inbound::{CommentSource, thread_root};
 use crate::domain::ticket_number::PREFIX;
-use crate::domain::{ChatStatus, EmailAddress, TicketStatus};
-use threadline_migrations::search::{self, SearchIndex};
+use crate::domain::{EmailAddress, TicketStatus};
+use threadline_migrations::search;
 
 /// Everything the commit writes, decided before the transaction starts.
 #[derive(Debug, Clone)]
@@ -112,11 +114,12 @@ pub enum CommitOutcome {
     /// The chat changed after the snapshot; snapshot again and retry.
     Stale,
 }
+
 impl Store {
     /// Commits a conversion: on PostgreSQL as one statement (one round
-    /// trip, atomic without `BEGIN` and `COMMIT`), on SQLite as a
-    /// transaction of six statements on the writer connection. Both hold
-    /// the workspace's ticket counter only for their last steps.
+    /// trip, atomic without `BEGIN` and `COMMIT`), on SQLite as a script in
+    /// a transaction on the writer connection. Both take the workspace's
+    /// ticket counter only for their last steps.
     pub async fn commit_conversion(&self, c: &ConversionCommit) -> StoreResult<CommitOutcome> {
         // Microseconds, as PostgreSQL keeps them: the ticket returned is
         // built here, not read back, and must equal what a read returns.
@@ -124,7 +127,7 @@ impl Store {
         let ticket_id = new_id();
         let outcome = match self.backend() {
             DbBackend::Postgres => self.commit_in_one_statement(c, ticket_id, now).await,
-            _ => self.commit_in_steps(c, ticket_id, now).await,
+            _ => self.commit_in_script(c, ticket_id, now).await,
         }?;
         if let CommitOutcome::Created(ticket, _) = &outcome {
             if c.events_heard() {
@@ -145,45 +148,8 @@ impl Store {
         ticket_id: String,
         now: DateTime<Utc>,
     ) -> StoreResult<CommitOutcome> {
-        let (log_before, log_after) = conversion_log(&c.converting_agent_name);
-        let email = &c.requester_email;
         let (created_event, closed_event) = c.events();
-        let mut values: Vec<sea_orm::Value> = vec![
-            ticket_id.clone().into(),                 // $1
-            now.into(),                               // $2
-            c.chat_id.clone().into(),                 // $3
-            c.tenant_id.clone().into(),               // $4
-            c.snapshot_version.into(),                // $5
-            c.chat_was_closed.into(),                 // $6
-            new_id().into(),                          // $7
-            email.as_str().into(),                    // $8
-            email.normalized().into(),                // $9
-            c.requester_name.clone().into(),          // $10
-            c.visitor_id.clone().into(),              // $11
-            (!c.visitor_had_email).into(),            // $12
-            c.subject.clone().into(),                 // $13
-            c.description.clone().into(),             // $14
-            TicketStatus::InProgress.as_str().into(), // $15
-            c.assignee_id.clone().into(),             // $16
-            c.first_response_at.into(),               // $17
-            log_before.into(),                        // $18
-            log_after.into(),                         // $19
-            priority(&c.fields).into(),               // $20
-            tags_json(&c.fields).into(),              // $21
-            custom_json(&c.fields).into(),            // $22
-            c.receipt.clone().into(),                 // $23
-            c.reason.clone().into(),                  // $24
-            new_id().into(),                          // $25
-            c.converting_agent_id.clone().into(),     // $26
-            c.converting_agent_name.clone().into(),   // $27
-            c.first_response_due_at.into(),           // $28
-            c.resolution_due_at.into(),               // $29
-            c.due_at.into(),                          // $30
-            ticket_terms(c, None).join(" ").into(),   // $31
-            new_id().into(),                          // $32
-            thread_root(&ticket_id).into(),           // $33
-            c.acknowledge.into(),                     // $34
-        ];
+        let mut values = commit_values(c, &ticket_id, now);
         let sql = if created_event.is_some() || closed_event.is_some() {
             values.extend([
                 c.actor().into(),     // $35
@@ -212,86 +178,40 @@ impl Store {
         Ok(CommitOutcome::Created(ticket, requester))
     }
 
-    async fn commit_in_steps(
+    async fn commit_in_script(
         &self,
         c: &ConversionCommit,
         ticket_id: String,
         now: DateTime<Utc>,
     ) -> StoreResult<CommitOutcome> {
+        let mut values = commit_values(c, &ticket_id, now);
+        values.push(terms_json(&ticket_terms(c, None)).into()); // $35
         let txn = self.write_txn().await?;
 
-        // 1. Claim the chat: link it, close it, bump its version.
-        let mut claim = chat::Entity::update_many()
-            .col_expr(chat::Column::TicketId, Expr::value(&ticket_id))
-            .col_expr(chat::Column::Status, Expr::value(ChatStatus::Closed.as_str()))
-            .col_expr(chat::Column::Version, Expr::col(chat::Column::Version).add(1))
-            .col_expr(chat::Column::UpdatedAt, Expr::value(now))
-            .filter(chat::Column::Id.eq(&c.chat_id))
-            .filter(chat::Column::TenantId.eq(&c.tenant_id))
-            .filter(chat::Column::TicketId.is_null())
-            .filter(chat::Column::Version.eq(c.snapshot_version));
-        if !c.chat_was_closed {
-            claim = claim.col_expr(chat::Column::ClosedAt, Expr::value(now));
-        }
-        if claim.exec(&txn).await?.rows_affected == 0 {
-            txn.rollback().await?;
-            return self.why_not_claimed(&c.tenant_id, &c.chat_id).await;
-        }
-
-        // 2. Find or create the requester.
-        let email = &c.requester_email;
-        let requester = upsert_requester(&txn, &c.tenant_id, email, &c.requester_name, now).await?;
-
-        // The email typed in the panel becomes the visitor's, if the chat
-        // never captured one, so the next conversation is pre-filled.
-        if !c.visitor_had_email {
-            visitor::Entity::update_many()
-                .col_expr(visitor::Column::Email, Expr::value(email.as_str()))
-                .filter(visitor::Column::Id.eq(&c.visitor_id))
-                .filter(visitor::Column::TenantId.eq(&c.tenant_id))
-                .filter(visitor::Column::Email.is_null())
-                .exec(&txn)
-                .await?;
-        }
-
-        // 3. The next ticket number of this workspace. Its row lock is held
-        //    until the commit and orders every conversion of the workspace,
-        //    so it is taken as late as the statements that need the number
-        //    allow.
-        let number = take_ticket_number(&txn, &c.tenant_id).await?;
-
-        // 4. The ticket (written, not read back: we know every column).
-        let ticket = new_ticket(c, ticket_id, number, &requester, now);
-        let inserted = ticket::Entity::insert(ticket::ActiveModel::from(ticket.clone()))
-            .exec_without_returning(&txn)
+        // 1–6. Claim the chat, find or create the requester (and give the
+        //      visitor the typed email), take the number, write the
+        //      ticket, its log line in the chat and its search words: one
+        //      script, one hand-off (`conversion_sql.rs`).
+        let rows = txn
+            .query_all_raw(Statement::from_sql_and_values(DbBackend::Sqlite, COMMIT_SQLITE, values))
             .await;
-        match inserted {
-            Ok(_) => {}
+        let row = match rows.map(|mut rows| rows.pop()) {
+            Ok(Some(row)) => row,
+            // The claim matched nothing (converted, changed or gone), or
+            // the ticket collided with another for this chat.
+            Ok(None) => {
+                txn.rollback().await?;
+                return self.why_not_claimed(&c.tenant_id, &c.chat_id).await;
+            }
             Err(e) if e.sql_err().is_some() => {
                 txn.rollback().await?;
                 return self.why_not_claimed(&c.tenant_id, &c.chat_id).await;
             }
             Err(e) => return Err(e.into()),
-        }
-
-        // 5. Log it in the chat thread.
-        let (before, after) = conversion_log(&c.converting_agent_name);
-        let log = format!("{before}{number}{after}");
-        message::Entity::insert(message_row(&c.tenant_id, &c.chat_id, &NewMessage::system(log), now))
-            .exec_without_returning(&txn)
-            .await?;
-
-        // 6. What finds the ticket in a search.
-        let terms = ticket_terms(c, Some(&number.to_string()));
-        if let Some(insert) = search::insert(
-            DbBackend::Sqlite,
-            SearchIndex::Tickets,
-            &c.tenant_id,
-            &ticket.id,
-            &terms,
-        ) {
-            txn.execute_raw(insert).await?;
-        }
+        };
+        let number: i64 = row.try_get("", "number")?;
+        let requester = Requester::from_query_result(&row, "r_")?;
+        let ticket = new_ticket(c, ticket_id, number, &requester, now);
 
         // 7. The agent's reason, as the ticket's first internal comment.
         if let Some(reason) = &c.reason {
@@ -351,6 +271,49 @@ impl Store {
     }
 }
 
+/// The commit's parameters `$1`–`$34`, the same on both databases (see
+/// `conversion_sql.rs`).
+fn commit_values(c: &ConversionCommit, ticket_id: &str, now: DateTime<Utc>) -> Vec<sea_orm::Value> {
+    let (log_before, log_after) = conversion_log(&c.converting_agent_name);
+    let email = &c.requester_email;
+    vec![
+        ticket_id.into(),                         // $1
+        now.into(),                               // $2
+        c.chat_id.clone().into(),                 // $3
+        c.tenant_id.clone().into(),               // $4
+        c.snapshot_version.into(),                // $5
+        c.chat_was_closed.into(),                 // $6
+        new_id().into(),                          // $7
+        email.as_str().into(),                    // $8
+        email.normalized().into(),                // $9
+        c.requester_name.clone().into(),          // $10
+        c.visitor_id.clone().into(),              // $11
+        (!c.visitor_had_email).into(),            // $12
+        c.subject.clone().into(),                 // $13
+        c.description.clone().into(),             // $14
+        TicketStatus::InProgress.as_str().into(), // $15
+        c.assignee_id.clone().into(),             // $16
+        c.first_response_at.into(),               // $17
+        log_before.into(),                        // $18
+        log_after.into(),                         // $19
+        priority(&c.fields).into(),               // $20
+        tags_json(&c.fields).into(),              // $21
+        custom_json(&c.fields).into(),            // $22
+        c.receipt.clone().into(),                 // $23
+        c.reason.clone().into(),                  // $24
+        new_id().into(),                          // $25
+        c.converting_agent_id.clone().into(),     // $26
+        c.converting_agent_name.clone().into(),   // $27
+        c.first_response_due_at.into(),           // $28
+        c.resolution_due_at.into(),               // $29
+        c.due_at.into(),                          // $30
+        ticket_terms(c, None).join(" ").into(),   // $31
+        new_id().into(),                          // $32
+        thread_root(ticket_id).into(),            // $33
+        c.acknowledge.into(),                     // $34
+    ]
+}
+
 /// Finds the workspace's requester with `email` (any case), or creates
 /// them as `name`; a known requester keeps their name.
 pub(super) async fn upsert_requester(
@@ -393,6 +356,15 @@ pub(super) async fn take_ticket_number(txn: &sea_orm::DatabaseTransaction, tenan
         .ok_or(StoreError::NotFound)?
         .next_ticket_number;
     Ok(counter - 1)
+}
+
+/// Search words as a JSON array (words are runs of letters and digits:
+/// nothing in them needs quoting).
+fn terms_json(terms: &[String]) -> String {
+    if terms.is_empty() {
+        return "[]".to_owned();
+    }
+    format!("[\"{}\"]", terms.join("\",\""))
 }
 
 /// The words that find a converted ticket: its subject, requester, the
@@ -461,82 +433,3 @@ fn conversion_log(agent_name: &str) -> (String, &'static str) {
         " and closed the chat.",
     )
 }
-
-/// The whole commit on PostgreSQL, in the order of `commit_in_steps`: claim
-/// the chat (everything after depends on it, so a claim that matches
-/// nothing writes nothing and returns no row), find or create the
-/// requester, give the visitor the typed email if they had none, take the
-/// next number (after the requester, so the counter's row lock is taken
-/// last), insert the ticket (its trigger counts it for the assignee) and
-/// the system message, the reason and the ticket's search words (`$31`,
-/// space-separated, and its number). One statement is one transaction: all
-/// of it or none.
-/// The events a conversion queues when its workspace listens: a CTE more
-/// (with `$35`–`$37`), so that a workspace nobody listens to runs the
-/// statement without it, and its planner never opens `events`.
-const EVENTS_CTE: &str = "
-, events AS (
-    INSERT INTO events (id, tenant_id, kind, ticket_id, chat_id, comment_id, changes, actor, rule_id, depth,
-                        attempts, next_attempt_at, created_at)
-    SELECT e.id, $4, e.kind, $1, $3, NULL, NULL, $35, NULL, 0, 0, $2, $2
-    FROM number, (VALUES ($36::text, 'ticket_created'), ($37::text, 'chat_closed')) AS e (id, kind)
-    WHERE e.id IS NOT NULL
-)";
-
-/// [`COMMIT_POSTGRES`] with [`EVENTS_CTE`] before its final `SELECT`.
-fn commit_postgres_with_events() -> &'static str {
-    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    SQL.get_or_init(|| {
-        let at = COMMIT_POSTGRES
-            .rfind("\nSELECT number.n")
-            .expect("the commit ends in its SELECT");
-        format!("{}{EVENTS_CTE}{}", &COMMIT_POSTGRES[..at], &COMMIT_POSTGRES[at..])
-    })
-}
-
-const COMMIT_POSTGRES: &str = "
-WITH claim AS (
-    UPDATE chats
-    SET ticket_id = $1, status = 'closed', version = version + 1, updated_at = $2,
-        closed_at = CASE WHEN $6 THEN closed_at ELSE $2 END
-    WHERE id = $3 AND tenant_id = $4 AND ticket_id IS NULL AND version = $5
-    RETURNING id
-), requester AS (
-    INSERT INTO requesters (id, tenant_id, email, email_normalized, name, created_at)
-    SELECT $7, $4, $8, $9, $10, $2 FROM claim
-    ON CONFLICT (tenant_id, email_normalized) DO UPDATE SET email_normalized = EXCLUDED.email_normalized
-    RETURNING id, tenant_id, email, email_normalized, name, created_at
-), visitor AS (
-    UPDATE visitors SET email = $8
-    WHERE $12 AND id = $11 AND tenant_id = $4 AND email IS NULL AND EXISTS (SELECT 1 FROM claim)
-), number AS (
-    UPDATE tenants SET next_ticket_number = next_ticket_number + 1
-    WHERE id = $4 AND EXISTS (SELECT 1 FROM requester)
-    RETURNING next_ticket_number - 1 AS n
-), ticket AS (
-    INSERT INTO tickets (id, tenant_id, number, subject, description, status, assignee_id, requester_id,
-                         first_response_at, origin_chat_id, summary, created_at, updated_at,
-                         priority, tags, custom_fields, receipt, first_response_due_at, resolution_due_at, due_at)
-    SELECT $1, $4, number.n, $13, $14, $15, $16, requester.id, $17, $3, NULL, $2, $2, $20, $21, $22, $23, $28, $29, $30
-    FROM number, requester
-), log AS (
-    INSERT INTO messages (tenant_id, chat_id, kind, author_name, agent_id, body, created_at)
-    SELECT $4, $3, 'system', 'System', NULL, $18 || number.n::text || $19, $2 FROM number
-), reason AS (
-    INSERT INTO ticket_comments (id, tenant_id, ticket_id, author_id, author_name, body, internal, created_at)
-    SELECT $25, $4, $1, $26, $27, $24, TRUE, $2 FROM number WHERE $24::text IS NOT NULL
-), terms AS (
-    INSERT INTO ticket_terms (tenant_id, term, ticket_id)
-    SELECT DISTINCT $4, term, $1 FROM number, unnest(string_to_array($31, ' ') || number.n::text) AS term
-    ON CONFLICT DO NOTHING
-), ack AS (
-    INSERT INTO mail_outbox (id, tenant_id, comment_id, to_address, to_name, from_name, subject, body, message_id,
-                             state, attempts, next_attempt_at, created_at, kind, ticket_id, thread_references)
-    SELECT $32, $4, $32, requester.email, requester.name, '', '', '', $33,
-           'queued', 0, $2, $2, 'acknowledgement', $1, ''
-    FROM number, requester WHERE $34
-)
-SELECT number.n AS number, requester.id AS r_id, requester.tenant_id AS r_tenant_id, requester.email AS r_email,
-       requester.email_normalized AS r_email_normalized, requester.name AS r_name,
-       requester.created_at AS r_created_at
-FROM number, requester";

@@ -22,6 +22,7 @@ mod contact_erasure;
 mod contacts;
 mod conversion;
 mod conversion_commit;
+mod conversion_sql;
 mod credentials;
 mod deliveries;
 pub mod entities;
