@@ -212,6 +212,15 @@ async fn the_requester_is_mailed_only_when_the_agent_asks(app: TestApp) {
 async fn bad_input_is_a_422_and_changes_nothing(app: TestApp) {
     let t = app.tenant("Acme").await;
     let other = app.tenant("Elsewhere").await;
+    let gone = app.agent(&t, "Gone").await;
+    let r = app
+        .patch(
+            &format!("/api/v1/agents/{}", gone.id),
+            &t.admin.token,
+            json!({"active": false}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let good = json!({"requester_email": "grace@navy.mil", "subject": "Hello", "body": "Hi"});
     let cases = [
         ("requester_email", json!({"requester_email": "not an address"})),
@@ -221,6 +230,7 @@ async fn bad_input_is_a_422_and_changes_nothing(app: TestApp) {
         ("body", json!({"body": "  "})),
         ("priority", json!({"priority": "whenever"})),
         ("assignee_id", json!({"assignee_id": other.admin.id})),
+        ("assignee_id", json!({"assignee_id": gone.id})),
         ("requester_name", json!({"requester_name": "Eve\u{202E}evE"})),
     ];
     for (field, change) in cases {

@@ -36,9 +36,9 @@ impl Pipeline {
     /// an assignee is given) and the fields hook, then writes it all in one
     /// transaction. A hook's fault fails it as it fails a conversion.
     pub async fn create_ticket(&self, tenant_id: &str, agent: &Agent, new: NewTicket) -> Result<Made, ConversionError> {
-        let (tenant, candidates) = self.store.workspace_for_hooks(tenant_id).await?;
+        let tenant = self.store.tenant(tenant_id).await?;
         if let Some(id) = &new.assignee_id
-            && !candidates.iter().any(|c| &c.id == id)
+            && !matches!(self.store.agent(tenant_id, id).await, Ok(a) if a.active)
         {
             return Err(
                 InvalidInput::new("assignee_id", "assignee_id must be an active agent of this workspace").into(),
@@ -67,6 +67,12 @@ impl Pipeline {
             messages: vec![message].into(),
         };
         let (hooks, faults) = self.hooks(&tenant, &id).await?;
+        // The agent's own choice needs no pool; the hook's may (see
+        // `Pipeline::candidates`).
+        let candidates = match new.assignee_id {
+            Some(_) => Vec::new(),
+            None => self.candidates(&hooks, tenant_id, agent).await?,
+        };
         let decided = decide(&hooks, &chat, agent, &candidates, &new).await;
         let receipt = receipt_for(&hooks, &faults, new.assignee_id.is_some());
         faults.record(&self.store).await;

@@ -31,7 +31,7 @@ impl Pipeline {
         follows: Option<TicketNumber>,
     ) -> Result<Received, ConversionError> {
         let mail: &ParsedMail = arrival.mail;
-        let (tenant, candidates) = self.store.workspace_for_hooks(tenant_id).await?;
+        let tenant = self.store.tenant(tenant_id).await?;
         let now = Utc::now().trunc_subsecs(6);
         let id = new_id();
         let name = if mail.from_name.is_empty() {
@@ -79,6 +79,13 @@ impl Pipeline {
             None => subject(&hooks, &chat)
                 .await
                 .unwrap_or_else(|_| "(no subject)".to_owned()),
+        };
+        // A mail has no converting agent: the default rule names nobody,
+        // and only a rule that reads the team needs it read.
+        let candidates = if hooks.assignment.needs_candidates() {
+            self.store.assignment_candidates(tenant_id).await?
+        } else {
+            Vec::new()
         };
         let assignee_id = assignee(&hooks, &chat, &candidates).await.unwrap_or(None);
         let fields = fields(&hooks, &chat).await.unwrap_or_default();

@@ -8,12 +8,12 @@ use threadline_migrations::search::SearchIndex;
 
 use super::comments::{Comment, write_comment};
 use super::conversion_commit::{custom_json, tags_json, take_ticket_number, upsert_requester};
-use super::entities::{tenant, ticket};
+use super::entities::ticket;
 use super::events::{Doer, NewEvent};
 use super::outbox::OutboxMail;
-use super::{Agent, Requester, Store, StoreError, StoreResult, Tenant, Ticket};
+use super::{Agent, Requester, Store, StoreError, StoreResult, Ticket};
 use crate::domain::automation::EventKind;
-use crate::domain::hooks::{HookCandidate, TicketFields};
+use crate::domain::hooks::TicketFields;
 use crate::domain::{EmailAddress, TicketStatus};
 
 /// A ticket an agent makes by hand, its hooks already run.
@@ -36,16 +36,6 @@ pub struct HandTicket {
 }
 
 impl Store {
-    /// The workspace and the agents in its assignment pool (active ones,
-    /// oldest first, as a conversion's snapshot has them).
-    pub async fn workspace_for_hooks(&self, tenant_id: &str) -> StoreResult<(Tenant, Vec<HookCandidate>)> {
-        let tenant = tenant::Entity::find_by_id(tenant_id)
-            .one(&self.db)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        Ok((tenant, self.assignment_candidates(tenant_id).await?))
-    }
-
     /// Writes `t` by `agent` in one transaction: the requester (found by
     /// address or created), the next number, the ticket (open), its search
     /// words and, if asked, the body as its first public reply, queued for
