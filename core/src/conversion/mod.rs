@@ -313,7 +313,7 @@ impl Pipeline {
         Ok((snap.hook_chat, agent, candidates))
     }
 
-    /// The chat and everything around it, in two queries (see
+    /// The chat and everything around it, in one query (see
     /// `Store::conversion_snapshot`).
     async fn snapshot(&self, tenant_id: &str, chat_id: &str) -> Result<Snapshot, ConversionError> {
         let s = self.store.conversion_snapshot(tenant_id, chat_id).await?;
