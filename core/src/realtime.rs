@@ -20,7 +20,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-use crate::store::Store;
+use crate::store::{NumberedNotice, Store};
 
 /// The PostgreSQL channel events travel on.
 const CHANNEL: &str = "threadline_events";
@@ -264,6 +264,16 @@ impl Bus {
         }
     }
 
+    /// On PostgreSQL, `event` as a `NOTIFY` for a commit to send itself,
+    /// its `ticket` the number the commit takes (see [`NumberedNotice`]):
+    /// the event then leaves with the commit, in its round trip, and only
+    /// if it commits. `None` where events travel in memory: the caller
+    /// publishes after the commit.
+    pub fn numbered_notice(&self, event: Event) -> Option<NumberedNotice> {
+        self.inner.listener.as_ref()?;
+        Some(numbered_notice(event))
+    }
+
     /// Every event of the workspace `tenant_id`, from now on: an agent's
     /// socket.
     pub fn subscribe_workspace(&self, tenant_id: &str) -> Subscription {
@@ -274,6 +284,22 @@ impl Bus {
     /// socket.
     pub fn subscribe_chat(&self, tenant_id: &str, chat_id: &str) -> Subscription {
         self.inner.routes.subscribe(tenant_id, Some(chat_id))
+    }
+}
+
+/// `event` as a `NOTIFY` on the events' channel whose `ticket` is the
+/// number spliced between `before` and `after`.
+fn numbered_notice(mut event: Event) -> NumberedNotice {
+    // A marker no ticket holds, found again in the serialized event.
+    const MARK: &str = "\u{1}";
+    event.ticket = Some(MARK.to_owned());
+    let payload = serde_json::to_string(&event).expect("events serialize");
+    let quoted = serde_json::to_string(MARK).expect("strings serialize");
+    let (before, after) = payload.split_once(&quoted).expect("the marker is in the payload");
+    NumberedNotice {
+        channel: CHANNEL,
+        before: format!("{before}\"{}", crate::domain::ticket_number::PREFIX),
+        after: format!("\"{after}"),
     }
 }
 
@@ -380,6 +406,20 @@ impl Drop for Subscription {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The payload a commit builds from a numbered notice is the event as
+    /// it would have been published after the commit, number included.
+    #[test]
+    fn a_numbered_notice_spells_the_event_with_its_number() {
+        let event = Event::new("t1", EventKind::ChatConverted, "c\"1");
+        let notice = numbered_notice(event.clone());
+        assert_eq!(notice.channel, CHANNEL);
+        let sent = format!("{}{}{}", notice.before, 1042, notice.after);
+        let mut expected = event;
+        expected.ticket = Some(crate::domain::TicketNumber(1042).to_string());
+        assert_eq!(serde_json::from_str::<Event>(&sent).unwrap(), expected);
+        assert_eq!(sent, serde_json::to_string(&expected).unwrap());
+    }
 
     /// An event reaches its workspace's agents and its chat's visitor, no
     /// one else; a suspension reaches every socket of the workspace; and

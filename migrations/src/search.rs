@@ -93,6 +93,15 @@ impl SearchIndex {
     }
 }
 
+/// Terms as a JSON array of strings, the form SQLite's `json_each` takes.
+/// Terms are runs of letters and digits: nothing in them needs quoting.
+pub fn terms_json(terms: &[String]) -> String {
+    if terms.is_empty() {
+        return "[]".to_owned();
+    }
+    format!("[\"{}\"]", terms.join("\",\""))
+}
+
 /// Adds `terms` to what finds `owner` (a chat or ticket id); terms it has
 /// already are skipped. `None` when there is nothing to add.
 ///
@@ -128,7 +137,7 @@ pub fn insert(
                 "INSERT INTO {table} (tenant_id, term, {column}) \
                  SELECT ?, value, ? FROM json_each(?) WHERE true ON CONFLICT DO NOTHING"
             ),
-            format!("[\"{}\"]", terms.join("\",\"")),
+            terms_json(terms),
         ),
     };
     Some(Statement::from_sql_and_values(

@@ -15,7 +15,7 @@ use serde_json::json;
 use threadline_migrations::Migrator;
 use threadline_migrations::sea_orm_migration::MigratorTrait;
 use threadline_tests::sql::exec;
-use threadline_tests::{Backend, TestApp, TestTenant, on_both_databases, seed, sql};
+use threadline_tests::{TestApp, TestTenant, on_both_databases, seed, sql};
 
 on_both_databases!(
     open_ticket_counts_stay_exact_under_concurrent_conversions_and_changes,
@@ -150,11 +150,10 @@ async fn upgrading_a_database_counts_the_open_tickets_it_already_has(app: TestAp
 
 /// The statements one conversion sends are counted on the server's own
 /// connections: the same number with 0 and with 3,000 tickets in the
-/// workspace. On SQLite: the agent's token, the two-query snapshot and the
-/// seven-statement commit, its search words one of them (10, and `BEGIN`
-/// and `COMMIT` besides); on
-/// PostgreSQL the commit is one statement and the live event one more (5
-/// round trips in all).
+/// workspace: the agent's token, the one-query snapshot and the commit. On
+/// SQLite the commit is one script (3, and `BEGIN` and `COMMIT` besides); on
+/// PostgreSQL one statement, which sends the live event too (3 round trips
+/// in all).
 async fn a_conversion_sends_the_same_few_statements_however_many_tickets_exist(app: TestApp) {
     let t = app.tenant("Acme").await;
     let bob = app.agent(&t, "Bob").await;
@@ -179,11 +178,7 @@ async fn a_conversion_sends_the_same_few_statements_however_many_tickets_exist(a
     }
     eprintln!("statements per conversion: {counts:?}");
     assert_eq!(counts[0], counts[1], "{counts:?}");
-    let expected = match app.db.backend() {
-        Backend::Sqlite => 3,
-        Backend::Postgres => 4,
-    };
-    assert_eq!(counts[0], expected, "{counts:?}");
+    assert_eq!(counts[0], 3, "{counts:?}");
     let open = open_tickets_kept(&db, &t).await;
     assert_eq!(open[&bob.id], 500, "a third of the seeded tickets, half of them Bob's");
 

@@ -19,8 +19,8 @@ use crate::domain::hooks::{
 use crate::domain::sla;
 use crate::domain::{EmailAddress, InvalidInput, MessageKind, Subject, TicketNumber, transcript::PublicMessage};
 use crate::store::{
-    Agent, Chat, CommitOutcome, ConversionCommit, Requester, SnapshotMessage, Store, StoreError, Tenant, Ticket,
-    Visitor, candidate,
+    Agent, Chat, CommitOutcome, ConversionCommit, NumberedNotice, Requester, SnapshotMessage, Store, StoreError,
+    Tenant, Ticket, Visitor, candidate,
 };
 use hooks::{FaultLog, HookProvider, Hooks};
 
@@ -176,12 +176,15 @@ impl Pipeline {
 
     /// Converts the chat to a ticket, all or nothing. Repeating it (a double
     /// click, a second agent, another server node) returns the same ticket.
+    /// `notice`, if any, leaves with the commit (see
+    /// `realtime::Bus::numbered_notice`).
     pub async fn convert(
         &self,
         tenant_id: &str,
         agent: &Agent,
         chat_id: &str,
         input: &ConvertInput,
+        notice: Option<NumberedNotice>,
     ) -> Result<Converted, ConversionError> {
         let (email, typed_subject) = parse_input(input)?;
         let reason = match input.reason.as_deref().map(str::trim) {
@@ -237,6 +240,7 @@ impl Pipeline {
                 due_at,
                 acknowledge: self.acknowledge && snap.tenant.acknowledge_by_mail,
                 listeners: snap.tenant.event_listeners,
+                notice: notice.clone(),
             };
             match self.store.commit_conversion(&commit).await? {
                 CommitOutcome::Created(ticket, requester) => {

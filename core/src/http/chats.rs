@@ -453,9 +453,13 @@ async fn convert(
         subject: req.subject,
         reason: req.reason,
     };
+    let mut event = Event::new(&agent.tenant_id, EventKind::ChatConverted, &chat_id);
+    // On PostgreSQL the event leaves with the commit; in memory, after it.
+    let notice = state.bus.numbered_notice(event.clone());
+    let sent_with_commit = notice.is_some();
     let converted = state
         .pipeline
-        .convert(&agent.tenant_id, &agent, &chat_id, &input)
+        .convert(&agent.tenant_id, &agent, &chat_id, &input, notice)
         .await
         .map_err(ApiError::from);
     state.metrics.conversion(match &converted {
@@ -465,9 +469,10 @@ async fn convert(
     });
     let converted = converted?;
     let status = if converted.created {
-        let mut event = Event::new(&agent.tenant_id, EventKind::ChatConverted, &chat_id);
-        event.ticket = Some(crate::domain::TicketNumber(converted.ticket.number).to_string());
-        state.bus.publish(event).await;
+        if !sent_with_commit {
+            event.ticket = Some(crate::domain::TicketNumber(converted.ticket.number).to_string());
+            state.bus.publish(event).await;
+        }
         // Its acknowledgement, if one was queued, goes now.
         state.mailer.wake();
         StatusCode::CREATED

@@ -80,6 +80,19 @@ pub struct ConversionCommit {
     /// the chat) for its rules and webhooks. Rules changed since wait for
     /// the next conversion, as they would a moment later.
     pub listeners: i32,
+    /// The live event to send when the commit commits, with the ticket's
+    /// number (PostgreSQL: in the commit's own statement). `None` on SQLite,
+    /// whose events are routed in memory by the caller.
+    pub notice: Option<NumberedNotice>,
+}
+
+/// A `NOTIFY` whose payload names the number a commit takes: `before`, the
+/// number's digits, `after`.
+#[derive(Debug, Clone)]
+pub struct NumberedNotice {
+    pub channel: &'static str,
+    pub before: String,
+    pub after: String,
 }
 
 impl ConversionCommit {
@@ -149,12 +162,18 @@ impl Store {
         now: DateTime<Utc>,
     ) -> StoreResult<CommitOutcome> {
         let (created_event, closed_event) = c.events();
-        let mut values = commit_values(c, &ticket_id, now);
+        let mut values = commit_values(c, &ticket_id, now, DbBackend::Postgres);
+        let notice = c.notice.as_ref();
+        values.extend([
+            notice.map(|n| n.channel).into(),         // $35
+            notice.map(|n| n.before.as_str()).into(), // $36
+            notice.map(|n| n.after.as_str()).into(),  // $37
+        ]);
         let sql = if created_event.is_some() || closed_event.is_some() {
             values.extend([
-                c.actor().into(),     // $35
-                created_event.into(), // $36
-                closed_event.into(),  // $37
+                c.actor().into(),     // $38
+                created_event.into(), // $39
+                closed_event.into(),  // $40
             ]);
             commit_postgres_with_events()
         } else {
@@ -184,8 +203,7 @@ impl Store {
         ticket_id: String,
         now: DateTime<Utc>,
     ) -> StoreResult<CommitOutcome> {
-        let mut values = commit_values(c, &ticket_id, now);
-        values.push(terms_json(&ticket_terms(c, None)).into()); // $35
+        let values = commit_values(c, &ticket_id, now, DbBackend::Sqlite);
         let txn = self.write_txn().await?;
 
         // 1–6. Claim the chat, find or create the requester (and give the
@@ -271,11 +289,24 @@ impl Store {
     }
 }
 
-/// The commit's parameters `$1`–`$34`, the same on both databases (see
-/// `conversion_sql.rs`).
-fn commit_values(c: &ConversionCommit, ticket_id: &str, now: DateTime<Utc>) -> Vec<sea_orm::Value> {
+/// The commit's parameters `$1`–`$34` (see `conversion_sql.rs`). The two
+/// databases share them but for the search words (`$31`: words separated
+/// by spaces for PostgreSQL's `string_to_array`, a JSON array for SQLite's
+/// `json_each`) and the ids of rows only PostgreSQL's statement writes
+/// itself (`$25`, `$32`, `$33`: the reason and the acknowledgement, which
+/// SQLite writes as statements of their own), left NULL on SQLite.
+fn commit_values(c: &ConversionCommit, ticket_id: &str, now: DateTime<Utc>, db: DbBackend) -> Vec<sea_orm::Value> {
     let (log_before, log_after) = conversion_log(&c.converting_agent_name);
     let email = &c.requester_email;
+    let postgres = db == DbBackend::Postgres;
+    let terms = ticket_terms(c, None);
+    let terms = if postgres {
+        terms.join(" ")
+    } else {
+        search::terms_json(&terms)
+    };
+    let id = || postgres.then(new_id);
+    let thread = postgres.then(|| thread_root(ticket_id));
     vec![
         ticket_id.into(),                         // $1
         now.into(),                               // $2
@@ -301,15 +332,15 @@ fn commit_values(c: &ConversionCommit, ticket_id: &str, now: DateTime<Utc>) -> V
         custom_json(&c.fields).into(),            // $22
         c.receipt.clone().into(),                 // $23
         c.reason.clone().into(),                  // $24
-        new_id().into(),                          // $25
+        id().into(),                              // $25
         c.converting_agent_id.clone().into(),     // $26
         c.converting_agent_name.clone().into(),   // $27
         c.first_response_due_at.into(),           // $28
         c.resolution_due_at.into(),               // $29
         c.due_at.into(),                          // $30
-        ticket_terms(c, None).join(" ").into(),   // $31
-        new_id().into(),                          // $32
-        thread_root(ticket_id).into(),            // $33
+        terms.into(),                             // $31
+        id().into(),                              // $32
+        thread.into(),                            // $33
         c.acknowledge.into(),                     // $34
     ]
 }
@@ -356,15 +387,6 @@ pub(super) async fn take_ticket_number(txn: &sea_orm::DatabaseTransaction, tenan
         .ok_or(StoreError::NotFound)?
         .next_ticket_number;
     Ok(counter - 1)
-}
-
-/// Search words as a JSON array (words are runs of letters and digits:
-/// nothing in them needs quoting).
-fn terms_json(terms: &[String]) -> String {
-    if terms.is_empty() {
-        return "[]".to_owned();
-    }
-    format!("[\"{}\"]", terms.join("\",\""))
 }
 
 /// The words that find a converted ticket: its subject, requester, the

@@ -18,7 +18,10 @@
 //! scheduler, most of it on that thread).
 
 /// The whole commit on PostgreSQL, the reason and the acknowledgement
-/// included. One statement is one transaction: all of it or none.
+/// included. One statement is one transaction: all of it or none. With
+/// `$35` set, it also sends the live event (`NOTIFY $35`, its payload
+/// `$36`, the number, `$37`), which PostgreSQL delivers when, and only if,
+/// the statement commits: a round trip fewer than a `NOTIFY` after it.
 pub(super) const COMMIT_POSTGRES: &str = "
 WITH claim AS (
     UPDATE chats
@@ -63,18 +66,19 @@ WITH claim AS (
 )
 SELECT number.n AS number, requester.id AS r_id, requester.tenant_id AS r_tenant_id, requester.email AS r_email,
        requester.email_normalized AS r_email_normalized, requester.name AS r_name,
-       requester.created_at AS r_created_at
+       requester.created_at AS r_created_at,
+       CASE WHEN $35::text IS NOT NULL THEN pg_notify($35, $36 || number.n::text || $37) END IS NULL AS silent
 FROM number, requester";
 
 /// The events a conversion queues when its workspace listens: a CTE more
-/// (with `$35`–`$37`), so that a workspace nobody listens to runs the
+/// (with `$38`–`$40`), so that a workspace nobody listens to runs the
 /// statement without it, and its planner never opens `events`.
 const EVENTS_CTE: &str = "
 , events AS (
     INSERT INTO events (id, tenant_id, kind, ticket_id, chat_id, comment_id, changes, actor, rule_id, depth,
                         attempts, next_attempt_at, created_at)
-    SELECT e.id, $4, e.kind, $1, $3, NULL, NULL, $35, NULL, 0, 0, $2, $2
-    FROM number, (VALUES ($36::text, 'ticket_created'), ($37::text, 'chat_closed')) AS e (id, kind)
+    SELECT e.id, $4, e.kind, $1, $3, NULL, NULL, $38, NULL, 0, 0, $2, $2
+    FROM number, (VALUES ($39::text, 'ticket_created'), ($40::text, 'chat_closed')) AS e (id, kind)
     WHERE e.id IS NOT NULL
 )";
 
@@ -95,7 +99,7 @@ pub(super) fn commit_postgres_with_events() -> &'static str {
 /// so nothing runs between the claim and the rest). Each statement after
 /// the claim runs only if the chat now carries this ticket's id (`$1`,
 /// new), so a claim that matched nothing writes nothing and the final
-/// `SELECT` returns no row. `$35` is the search words as a JSON array; the
+/// `SELECT` returns no row. `$31` is the search words as a JSON array; the
 /// number joins them here. The reason, the acknowledgement and the events
 /// follow as statements of their own, when there are any.
 pub(super) const COMMIT_SQLITE: &str = "
@@ -132,7 +136,7 @@ WHERE t.id = $4 AND EXISTS (SELECT 1 FROM chats WHERE id = $3 AND ticket_id = $1
 
 INSERT INTO ticket_terms (tenant_id, term, ticket_id)
 SELECT $4, j.value, $1
-FROM tenants t, json_each(json_insert($35, '$[#]', CAST(t.next_ticket_number - 1 AS TEXT))) AS j
+FROM tenants t, json_each(json_insert($31, '$[#]', CAST(t.next_ticket_number - 1 AS TEXT))) AS j
 WHERE t.id = $4 AND EXISTS (SELECT 1 FROM chats WHERE id = $3 AND ticket_id = $1)
 ON CONFLICT DO NOTHING;
 

@@ -75,7 +75,7 @@ pub use comments::{Comment, MAX_COMMENTS_SHOWN};
 pub use contact_erasure::Erased;
 pub use contacts::{CONTACT_LIST_LIMIT, CONTACT_SEARCH_LIMIT, ContactListing, ContactView, Holdings, Person};
 pub use conversion::{ConversionSnapshot, SnapshotMessage};
-pub use conversion_commit::{CommitOutcome, ConversionCommit};
+pub use conversion_commit::{CommitOutcome, ConversionCommit, NumberedNotice};
 pub use credentials::{Account, Credential, CredentialKind, Issued, slid_expiry};
 pub use deliveries::{Attempt, DELIVERIES_SHOWN, Delivery, delivery_state};
 pub use entities::{agent::Model as Agent, chat::Model as Chat, message::Model as Message};
