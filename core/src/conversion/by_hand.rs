@@ -8,7 +8,7 @@ use chrono::{SubsecRound, Utc};
 use super::{ConversionError, FaultLog, Hooks, Pipeline, fault, receipt, utc_offset_minutes};
 use crate::domain::hooks::{HookAgent, HookChat, HookKind, Priority, TicketFields, validate};
 use crate::domain::{EmailAddress, InvalidInput, MessageKind, Subject, sla, transcript::PublicMessage};
-use crate::store::{Agent, Comment, HandTicket, OutboxMail, Requester, Ticket, new_id};
+use crate::store::{Agent, Comment, HandTicket, OutboxMail, Requester, StoreError, Ticket, new_id};
 
 /// What the agent typed into the New ticket form, checked.
 #[derive(Debug, Clone)]
@@ -37,9 +37,17 @@ impl Pipeline {
     /// transaction. A hook's fault fails it as it fails a conversion.
     pub async fn create_ticket(&self, tenant_id: &str, agent: &Agent, new: NewTicket) -> Result<Made, ConversionError> {
         let tenant = self.store.tenant(tenant_id).await?;
-        if let Some(id) = &new.assignee_id
-            && !matches!(self.store.agent(tenant_id, id).await, Ok(a) if a.active)
-        {
+        // An unknown agent is the caller's mistake (422); a database that
+        // cannot answer is not.
+        let assignable = match &new.assignee_id {
+            None => true,
+            Some(id) => match self.store.agent(tenant_id, id).await {
+                Ok(a) => a.active,
+                Err(StoreError::NotFound) => false,
+                Err(e) => return Err(e.into()),
+            },
+        };
+        if !assignable {
             return Err(
                 InvalidInput::new("assignee_id", "assignee_id must be an active agent of this workspace").into(),
             );

@@ -81,8 +81,9 @@ pub struct ConversionCommit {
     /// the next conversion, as they would a moment later.
     pub listeners: i32,
     /// The live event to send when the commit commits, with the ticket's
-    /// number (PostgreSQL: in the commit's own statement). `None` on SQLite,
-    /// whose events are routed in memory by the caller.
+    /// number (PostgreSQL: in the commit's own statement). SQLite's commit
+    /// has no NOTIFY and ignores it: there the bus gives none, and the
+    /// caller routes the event in memory after the commit.
     pub notice: Option<NumberedNotice>,
 }
 
@@ -299,7 +300,7 @@ fn commit_values(c: &ConversionCommit, ticket_id: &str, now: DateTime<Utc>, db: 
     let (log_before, log_after) = conversion_log(&c.converting_agent_name);
     let email = &c.requester_email;
     let postgres = db == DbBackend::Postgres;
-    let terms = ticket_terms(c, None);
+    let terms = ticket_terms(c);
     let terms = if postgres {
         terms.join(" ")
     } else {
@@ -389,15 +390,15 @@ pub(super) async fn take_ticket_number(txn: &sea_orm::DatabaseTransaction, tenan
     Ok(counter - 1)
 }
 
-/// The words that find a converted ticket: its subject, requester, the
-/// conversion's reason and, once taken, its number.
-fn ticket_terms(c: &ConversionCommit, number: Option<&str>) -> Vec<String> {
+/// The words that find a converted ticket: its subject, requester and the
+/// conversion's reason. Its number joins them in the commit's SQL, which
+/// takes it.
+fn ticket_terms(c: &ConversionCommit) -> Vec<String> {
     let texts = [
         Some(c.subject.as_str()),
         Some(c.requester_name.as_str()),
         Some(c.requester_email.as_str()),
         c.reason.as_deref(),
-        number,
     ];
     search::terms(texts.into_iter().flatten())
 }
