@@ -10,12 +10,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::future::join_all;
 use reqwest::StatusCode;
-use sea_orm::{Database, DatabaseConnection};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, TransactionTrait};
 use serde_json::json;
 use threadline_migrations::Migrator;
 use threadline_migrations::sea_orm_migration::MigratorTrait;
 use threadline_tests::sql::exec;
-use threadline_tests::{TestApp, TestTenant, on_both_databases, seed, sql};
+use threadline_tests::{Backend, TestApp, TestDb, TestTenant, on_both_databases, seed, sql};
 
 on_both_databases!(
     open_ticket_counts_stay_exact_under_concurrent_conversions_and_changes,
@@ -194,6 +194,67 @@ async fn a_conversion_sends_the_same_few_statements_however_many_tickets_exist(a
     let before = app.store.statements();
     assert_eq!(convert(&app, &t, &chat).await, StatusCode::CREATED);
     assert_eq!(app.store.statements() - before, counts[0] + 1);
+}
+
+/// On PostgreSQL a connection opened while the pool grows runs a
+/// conversion's statements before it serves anyone, so that another
+/// workspace's next conversions, which the pool hands the new connections
+/// first in first out, find them prepared (`store/warm.rs`). The pool is
+/// grown to its maximum by holding that many transactions; every
+/// connection then holds the statements, and conversions afterwards
+/// prepare none on any connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_postgres_connection_comes_with_a_conversions_statements() {
+    let Some(db) = TestDb::create(Backend::Postgres).await else {
+        return;
+    };
+    let app = TestApp::spawn(db).await;
+    let t = app.tenant("Acme").await;
+    let mut chats = Vec::new();
+    for _ in 0..12 {
+        chats.push(app.simple_chat(&t).await.0);
+    }
+    // The agent's presence write and the pipeline's first read are not a
+    // conversion's every time.
+    assert_eq!(convert(&app, &t, &chats.pop().unwrap()).await, StatusCode::CREATED);
+    app.get("/api/v1/settings", &t.admin.token).await;
+
+    let before = prepared_on_each_connection(&app).await;
+    assert_eq!(before.len(), 16, "the pool grew to its 16 connections");
+    for (pid, statements) in &before {
+        for part in ["t_status", "m_json", "pg_notify", "INSERT INTO events"] {
+            assert!(
+                statements.iter().any(|s| s.contains(part)),
+                "connection {pid} lacks the statement with {part:?}: {statements:#?}"
+            );
+        }
+    }
+    for chat in &chats {
+        assert_eq!(convert(&app, &t, chat).await, StatusCode::CREATED);
+    }
+    let after = prepared_on_each_connection(&app).await;
+    assert_eq!(after, before, "a conversion prepared a statement of its own");
+}
+
+/// Holds every connection of the server's pool at once and lists, by
+/// backend, the statements prepared on each.
+async fn prepared_on_each_connection(app: &TestApp) -> BTreeMap<i32, Vec<String>> {
+    let mut held = Vec::new();
+    for _ in 0..16 {
+        held.push(app.store.pool().begin().await.unwrap());
+    }
+    let mut each = BTreeMap::new();
+    for txn in &held {
+        let list = "SELECT pg_backend_pid() AS pid, statement FROM pg_prepared_statements ORDER BY statement";
+        let rows = txn
+            .query_all_raw(Statement::from_string(DbBackend::Postgres, list))
+            .await
+            .unwrap();
+        let pid: i32 = rows[0].try_get("", "pid").unwrap();
+        let statements = rows.iter().map(|r| r.try_get("", "statement").unwrap()).collect();
+        each.insert(pid, statements);
+    }
+    each
 }
 
 /// The default rule gives the ticket to the converting agent, so its

@@ -2,8 +2,10 @@
 //! conversions in flight whose subject plugin spins forever at the largest
 //! limits an admin may set (2 s, 20 billion fuel; `fallback`), while
 //! workspace B converts 20-message chats one after another with the default
-//! pipeline. Reports B's latency alone and beside A, from the same run.
-//! Prints numbers; asserts nothing about time.
+//! pipeline. Reports B's latency alone and beside A, from the same run,
+//! and the database connections open after each phase (A's burst grows
+//! the pool; see `core/src/store/warm.rs`). Prints numbers; asserts
+//! nothing about time.
 //!
 //! cargo bench -p threadline-tests --bench isolation
 
@@ -29,8 +31,8 @@ async fn main() {
         slots.per_workspace, slots.total, slots.queue_timeout
     );
     println!(
-        "{:<10} {:>12} {:>12} {:>14} {:>14} {:>10} {:>12}",
-        "backend", "alone p50", "alone p99", "beside A p50", "beside A p99", "p99 ratio", "A done"
+        "{:<10} {:>12} {:>12} {:>14} {:>14} {:>10} {:>12} {:>12}",
+        "backend", "alone p50", "alone p99", "beside A p50", "beside A p99", "p99 ratio", "A done", "connections"
     );
     for backend in [Backend::Sqlite, Backend::Postgres] {
         let Some(db) = TestDb::create(backend).await else {
@@ -56,6 +58,7 @@ async fn main() {
         }
         let (alone_chats, beside_chats) = rest.split_at(B_RUNS);
         let alone = latencies(&app, &b, alone_chats).await;
+        let open_alone = app.store.pool_use()[0].1;
 
         let stop = Arc::new(AtomicBool::new(false));
         let next = Arc::new(AtomicUsize::new(0));
@@ -78,12 +81,13 @@ async fn main() {
         // Let A's calls take their slot and queue.
         tokio::time::sleep(Duration::from_millis(300)).await;
         let beside = latencies(&app, &b, beside_chats).await;
+        let open_beside = app.store.pool_use()[0].1;
         stop.store(true, Ordering::Relaxed);
         for f in flood {
             f.await.unwrap();
         }
         println!(
-            "{:<10} {:>12} {:>12} {:>14} {:>14} {:>9.1}x {:>12}",
+            "{:<10} {:>12} {:>12} {:>14} {:>14} {:>9.1}x {:>12} {:>12}",
             format!("{backend:?}"),
             ms(pct(&alone, 50)),
             ms(pct(&alone, 99)),
@@ -91,6 +95,7 @@ async fn main() {
             ms(pct(&beside, 99)),
             pct(&beside, 99).as_secs_f64() / pct(&alone, 99).as_secs_f64(),
             done.load(Ordering::Relaxed),
+            format!("{open_alone} → {open_beside}"),
         );
     }
 }

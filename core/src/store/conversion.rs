@@ -10,7 +10,7 @@
 //! commit is `conversion_commit.rs`.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query, SelectStatement};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder};
 
 use super::entities::{agent, chat, tenant, visitor};
@@ -44,45 +44,7 @@ impl Store {
     /// second statement would be a second hand-off, or round trip, for
     /// every conversion).
     pub async fn conversion_snapshot(&self, tenant_id: &str, chat_id: &str) -> StoreResult<ConversionSnapshot> {
-        let mut query = Query::select();
-        prefixed::<chat::Entity>(&mut query, "c_");
-        prefixed::<visitor::Entity>(&mut query, "v_");
-        prefixed::<tenant::Entity>(&mut query, "t_");
-        let internal = MessageKind::InternalNote.as_str();
-        let messages = match self.backend() {
-            DbBackend::Postgres => Expr::cust_with_values(
-                "(SELECT COALESCE(json_agg(json_build_array(m.kind, m.author_name, m.body, m.created_at) \
-                  ORDER BY m.id), '[]')::text FROM messages m \
-                  WHERE m.tenant_id = chats.tenant_id AND m.chat_id = chats.id AND m.kind <> $1)",
-                [internal],
-            ),
-            _ => Expr::cust_with_values(
-                "(SELECT json_group_array(json_array(m.kind, m.author_name, m.body, m.created_at)) \
-                  FROM (SELECT kind, author_name, body, created_at FROM messages \
-                        WHERE tenant_id = chats.tenant_id AND chat_id = chats.id AND kind <> ? ORDER BY id) AS m)",
-                [internal],
-            ),
-        };
-        query
-            .expr_as(messages, Alias::new("m_json"))
-            .from(chat::Entity)
-            .join(
-                JoinType::InnerJoin,
-                visitor::Entity,
-                Expr::col((visitor::Entity, visitor::Column::Id))
-                    .equals((chat::Entity, chat::Column::VisitorId))
-                    .and(
-                        Expr::col((visitor::Entity, visitor::Column::TenantId))
-                            .equals((chat::Entity, chat::Column::TenantId)),
-                    ),
-            )
-            .join(
-                JoinType::InnerJoin,
-                tenant::Entity,
-                Expr::col((tenant::Entity, tenant::Column::Id)).equals((chat::Entity, chat::Column::TenantId)),
-            )
-            .and_where(Expr::col((chat::Entity, chat::Column::Id)).eq(chat_id))
-            .and_where(Expr::col((chat::Entity, chat::Column::TenantId)).eq(tenant_id));
+        let query = snapshot_query(self.backend(), tenant_id, chat_id);
         let row = self.db.query_one(&query).await?.ok_or(StoreError::NotFound)?;
         let chat = Chat::from_query_result(&row, "c_")?;
         let visitor = Visitor::from_query_result(&row, "v_")?;
@@ -110,6 +72,52 @@ impl Store {
             .await?;
         Ok(agents.into_iter().map(candidate).collect())
     }
+}
+
+/// The query behind [`Store::conversion_snapshot`], which each new
+/// PostgreSQL connection also runs once before it serves anyone
+/// (`warm.rs`).
+pub(super) fn snapshot_query(backend: DbBackend, tenant_id: &str, chat_id: &str) -> SelectStatement {
+    let mut query = Query::select();
+    prefixed::<chat::Entity>(&mut query, "c_");
+    prefixed::<visitor::Entity>(&mut query, "v_");
+    prefixed::<tenant::Entity>(&mut query, "t_");
+    let internal = MessageKind::InternalNote.as_str();
+    let messages = match backend {
+        DbBackend::Postgres => Expr::cust_with_values(
+            "(SELECT COALESCE(json_agg(json_build_array(m.kind, m.author_name, m.body, m.created_at) \
+              ORDER BY m.id), '[]')::text FROM messages m \
+              WHERE m.tenant_id = chats.tenant_id AND m.chat_id = chats.id AND m.kind <> $1)",
+            [internal],
+        ),
+        _ => Expr::cust_with_values(
+            "(SELECT json_group_array(json_array(m.kind, m.author_name, m.body, m.created_at)) \
+              FROM (SELECT kind, author_name, body, created_at FROM messages \
+                    WHERE tenant_id = chats.tenant_id AND chat_id = chats.id AND kind <> ? ORDER BY id) AS m)",
+            [internal],
+        ),
+    };
+    query
+        .expr_as(messages, Alias::new("m_json"))
+        .from(chat::Entity)
+        .join(
+            JoinType::InnerJoin,
+            visitor::Entity,
+            Expr::col((visitor::Entity, visitor::Column::Id))
+                .equals((chat::Entity, chat::Column::VisitorId))
+                .and(
+                    Expr::col((visitor::Entity, visitor::Column::TenantId))
+                        .equals((chat::Entity, chat::Column::TenantId)),
+                ),
+        )
+        .join(
+            JoinType::InnerJoin,
+            tenant::Entity,
+            Expr::col((tenant::Entity, tenant::Column::Id)).equals((chat::Entity, chat::Column::TenantId)),
+        )
+        .and_where(Expr::col((chat::Entity, chat::Column::Id)).eq(chat_id))
+        .and_where(Expr::col((chat::Entity, chat::Column::TenantId)).eq(tenant_id));
+    query
 }
 
 /// The messages of a snapshot from the JSON array of `[kind, author_name,

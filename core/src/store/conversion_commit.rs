@@ -162,28 +162,7 @@ impl Store {
         ticket_id: String,
         now: DateTime<Utc>,
     ) -> StoreResult<CommitOutcome> {
-        let (created_event, closed_event) = c.events();
-        let mut values = commit_values(c, &ticket_id, now, DbBackend::Postgres);
-        let notice = c.notice.as_ref();
-        values.extend([
-            notice.map(|n| n.channel).into(),         // $35
-            notice.map(|n| n.before.as_str()).into(), // $36
-            notice.map(|n| n.after.as_str()).into(),  // $37
-        ]);
-        let sql = if created_event.is_some() || closed_event.is_some() {
-            values.extend([
-                c.actor().into(),     // $38
-                created_event.into(), // $39
-                closed_event.into(),  // $40
-            ]);
-            commit_postgres_with_events()
-        } else {
-            COMMIT_POSTGRES
-        };
-        let row = self
-            .writer
-            .query_one_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values))
-            .await;
+        let row = self.writer.query_one_raw(postgres_commit(c, &ticket_id, now)).await;
         let row = match row {
             Ok(Some(row)) => row,
             // The claim matched nothing (converted, changed or gone), or
@@ -288,6 +267,31 @@ impl Store {
             None => Ok(CommitOutcome::Stale),
         }
     }
+}
+
+/// The commit's one statement on PostgreSQL. Each new connection also
+/// runs it once, for a chat that does not exist, before it serves anyone
+/// (`warm.rs`).
+pub(super) fn postgres_commit(c: &ConversionCommit, ticket_id: &str, now: DateTime<Utc>) -> Statement {
+    let (created_event, closed_event) = c.events();
+    let mut values = commit_values(c, ticket_id, now, DbBackend::Postgres);
+    let notice = c.notice.as_ref();
+    values.extend([
+        notice.map(|n| n.channel).into(),         // $35
+        notice.map(|n| n.before.as_str()).into(), // $36
+        notice.map(|n| n.after.as_str()).into(),  // $37
+    ]);
+    let sql = if created_event.is_some() || closed_event.is_some() {
+        values.extend([
+            c.actor().into(),     // $38
+            created_event.into(), // $39
+            closed_event.into(),  // $40
+        ]);
+        commit_postgres_with_events()
+    } else {
+        COMMIT_POSTGRES
+    };
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
 }
 
 /// The commit's parameters `$1`–`$34` (see `conversion_sql.rs`). The two

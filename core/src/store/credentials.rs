@@ -3,7 +3,7 @@
 //! (`agent_credentials`, by the SHA-256 of the token).
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query, SelectStatement};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect,
@@ -151,41 +151,7 @@ impl Store {
     /// The agent a token belongs to, with the credential it is, unless the
     /// credential expired or was revoked. One query.
     pub async fn agent_by_token(&self, token: &str) -> StoreResult<(Agent, Credential, WorkspaceStatus)> {
-        let mut query = Query::select();
-        prefixed::<agent::Entity>(&mut query, "a_");
-        prefixed::<agent_credential::Entity>(&mut query, "c_");
-        // The workspace's status comes in the same round trip.
-        query
-            .expr_as(
-                Expr::col((tenant::Entity, tenant::Column::Status)),
-                Alias::new("t_status"),
-            )
-            .from(agent_credential::Entity)
-            .join(
-                JoinType::InnerJoin,
-                tenant::Entity,
-                Expr::col((tenant::Entity, tenant::Column::Id))
-                    .equals((agent_credential::Entity, agent_credential::Column::TenantId)),
-            )
-            .join(
-                JoinType::InnerJoin,
-                agent::Entity,
-                Expr::col((agent::Entity, agent::Column::Id))
-                    .equals((agent_credential::Entity, agent_credential::Column::AgentId))
-                    .and(
-                        Expr::col((agent::Entity, agent::Column::TenantId))
-                            .equals((agent_credential::Entity, agent_credential::Column::TenantId)),
-                    ),
-            )
-            .and_where(Expr::col((agent_credential::Entity, agent_credential::Column::TokenHash)).eq(token_hash(token)))
-            // Deactivating deletes an agent's credentials; this holds even
-            // for one written by a request racing the deactivation.
-            .and_where(Expr::col((agent::Entity, agent::Column::Active)).eq(true))
-            .and_where(
-                Expr::col((agent_credential::Entity, agent_credential::Column::ExpiresAt))
-                    .is_null()
-                    .or(Expr::col((agent_credential::Entity, agent_credential::Column::ExpiresAt)).gt(Utc::now())),
-            );
+        let query = token_query(token_hash(token), Utc::now());
         let row = self.db.query_one(&query).await?.ok_or(StoreError::NotFound)?;
         let status: String = row.try_get("", "t_status")?;
         Ok((
@@ -324,6 +290,48 @@ pub fn slid_expiry(current: Option<DateTime<Utc>>, ttl: Duration) -> Option<Date
     let target = Utc::now() + ttl;
     let slack = (ttl / 10).min(Duration::seconds(60));
     (target - current > slack).then_some(target)
+}
+
+/// The query behind [`Store::agent_by_token`]: every agent request's first
+/// statement, which is why each new PostgreSQL connection runs it once
+/// before it serves anyone (`warm.rs`).
+pub(super) fn token_query(hash: String, now: DateTime<Utc>) -> SelectStatement {
+    let mut query = Query::select();
+    prefixed::<agent::Entity>(&mut query, "a_");
+    prefixed::<agent_credential::Entity>(&mut query, "c_");
+    // The workspace's status comes in the same round trip.
+    query
+        .expr_as(
+            Expr::col((tenant::Entity, tenant::Column::Status)),
+            Alias::new("t_status"),
+        )
+        .from(agent_credential::Entity)
+        .join(
+            JoinType::InnerJoin,
+            tenant::Entity,
+            Expr::col((tenant::Entity, tenant::Column::Id))
+                .equals((agent_credential::Entity, agent_credential::Column::TenantId)),
+        )
+        .join(
+            JoinType::InnerJoin,
+            agent::Entity,
+            Expr::col((agent::Entity, agent::Column::Id))
+                .equals((agent_credential::Entity, agent_credential::Column::AgentId))
+                .and(
+                    Expr::col((agent::Entity, agent::Column::TenantId))
+                        .equals((agent_credential::Entity, agent_credential::Column::TenantId)),
+                ),
+        )
+        .and_where(Expr::col((agent_credential::Entity, agent_credential::Column::TokenHash)).eq(hash))
+        // Deactivating deletes an agent's credentials; this holds even
+        // for one written by a request racing the deactivation.
+        .and_where(Expr::col((agent::Entity, agent::Column::Active)).eq(true))
+        .and_where(
+            Expr::col((agent_credential::Entity, agent_credential::Column::ExpiresAt))
+                .is_null()
+                .or(Expr::col((agent_credential::Entity, agent_credential::Column::ExpiresAt)).gt(now)),
+        );
+    query
 }
 
 #[cfg(test)]

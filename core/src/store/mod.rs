@@ -50,6 +50,7 @@ mod team;
 mod tenants;
 mod threads;
 mod tickets;
+mod warm;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -204,6 +205,18 @@ impl Store {
                     .row_buffer_size(ROW_BUFFER)
             });
         }
+        // The request pool's own options: each new connection runs a
+        // conversion's statements as it opens (`warm.rs`), so the pool is
+        // made once the schema is up to date.
+        let mut pool_opts = opts.clone();
+        pool_opts.map_sqlx_sqlite_pool_opts(|o| {
+            o.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    warm::sqlite(conn).await;
+                    Ok(())
+                })
+            })
+        });
         if url.starts_with("postgres") {
             let port = url
                 .parse::<sea_orm::sqlx::postgres::PgConnectOptions>()
@@ -213,6 +226,15 @@ impl Store {
                 o.after_connect(move |_conn, _meta| {
                     Box::pin(async move {
                         nodelay::set_on_sockets_to(port);
+                        Ok(())
+                    })
+                })
+            });
+            pool_opts.map_sqlx_postgres_pool_opts(move |o| {
+                o.after_connect(move |conn, _meta| {
+                    Box::pin(async move {
+                        nodelay::set_on_sockets_to(port);
+                        warm::postgres(conn).await;
                         Ok(())
                     })
                 })
@@ -232,15 +254,33 @@ impl Store {
         let mut attempt = 0;
         loop {
             let outcome = async {
-                let mut db = Database::connect(opts.clone()).await?;
-                let mut writer = if sqlite && !in_memory {
+                // The schema first: on a SQLite file on the writer (held
+                // open: the writer never pays for a new connection), on
+                // PostgreSQL on a connection of its own, whose prepared
+                // statements (sqlx keeps up to 100) go away with it.
+                let own_writer = if sqlite && !in_memory {
                     let mut one = opts.clone();
-                    // Held open: the writer never pays for a new connection.
                     one.max_connections(1).min_connections(1);
-                    Database::connect(one).await?
+                    let writer = Database::connect(one).await?;
+                    migrate(&writer).await?;
+                    Some(writer)
+                } else if !sqlite {
+                    let mut one = opts.clone();
+                    one.max_connections(1).min_connections(0);
+                    let one = Database::connect(one).await?;
+                    migrate(&one).await?;
+                    one.close().await?;
+                    None
                 } else {
-                    db.clone()
+                    None
                 };
+                // In memory, the one connection is the database: it is
+                // made before the schema, and not warmed.
+                let mut db = Database::connect(if in_memory { opts.clone() } else { pool_opts.clone() }).await?;
+                if in_memory {
+                    migrate(&db).await?;
+                }
+                let mut writer = own_writer.unwrap_or_else(|| db.clone());
                 let checkpointer = if sqlite && !in_memory {
                     let mut one = opts.clone();
                     one.max_connections(1).min_connections(0);
@@ -270,7 +310,6 @@ impl Store {
                     quota_defaults: Default::default(),
                     meter: Meter::default(),
                 };
-                store.migrate().await?;
                 Ok::<_, StoreError>(store)
             }
             .await;
@@ -307,23 +346,6 @@ impl Store {
     /// not counted).
     pub fn statements(&self) -> u64 {
         self.statements.load(Ordering::Relaxed)
-    }
-
-    /// Runs pending migrations in one transaction, so that processes starting
-    /// together (several nodes, or the CLI beside a server) take turns: on
-    /// SQLite the IMMEDIATE transaction holds the write lock, on PostgreSQL an
-    /// advisory lock does. Whoever comes second finds the work done.
-    async fn migrate(&self) -> StoreResult<()> {
-        const MIGRATION_LOCK: i64 = 0x7468_7265_6164; // "thread"
-        let txn = self.write_txn().await?;
-        if self.backend() == DbBackend::Postgres {
-            let lock = format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})");
-            txn.execute_raw(Statement::from_string(DbBackend::Postgres, lock))
-                .await?;
-        }
-        Migrator::up(&txn, None).await?;
-        txn.commit().await?;
-        Ok(())
     }
 
     pub fn backend(&self) -> DbBackend {
@@ -365,6 +387,12 @@ impl Store {
         Ok(Migrator::get_pending_migrations(&self.db).await?.len())
     }
 
+    /// The pool requests read from (on PostgreSQL, write to as well), for
+    /// tests and benches that look at its connections.
+    pub fn pool(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
     /// Connections of each pool, open and idle: `(pool, open, idle)`.
     pub fn pool_use(&self) -> Vec<(&'static str, u32, usize)> {
         let mut pools = vec![("read", &self.db)];
@@ -388,6 +416,28 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Runs pending migrations in one transaction, so that processes starting
+/// together (several nodes, or the CLI beside a server) take turns: on
+/// SQLite the IMMEDIATE transaction holds the write lock, on PostgreSQL an
+/// advisory lock does. Whoever comes second finds the work done.
+async fn migrate(conn: &DatabaseConnection) -> StoreResult<()> {
+    const MIGRATION_LOCK: i64 = 0x7468_7265_6164; // "thread"
+    let txn = conn
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await?;
+    if conn.get_database_backend() == DbBackend::Postgres {
+        let lock = format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})");
+        txn.execute_raw(Statement::from_string(DbBackend::Postgres, lock))
+            .await?;
+    }
+    Migrator::up(&txn, None).await?;
+    txn.commit().await?;
+    Ok(())
 }
 
 /// SQLITE_BUSY (5), as sqlx reports it while connecting or in a statement.
