@@ -125,7 +125,11 @@ impl TestAppBuilder {
     }
 
     /// Mails replies through the SMTP server at `smtp_url`, retrying
-    /// quickly (from 100 ms, at most 1 s apart).
+    /// quickly (from 100 ms, at most 1 s apart). A node stopped between
+    /// claiming a mail and recording its attempt leaves it to be retried
+    /// when its lease runs out: 5 s here (a loopback send takes
+    /// milliseconds), not the 2 minutes that would outlast a test's
+    /// patience.
     pub fn mailing(mut self, smtp_url: &str) -> Self {
         self.mail = MailSettings {
             smtp_url: Some(smtp_url.to_owned()),
@@ -133,6 +137,7 @@ impl TestAppBuilder {
             first_retry_delay: Duration::from_millis(100),
             max_retry_delay: Duration::from_secs(1),
             poll_interval: Duration::from_millis(100),
+            lease: Duration::from_secs(5),
             ..MailSettings::default()
         };
         self
