@@ -183,8 +183,14 @@ async fn usage_shows_calls_fuel_time_waits_and_faults_per_hook(app: TestApp) {
             .await;
         assert_eq!(r.status, StatusCode::CREATED);
     }
-    app.set_pipeline(&t.admin.token, json!({"transcript": {"plugin": id}}))
-        .await;
+    // A small budget and a long deadline, so that the fault is fuel's
+    // whatever the load: at the defaults (100 million fuel, 100 ms) a busy
+    // machine could reach the deadline first.
+    app.set_pipeline(
+        &t.admin.token,
+        json!({"transcript": {"plugin": id, "limits": {"fuel": 1_000_000, "timeout_ms": 2000}}}),
+    )
+    .await;
     let (chat, _) = app.simple_chat(&t).await;
     let r = app
         .admin_converts(&t, &chat, json!({"visitor_email": "g@example.com"}))

@@ -159,12 +159,12 @@ async fn a_rule_that_does_not_parse_is_refused_at_its_line_and_column_and_nothin
         .put_pipeline(&t.admin.token, json!({"subject": {"plugin": "javascript"}}))
         .await;
     r.assert_invalid("hooks.subject.config.source");
-    let r = app
-        .put_pipeline(
-            &t.admin.token,
-            json!({"subject": rule("while (true) {}\nfunction subject() { return 'x' }")}),
-        )
-        .await;
+    // (Under a small budget and a long deadline, so that fuel stops it
+    // whatever the load: at the defaults, 100 million fuel and 100 ms, a
+    // busy machine could reach the deadline first.)
+    let mut endless = rule("while (true) {}\nfunction subject() { return 'x' }");
+    endless["limits"] = json!({"fuel": 10_000_000, "timeout_ms": 2000});
+    let r = app.put_pipeline(&t.admin.token, json!({"subject": endless})).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(r.error_message().contains("fuel"), "{:?}", r.body);
     // A shadow run checks the same way, so an editor can show the error.
