@@ -141,8 +141,8 @@ pub async fn make_on_disk(name: &'static str, disk: &DiskCache, maker: &Compiler
     let started = std::time::Instant::now();
     match maker.compile_builtin(name).await {
         Some(Ok(bytes)) => {
-            log_made(name, started, bytes.len());
             disk.write(&key, &bytes);
+            log_made(name, started, bytes.len());
         }
         Some(Err(e)) => {
             tracing::warn!(plugin = name, error = %e, "the compile worker could not make a built-in plugin")
@@ -151,6 +151,8 @@ pub async fn make_on_disk(name: &'static str, disk: &DiskCache, maker: &Compiler
     }
 }
 
+/// Logged once the code is where it goes (on disk, when there is a disk
+/// cache): whoever reads the line finds it there.
 fn log_made(name: &str, started: std::time::Instant, bytes: usize) {
     tracing::info!(
         plugin = name,
@@ -197,12 +199,16 @@ pub(super) async fn compiled(
     if let Some(c) = read_disk(disk.clone(), key.clone()).await {
         return Ok(c);
     }
+    let started = std::time::Instant::now();
     let bytes = made(name, maker).await?;
-    if let Some(disk) = disk {
+    if let Some(disk) = &disk {
         disk.write(&key, &bytes);
-        if let Some(c) = read_disk(Some(disk), key).await {
-            return Ok(c);
-        }
+    }
+    log_made(name, started, bytes.len());
+    if disk.is_some()
+        && let Some(c) = read_disk(disk, key).await
+    {
+        return Ok(c);
     }
     // SAFETY: the bytes were made by this binary (in this process or its
     // compile worker), never by a client, and wasmtime checks they were
@@ -217,7 +223,6 @@ pub(super) async fn compiled(
 /// the JavaScript plugin), never on the plugin runtime, whose few threads
 /// must keep ticking other calls' deadlines.
 async fn made(name: &'static str, maker: Option<&Compiler>) -> Result<Vec<u8>, PluginError> {
-    let started = std::time::Instant::now();
     let from_worker = match maker {
         Some(maker) => maker.compile_builtin(name).await,
         None => None,
@@ -240,7 +245,6 @@ async fn made(name: &'static str, maker: Option<&Compiler>) -> Result<Vec<u8>, P
                 .map_err(|e| PluginError::load(format!("the plugin could not be made: {e}")))?
         }
     };
-    log_made(name, started, bytes.len());
     Ok(bytes)
 }
 
