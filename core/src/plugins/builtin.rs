@@ -205,9 +205,7 @@ pub(super) async fn compiled(
         disk.write(&key, &bytes);
     }
     log_made(name, started, bytes.len());
-    if disk.is_some()
-        && let Some(c) = read_disk(disk, key).await
-    {
+    if let Some(c) = read_disk(disk, key).await {
         return Ok(c);
     }
     // SAFETY: the bytes were made by this binary (in this process or its

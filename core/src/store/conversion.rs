@@ -75,7 +75,7 @@ impl Store {
 }
 
 /// The query behind [`Store::conversion_snapshot`], which each new
-/// PostgreSQL connection also runs once before it serves anyone
+/// connection of the request pool also runs once before it serves anyone
 /// (`warm.rs`).
 pub(super) fn snapshot_query(backend: DbBackend, tenant_id: &str, chat_id: &str) -> SelectStatement {
     let mut query = Query::select();

@@ -293,8 +293,8 @@ pub fn slid_expiry(current: Option<DateTime<Utc>>, ttl: Duration) -> Option<Date
 }
 
 /// The query behind [`Store::agent_by_token`]: every agent request's first
-/// statement, which is why each new PostgreSQL connection runs it once
-/// before it serves anyone (`warm.rs`).
+/// statement, which is why each new connection of the request pool runs
+/// it once before it serves anyone (`warm.rs`).
 pub(super) fn token_query(hash: String, now: DateTime<Utc>) -> SelectStatement {
     let mut query = Query::select();
     prefixed::<agent::Entity>(&mut query, "a_");

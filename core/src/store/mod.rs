@@ -356,12 +356,7 @@ impl Store {
     /// IMMEDIATE). Never call it, or write through `self.writer`, while this
     /// task holds another write transaction: on SQLite that waits for itself.
     async fn write_txn(&self) -> Result<DatabaseTransaction, DbErr> {
-        self.writer
-            .begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..Default::default()
-            })
-            .await
+        begin_immediate(&self.writer).await
     }
 
     /// `NOTIFY channel, payload` (PostgreSQL only; see `realtime`).
@@ -424,12 +419,7 @@ impl Store {
 /// advisory lock does. Whoever comes second finds the work done.
 async fn migrate(conn: &DatabaseConnection) -> StoreResult<()> {
     const MIGRATION_LOCK: i64 = 0x7468_7265_6164; // "thread"
-    let txn = conn
-        .begin_with_options(TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..Default::default()
-        })
-        .await?;
+    let txn = begin_immediate(conn).await?;
     if conn.get_database_backend() == DbBackend::Postgres {
         let lock = format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})");
         txn.execute_raw(Statement::from_string(DbBackend::Postgres, lock))
@@ -438,6 +428,16 @@ async fn migrate(conn: &DatabaseConnection) -> StoreResult<()> {
     Migrator::up(&txn, None).await?;
     txn.commit().await?;
     Ok(())
+}
+
+/// A transaction begun `IMMEDIATE` on SQLite (the write lock taken at once;
+/// see the module docs), an ordinary one on PostgreSQL.
+async fn begin_immediate(conn: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    conn.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
 }
 
 /// SQLITE_BUSY (5), as sqlx reports it while connecting or in a statement.
