@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use futures::future::join_all;
 use reqwest::StatusCode;
 use serde_json::json;
-use threadline_tests::{TestApp, on_both_databases};
+use threadline_tests::{TestApp, TestTenant, on_both_databases, sql};
 
 on_both_databases!(
     fifty_concurrent_conversions_of_one_chat_create_exactly_one_ticket,
@@ -14,6 +14,7 @@ on_both_databases!(
     two_server_nodes_racing_on_one_chat_create_one_ticket,
     a_message_racing_a_conversion_never_breaks_it,
     nodes_starting_together_on_a_fresh_database_all_come_up,
+    a_commit_failing_part_way_writes_nothing_and_the_next_one_commits,
 );
 
 async fn fifty_concurrent_conversions_of_one_chat_create_exactly_one_ticket(app: TestApp) {
@@ -162,4 +163,61 @@ async fn nodes_starting_together_on_a_fresh_database_all_come_up(app: TestApp) {
         .admin_converts(&t, &chat, json!({"visitor_email": "grace@navy.mil"}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
+}
+
+/// A commit whose statement fails part way writes nothing, and the next
+/// commit goes through. Here the chat's link to its ticket is cut behind
+/// the server's back, so the claim succeeds, the new requester is written
+/// and the number taken, and then the ticket collides with the chat's
+/// first one. On SQLite the script's transaction, left open by the failed
+/// statement, is rolled back on the writer's connection; were it not, the
+/// writer would refuse every later transaction.
+async fn a_commit_failing_part_way_writes_nothing_and_the_next_one_commits(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let (first, _) = app.simple_chat(&t).await;
+    let r = app
+        .admin_converts(&t, &first, json!({"visitor_email": "grace@navy.mil"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let db = sea_orm::Database::connect(&app.db.url).await.unwrap();
+    sql::exec(
+        &db,
+        "UPDATE chats SET ticket_id = NULL WHERE id = $1",
+        vec![first.as_str().into()],
+    )
+    .await;
+    let before = written(&db, &t, &first).await;
+
+    let r = app
+        .admin_converts(&t, &first, json!({"visitor_email": "someone.new@example.com"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    assert_eq!(
+        written(&db, &t, &first).await,
+        before,
+        "(requesters, next number, chat version)"
+    );
+
+    let (second, _) = app.simple_chat(&t).await;
+    let r = app
+        .admin_converts(&t, &second, json!({"visitor_email": "ada@example.com"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["number"], "TK-1002");
+}
+
+/// What a conversion of `chat` would write: the workspace's requesters,
+/// its next ticket number and the chat's version.
+async fn written(db: &sea_orm::DatabaseConnection, t: &TestTenant, chat: &str) -> (i64, i64, i64) {
+    let sql = "SELECT (SELECT COUNT(*) FROM requesters WHERE tenant_id = $1) AS requesters, \
+               (SELECT next_ticket_number FROM tenants WHERE id = $1) AS next, \
+               (SELECT version FROM chats WHERE id = $2) AS version";
+    let rows = sql::query(db, sql, vec![t.id.as_str().into(), chat.into()]).await;
+    let get = |c: &str| -> i64 {
+        rows[0]
+            .try_get::<i64>("", c)
+            .or_else(|_| rows[0].try_get::<i32>("", c).map(i64::from))
+            .unwrap()
+    };
+    (get("requesters"), get("next"), get("version"))
 }

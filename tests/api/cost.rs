@@ -151,9 +151,9 @@ async fn upgrading_a_database_counts_the_open_tickets_it_already_has(app: TestAp
 /// The statements one conversion sends are counted on the server's own
 /// connections: the same number with 0 and with 3,000 tickets in the
 /// workspace: the agent's token, the one-query snapshot and the commit. On
-/// SQLite the commit is one script (3, and `BEGIN` and `COMMIT` besides); on
-/// PostgreSQL one statement, which sends the live event too (3 round trips
-/// in all).
+/// SQLite the commit is one script, its `BEGIN` and `COMMIT` in it (3
+/// hand-offs in all); on PostgreSQL one statement, which sends the live
+/// event too (3 round trips in all).
 async fn a_conversion_sends_the_same_few_statements_however_many_tickets_exist(app: TestApp) {
     let t = app.tenant("Acme").await;
     let bob = app.agent(&t, "Bob").await;

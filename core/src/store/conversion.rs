@@ -11,7 +11,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query, SelectStatement};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder};
 
 use super::entities::{agent, chat, tenant, visitor};
 use super::plugins::candidate;
@@ -45,7 +45,10 @@ impl Store {
     /// every conversion).
     pub async fn conversion_snapshot(&self, tenant_id: &str, chat_id: &str) -> StoreResult<ConversionSnapshot> {
         let query = snapshot_query(self.backend(), tenant_id, chat_id);
-        let row = self.db.query_one(&query).await?.ok_or(StoreError::NotFound)?;
+        let row = self
+            .hot_query_one(self.backend().build(&query))
+            .await?
+            .ok_or(StoreError::NotFound)?;
         let chat = Chat::from_query_result(&row, "c_")?;
         let visitor = Visitor::from_query_result(&row, "v_")?;
         let tenant = Tenant::from_query_result(&row, "t_")?;

@@ -27,13 +27,17 @@
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::sqlx::{self, pool::PoolConnection};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, Statement,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QueryResult,
+    Statement,
 };
+use sea_query_sqlx::SqlxValues;
 
-use super::conversion_sql::{COMMIT_POSTGRES, COMMIT_SQLITE, commit_postgres_with_events};
+use super::conversion_sql::{COMMIT_POSTGRES, COMMIT_SQLITE, COMMIT_SQLITE_ALONE, commit_postgres_with_events};
 use super::entities::{event, requester, tenant, ticket_comment};
 use super::events::NewEvent;
+use super::kept::{conn_err, query_err};
 use super::{Requester, Store, StoreError, StoreResult, Ticket, new_id};
 use crate::domain::automation::EventKind;
 use crate::domain::hooks::TicketFields;
@@ -162,7 +166,7 @@ impl Store {
         ticket_id: String,
         now: DateTime<Utc>,
     ) -> StoreResult<CommitOutcome> {
-        let row = self.writer.query_one_raw(postgres_commit(c, &ticket_id, now)).await;
+        let row = self.hot_query_one(postgres_commit(c, &ticket_id, now)).await;
         let row = match row {
             Ok(Some(row)) => row,
             // The claim matched nothing (converted, changed or gone), or
@@ -183,6 +187,9 @@ impl Store {
         ticket_id: String,
         now: DateTime<Utc>,
     ) -> StoreResult<CommitOutcome> {
+        if self.sqlite_file() && c.reason.is_none() && !c.acknowledge && !c.events_heard() {
+            return self.commit_alone(c, ticket_id, now).await;
+        }
         let values = commit_values(c, &ticket_id, now, DbBackend::Sqlite);
         let txn = self.write_txn().await?;
 
@@ -256,6 +263,58 @@ impl Store {
         Ok(CommitOutcome::Created(ticket, requester))
     }
 
+    /// The commit on a SQLite file when the script is all it writes:
+    /// [`COMMIT_SQLITE_ALONE`], transaction and all, in one hand-off to the
+    /// writer's thread (`BEGIN`, the script and `COMMIT` sent one by one
+    /// were three; `perf` put most of the server's CPU in such hand-offs).
+    /// Through sqlx on a connection held for the whole commit, not
+    /// sea-orm's pooled statements: a statement that fails leaves the
+    /// script's transaction open, and it must be rolled back on the
+    /// connection that ran it before anyone else gets that connection.
+    async fn commit_alone(
+        &self,
+        c: &ConversionCommit,
+        ticket_id: String,
+        now: DateTime<Utc>,
+    ) -> StoreResult<CommitOutcome> {
+        let values = SqlxValues(sea_orm::Values(commit_values(c, &ticket_id, now, DbBackend::Sqlite)));
+        let pool = self.writer.get_sqlite_connection_pool();
+        let mut held = Unsettled(Some(pool.acquire().await.map_err(conn_err)?));
+        let conn = held.0.as_mut().expect("held until settled");
+        self.count_statement();
+        let rows = sqlx::query_with(sqlx::AssertSqlSafe(COMMIT_SQLITE_ALONE), values)
+            .fetch_all(&mut **conn)
+            .await;
+        let row = match rows {
+            Ok(mut rows) => rows.pop(),
+            Err(e) => {
+                // No transaction is left when the script failed at `BEGIN`
+                // or SQLite rolled back by itself: that refusal is fine.
+                match sqlx::query("ROLLBACK").execute(&mut **conn).await {
+                    Ok(_) | Err(sqlx::Error::Database(_)) => held.settle(),
+                    Err(_) => {}
+                }
+                let e = query_err(e);
+                // The ticket collided with another for this chat.
+                if e.sql_err().is_some() {
+                    return self.why_not_claimed(&c.tenant_id, &c.chat_id).await;
+                }
+                return Err(e.into());
+            }
+        };
+        held.settle();
+        // The claim matched nothing (converted, changed or gone): the
+        // transaction committed had written nothing.
+        let Some(row) = row else {
+            return self.why_not_claimed(&c.tenant_id, &c.chat_id).await;
+        };
+        let row = QueryResult::from(row);
+        let number: i64 = row.try_get("", "number")?;
+        let requester = Requester::from_query_result(&row, "r_")?;
+        let ticket = new_ticket(c, ticket_id, number, &requester, now);
+        Ok(CommitOutcome::Created(ticket, requester))
+    }
+
     /// After a failed claim: was the chat converted by someone else, changed,
     /// or is it gone?
     async fn why_not_claimed(&self, tenant_id: &str, chat_id: &str) -> StoreResult<CommitOutcome> {
@@ -265,6 +324,28 @@ impl Store {
                 self.ticket(tenant_id, &ticket_id).await?,
             )),
             None => Ok(CommitOutcome::Stale),
+        }
+    }
+}
+
+/// The writer's connection while [`Store::commit_alone`]'s script may have
+/// left a transaction open on it. Dropped so (the request was cancelled
+/// mid-commit, or a rollback could not be sent), the connection is closed
+/// rather than returned to the pool: closing rolls back whatever is open,
+/// and the pool opens a new writer.
+struct Unsettled(Option<PoolConnection<sqlx::Sqlite>>);
+
+impl Unsettled {
+    /// Nothing is open on the connection any more: it goes back to the pool.
+    fn settle(&mut self) {
+        self.0.take();
+    }
+}
+
+impl Drop for Unsettled {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.as_mut() {
+            conn.close_on_drop();
         }
     }
 }

@@ -93,16 +93,10 @@ pub(super) fn commit_postgres_with_events() -> &'static str {
     })
 }
 
-/// The common part of the commit on SQLite, as one script of statements:
-/// one hand-off to the connection's thread for all of them, inside a
-/// transaction begun `IMMEDIATE` (the writer's lock is held from the start,
-/// so nothing runs between the claim and the rest). Each statement after
-/// the claim runs only if the chat now carries this ticket's id (`$1`,
-/// new), so a claim that matched nothing writes nothing and the final
-/// `SELECT` returns no row. `$31` is the search words as a JSON array; the
-/// number joins them here. The reason, the acknowledgement and the events
-/// follow as statements of their own, when there are any.
-pub(super) const COMMIT_SQLITE: &str = "
+/// The text of [`COMMIT_SQLITE`], as a macro so that `concat!` can frame it.
+macro_rules! sqlite_script {
+    () => {
+        "
 UPDATE chats
 SET ticket_id = $1, status = 'closed', version = version + 1, updated_at = $2,
     closed_at = CASE WHEN $6 THEN closed_at ELSE $2 END
@@ -144,4 +138,26 @@ SELECT t.next_ticket_number - 1 AS number, r.id AS r_id, r.tenant_id AS r_tenant
        r.email_normalized AS r_email_normalized, r.name AS r_name, r.created_at AS r_created_at
 FROM tenants t, requesters r
 WHERE t.id = $4 AND r.tenant_id = $4 AND r.email_normalized = $9
-  AND EXISTS (SELECT 1 FROM chats WHERE id = $3 AND ticket_id = $1)";
+  AND EXISTS (SELECT 1 FROM chats WHERE id = $3 AND ticket_id = $1)"
+    };
+}
+
+/// The common part of the commit on SQLite, as one script of statements:
+/// one hand-off to the connection's thread for all of them, inside a
+/// transaction begun `IMMEDIATE` (the writer's lock is held from the start,
+/// so nothing runs between the claim and the rest). Each statement after
+/// the claim runs only if the chat now carries this ticket's id (`$1`,
+/// new), so a claim that matched nothing writes nothing and the final
+/// `SELECT` returns no row. `$31` is the search words as a JSON array; the
+/// number joins them here. The reason, the acknowledgement and the events
+/// follow as statements of their own, when there are any.
+pub(super) const COMMIT_SQLITE: &str = sqlite_script!();
+
+/// The same script when the commit writes nothing else (no reason, no
+/// acknowledgement, no event heard), with its transaction's `BEGIN
+/// IMMEDIATE` and `COMMIT` in the text: the whole commit in one hand-off to
+/// the writer's thread instead of three. A failed claim commits a
+/// transaction that wrote nothing; a statement that fails stops the script
+/// with the transaction open, and the caller rolls it back on the same
+/// connection.
+pub(super) const COMMIT_SQLITE_ALONE: &str = concat!("BEGIN IMMEDIATE;", sqlite_script!(), ";\nCOMMIT;");

@@ -152,7 +152,10 @@ impl Store {
     /// credential expired or was revoked. One query.
     pub async fn agent_by_token(&self, token: &str) -> StoreResult<(Agent, Credential, WorkspaceStatus)> {
         let query = token_query(token_hash(token), Utc::now());
-        let row = self.db.query_one(&query).await?.ok_or(StoreError::NotFound)?;
+        let row = self
+            .hot_query_one(self.backend().build(&query))
+            .await?
+            .ok_or(StoreError::NotFound)?;
         let status: String = row.try_get("", "t_status")?;
         Ok((
             Agent::from_query_result(&row, "a_")?,

@@ -32,6 +32,7 @@ mod export;
 mod hosting;
 mod inbound;
 mod inbox;
+mod kept;
 mod lease;
 mod limits;
 mod mailboxes;
@@ -58,7 +59,7 @@ use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, QueryResult,
     SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 use sha2::{Digest, Sha256};
@@ -158,6 +159,9 @@ pub struct Store {
     quota_defaults: Arc<std::sync::RwLock<crate::domain::hosting::Quotas>>,
     /// Usage counted on this node, not yet flushed (see `meter`).
     meter: Meter,
+    /// Request-pool connections kept between a conversion's statements
+    /// (`kept.rs`); none in memory.
+    hot: Option<kept::Hot>,
 }
 
 impl Store {
@@ -301,7 +305,9 @@ impl Store {
                         counter.fetch_add(1, Ordering::Relaxed);
                     });
                 }
+                let hot = (!in_memory).then(|| kept::Hot::new(&db));
                 let store = Self {
+                    hot,
                     db,
                     writer,
                     statements: statements.clone(),
@@ -346,6 +352,30 @@ impl Store {
     /// not counted).
     pub fn statements(&self) -> u64 {
         self.statements.load(Ordering::Relaxed)
+    }
+
+    /// Counts a statement sent through sqlx directly, past sea-orm's
+    /// metric callback.
+    fn count_statement(&self) {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One of a conversion's statements (the agent's token, the snapshot,
+    /// PostgreSQL's commit): its first row, on a kept connection
+    /// (`kept.rs`).
+    async fn hot_query_one(&self, statement: Statement) -> Result<Option<QueryResult>, DbErr> {
+        match &self.hot {
+            Some(hot) => {
+                self.count_statement();
+                Ok(hot.fetch_all(statement).await?.into_iter().next())
+            }
+            None => self.db.query_one_raw(statement).await,
+        }
+    }
+
+    /// A SQLite file, whose writer is a connection of its own, held open.
+    fn sqlite_file(&self) -> bool {
+        self.checkpointer.is_some()
     }
 
     pub fn backend(&self) -> DbBackend {
