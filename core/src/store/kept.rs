@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sea_orm::sqlx::{self, Database, Executor, IntoArguments, Pool, pool::PoolConnection};
-use sea_orm::{DbErr, QueryResult, RuntimeErr, Statement};
+use sea_orm::{ConnectionTrait, DbErr, QueryResult, RuntimeErr, Statement};
 use sea_query_sqlx::SqlxValues;
 
 /// How long a connection is kept unused before it goes back to the pool.
@@ -107,6 +107,26 @@ where
     }
 }
 
+impl super::Store {
+    /// Counts a statement sent through sqlx directly, past sea-orm's
+    /// metric callback.
+    pub(super) fn count_statement(&self) {
+        self.statements.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// One of a conversion's statements (the agent's token, the snapshot,
+    /// PostgreSQL's commit): its first row, on a kept connection.
+    pub(super) async fn hot_query_one(&self, statement: Statement) -> Result<Option<QueryResult>, DbErr> {
+        match &self.hot {
+            Some(hot) => {
+                self.count_statement();
+                Ok(hot.fetch_all(statement).await?.into_iter().next())
+            }
+            None => self.db.query_one_raw(statement).await,
+        }
+    }
+}
+
 /// A failed statement sent through sqlx directly, as sea-orm words it.
 pub(super) fn query_err(e: sqlx::Error) -> DbErr {
     DbErr::Query(RuntimeErr::SqlxError(e.into()))
@@ -162,16 +182,38 @@ mod tests {
         Statement::from_string(DbBackend::Sqlite, sql)
     }
 
+    /// A pool of `max` connections on a new SQLite file, and its kept ones.
+    async fn file_pool(max: u32) -> (tempfile::TempDir, sqlx::SqlitePool, Arc<Kept<sqlx::Sqlite>>) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/k.db?mode=rwc", dir.path().display());
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max)
+            .connect(&url)
+            .await
+            .unwrap();
+        let kept = Kept::new(pool.clone());
+        (dir, pool, kept)
+    }
+
+    /// Waits (up to 10 s) for the pool to hold `n` idle connections: a
+    /// connection goes back to it from a task of sqlx's.
+    async fn idle_in_pool(pool: &sqlx::SqlitePool, n: usize) {
+        for _ in 0..1000 {
+            if pool.num_idle() == n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the pool holds {} idle connections, not {n}", pool.num_idle());
+    }
+
     /// A connection is kept after a clean statement and serves the next
     /// one (a temporary table lives in its connection only), is not kept
     /// after a failed one, and goes back to the pool once unused for
     /// [`KEEP_FOR`].
     #[tokio::test]
     async fn a_connection_is_kept_between_statements_and_handed_back_when_unused() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/k.db?mode=rwc", dir.path().display());
-        let pool = SqlitePoolOptions::new().max_connections(4).connect(&url).await.unwrap();
-        let kept = Kept::new(pool.clone());
+        let (_dir, pool, kept) = file_pool(4).await;
         let idle = |k: &Kept<sqlx::Sqlite>| k.idle.lock().unwrap().len();
 
         kept.fetch_all(statement("CREATE TEMP TABLE mine (x)")).await.unwrap();
@@ -185,30 +227,25 @@ mod tests {
         let failed = kept.fetch_all(statement("SELECT * FROM no_such_table")).await;
         assert!(failed.is_err());
         assert_eq!(idle(&kept), 0, "a connection whose statement failed is not kept");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        assert_eq!(pool.num_idle(), 1, "it went back to the pool");
+        idle_in_pool(&pool, 1).await;
 
         kept.fetch_all(statement("SELECT 1")).await.unwrap();
         assert_eq!(idle(&kept), 1);
-        tokio::time::sleep(KEEP_FOR * 2 + Duration::from_millis(200)).await;
-        assert_eq!((idle(&kept), pool.num_idle()), (0, 1), "unused, it went back");
+        idle_in_pool(&pool, 1).await;
+        assert_eq!(idle(&kept), 0, "unused, it went back");
     }
 
     /// At most half the pool is kept, so the rest of the server always has
     /// the other half; and none while the pool has nothing idle to give.
     #[tokio::test]
     async fn at_most_half_the_pool_is_kept_and_none_when_it_is_all_taken() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/k.db?mode=rwc", dir.path().display());
-        let pool = SqlitePoolOptions::new().max_connections(8).connect(&url).await.unwrap();
-        let kept = Kept::new(pool.clone());
+        let (_dir, pool, kept) = file_pool(8).await;
         let taken = futures_util::future::join_all((0..6).map(|_| kept.take())).await;
         for conn in taken {
             kept.put(conn.unwrap());
         }
         assert_eq!(kept.idle.lock().unwrap().len(), 4);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        assert_eq!(pool.num_idle(), 2);
+        idle_in_pool(&pool, 2).await;
 
         let all = futures_util::future::join_all((0..8).map(|_| kept.take())).await;
         let mut all = all.into_iter().map(Result::unwrap);

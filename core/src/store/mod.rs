@@ -59,7 +59,7 @@ use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, QueryResult,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
     SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 use sha2::{Digest, Sha256};
@@ -352,25 +352,6 @@ impl Store {
     /// not counted).
     pub fn statements(&self) -> u64 {
         self.statements.load(Ordering::Relaxed)
-    }
-
-    /// Counts a statement sent through sqlx directly, past sea-orm's
-    /// metric callback.
-    fn count_statement(&self) {
-        self.statements.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// One of a conversion's statements (the agent's token, the snapshot,
-    /// PostgreSQL's commit): its first row, on a kept connection
-    /// (`kept.rs`).
-    async fn hot_query_one(&self, statement: Statement) -> Result<Option<QueryResult>, DbErr> {
-        match &self.hot {
-            Some(hot) => {
-                self.count_statement();
-                Ok(hot.fetch_all(statement).await?.into_iter().next())
-            }
-            None => self.db.query_one_raw(statement).await,
-        }
     }
 
     /// A SQLite file, whose writer is a connection of its own, held open.
