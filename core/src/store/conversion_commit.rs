@@ -32,12 +32,11 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QueryResult,
     Statement,
 };
-use sea_query_sqlx::SqlxValues;
 
 use super::conversion_sql::{COMMIT_POSTGRES, COMMIT_SQLITE, COMMIT_SQLITE_ALONE, commit_postgres_with_events};
 use super::entities::{event, requester, tenant, ticket_comment};
 use super::events::NewEvent;
-use super::kept::{conn_err, query_err};
+use super::kept::{conn_err, query_err, sqlx_query};
 use super::{Requester, Store, StoreError, StoreResult, Ticket, new_id};
 use crate::domain::automation::EventKind;
 use crate::domain::hooks::TicketFields;
@@ -277,14 +276,13 @@ impl Store {
         ticket_id: String,
         now: DateTime<Utc>,
     ) -> StoreResult<CommitOutcome> {
-        let values = SqlxValues(sea_orm::Values(commit_values(c, &ticket_id, now, DbBackend::Sqlite)));
+        let values = commit_values(c, &ticket_id, now, DbBackend::Sqlite);
+        let statement = Statement::from_sql_and_values(DbBackend::Sqlite, COMMIT_SQLITE_ALONE, values);
         let pool = self.writer.get_sqlite_connection_pool();
         let mut held = Unsettled(Some(pool.acquire().await.map_err(conn_err)?));
         let conn = held.0.as_mut().expect("held until settled");
         self.count_statement();
-        let rows = sqlx::query_with(sqlx::AssertSqlSafe(COMMIT_SQLITE_ALONE), values)
-            .fetch_all(&mut **conn)
-            .await;
+        let rows = sqlx_query::<sqlx::Sqlite>(statement).fetch_all(&mut **conn).await;
         let row = match rows {
             Ok(mut rows) => rows.pop(),
             Err(e) => {

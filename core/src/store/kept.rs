@@ -77,8 +77,7 @@ where
     /// returns its rows.
     pub(super) async fn fetch_all(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
         let mut conn = self.take().await.map_err(conn_err)?;
-        let values = SqlxValues(statement.values.unwrap_or(sea_orm::Values(Vec::new())));
-        let rows = sqlx::query_with(sqlx::AssertSqlSafe(statement.sql), values)
+        let rows = sqlx_query::<DB>(statement)
             .fetch_all(&mut *conn)
             .await
             .map_err(query_err)?;
@@ -125,6 +124,17 @@ impl super::Store {
             None => self.db.query_one_raw(statement).await,
         }
     }
+}
+
+/// A sea-orm statement as a sqlx query, bound as sea-orm binds it: sqlx
+/// caches a statement by its text, with the parameter types of its first
+/// run, so a statement sent this way shares sea-orm's cached one.
+pub(super) fn sqlx_query<DB: Database>(statement: Statement) -> sqlx::query::Query<'static, DB, SqlxValues>
+where
+    SqlxValues: IntoArguments<DB>,
+{
+    let values = SqlxValues(statement.values.unwrap_or(sea_orm::Values(Vec::new())));
+    sqlx::query_with(sqlx::AssertSqlSafe(statement.sql), values)
 }
 
 /// A failed statement sent through sqlx directly, as sea-orm words it.

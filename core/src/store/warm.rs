@@ -29,6 +29,7 @@ use sea_query_sqlx::SqlxValues;
 use super::conversion::snapshot_query;
 use super::conversion_commit::{ConversionCommit, postgres_commit};
 use super::credentials::token_query;
+use super::kept::sqlx_query;
 use super::{new_id, token_hash};
 use crate::domain::EmailAddress;
 use crate::domain::automation::EventKind;
@@ -57,10 +58,7 @@ where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
 {
     for statement in statements {
-        let values = statement.values.unwrap_or(sea_orm::Values(Vec::new()));
-        let rows = sqlx::query_with(sqlx::AssertSqlSafe(statement.sql), SqlxValues(values))
-            .fetch_all(&mut *conn)
-            .await?;
+        let rows = sqlx_query::<DB>(statement).fetch_all(&mut *conn).await?;
         debug_assert!(rows.is_empty(), "a warm-up statement matched a row");
     }
     Ok(())
