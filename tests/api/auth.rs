@@ -20,6 +20,7 @@ on_both_databases!(
     admins_make_list_and_revoke_named_api_tokens,
     changing_a_password_ends_the_other_sessions,
     tokens_made_before_the_upgrade_keep_working,
+    converting_checks_the_token_as_every_other_route_does,
 );
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -475,4 +476,87 @@ async fn a_strangers_guesses_from_one_network_do_not_keep_the_owner_out(app: Tes
     tokio::time::sleep(std::time::Duration::from_secs(retry.unwrap())).await;
     let (status, _) = from("192.0.2.1".into(), PASSWORD).await;
     assert_eq!(status, StatusCode::OK, "the owner gets in after the wait");
+}
+
+/// A conversion reads the caller's token together with the chat (one
+/// query), then admits the caller as every other route does: an expired
+/// session, a revoked token and a suspended workspace are refused before
+/// anything is written, a live session slides forward as it converts, and
+/// a bad token comes before a bad body in the answer.
+async fn converting_checks_the_token_as_every_other_route_does(app: TestApp) {
+    let t = app.tenant("Acme").await;
+    let (chat, _) = app.simple_chat(&t).await;
+    let path = format!("/api/v1/chats/{chat}/conversion");
+    let body = json!({"visitor_email": "g@navy.mil"});
+    let db = Database::connect(&app.db.url).await.unwrap();
+    let unconverted = || async {
+        let chat = app.chat(&t.admin.token, &chat).await;
+        assert_eq!(chat["ticket"], serde_json::Value::Null, "{chat}");
+    };
+
+    // A session past its end.
+    let session = app.session(&t, &t.admin).await;
+    let past = chrono::Utc::now() - chrono::Duration::seconds(1);
+    sql::exec(
+        &db,
+        "UPDATE agent_credentials SET expires_at = $1 WHERE agent_id = $2 AND kind = 'session'",
+        vec![past.into(), t.admin.id.as_str().into()],
+    )
+    .await;
+    assert_eq!(
+        app.post(&path, &session, body.clone()).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    unconverted().await;
+
+    // A revoked API token.
+    let r = app.post("/api/v1/tokens", &t.admin.token, json!({"name": "bot"})).await;
+    let (bot, bot_id) = (r.body["token"].as_str().unwrap(), r.body["id"].as_str().unwrap());
+    let r = app.delete(&format!("/api/v1/tokens/{bot_id}"), &t.admin.token).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.post(&path, bot, body.clone()).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    unconverted().await;
+
+    // A bad token with a bad body: the token is what is wrong first.
+    let r = app.post(&path, "tl_wrong", json!({"visitor_email": 7})).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+
+    // A suspended workspace.
+    let op = app.operator_token("ops").await;
+    let workspace = format!("/api/operator/v1/workspaces/{}", t.id);
+    let r = app.patch(&workspace, &op, json!({"status": "suspended"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = app.post(&path, &t.admin.token, body.clone()).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.body["error"]["code"], "workspace_suspended");
+    let r = app.patch(&workspace, &op, json!({"status": "active"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    unconverted().await;
+
+    // A live session near its end converts, and its end moves on.
+    let session = app.session(&t, &t.admin).await;
+    let soon = chrono::Utc::now() + chrono::Duration::seconds(10);
+    sql::exec(
+        &db,
+        "UPDATE agent_credentials SET expires_at = $1 WHERE agent_id = $2 AND kind = 'session'",
+        vec![soon.into(), t.admin.id.as_str().into()],
+    )
+    .await;
+    let r = app.post(&path, &session, body.clone()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let rows = sql::query(
+        &db,
+        "SELECT expires_at FROM agent_credentials WHERE agent_id = $1 AND kind = 'session'",
+        vec![t.admin.id.as_str().into()],
+    )
+    .await;
+    let slid: chrono::DateTime<chrono::Utc> = rows[0].try_get("", "expires_at").unwrap();
+    assert!(slid > chrono::Utc::now() + chrono::Duration::days(6), "{slid}");
+    // Once more: the same ticket.
+    let again = app.post(&path, &session, body).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.body["number"], r.body["number"]);
 }

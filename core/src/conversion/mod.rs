@@ -19,8 +19,8 @@ use crate::domain::hooks::{
 use crate::domain::sla;
 use crate::domain::{EmailAddress, InvalidInput, MessageKind, Subject, TicketNumber, transcript::PublicMessage};
 use crate::store::{
-    Agent, Chat, CommitOutcome, ConversionCommit, NumberedNotice, Requester, SnapshotMessage, Store, StoreError,
-    Tenant, Ticket, Visitor, candidate,
+    Agent, Chat, CommitOutcome, ConversionCommit, ConversionSnapshot, NumberedNotice, Requester, SnapshotMessage,
+    Store, StoreError, Tenant, Ticket, Visitor, candidate,
 };
 use hooks::{FaultLog, HookProvider, Hooks};
 
@@ -186,13 +186,45 @@ impl Pipeline {
         input: &ConvertInput,
         notice: Option<NumberedNotice>,
     ) -> Result<Converted, ConversionError> {
+        self.convert_from(None, tenant_id, agent, chat_id, input, notice).await
+    }
+
+    /// [`Pipeline::convert`] on a snapshot read already, with the agent's
+    /// token (`Store::authorized_snapshot`): `None` when the agent's
+    /// workspace has no such chat. A retry reads its own.
+    pub async fn convert_read(
+        &self,
+        read: Option<ConversionSnapshot>,
+        agent: &Agent,
+        chat_id: &str,
+        input: &ConvertInput,
+        notice: Option<NumberedNotice>,
+    ) -> Result<Converted, ConversionError> {
+        self.convert_from(Some(read), &agent.tenant_id, agent, chat_id, input, notice)
+            .await
+    }
+
+    /// `first`, if given, is what the first attempt's snapshot read found.
+    async fn convert_from(
+        &self,
+        mut first: Option<Option<ConversionSnapshot>>,
+        tenant_id: &str,
+        agent: &Agent,
+        chat_id: &str,
+        input: &ConvertInput,
+        notice: Option<NumberedNotice>,
+    ) -> Result<Converted, ConversionError> {
         let (email, typed_subject) = parse_input(input)?;
         let reason = match input.reason.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(r) => Some(crate::domain::message_body("reason", r)?),
         };
         for _ in 0..MAX_ATTEMPTS {
-            let snap = self.snapshot(tenant_id, chat_id).await?;
+            let snap = match first.take() {
+                Some(Some(read)) => snapshot_of(read),
+                Some(None) => return Err(ConversionError::NotFound),
+                None => self.snapshot(tenant_id, chat_id).await?,
+            };
             if let Some(ticket_id) = &snap.chat.ticket_id {
                 let ticket = self.store.ticket(tenant_id, ticket_id).await?;
                 return Ok(Converted {
@@ -320,13 +352,7 @@ impl Pipeline {
     /// The chat and everything around it, in one query (see
     /// `Store::conversion_snapshot`).
     async fn snapshot(&self, tenant_id: &str, chat_id: &str) -> Result<Snapshot, ConversionError> {
-        let s = self.store.conversion_snapshot(tenant_id, chat_id).await?;
-        Ok(Snapshot {
-            hook_chat: hook_chat(&s.tenant, &s.chat, &s.visitor, s.messages),
-            tenant: s.tenant,
-            chat: s.chat,
-            visitor: s.visitor,
-        })
+        Ok(snapshot_of(self.store.conversion_snapshot(tenant_id, chat_id).await?))
     }
 
     /// Whom the assignment hook may choose from: the workspace's pool when
@@ -492,6 +518,15 @@ pub(super) fn fault(hook: HookKind, plugin: &str, reason: &str) -> HookFault {
         plugin: plugin.to_owned(),
         kind: FaultKind::Output,
         reason: reason.to_owned(),
+    }
+}
+
+fn snapshot_of(s: ConversionSnapshot) -> Snapshot {
+    Snapshot {
+        hook_chat: hook_chat(&s.tenant, &s.chat, &s.visitor, s.messages),
+        tenant: s.tenant,
+        chat: s.chat,
+        visitor: s.visitor,
     }
 }
 

@@ -1,6 +1,6 @@
 //! Agent-side chat routes, the Convert panel included.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -9,7 +9,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody, OrNotFound};
-use super::extract::{ApiJson, AuthAgent};
+use super::extract::{ApiJson, AuthAgent, Bearer, admit_agent, unauthorized_if_missing};
 use super::pagination;
 use super::views::*;
 use crate::conversion::ConvertInput;
@@ -444,10 +444,23 @@ async fn preview_conversion(
         (status = 502, description = "A conversion hook failed", body = ErrorBody)))]
 async fn convert(
     State(state): State<AppState>,
-    AuthAgent(agent): AuthAgent,
+    Bearer(token): Bearer,
     Path(chat_id): Path<String>,
-    ApiJson(req): ApiJson<ConvertRequest>,
+    request: axum::extract::Request,
 ) -> Result<(StatusCode, axum::Json<TicketView>), ApiError> {
+    // The token and the chat in one read; the caller is admitted (or
+    // refused) as every agent request is before its body is read, so the
+    // order of the answers is theirs: 401, then the body's 400 or 422, then
+    // a 404 for a chat their workspace does not have.
+    let read = state
+        .store
+        .authorized_snapshot(&token, &chat_id)
+        .await
+        .map_err(unauthorized_if_missing)?;
+    let agent = admit_agent(&state, read.agent, read.credential, read.status)
+        .await?
+        .agent;
+    let ApiJson(req) = ApiJson::<ConvertRequest>::from_request(request, &state).await?;
     let input = ConvertInput {
         visitor_email: req.visitor_email,
         subject: req.subject,
@@ -459,7 +472,7 @@ async fn convert(
     let sent_with_commit = notice.is_some();
     let converted = state
         .pipeline
-        .convert(&agent.tenant_id, &agent, &chat_id, &input, notice)
+        .convert_read(read.snapshot, &agent, &chat_id, &input, notice)
         .await
         .map_err(ApiError::from);
     state.metrics.conversion(match &converted {

@@ -36,6 +36,19 @@ impl FromRequestParts<AppState> for Client {
     }
 }
 
+/// The token of `Authorization: Bearer <token>`, not yet checked: for a
+/// handler that checks it itself, in a query that reads more (401 when
+/// there is none).
+pub struct Bearer(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Bearer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Bearer(bearer(parts)?.to_owned()))
+    }
+}
+
 /// A visitor, from `Authorization: Bearer <visitor token>`.
 pub struct AuthVisitor(pub Visitor);
 
@@ -81,11 +94,22 @@ impl FromRequestParts<AppState> for AuthAgent {
 /// written at most about once a minute, decided on the row just read, so
 /// most requests write nothing. Neither write fails the request.
 pub(super) async fn authenticate_agent(state: &AppState, token: &str) -> Result<AuthCredential, ApiError> {
-    let (agent, mut credential, status) = state
+    let (agent, credential, status) = state
         .store
         .agent_by_token(token)
         .await
         .map_err(unauthorized_if_missing)?;
+    admit_agent(state, agent, credential, status).await
+}
+
+/// What [`authenticate_agent`] does with the token's row once read, for a
+/// handler that read it with more in the same query (the conversion).
+pub(super) async fn admit_agent(
+    state: &AppState,
+    agent: Agent,
+    mut credential: Credential,
+    status: WorkspaceStatus,
+) -> Result<AuthCredential, ApiError> {
     tracing::Span::current().record("workspace", agent.tenant_id.as_str());
     // A suspended workspace's agents are told so on every request (their
     // sockets too): nothing of it can be read or changed until it resumes.

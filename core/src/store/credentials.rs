@@ -5,8 +5,8 @@
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query, SelectStatement};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
+    PaginatorTrait, QueryFilter, QueryOrder, QueryResult, QuerySelect,
 };
 
 use super::entities::{agent, agent_credential, tenant};
@@ -157,11 +157,7 @@ impl Store {
             .await?
             .ok_or(StoreError::NotFound)?;
         let status: String = row.try_get("", "t_status")?;
-        Ok((
-            Agent::from_query_result(&row, "a_")?,
-            Credential::from_query_result(&row, "c_")?,
-            WorkspaceStatus::of(&status),
-        ))
+        Ok(token_row(&row, &status)?)
     }
 
     /// Notes that a credential was used, and moves a session's expiry to
@@ -242,6 +238,16 @@ impl Store {
     }
 }
 
+/// The agent and credential of a row of [`token_query_with`], and the
+/// workspace's status (`status`, read by the caller).
+pub(super) fn token_row(row: &QueryResult, status: &str) -> Result<(Agent, Credential, WorkspaceStatus), DbErr> {
+    Ok((
+        Agent::from_query_result(row, "a_")?,
+        Credential::from_query_result(row, "c_")?,
+        WorkspaceStatus::of(status),
+    ))
+}
+
 /// The statement that sets an agent's password hash (a column the entity
 /// leaves out, so that no agent read elsewhere carries it).
 pub(super) fn password_update(
@@ -300,14 +306,21 @@ pub fn slid_expiry(current: Option<DateTime<Utc>>, ttl: Duration) -> Option<Date
 /// it once before it serves anyone (`warm.rs`).
 pub(super) fn token_query(hash: String, now: DateTime<Utc>) -> SelectStatement {
     let mut query = Query::select();
+    // The workspace's status comes in the same round trip.
+    query.expr_as(
+        Expr::col((tenant::Entity, tenant::Column::Status)),
+        Alias::new("t_status"),
+    );
+    token_query_with(query, hash, now)
+}
+
+/// [`token_query`]'s agent (`a_`) and credential (`c_`) added to `query`,
+/// with its joins and conditions: the workspace's row is joined as
+/// `tenants`, for the caller to take what it needs of it.
+pub(super) fn token_query_with(mut query: SelectStatement, hash: String, now: DateTime<Utc>) -> SelectStatement {
     prefixed::<agent::Entity>(&mut query, "a_");
     prefixed::<agent_credential::Entity>(&mut query, "c_");
-    // The workspace's status comes in the same round trip.
     query
-        .expr_as(
-            Expr::col((tenant::Entity, tenant::Column::Status)),
-            Alias::new("t_status"),
-        )
         .from(agent_credential::Entity)
         .join(
             JoinType::InnerJoin,

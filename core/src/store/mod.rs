@@ -30,6 +30,7 @@ mod event_payload;
 mod events;
 mod export;
 mod hosting;
+mod ids;
 mod inbound;
 mod inbox;
 mod kept;
@@ -62,7 +63,6 @@ use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
     SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
-use sha2::{Digest, Sha256};
 use threadline_migrations::Migrator;
 use threadline_migrations::sea_orm_migration::MigratorTrait;
 
@@ -76,7 +76,7 @@ pub use chats::NewMessage;
 pub use comments::{Comment, MAX_COMMENTS_SHOWN};
 pub use contact_erasure::Erased;
 pub use contacts::{CONTACT_LIST_LIMIT, CONTACT_SEARCH_LIMIT, ContactListing, ContactView, Holdings, Person};
-pub use conversion::{ConversionSnapshot, SnapshotMessage};
+pub use conversion::{AuthorizedSnapshot, ConversionSnapshot, SnapshotMessage};
 pub use conversion_commit::{CommitOutcome, ConversionCommit, NumberedNotice};
 pub use credentials::{Account, Credential, CredentialKind, Issued, slid_expiry};
 pub use deliveries::{Attempt, DELIVERIES_SHOWN, Delivery, delivery_state};
@@ -86,6 +86,9 @@ pub use entities::{ticket::Model as Ticket, visitor::Model as Visitor};
 pub use events::{Doer, NewEvent, QueuedEvent, noting_events};
 pub use export::{EXPORT_TABLES, FORMAT as EXPORT_FORMAT, Imported, MAX_LINE_BYTES, NOT_EXPORTED};
 pub use hosting::{OperatorToken, Usage, WORKSPACE_TABLES, WorkspaceListing, check_stored};
+use ids::hex;
+pub use ids::token_hash;
+pub(crate) use ids::{new_id, new_public_key, new_token};
 pub use inbound::{Arrival, InboundMail, MAX_ORIGINAL_BYTES, MailTicket, Received, Via};
 pub use inbox::{ChatListItem, ChatListing, InboxCounts};
 pub use limits::{SignInCheck, Take};
@@ -465,37 +468,6 @@ fn sqlite_parent_dir(url: &str) -> Option<&str> {
     }
     let parent = std::path::Path::new(path).parent()?.to_str()?;
     (!parent.is_empty()).then_some(parent)
-}
-
-/// New ids are UUIDv7: unique across nodes, and roughly time-ordered so that
-/// indexes on them stay compact.
-pub(crate) fn new_id() -> String {
-    uuid::Uuid::now_v7().to_string()
-}
-
-/// A secret bearer token: 192 random bits, shown once, stored only as a hash.
-pub(crate) fn new_token(prefix: &str) -> (String, String) {
-    let bytes: [u8; 24] = rand::random();
-    let token = format!("{prefix}_{}", hex(&bytes));
-    let hash = token_hash(&token);
-    (token, hash)
-}
-
-/// A public key (the widget's): 128 random bits, unguessable but not secret.
-pub(crate) fn new_public_key(prefix: &str) -> String {
-    let bytes: [u8; 16] = rand::random();
-    format!("{prefix}_{}", hex(&bytes))
-}
-
-/// Tokens are high-entropy, so a fast unsalted hash is enough: it keeps a
-/// leaked database from yielding working credentials. Public for the
-/// benches, which seed visitors in bulk with tokens they then use.
-pub fn token_hash(token: &str) -> String {
-    hex(&Sha256::digest(token.as_bytes()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Makes `owner` (a chat or ticket) findable by the words of `texts`, in

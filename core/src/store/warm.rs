@@ -26,7 +26,7 @@ use sea_orm::sqlx::{self, Database, Executor, IntoArguments, postgres::PgConnect
 use sea_orm::{DbBackend, Statement};
 use sea_query_sqlx::SqlxValues;
 
-use super::conversion::snapshot_query;
+use super::conversion::{authorized_snapshot_query, snapshot_query};
 use super::conversion_commit::{ConversionCommit, postgres_commit};
 use super::credentials::token_query;
 use super::kept::sqlx_query;
@@ -64,15 +64,17 @@ where
     Ok(())
 }
 
-/// Every agent request's token read and a conversion's snapshot, and on
-/// PostgreSQL its commit (with and without the events CTE): what a
-/// conversion sends.
+/// Every agent request's token read, a conversion's first read (the token
+/// and the snapshot in one) and the snapshot it reads again when the chat
+/// moved on, and on PostgreSQL its commit (with and without the events
+/// CTE): what a conversion sends.
 fn statements(backend: DbBackend) -> Vec<Statement> {
     let now = Utc::now().trunc_subsecs(6);
     let nobody = new_id();
     let mut all = vec![
         backend.build(&token_query(token_hash(&nobody), now)),
         backend.build(&snapshot_query(backend, &nobody, &nobody)),
+        backend.build(&authorized_snapshot_query(backend, token_hash(&nobody), now, &nobody)),
     ];
     if backend == DbBackend::Postgres {
         for listeners in [0, EventKind::mask(EventKind::ALL.iter().copied())] {
@@ -128,7 +130,7 @@ mod tests {
         let pool = store.pool().get_sqlite_connection_pool();
         let mut conn = pool.acquire().await.unwrap();
         let statements = statements(DbBackend::Sqlite);
-        assert_eq!(statements.len(), 2);
+        assert_eq!(statements.len(), 3);
         run::<sqlx::Sqlite>(&mut conn, statements).await.unwrap();
     }
 }
