@@ -192,12 +192,7 @@ async fn a_session_slides_forward_as_it_is_used_and_ends_when_left_unused(app: T
     };
     // As if the session had gone unused for all but ten seconds of its week.
     let soon = chrono::Utc::now() + chrono::Duration::seconds(10);
-    sql::exec(
-        &db,
-        "UPDATE agent_credentials SET expires_at = $1 WHERE agent_id = $2 AND kind = 'session'",
-        vec![soon.into(), t.admin.id.as_str().into()],
-    )
-    .await;
+    end_sessions_at(&db, &t.admin.id, soon).await;
     assert_eq!(app.get("/api/v1/chats", &session).await.status, StatusCode::OK);
     let slid = expiry().await;
     assert!(
@@ -213,12 +208,7 @@ async fn a_session_slides_forward_as_it_is_used_and_ends_when_left_unused(app: T
 
     // Left unused past its end, it is over.
     let past = chrono::Utc::now() - chrono::Duration::seconds(1);
-    sql::exec(
-        &db,
-        "UPDATE agent_credentials SET expires_at = $1 WHERE agent_id = $2 AND kind = 'session'",
-        vec![past.into(), t.admin.id.as_str().into()],
-    )
-    .await;
+    end_sessions_at(&db, &t.admin.id, past).await;
     assert_eq!(
         app.get("/api/v1/chats", &session).await.status,
         StatusCode::UNAUTHORIZED
@@ -497,12 +487,7 @@ async fn converting_checks_the_token_as_every_other_route_does(app: TestApp) {
     // A session past its end.
     let session = app.session(&t, &t.admin).await;
     let past = chrono::Utc::now() - chrono::Duration::seconds(1);
-    sql::exec(
-        &db,
-        "UPDATE agent_credentials SET expires_at = $1 WHERE agent_id = $2 AND kind = 'session'",
-        vec![past.into(), t.admin.id.as_str().into()],
-    )
-    .await;
+    end_sessions_at(&db, &t.admin.id, past).await;
     assert_eq!(
         app.post(&path, &session, body.clone()).await.status,
         StatusCode::UNAUTHORIZED
@@ -539,12 +524,7 @@ async fn converting_checks_the_token_as_every_other_route_does(app: TestApp) {
     // A live session near its end converts, and its end moves on.
     let session = app.session(&t, &t.admin).await;
     let soon = chrono::Utc::now() + chrono::Duration::seconds(10);
-    sql::exec(
-        &db,
-        "UPDATE agent_credentials SET expires_at = $1 WHERE agent_id = $2 AND kind = 'session'",
-        vec![soon.into(), t.admin.id.as_str().into()],
-    )
-    .await;
+    end_sessions_at(&db, &t.admin.id, soon).await;
     let r = app.post(&path, &session, body.clone()).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let rows = sql::query(
@@ -559,4 +539,15 @@ async fn converting_checks_the_token_as_every_other_route_does(app: TestApp) {
     let again = app.post(&path, &session, body).await;
     assert_eq!(again.status, StatusCode::OK);
     assert_eq!(again.body["number"], r.body["number"]);
+}
+
+/// Moves the end of every session of the agent to `at`, as if they had gone
+/// unused until then.
+async fn end_sessions_at(db: &sea_orm::DatabaseConnection, agent_id: &str, at: chrono::DateTime<chrono::Utc>) {
+    sql::exec(
+        db,
+        "UPDATE agent_credentials SET expires_at = $1 WHERE agent_id = $2 AND kind = 'session'",
+        vec![at.into(), agent_id.into()],
+    )
+    .await;
 }
