@@ -221,7 +221,7 @@ impl Pipeline {
         };
         for _ in 0..MAX_ATTEMPTS {
             let snap = match first.take() {
-                Some(Some(read)) => snapshot_of(read),
+                Some(Some(read)) => Snapshot::from(read),
                 Some(None) => return Err(ConversionError::NotFound),
                 None => self.snapshot(tenant_id, chat_id).await?,
             };
@@ -352,7 +352,9 @@ impl Pipeline {
     /// The chat and everything around it, in one query (see
     /// `Store::conversion_snapshot`).
     async fn snapshot(&self, tenant_id: &str, chat_id: &str) -> Result<Snapshot, ConversionError> {
-        Ok(snapshot_of(self.store.conversion_snapshot(tenant_id, chat_id).await?))
+        Ok(Snapshot::from(
+            self.store.conversion_snapshot(tenant_id, chat_id).await?,
+        ))
     }
 
     /// Whom the assignment hook may choose from: the workspace's pool when
@@ -521,12 +523,14 @@ pub(super) fn fault(hook: HookKind, plugin: &str, reason: &str) -> HookFault {
     }
 }
 
-fn snapshot_of(s: ConversionSnapshot) -> Snapshot {
-    Snapshot {
-        hook_chat: hook_chat(&s.tenant, &s.chat, &s.visitor, s.messages),
-        tenant: s.tenant,
-        chat: s.chat,
-        visitor: s.visitor,
+impl From<ConversionSnapshot> for Snapshot {
+    fn from(s: ConversionSnapshot) -> Self {
+        Snapshot {
+            hook_chat: hook_chat(&s.tenant, &s.chat, &s.visitor, s.messages),
+            tenant: s.tenant,
+            chat: s.chat,
+            visitor: s.visitor,
+        }
     }
 }
 

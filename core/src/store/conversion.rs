@@ -67,22 +67,17 @@ impl Store {
     /// [`Store::agent_by_token`] and [`Store::conversion_snapshot`] of the
     /// token's workspace in one query: a conversion's first two reads in
     /// one hand-off to a SQLite connection's thread, or one round trip to
-    /// PostgreSQL (each was about a tenth of a conversion's CPU). NotFound
-    /// when the token is not a live one; no snapshot when the workspace has
-    /// no such chat.
+    /// PostgreSQL, instead of two. NotFound when the token is not a live
+    /// one; no snapshot when the workspace has no such chat.
     pub async fn authorized_snapshot(&self, token: &str, chat_id: &str) -> StoreResult<AuthorizedSnapshot> {
         let query = authorized_snapshot_query(self.backend(), token_hash(token), Utc::now(), chat_id);
         let row = self
             .hot_query_one(self.backend().build(&query))
             .await?
             .ok_or(StoreError::NotFound)?;
-        let status: String = row.try_get("", "t_status")?;
-        let (agent, credential, status) = token_row(&row, &status)?;
+        let (agent, credential, status) = token_row(&row)?;
         let found: Option<String> = row.try_get("", "h_id")?;
-        let snapshot = match found {
-            Some(_) => Some(snapshot_of(&row, "h_", chat_id)?),
-            None => None,
-        };
+        let snapshot = found.map(|_| snapshot_of(&row, "h_", chat_id)).transpose()?;
         Ok(AuthorizedSnapshot {
             agent,
             credential,

@@ -156,8 +156,7 @@ impl Store {
             .hot_query_one(self.backend().build(&query))
             .await?
             .ok_or(StoreError::NotFound)?;
-        let status: String = row.try_get("", "t_status")?;
-        Ok(token_row(&row, &status)?)
+        Ok(token_row(&row)?)
     }
 
     /// Notes that a credential was used, and moves a session's expiry to
@@ -238,13 +237,16 @@ impl Store {
     }
 }
 
-/// The agent and credential of a row of [`token_query_with`], and the
-/// workspace's status (`status`, read by the caller).
-pub(super) fn token_row(row: &QueryResult, status: &str) -> Result<(Agent, Credential, WorkspaceStatus), DbErr> {
+/// The agent, credential and workspace status of a row of
+/// [`token_query_with`] whose query also selected the workspace's status as
+/// `t_status` ([`token_query`] that alone, the conversion's read with the
+/// rest of the workspace's row).
+pub(super) fn token_row(row: &QueryResult) -> Result<(Agent, Credential, WorkspaceStatus), DbErr> {
+    let status: String = row.try_get("", "t_status")?;
     Ok((
         Agent::from_query_result(row, "a_")?,
         Credential::from_query_result(row, "c_")?,
-        WorkspaceStatus::of(status),
+        WorkspaceStatus::of(&status),
     ))
 }
 
